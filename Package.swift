@@ -1,0 +1,92 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Every target is built in Swift 6 language mode (complete concurrency checking) with these upcoming features.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "personal-backup",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "uploader", targets: ["uploader"]),
+        .executable(name: "transcoder", targets: ["transcoder"]),
+        .executable(name: "archiver", targets: ["archiver"]),
+        .executable(name: "status-server", targets: ["status-server"]),
+        .executable(name: "pipeline", targets: ["pipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+    ],
+    targets: [
+        // Domain types and configuration. No I/O, no third-party dependencies.
+        .target(name: "PipelineCore", swiftSettings: strictSettings),
+
+        // AWS Signature Version 4: pure (no networking, date injected), tested against AWS's vectors.
+        .target(name: "SigV4", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+
+        // The catalog in PostgreSQL: connection, embedded cluster, migrations, queries.
+        .target(
+            name: "Catalog",
+            dependencies: [
+                "PipelineCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // libav through a system-library target; only the transcoder links it.
+        .systemLibrary(
+            name: "CLibAV",
+            pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavfilter-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]
+        ),
+        .target(name: "Media", dependencies: ["CLibAV", "PipelineCore"], swiftSettings: strictSettings),
+
+        // What the five executables share: configuration from flags/env/file, logging, exit codes.
+        .target(
+            name: "CommandSupport",
+            dependencies: [
+                "PipelineCore",
+                "Catalog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .executableTarget(name: "uploader", dependencies: ["CommandSupport", "Catalog", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "transcoder", dependencies: ["CommandSupport", "Catalog", "Media", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "archiver", dependencies: ["CommandSupport", "Catalog", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "status-server", dependencies: ["CommandSupport", "Catalog", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "pipeline", dependencies: ["CommandSupport", "Catalog", "Media", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+
+        .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "TestSupport", "Catalog"], resources: [.copy("Vectors")], swiftSettings: strictSettings),
+        .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CatalogTests",
+            dependencies: ["Catalog", "PipelineCore", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "MediaTests", dependencies: ["Media"], swiftSettings: strictSettings),
+        .testTarget(name: "CommandTests", dependencies: ["TestSupport", "Catalog", "PipelineCore"], swiftSettings: strictSettings),
+        // Helpers shared by test targets: the servers scripts/test started, running the built executables.
+        .target(
+            name: "TestSupport",
+            dependencies: ["Catalog", "PipelineCore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,151 @@
+/// The catalog's tables, as versioned migrations. Names are created unquoted, so `ObjectStorageFiles` and
+/// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
+public enum CatalogSchema {
+    public static let migrations: [Migration] = [initialCatalog]
+
+    static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
+        """
+        CREATE TABLE sources (
+            id BIGSERIAL PRIMARY KEY,
+            label TEXT NOT NULL UNIQUE CHECK (label <> ''),
+            metadata JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+            note TEXT,
+            origin TEXT,
+            started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            finished_at TIMESTAMPTZ,
+            files_seen BIGINT NOT NULL DEFAULT 0 CHECK (files_seen >= 0),
+            bytes_seen BIGINT NOT NULL DEFAULT 0 CHECK (bytes_seen >= 0),
+            files_stored BIGINT NOT NULL DEFAULT 0 CHECK (files_stored >= 0),
+            files_duplicate BIGINT NOT NULL DEFAULT 0 CHECK (files_duplicate >= 0),
+            files_unreadable BIGINT NOT NULL DEFAULT 0 CHECK (files_unreadable >= 0),
+            files_skipped BIGINT NOT NULL DEFAULT 0 CHECK (files_skipped >= 0)
+        )
+        """,
+        """
+        CREATE TABLE workers (
+            id UUID PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('uploader', 'transcoder', 'archiver', 'status-server', 'pipeline')),
+            host TEXT NOT NULL,
+            pid INTEGER,
+            version TEXT,
+            started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            stopped_at TIMESTAMPTZ,
+            stop_reason TEXT
+        )
+        """,
+        "CREATE INDEX workers_heartbeat_idx ON workers (heartbeat_at) WHERE stopped_at IS NULL",
+        """
+        CREATE TABLE bundles (
+            id BIGSERIAL PRIMARY KEY,
+            archive_key TEXT NOT NULL UNIQUE,
+            manifest_key TEXT,
+            state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'uploading', 'archived', 'rewriting', 'deleted')),
+            compression TEXT NOT NULL DEFAULT 'none' CHECK (compression IN ('none', 'zstd', 'gzip')),
+            member_count INTEGER NOT NULL DEFAULT 0 CHECK (member_count >= 0),
+            raw_bytes BIGINT NOT NULL DEFAULT 0 CHECK (raw_bytes >= 0),
+            stored_bytes BIGINT CHECK (stored_bytes >= 0),
+            hash TEXT CHECK (hash ~ '^[0-9a-f]{64}$'),
+            storage_class TEXT,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            archived_at TIMESTAMPTZ
+        )
+        """,
+        """
+        CREATE TABLE ObjectStorageFiles (
+            id BIGSERIAL PRIMARY KEY,
+            source_id BIGINT NOT NULL REFERENCES sources (id),
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('video', 'regular', 'disc_image')),
+            version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
+            size_bytes BIGINT NOT NULL CHECK (size_bytes >= 0),
+            hash TEXT CHECK (hash ~ '^[0-9a-f]{64}$'),
+            modified_at TIMESTAMPTZ,
+            state TEXT NOT NULL DEFAULT 'staged' CHECK (state IN (
+                'staged', 'transcoding', 'transcoded', 'archiving', 'archived', 'duplicate', 'failed', 'unreadable')),
+            storage TEXT CHECK (storage IN ('staging', 'archive')),
+            storage_key TEXT,
+            signed_download_url TEXT,
+            signed_download_url_expires_at TIMESTAMPTZ,
+            duplicate_of BIGINT REFERENCES ObjectStorageFiles (id),
+            attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            max_attempts INTEGER NOT NULL DEFAULT 5 CHECK (max_attempts >= 1),
+            run_after TIMESTAMPTZ NOT NULL DEFAULT now(),
+            lease_owner UUID,
+            lease_token BIGINT NOT NULL DEFAULT 0,
+            lease_expires_at TIMESTAMPTZ,
+            error TEXT,
+            archive_key TEXT,
+            bundle_id BIGINT REFERENCES bundles (id),
+            bundle_offset BIGINT CHECK (bundle_offset >= 0),
+            stored_size_bytes BIGINT CHECK (stored_size_bytes >= 0),
+            stored_hash TEXT CHECK (stored_hash ~ '^[0-9a-f]{64}$'),
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            archived_at TIMESTAMPTZ,
+            UNIQUE (source_id, path, version),
+            CHECK (hash IS NOT NULL OR state = 'unreadable'),
+            CHECK (state <> 'duplicate' OR duplicate_of IS NOT NULL),
+            CHECK (state NOT IN ('transcoding', 'archiving') OR (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL)),
+            CHECK (state <> 'archived' OR (archive_key IS NOT NULL AND archived_at IS NOT NULL)),
+            CHECK (bundle_id IS NULL OR bundle_offset IS NOT NULL)
+        )
+        """,
+        // The workers' claim: the oldest runnable rows of one state (and kind), skipping locked ones.
+        """
+        CREATE INDEX objectstoragefiles_claim_idx ON ObjectStorageFiles (state, kind, run_after, id)
+            WHERE state IN ('staged', 'transcoded')
+        """,
+        // Expired leases are re-claimed by any worker.
+        """
+        CREATE INDEX objectstoragefiles_lease_idx ON ObjectStorageFiles (lease_expires_at)
+            WHERE state IN ('transcoding', 'archiving')
+        """,
+        // Status page aggregates by state and by source, answered from the index alone.
+        "CREATE INDEX objectstoragefiles_state_idx ON ObjectStorageFiles (state) INCLUDE (size_bytes, stored_size_bytes)",
+        "CREATE INDEX objectstoragefiles_source_state_idx ON ObjectStorageFiles (source_id, state) INCLUDE (size_bytes, stored_size_bytes)",
+        "CREATE INDEX objectstoragefiles_archived_at_idx ON ObjectStorageFiles (archived_at) INCLUDE (size_bytes, stored_size_bytes) WHERE archived_at IS NOT NULL",
+        "CREATE INDEX objectstoragefiles_failed_idx ON ObjectStorageFiles (updated_at DESC) WHERE state IN ('failed', 'unreadable')",
+        // Dedupe: same size first, then same hash.
+        "CREATE INDEX objectstoragefiles_hash_idx ON ObjectStorageFiles (hash)",
+        "CREATE INDEX objectstoragefiles_size_idx ON ObjectStorageFiles (size_bytes)",
+        "CREATE INDEX objectstoragefiles_bundle_idx ON ObjectStorageFiles (bundle_id) WHERE bundle_id IS NOT NULL",
+        """
+        CREATE FUNCTION objectstoragefiles_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.updated_at := now();
+            RETURN NEW;
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER objectstoragefiles_touch BEFORE UPDATE ON ObjectStorageFiles
+            FOR EACH ROW EXECUTE FUNCTION objectstoragefiles_touch()
+        """,
+        """
+        CREATE TABLE ObjectStorageDeleteLog (
+            id BIGSERIAL PRIMARY KEY,
+            file_id BIGINT NOT NULL REFERENCES ObjectStorageFiles (id),
+            requested_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            processed_at TIMESTAMPTZ,
+            outcome TEXT,
+            CHECK (processed_at IS NULL OR processed_at >= requested_at)
+        )
+        """,
+        "CREATE INDEX objectstoragedeletelog_pending_idx ON ObjectStorageDeleteLog (requested_at) WHERE processed_at IS NULL",
+        "CREATE INDEX objectstoragedeletelog_file_idx ON ObjectStorageDeleteLog (file_id)",
+        // The delete log is history: rows are processed, never removed.
+        """
+        CREATE FUNCTION objectstoragedeletelog_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'ObjectStorageDeleteLog rows are never deleted; set processed_at instead';
+        END
+        $$
+        """,
+        """
+        CREATE TRIGGER objectstoragedeletelog_keep BEFORE DELETE OR TRUNCATE ON ObjectStorageDeleteLog
+            FOR EACH STATEMENT EXECUTE FUNCTION objectstoragedeletelog_keep()
+        """,
+    ])
+}

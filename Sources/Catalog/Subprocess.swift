@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import NIOPosix
+
+/// Runs helper programs (initdb, pg_ctl) without blocking a Swift concurrency thread.
+///
+/// Not Foundation's `Process`: on Linux it learns of the child's exit through a descriptor the child inherits,
+/// and `pg_ctl start` leaves a daemon holding every inherited descriptor, so the exit is never seen.
+/// posix_spawn + waitpid on NIO's thread pool has no such coupling.
+public enum Subprocess {
+    public struct Result: Sendable {
+        public let status: Int32
+        /// Combined stdout and stderr, trimmed. Ordering between the two streams is kept (one file).
+        public let output: String
+    }
+
+    /// Runs `executable` to completion. `environment` replaces the inherited one when given.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
+        let outputPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("personal-backup-\(UUID().uuidString).out").path
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+
+        let status = try await blocking { () throws -> Int32 in
+            var fileActions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&fileActions)
+            defer { posix_spawn_file_actions_destroy(&fileActions) }
+            posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&fileActions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+
+            let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            var processID = pid_t()
+            let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+            defer { envp?.forEach { free($0) } }
+            let spawnError =
+                if let envp { posix_spawn(&processID, executable, &fileActions, nil, argv, envp) }
+                else { posix_spawn(&processID, executable, &fileActions, nil, argv, environ) }
+            guard spawnError == 0 else {
+                throw CatalogError(.embeddedClusterFailed, "cannot run \(executable): \(String(cString: strerror(spawnError)))")
+            }
+            var waitStatus: Int32 = 0
+            while waitpid(processID, &waitStatus, 0) < 0 {
+                guard errno == EINTR else {
+                    throw CatalogError(.embeddedClusterFailed, "waiting for \(executable) failed: \(String(cString: strerror(errno)))")
+                }
+            }
+            // WIFEXITED/WEXITSTATUS are macros: exit code in bits 8-15, signal in bits 0-6.
+            let signal = waitStatus & 0x7f
+            return signal == 0 ? (waitStatus >> 8) & 0xff : 128 + signal
+        }
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        return Result(status: status, output: output.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Runs a blocking system call on NIO's thread pool instead of the cooperative pool.
+    public static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(work)
+    }
+}

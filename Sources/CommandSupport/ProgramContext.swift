@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Logging
+import PipelineCore
+
+/// What a command needs to start: the checked configuration and a logger for its role.
+public struct ProgramContext: Sendable {
+    public let role: WorkerRole
+    public let configuration: PipelineConfiguration
+    public let logger: Logger
+
+    /// Reads the config file and environment, applies the flags, checks everything, and sets up logging.
+    /// Throws `ConfigurationError` (exit code 2) with one line naming the setting.
+    public static func load(_ options: GlobalOptions, role: WorkerRole) throws -> ProgramContext {
+        let environment = ProcessInfo.processInfo.environment
+        let flags = options.settingOverrides
+        let fileValues = try readConfigFile(explicitPath: options.configFile ?? nonEmpty(environment[ConfigurationLoader.Key.configFile]), environment: environment)
+        let loader = ConfigurationLoader(
+            flags: flags, environment: environment, configFile: fileValues,
+            homeDirectory: environment["HOME"], isRoot: geteuid() == 0)
+        let configuration = try loader.load()
+        let logger = try LogSetup.bootstrap(role: role, levelText: loader.value(LogSetup.levelSetting))
+        return ProgramContext(role: role, configuration: configuration, logger: logger)
+    }
+
+    /// An explicit file must exist; the default `~/.config/personal-backup/config` is read only when present.
+    static func readConfigFile(explicitPath: String?, environment: [String: String]) throws(ConfigurationError) -> [String: String] {
+        let path: String
+        if let explicitPath {
+            path = explicitPath
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ConfigurationError(setting: ConfigurationLoader.Key.configFile, problem: "no file at \(path)")
+            }
+        } else {
+            let configHome = nonEmpty(environment["XDG_CONFIG_HOME"]) ?? (nonEmpty(environment["HOME"]).map { $0 + "/.config" } ?? "")
+            path = configHome + "/personal-backup/config"
+            guard !configHome.isEmpty, FileManager.default.fileExists(atPath: path) else { return [:] }
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(setting: ConfigurationLoader.Key.configFile, problem: "cannot read \(path) as UTF-8 text")
+        }
+        return try ConfigurationFile.parse(text, path: path)
+    }
+
+    private static func nonEmpty(_ value: String?) -> String? {
+        guard let value, !value.isEmpty else { return nil }
+        return value
+    }
+}

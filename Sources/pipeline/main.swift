@@ -1,0 +1,15 @@
+import ArgumentParser
+import CommandSupport
+import PipelineCore
+
+/// Everything on one machine: uploader, workers and status server together on embedded defaults.
+struct Pipeline: AsyncParsableCommand, ProgramRole {
+    static let role = WorkerRole.pipeline
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Run the whole backup pipeline on one machine.",
+        version: PipelineVersion.current,
+        subcommands: [MigrateCommand<Pipeline>.self, ConfigCommand<Pipeline>.self, DatabaseCommand<Pipeline>.self])
+}
+
+await CommandRunner.main(Pipeline.self)

@@ -1,0 +1,16 @@
+import ArgumentParser
+import CommandSupport
+import PipelineCore
+
+/// The program a person runs next to their discs: ingests files into staging and records them in the catalog.
+struct Uploader: AsyncParsableCommand, ProgramRole {
+    static let role = WorkerRole.uploader
+    static let configuration = CommandConfiguration(
+        commandName: "uploader",
+        abstract: "Ingest discs, drives and disc images into the backup pipeline's staging bucket.",
+        discussion: "Settings come from flags, the environment (DATABASE_URL, BACKUP_STAGING_URL, …) or a config file; see the README.",
+        version: PipelineVersion.current,
+        subcommands: [MigrateCommand<Uploader>.self, ConfigCommand<Uploader>.self, DatabaseCommand<Uploader>.self])
+}
+
+await CommandRunner.main(Uploader.self)

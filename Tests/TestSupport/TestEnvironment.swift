@@ -1,0 +1,121 @@
+import Catalog
+import Foundation
+import Logging
+import PipelineCore
+import PostgresNIO
+
+/// The real servers `scripts/test` started, and helpers to use them in isolation.
+///
+/// Tests that need a server fail (never skip) when the server is not there: a suite that passes without its
+/// servers would prove nothing.
+public enum TestEnvironment {
+    public struct Missing: Error, CustomStringConvertible {
+        public let variable: String
+        public var description: String { "\(variable) is not set: run the tests with scripts/test, which starts PostgreSQL and moto" }
+    }
+
+    public static func required(_ variable: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty else { throw Missing(variable: variable) }
+        return value
+    }
+
+    /// The throwaway server's maintenance database (`TEST_DATABASE_URL`).
+    public static func adminDatabaseURL() throws -> DatabaseURL {
+        try DatabaseURL(parsing: try required("TEST_DATABASE_URL"))
+    }
+
+    public static let logger: Logger = {
+        var logger = Logger(label: "tests")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// The directory holding the built executables (`.build/debug`), next to the test binary.
+    public static var productsDirectory: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = (executable as NSString).deletingLastPathComponent
+        // On Linux the test binary may sit inside a `.xctest` bundle directory.
+        while directory.hasSuffix(".xctest") || directory.hasSuffix("/Contents/MacOS") {
+            directory = (directory as NSString).deletingLastPathComponent
+        }
+        return directory
+    }
+
+    /// A unique name for a test's database, bucket or directory.
+    public static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UInt64.random(in: 0...UInt64.max) % 1_000_000_000_000)"
+    }
+}
+
+/// A fresh, empty database on the test server, dropped by `drop()`.
+public struct TestDatabase: Sendable {
+    public let url: DatabaseURL
+
+    public static func create() async throws -> TestDatabase {
+        let admin = try TestEnvironment.adminDatabaseURL()
+        let name = TestEnvironment.uniqueName("t")
+        try await CatalogDatabase.withClient(admin, logger: TestEnvironment.logger) { client in
+            _ = try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: TestEnvironment.logger).collect()
+        }
+        var url = admin
+        url.database = name
+        return TestDatabase(url: url)
+    }
+
+    public func drop() async throws {
+        let admin = try TestEnvironment.adminDatabaseURL()
+        try await CatalogDatabase.withClient(admin, logger: TestEnvironment.logger) { client in
+            _ = try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(url.database) WITH (FORCE)"), logger: TestEnvironment.logger).collect()
+        }
+    }
+
+    /// Runs `body` with a client on this database, then drops the database whatever happened.
+    public static func withFresh<Result: Sendable>(_ body: (TestDatabase, PostgresClient) async throws -> Result) async throws -> Result {
+        let database = try await create()
+        do {
+            let result = try await CatalogDatabase.withClient(database.url, logger: TestEnvironment.logger) { client in
+                try await body(database, client)
+            }
+            try await database.drop()
+            return result
+        } catch {
+            try? await database.drop()
+            throw error
+        }
+    }
+}
+
+/// Runs one of the built executables as a real child process.
+public enum Program {
+    /// Runs `name` (uploader, archiver, …) with exactly `environment` plus PATH and HOME from the test process.
+    public static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Subprocess.Result {
+        let inherited = ProcessInfo.processInfo.environment
+        var childEnvironment = environment
+        for key in ["PATH", "HOME", "LANG"] where childEnvironment[key] == nil {
+            childEnvironment[key] = inherited[key]
+        }
+        // No config file from the developer's home directory may leak into a test.
+        childEnvironment["XDG_CONFIG_HOME"] = childEnvironment["XDG_CONFIG_HOME"] ?? "/nonexistent"
+        let path = TestEnvironment.productsDirectory + "/" + name
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestEnvironment.Missing(variable: "the built executable \(path)")
+        }
+        return try await Subprocess.run(path, arguments, environment: childEnvironment)
+    }
+}
+
+/// A temporary directory (mode 0755, so the `postgres` user can reach an embedded cluster in it when the tests
+/// run as root), removed by `remove()`.
+public struct TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init(_ prefix: String = "pb") throws {
+        // Short: an embedded cluster's socket path must stay under 108 bytes.
+        path = "/tmp/\(TestEnvironment.uniqueName(prefix))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    }
+
+    public func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}

@@ -1,0 +1,47 @@
+# shellcheck shell=bash
+# Installs what the project needs on a fresh Debian/Ubuntu machine, only what is missing.
+# Sourced by scripts/test and scripts/demo. Needs root or sudo for apt.
+
+APT_PACKAGES=(
+    postgresql                     # catalog server (tests, embedded default)
+    libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev  # transcoder
+    pkg-config
+    ffmpeg                         # test fixtures and the transcode benchmark's anchor
+)
+PIP_PACKAGES=("moto[server]==5.*" "boto3")
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_missing_apt_packages() {
+    local missing=() package
+    for package in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing Debian packages: ${missing[*]}" >&2
+    as_root apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+install_missing_pip_packages() {
+    if python3 -c 'import moto, moto.server, flask, flask_cors, boto3' 2>/dev/null; then return 0; fi
+    echo "installing Python packages: ${PIP_PACKAGES[*]}" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" >&2
+}
+
+# PostgreSQL's server programs live outside PATH on Debian.
+postgres_bin_dir() {
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+    done
+    command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return 0; }
+    echo "PostgreSQL server programs not found after installing 'postgresql'" >&2
+    return 1
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
