@@ -54,6 +54,20 @@ let package = Package(
         ),
         .target(name: "Media", dependencies: ["CLibAV", "PipelineCore"], swiftSettings: strictSettings),
 
+        // Reading sources: walking trees, classifying files, ISO images through libarchive, imaging discs.
+        .systemLibrary(name: "CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "PipelineCore",
+                "CLibArchive",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // What the five executables share: configuration from flags/env/file, logging, exit codes.
         .target(
             name: "CommandSupport",
@@ -73,6 +87,7 @@ let package = Package(
         .executableTarget(name: "pipeline", dependencies: ["CommandSupport", "Catalog", "Media", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
 
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "TestSupport", "Catalog"], resources: [.copy("Vectors")], swiftSettings: strictSettings),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "PipelineCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strictSettings),
         .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "CatalogTests",

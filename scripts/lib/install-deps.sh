@@ -6,6 +6,8 @@ APT_PACKAGES=(
     postgresql                     # catalog server (tests, embedded default)
     libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev  # transcoder
     pkg-config
+    libarchive-dev                 # uploader: reads .iso images in place
+    xorriso                        # tests: builds ISO images
     ffmpeg                         # test fixtures and the transcode benchmark's anchor
 )
 PIP_PACKAGES=("moto[server]==5.*" "boto3")
