@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.29.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Domain types and configuration. No I/O, no third-party dependencies.
@@ -31,6 +32,22 @@ let package = Package(
 
         // AWS Signature Version 4: pure (no networking, date injected), tested against AWS's vectors.
         .target(name: "SigV4", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+
+        // Buckets: one ObjectStore protocol; S3 (SigV4, multipart with resume, credential chain) and file://.
+        .target(
+            name: "ObjectStore",
+            dependencies: [
+                "PipelineCore", "SigV4",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
 
         // The catalog in PostgreSQL: connection, embedded cluster, migrations, queries.
         .target(
@@ -60,7 +77,10 @@ let package = Package(
             name: "Ingest",
             dependencies: [
                 "PipelineCore",
+                "Catalog",
+                "ObjectStore",
                 "CLibArchive",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -80,7 +100,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        .executableTarget(name: "uploader", dependencies: ["CommandSupport", "Catalog", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "uploader", dependencies: ["CommandSupport", "Catalog", "Ingest", "ObjectStore", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "transcoder", dependencies: ["CommandSupport", "Catalog", "Media", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "archiver", dependencies: ["CommandSupport", "Catalog", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "status-server", dependencies: ["CommandSupport", "Catalog", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
@@ -88,6 +108,16 @@ let package = Package(
 
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "TestSupport", "Catalog"], resources: [.copy("Vectors")], swiftSettings: strictSettings),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "PipelineCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strictSettings),
+        .testTarget(
+            name: "UploaderTests",
+            dependencies: [
+                "TestSupport", "Catalog", "ObjectStore", "PipelineCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "CatalogTests",

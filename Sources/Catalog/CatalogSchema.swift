@@ -1,7 +1,7 @@
 /// The catalog's tables, as versioned migrations. Names are created unquoted, so `ObjectStorageFiles` and
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
-    public static let migrations: [Migration] = [initialCatalog]
+    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -147,5 +147,32 @@ public enum CatalogSchema {
         CREATE TRIGGER objectstoragedeletelog_keep BEFORE DELETE OR TRUNCATE ON ObjectStorageDeleteLog
             FOR EACH STATEMENT EXECUTE FUNCTION objectstoragedeletelog_keep()
         """,
+    ])
+
+    /// What the uploader needs to resume and to explain itself.
+    static let ingestBookkeeping = Migration(version: 2, name: "ingest bookkeeping", statements: [
+        // Kind-specific facts (disc-image rescue map, transcode settings, classification) without a column each.
+        "ALTER TABLE ObjectStorageFiles ADD COLUMN details JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(details) = 'object')",
+        // The file's content is incomplete (a disc image with unreadable sectors): never to be shown as clean.
+        "ALTER TABLE ObjectStorageFiles ADD COLUMN degraded BOOLEAN NOT NULL DEFAULT false",
+        // An upload that started but has no catalog row yet: its staging key and multipart progress, so that a
+        // restarted uploader resumes it (only the missing parts are sent) instead of starting over or leaking it.
+        """
+        CREATE TABLE pending_uploads (
+            id BIGSERIAL PRIMARY KEY,
+            source_id BIGINT NOT NULL REFERENCES sources (id),
+            path TEXT NOT NULL,
+            size_bytes BIGINT NOT NULL CHECK (size_bytes >= 0),
+            modified_at TIMESTAMPTZ,
+            staging_key TEXT NOT NULL UNIQUE,
+            multipart_state JSONB,
+            started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            UNIQUE (source_id, path)
+        )
+        """,
+        // Names that are not valid UTF-8 (old discs with Latin-1 or Shift-JIS names): `path` holds a readable
+        // form with \xNN escapes, `raw_path` the exact bytes that restore writes back.
+        "ALTER TABLE ObjectStorageFiles ADD COLUMN raw_path BYTEA",
     ])
 }

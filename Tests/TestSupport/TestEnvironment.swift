@@ -11,6 +11,7 @@ import PostgresNIO
 public enum TestEnvironment {
     public struct Missing: Error, CustomStringConvertible {
         public let variable: String
+        public init(variable: String) { self.variable = variable }
         public var description: String { "\(variable) is not set: run the tests with scripts/test, which starts PostgreSQL and moto" }
     }
 
@@ -89,6 +90,11 @@ public struct TestDatabase: Sendable {
 public enum Program {
     /// Runs `name` (uploader, archiver, …) with exactly `environment` plus PATH and HOME from the test process.
     public static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Subprocess.Result {
+        try await start(name, arguments, environment: environment).wait()
+    }
+
+    /// Starts `name` and returns at once, for tests that signal or kill it.
+    public static func start(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Running {
         let inherited = ProcessInfo.processInfo.environment
         var childEnvironment = environment
         for key in ["PATH", "HOME", "LANG"] where childEnvironment[key] == nil {
@@ -100,7 +106,7 @@ public enum Program {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw TestEnvironment.Missing(variable: "the built executable \(path)")
         }
-        return try await Subprocess.run(path, arguments, environment: childEnvironment)
+        return try Subprocess.spawn(path, arguments, environment: childEnvironment)
     }
 }
 

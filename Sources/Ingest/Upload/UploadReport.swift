@@ -1,0 +1,65 @@
+import Foundation
+
+/// What one `uploader upload` run did; printed as the final summary and decides the exit code.
+public struct UploadReport: Sendable {
+    public struct Unreadable: Sendable, Hashable {
+        public let path: String
+        public let error: String
+    }
+
+    public var label: String = ""
+    public var filesSeen = 0
+    public var bytesSeen: Int64 = 0
+    /// Bytes read from the source (hashing and uploading; a file hashed and then uploaded counts twice).
+    public var bytesRead: Int64 = 0
+    /// Bytes sent to staging in this run (parts already stored by an interrupted run are not sent again).
+    public var bytesUploaded: Int64 = 0
+    /// Bytes not sent because their content was already stored.
+    public var bytesSavedByDedupe: Int64 = 0
+    public var filesStaged = 0
+    public var duplicates = 0
+    /// Files whose path, size and modification time were catalogued already: not read at all.
+    public var unchanged = 0
+    public var unreadable: [Unreadable] = []
+    /// Symlinks, sockets, devices, excluded and unopenable entries: listed, not stored.
+    public var skipped: [String] = []
+    public var elapsed: Duration = .zero
+
+    /// Everything found was stored (or was stored already).
+    public var isComplete: Bool { unreadable.isEmpty }
+
+    public var summaryLines: [String] {
+        var lines = [
+            "source \"\(label)\": \(filesSeen) files, \(ByteCount.text(bytesSeen)) seen in \(elapsed.secondsText)",
+            "  staged \(filesStaged), duplicates \(duplicates), unchanged since the last run \(unchanged), unreadable \(unreadable.count), not stored (skipped) \(skipped.count)",
+            "  read \(ByteCount.text(bytesRead)), uploaded \(ByteCount.text(bytesUploaded)), saved by dedupe \(ByteCount.text(bytesSavedByDedupe))",
+        ]
+        if !skipped.isEmpty {
+            lines.append("not stored:")
+            lines += skipped.map { "  \($0)" }
+        }
+        if !unreadable.isEmpty {
+            lines.append("UNREADABLE (recorded as unreadable, not stored):")
+            lines += unreadable.map { "  \($0.path): \($0.error)" }
+        }
+        return lines
+    }
+}
+
+enum ByteCount {
+    static func text(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var secondsText: String { String(format: "%.1f s", seconds) }
+}

@@ -1,0 +1,301 @@
+import Catalog
+import Foundation
+import Logging
+import ObjectStore
+import PipelineCore
+
+/// The settings of one `uploader upload` run.
+public struct UploadConfiguration: Sendable {
+    public var label: String
+    public var metadata: [String: String]
+    public var note: String?
+    public var excludes: [String]
+    /// Files read and uploaded at the same time.
+    public var concurrency: Int
+    /// Walk, classify and compare with the catalog, but read no content and store nothing.
+    public var dryRun: Bool
+    public var putOptions: PutOptions
+    public var readConfiguration: ChunkedReadConfiguration
+
+    public init(label: String, metadata: [String: String] = [:], note: String? = nil, excludes: [String] = [],
+                concurrency: Int = 4, dryRun: Bool = false, putOptions: PutOptions = PutOptions(),
+                readConfiguration: ChunkedReadConfiguration = ChunkedReadConfiguration()) {
+        self.label = label
+        self.metadata = metadata
+        self.note = note
+        self.excludes = excludes
+        self.concurrency = concurrency
+        self.dryRun = dryRun
+        self.putOptions = putOptions
+        self.readConfiguration = readConfiguration
+    }
+}
+
+/// Ingests one source (a directory or mounted disc) into staging and the catalog.
+///
+/// Each file is read once: hashed and uploaded in the same stream. Before sending, a file whose size matches
+/// content already catalogued is hashed first and, if its hash is known, recorded as a duplicate without
+/// uploading. A row exists only once the bytes are safely in staging. Interrupted runs resume: catalogued files
+/// are skipped by path, size and time, and a half-sent multipart upload continues from its journal.
+public struct UploadRun: Sendable {
+    let catalog: IngestCatalog
+    let staging: any ObjectStore
+    let configuration: UploadConfiguration
+    let progress: UploadProgress
+    let logger: Logger
+
+    public init(catalog: IngestCatalog, staging: any ObjectStore, configuration: UploadConfiguration, progress: UploadProgress, logger: Logger) {
+        self.catalog = catalog
+        self.staging = staging
+        self.configuration = configuration
+        self.progress = progress
+        self.logger = logger
+    }
+
+    public func run(root: String) async throws -> UploadReport {
+        let started = ContinuousClock.now
+        var report = UploadReport()
+        report.label = configuration.label
+        let walkerConfiguration = SourceWalkerConfiguration(excludes: try configuration.excludes.map(ExcludePattern.init))
+        let walker = SourceWalker(root: RawPath(root), configuration: walkerConfiguration)
+
+        // A metadata-only pass first, so that progress has totals and an ETA.
+        let plan = try await walker.walk { _ in }
+        await progress.planned(files: plan.files, bytes: plan.bytes)
+
+        let sourceID = configuration.dryRun
+            ? -1
+            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, origin: root)
+        let gate = SameSizeGate()
+        let results = ResultCollector()
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            _ = try await walker.walk { entry in
+                switch entry {
+                case .file(let file):
+                    if inFlight >= max(1, configuration.concurrency) {
+                        try await group.next()
+                        inFlight -= 1
+                    }
+                    inFlight += 1
+                    group.addTask {
+                        let outcome = try await ingest(file, sourceID: sourceID, gate: gate)
+                        await results.add(outcome, file: file)
+                    }
+                case .skipped(let skipped):
+                    await results.skip("\(skipped.relativePath.catalogText): \(skipped.reason)")
+                case .excluded(let path, let isDirectory):
+                    await results.skip("\(path.catalogText)\(isDirectory ? "/" : ""): excluded by --exclude")
+                case .directory:
+                    break
+                }
+            }
+            try await group.waitForAll()
+        }
+
+        report = await results.fill(report)
+        report.elapsed = ContinuousClock.now - started
+        if !configuration.dryRun {
+            try await catalog.finishSource(sourceID, counts: SourceCounts(
+                filesSeen: Int64(report.filesSeen), bytesSeen: report.bytesSeen, filesSkipped: Int64(report.skipped.count)))
+        }
+        await progress.finished(report)
+        return report
+    }
+
+    /// What happened to one file.
+    enum FileOutcome: Sendable {
+        case staged(read: Int64, uploaded: Int64)
+        case duplicate(read: Int64, uploaded: Int64)
+        case unchanged
+        case unreadable(error: String, read: Int64)
+        case planned
+    }
+
+    private func ingest(_ file: SourceFile, sourceID: Int64, gate: SameSizeGate) async throws -> FileOutcome {
+        let path = file.relativePath.catalogText
+        await progress.fileStarted(path)
+        let modifiedAt = Self.catalogPrecision(file.modificationTime)
+
+        if !configuration.dryRun, let latest = try await catalog.latestVersion(sourceID: sourceID, path: path),
+           latest.state != .unreadable, latest.sizeBytes == file.size,
+           let catalogued = latest.modifiedAt, abs(catalogued.timeIntervalSince(modifiedAt)) < 0.000_01 {
+            await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
+            return .unchanged
+        }
+        if configuration.dryRun {
+            await progress.fileFinished(path, outcome: "planned", size: file.size, skippedBytes: file.size)
+            return .planned
+        }
+
+        // Two files of one size never go at once: the second waits, then finds the first's content by hash.
+        await gate.enter(file.size)
+        do {
+            let outcome = try await ingestContent(file, path: path, modifiedAt: modifiedAt, sourceID: sourceID)
+            await gate.leave(file.size)
+            return outcome
+        } catch {
+            await gate.leave(file.size)
+            throw error
+        }
+    }
+
+    private func ingestContent(_ file: SourceFile, path: String, modifiedAt: Date, sourceID: Int64) async throws -> FileOutcome {
+        var ingested = IngestedFile(
+            sourceID: sourceID, path: path, rawPath: file.relativePath.isValidUTF8 ? nil : file.relativePath.bytes,
+            name: file.name.catalogText, sizeBytes: file.size, modifiedAt: modifiedAt, kind: .regular)
+        var bytesRead: Int64 = 0
+        do {
+            let classification = try await FileClassifier.classify(fileAt: file.absolutePath)
+            ingested.kind = classification.kind
+            ingested.details["format"] = classification.format
+
+            // Hash first when content of this size exists: a known hash means nothing needs sending.
+            if try await catalog.contentOfSizeExists(file.size) {
+                let (_, hash) = try await reader(for: file).sha256()
+                bytesRead += file.size
+                if try await catalog.holder(ofHash: hash) != nil {
+                    switch try await catalog.record(ingested, hash: hash, stagingKey: nil, pendingID: nil) {
+                    case .unchanged:
+                        await progress.fileFinished(path, outcome: "unchanged", size: file.size)
+                        return .unchanged
+                    case .duplicate, .staged:
+                        await progress.fileFinished(path, outcome: "duplicate", size: file.size)
+                        return .duplicate(read: bytesRead, uploaded: 0)
+                    }
+                }
+            }
+
+            let pending = try await pendingUpload(for: ingested)
+            let journal = try CatalogUploadJournal(catalog: catalog, pending: pending)
+            let source = ObjectSource.stream(CountingChunks(base: reader(for: file), progress: progress), length: file.size)
+            let result = try await staging.put(pending.stagingKey, from: source, options: configuration.putOptions, journal: journal)
+            bytesRead += file.size
+            let uploaded = result.partCount == 0 ? result.size : result.size * Int64(result.partsUploaded) / Int64(max(1, result.partCount))
+            let outcome = try await catalog.record(ingested, hash: result.sha256, stagingKey: pending.stagingKey, pendingID: pending.id)
+            switch outcome {
+            case .staged:
+                await progress.fileFinished(path, outcome: "staged", size: file.size)
+                return .staged(read: bytesRead, uploaded: uploaded)
+            case .duplicate:
+                // Another uploader stored the same content meanwhile: this copy is not needed.
+                try await staging.delete(pending.stagingKey)
+                await progress.fileFinished(path, outcome: "duplicate", size: file.size)
+                return .duplicate(read: bytesRead, uploaded: uploaded)
+            case .unchanged:
+                try await staging.delete(pending.stagingKey)
+                await progress.fileFinished(path, outcome: "unchanged", size: file.size)
+                return .unchanged
+            }
+        } catch let error as IngestError where error.code == .readFailed || error.code == .cannotOpen || error.code == .sourceChanged {
+            // The source could not be read (after the reader's retries): record it and go on with the rest.
+            if let pending = try await catalog.pendingUpload(sourceID: sourceID, path: path) {
+                try await discard(pending)
+            }
+            _ = try await catalog.recordUnreadable(ingested, error: error.description)
+            await progress.fileFinished(path, outcome: "unreadable", size: file.size)
+            logger.warning("unreadable file", metadata: ["ingest.path": "\(path)", "ingest.error": "\(error)"])
+            return .unreadable(error: error.description, read: bytesRead)
+        }
+    }
+
+    private func reader(for file: SourceFile) -> ChunkedFileReader {
+        ChunkedFileReader(path: file.absolutePath, expectedSize: file.size, configuration: configuration.readConfiguration)
+    }
+
+    /// The pending upload to continue (same size and time as now), or a new one.
+    private func pendingUpload(for file: IngestedFile) async throws -> PendingUpload {
+        if let pending = try await catalog.pendingUpload(sourceID: file.sourceID, path: file.path) {
+            if pending.sizeBytes == file.sizeBytes, pending.modifiedAt.map({ abs($0.timeIntervalSince(file.modifiedAt ?? .distantPast)) < 0.000_01 }) ?? false {
+                logger.info("resuming an interrupted upload", metadata: ["ingest.path": "\(file.path)"])
+                return pending
+            }
+            // The file changed since the interrupted attempt: its partial upload is worthless.
+            try await discard(pending)
+        }
+        let key = "sources/\(file.sourceID)/\(UUID().uuidString.lowercased())"
+        return try await catalog.beginPendingUpload(sourceID: file.sourceID, path: file.path, sizeBytes: file.sizeBytes, modifiedAt: file.modifiedAt, stagingKey: key)
+    }
+
+    /// Aborts a pending upload's multipart upload, deletes its object, and forgets it.
+    private func discard(_ pending: PendingUpload) async throws {
+        if let json = pending.multipartState,
+           let state = try? JSONDecoder.journal.decode(MultipartUploadState.self, from: Data(json.utf8)) {
+            try await staging.abortMultipartUpload(pending.stagingKey, uploadID: state.uploadID)
+        }
+        try await staging.delete(pending.stagingKey)
+        try await catalog.dropPendingUpload(id: pending.id)
+    }
+
+    /// PostgreSQL keeps microseconds: round the same way so that a re-run compares equal.
+    static func catalogPrecision(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000)
+    }
+}
+
+/// Lets one file of each size be in flight at a time.
+actor SameSizeGate {
+    private var busy: Set<Int64> = []
+    private var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
+
+    func enter(_ size: Int64) async {
+        while busy.contains(size) {
+            await withCheckedContinuation { waiters[size, default: []].append($0) }
+        }
+        busy.insert(size)
+    }
+
+    func leave(_ size: Int64) {
+        busy.remove(size)
+        if var queue = waiters[size], !queue.isEmpty {
+            let next = queue.removeFirst()
+            waiters[size] = queue.isEmpty ? nil : queue
+            next.resume()
+        }
+    }
+}
+
+/// Gathers per-file outcomes from concurrent tasks.
+actor ResultCollector {
+    private var report = UploadReport()
+
+    func add(_ outcome: UploadRun.FileOutcome, file: SourceFile) {
+        report.filesSeen += 1
+        report.bytesSeen += file.size
+        switch outcome {
+        case .staged(let read, let uploaded):
+            report.filesStaged += 1
+            report.bytesRead += read
+            report.bytesUploaded += uploaded
+        case .duplicate(let read, let uploaded):
+            report.duplicates += 1
+            report.bytesRead += read
+            report.bytesUploaded += uploaded
+            report.bytesSavedByDedupe += max(0, file.size - uploaded)
+        case .unchanged, .planned:
+            report.unchanged += outcome.isPlanned ? 0 : 1
+        case .unreadable(let error, let read):
+            report.bytesRead += read
+            report.unreadable.append(.init(path: file.relativePath.catalogText, error: error))
+        }
+    }
+
+    func skip(_ description: String) {
+        report.skipped.append(description)
+    }
+
+    func fill(_ base: UploadReport) -> UploadReport {
+        var result = report
+        result.label = base.label
+        result.unreadable.sort { $0.path < $1.path }
+        return result
+    }
+}
+
+extension UploadRun.FileOutcome {
+    var isPlanned: Bool {
+        if case .planned = self { return true }
+        return false
+    }
+}

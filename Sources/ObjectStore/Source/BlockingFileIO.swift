@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+import NIOPosix
+
+/// Runs blocking system calls on NIO's thread pool so that they never stall an event loop or the cooperative pool.
+func onThreadPool<Result: Sendable>(_ body: @escaping @Sendable () throws -> Result) async throws -> Result {
+    try await NIOThreadPool.singleton.runIfActive(body)
+}
+
+/// A failed system call, turned into an ``ObjectStoreError`` by the caller that knows the operation.
+struct SystemCallError: Error, Sendable, CustomStringConvertible {
+    let call: String
+    let errnoValue: Int32
+    var description: String { "\(call): \(String(cString: strerror(errnoValue)))" }
+}
+
+/// Thin wrappers over POSIX file calls. Every function blocks: call them through ``onThreadPool(_:)``.
+enum POSIXFile {
+    static func openForReading(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError(call: "open", errnoValue: errno) }
+        return fd
+    }
+
+    /// Creates a new file that must not exist yet (the temporary half of an atomic write).
+    static func createExclusive(_ path: String, mode: mode_t = 0o644) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SystemCallError(call: "open", errnoValue: errno) }
+        return fd
+    }
+
+    static func status(fd: Int32) throws -> stat {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw SystemCallError(call: "fstat", errnoValue: errno) }
+        return info
+    }
+
+    /// nil when the path does not exist.
+    static func status(path: String) throws -> stat? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw SystemCallError(call: "lstat", errnoValue: errno)
+        }
+        return info
+    }
+
+    static func isRegularFile(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFREG }
+    static func isDirectory(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFDIR }
+
+    /// Reads exactly `count` bytes at `offset` unless the file ends first; returns what was read.
+    static func read(fd: Int32, offset: Int64, count: Int, allocator: ByteBufferAllocator = ByteBufferAllocator())
+        throws -> ByteBuffer
+    {
+        var buffer = allocator.buffer(capacity: count)
+        var total = 0
+        while total < count {
+            let got = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - total) { pointer in
+                var result: Int
+                repeat {
+                    result = pread(fd, pointer.baseAddress, count - total, off_t(offset) + off_t(total))
+                } while result < 0 && errno == EINTR
+                guard result >= 0 else { throw SystemCallError(call: "read", errnoValue: errno) }
+                return result
+            }
+            if got == 0 { break }
+            total += got
+        }
+        return buffer
+    }
+
+    static func writeAll(fd: Int32, _ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { bytes in
+            var written = 0
+            while written < bytes.count {
+                let result = write(fd, bytes.baseAddress! + written, bytes.count - written)
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw SystemCallError(call: "write", errnoValue: errno)
+                }
+                written += result
+            }
+        }
+    }
+
+    static func sync(fd: Int32) throws {
+        guard fsync(fd) == 0 else { throw SystemCallError(call: "fsync", errnoValue: errno) }
+    }
+
+    /// Makes a rename or unlink in `directory` durable.
+    static func syncDirectory(_ directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError(call: "open directory", errnoValue: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw SystemCallError(call: "fsync directory", errnoValue: errno) }
+    }
+
+    static func closeFile(_ fd: Int32) { _ = close(fd) }
+
+    static func renameFile(_ from: String, _ to: String) throws {
+        guard rename(from, to) == 0 else { throw SystemCallError(call: "rename", errnoValue: errno) }
+    }
+
+    /// Removes a file; a missing file is not an error.
+    static func removeFile(_ path: String) throws {
+        guard unlink(path) == 0 || errno == ENOENT else { throw SystemCallError(call: "unlink", errnoValue: errno) }
+    }
+
+    /// Removes an empty directory; returns false when it is not empty or missing.
+    static func removeEmptyDirectory(_ path: String) -> Bool { rmdir(path) == 0 }
+
+    /// `mkdir -p`, syncing each parent that gained an entry so the new path survives a crash.
+    static func makeDirectories(_ path: String) throws {
+        if let info = try status(path: path) {
+            guard isDirectory(info) else { throw SystemCallError(call: "mkdir", errnoValue: ENOTDIR) }
+            return
+        }
+        let parent = parentDirectory(of: path)
+        if parent != path { try makeDirectories(parent) }
+        if mkdir(path, 0o755) != 0, errno != EEXIST { throw SystemCallError(call: "mkdir", errnoValue: errno) }
+        try syncDirectory(parent)
+    }
+
+    static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Names in a directory, without `.` and `..`.
+    static func directoryEntries(_ path: String) throws -> [(name: String, isDirectory: Bool)] {
+        guard let dir = opendir(path) else { throw SystemCallError(call: "opendir", errnoValue: errno) }
+        defer { closedir(dir) }
+        var entries: [(String, Bool)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            var isDirectory = Int32(entry.pointee.d_type) == Int32(DT_DIR)
+            if Int32(entry.pointee.d_type) == Int32(DT_UNKNOWN), let info = try status(path: path + "/" + name) {
+                isDirectory = POSIXFile.isDirectory(info)
+            }
+            entries.append((name, isDirectory))
+        }
+        return entries
+    }
+}

@@ -1,0 +1,150 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+
+/// Reads an ``ObjectSource`` front to back in pieces of a chosen size. Used by one task at a time.
+final class SourceReader {
+    private enum Backing {
+        case file(fd: Int32, path: String)
+        case bytes(ByteBuffer)
+        case stream(any ChunkIterator, pending: ByteBuffer?)
+    }
+
+    let length: Int64
+    private(set) var position: Int64 = 0
+    private var backing: Backing
+    private let label: String
+
+    private init(length: Int64, backing: Backing, label: String) {
+        self.length = length
+        self.backing = backing
+        self.label = label
+    }
+
+    static func open(_ source: ObjectSource) async throws -> SourceReader {
+        switch source.storage {
+        case .bytes(let buffer):
+            return SourceReader(length: Int64(buffer.readableBytes), backing: .bytes(buffer), label: source.label)
+        case .stream(let length, let open):
+            return SourceReader(length: length, backing: .stream(open(), pending: nil), label: source.label)
+        case .file(let path):
+            do {
+                let (fd, size) = try await onThreadPool { () throws -> (Int32, Int64) in
+                    let fd = try POSIXFile.openForReading(path)
+                    do {
+                        let info = try POSIXFile.status(fd: fd)
+                        guard POSIXFile.isRegularFile(info) else {
+                            throw ObjectStoreError(
+                                .sourceUnreadable, operation: "read source", location: path,
+                                message: "not a regular file")
+                        }
+                        return (fd, Int64(info.st_size))
+                    } catch {
+                        POSIXFile.closeFile(fd)
+                        throw error
+                    }
+                }
+                return SourceReader(length: size, backing: .file(fd: fd, path: path), label: path)
+            } catch let error as ObjectStoreError {
+                throw error
+            } catch {
+                throw ObjectStoreError(.sourceUnreadable, operation: "read source", location: path, message: "\(error)")
+            }
+        }
+    }
+
+    var remaining: Int64 { length - position }
+
+    /// The next `count` bytes (fewer only at the announced end). Throws when the source ends early.
+    func read(_ count: Int) async throws -> ByteBuffer {
+        let wanted = Int(min(Int64(count), remaining))
+        var result: ByteBuffer
+        switch backing {
+        case .bytes(var buffer):
+            result = buffer.readSlice(length: wanted)!
+            backing = .bytes(buffer)
+        case .file(let fd, let path):
+            let offset = position
+            do {
+                result = try await onThreadPool { try POSIXFile.read(fd: fd, offset: offset, count: wanted) }
+            } catch {
+                throw ObjectStoreError(.sourceUnreadable, operation: "read source", location: path, message: "\(error)")
+            }
+        case .stream(let iterator, let pending):
+            result = ByteBufferAllocator().buffer(capacity: wanted)
+            var leftover = pending
+            while result.readableBytes < wanted {
+                if var chunk = leftover {
+                    let take = min(chunk.readableBytes, wanted - result.readableBytes)
+                    var slice = chunk.readSlice(length: take)!
+                    result.writeBuffer(&slice)
+                    leftover = chunk.readableBytes > 0 ? chunk : nil
+                    continue
+                }
+                let next: ByteBuffer?
+                do {
+                    next = try await iterator.next()
+                } catch {
+                    if Task.isCancelled || error is CancellationError {
+                        throw ObjectStoreError(.cancelled, operation: "read source", location: label, message: "cancelled")
+                    }
+                    throw ObjectStoreError(
+                        .sourceUnreadable, operation: "read source", location: label, message: "\(error)")
+                }
+                if next == nil, Task.isCancelled {
+                    // Many streams simply end when their consumer is cancelled: that is not a short source.
+                    throw ObjectStoreError(.cancelled, operation: "read source", location: label, message: "cancelled")
+                }
+                guard let next else { break }
+                leftover = next
+            }
+            backing = .stream(iterator, pending: leftover)
+        }
+        guard result.readableBytes == wanted else {
+            throw ObjectStoreError(
+                .sourceChanged, operation: "read source", location: label,
+                message: "the source ended after \(position + Int64(result.readableBytes)) of \(length) bytes")
+        }
+        position += Int64(wanted)
+        return result
+    }
+
+    /// Throws when the source holds more bytes than announced (a file that grew, a stream that runs long).
+    func verifyEnd() async throws {
+        var extra = false
+        switch backing {
+        case .bytes:
+            break
+        case .file(let fd, _):
+            let size = try? await onThreadPool { Int64(try POSIXFile.status(fd: fd).st_size) }
+            extra = size != length
+        case .stream(let iterator, let pending):
+            if let pending, pending.readableBytes > 0 {
+                extra = true
+            } else {
+                while let chunk = try await iterator.next() {
+                    if chunk.readableBytes > 0 { extra = true; break }
+                }
+            }
+        }
+        if extra {
+            throw ObjectStoreError(
+                .sourceChanged, operation: "read source", location: label,
+                message: "the source changed size while it was read (expected \(length) bytes)")
+        }
+    }
+
+    func close() {
+        if case .file(let fd, _) = backing {
+            POSIXFile.closeFile(fd)
+            backing = .bytes(ByteBuffer())
+        }
+    }
+
+    deinit { close() }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Catalog
+import CommandSupport
+import Foundation
+import Ingest
+import ObjectStore
+import PipelineCore
+
+/// `uploader upload PATH --label LABEL`: ingests a directory or mounted disc into staging and the catalog.
+struct UploadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upload",
+        abstract: "Ingest a directory or a mounted disc into the staging bucket and the catalog.",
+        discussion: """
+            Each file is read once, hashed (SHA-256) and uploaded in the same stream; content that is already stored is \
+            recorded as a duplicate without uploading. Run the same command again after an interruption: finished files \
+            are skipped and a half-sent large file continues where it stopped.
+            Exit codes: 0 all stored, 1 some files not stored (listed), 2 usage or configuration error, 130 interrupted.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+
+    @Argument(help: "The directory or mounted disc to ingest.")
+    var path: String
+
+    @Option(help: "A name for this disc or drive, e.g. \"DVD 12\". Running again with the same label continues or updates it.")
+    var label: String
+
+    @Option(name: .customLong("meta"), help: ArgumentHelp("Free-form metadata for the source, repeatable.", valueName: "key=value"))
+    var metadata: [String] = []
+
+    @Option(help: "A note about the source.")
+    var note: String?
+
+    @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
+    var excludes: [String] = []
+
+    @Option(help: "Files read and uploaded at the same time (1-64).")
+    var concurrency: Int = 4
+
+    @Flag(help: "Walk and compare with the catalog, but read and store nothing.")
+    var dryRun = false
+
+    @Flag(help: "Progress and summary as JSON lines on standard output.")
+    var json = false
+
+    func validate() throws {
+        guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--label must not be empty") }
+        guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
+        _ = try parsedMetadata()
+    }
+
+    func parsedMetadata() throws -> [String: String] {
+        var result: [String: String] = [:]
+        for item in metadata {
+            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+                throw ValidationError("--meta expects key=value, got '\(item)'")
+            }
+            result[String(item[..<equals])] = String(item[item.index(after: equals)...])
+        }
+        return result
+    }
+
+    func run() async throws {
+        let context = try ProgramContext.load(options, role: .uploader)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ValidationError("\(path): no such file or directory")
+        }
+        guard isDirectory.boolValue else {
+            throw ValidationError("\(path) is a file; give a directory or mounted disc (keep a whole disc with 'uploader image')")
+        }
+        let root = URL(fileURLWithPath: path).standardizedFileURL.path
+        let configuration = UploadConfiguration(
+            label: label, metadata: try parsedMetadata(), note: note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
+        let style: UploadProgress.Style = json || isatty(STDERR_FILENO) == 0 ? .jsonLines : .terminal
+        let progress = UploadProgress(style: style) { text in
+            if style == .terminal { FileHandle.standardError.write(Data(text.utf8)) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
+        }
+
+        let report: UploadReport
+        do {
+            report = try await Interruption.cancellingOnSignals {
+                try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
+                    let staging = try await openObjectStore(
+                        url: context.configuration.stagingURL,
+                        settings: ObjectStoreSettings(aws: context.configuration.aws, environment: ProcessInfo.processInfo.environment, logger: context.logger))
+                    let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger), staging: staging,
+                                        configuration: configuration, progress: progress, logger: context.logger)
+                    return try await run.run(root: root)
+                }
+            }
+        } catch is Interruption.Interrupted {
+            CommandRunner.printToStandardError("\ninterrupted: files finished so far are catalogued; run the same command again to continue where it stopped")
+            throw ExitCode(130)
+        }
+        if style != .jsonLines {
+            for line in report.summaryLines { print(line) }
+        }
+        if !report.isComplete { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,79 @@
+import Catalog
+import Foundation
+import ObjectStore
+import Testing
+import TestSupport
+
+@Suite("uploader crashes and resumes", .serialized)
+struct ResumeTests {
+    @Test("kill -9 in the middle of a 100 MB multipart upload, run again: only missing parts are sent")
+    func killedMidFileResumes() async throws {
+        try await UploaderHarness.with(.s3) { harness in
+            let big = UploaderHarness.bytes(count: 100_000_000, seed: 42)
+            try harness.write("video/tape-01.dv", big)
+            try harness.write("docs/small.txt", "small")
+
+            let child = try harness.startUpload(extra: ["--concurrency", "1"])
+            // Wait until the catalog's journal shows two finished parts, then kill the process outright.
+            var partsBeforeKill: Int32 = 0
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline {
+                partsBeforeKill = await harness.storedParts()
+                if partsBeforeKill >= 2 { break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            child.signal(SIGKILL)
+            let killed = try await child.wait()
+            #expect(killed.status == 128 + SIGKILL, "the uploader was killed, not finished: \(killed.output)")
+            #expect(partsBeforeKill >= 2)
+            #expect(try await harness.rows().filter { $0.path == "video/tape-01.dv" }.isEmpty, "no row before the bytes are stored")
+
+            let resumed = try await harness.upload(extra: ["--concurrency", "1"])
+            #expect(resumed.status == 0, "\(resumed.output)")
+            let uploaded = try #require(resumed.summary["bytes_uploaded"] as? Int)
+            let partSize = 16 << 20
+            #expect(uploaded <= big.count - Int(partsBeforeKill) * partSize + 10, "sent \(uploaded) bytes after \(partsBeforeKill) parts were stored")
+            #expect(resumed.output.contains("resuming an interrupted upload"))
+
+            let rows = try await harness.rows()
+            #expect(rows.map(\.path).sorted() == ["docs/small.txt", "video/tape-01.dv"], "no row duplicated or lost")
+            let tape = try #require(rows.first { $0.path == "video/tape-01.dv" })
+            #expect(tape.hash == UploaderHarness.sha256(big))
+            #expect(try await harness.stagedHash(try #require(tape.storageKey)) == tape.hash)
+            #expect(try await harness.scalar("SELECT count(*) FROM pending_uploads", as: Int64.self) == 0)
+            #expect(try await harness.staging.listMultipartUploads(prefix: "").isEmpty, "no multipart upload left behind")
+
+            // And a third run is a no-op, as after an uninterrupted run.
+            let third = try await harness.upload(extra: ["--concurrency", "1"])
+            #expect(third.summary["unchanged"] as? Int == 2)
+        }
+    }
+
+    @Test("Ctrl-C stops cleanly, says how to resume, and the next run finishes")
+    func interruptedBySIGINT() async throws {
+        try await UploaderHarness.with(.s3) { harness in
+            try harness.write("big.bin", UploaderHarness.bytes(count: 60_000_000, seed: 3))
+            let child = try harness.startUpload(extra: ["--concurrency", "1"])
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline {
+                let parts = await harness.storedParts()
+                if parts >= 1 { break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            child.signal(SIGINT)
+            let interrupted = try await child.wait()
+            #expect(interrupted.status == 130, "\(interrupted.output)")
+            #expect(interrupted.output.contains("run the same command again"))
+            let finished = try await harness.upload()
+            #expect(finished.status == 0)
+            #expect(try await harness.rows().map(\.state) == ["staged"])
+        }
+    }
+}
+
+extension UploaderHarness {
+    /// Parts of the pending multipart upload the catalog has recorded (0 before the uploader created its tables).
+    func storedParts() async -> Int32 {
+        (try? await scalar("SELECT coalesce(max(jsonb_array_length(multipart_state->'parts')), 0)::int FROM pending_uploads", as: Int32.self)) ?? 0
+    }
+}
