@@ -224,7 +224,7 @@ public struct ISOEntryContents: AsyncSequence, Sendable {
     let reader: ISOImageReader
     let generation: Int
 
-    public struct AsyncIterator: AsyncIteratorProtocol {
+    public struct AsyncIterator: AsyncIteratorProtocol, Sendable {
         let reader: ISOImageReader
         let generation: Int
         public mutating func next() async throws -> ByteBuffer? {

@@ -10,7 +10,7 @@ import PipelineCore
 struct UploadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "upload",
-        abstract: "Ingest a directory or a mounted disc into the staging bucket and the catalog.",
+        abstract: "Ingest a directory, a mounted disc or an ISO image's files into the staging bucket and the catalog.",
         discussion: """
             Each file is read once, hashed (SHA-256) and uploaded in the same stream; content that is already stored is \
             recorded as a duplicate without uploading. Run the same command again after an interruption: finished files \
@@ -20,7 +20,7 @@ struct UploadCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
-    @Argument(help: "The directory or mounted disc to ingest.")
+    @Argument(help: "The directory, mounted disc or .iso image to ingest.")
     var path: String
 
     @Option(help: "A name for this disc or drive, e.g. \"DVD 12\". Running again with the same label continues or updates it.")
@@ -47,18 +47,7 @@ struct UploadCommand: AsyncParsableCommand {
     func validate() throws {
         guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--label must not be empty") }
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
-        _ = try parsedMetadata()
-    }
-
-    func parsedMetadata() throws -> [String: String] {
-        var result: [String: String] = [:]
-        for item in metadata {
-            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
-                throw ValidationError("--meta expects key=value, got '\(item)'")
-            }
-            result[String(item[..<equals])] = String(item[item.index(after: equals)...])
-        }
-        return result
+        _ = try MetadataOption.parse(metadata)
     }
 
     func run() async throws {
@@ -67,16 +56,19 @@ struct UploadCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ValidationError("\(path): no such file or directory")
         }
-        guard isDirectory.boolValue else {
-            throw ValidationError("\(path) is a file; give a directory or mounted disc (keep a whole disc with 'uploader image')")
-        }
         let root = URL(fileURLWithPath: path).standardizedFileURL.path
-        let configuration = UploadConfiguration(
-            label: label, metadata: try parsedMetadata(), note: note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
-        let style: UploadProgress.Style = json || isatty(STDERR_FILENO) == 0 ? .jsonLines : .terminal
-        let progress = UploadProgress(style: style) { text in
-            if style == .terminal { FileHandle.standardError.write(Data(text.utf8)) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
+        let isImage = !isDirectory.boolValue
+        if isImage {
+            // An ISO image is read in place, member by member (no mount needed).
+            let classification = try await FileClassifier.classify(fileAt: RawPath(root))
+            guard classification.kind == .discImage else {
+                throw ValidationError("\(path) is neither a directory nor an ISO image (give a directory, a mounted disc or an .iso file)")
+            }
         }
+        let configuration = UploadConfiguration(
+            label: label, metadata: try MetadataOption.parse(metadata), note: note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
+        let style: UploadProgress.Style = json || isatty(STDERR_FILENO) == 0 ? .jsonLines : .terminal
+        let progress = UploadProgress.standard(style: style)
 
         let report: UploadReport
         do {
@@ -87,6 +79,9 @@ struct UploadCommand: AsyncParsableCommand {
                         settings: ObjectStoreSettings(aws: context.configuration.aws, environment: ProcessInfo.processInfo.environment, logger: context.logger))
                     let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger), staging: staging,
                                         configuration: configuration, progress: progress, logger: context.logger)
+                    if isImage {
+                        return try await run.run(isoImage: root, spoolDirectory: context.configuration.dataDirectory + "/tmp/spool")
+                    }
                     return try await run.run(root: root)
                 }
             }

@@ -10,7 +10,7 @@ struct Uploader: AsyncParsableCommand, ProgramRole {
         abstract: "Ingest discs, drives and disc images into the backup pipeline's staging bucket.",
         discussion: "Settings come from flags, the environment (DATABASE_URL, BACKUP_STAGING_URL, …) or a config file; see the README.",
         version: PipelineVersion.current,
-        subcommands: [UploadCommand.self, MigrateCommand<Uploader>.self, ConfigCommand<Uploader>.self, DatabaseCommand<Uploader>.self])
+        subcommands: [UploadCommand.self, ImageCommand.self, MigrateCommand<Uploader>.self, ConfigCommand<Uploader>.self, DatabaseCommand<Uploader>.self])
 }
 
 await CommandRunner.main(Uploader.self)

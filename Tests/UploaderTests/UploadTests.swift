@@ -123,4 +123,38 @@ struct UploadTests {
             #expect(missing.output.contains("no such file or directory"))
         }
     }
+
+    @Test("an ISO image is read in place: its members are staged, duplicates and hard links stored once")
+    func isoImage() async throws {
+        try await UploaderHarness.with(.s3) { harness in
+            let tree = harness.work.path + "/iso-tree"
+            let video = UploaderHarness.bytes(count: 3_000_000, seed: 21)
+            for (path, bytes) in [("VIDEO_TS/VTS_01_1.VOB", video), ("docs/brief ü.txt", Array("brief".utf8)), ("docs/copy.txt", Array("brief".utf8))] {
+                let full = tree + "/" + path
+                try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                FileManager.default.createFile(atPath: full, contents: Data(bytes))
+            }
+            try FileManager.default.linkItem(atPath: tree + "/VIDEO_TS/VTS_01_1.VOB", toPath: tree + "/VIDEO_TS/hardlink.VOB")
+            let iso = harness.work.path + "/disc.iso"
+            let xorriso = try #require(["/usr/bin/xorriso", "/bin/xorriso"].first { FileManager.default.isExecutableFile(atPath: $0) }, "xorriso is installed by scripts/test")
+            let build = try await Subprocess.run(xorriso, ["-as", "mkisofs", "-quiet", "-J", "-joliet-long", "-R", "--hardlinks", "-o", iso, tree])
+            #expect(build.status == 0, "\(build.output)")
+
+            let result = try await Program.run("uploader", ["upload", iso, "--label", "ISO 1", "--json"], environment: harness.environment)
+            #expect(result.status == 0, "\(result.output)")
+            let rows = try await harness.rows()
+            #expect(rows.map(\.path) == ["VIDEO_TS/VTS_01_1.VOB", "VIDEO_TS/hardlink.VOB", "docs/brief ü.txt", "docs/copy.txt"])
+            let byPath = Dictionary(uniqueKeysWithValues: rows.map { ($0.path, $0) })
+            #expect(byPath["VIDEO_TS/VTS_01_1.VOB"]?.hash == UploaderHarness.sha256(video))
+            // Whichever name the image lists first holds the bytes; the hard link to it is a duplicate.
+            #expect([byPath["VIDEO_TS/hardlink.VOB"]?.state, byPath["VIDEO_TS/VTS_01_1.VOB"]?.state].compactMap { $0 }.sorted() == ["duplicate", "staged"])
+            #expect(byPath["VIDEO_TS/hardlink.VOB"]?.hash == UploaderHarness.sha256(video))
+            #expect(rows.filter { $0.state == "staged" }.count == 2)
+            for row in rows where row.state == "staged" {
+                #expect(try await harness.stagedHash(try #require(row.storageKey)) == row.hash)
+            }
+            let again = try await Program.run("uploader", ["upload", iso, "--label", "ISO 1", "--json"], environment: harness.environment)
+            #expect(UploaderHarness.summary(in: again.output)["unchanged"] as? Int == 4)
+        }
+    }
 }

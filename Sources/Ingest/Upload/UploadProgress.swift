@@ -17,6 +17,14 @@ public actor UploadProgress {
     /// (time, bytes done) samples of the last seconds: the rate and ETA come from this window, not the average.
     private var samples: [(ContinuousClock.Instant, Int64)] = []
 
+    /// The live line goes to standard error; JSON lines to standard output.
+    public static func standard(style: Style) -> UploadProgress {
+        UploadProgress(style: style) { text in
+            let handle = style == .terminal ? FileHandle.standardError : FileHandle.standardOutput
+            handle.write(Data(text.utf8))
+        }
+    }
+
     public init(style: Style, output: @escaping @Sendable (String) -> Void) {
         self.style = style
         self.output = output

@@ -81,7 +81,7 @@ public struct UploadRun: Sendable {
                     inFlight += 1
                     group.addTask {
                         let outcome = try await ingest(file, sourceID: sourceID, gate: gate)
-                        await results.add(outcome, file: file)
+                        await results.add(outcome, path: file.relativePath, size: file.size)
                     }
                 case .skipped(let skipped):
                     await results.skip("\(skipped.relativePath.catalogText): \(skipped.reason)")
@@ -119,8 +119,7 @@ public struct UploadRun: Sendable {
         let modifiedAt = Self.catalogPrecision(file.modificationTime)
 
         if !configuration.dryRun, let latest = try await catalog.latestVersion(sourceID: sourceID, path: path),
-           latest.state != .unreadable, latest.sizeBytes == file.size,
-           let catalogued = latest.modifiedAt, abs(catalogued.timeIntervalSince(modifiedAt)) < 0.000_01 {
+           latest.state != .unreadable, latest.sizeBytes == file.size, Self.sameTime(latest.modifiedAt, modifiedAt) {
             await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
             return .unchanged
         }
@@ -156,38 +155,14 @@ public struct UploadRun: Sendable {
                 let (_, hash) = try await reader(for: file).sha256()
                 bytesRead += file.size
                 if try await catalog.holder(ofHash: hash) != nil {
-                    switch try await catalog.record(ingested, hash: hash, stagingKey: nil, pendingID: nil) {
-                    case .unchanged:
-                        await progress.fileFinished(path, outcome: "unchanged", size: file.size)
-                        return .unchanged
-                    case .duplicate, .staged:
-                        await progress.fileFinished(path, outcome: "duplicate", size: file.size)
-                        return .duplicate(read: bytesRead, uploaded: 0)
-                    }
+                    let outcome = try await catalog.record(ingested, hash: hash, stagingKey: nil, pendingID: nil)
+                    // Read without passing through the progress counter: count it as done here.
+                    await progress.fileFinished(path, outcome: outcome.isUnchanged ? "unchanged" : "duplicate", size: file.size, skippedBytes: file.size)
+                    return outcome.isUnchanged ? .unchanged : .duplicate(read: bytesRead, uploaded: 0)
                 }
             }
 
-            let pending = try await pendingUpload(for: ingested)
-            let journal = try CatalogUploadJournal(catalog: catalog, pending: pending)
-            let source = ObjectSource.stream(CountingChunks(base: reader(for: file), progress: progress), length: file.size)
-            let result = try await staging.put(pending.stagingKey, from: source, options: configuration.putOptions, journal: journal)
-            bytesRead += file.size
-            let uploaded = result.partCount == 0 ? result.size : result.size * Int64(result.partsUploaded) / Int64(max(1, result.partCount))
-            let outcome = try await catalog.record(ingested, hash: result.sha256, stagingKey: pending.stagingKey, pendingID: pending.id)
-            switch outcome {
-            case .staged:
-                await progress.fileFinished(path, outcome: "staged", size: file.size)
-                return .staged(read: bytesRead, uploaded: uploaded)
-            case .duplicate:
-                // Another uploader stored the same content meanwhile: this copy is not needed.
-                try await staging.delete(pending.stagingKey)
-                await progress.fileFinished(path, outcome: "duplicate", size: file.size)
-                return .duplicate(read: bytesRead, uploaded: uploaded)
-            case .unchanged:
-                try await staging.delete(pending.stagingKey)
-                await progress.fileFinished(path, outcome: "unchanged", size: file.size)
-                return .unchanged
-            }
+            return try await store(ingested, source: .stream(CountingChunks(base: reader(for: file), progress: progress), length: file.size), read: bytesRead + file.size)
         } catch let error as IngestError where error.code == .readFailed || error.code == .cannotOpen || error.code == .sourceChanged {
             // The source could not be read (after the reader's retries): record it and go on with the rest.
             if let pending = try await catalog.pendingUpload(sourceID: sourceID, path: path) {
@@ -200,14 +175,50 @@ public struct UploadRun: Sendable {
         }
     }
 
+    /// Uploads the bytes to staging (resuming an interrupted upload of the same path) and catalogues them.
+    /// `beforeRecording` may amend the row once the bytes are stored (a disc image learns only then whether it
+    /// is clean); it gets the staging key.
+    func store(
+        _ file: IngestedFile, source: ObjectSource, read bytesRead: Int64,
+        beforeRecording: (@Sendable (inout IngestedFile, String) async throws -> Void)? = nil
+    ) async throws -> FileOutcome {
+        var ingested = file
+        let path = ingested.path
+        let pending = try await pendingUpload(for: ingested)
+        let journal = try CatalogUploadJournal(catalog: catalog, pending: pending)
+        let result = try await staging.put(pending.stagingKey, from: source, options: configuration.putOptions, journal: journal)
+        try await beforeRecording?(&ingested, pending.stagingKey)
+        let uploaded = result.partCount == 0 ? result.size : result.size * Int64(result.partsUploaded) / Int64(max(1, result.partCount))
+        let outcome = try await catalog.record(ingested, hash: result.sha256, stagingKey: pending.stagingKey, pendingID: pending.id)
+        switch outcome {
+        case .staged:
+            await progress.fileFinished(path, outcome: "staged", size: ingested.sizeBytes)
+            return .staged(read: bytesRead, uploaded: uploaded)
+        case .duplicate:
+            // Another uploader stored the same content meanwhile: this copy is not needed.
+            try await staging.delete(pending.stagingKey)
+            await progress.fileFinished(path, outcome: "duplicate", size: ingested.sizeBytes)
+            return .duplicate(read: bytesRead, uploaded: uploaded)
+        case .unchanged:
+            try await staging.delete(pending.stagingKey)
+            await progress.fileFinished(path, outcome: "unchanged", size: ingested.sizeBytes)
+            return .unchanged
+        }
+    }
+
+    static func sameTime(_ a: Date?, _ b: Date?) -> Bool {
+        guard let a, let b else { return a == nil && b == nil }
+        return abs(a.timeIntervalSince(b)) < 0.000_01
+    }
+
     private func reader(for file: SourceFile) -> ChunkedFileReader {
         ChunkedFileReader(path: file.absolutePath, expectedSize: file.size, configuration: configuration.readConfiguration)
     }
 
     /// The pending upload to continue (same size and time as now), or a new one.
-    private func pendingUpload(for file: IngestedFile) async throws -> PendingUpload {
+    func pendingUpload(for file: IngestedFile) async throws -> PendingUpload {
         if let pending = try await catalog.pendingUpload(sourceID: file.sourceID, path: file.path) {
-            if pending.sizeBytes == file.sizeBytes, pending.modifiedAt.map({ abs($0.timeIntervalSince(file.modifiedAt ?? .distantPast)) < 0.000_01 }) ?? false {
+            if pending.sizeBytes == file.sizeBytes, Self.sameTime(pending.modifiedAt, file.modifiedAt) {
                 logger.info("resuming an interrupted upload", metadata: ["ingest.path": "\(file.path)"])
                 return pending
             }
@@ -219,7 +230,7 @@ public struct UploadRun: Sendable {
     }
 
     /// Aborts a pending upload's multipart upload, deletes its object, and forgets it.
-    private func discard(_ pending: PendingUpload) async throws {
+    func discard(_ pending: PendingUpload) async throws {
         if let json = pending.multipartState,
            let state = try? JSONDecoder.journal.decode(MultipartUploadState.self, from: Data(json.utf8)) {
             try await staging.abortMultipartUpload(pending.stagingKey, uploadID: state.uploadID)
@@ -260,9 +271,9 @@ actor SameSizeGate {
 actor ResultCollector {
     private var report = UploadReport()
 
-    func add(_ outcome: UploadRun.FileOutcome, file: SourceFile) {
+    func add(_ outcome: UploadRun.FileOutcome, path: RawPath, size: Int64) {
         report.filesSeen += 1
-        report.bytesSeen += file.size
+        report.bytesSeen += size
         switch outcome {
         case .staged(let read, let uploaded):
             report.filesStaged += 1
@@ -272,12 +283,12 @@ actor ResultCollector {
             report.duplicates += 1
             report.bytesRead += read
             report.bytesUploaded += uploaded
-            report.bytesSavedByDedupe += max(0, file.size - uploaded)
+            report.bytesSavedByDedupe += max(0, size - uploaded)
         case .unchanged, .planned:
             report.unchanged += outcome.isPlanned ? 0 : 1
         case .unreadable(let error, let read):
             report.bytesRead += read
-            report.unreadable.append(.init(path: file.relativePath.catalogText, error: error))
+            report.unreadable.append(.init(path: path.catalogText, error: error))
         }
     }
 
