@@ -36,7 +36,7 @@ struct UploadCommand: AsyncParsableCommand {
     var excludes: [String] = []
 
     @Option(help: "Files read and uploaded at the same time (1-64).")
-    var concurrency: Int = 4
+    var concurrency: Int = 8
 
     @Flag(help: "Walk and compare with the catalog, but read and store nothing.")
     var dryRun = false

@@ -18,7 +18,7 @@ public struct UploadConfiguration: Sendable {
     public var readConfiguration: ChunkedReadConfiguration
 
     public init(label: String, metadata: [String: String] = [:], note: String? = nil, excludes: [String] = [],
-                concurrency: Int = 4, dryRun: Bool = false, putOptions: PutOptions = PutOptions(),
+                concurrency: Int = 8, dryRun: Bool = false, putOptions: PutOptions = PutOptions(),
                 readConfiguration: ChunkedReadConfiguration = ChunkedReadConfiguration()) {
         self.label = label
         self.metadata = metadata
@@ -184,26 +184,34 @@ public struct UploadRun: Sendable {
     ) async throws -> FileOutcome {
         var ingested = file
         let path = ingested.path
-        let pending = try await pendingUpload(for: ingested)
-        let journal = try CatalogUploadJournal(catalog: catalog, pending: pending)
-        let result = try await staging.put(pending.stagingKey, from: source, options: configuration.putOptions, journal: journal)
-        try await beforeRecording?(&ingested, pending.stagingKey)
+        // Only a multipart upload can be resumed, so only it is announced in `pending_uploads` first; a small
+        // file interrupted mid-upload is simply sent again (its partial object never becomes visible).
+        let resumable = ingested.sizeBytes > Int64(configuration.putOptions.multipartThreshold)
+        let pending = resumable ? try await pendingUpload(for: ingested) : nil
+        let stagingKey = pending?.stagingKey ?? Self.newStagingKey(sourceID: ingested.sourceID)
+        let journal = try pending.map { try CatalogUploadJournal(catalog: catalog, pending: $0) }
+        let result = try await staging.put(stagingKey, from: source, options: configuration.putOptions, journal: journal)
+        try await beforeRecording?(&ingested, stagingKey)
         let uploaded = result.partCount == 0 ? result.size : result.size * Int64(result.partsUploaded) / Int64(max(1, result.partCount))
-        let outcome = try await catalog.record(ingested, hash: result.sha256, stagingKey: pending.stagingKey, pendingID: pending.id)
+        let outcome = try await catalog.record(ingested, hash: result.sha256, stagingKey: stagingKey, pendingID: pending?.id)
         switch outcome {
         case .staged:
             await progress.fileFinished(path, outcome: "staged", size: ingested.sizeBytes)
             return .staged(read: bytesRead, uploaded: uploaded)
         case .duplicate:
             // Another uploader stored the same content meanwhile: this copy is not needed.
-            try await staging.delete(pending.stagingKey)
+            try await staging.delete(stagingKey)
             await progress.fileFinished(path, outcome: "duplicate", size: ingested.sizeBytes)
             return .duplicate(read: bytesRead, uploaded: uploaded)
         case .unchanged:
-            try await staging.delete(pending.stagingKey)
+            try await staging.delete(stagingKey)
             await progress.fileFinished(path, outcome: "unchanged", size: ingested.sizeBytes)
             return .unchanged
         }
+    }
+
+    static func newStagingKey(sourceID: Int64) -> String {
+        "sources/\(sourceID)/\(UUID().uuidString.lowercased())"
     }
 
     static func sameTime(_ a: Date?, _ b: Date?) -> Bool {
@@ -225,8 +233,9 @@ public struct UploadRun: Sendable {
             // The file changed since the interrupted attempt: its partial upload is worthless.
             try await discard(pending)
         }
-        let key = "sources/\(file.sourceID)/\(UUID().uuidString.lowercased())"
-        return try await catalog.beginPendingUpload(sourceID: file.sourceID, path: file.path, sizeBytes: file.sizeBytes, modifiedAt: file.modifiedAt, stagingKey: key)
+        return try await catalog.beginPendingUpload(
+            sourceID: file.sourceID, path: file.path, sizeBytes: file.sizeBytes, modifiedAt: file.modifiedAt,
+            stagingKey: Self.newStagingKey(sourceID: file.sourceID))
     }
 
     /// Aborts a pending upload's multipart upload, deletes its object, and forgets it.

@@ -95,15 +95,20 @@ public struct FileSystemObjectStore: ObjectStore {
         }
 
         var hasher = SHA256()
+        var spare: ByteBuffer?  // one chunk buffer, reused
         while reader.remaining > 0 {
-            let chunk = try await reader.read(min(configuration.chunkSize, Int(reader.remaining)))
+            let reuse = BufferHandoff(spare)
+            spare = nil
+            let chunk = BufferHandoff(try await reader.read(min(configuration.chunkSize, Int(reader.remaining)),
+                                                            reusing: reuse))
             do {
                 // Hash on the thread pool too: a 4 MiB chunk is milliseconds of CPU the cooperative pool should keep.
-                hasher = try await onThreadPool { [hasher] in
+                (hasher, spare) = try await onThreadPool { [hasher] in
                     var hasher = hasher
-                    hasher.update(buffer: chunk)
-                    try POSIXFile.writeAll(fd: fd, chunk)
-                    return hasher
+                    let bytes = chunk.take()!
+                    hasher.update(buffer: bytes)
+                    try POSIXFile.writeAll(fd: fd, bytes)
+                    return (hasher, bytes)
                 }
             } catch {
                 throw failure(.localIO, "PUT", key, error)

@@ -117,41 +117,52 @@ struct MultipartUploader {
         var uploaded = 0
         finished.reserveCapacity(partCount)
 
-        try await withThrowingTaskGroup(of: (UploadedPart, Bool).self) { group in
+        try await withThrowingTaskGroup(of: PartOutcome.self) { group in
             var running = 0
+            // The buffer of the last part sent, read into again: window + 1 buffers serve the whole object.
+            var spare: ByteBuffer?
+            func collect(_ outcome: PartOutcome) {
+                finished.append(outcome.part)
+                if outcome.sent { uploaded += 1 }
+                spare = outcome.body
+                running -= 1
+            }
             for number in 1...partCount {
-                let body = try await reader.read(Int(min(partSize, reader.remaining)))
+                let handoff = BufferHandoff(spare)
+                spare = nil
+                let body = try await reader.read(Int(min(partSize, reader.remaining)), reusing: handoff)
                 wholeObject.update(buffer: body)
-                while running >= window, let result = try await group.next() {
-                    finished.append(result.0)
-                    if result.1 { uploaded += 1 }
-                    running -= 1
-                }
+                while running >= window, let outcome = try await group.next() { collect(outcome) }
                 let store = self.store
                 let journal = self.journal
                 let fullKey = self.fullKey
                 let previous = stored[number]
+                let bodyHandoff = BufferHandoff(body)
                 group.addTask {
                     try await Self.sendPart(store: store, fullKey: fullKey, uploadID: uploadID, number: number,
-                                            body: body, previous: previous, journal: journal)
+                                            body: bodyHandoff.take()!, previous: previous, journal: journal)
                 }
                 running += 1
             }
             try await reader.verifyEnd()
-            while let result = try await group.next() {
-                finished.append(result.0)
-                if result.1 { uploaded += 1 }
-            }
+            while let outcome = try await group.next() { collect(outcome) }
         }
         finished.sort { $0.number < $1.number }
         return (finished, Array(wholeObject.finalize()).hexString, uploaded)
     }
 
-    /// Sends one part unless the server already holds exactly these bytes; returns the part and whether it was sent.
+    struct PartOutcome: Sendable {
+        var part: UploadedPart
+        var sent: Bool
+        /// Handed back for reuse.
+        var body: ByteBuffer
+    }
+
+    /// Sends one part unless the server already holds exactly these bytes.
     private static func sendPart(
         store: S3ObjectStore, fullKey: String, uploadID: String, number: Int, body: ByteBuffer,
         previous: StoredPart?, journal: (any MultipartUploadJournal)?
-    ) async throws -> (UploadedPart, Bool) {
+    ) async throws -> PartOutcome {
         let digest = SHA256.hash(buffer: body)
         let checksum = Data(digest).base64EncodedString()
         let size = Int64(body.readableBytes)
@@ -165,7 +176,7 @@ struct MultipartUploader {
             if matches {
                 let part = UploadedPart(number: number, etag: previous.etag, checksumSHA256: checksum, size: size)
                 if !previous.journaled { try await journal?.recordPart(part) }
-                return (part, false)
+                return PartOutcome(part: part, sent: false, body: body)
             }
         }
         var request = S3Client.Request(
@@ -183,7 +194,7 @@ struct MultipartUploader {
         }
         let part = UploadedPart(number: number, etag: etag, checksumSHA256: checksum, size: size)
         try await journal?.recordPart(part)
-        return (part, true)
+        return PartOutcome(part: part, sent: true, body: body)
     }
 
     // MARK: Requests

@@ -20,6 +20,17 @@ struct SystemCallError: Error, Sendable, CustomStringConvertible {
     var description: String { "\(call): \(String(cString: strerror(errnoValue)))" }
 }
 
+/// Moves a buffer into a `@Sendable` closure without keeping a second reference, so the closure owns the only one
+/// and can write into it without a copy. Handed from one task to the next, never shared.
+final class BufferHandoff: @unchecked Sendable {
+    private var buffer: ByteBuffer?
+    init(_ buffer: ByteBuffer?) { self.buffer = buffer }
+    func take() -> ByteBuffer? {
+        defer { buffer = nil }
+        return buffer
+    }
+}
+
 /// Thin wrappers over POSIX file calls. Every function blocks: call them through ``onThreadPool(_:)``.
 enum POSIXFile {
     static func openForReading(_ path: String) throws -> Int32 {
@@ -55,10 +66,10 @@ enum POSIXFile {
     static func isDirectory(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFDIR }
 
     /// Reads exactly `count` bytes at `offset` unless the file ends first; returns what was read.
-    static func read(fd: Int32, offset: Int64, count: Int, allocator: ByteBufferAllocator = ByteBufferAllocator())
-        throws -> ByteBuffer
-    {
-        var buffer = allocator.buffer(capacity: count)
+    static func read(fd: Int32, offset: Int64, count: Int, reusing spare: BufferHandoff? = nil) throws -> ByteBuffer {
+        var buffer = spare?.take() ?? ByteBufferAllocator().buffer(capacity: count)
+        if buffer.capacity < count { buffer = ByteBufferAllocator().buffer(capacity: count) }
+        buffer.clear()
         var total = 0
         while total < count {
             let got = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - total) { pointer in

@@ -61,7 +61,9 @@ final class SourceReader {
     var remaining: Int64 { length - position }
 
     /// The next `count` bytes (fewer only at the announced end). Throws when the source ends early.
-    func read(_ count: Int) async throws -> ByteBuffer {
+    /// A file source reads into `spare` when it is big enough and nobody else holds it, so that a multipart upload
+    /// cycles through the same few part buffers instead of allocating (and faulting in) a new one per part.
+    func read(_ count: Int, reusing spare: BufferHandoff? = nil) async throws -> ByteBuffer {
         let wanted = Int(min(Int64(count), remaining))
         var result: ByteBuffer
         switch backing {
@@ -71,7 +73,9 @@ final class SourceReader {
         case .file(let fd, let path):
             let offset = position
             do {
-                result = try await onThreadPool { try POSIXFile.read(fd: fd, offset: offset, count: wanted) }
+                result = try await onThreadPool {
+                    try POSIXFile.read(fd: fd, offset: offset, count: wanted, reusing: spare)
+                }
             } catch {
                 throw ObjectStoreError(.sourceUnreadable, operation: "read source", location: path, message: "\(error)")
             }
