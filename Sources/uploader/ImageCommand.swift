@@ -22,14 +22,7 @@ struct ImageCommand: AsyncParsableCommand {
     @Argument(help: "The device or image file to read.")
     var device: String
 
-    @Option(help: "A name for this disc, e.g. \"DVD 12\".")
-    var label: String
-
-    @Option(name: .customLong("meta"), help: ArgumentHelp("Free-form metadata for the source, repeatable.", valueName: "key=value"))
-    var metadata: [String] = []
-
-    @Option(help: "A note about the disc.")
-    var note: String?
+    @OptionGroup var source: SourceOptions
 
     @Option(help: "Extra passes over unreadable sectors before giving up on them.")
     var retryPasses: Int = 3
@@ -38,9 +31,7 @@ struct ImageCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--label must not be empty") }
         guard (0...100).contains(retryPasses) else { throw ValidationError("--retry-passes must be between 0 and 100") }
-        _ = try MetadataOption.parse(metadata)
     }
 
     func run() async throws {
@@ -48,27 +39,15 @@ struct ImageCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: device) else { throw ValidationError("\(device): no such file or device") }
         var name = URL(fileURLWithPath: device).lastPathComponent
         if !name.lowercased().hasSuffix(".iso") { name += ".iso" }
-        let configuration = UploadConfiguration(label: label, metadata: try MetadataOption.parse(metadata), note: note)
-        let style: UploadProgress.Style = json || isatty(STDERR_FILENO) == 0 ? .jsonLines : .terminal
-        let progress = UploadProgress.standard(style: style)
+        let configuration = UploadConfiguration(label: source.label, metadata: try source.parsedMetadata(), note: source.note)
+        let progress = UploadProgress.standard(style: .choose(json: json))
         let imageName = name
         let passes = retryPasses
-
-        let report: DiscImageReport
-        do {
-            report = try await Interruption.cancellingOnSignals {
-                try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
-                    let staging = try await openObjectStore(
-                        url: context.configuration.stagingURL,
-                        settings: ObjectStoreSettings(aws: context.configuration.aws, environment: ProcessInfo.processInfo.environment, logger: context.logger))
-                    let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger), staging: staging,
-                                        configuration: configuration, progress: progress, logger: context.logger)
-                    return try await run.runDiscImage(device: device, imageName: imageName, imagerConfiguration: DiscImagerConfiguration(retryPasses: passes))
-                }
-            }
-        } catch is Interruption.Interrupted {
-            CommandRunner.printToStandardError("\ninterrupted: run the same command again to continue the image where its upload stopped")
-            throw ExitCode(130)
+        let report = try await withUploadRun(
+            context, configuration: configuration, progress: progress,
+            resumeHint: "run the same command again to continue the image where its upload stopped"
+        ) { run in
+            try await run.runDiscImage(device: device, imageName: imageName, imagerConfiguration: DiscImagerConfiguration(retryPasses: passes))
         }
         let lines = [
             "image \(imageName) of \(device): \(report.outcome)",
@@ -89,19 +68,5 @@ struct ImageCommand: AsyncParsableCommand {
             CommandRunner.printToStandardError("DEGRADED: \(report.result.badBytes) bytes could not be read; the image is stored and marked degraded, with its map of bad sectors")
             throw ExitCode(1)
         }
-    }
-}
-
-/// `--meta key=value` options, shared by upload and image.
-enum MetadataOption {
-    static func parse(_ items: [String]) throws -> [String: String] {
-        var result: [String: String] = [:]
-        for item in items {
-            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
-                throw ValidationError("--meta expects key=value, got '\(item)'")
-            }
-            result[String(item[..<equals])] = String(item[item.index(after: equals)...])
-        }
-        return result
     }
 }

@@ -23,14 +23,7 @@ struct UploadCommand: AsyncParsableCommand {
     @Argument(help: "The directory, mounted disc or .iso image to ingest.")
     var path: String
 
-    @Option(help: "A name for this disc or drive, e.g. \"DVD 12\". Running again with the same label continues or updates it.")
-    var label: String
-
-    @Option(name: .customLong("meta"), help: ArgumentHelp("Free-form metadata for the source, repeatable.", valueName: "key=value"))
-    var metadata: [String] = []
-
-    @Option(help: "A note about the source.")
-    var note: String?
+    @OptionGroup var source: SourceOptions
 
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
@@ -45,9 +38,7 @@ struct UploadCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--label must not be empty") }
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
-        _ = try MetadataOption.parse(metadata)
     }
 
     func run() async throws {
@@ -66,28 +57,15 @@ struct UploadCommand: AsyncParsableCommand {
             }
         }
         let configuration = UploadConfiguration(
-            label: label, metadata: try MetadataOption.parse(metadata), note: note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
-        let style: UploadProgress.Style = json || isatty(STDERR_FILENO) == 0 ? .jsonLines : .terminal
+            label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
+        let style = UploadProgress.Style.choose(json: json)
         let progress = UploadProgress.standard(style: style)
-
-        let report: UploadReport
-        do {
-            report = try await Interruption.cancellingOnSignals {
-                try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
-                    let staging = try await openObjectStore(
-                        url: context.configuration.stagingURL,
-                        settings: ObjectStoreSettings(aws: context.configuration.aws, environment: ProcessInfo.processInfo.environment, logger: context.logger))
-                    let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger), staging: staging,
-                                        configuration: configuration, progress: progress, logger: context.logger)
-                    if isImage {
-                        return try await run.run(isoImage: root, spoolDirectory: context.configuration.dataDirectory + "/tmp/spool")
-                    }
-                    return try await run.run(root: root)
-                }
-            }
-        } catch is Interruption.Interrupted {
-            CommandRunner.printToStandardError("\ninterrupted: files finished so far are catalogued; run the same command again to continue where it stopped")
-            throw ExitCode(130)
+        let spoolDirectory = context.configuration.dataDirectory + "/tmp/spool"
+        let report = try await withUploadRun(
+            context, configuration: configuration, progress: progress,
+            resumeHint: "files finished so far are catalogued; run the same command again to continue where it stopped"
+        ) { run in
+            try await isImage ? run.run(isoImage: root, spoolDirectory: spoolDirectory) : run.run(root: root)
         }
         if style != .jsonLines {
             for line in report.summaryLines { print(line) }
