@@ -1,7 +1,7 @@
 /// The catalog's tables, as versioned migrations. Names are created unquoted, so `ObjectStorageFiles` and
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
-    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping]
+    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -174,5 +174,18 @@ public enum CatalogSchema {
         // Names that are not valid UTF-8 (old discs with Latin-1 or Shift-JIS names): `path` holds a readable
         // form with \xNN escapes, `raw_path` the exact bytes that restore writes back.
         "ALTER TABLE ObjectStorageFiles ADD COLUMN raw_path BYTEA",
+    ])
+
+    /// The workers' queue: a leased row remembers the state it was claimed from, so that an expired lease can be
+    /// re-claimed into the same step (a transcoded video and a staged document both become `archiving`).
+    static let workQueue = Migration(version: 3, name: "work queue", statements: [
+        """
+        ALTER TABLE ObjectStorageFiles ADD COLUMN lease_from_state TEXT
+            CHECK (lease_from_state IS NULL OR lease_from_state IN ('staged', 'transcoded'))
+        """,
+        """
+        ALTER TABLE ObjectStorageFiles ADD CONSTRAINT objectstoragefiles_lease_from_check
+            CHECK (state NOT IN ('transcoding', 'archiving') OR lease_from_state IS NOT NULL)
+        """,
     ])
 }

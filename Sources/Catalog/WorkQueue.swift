@@ -1,0 +1,145 @@
+import Foundation
+import Logging
+import PipelineCore
+import PostgresNIO
+
+/// A row a worker holds: its lease is valid while `leaseToken` is the row's current token and the lease has not
+/// expired. Every change a worker makes is guarded by both, so a worker that lost its lease (paused, partitioned,
+/// presumed dead) can never complete or fail a job that someone else now owns.
+public struct ClaimedFile: Sendable, Hashable {
+    public let fileID: Int64
+    public let leaseToken: Int64
+    /// The state the row was claimed from (`staged` or `transcoded`).
+    public let claimedFrom: FileState
+    public let kind: FileKind
+    /// Attempts including this one.
+    public let attempt: Int
+    public let maxAttempts: Int
+    public let storageKey: String?
+    public let hash: String?
+    public let sizeBytes: Int64
+}
+
+/// Which rows a worker role takes, and the state it holds them in.
+public struct WorkStep: Sendable, Hashable {
+    public let role: WorkerRole
+    /// The state rows are in while leased.
+    public let leasedState: FileState
+    /// A SQL condition over `state` and `kind` selecting claimable rows (constant text, never user input).
+    let claimableCondition: String
+
+    /// The transcoder takes staged videos.
+    public static let transcode = WorkStep(role: .transcoder, leasedState: .transcoding, claimableCondition: "state = 'staged' AND kind = 'video'")
+    /// The archiver takes staged files that are not videos, and transcoded videos.
+    public static let archive = WorkStep(role: .archiver, leasedState: .archiving, claimableCondition: "((state = 'staged' AND kind <> 'video') OR state = 'transcoded')")
+}
+
+/// Postgres as the queue: claims with `FOR UPDATE SKIP LOCKED`, leases renewed by heartbeat, fenced transitions.
+public struct WorkQueue: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Records a worker process in `workers` (its heartbeat starts now).
+    public func register(workerID: UUID, role: WorkerRole, host: String, processID: Int32) async throws {
+        _ = try await client.query("""
+            INSERT INTO workers (id, role, host, pid, version) VALUES (\(workerID), \(role.rawValue), \(host), \(Int(processID)), \(PipelineVersion.current))
+            """, logger: logger)
+    }
+
+    public func heartbeat(workerID: UUID) async throws {
+        _ = try await client.query("UPDATE workers SET heartbeat_at = now() WHERE id = \(workerID)", logger: logger)
+    }
+
+    public func markStopped(workerID: UUID, reason: String) async throws {
+        _ = try await client.query("UPDATE workers SET stopped_at = now(), stop_reason = \(reason) WHERE id = \(workerID)", logger: logger)
+    }
+
+    /// Claims up to `limit` rows for `step` in one statement: runnable rows of the step's input states, and rows
+    /// whose lease expired (their owner died). Each claim increases the row's fencing token and its attempts.
+    public func claim(_ step: WorkStep, workerID: UUID, limit: Int, lease: Duration) async throws -> [ClaimedFile] {
+        let sql = """
+            UPDATE objectstoragefiles AS f SET
+                lease_from_state = CASE WHEN f.state = $3 THEN f.lease_from_state ELSE f.state END,
+                state = $3, lease_owner = $1, lease_token = f.lease_token + 1,
+                lease_expires_at = now() + make_interval(secs => $2), attempts = f.attempts + 1
+            WHERE f.id IN (
+                SELECT id FROM objectstoragefiles
+                WHERE (\(step.claimableCondition) AND run_after <= now())
+                   OR (state = $3 AND lease_expires_at < now())
+                ORDER BY id
+                FOR UPDATE SKIP LOCKED
+                LIMIT $4)
+            RETURNING f.id, f.lease_token, f.lease_from_state, f.kind, f.attempts, f.max_attempts, f.storage_key, f.hash, f.size_bytes
+            """
+        var bindings = PostgresBindings()
+        bindings.append(workerID)
+        bindings.append(lease.seconds)
+        bindings.append(step.leasedState.rawValue)
+        bindings.append(limit)
+        var claimed: [ClaimedFile] = []
+        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for try await (id, token, from, kind, attempts, maxAttempts, key, hash, size) in rows.decode(
+            (Int64, Int64, String, String, Int, Int, String?, String?, Int64).self) {
+            claimed.append(ClaimedFile(
+                fileID: id, leaseToken: token, claimedFrom: FileState(rawValue: from) ?? .staged, kind: FileKind(rawValue: kind) ?? .regular,
+                attempt: attempts, maxAttempts: maxAttempts, storageKey: key, hash: hash, sizeBytes: size))
+        }
+        return claimed.sorted { $0.fileID < $1.fileID }
+    }
+
+    /// Extends a lease; false when the worker no longer holds it (then it must stop working on the row).
+    public func renew(_ job: ClaimedFile, workerID: UUID, lease: Duration) async throws -> Bool {
+        try await guardedUpdate(
+            "lease_expires_at = now() + make_interval(secs => $4)", job: job, workerID: workerID, requireUnexpired: true,
+            extra: [lease.seconds])
+    }
+
+    /// Gives a row back untouched (graceful shutdown): it is claimable at once and the attempt is not counted.
+    public func release(_ job: ClaimedFile, workerID: UUID) async throws -> Bool {
+        try await guardedUpdate(
+            "state = lease_from_state, lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL, attempts = greatest(attempts - 1, 0)",
+            job: job, workerID: workerID, requireUnexpired: false)
+    }
+
+    /// Records a failed attempt: back to the claimed-from state after `retryAfter`, or `failed` with the error
+    /// after the last attempt.
+    public func fail(_ job: ClaimedFile, workerID: UUID, error: String, retryAfter: Duration) async throws -> Bool {
+        try await guardedUpdate("""
+            state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE lease_from_state END,
+            lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL, error = $4,
+            run_after = now() + make_interval(secs => $5)
+            """, job: job, workerID: workerID, requireUnexpired: false, extra: [error, retryAfter.seconds])
+    }
+
+    /// Moves a held row to its next state with the given assignments, only if the lease is still this worker's
+    /// (owner and token). The assignments are constant SQL written in this module; values are bound as $4, $5….
+    func guardedUpdate(
+        _ assignments: String, job: ClaimedFile, workerID: UUID, requireUnexpired: Bool, extra: [any PostgresEncodable & Sendable] = []
+    ) async throws -> Bool {
+        let sql = """
+            UPDATE objectstoragefiles SET \(assignments)
+            WHERE id = $1 AND lease_owner = $2 AND lease_token = $3\(requireUnexpired ? " AND lease_expires_at > now()" : "")
+            RETURNING id
+            """
+        var bindings = PostgresBindings()
+        bindings.append(job.fileID)
+        bindings.append(workerID)
+        bindings.append(job.leaseToken)
+        for value in extra { try bindings.append(value) }
+        var updated = false
+        for try await _ in try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).decode(Int64.self) {
+            updated = true
+        }
+        return updated
+    }
+}
+
+extension Duration {
+    /// Seconds as a Double, for `make_interval(secs => …)`.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
