@@ -147,14 +147,17 @@ public struct PutResult: Sendable, Hashable {
     public var partCount: Int
     /// Parts sent in this call; `partCount - partsUploaded` were verified and reused from an earlier attempt.
     public var partsUploaded: Int
+    /// Bytes sent in this call (the whole size for a single put; only the parts sent for a resumed upload).
+    public var bytesUploaded: Int64
 
-    public init(key: String, size: Int64, sha256: String, etag: String?, partCount: Int, partsUploaded: Int) {
+    public init(key: String, size: Int64, sha256: String, etag: String?, partCount: Int, partsUploaded: Int, bytesUploaded: Int64? = nil) {
         self.key = key
         self.size = size
         self.sha256 = sha256
         self.etag = etag
         self.partCount = partCount
         self.partsUploaded = partsUploaded
+        self.bytesUploaded = bytesUploaded ?? size
     }
 }
 

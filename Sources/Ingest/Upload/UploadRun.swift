@@ -192,7 +192,7 @@ public struct UploadRun: Sendable {
         let journal = try pending.map { try CatalogUploadJournal(catalog: catalog, pending: $0) }
         let result = try await staging.put(stagingKey, from: source, options: configuration.putOptions, journal: journal)
         try await beforeRecording?(&ingested, stagingKey)
-        let uploaded = result.partCount == 0 ? result.size : result.size * Int64(result.partsUploaded) / Int64(max(1, result.partCount))
+        let uploaded = result.bytesUploaded
         let outcome = try await catalog.record(ingested, hash: result.sha256, stagingKey: stagingKey, pendingID: pending?.id)
         switch outcome {
         case .staged:

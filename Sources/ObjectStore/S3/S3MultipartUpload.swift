@@ -75,11 +75,11 @@ struct MultipartUploader {
         }
 
         do {
-            let (parts, sha256, uploadedCount) = try await sendParts(uploadID: id, partSize: partSize, stored: stored)
+            let (parts, sha256, uploadedCount, uploadedBytes) = try await sendParts(uploadID: id, partSize: partSize, stored: stored)
             let etag = try await complete(uploadID: id, parts: parts)
             try? await journal?.clear()
             return PutResult(key: key, size: size, sha256: sha256, etag: etag, partCount: parts.count,
-                             partsUploaded: uploadedCount)
+                             partsUploaded: uploadedCount, bytesUploaded: uploadedBytes)
         } catch {
             let failure = error as? ObjectStoreError
             // A cancelled upload (shutdown, a lost lease) is resumed later whatever error the cancellation caused.
@@ -108,13 +108,14 @@ struct MultipartUploader {
     // MARK: Parts
 
     private func sendParts(uploadID: String, partSize: Int64, stored: [Int: StoredPart]) async throws
-        -> (parts: [UploadedPart], sha256: String, uploaded: Int)
+        -> (parts: [UploadedPart], sha256: String, uploaded: Int, uploadedBytes: Int64)
     {
         let partCount = PartSizing.partCount(objectSize: reader.length, partSize: partSize)
         let window = max(1, options.maxPartsInFlight)
         var wholeObject = SHA256()
         var finished: [UploadedPart] = []
         var uploaded = 0
+        var uploadedBytes: Int64 = 0
         finished.reserveCapacity(partCount)
 
         try await withThrowingTaskGroup(of: PartOutcome.self) { group in
@@ -123,7 +124,10 @@ struct MultipartUploader {
             var spare: ByteBuffer?
             func collect(_ outcome: PartOutcome) {
                 finished.append(outcome.part)
-                if outcome.sent { uploaded += 1 }
+                if outcome.sent {
+                    uploaded += 1
+                    uploadedBytes += outcome.part.size
+                }
                 spare = outcome.body
                 running -= 1
             }
@@ -148,7 +152,7 @@ struct MultipartUploader {
             while let outcome = try await group.next() { collect(outcome) }
         }
         finished.sort { $0.number < $1.number }
-        return (finished, Array(wholeObject.finalize()).hexString, uploaded)
+        return (finished, Array(wholeObject.finalize()).hexString, uploaded, uploadedBytes)
     }
 
     struct PartOutcome: Sendable {
