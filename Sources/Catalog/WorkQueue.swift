@@ -138,8 +138,3 @@ public struct WorkQueue: Sendable {
         return updated
     }
 }
-
-extension Duration {
-    /// Seconds as a Double, for `make_interval(secs => …)`.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

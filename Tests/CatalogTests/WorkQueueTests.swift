@@ -68,9 +68,11 @@ struct WorkQueueTests {
     func expiredLeaseIsFenced() async throws {
         try await withRows([.regular: 1]) { client, queue in
             let (stuck, rescuer) = (UUID(), UUID())
-            let original = try #require(try await queue.claim(.archive, workerID: stuck, limit: 1, lease: .milliseconds(300)).first)
+            let original = try #require(try await queue.claim(.archive, workerID: stuck, limit: 1, lease: .seconds(30)).first)
             #expect(try await queue.claim(.archive, workerID: rescuer, limit: 1, lease: .seconds(30)).isEmpty, "a live lease is not taken")
-            try await Task.sleep(for: .milliseconds(500))
+            // The stuck worker sends no heartbeat: move its lease's expiry into the past instead of waiting 30 s,
+            // so the test does not depend on how busy the machine is.
+            _ = try await client.query("UPDATE objectstoragefiles SET lease_expires_at = now() - interval '1 second'", logger: logger).collect()
             let rescued = try #require(try await queue.claim(.archive, workerID: rescuer, limit: 1, lease: .seconds(30)).first)
             #expect(rescued.fileID == original.fileID)
             #expect(rescued.leaseToken == original.leaseToken + 1)
@@ -94,9 +96,16 @@ struct WorkQueueTests {
         try await withRows([.regular: 1]) { client, queue in
             let worker = UUID()
             let first = try #require(try await queue.claim(.archive, workerID: worker, limit: 1, lease: .seconds(30)).first)
-            #expect(try await queue.fail(first, workerID: worker, error: "upload timed out; it's 'quoted'", retryAfter: .milliseconds(400)))
+            #expect(try await queue.fail(first, workerID: worker, error: "upload timed out; it's 'quoted'", retryAfter: .seconds(3600)))
             #expect(try await queue.claim(.archive, workerID: worker, limit: 1, lease: .seconds(30)).isEmpty, "backing off")
-            try await Task.sleep(for: .milliseconds(600))
+            for try await (error, wait) in try await client.query(
+                "SELECT error, extract(epoch FROM run_after - now())::float8 FROM objectstoragefiles", logger: logger
+            ).decode((String?, Double).self) {
+                #expect(error == "upload timed out; it's 'quoted'")
+                #expect(wait > 3500, "retry scheduled an hour ahead, got \(wait) s")
+            }
+            // An hour passes.
+            _ = try await client.query("UPDATE objectstoragefiles SET run_after = now() - interval '1 second'", logger: logger).collect()
             let second = try #require(try await queue.claim(.archive, workerID: worker, limit: 1, lease: .seconds(30)).first)
             #expect(second.attempt == 2)
             #expect(try await queue.fail(second, workerID: worker, error: "still broken", retryAfter: .zero))

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import PipelineCore
 
 /// Where an upload run reports progress: a live line on a terminal, or JSON lines for programs.
 public actor UploadProgress {

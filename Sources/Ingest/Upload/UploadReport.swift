@@ -1,4 +1,5 @@
 import Foundation
+import PipelineCore
 
 /// What one `uploader upload` run did; printed as the final summary and decides the exit code.
 public struct UploadReport: Sendable {
@@ -60,6 +61,5 @@ enum ByteCount {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
     var secondsText: String { String(format: "%.1f s", seconds) }
 }

@@ -53,17 +53,8 @@ public struct ContainerCredentialSource: CredentialSource {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
         if let token = try await authorizationToken() { request.headers.add(name: "Authorization", value: token) }
-        let response: CollectedResponse
-        do {
-            response = try await transport.execute(request, deadline: .now() + .seconds(5)).collected(limit: 1 << 20)
-        } catch {
-            throw ObjectStoreError(.credentialsUnavailable, operation: "load credentials", location: name,
-                                   message: "the endpoint could not be reached: \(error)")
-        }
-        guard response.status == .ok else {
-            throw ObjectStoreError(.credentialsUnavailable, operation: "load credentials", location: name,
-                                   message: "the endpoint answered HTTP \(response.status.code)")
-        }
+        let response = try await transport.getCredentialEndpoint(
+            request, timeout: .seconds(5), source: name, service: "the endpoint", requestDescription: "the endpoint")
         return try MetadataCredentialsDocument.decode(response.data, source: name)
     }
 
@@ -155,18 +146,8 @@ public struct InstanceMetadataCredentialSource: CredentialSource {
         var request = HTTPClientRequest(url: endpoint + path)
         request.method = .GET
         if let token { request.headers.add(name: "X-aws-ec2-metadata-token", value: token) }
-        let response: CollectedResponse
-        do {
-            response = try await transport.execute(request, deadline: .now() + timeout).collected(limit: 1 << 20)
-        } catch {
-            throw ObjectStoreError(.credentialsUnavailable, operation: "load credentials", location: name,
-                                   message: "the metadata service could not be reached: \(error)")
-        }
-        guard response.status == .ok else {
-            throw ObjectStoreError(.credentialsUnavailable, operation: "load credentials", location: name,
-                                   message: "GET \(path) answered HTTP \(response.status.code)")
-        }
-        return response
+        return try await transport.getCredentialEndpoint(
+            request, timeout: timeout, source: name, service: "the metadata service", requestDescription: "GET \(path)")
     }
 
     private static func isTimeout(_ error: any Error) -> Bool {
@@ -263,5 +244,26 @@ public struct WebIdentityCredentialSource: CredentialSource {
                               secretAccessKey: secret.trimmingCharacters(in: .whitespacesAndNewlines),
                               sessionToken: sessionToken.trimmingCharacters(in: .whitespacesAndNewlines),
                               expiration: expiration)
+    }
+}
+
+extension HTTPTransport {
+    /// Sends a request to a credentials endpoint (ECS agent, instance metadata) and returns its 200 answer;
+    /// anything else is `credentialsUnavailable`, naming the source.
+    fileprivate func getCredentialEndpoint(
+        _ request: HTTPClientRequest, timeout: TimeAmount, source: String, service: String, requestDescription: String
+    ) async throws -> CollectedResponse {
+        let response: CollectedResponse
+        do {
+            response = try await execute(request, deadline: .now() + timeout).collected(limit: 1 << 20)
+        } catch {
+            throw ObjectStoreError(.credentialsUnavailable, operation: "load credentials", location: source,
+                                   message: "\(service) could not be reached: \(error)")
+        }
+        guard response.status == .ok else {
+            throw ObjectStoreError(.credentialsUnavailable, operation: "load credentials", location: source,
+                                   message: "\(requestDescription) answered HTTP \(response.status.code)")
+        }
+        return response
     }
 }
