@@ -1,7 +1,7 @@
 /// The catalog's tables, as versioned migrations. Names are created unquoted, so `ObjectStorageFiles` and
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
-    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue]
+    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -187,5 +187,46 @@ public enum CatalogSchema {
         ALTER TABLE ObjectStorageFiles ADD CONSTRAINT objectstoragefiles_lease_from_check
             CHECK (state NOT IN ('transcoding', 'archiving') OR lease_from_state IS NOT NULL)
         """,
+    ])
+
+    /// What the archiver and the watchdog keep: staging copies waiting to be removed, dead bytes in bundles,
+    /// deleted files, and alerts sent once per event.
+    static let archiveAndAlerts = Migration(version: 4, name: "archiver and alerts", statements: [
+        // An outbox: written in the transaction that archives a file, emptied after the staging object is gone,
+        // so a crash between the two leaves a to-do item rather than an orphan.
+        """
+        CREATE TABLE staging_deletes (
+            storage_key TEXT PRIMARY KEY,
+            file_id BIGINT REFERENCES ObjectStorageFiles (id),
+            reason TEXT NOT NULL,
+            requested_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        // A bundle whose data is mostly dead (deleted members) is rewritten; dead_bytes says how much.
+        "ALTER TABLE bundles ADD COLUMN dead_bytes BIGINT NOT NULL DEFAULT 0 CHECK (dead_bytes >= 0)",
+        "ALTER TABLE bundles ADD COLUMN dead_members INTEGER NOT NULL DEFAULT 0 CHECK (dead_members >= 0)",
+        // The worker writing an `uploading` bundle; a bundle left `uploading` by a dead worker is an orphan.
+        "ALTER TABLE bundles ADD COLUMN owner UUID",
+        "ALTER TABLE bundles ADD COLUMN details JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(details) = 'object')",
+        "CREATE INDEX bundles_uploading_idx ON bundles (created_at) WHERE state IN ('open', 'uploading', 'rewriting')",
+        // A processed delete request: the row stays as history; its data is gone (or was never needed).
+        "ALTER TABLE ObjectStorageFiles ADD COLUMN deleted_at TIMESTAMPTZ",
+        // One row per event (`worker-dead:<id>`, `file-failed:<id>`, `source-archived:<id>`…): the unique key
+        // is what keeps several watchdogs, or one restarted, from sending the same alert twice.
+        """
+        CREATE TABLE alerts (
+            id BIGSERIAL PRIMARY KEY,
+            event_key TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            details JSONB NOT NULL DEFAULT '{}',
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            delivered_at TIMESTAMPTZ,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            last_error TEXT
+        )
+        """,
+        "CREATE INDEX alerts_undelivered_idx ON alerts (next_attempt_at) WHERE delivered_at IS NULL",
     ])
 }
