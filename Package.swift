@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // Domain types and configuration. No I/O, no third-party dependencies.
@@ -88,12 +89,34 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // Compression for bundles (zstd) and the catalog export (gzip, readable with any tool).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // The cloud workers: the polling Service over the work queue, and the archive step (dedupe, bundles,
+        // catalog export, deletes, orphan sweep).
+        .target(
+            name: "Workers",
+            dependencies: [
+                "PipelineCore", "Catalog", "ObjectStore", "CZstd", "CZlib",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // What the five executables share: configuration from flags/env/file, logging, exit codes.
         .target(
             name: "CommandSupport",
             dependencies: [
                 "PipelineCore",
                 "Catalog",
+                "Workers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -104,7 +127,7 @@ let package = Package(
         .executableTarget(name: "objectstore-bench", dependencies: ["ObjectStore", "PipelineCore"], path: "bench/objectstore/objectstore-bench", swiftSettings: strictSettings),
         .executableTarget(name: "uploader", dependencies: ["CommandSupport", "Catalog", "Ingest", "ObjectStore", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "transcoder", dependencies: ["CommandSupport", "Catalog", "Media", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
-        .executableTarget(name: "archiver", dependencies: ["CommandSupport", "Catalog", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "archiver", dependencies: ["CommandSupport", "Catalog", "ObjectStore", "PipelineCore", "Workers", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "status-server", dependencies: ["CommandSupport", "Catalog", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "pipeline", dependencies: ["CommandSupport", "Catalog", "Media", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
 

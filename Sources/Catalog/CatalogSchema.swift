@@ -189,19 +189,24 @@ public enum CatalogSchema {
         """,
     ])
 
-    /// What the archiver and the watchdog keep: staging copies waiting to be removed, dead bytes in bundles,
+    /// What the archiver and the watchdog keep: objects waiting to be removed, dead bytes in bundles,
     /// deleted files, and alerts sent once per event.
     static let archiveAndAlerts = Migration(version: 4, name: "archiver and alerts", statements: [
-        // An outbox: written in the transaction that archives a file, emptied after the staging object is gone,
-        // so a crash between the two leaves a to-do item rather than an orphan.
+        // An outbox of objects to remove: written in the transaction that makes them unneeded (a file archived,
+        // a delete processed), emptied once the object is gone, so a crash between the two leaves a to-do item
+        // rather than an orphan.
         """
-        CREATE TABLE staging_deletes (
-            storage_key TEXT PRIMARY KEY,
+        CREATE TABLE pending_object_deletes (
+            area TEXT NOT NULL CHECK (area IN ('staging', 'archive')),
+            storage_key TEXT NOT NULL,
             file_id BIGINT REFERENCES ObjectStorageFiles (id),
             reason TEXT NOT NULL,
-            requested_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            requested_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (area, storage_key)
         )
         """,
+        // Finding the rows that still use a staging object before it is removed.
+        "CREATE INDEX objectstoragefiles_storage_key_idx ON ObjectStorageFiles (storage_key) WHERE storage_key IS NOT NULL",
         // A bundle whose data is mostly dead (deleted members) is rewritten; dead_bytes says how much.
         "ALTER TABLE bundles ADD COLUMN dead_bytes BIGINT NOT NULL DEFAULT 0 CHECK (dead_bytes >= 0)",
         "ALTER TABLE bundles ADD COLUMN dead_members INTEGER NOT NULL DEFAULT 0 CHECK (dead_members >= 0)",

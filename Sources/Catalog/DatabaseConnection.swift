@@ -122,7 +122,7 @@ public enum CatalogDatabase {
 
     /// PSQLError's own description hides details on purpose; this keeps the parts a user can act on and no
     /// query text or parameters.
-    static func describe(_ error: PSQLError) -> String {
+    public static func describe(_ error: PSQLError) -> String {
         if let message = error.serverInfo?[.message] {
             let code = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
             return message + code
@@ -131,5 +131,20 @@ public enum CatalogDatabase {
             return "\(error.code): \(underlying)"
         }
         return "\(error.code)"
+    }
+}
+
+extension CatalogDatabase {
+    /// One line for any error a query may throw: the server's message for database errors (never the query
+    /// text or its parameters), the error's own description otherwise.
+    public static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError { return describe(error) }
+        if let error = error as? PostgresTransactionError {
+            if let closure = error.closureError { return describe(closure) }
+            if let begin = error.beginError { return "starting a transaction failed: " + describe(begin) }
+            if let commit = error.commitError { return "committing failed: " + describe(commit) }
+            if let rollback = error.rollbackError { return "rolling back failed: " + describe(rollback) }
+        }
+        return String(describing: error)
     }
 }

@@ -29,9 +29,17 @@ public struct WorkStep: Sendable, Hashable {
     let claimableCondition: String
 
     /// The transcoder takes staged videos.
-    public static let transcode = WorkStep(role: .transcoder, leasedState: .transcoding, claimableCondition: "state = 'staged' AND kind = 'video'")
+    public static let transcode = WorkStep(role: .transcoder, leasedState: .transcoding, claimableCondition: "state = 'staged' AND kind = 'video' AND deleted_at IS NULL")
     /// The archiver takes staged files that are not videos, and transcoded videos.
-    public static let archive = WorkStep(role: .archiver, leasedState: .archiving, claimableCondition: "((state = 'staged' AND kind <> 'video') OR state = 'transcoded')")
+    public static let archive = WorkStep(role: .archiver, leasedState: .archiving, claimableCondition: "((state = 'staged' AND kind <> 'video') OR state = 'transcoded') AND deleted_at IS NULL")
+}
+
+/// How much work a step has left.
+public struct QueueBacklog: Sendable, Hashable {
+    public let runnable: Int
+    public let held: Int
+    public let waiting: Int
+    public let nextRetry: Date?
 }
 
 /// Postgres as the queue: claims with `FOR UPDATE SKIP LOCKED`, leases renewed by heartbeat, fenced transitions.
@@ -99,21 +107,80 @@ public struct WorkQueue: Sendable {
             extra: [lease.seconds])
     }
 
-    /// Gives a row back untouched (graceful shutdown): it is claimable at once and the attempt is not counted.
-    public func release(_ job: ClaimedFile, workerID: UUID) async throws -> Bool {
+    /// Gives a row back untouched (graceful shutdown, or waiting for another row): claimable again after
+    /// `runAfter`, and the attempt is not counted.
+    public func release(_ job: ClaimedFile, workerID: UUID, runAfter: Duration = .zero) async throws -> Bool {
         try await guardedUpdate(
-            "state = lease_from_state, lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL, attempts = greatest(attempts - 1, 0)",
-            job: job, workerID: workerID, requireUnexpired: false)
+            """
+            state = lease_from_state, lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL,
+            attempts = greatest(attempts - 1, 0), run_after = now() + make_interval(secs => $4)
+            """,
+            job: job, workerID: workerID, requireUnexpired: false, extra: [runAfter.seconds])
+    }
+
+    /// Extends the leases of many rows in one statement and returns the ids still held; a row missing from the
+    /// result was lost (expired and re-claimed, or released) and must not be worked on any further.
+    public func renewAll(_ jobs: [ClaimedFile], workerID: UUID, lease: Duration) async throws -> Set<Int64> {
+        guard !jobs.isEmpty else { return [] }
+        let ids = jobs.map(\.fileID)
+        let tokens = jobs.map(\.leaseToken)
+        let rows = try await client.query("""
+            UPDATE objectstoragefiles AS f SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+            FROM unnest(\(ids)::bigint[], \(tokens)::bigint[]) AS held(id, token)
+            WHERE f.id = held.id AND f.lease_token = held.token AND f.lease_owner = \(workerID) AND f.lease_expires_at > now()
+            RETURNING f.id
+            """, logger: logger)
+        var held = Set<Int64>()
+        for try await id in rows.decode(Int64.self) { held.insert(id) }
+        return held
+    }
+
+    /// Rows whose worker died holding them on their last attempt (a crash, an out-of-memory kill, a file that
+    /// brings the worker down every time) become `failed` instead of being claimed forever.
+    @discardableResult
+    public func failAbandoned(_ step: WorkStep) async throws -> [Int64] {
+        let rows = try await client.query("""
+            UPDATE objectstoragefiles SET
+                state = 'failed', lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                error = 'the worker holding this file stopped without finishing it on each of its ' || attempts
+                    || ' attempts (crash, out of memory or killed)' || coalesce('; last error: ' || error, '')
+            WHERE state = \(step.leasedState.rawValue) AND lease_expires_at < now() AND attempts >= max_attempts
+            RETURNING id
+            """, logger: logger)
+        var ids: [Int64] = []
+        for try await id in rows.decode(Int64.self) { ids.append(id) }
+        return ids
+    }
+
+    /// What is left for a step: rows claimable now, rows held by some worker, and rows waiting to be retried
+    /// (with the earliest retry time). A `--once` run keeps going while anything is runnable or held.
+    public func backlog(_ step: WorkStep) async throws -> QueueBacklog {
+        let sql = """
+            SELECT count(*) FILTER (WHERE \(step.claimableCondition) AND run_after <= now()),
+                   count(*) FILTER (WHERE state = $1),
+                   count(*) FILTER (WHERE \(step.claimableCondition) AND run_after > now()),
+                   min(run_after) FILTER (WHERE \(step.claimableCondition) AND run_after > now())
+            FROM objectstoragefiles
+            WHERE state IN ('staged', 'transcoded', $1)
+            """
+        var bindings = PostgresBindings()
+        bindings.append(step.leasedState.rawValue)
+        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for try await (runnable, held, waiting, nextRetry) in rows.decode((Int64, Int64, Int64, Date?).self) {
+            return QueueBacklog(runnable: Int(runnable), held: Int(held), waiting: Int(waiting), nextRetry: nextRetry)
+        }
+        return QueueBacklog(runnable: 0, held: 0, waiting: 0, nextRetry: nil)
     }
 
     /// Records a failed attempt: back to the claimed-from state after `retryAfter`, or `failed` with the error
     /// after the last attempt.
-    public func fail(_ job: ClaimedFile, workerID: UUID, error: String, retryAfter: Duration) async throws -> Bool {
+    /// A `permanent` failure (one that no retry can fix) skips the remaining attempts.
+    public func fail(_ job: ClaimedFile, workerID: UUID, error: String, retryAfter: Duration, permanent: Bool = false) async throws -> Bool {
         try await guardedUpdate("""
-            state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE lease_from_state END,
+            state = CASE WHEN attempts >= max_attempts OR $6 THEN 'failed' ELSE lease_from_state END,
             lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL, error = $4,
             run_after = now() + make_interval(secs => $5)
-            """, job: job, workerID: workerID, requireUnexpired: false, extra: [error, retryAfter.seconds])
+            """, job: job, workerID: workerID, requireUnexpired: false, extra: [error, retryAfter.seconds, permanent])
     }
 
     /// Moves a held row to its next state with the given assignments, only if the lease is still this worker's

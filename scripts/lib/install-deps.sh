@@ -7,6 +7,7 @@ APT_PACKAGES=(
     libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev  # transcoder
     pkg-config
     libarchive-dev                 # uploader: reads .iso images in place
+    libzstd-dev zlib1g-dev         # archiver: zstd bundles, gzip catalog export
     xorriso                        # tests: builds ISO images
     ffmpeg                         # test fixtures and the transcode benchmark's anchor
 )

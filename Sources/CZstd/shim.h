@@ -1,0 +1,2 @@
+// zstd's streaming API, for compressing bundles.
+#include <zstd.h>

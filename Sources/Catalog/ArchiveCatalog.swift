@@ -1,0 +1,284 @@
+import Foundation
+import Logging
+import PipelineCore
+import PostgresNIO
+
+/// A claimed row with what the archiver needs to know about it.
+public struct ArchiveItem: Sendable {
+    public let job: ClaimedFile
+    public let sourceID: Int64
+    public let sourceLabel: String
+    public let name: String
+    public let path: String
+    public let version: Int
+    public let kind: FileKind
+    public let modifiedAt: Date?
+    /// SHA-256 and size of the original bytes (what dedupe compares).
+    public let originalHash: String
+    public let originalSize: Int64
+    /// Where the bytes to archive are in staging, their size and SHA-256: the original, or for a transcoded
+    /// video the transcoder's output.
+    public let stagingKey: String?
+    public let contentSize: Int64
+    public let contentHash: String
+    public let degraded: Bool
+    /// A disc image's map of unreadable sectors, stored beside it in staging.
+    public let rescueMapKey: String?
+
+    public var isTranscoded: Bool { job.claimedFrom == .transcoded }
+}
+
+/// For one SHA-256: a row that already holds it in the archive, and the lowest-id row outside the batch that
+/// is still on its way there.
+public struct ContentHolders: Sendable, Hashable {
+    public let archived: Int64?
+    public let pending: Int64?
+}
+
+/// Where a file's content ended up, for the transaction that marks it archived.
+public struct ArchivedPlacement: Sendable {
+    public let item: ArchiveItem
+    public let archiveKey: String
+    /// The offset of the member's data in the uncompressed tar, for files in a bundle.
+    public let bundleOffset: Int64?
+    public let storedSize: Int64
+    public let storedHash: String
+    /// A presigned GET while the stored class is readable without a restore.
+    public let signedURL: String?
+    /// Other staging objects that go with the file (a disc image's rescue map), removed with it.
+    public let extraStagingKeys: [String]
+
+    public init(item: ArchiveItem, archiveKey: String, bundleOffset: Int64?, storedSize: Int64, storedHash: String, signedURL: String? = nil, extraStagingKeys: [String] = []) {
+        self.item = item
+        self.archiveKey = archiveKey
+        self.bundleOffset = bundleOffset
+        self.storedSize = storedSize
+        self.storedHash = storedHash
+        self.signedURL = signedURL
+        self.extraStagingKeys = extraStagingKeys
+    }
+}
+
+/// A bundle's final facts, written in the same transaction as its members.
+public struct BundleCompletion: Sendable {
+    public let bundleID: Int64
+    public let storedBytes: Int64
+    public let hash: String
+    public let storageClass: String
+
+    public init(bundleID: Int64, storedBytes: Int64, hash: String, storageClass: String) {
+        self.bundleID = bundleID
+        self.storedBytes = storedBytes
+        self.hash = hash
+        self.storageClass = storageClass
+    }
+}
+
+/// An object some transaction made unneeded, waiting to be removed.
+public struct PendingObjectDelete: Sendable, Hashable {
+    public let area: StorageArea
+    public let key: String
+    /// A row still reads this object from that area: removing it would lose data, so it is kept.
+    public let stillReferenced: Bool
+}
+
+/// A bundle row left `uploading` by a worker that died.
+public struct OrphanBundle: Sendable, Hashable {
+    public let id: Int64
+    public let archiveKey: String
+    public let manifestKey: String?
+}
+
+/// The archiver's queries. Every change to a claimed row is guarded by the lease owner and fencing token.
+public struct ArchiveCatalog: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    public func load(_ jobs: [ClaimedFile]) async throws -> [ArchiveItem] {
+        let byID = Dictionary(uniqueKeysWithValues: jobs.map { ($0.fileID, $0) })
+        let rows = try await client.query("""
+            SELECT f.id, f.source_id, s.label, f.name, f.path, f.version, f.kind, f.modified_at, f.hash, f.size_bytes,
+                   f.storage_key, coalesce(f.stored_size_bytes, f.size_bytes), coalesce(f.stored_hash, f.hash), f.degraded,
+                   f.details->>'rescue_map_key'
+            FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
+            WHERE f.id = ANY(\(Array(byID.keys)))
+            """, logger: logger)
+        var items: [ArchiveItem] = []
+        for try await row in rows.decode((Int64, Int64, String, String, String, Int, String, Date?, String, Int64, String?, Int64, String, Bool, String?).self) {
+            guard let job = byID[row.0] else { continue }
+            items.append(ArchiveItem(
+                job: job, sourceID: row.1, sourceLabel: row.2, name: row.3, path: row.4, version: row.5,
+                kind: FileKind(rawValue: row.6) ?? .regular, modifiedAt: row.7, originalHash: row.8, originalSize: row.9,
+                stagingKey: row.10, contentSize: row.11, contentHash: row.12, degraded: row.13, rescueMapKey: row.14))
+        }
+        return items.sorted { $0.job.fileID < $1.job.fileID }
+    }
+
+    /// Who else has each hash: an archived holder, or a lower-id row outside `batch` still on its way.
+    public func holders(of hashes: [String], excluding batch: [Int64]) async throws -> [String: ContentHolders] {
+        guard !hashes.isEmpty else { return [:] }
+        let rows = try await client.query("""
+            SELECT hash,
+                   min(id) FILTER (WHERE state = 'archived'),
+                   min(id) FILTER (WHERE state IN ('staged', 'transcoding', 'transcoded', 'archiving') AND NOT (id = ANY(\(batch))))
+            FROM objectstoragefiles
+            WHERE hash = ANY(\(hashes)) AND deleted_at IS NULL
+            GROUP BY hash
+            """, logger: logger)
+        var result: [String: ContentHolders] = [:]
+        for try await (hash, archived, pending) in rows.decode((String, Int64?, Int64?).self) {
+            result[hash] = ContentHolders(archived: archived, pending: pending)
+        }
+        return result
+    }
+
+    /// Marks rows `duplicate` of the rows holding their content and queues their staging copies for removal.
+    /// Returns the ids that were still held (and so changed).
+    public func recordDuplicates(_ duplicates: [(item: ArchiveItem, holder: Int64)], workerID: UUID) async throws -> Set<Int64> {
+        guard !duplicates.isEmpty else { return [] }
+        return try await client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query("""
+                UPDATE objectstoragefiles AS f SET
+                    state = 'duplicate', duplicate_of = d.holder, storage = NULL, storage_key = NULL,
+                    lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, error = NULL,
+                    signed_download_url = NULL, signed_download_url_expires_at = NULL
+                FROM unnest(\(duplicates.map(\.item.job.fileID))::bigint[], \(duplicates.map(\.item.job.leaseToken))::bigint[],
+                            \(duplicates.map(\.holder))::bigint[]) AS d(id, token, holder),
+                     (SELECT id, storage_key FROM objectstoragefiles WHERE id = ANY(\(duplicates.map(\.item.job.fileID))) FOR UPDATE) AS old
+                WHERE f.id = d.id AND old.id = d.id AND f.lease_owner = \(workerID) AND f.lease_token = d.token
+                RETURNING f.id, old.storage_key
+                """, logger: logger)
+            var changed = Set<Int64>()
+            var keys: [(Int64, String)] = []
+            for try await (id, key) in rows.decode((Int64, String?).self) {
+                changed.insert(id)
+                if let key { keys.append((id, key)) }
+            }
+            try await queueDeletes(area: .staging, keys: keys, reason: "duplicate of archived content", on: connection)
+            return changed
+        }
+    }
+
+    /// A bundle about to be uploaded: recorded first, so that a worker dying mid-upload leaves a findable orphan.
+    public func createBundle(archiveKey: String, manifestKey: String, compression: String, memberCount: Int, rawBytes: Int64, owner: UUID) async throws -> Int64 {
+        let rows = try await client.query("""
+            INSERT INTO bundles (archive_key, manifest_key, state, compression, member_count, raw_bytes, owner)
+            VALUES (\(archiveKey), \(manifestKey), 'uploading', \(compression), \(memberCount), \(rawBytes), \(owner))
+            RETURNING id
+            """, logger: logger)
+        for try await id in rows.decode(Int64.self) { return id }
+        throw CatalogError(.migrationFailed, "the bundle row for \(archiveKey) was not returned")
+    }
+
+    /// One transaction: the rows become `archived` with where their content is, their staging copies are queued
+    /// for removal, and the bundle (if any) becomes `archived`. Returns the ids that were still held; content of
+    /// rows whose lease was lost is counted as dead in the bundle.
+    public func recordArchived(
+        _ placements: [ArchivedPlacement], bundle: BundleCompletion?, signedURLExpiresAt: Date? = nil, workerID: UUID
+    ) async throws -> Set<Int64> {
+        guard !placements.isEmpty else { return [] }
+        return try await client.withTransaction(logger: logger) { connection in
+            let ids = placements.map(\.item.job.fileID)
+            // Arrays of optionals do not bind; -1 and "" stand for NULL.
+            let offsets: [Int64] = placements.map { $0.bundleOffset ?? -1 }
+            let urls: [String] = placements.map { $0.signedURL ?? "" }
+            let rows = try await connection.query("""
+                UPDATE objectstoragefiles AS f SET
+                    state = 'archived', storage = 'archive', storage_key = p.key, archive_key = p.key,
+                    bundle_id = \(bundle?.bundleID), bundle_offset = nullif(p.member_offset, -1), stored_size_bytes = p.size, stored_hash = p.hash,
+                    signed_download_url = nullif(p.url, ''),
+                    signed_download_url_expires_at = CASE WHEN p.url = '' THEN NULL ELSE \(signedURLExpiresAt)::timestamptz END,
+                    archived_at = now(), error = NULL,
+                    lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL
+                FROM unnest(\(ids)::bigint[], \(placements.map(\.item.job.leaseToken))::bigint[], \(placements.map(\.archiveKey))::text[],
+                            \(offsets)::bigint[], \(placements.map(\.storedSize))::bigint[], \(placements.map(\.storedHash))::text[],
+                            \(urls)::text[])
+                         AS p(id, token, key, member_offset, size, hash, url),
+                     (SELECT id, storage_key FROM objectstoragefiles WHERE id = ANY(\(ids)) FOR UPDATE) AS old
+                WHERE f.id = p.id AND old.id = p.id AND f.lease_owner = \(workerID) AND f.lease_token = p.token
+                RETURNING f.id, old.storage_key
+                """, logger: logger)
+            var changed = Set<Int64>()
+            var keys: [(Int64, String)] = []
+            for try await (id, key) in rows.decode((Int64, String?).self) {
+                changed.insert(id)
+                if let key { keys.append((id, key)) }
+            }
+            for placement in placements where changed.contains(placement.item.job.fileID) {
+                keys += placement.extraStagingKeys.map { (placement.item.job.fileID, $0) }
+            }
+            try await queueDeletes(area: .staging, keys: keys, reason: "archived", on: connection)
+            if let bundle {
+                let lost = placements.filter { !changed.contains($0.item.job.fileID) }
+                _ = try await connection.query("""
+                    UPDATE bundles SET state = 'archived', stored_bytes = \(bundle.storedBytes), hash = \(bundle.hash),
+                        storage_class = \(bundle.storageClass), archived_at = now(), owner = NULL,
+                        dead_members = \(lost.count), dead_bytes = \(lost.reduce(Int64(0)) { $0 + $1.storedSize })
+                    WHERE id = \(bundle.bundleID)
+                    """, logger: logger)
+            }
+            return changed
+        }
+    }
+
+    func queueDeletes(area: StorageArea, keys: [(Int64, String)], reason: String, on connection: PostgresConnection) async throws {
+        guard !keys.isEmpty else { return }
+        _ = try await connection.query("""
+            INSERT INTO pending_object_deletes (area, storage_key, file_id, reason)
+            SELECT \(area.rawValue), k.key, k.id, \(reason) FROM unnest(\(keys.map(\.1))::text[], \(keys.map(\.0))::bigint[]) AS k(key, id)
+            ON CONFLICT DO NOTHING
+            """, logger: logger)
+    }
+
+    /// Objects waiting to be removed, oldest first. `olderThan` leaves fresh entries to the worker that made them.
+    public func pendingDeletes(olderThan age: Duration, limit: Int) async throws -> [PendingObjectDelete] {
+        let rows = try await client.query("""
+            SELECT d.area, d.storage_key, EXISTS (
+                SELECT 1 FROM objectstoragefiles f
+                WHERE f.storage_key = d.storage_key AND f.storage = d.area AND f.deleted_at IS NULL
+                  AND f.state IN ('staged', 'transcoding', 'transcoded', 'archiving', 'archived'))
+            FROM pending_object_deletes d
+            WHERE d.requested_at < now() - make_interval(secs => \(age.seconds))
+            ORDER BY d.requested_at LIMIT \(limit)
+            """, logger: logger)
+        var result: [PendingObjectDelete] = []
+        for try await (area, key, referenced) in rows.decode((String, String, Bool).self) {
+            result.append(PendingObjectDelete(area: StorageArea(rawValue: area) ?? .staging, key: key, stillReferenced: referenced))
+        }
+        return result
+    }
+
+    /// The object is gone (or must be kept): the to-do item is done.
+    public func finishDeletes(area: StorageArea, keys: [String]) async throws {
+        guard !keys.isEmpty else { return }
+        _ = try await client.query("DELETE FROM pending_object_deletes WHERE area = \(area.rawValue) AND storage_key = ANY(\(keys))", logger: logger)
+    }
+
+    /// Bundles left `uploading` by a worker that stopped or whose heartbeat is older than `staleAfter`.
+    public func orphanBundles(staleAfter: Duration) async throws -> [OrphanBundle] {
+        let rows = try await client.query("""
+            SELECT b.id, b.archive_key, b.manifest_key FROM bundles b
+            WHERE b.state = 'uploading' AND NOT EXISTS (
+                SELECT 1 FROM workers w WHERE w.id = b.owner AND w.stopped_at IS NULL
+                  AND w.heartbeat_at > now() - make_interval(secs => \(staleAfter.seconds)))
+            """, logger: logger)
+        var result: [OrphanBundle] = []
+        for try await (id, key, manifest) in rows.decode((Int64, String, String?).self) {
+            result.append(OrphanBundle(id: id, archiveKey: key, manifestKey: manifest))
+        }
+        return result
+    }
+
+    /// An orphan bundle's objects were removed; no row ever pointed at it.
+    public func markBundleDeleted(_ id: Int64) async throws {
+        _ = try await client.query("""
+            UPDATE bundles SET state = 'deleted', owner = NULL
+            WHERE id = \(id) AND NOT EXISTS (SELECT 1 FROM objectstoragefiles WHERE bundle_id = \(id) AND deleted_at IS NULL)
+            """, logger: logger)
+    }
+}

@@ -1,0 +1,247 @@
+import Foundation
+
+/// Everything the page, `/api/status` and `/metrics` show, read from the catalog at one moment.
+public struct StatusSnapshot: Sendable, Codable {
+    public var generatedAt: Date
+    /// How long the catalog queries took for this snapshot.
+    public var queryMilliseconds: Double
+    public var filesTotal: Int64
+    /// Every state of `FileState`, zeros included.
+    public var filesByState: [String: Int64]
+    public var bytesByState: [String: Int64]
+    /// The original size of every file known.
+    public var bytesRaw: Int64
+    /// What archived files take in the archive (after transcoding; before bundle compression).
+    public var bytesStored: Int64
+    /// All savings: transcoding + dedupe + bundle compression.
+    public var bytesSaved: Int64
+    /// Archived files whose stored copy is smaller than the original (transcoded videos): original − stored.
+    public var bytesSavedTranscoding: Int64
+    /// Duplicates: content already archived by another row, never stored twice.
+    public var bytesSavedDedupe: Int64
+    /// Archived bundles: members' bytes − the compressed bundle's bytes.
+    public var bytesSavedCompression: Int64
+    /// Files and bytes that need nothing more (archived or duplicate).
+    public var filesDone: Int64
+    public var bytesDone: Int64
+    /// bytesDone over every byte known (including bytes the uploaders counted but have not catalogued yet).
+    public var progress: Double
+    /// Bytes archived per second over the recent window.
+    public var bytesPerSecond: Double
+    public var etaSeconds: Double?
+    public var sources: [SourceStatus]
+    public var workers: [WorkerStatus]
+    public var failures: [FailureStatus]
+    public var archivedSeries: ArchivedSeries
+    public var recentAlerts: [AlertStatus]
+    public var alertsUndelivered: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case generatedAt = "generated_at"
+        case queryMilliseconds = "query_ms"
+        case filesTotal = "files_total"
+        case filesByState = "files_by_state"
+        case bytesByState = "bytes_by_state"
+        case bytesRaw = "bytes_raw"
+        case bytesStored = "bytes_stored"
+        case bytesSaved = "bytes_saved"
+        case bytesSavedTranscoding = "bytes_saved_transcoding"
+        case bytesSavedDedupe = "bytes_saved_dedupe"
+        case bytesSavedCompression = "bytes_saved_compression"
+        case filesDone = "files_done"
+        case bytesDone = "bytes_done"
+        case progress
+        case bytesPerSecond = "bytes_per_second"
+        case etaSeconds = "eta_seconds"
+        case sources, workers, failures
+        case archivedSeries = "archived_series"
+        case recentAlerts = "recent_alerts"
+        case alertsUndelivered = "alerts_undelivered"
+    }
+}
+
+public struct SourceStatus: Sendable, Codable {
+    public var id: Int64
+    public var label: String
+    public var metadata: JSONValue
+    public var note: String?
+    public var startedAt: Date
+    /// When the uploader finished walking the source (nil while it is still uploading).
+    public var finishedAt: Date?
+    /// What the uploader's walk counted.
+    public var filesSeen: Int64
+    public var bytesSeen: Int64
+    /// Rows in the catalog.
+    public var filesTotal: Int64
+    public var bytesTotal: Int64
+    public var filesByState: [String: Int64]
+    public var bytesByState: [String: Int64]
+    public var filesDone: Int64
+    public var bytesDone: Int64
+    public var progress: Double
+    public var bytesPerSecond: Double
+    public var etaSeconds: Double?
+    /// Finished uploading and every catalogued file archived or duplicate.
+    public var complete: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case id, label, metadata, note
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case filesSeen = "files_seen"
+        case bytesSeen = "bytes_seen"
+        case filesTotal = "files_total"
+        case bytesTotal = "bytes_total"
+        case filesByState = "files_by_state"
+        case bytesByState = "bytes_by_state"
+        case filesDone = "files_done"
+        case bytesDone = "bytes_done"
+        case progress
+        case bytesPerSecond = "bytes_per_second"
+        case etaSeconds = "eta_seconds"
+        case complete
+    }
+}
+
+public struct WorkerStatus: Sendable, Codable {
+    public enum Health: String, Sendable, Codable {
+        case alive, dead, stopped
+    }
+
+    public var id: UUID
+    public var role: String
+    public var host: String
+    public var pid: Int?
+    public var version: String?
+    public var startedAt: Date
+    public var heartbeatAt: Date
+    public var heartbeatAgeSeconds: Double
+    public var stoppedAt: Date?
+    public var stopReason: String?
+    public var status: Health
+    /// Rows this worker holds a lease on.
+    public var jobs: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id, role, host, pid, version
+        case startedAt = "started_at"
+        case heartbeatAt = "heartbeat_at"
+        case heartbeatAgeSeconds = "heartbeat_age_seconds"
+        case stoppedAt = "stopped_at"
+        case stopReason = "stop_reason"
+        case status, jobs
+    }
+}
+
+public struct FailureStatus: Sendable, Codable {
+    public var fileID: Int64
+    public var source: String
+    public var path: String
+    public var state: String
+    public var error: String?
+    public var attempts: Int
+    public var updatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case fileID = "file_id"
+        case source, path, state, error, attempts
+        case updatedAt = "updated_at"
+    }
+}
+
+/// Bytes archived per time bucket over the recent window, with the running total (all archived bytes up to the
+/// end of each bucket, including those archived before the window).
+public struct ArchivedSeries: Sendable, Codable {
+    public struct Point: Sendable, Codable {
+        public var start: Date
+        public var bytes: Int64
+        public var cumulativeBytes: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case start, bytes
+            case cumulativeBytes = "cumulative_bytes"
+        }
+    }
+
+    public var bucketSeconds: Double
+    public var points: [Point]
+
+    enum CodingKeys: String, CodingKey {
+        case bucketSeconds = "bucket_seconds"
+        case points
+    }
+}
+
+public struct AlertStatus: Sendable, Codable {
+    public var kind: String
+    public var message: String
+    public var createdAt: Date
+    public var deliveredAt: Date?
+    public var attempts: Int
+    public var lastError: String?
+
+    enum CodingKeys: String, CodingKey {
+        case kind, message
+        case createdAt = "created_at"
+        case deliveredAt = "delivered_at"
+        case attempts
+        case lastError = "last_error"
+    }
+}
+
+/// Any JSON value (a source's free-form metadata), kept as it is.
+public enum JSONValue: Sendable, Codable, Hashable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    /// Parses JSON text; anything unparsable becomes the text itself.
+    public static func parse(_ text: String) -> JSONValue {
+        (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .string(text)
+    }
+
+    /// A short human form: strings without quotes, numbers without a needless `.0`.
+    public var displayText: String {
+        switch self {
+        case .null: "null"
+        case .bool(let value): value ? "true" : "false"
+        case .number(let value):
+            value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        case .string(let value): value
+        case .array(let values): "[" + values.map(\.displayText).joined(separator: ", ") + "]"
+        case .object(let members): "{" + members.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.displayText)" }.joined(separator: ", ") + "}"
+        }
+    }
+}

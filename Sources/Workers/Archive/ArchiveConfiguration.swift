@@ -1,0 +1,39 @@
+import PipelineCore
+
+/// How the archiver packs and stores. Defaults follow the brief: bundles of small files, Deep Archive.
+public struct ArchiveConfiguration: Sendable {
+    /// Files smaller than this are packed into bundles; larger files and disc images are stored alone.
+    public var smallFileThreshold: Int64
+    /// A bundle is closed when adding the next member would take it past this size.
+    public var bundleTargetSize: Int64
+    /// Class of archived data (manifests and the catalog export always go to STANDARD).
+    public var storageClass: StorageClass
+    /// zstd level for bundles that are worth compressing.
+    public var compressionLevel: Int32
+    /// How often, at most, the catalog export is rewritten while busy (always at the end of a drain).
+    public var catalogExportInterval: Duration
+    /// A delete request is carried out only after this long (the user may change their mind).
+    public var deleteGrace: Duration
+    /// An `uploading` bundle whose owner's heartbeat is older than this is an orphan.
+    public var orphanAfter: Duration
+    /// Where bundles are assembled (needs room for about two bundles per worker).
+    public var workDirectory: String
+    /// Single files uploaded at the same time.
+    public var singleFileConcurrency: Int
+
+    public init(
+        smallFileThreshold: Int64 = 16 << 20, bundleTargetSize: Int64 = 256 << 20, storageClass: StorageClass = .deepArchive,
+        compressionLevel: Int32 = 3, catalogExportInterval: Duration = .seconds(60), deleteGrace: Duration = .seconds(30 * 86_400),
+        orphanAfter: Duration = .seconds(90), workDirectory: String, singleFileConcurrency: Int = 2
+    ) {
+        self.smallFileThreshold = smallFileThreshold
+        self.bundleTargetSize = bundleTargetSize
+        self.storageClass = storageClass
+        self.compressionLevel = compressionLevel
+        self.catalogExportInterval = catalogExportInterval
+        self.deleteGrace = deleteGrace
+        self.orphanAfter = orphanAfter
+        self.workDirectory = workDirectory
+        self.singleFileConcurrency = singleFileConcurrency
+    }
+}

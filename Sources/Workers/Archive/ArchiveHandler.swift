@@ -1,0 +1,317 @@
+import Catalog
+import Foundation
+import Logging
+import ObjectStore
+import PipelineCore
+import Synchronization
+
+/// The archive step: dedupe by SHA-256, pack small files into bundles, store large files and disc images
+/// alone, verify, record, and only then remove the staging copies.
+public struct ArchiveHandler: JobHandler {
+    public let configuration: ArchiveConfiguration
+    let staging: any ObjectStore
+    let archive: any ObjectStore
+    let housekeepingState = HousekeepingState()
+
+    public init(configuration: ArchiveConfiguration, staging: any ObjectStore, archive: any ObjectStore) throws {
+        self.configuration = configuration
+        self.staging = staging
+        self.archive = archive
+        try FileManager.default.createDirectory(atPath: configuration.workDirectory, withIntermediateDirectories: true)
+    }
+
+    public func handle(_ jobs: [ClaimedFile], context: JobContext) async -> [Int64: JobOutcome] {
+        let catalog = ArchiveCatalog(client: context.client, logger: context.logger)
+        var outcomes: [Int64: JobOutcome] = [:]
+        let items: [ArchiveItem]
+        let holders: [String: ContentHolders]
+        do {
+            items = try await catalog.load(jobs)
+            holders = try await catalog.holders(of: Array(Set(items.map(\.originalHash))), excluding: jobs.map(\.fileID))
+        } catch {
+            return Dictionary(uniqueKeysWithValues: jobs.map { ($0.fileID, .failed(CatalogDatabase.describe(error), permanent: false)) })
+        }
+
+        // Dedupe: content already archived makes a duplicate; content another row is still taking to the archive
+        // waits for it (the lowest id goes first); the same content twice in this batch is archived once.
+        var leaders: [String: ArchiveItem] = [:]
+        var followers: [(item: ArchiveItem, leader: Int64)] = []
+        var duplicates: [(item: ArchiveItem, holder: Int64)] = []
+        for item in items {
+            if let holder = holders[item.originalHash]?.archived {
+                duplicates.append((item, holder))
+            } else if let pending = holders[item.originalHash]?.pending, pending < item.job.fileID {
+                outcomes[item.job.fileID] = .deferred(.seconds(10))
+            } else if let leader = leaders[item.originalHash] {
+                followers.append((item, leader.job.fileID))
+            } else {
+                leaders[item.originalHash] = item
+            }
+        }
+        outcomes.merge(await recordDuplicates(duplicates, catalog: catalog, context: context)) { $1 }
+
+        let toArchive = leaders.values.sorted { $0.job.fileID < $1.job.fileID }
+        let singles = toArchive.filter { $0.kind == .discImage || $0.contentSize >= configuration.smallFileThreshold }
+        let small = toArchive.filter { !($0.kind == .discImage || $0.contentSize >= configuration.smallFileThreshold) }
+
+        await withTaskGroup(of: [Int64: JobOutcome].self) { group in
+            group.addTask { await archiveBundles(small, catalog: catalog, context: context) }
+            group.addTask { await archiveSingles(singles, catalog: catalog, context: context) }
+            for await result in group { outcomes.merge(result) { $1 } }
+        }
+
+        // Followers become duplicates of their leader once it is archived; otherwise they wait for the retry.
+        let ready = followers.filter { outcomes[$0.leader] == .completed }.map { (item: $0.item, holder: $0.leader) }
+        outcomes.merge(await recordDuplicates(ready, catalog: catalog, context: context)) { $1 }
+        for follower in followers where outcomes[follower.leader] != .completed {
+            outcomes[follower.item.job.fileID] = .deferred(.seconds(10))
+        }
+        if outcomes.values.contains(.completed) { housekeepingState.noteArchived() }
+        return outcomes
+    }
+
+    func recordDuplicates(_ duplicates: [(item: ArchiveItem, holder: Int64)], catalog: ArchiveCatalog, context: JobContext) async -> [Int64: JobOutcome] {
+        guard !duplicates.isEmpty else { return [:] }
+        do {
+            let changed = try await catalog.recordDuplicates(duplicates, workerID: context.workerID)
+            for duplicate in duplicates where changed.contains(duplicate.item.job.fileID) {
+                context.logger.info("duplicate of archived content", metadata: [
+                    "file.id": "\(duplicate.item.job.fileID)", "file.duplicate_of": "\(duplicate.holder)", "source.label": "\(duplicate.item.sourceLabel)",
+                ])
+            }
+            await removeStagingCopies(duplicates.filter { changed.contains($0.item.job.fileID) }.compactMap(\.item.stagingKey), catalog: catalog, logger: context.logger)
+            return Dictionary(uniqueKeysWithValues: duplicates.map { ($0.item.job.fileID, changed.contains($0.item.job.fileID) ? .completed : .leaseLost) })
+        } catch {
+            return Dictionary(uniqueKeysWithValues: duplicates.map { ($0.item.job.fileID, .failed(CatalogDatabase.describe(error), permanent: false)) })
+        }
+    }
+
+    // MARK: single files
+
+    func archiveSingles(_ items: [ArchiveItem], catalog: ArchiveCatalog, context: JobContext) async -> [Int64: JobOutcome] {
+        var outcomes: [Int64: JobOutcome] = [:]
+        await withTaskGroup(of: (Int64, JobOutcome).self) { group in
+            var next = 0
+            func startNext() {
+                guard next < items.count else { return }
+                let item = items[next]
+                next += 1
+                group.addTask { (item.job.fileID, await archiveSingle(item, catalog: catalog, context: context)) }
+            }
+            for _ in 0..<max(1, configuration.singleFileConcurrency) { startNext() }
+            for await (id, outcome) in group {
+                outcomes[id] = outcome
+                if !Task.isCancelled { startNext() }
+            }
+        }
+        return outcomes
+    }
+
+    /// The archive key of a file stored alone: by content and row, so a retry after a crash finds its own upload.
+    func singleKey(_ item: ArchiveItem) -> String {
+        let hash = item.contentHash
+        var ext = ((item.stagingKey ?? "") as NSString).pathExtension.lowercased()
+        if ext.isEmpty { ext = (item.name as NSString).pathExtension.lowercased() }
+        let cleanExt = ext.count <= 8 && !ext.isEmpty && ext.allSatisfy({ $0.isLetter || $0.isNumber }) ? "." + ext : ""
+        return "files/\(hash.prefix(2))/\(hash)-\(item.job.fileID)\(cleanExt)"
+    }
+
+    func archiveSingle(_ item: ArchiveItem, catalog: ArchiveCatalog, context: JobContext) async -> JobOutcome {
+        let started = ContinuousClock.now
+        do {
+            guard let stagingKey = item.stagingKey else { throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: "-") }
+            let key = singleKey(item)
+            let metadata = ["sha256": item.contentHash, "original-sha256": item.originalHash, "file-id": String(item.job.fileID)]
+            // An earlier attempt may have uploaded it and died before recording it: reuse what is verifiably there.
+            let existing = try await archive.head(key)
+            if !(existing?.size == item.contentSize && existing?.metadata["sha256"] == item.contentHash) {
+                let download: ObjectDownload
+                do {
+                    download = try await staging.get(stagingKey)
+                } catch let error as ObjectStoreError where error.kind == .notFound {
+                    throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: stagingKey)
+                }
+                let result = try await archive.put(
+                    key, from: .stream(download.body, length: item.contentSize),
+                    options: PutOptions(storageClass: configuration.storageClass, metadata: metadata))
+                guard result.sha256 == item.contentHash else {
+                    try? await archive.delete(key)
+                    throw ArchiveError.contentMismatch(fileID: item.job.fileID, key: stagingKey, expected: item.contentHash, actual: result.sha256)
+                }
+            }
+            try await verify(key, size: item.contentSize, storageClass: configuration.storageClass)
+
+            var extraKeys: [String] = []
+            if let mapKey = item.rescueMapKey {
+                // The map of unreadable sectors stays readable (STANDARD) next to the image.
+                let map = try await staging.getBytes(mapKey)
+                _ = try await archive.put(key + ".map", bytes: map, options: PutOptions(storageClass: .standard, contentType: "text/plain"))
+                extraKeys.append(mapKey)
+            }
+            var signedURL: String?
+            if !configuration.storageClass.needsRestoreBeforeRead {
+                signedURL = try? await archive.presignedGetURL(key, expiresIn: .seconds(7 * 86_400))
+            }
+            guard context.stillHolds(item.job) else { return .leaseLost }
+            let placement = ArchivedPlacement(
+                item: item, archiveKey: key, bundleOffset: nil, storedSize: item.contentSize, storedHash: item.contentHash,
+                signedURL: signedURL, extraStagingKeys: extraKeys)
+            let changed = try await catalog.recordArchived(
+                [placement], bundle: nil, signedURLExpiresAt: signedURL == nil ? nil : Date().addingTimeInterval(7 * 86_400 - 60),
+                workerID: context.workerID)
+            guard changed.contains(item.job.fileID) else { return .leaseLost }
+            await removeStagingCopies([stagingKey] + extraKeys, catalog: catalog, logger: context.logger)
+            context.logger.info("archived", metadata: [
+                "file.id": "\(item.job.fileID)", "source.label": "\(item.sourceLabel)", "file.kind": "\(item.kind.rawValue)",
+                "archive.key": "\(key)", "bytes": "\(item.contentSize)", "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
+            ])
+            return .completed
+        } catch {
+            return failure(error)
+        }
+    }
+
+    /// The object is there, complete, and in the class asked for.
+    func verify(_ key: String, size: Int64, storageClass: StorageClass) async throws {
+        guard let info = try await archive.head(key) else {
+            throw ArchiveError.verificationFailed(key: key, problem: "not found after the upload")
+        }
+        guard info.size == size else {
+            throw ArchiveError.verificationFailed(key: key, problem: "\(info.size) bytes stored, \(size) sent")
+        }
+        guard info.storageClassName == storageClass.rawValue else {
+            throw ArchiveError.verificationFailed(key: key, problem: "stored in class \(info.storageClassName), not \(storageClass)")
+        }
+    }
+
+    func failure(_ error: any Error) -> JobOutcome {
+        if error is CancellationError { return .failed("cancelled at shutdown", permanent: false) }
+        if let error = error as? ArchiveError { return .failed(error.description, permanent: error.isPermanent) }
+        return .failed(CatalogDatabase.describe(error), permanent: false)
+    }
+
+    // MARK: bundles
+
+    func archiveBundles(_ items: [ArchiveItem], catalog: ArchiveCatalog, context: JobContext) async -> [Int64: JobOutcome] {
+        var outcomes: [Int64: JobOutcome] = [:]
+        let ordered = items.sorted { ($0.sourceLabel, $0.path, $0.version) < ($1.sourceLabel, $1.path, $1.version) }
+        var writer: BundleWriter?
+        var included: [ArchiveItem] = []
+        for item in ordered {
+            if Task.isCancelled { break }
+            if let current = writer, !current.isEmpty, current.rawBytes + item.contentSize > configuration.bundleTargetSize {
+                outcomes.merge(await finishBundle(current, included, catalog: catalog, context: context)) { $1 }
+                writer = nil
+                included = []
+            }
+            do {
+                if writer == nil { writer = try BundleWriter(directory: configuration.workDirectory) }
+                guard let stagingKey = item.stagingKey else { throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: "-") }
+                let download: ObjectDownload
+                do {
+                    download = try await staging.get(stagingKey)
+                } catch let error as ObjectStoreError where error.kind == .notFound {
+                    throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: stagingKey)
+                }
+                try await writer!.append(item, body: download.body)
+                included.append(item)
+            } catch {
+                outcomes[item.job.fileID] = failure(error)
+            }
+        }
+        if let writer {
+            if writer.isEmpty || Task.isCancelled {
+                writer.discard()
+            } else {
+                outcomes.merge(await finishBundle(writer, included, catalog: catalog, context: context)) { $1 }
+            }
+        }
+        return outcomes
+    }
+
+    func finishBundle(_ writer: BundleWriter, _ included: [ArchiveItem], catalog: ArchiveCatalog, context: JobContext) async -> [Int64: JobOutcome] {
+        defer { writer.discard() }
+        let started = ContinuousClock.now
+        do {
+            let finished = try await writer.finish(compressionLevel: configuration.compressionLevel)
+            let now = Date()
+            let calendar = Calendar(identifier: .gregorian)
+            let parts = calendar.dateComponents(in: TimeZone(identifier: "UTC")!, from: now)
+            let key = String(format: "bundles/%04d/%02d/", parts.year ?? 0, parts.month ?? 0)
+                + UUID().uuidString.lowercased() + (finished.compression == "zstd" ? ".tar.zst" : ".tar")
+            let manifestKey = key + ".manifest.json"
+            let bundleID = try await catalog.createBundle(
+                archiveKey: key, manifestKey: manifestKey, compression: finished.compression,
+                memberCount: finished.manifest.members.count, rawBytes: writer.rawBytes, owner: context.workerID)
+            let result = try await archive.put(key, from: .file(finished.path), options: PutOptions(
+                storageClass: configuration.storageClass,
+                contentType: finished.compression == "zstd" ? "application/zstd" : "application/x-tar",
+                metadata: ["sha256": finished.sha256, "bundle-id": String(bundleID), "tar-bytes": String(finished.tarBytes)]))
+            guard result.sha256 == finished.sha256 else {
+                throw ArchiveError.verificationFailed(key: key, problem: "the bytes sent hash to \(result.sha256), the bundle written to \(finished.sha256)")
+            }
+            try await verify(key, size: finished.size, storageClass: configuration.storageClass)
+
+            var sidecar = finished.manifest
+            sidecar.bundleKey = key
+            sidecar.bundleID = bundleID
+            sidecar.compression = finished.compression
+            sidecar.tarBytes = finished.tarBytes
+            sidecar.storedBytes = finished.size
+            sidecar.storedSHA256 = finished.sha256
+            _ = try await archive.put(manifestKey, bytes: try sidecar.encoded(), options: PutOptions(storageClass: .standard, contentType: "application/json"))
+
+            let offsets = Dictionary(uniqueKeysWithValues: finished.manifest.members.map { ($0.fileID, $0) })
+            let placements = included.compactMap { item -> ArchivedPlacement? in
+                guard let member = offsets[item.job.fileID] else { return nil }
+                return ArchivedPlacement(item: item, archiveKey: key, bundleOffset: member.offset, storedSize: member.size, storedHash: member.sha256)
+            }
+            let changed = try await catalog.recordArchived(
+                placements,
+                bundle: BundleCompletion(bundleID: bundleID, storedBytes: finished.size, hash: finished.sha256, storageClass: configuration.storageClass.rawValue),
+                workerID: context.workerID)
+            await removeStagingCopies(included.filter { changed.contains($0.job.fileID) }.compactMap(\.stagingKey), catalog: catalog, logger: context.logger)
+            context.logger.info("bundle archived", metadata: [
+                "bundle.id": "\(bundleID)", "archive.key": "\(key)", "bundle.members": "\(changed.count)",
+                "bundle.compression": "\(finished.compression)", "bytes": "\(writer.rawBytes)", "bytes_stored": "\(finished.size)",
+                "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
+            ])
+            return Dictionary(uniqueKeysWithValues: included.map { ($0.job.fileID, changed.contains($0.job.fileID) ? .completed : .leaseLost) })
+        } catch {
+            let outcome = failure(error)
+            context.logger.warning("bundle not archived", metadata: ["error": "\(CatalogDatabase.describe(error))", "bundle.members": "\(included.count)"])
+            return Dictionary(uniqueKeysWithValues: included.map { ($0.job.fileID, outcome) })
+        }
+    }
+
+    // MARK: removing what is no longer needed
+
+    /// Removes staging copies whose removal was queued in the committing transaction, then the queue entries.
+    /// A failure leaves the entries for the sweep.
+    func removeStagingCopies(_ keys: [String], catalog: ArchiveCatalog, logger: Logger) async {
+        guard !keys.isEmpty else { return }
+        var removed: [String] = []
+        for key in keys {
+            do {
+                try await staging.delete(key)
+                removed.append(key)
+            } catch {
+                logger.warning("staging copy not removed yet; the sweep will retry", metadata: ["staging.key": "\(key)", "error": "\(CatalogDatabase.describe(error))"])
+            }
+        }
+        try? await catalog.finishDeletes(area: .staging, keys: removed)
+    }
+}
+
+/// When housekeeping last ran, and whether anything was archived since the last catalog export.
+final class HousekeepingState: Sendable {
+    struct State {
+        var lastSweep: ContinuousClock.Instant?
+        var lastExport: ContinuousClock.Instant?
+        var archivedSinceExport = true
+    }
+
+    let state = Mutex(State())
+
+    func noteArchived() { state.withLock { $0.archivedSinceExport = true } }
+}

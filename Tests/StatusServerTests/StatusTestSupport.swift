@@ -1,0 +1,179 @@
+import AsyncHTTPClient
+import Catalog
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import PipelineCore
+import PostgresNIO
+import ServiceLifecycle
+import StatusServer
+import TestSupport
+
+let logger = TestEnvironment.logger
+
+/// A fresh, migrated catalog.
+func withCatalog<T: Sendable>(_ body: (TestDatabase, PostgresClient) async throws -> T) async throws -> T {
+    try await TestDatabase.withFresh { database, client in
+        try await Migrator(logger: logger).migrate(client)
+        return try await body(database, client)
+    }
+}
+
+/// Runs `sql` (statements separated by a semicolon at the end of a line) and discards the rows.
+func exec(_ client: PostgresClient, _ sql: String) async throws {
+    for statement in sql.components(separatedBy: ";\n") where !statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        do {
+            _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: logger).collect()
+        } catch let error as PSQLError {
+            throw TestFailure("\(error.serverInfo?[.message] ?? String(reflecting: error)) in: \(statement)")
+        }
+    }
+}
+
+func scalar<T: PostgresDecodable & Sendable>(_ client: PostgresClient, _ sql: String, as type: T.Type = T.self) async throws -> T {
+    for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(T.self) { return value }
+    throw TestFailure("no row for \(sql)")
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs the real status server on a free loopback port for the duration of `body`, which gets its base URL.
+func withStatusServer<T: Sendable>(
+    _ configuration: StatusServerConfiguration, client: PostgresClient, _ body: (String) async throws -> T
+) async throws -> T {
+    let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+    let app = buildStatusApplication(configuration: configuration, client: client, logger: logger) { port in
+        portContinuation.yield(port)
+    }
+    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure("the server did not start") }
+        do {
+            let result = try await body("http://127.0.0.1:\(port)")
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}
+
+struct HTTPResult: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: String
+}
+
+/// Plain HTTP on loopback; redirects are not followed so that tests see them.
+let testHTTPClient: HTTPClient = {
+    var configuration = HTTPClient.Configuration()
+    configuration.redirectConfiguration = .disallow
+    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+}()
+
+func request(_ url: String, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: String? = nil) async throws -> HTTPResult {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    if let body { request.body = .bytes(ByteBuffer(string: body)) }
+    let response = try await testHTTPClient.execute(request, timeout: .seconds(30))
+    let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+    return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+}
+
+/// A loopback HTTP server standing in for Slack/Discord/ntfy/any webhook: records every request, and can be told
+/// to fail the first few with a 500.
+actor WebhookInbox {
+    struct Received: Sendable {
+        var path: String
+        var headers: [String: String]
+        var body: String
+        var at: ContinuousClock.Instant
+    }
+
+    private(set) var received: [Received] = []
+    private var failuresLeft: Int
+
+    init(failFirst: Int = 0) { failuresLeft = failFirst }
+
+    func record(_ item: Received) -> Bool {
+        received.append(item)
+        if failuresLeft > 0 {
+            failuresLeft -= 1
+            return false
+        }
+        return true
+    }
+
+    /// Waits until at least `count` requests arrived (or `timeout` passed) and returns what arrived.
+    func wait(for count: Int, timeout: Duration) async -> [Received] {
+        let deadline = ContinuousClock.now + timeout
+        while received.count < count && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return received
+    }
+}
+
+func withWebhookReceiver<T: Sendable>(failFirst: Int = 0, _ body: (String, WebhookInbox) async throws -> T) async throws -> T {
+    let inbox = WebhookInbox(failFirst: failFirst)
+    let router = Router()
+    router.post("/**") { request, _ -> Response in
+        var request = request
+        let bytes = try await request.collectBody(upTo: 1024 * 1024)
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let ok = await inbox.record(.init(path: request.uri.path, headers: headers, body: String(buffer: bytes), at: .now))
+        return Response(status: ok ? .ok : .internalServerError)
+    }
+    let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+    let app = Application(
+        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
+    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw TestFailure("the webhook receiver did not start") }
+        do {
+            let result = try await body("http://127.0.0.1:\(port)", inbox)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            throw error
+        }
+    }
+}
+
+/// Decodes a JSON object body.
+func jsonObject(_ text: String) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+        throw TestFailure("not a JSON object: \(text.prefix(200))")
+    }
+    return object
+}
+
+func int64(_ value: Any?) -> Int64? {
+    (value as? NSNumber)?.int64Value
+}
+
+/// Configuration for tests: loopback, port 0, no caching (every request reads the catalog), no watchdog unless
+/// asked.
+func testConfiguration(token: String? = nil, webhook: String? = nil, watchdog: WatchdogSettings? = nil) throws -> StatusServerConfiguration {
+    try StatusServerConfiguration(
+        host: "127.0.0.1", port: 0, token: token.map(Secret.init), alertWebhookURL: webhook.map(Secret.init),
+        refreshSeconds: 10, snapshotMaxAge: .zero, watchdog: watchdog)
+}
