@@ -156,6 +156,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(
+            name: "WorkersTests",
+            dependencies: [
+                "TestSupport", "Workers", "CommandSupport", "Catalog", "ObjectStore", "PipelineCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "CatalogTests",
@@ -167,7 +177,11 @@ let package = Package(
         // Helpers shared by test targets: the servers scripts/test started, running the built executables.
         .target(
             name: "TestSupport",
-            dependencies: ["Catalog", "PipelineCore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Catalog", "PipelineCore", "ObjectStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: strictSettings
         ),

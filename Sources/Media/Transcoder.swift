@@ -45,6 +45,22 @@ public enum Transcoder {
     }
 }
 
+extension Transcoder {
+    /// A generous per-job time limit for a source, proportional to its length and pixel rate: 10 minutes plus
+    /// 4× real time for standard definition (the default profile runs at about real time for SD DV on 2 cores),
+    /// scaled up by the pixel rate for HD. Meant to stop runaway jobs, not to be tight.
+    public static func suggestedTimeLimit(for source: MediaInfo, profile: TranscodeProfile = .h265) -> Duration {
+        let duration = source.video?.bestDuration ?? source.duration ?? 3600
+        let width = Double(source.video?.width ?? 720)
+        let height = Double(source.video?.height ?? 576)
+        let rate = source.video?.frameRate?.value ?? 30
+        let standardDefinition = 720.0 * 480.0 * 30000.0 / 1001.0
+        let load = max(1, width * height * max(rate, 1) / standardDefinition)
+        let slowdown = profile.name == "av1" ? 2.0 : 1.0
+        return .seconds(600 + Int((duration * 4 * load * slowdown).rounded(.up)))
+    }
+}
+
 /// One selected input stream and everything downstream of it.
 private final class Track {
     let inputIndex: Int
@@ -441,7 +457,7 @@ private final class TranscodeJob {
         track.encoderPixelFormat = pixelFormat
         var chain: [String] = []
         if track.deinterlace {
-            chain.append("bwdif=mode=send_frame:parity=\(order == .topFieldFirst ? "tff" : "bff"):deint=all")
+            chain.append(bwdifFilter(track))
         }
         chain.append("format=\(pixelFormatName(pixelFormat))")
         track.filterChain = chain.joined(separator: ",")
@@ -491,6 +507,18 @@ private final class TranscodeJob {
         try writeHeaderIfReady()
     }
 
+    /// bwdif at the input's frame rate, fields in the stream's order. Decoders that flag every frame (DV, MPEG-2,
+    /// H.264, MJPEG, ...) let bwdif skip frames flagged progressive (film on a DVD); for other codecs (uncompressed
+    /// QuickTime captures, whose frames carry no flags) every frame is deinterlaced.
+    private func bwdifFilter(_ track: Track) -> String {
+        let flagsFrames: Set<UInt32> = [
+            AV_CODEC_ID_DVVIDEO.rawValue, AV_CODEC_ID_MPEG2VIDEO.rawValue, AV_CODEC_ID_MPEG1VIDEO.rawValue, AV_CODEC_ID_H264.rawValue,
+            AV_CODEC_ID_MJPEG.rawValue, AV_CODEC_ID_HEVC.rawValue, AV_CODEC_ID_VC1.rawValue, AV_CODEC_ID_MPEG4.rawValue,
+        ]
+        let which = flagsFrames.contains(track.stream.pointee.codecpar.pointee.codec_id.rawValue) ? "interlaced" : "all"
+        return "bwdif=mode=send_frame:parity=\(track.fieldOrder == .topFieldFirst ? "tff" : "bff"):deint=\(which)"
+    }
+
     private func makeVideoGraph(_ track: Track, parameters: VideoParameters, chain: String) throws(MediaError) -> FilterGraph {
         let timeBase = track.stream.pointee.time_base
         var arguments = "video_size=\(parameters.width)x\(parameters.height):pix_fmt=\(parameters.format):time_base=\(timeBase.num)/\(timeBase.den):pixel_aspect=\(parameters.sampleAspectRatio.num)/\(parameters.sampleAspectRatio.den)"
@@ -508,7 +536,7 @@ private final class TranscodeJob {
         }
         let encoder = track.encoder!.pointer.pointee
         var chain: [String] = []
-        if track.deinterlace { chain.append("bwdif=mode=send_frame:parity=\(track.fieldOrder == .topFieldFirst ? "tff" : "bff"):deint=all") }
+        if track.deinterlace { chain.append(bwdifFilter(track)) }
         chain.append("scale=\(encoder.width):\(encoder.height)")
         chain.append("setsar=\(encoder.sample_aspect_ratio.num)/\(encoder.sample_aspect_ratio.den)")
         chain.append("format=\(pixelFormatName(track.encoderPixelFormat))")

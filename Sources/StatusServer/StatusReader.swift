@@ -257,9 +257,10 @@ public struct StatusReader: Sendable {
         }
         guard let first else { return (0, []) }
         let windowStart = max(first, now.addingTimeInterval(-chartWindow.seconds))
-        // Round the bucket to a whole minute so that the bars stay put between refreshes.
+        // A round bucket (5 min, 1 h…) aligned to the epoch, so that the bars stay put between refreshes.
         let span = max(60, now.timeIntervalSince(windowStart))
-        let bucket = max(60, (span / Double(chartBuckets) / 60).rounded(.up) * 60)
+        let niceBuckets: [Double] = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
+        let bucket = niceBuckets.first { $0 >= span / Double(chartBuckets) } ?? 86400
         let origin = Date(timeIntervalSince1970: (windowStart.timeIntervalSince1970 / bucket).rounded(.down) * bucket)
         let rows = try await client.query("""
             SELECT date_bin(make_interval(secs => \(bucket)), archived_at, \(origin)) AS b, coalesce(sum(size_bytes), 0)::bigint

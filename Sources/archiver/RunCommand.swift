@@ -51,7 +51,8 @@ struct RunCommand: AsyncParsableCommand {
             storageClass: context.configuration.archiveStorageClass,
             catalogExportInterval: .seconds(exportInterval), deleteGrace: .milliseconds(Int64(deleteGraceDays * 86_400_000)),
             orphanAfter: .seconds(Int64(worker.leaseSeconds * 3)),
-            workDirectory: workDirectory ?? context.configuration.dataDirectory + "/tmp/archiver")
+            workDirectory: workDirectory ?? context.configuration.dataDirectory + "/tmp/archiver",
+            crashPoint: ProcessInfo.processInfo.environment["BACKUP_ARCHIVER_CRASH_AT"].flatMap(ArchiveCrashPoint.init(rawValue:)))
         try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
             let staging = try await openObjectStore(url: context.configuration.stagingURL, settings: settings)
             let archive = try await openObjectStore(url: context.configuration.archiveURL, settings: settings)

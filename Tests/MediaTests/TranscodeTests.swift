@@ -310,5 +310,15 @@ struct TranscodeTests {
         #expect(info.audioStreams.first?.sampleRate == 48000)
         #expect(info.sizeBytes == Int64(Fixtures.size(input)))
         #expect(abs((video.duration ?? 0) - 0.52) < 0.05)
+        #expect(video.fieldOrder != .progressive, "DV is interlaced (the stream leaves the order to the frames)")
+
+        // The suggested time limit grows with length and pixel rate.
+        let limit = Transcoder.suggestedTimeLimit(for: info)
+        #expect(limit >= .seconds(600) && limit <= .seconds(610))
+        var hour = info
+        hour.streams[0].duration = 3600
+        hour.streams[0].width = 1920
+        hour.streams[0].height = 1080
+        #expect(Transcoder.suggestedTimeLimit(for: hour) > Transcoder.suggestedTimeLimit(for: info) + .seconds(3600 * 4))
     }
 }

@@ -84,6 +84,7 @@ struct WatchdogTests {
                         let first = try #require(received.first, "no webhook message within 70 s")
                         let delay = first.at - killedAt
                         #expect(delay < .seconds(60), "alerted \(delay) after the kill")
+                        print("worker-dead alert arrived \(delay) after SIGKILL (dead after 45 s without a heartbeat, heartbeat every 10 s, watchdog every 5 s)")
                         #expect(first.path == "/hook/SECRET-PATH")
                         let body = try jsonObject(first.body)
                         #expect(body["kind"] as? String == "worker-dead")
@@ -167,7 +168,7 @@ struct WatchdogTests {
                 let received = await inbox.received
                 #expect(received.count == 2)
                 #expect(received.last?.body == "DVD 1 is fully archived", "ntfy: the message as plain text")
-                #expect(received.last?.headers["Title"] == "personal-backup: source-archived")
+                #expect(received.last?.headers["title"] == "personal-backup: source-archived")
                 #expect(try await scalar(client, "SELECT delivered_at IS NOT NULL AND attempts = 2 FROM alerts", as: Bool.self))
                 #expect(await delivery.deliverDue() == 0, "delivered once")
             }

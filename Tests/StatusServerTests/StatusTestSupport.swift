@@ -132,7 +132,7 @@ func withWebhookReceiver<T: Sendable>(failFirst: Int = 0, _ body: (String, Webho
         var request = request
         let bytes = try await request.collectBody(upTo: 1024 * 1024)
         var headers: [String: String] = [:]
-        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
         let ok = await inbox.record(.init(path: request.uri.path, headers: headers, body: String(buffer: bytes), at: .now))
         return Response(status: ok ? .ok : .internalServerError)
     }

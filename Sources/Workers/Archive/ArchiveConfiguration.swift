@@ -20,12 +20,15 @@ public struct ArchiveConfiguration: Sendable {
     public var workDirectory: String
     /// Single files uploaded at the same time.
     public var singleFileConcurrency: Int
+    /// For crash tests only: the process kills itself (SIGKILL) at this point.
+    public var crashPoint: ArchiveCrashPoint?
 
     public init(
         smallFileThreshold: Int64 = 16 << 20, bundleTargetSize: Int64 = 256 << 20, storageClass: StorageClass = .deepArchive,
         compressionLevel: Int32 = 3, catalogExportInterval: Duration = .seconds(60), deleteGrace: Duration = .seconds(30 * 86_400),
-        orphanAfter: Duration = .seconds(90), workDirectory: String, singleFileConcurrency: Int = 2
+        orphanAfter: Duration = .seconds(90), workDirectory: String, singleFileConcurrency: Int = 2, crashPoint: ArchiveCrashPoint? = nil
     ) {
+        self.crashPoint = crashPoint
         self.smallFileThreshold = smallFileThreshold
         self.bundleTargetSize = bundleTargetSize
         self.storageClass = storageClass
@@ -36,4 +39,16 @@ public struct ArchiveConfiguration: Sendable {
         self.workDirectory = workDirectory
         self.singleFileConcurrency = singleFileConcurrency
     }
+}
+
+/// Points where the crash tests kill the archiver (`BACKUP_ARCHIVER_CRASH_AT`), to prove a restart recovers.
+public enum ArchiveCrashPoint: String, Sendable, CaseIterable {
+    /// A bundle half assembled: nothing uploaded or recorded yet.
+    case midBundle = "mid-bundle"
+    /// A bundle uploaded and its row `uploading`, but no file marked archived.
+    case bundleUploaded = "bundle-uploaded"
+    /// A single file uploaded to the archive, its row not yet updated.
+    case singleUploaded = "single-uploaded"
+    /// Rows marked archived, staging copies not yet removed.
+    case recorded = "recorded"
 }

@@ -140,6 +140,7 @@ public struct ArchiveHandler: JobHandler {
                 }
             }
             try await verify(key, size: item.contentSize, storageClass: configuration.storageClass)
+            crashIfAsked(.singleUploaded)
 
             var extraKeys: [String] = []
             if let mapKey = item.rescueMapKey {
@@ -160,6 +161,7 @@ public struct ArchiveHandler: JobHandler {
                 [placement], bundle: nil, signedURLExpiresAt: signedURL == nil ? nil : Date().addingTimeInterval(7 * 86_400 - 60),
                 workerID: context.workerID)
             guard changed.contains(item.job.fileID) else { return .leaseLost }
+            crashIfAsked(.recorded)
             await removeStagingCopies([stagingKey] + extraKeys, catalog: catalog, logger: context.logger)
             context.logger.info("archived", metadata: [
                 "file.id": "\(item.job.fileID)", "source.label": "\(item.sourceLabel)", "file.kind": "\(item.kind.rawValue)",
@@ -182,6 +184,11 @@ public struct ArchiveHandler: JobHandler {
         guard info.storageClassName == storageClass.rawValue else {
             throw ArchiveError.verificationFailed(key: key, problem: "stored in class \(info.storageClassName), not \(storageClass)")
         }
+    }
+
+    /// The crash tests' hook: dies like an out-of-memory kill would, with no chance to clean up.
+    func crashIfAsked(_ point: ArchiveCrashPoint) {
+        if configuration.crashPoint == point { kill(getpid(), SIGKILL) }
     }
 
     func failure(_ error: any Error) -> JobOutcome {
@@ -215,6 +222,7 @@ public struct ArchiveHandler: JobHandler {
                 }
                 try await writer!.append(item, body: download.body)
                 included.append(item)
+                if included.count == 2 { crashIfAsked(.midBundle) }
             } catch {
                 outcomes[item.job.fileID] = failure(error)
             }
@@ -251,6 +259,7 @@ public struct ArchiveHandler: JobHandler {
                 throw ArchiveError.verificationFailed(key: key, problem: "the bytes sent hash to \(result.sha256), the bundle written to \(finished.sha256)")
             }
             try await verify(key, size: finished.size, storageClass: configuration.storageClass)
+            crashIfAsked(.bundleUploaded)
 
             var sidecar = finished.manifest
             sidecar.bundleKey = key
@@ -270,6 +279,7 @@ public struct ArchiveHandler: JobHandler {
                 placements,
                 bundle: BundleCompletion(bundleID: bundleID, storedBytes: finished.size, hash: finished.sha256, storageClass: configuration.storageClass.rawValue),
                 workerID: context.workerID)
+            crashIfAsked(.recorded)
             await removeStagingCopies(included.filter { changed.contains($0.job.fileID) }.compactMap(\.stagingKey), catalog: catalog, logger: context.logger)
             context.logger.info("bundle archived", metadata: [
                 "bundle.id": "\(bundleID)", "archive.key": "\(key)", "bundle.members": "\(changed.count)",

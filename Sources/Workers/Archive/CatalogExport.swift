@@ -65,7 +65,7 @@ public struct CatalogExport: Sendable {
             "type": "export", "format": Self.format, "exported_at": ISO8601DateFormatter().string(from: Date()),
             "program_version": PipelineVersion.current,
         ]
-        try await emit(String(decoding: try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]), as: UTF8.self))
+        try await emit(String(decoding: try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         // Lease bookkeeping and presigned URLs (which carry signatures) stay out of the export.
         let queries: [PostgresQuery] = [
             "SELECT (jsonb_build_object('type', 'source') || to_jsonb(s))::text FROM sources s ORDER BY id",

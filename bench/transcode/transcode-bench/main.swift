@@ -23,6 +23,9 @@ guard arguments.count == 2 || arguments.count == 3 else {
     exit(2)
 }
 
+// Like `ffmpeg -loglevel error` in bench/transcode/run.
+LibAV.logLevel = .error
+
 do {
     let profile = try TranscodeProfile.named(arguments.count == 3 ? arguments[2] : "h265")
     let report = try Transcoder.transcode(
