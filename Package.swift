@@ -125,6 +125,8 @@ let package = Package(
 
         // Uploads one file with the ObjectStore, for bench/objectstore (side by side with aws s3 cp and rclone).
         .executableTarget(name: "objectstore-bench", dependencies: ["ObjectStore", "PipelineCore"], path: "bench/objectstore/objectstore-bench", swiftSettings: strictSettings),
+        // Claim-and-complete throughput of the work queue, for bench/queue.
+        .executableTarget(name: "queue-bench", dependencies: ["Catalog", "PipelineCore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")], path: "bench/queue/queue-bench", swiftSettings: strictSettings),
         .executableTarget(name: "uploader", dependencies: ["CommandSupport", "Catalog", "Ingest", "ObjectStore", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "transcoder", dependencies: ["CommandSupport", "Catalog", "Media", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "archiver", dependencies: ["CommandSupport", "Catalog", "ObjectStore", "PipelineCore", "Workers", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),

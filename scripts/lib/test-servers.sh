@@ -18,6 +18,7 @@ run_as_postgres_user() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# TEST_PG_FSYNC=on gives a durable server (benchmarks); tests run with fsync off for speed.
 start_test_postgres() {
     PG_BIN=$(postgres_bin_dir)
     local port password pgdata
@@ -33,7 +34,7 @@ start_test_postgres() {
         --auth=scram-sha-256 --encoding=UTF8 --locale=C >"$TEST_SERVERS_DIR/initdb.log" 2>&1 \
         || { cat "$TEST_SERVERS_DIR/initdb.log" >&2; return 1; }
     run_as_postgres_user "$PG_BIN/pg_ctl" -D "$pgdata" -l "$TEST_SERVERS_DIR/pgsock/postgres.log" -w -t 60 -s \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $TEST_SERVERS_DIR/pgsock -c max_connections=300 -c fsync=off" start \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $TEST_SERVERS_DIR/pgsock -c max_connections=300 -c fsync=${TEST_PG_FSYNC:-off}" start \
         || { tail -20 "$TEST_SERVERS_DIR/pgsock/postgres.log" >&2; return 1; }
     export TEST_DATABASE_URL="postgres://backup_test:$password@127.0.0.1:$port/postgres?sslmode=disable"
     export TEST_POSTGRES_BIN_DIR="$PG_BIN"
