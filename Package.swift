@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
         // Domain types and configuration. No I/O, no third-party dependencies.
@@ -93,12 +95,13 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
-        // The cloud workers: the polling Service over the work queue, and the archive step (dedupe, bundles,
-        // catalog export, deletes, orphan sweep).
+        // The cloud workers: the polling Service over the work queue, the transcode step (libav, so the uploader
+        // never depends on this target), and the archive step (dedupe, bundles, catalog export, deletes, sweep).
         .target(
             name: "Workers",
             dependencies: [
-                "PipelineCore", "Catalog", "ObjectStore", "CZstd", "CZlib",
+                "PipelineCore", "Catalog", "ObjectStore", "Media", "CZstd", "CZlib",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -110,13 +113,26 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // The status page, JSON API, metrics, health check and the alert watchdog (Hummingbird 2).
+        .target(
+            name: "StatusServer",
+            dependencies: [
+                "Catalog", "PipelineCore",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // What the five executables share: configuration from flags/env/file, logging, exit codes.
         .target(
             name: "CommandSupport",
             dependencies: [
                 "PipelineCore",
                 "Catalog",
-                "Workers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -125,12 +141,19 @@ let package = Package(
 
         // Uploads one file with the ObjectStore, for bench/objectstore (side by side with aws s3 cp and rclone).
         .executableTarget(name: "objectstore-bench", dependencies: ["ObjectStore", "PipelineCore"], path: "bench/objectstore/objectstore-bench", swiftSettings: strictSettings),
+        // Transcodes one file with the Media module, for bench/transcode (side by side with the ffmpeg CLI).
+        .executableTarget(name: "transcode-bench", dependencies: ["Media"], path: "bench/transcode/transcode-bench", swiftSettings: strictSettings),
+        // The status server against a large catalog, for bench/status.
+        .executableTarget(
+            name: "status-bench",
+            dependencies: ["StatusServer", "Catalog", "PipelineCore", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            path: "bench/status/status-bench", swiftSettings: strictSettings),
         // Claim-and-complete throughput of the work queue, for bench/queue.
         .executableTarget(name: "queue-bench", dependencies: ["Catalog", "PipelineCore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")], path: "bench/queue/queue-bench", swiftSettings: strictSettings),
         .executableTarget(name: "uploader", dependencies: ["CommandSupport", "Catalog", "Ingest", "ObjectStore", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
-        .executableTarget(name: "transcoder", dependencies: ["CommandSupport", "Catalog", "Media", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
-        .executableTarget(name: "archiver", dependencies: ["CommandSupport", "Catalog", "ObjectStore", "PipelineCore", "Workers", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
-        .executableTarget(name: "status-server", dependencies: ["CommandSupport", "Catalog", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "transcoder", dependencies: ["CommandSupport", "Catalog", "Media", "ObjectStore", "PipelineCore", "Workers", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "archiver", dependencies: ["CommandSupport", "Catalog", "ObjectStore", "PipelineCore", "Workers", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "status-server", dependencies: ["CommandSupport", "Catalog", "PipelineCore", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "pipeline", dependencies: ["CommandSupport", "Catalog", "Media", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
 
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "TestSupport", "Catalog"], resources: [.copy("Vectors")], swiftSettings: strictSettings),
@@ -161,10 +184,22 @@ let package = Package(
         .testTarget(
             name: "WorkersTests",
             dependencies: [
-                "TestSupport", "Workers", "CommandSupport", "Catalog", "ObjectStore", "PipelineCore",
+                "TestSupport", "Workers", "Catalog", "ObjectStore", "PipelineCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "StatusServerTests",
+            dependencies: [
+                "StatusServer", "Catalog", "PipelineCore", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

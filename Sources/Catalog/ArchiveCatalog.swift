@@ -142,22 +142,23 @@ public struct ArchiveCatalog: Sendable {
     public func recordDuplicates(_ duplicates: [(item: ArchiveItem, holder: Int64)], workerID: UUID) async throws -> Set<Int64> {
         guard !duplicates.isEmpty else { return [] }
         return try await client.withTransaction(logger: logger) { connection in
+            let ids = duplicates.map(\.item.job.fileID)
+            let oldKeys = try await lockHeld(ids, workerID: workerID, on: connection)
             let rows = try await connection.query("""
                 UPDATE objectstoragefiles AS f SET
                     state = 'duplicate', duplicate_of = d.holder, storage = NULL, storage_key = NULL,
                     lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, error = NULL,
                     signed_download_url = NULL, signed_download_url_expires_at = NULL
-                FROM unnest(\(duplicates.map(\.item.job.fileID))::bigint[], \(duplicates.map(\.item.job.leaseToken))::bigint[],
-                            \(duplicates.map(\.holder))::bigint[]) AS d(id, token, holder),
-                     (SELECT id, storage_key FROM objectstoragefiles WHERE id = ANY(\(duplicates.map(\.item.job.fileID))) FOR UPDATE) AS old
-                WHERE f.id = d.id AND old.id = d.id AND f.lease_owner = \(workerID) AND f.lease_token = d.token
-                RETURNING f.id, old.storage_key
+                FROM unnest(\(ids)::bigint[], \(duplicates.map(\.item.job.leaseToken))::bigint[],
+                            \(duplicates.map(\.holder))::bigint[]) AS d(id, token, holder)
+                WHERE f.id = d.id AND f.lease_owner = \(workerID) AND f.lease_token = d.token
+                RETURNING f.id
                 """, logger: logger)
             var changed = Set<Int64>()
             var keys: [(Int64, String)] = []
-            for try await (id, key) in rows.decode((Int64, String?).self) {
+            for try await id in rows.decode(Int64.self) {
                 changed.insert(id)
-                if let key { keys.append((id, key)) }
+                if let key = oldKeys[id] { keys.append((id, key)) }
             }
             try await queueDeletes(area: .staging, keys: keys, reason: "duplicate of archived content", on: connection)
             return changed
@@ -187,6 +188,7 @@ public struct ArchiveCatalog: Sendable {
             // Arrays of optionals do not bind; -1 and "" stand for NULL.
             let offsets: [Int64] = placements.map { $0.bundleOffset ?? -1 }
             let urls: [String] = placements.map { $0.signedURL ?? "" }
+            let oldKeys = try await lockHeld(ids, workerID: workerID, on: connection)
             let rows = try await connection.query("""
                 UPDATE objectstoragefiles AS f SET
                     state = 'archived', storage = 'archive', storage_key = p.key, archive_key = p.key,
@@ -198,16 +200,15 @@ public struct ArchiveCatalog: Sendable {
                 FROM unnest(\(ids)::bigint[], \(placements.map(\.item.job.leaseToken))::bigint[], \(placements.map(\.archiveKey))::text[],
                             \(offsets)::bigint[], \(placements.map(\.storedSize))::bigint[], \(placements.map(\.storedHash))::text[],
                             \(urls)::text[])
-                         AS p(id, token, key, member_offset, size, hash, url),
-                     (SELECT id, storage_key FROM objectstoragefiles WHERE id = ANY(\(ids)) FOR UPDATE) AS old
-                WHERE f.id = p.id AND old.id = p.id AND f.lease_owner = \(workerID) AND f.lease_token = p.token
-                RETURNING f.id, old.storage_key
+                         AS p(id, token, key, member_offset, size, hash, url)
+                WHERE f.id = p.id AND f.lease_owner = \(workerID) AND f.lease_token = p.token
+                RETURNING f.id
                 """, logger: logger)
             var changed = Set<Int64>()
             var keys: [(Int64, String)] = []
-            for try await (id, key) in rows.decode((Int64, String?).self) {
+            for try await id in rows.decode(Int64.self) {
                 changed.insert(id)
-                if let key { keys.append((id, key)) }
+                if let key = oldKeys[id] { keys.append((id, key)) }
             }
             for placement in placements where changed.contains(placement.item.job.fileID) {
                 keys += placement.extraStagingKeys.map { (placement.item.job.fileID, $0) }
@@ -224,6 +225,18 @@ public struct ArchiveCatalog: Sendable {
             }
             return changed
         }
+    }
+
+    /// Locks the rows this worker still holds and returns their current staging keys (before they change).
+    func lockHeld(_ ids: [Int64], workerID: UUID, on connection: PostgresConnection) async throws -> [Int64: String] {
+        var keys: [Int64: String] = [:]
+        let rows = try await connection.query("""
+            SELECT id, storage_key FROM objectstoragefiles WHERE id = ANY(\(ids)) AND lease_owner = \(workerID) FOR UPDATE
+            """, logger: logger)
+        for try await (id, key) in rows.decode((Int64, String?).self) {
+            if let key { keys[id] = key }
+        }
+        return keys
     }
 
     func queueDeletes(area: StorageArea, keys: [(Int64, String)], reason: String, on connection: PostgresConnection) async throws {

@@ -358,12 +358,21 @@ private final class TranscodeJob {
 
     /// Sends a packet (nil: end of stream) to the track's decoder and handles every frame that comes out.
     private func decode(_ track: Track, _ packet: UnsafeMutablePointer<AVPacket>?) throws(MediaError) {
-        let sent = avcodec_send_packet(track.decoder.pointer, packet)
-        if sent < 0 && sent != AVErrorCode.endOfFile && sent != AVErrorCode.again {
+        var sent = avcodec_send_packet(track.decoder.pointer, packet)
+        if sent == AVErrorCode.again {
+            // The decoder wants its frames taken first (cannot happen when every send is drained, but cheap).
+            try receiveFrames(track)
+            sent = avcodec_send_packet(track.decoder.pointer, packet)
+        }
+        if sent < 0 && sent != AVErrorCode.endOfFile {
             // A broken packet: skip it (the decoder conceals what it can) and report the damage.
             undecodablePackets += 1
             lastDecodeError = sent
         }
+        try receiveFrames(track)
+    }
+
+    private func receiveFrames(_ track: Track) throws(MediaError) {
         while true {
             let received = avcodec_receive_frame(track.decoder.pointer, decoded.pointer)
             if received == AVErrorCode.again || received == AVErrorCode.endOfFile { return }
@@ -820,19 +829,18 @@ private final class TranscodeJob {
         if corruptPackets > 0 { damage.append("\(corruptPackets) packets were flagged corrupt by the demuxer") }
         if concealedFrames > 0 { damage.append("\(concealedFrames) frames had errors the decoder concealed") }
         if let readFailure { damage.append(readFailure) }
-        // A file that ends before its header says it should (truncated copy or capture): fewer frames than the
-        // header counts (AVI, MOV), or a shorter span than a duration that was not guessed from the bit rate.
+        // A file that ends before its header says it should (a truncated copy or capture): the decoded span is
+        // shorter than the header's frame count at its frame rate (AVI, MOV), or than a duration that was not
+        // guessed from the bit rate. Spans rather than frame counts, because AVI counts dropped frames too.
         let stream = videoTrack.stream.pointee
-        let decodedFrames = videoTrack.meter.decodedCount
-        if stream.nb_frames > 0, Double(decodedFrames) < Double(stream.nb_frames) * 0.95 - 1 {
-            damage.append("the video ends after \(decodedFrames) of the \(stream.nb_frames) frames the file declares (truncated?)")
-        } else if let decodedVideo = videoTrack.meter.duration,
-            av_fmt_ctx_get_duration_estimation_method(input.context) != AVFMT_DURATION_FROM_BITRATE
-        {
-            let declared = stream.duration != noPTS && stream.duration > 0 ? Double(stream.duration) * stream.time_base.doubleValue : input.duration
-            if let declared, declared - decodedVideo > max(0.5, declared * 0.05) {
-                damage.append("the video ends at \(Self.seconds(decodedVideo)) s but the file declares \(Self.seconds(declared)) s (truncated?)")
-            }
+        var declared: Double?
+        if stream.nb_frames > 0, stream.avg_frame_rate.isValid {
+            declared = Double(stream.nb_frames) / stream.avg_frame_rate.doubleValue
+        } else if av_fmt_ctx_get_duration_estimation_method(input.context) != AVFMT_DURATION_FROM_BITRATE {
+            declared = stream.duration != noPTS && stream.duration > 0 ? Double(stream.duration) * stream.time_base.doubleValue : input.duration
+        }
+        if let declared, let decodedVideo = videoTrack.meter.duration, declared - decodedVideo > max(0.5, declared * 0.05) {
+            damage.append("the video ends at \(Self.seconds(decodedVideo)) s but the file declares \(Self.seconds(declared)) s (truncated?)")
         }
 
         var source = MediaProbe.mediaInfo(of: input, size: inputSize)

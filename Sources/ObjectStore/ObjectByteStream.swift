@@ -70,3 +70,20 @@ extension Sequence<UInt8> {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+extension ObjectByteStream {
+    /// Bytes already in memory (read ahead by the caller), delivered as one chunk.
+    public init(bytes: [UInt8]) {
+        let buffer = ByteBuffer(bytes: bytes)
+        self.init(makeIterator: { SingleChunkIterator(buffer) })
+    }
+}
+
+private final class SingleChunkIterator: ChunkIterator {
+    private var buffer: ByteBuffer?
+    init(_ buffer: ByteBuffer) { self.buffer = buffer }
+    func next() async throws -> ByteBuffer? {
+        defer { buffer = nil }
+        return buffer
+    }
+}

@@ -40,8 +40,8 @@ enum Format {
         let total = Int(seconds.rounded())
         if total < 60 { return "\(total) s" }
         if total < 3600 { return "\(total / 60) min \(total % 60 == 0 ? "" : "\(total % 60) s")".trimmingCharacters(in: .whitespaces) }
-        if total < 86400 { return "\(total / 3600) h \(total % 3600 / 60) min" }
-        return "\(total / 86400) d \(total % 86400 / 3600) h"
+        if total < 86400 { return total % 3600 / 60 == 0 ? "\(total / 3600) h" : "\(total / 3600) h \(total % 3600 / 60) min" }
+        return total % 86400 / 3600 == 0 ? "\(total / 86400) d" : "\(total / 86400) d \(total % 86400 / 3600) h"
     }
 
     static func age(_ seconds: Double) -> String {

@@ -248,7 +248,7 @@ enum StatusPage {
         .card .sub{color:var(--muted);font-size:12.5px}
         table{width:100%;border-collapse:collapse}th,td{text-align:left;padding:7px 8px;border-bottom:1px solid var(--line);vertical-align:top}
         th{font-size:12.5px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.03em}
-        .num{text-align:right;font-variant-numeric:tabular-nums}.nowrap{white-space:nowrap}tr.zero td{color:#94a3b8}tr.total td{font-weight:700}
+        .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.nowrap{white-space:nowrap}tr.zero td{color:#94a3b8}tr.total td{font-weight:700}
         .progress-cell{min-width:240px}.progress-cell .small{margin-top:4px}
         .pill{display:inline-block;border-radius:999px;padding:1px 8px;margin:1px 0;font-size:12px;color:#fff;background:var(--c)}
         .dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:8px}

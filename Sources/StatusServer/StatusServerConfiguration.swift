@@ -1,17 +1,8 @@
 import PipelineCore
 
-/// A problem with the status server's settings, printed as one line naming the setting (never a secret).
-public struct StatusServerConfigurationError: Error, CustomStringConvertible, Sendable {
-    public let setting: String
-    public let problem: String
-
-    public init(setting: String, problem: String) {
-        self.setting = setting
-        self.problem = problem
-    }
-
-    public var description: String { "configuration error: \(setting): \(problem)" }
-}
+/// A problem with the status server's settings: the project's `ConfigurationError`, printed as one line naming
+/// the setting (never a secret) and mapped to exit code 2 by `CommandRunner`.
+public typealias StatusServerConfigurationError = ConfigurationError
 
 /// Where the status server listens, what it requires of clients and where its alerts go.
 public struct StatusServerConfiguration: Sendable {
@@ -25,8 +16,8 @@ public struct StatusServerConfiguration: Sendable {
     public var alertWebhookURL: Secret?
     /// How often the page reloads itself.
     public var refreshSeconds: Int
-    /// How long a computed snapshot of the catalog is served before it is computed again. Requests arriving while
-    /// one is being computed share it, so a busy page or many scrapers cost one set of queries per period.
+    /// How long a snapshot of the catalog is served before it is read again (in the background while someone is
+    /// looking; see `SnapshotCache`). Zero reads the catalog on every request.
     public var snapshotMaxAge: Duration
     /// The watchdog; nil runs the server without it.
     public var watchdog: WatchdogSettings?
@@ -40,7 +31,7 @@ public struct StatusServerConfiguration: Sendable {
     /// errors, labels) is never served to the network unauthenticated by accident.
     public init(
         host: String? = nil, port: Int = StatusServerConfiguration.defaultPort, token: Secret? = nil, alertWebhookURL: Secret? = nil,
-        refreshSeconds: Int = 10, snapshotMaxAge: Duration = .seconds(2), watchdog: WatchdogSettings? = WatchdogSettings()
+        refreshSeconds: Int = 10, snapshotMaxAge: Duration = .seconds(5), watchdog: WatchdogSettings? = WatchdogSettings()
     ) throws {
         let token = token.flatMap { $0.revealed.isEmpty ? nil : $0 }
         let host = host.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultHost(hasToken: token != nil)

@@ -9,7 +9,8 @@ struct StatusServerCommand: AsyncParsableCommand, ProgramRole {
         commandName: "status-server",
         abstract: "Serve the backup's progress as a page, JSON and Prometheus metrics, and send alerts.",
         version: PipelineVersion.current,
-        subcommands: [MigrateCommand<StatusServerCommand>.self, ConfigCommand<StatusServerCommand>.self])
+        subcommands: [ServeCommand.self, MigrateCommand<StatusServerCommand>.self, ConfigCommand<StatusServerCommand>.self],
+        defaultSubcommand: ServeCommand.self)
 }
 
 await CommandRunner.main(StatusServerCommand.self)

@@ -56,7 +56,7 @@ enum Fixtures {
     static func dv(_ system: DVSystem, aspect: String, seconds: Double, in directory: URL, name: String? = nil) throws -> URL {
         let url = directory.appendingPathComponent(name ?? "\(system.rawValue)-\(aspect.replacingOccurrences(of: ":", with: "x")).avi")
         let video = system == .ntsc
-            ? interlacedSource(width: 720, height: 480, fieldRate: "60000/1001", bottomFirst: true) + []
+            ? interlacedSource(width: 720, height: 480, fieldRate: "60000/1001", bottomFirst: true)
             : interlacedSource(width: 720, height: 576, fieldRate: "50", bottomFirst: true)
         try ffmpeg(
             video + sine() + ["-t", String(seconds), "-c:v", "dvvideo", "-pix_fmt", system == .ntsc ? "yuv411p" : "yuv420p", "-aspect", aspect,

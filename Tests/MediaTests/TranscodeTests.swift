@@ -216,6 +216,27 @@ struct TranscodeTests {
         try MediaProbe.verify(output: output.path, against: report)
     }
 
+    @Test("uncompressed QuickTime with its field order only in the container: every frame deinterlaced")
+    func uncompressedQuickTime() throws {
+        let directory = try Fixtures.directory("uyvy")
+        defer { Fixtures.cleanUp(directory) }
+        let input = directory.appendingPathComponent("capture.mov")
+        try Fixtures.ffmpeg(
+            Fixtures.interlacedSource(width: 320, height: 240, fieldRate: "50", bottomFirst: true) + Fixtures.sine()
+                + ["-t", "0.4", "-c:v", "rawvideo", "-pix_fmt", "uyvy422", "-field_order", "bb", "-c:a", "pcm_s16le"],
+            output: input)
+        let output = directory.appendingPathComponent("out.mp4")
+
+        let report = try Transcoder.transcode(input: input.path, output: output.path, profile: Fixtures.fastH264, metadata: [:], timeLimit: .seconds(60))
+
+        #expect(report.sourceFieldOrder == .bottomFieldFirst)
+        #expect(report.settings["video_filter"] == "bwdif=mode=send_frame:parity=bff:deint=all,format=yuv420p")
+        let probe = try Fixtures.probe(output)
+        #expect(probe.video?.pix_fmt == "yuv420p", "4:2:2 becomes 4:2:0")
+        #expect(probe.isProgressive)
+        try MediaProbe.verify(output: output.path, against: report)
+    }
+
     @Test("two audio tracks: both kept with their layouts, sample rates and languages")
     func twoAudioTracks() throws {
         let directory = try Fixtures.directory("two-audio")

@@ -10,6 +10,7 @@ APT_PACKAGES=(
     libzstd-dev zlib1g-dev         # archiver: zstd bundles, gzip catalog export
     xorriso                        # tests: builds ISO images
     ffmpeg                         # test fixtures and the transcode benchmark's anchor
+    chromium                       # tests: the status page rendered by a real headless browser
 )
 PIP_PACKAGES=("moto[server]==5.*" "boto3")
 

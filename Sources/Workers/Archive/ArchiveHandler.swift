@@ -199,12 +199,33 @@ public struct ArchiveHandler: JobHandler {
 
     // MARK: bundles
 
+    /// Members of at most this size are read ahead, several at a time, into memory; larger ones stream.
+    static let prefetchLimit: Int64 = 1 << 20
+    static let prefetchWindow = 16
+
     func archiveBundles(_ items: [ArchiveItem], catalog: ArchiveCatalog, context: JobContext) async -> [Int64: JobOutcome] {
         var outcomes: [Int64: JobOutcome] = [:]
         let ordered = items.sorted { ($0.sourceLabel, $0.path, $0.version) < ($1.sourceLabel, $1.path, $1.version) }
         var writer: BundleWriter?
         var included: [ArchiveItem] = []
-        for item in ordered {
+        // Small members are fetched ahead (a window of 16, at most 16 MiB) while earlier ones are written, so
+        // the round trips to staging overlap; the tar is still written in order.
+        var prefetched: [Int: Task<ObjectByteStream, any Error>] = [:]
+        func prefetch(_ index: Int) {
+            guard index < ordered.count, prefetched[index] == nil, ordered[index].contentSize <= Self.prefetchLimit else { return }
+            let item = ordered[index]
+            let staging = self.staging
+            prefetched[index] = Task {
+                guard let key = item.stagingKey else { throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: "-") }
+                let bytes = try await staging.getBytes(key, limit: Int(Self.prefetchLimit) + 1)
+                return ObjectByteStream(bytes: bytes)
+            }
+        }
+        defer { for task in prefetched.values { task.cancel() } }
+        for index in 0..<min(Self.prefetchWindow, ordered.count) { prefetch(index) }
+
+        for (index, item) in ordered.enumerated() {
+            prefetch(index + Self.prefetchWindow)
             if Task.isCancelled { break }
             if let current = writer, !current.isEmpty, current.rawBytes + item.contentSize > configuration.bundleTargetSize {
                 outcomes.merge(await finishBundle(current, included, catalog: catalog, context: context)) { $1 }
@@ -213,14 +234,22 @@ public struct ArchiveHandler: JobHandler {
             }
             do {
                 if writer == nil { writer = try BundleWriter(directory: configuration.workDirectory) }
-                guard let stagingKey = item.stagingKey else { throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: "-") }
-                let download: ObjectDownload
-                do {
-                    download = try await staging.get(stagingKey)
-                } catch let error as ObjectStoreError where error.kind == .notFound {
-                    throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: stagingKey)
+                let body: ObjectByteStream
+                if let task = prefetched.removeValue(forKey: index) {
+                    do {
+                        body = try await task.value
+                    } catch let error as ObjectStoreError where error.kind == .notFound {
+                        throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: item.stagingKey ?? "-")
+                    }
+                } else {
+                    guard let stagingKey = item.stagingKey else { throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: "-") }
+                    do {
+                        body = try await staging.get(stagingKey).body
+                    } catch let error as ObjectStoreError where error.kind == .notFound {
+                        throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: stagingKey)
+                    }
                 }
-                try await writer!.append(item, body: download.body)
+                try await writer!.append(item, body: body)
                 included.append(item)
                 if included.count == 2 { crashIfAsked(.midBundle) }
             } catch {
@@ -300,16 +329,18 @@ public struct ArchiveHandler: JobHandler {
     /// A failure leaves the entries for the sweep.
     func removeStagingCopies(_ keys: [String], catalog: ArchiveCatalog, logger: Logger) async {
         guard !keys.isEmpty else { return }
-        var removed: [String] = []
-        for key in keys {
+        // Many at once: each delete waits on a round trip (S3) or a directory sync (file://).
+        let staging = self.staging
+        let outcomes = await concurrentMap(keys, limit: 32) { key -> String? in
             do {
                 try await staging.delete(key)
-                removed.append(key)
+                return key
             } catch {
-                logger.warning("staging copy not removed yet; the sweep will retry", metadata: ["staging.key": "\(key)", "error": "\(CatalogDatabase.describe(error))"])
+                logger.warning("staging copy not removed yet; the sweep will retry", metadata: ["staging.key": "\(key)", "error": "\(error)"])
+                return nil
             }
         }
-        try? await catalog.finishDeletes(area: .staging, keys: removed)
+        try? await catalog.finishDeletes(area: .staging, keys: outcomes.compactMap { $0 })
     }
 }
 

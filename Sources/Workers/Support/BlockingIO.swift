@@ -107,3 +107,27 @@ public struct WorkerIOError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "cannot \(operation) \(path): \(String(cString: strerror(code)))" }
 }
+
+/// Runs `body` for every element with at most `limit` running at once; returns the results in input order.
+func concurrentMap<Element: Sendable, Result: Sendable>(
+    _ elements: [Element], limit: Int, _ body: @escaping @Sendable (Element) async -> Result
+) async -> [Result] {
+    await withTaskGroup(of: (Int, Result).self) { group in
+        var results = [Result?](repeating: nil, count: elements.count)
+        var next = 0
+        for _ in 0..<min(limit, elements.count) {
+            let index = next
+            group.addTask { (index, await body(elements[index])) }
+            next += 1
+        }
+        for await (index, result) in group {
+            results[index] = result
+            if next < elements.count {
+                let index = next
+                group.addTask { (index, await body(elements[index])) }
+                next += 1
+            }
+        }
+        return results.map { $0! }
+    }
+}

@@ -16,16 +16,22 @@ guard arguments.count >= 5, let jobs = Int(arguments[2]), let batch = Int(argume
     exit(2)
 }
 let workerCounts = arguments.dropFirst(4).compactMap { Int($0) }
-var logger = Logger(label: "queue-bench")
-logger.logLevel = .error
+let logger: Logger = {
+    var logger = Logger(label: "queue-bench")
+    logger.logLevel = .error
+    return logger
+}()
 let url = try DatabaseURL(parsing: arguments[1])
 
 try await CatalogDatabase.withClient(url, logger: logger) { client in
     _ = try await Migrator(logger: logger).migrate(client)
     for workers in workerCounts {
         // A fresh queue of empty jobs.
-        _ = try await client.query("TRUNCATE objectstoragefiles, bundles, sources, pending_object_deletes RESTART IDENTITY CASCADE", logger: logger)
-        _ = try await client.query("INSERT INTO sources (label) VALUES ('bench')", logger: logger)
+        // DELETE, not TRUNCATE: the delete log (empty here) refuses TRUNCATE by design.
+        for table in ["pending_object_deletes", "objectstoragefiles", "bundles", "sources"] {
+            _ = try await client.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table)"), logger: logger)
+        }
+        _ = try await client.query("INSERT INTO sources (id, label) VALUES (1, 'bench')", logger: logger)
         _ = try await client.query("""
             INSERT INTO objectstoragefiles (source_id, name, path, kind, size_bytes, hash, state)
             SELECT 1, 'f' || n, 'f' || n, 'regular', 0, encode(sha256(n::text::bytea), 'hex'), 'staged'
@@ -53,7 +59,9 @@ try await CatalogDatabase.withClient(url, logger: logger) { client in
                     }
                 }
             }
-            return try await group.reduce(0, +)
+            var total = 0
+            for try await count in group { total += count }
+            return total
         }
         let seconds = (ContinuousClock.now - started).seconds
         let rate = Double(completed) / seconds

@@ -1,15 +1,14 @@
 import Foundation
 import ArgumentParser
 import Catalog
-import Workers
 
 /// The polling options every worker shares.
 public struct WorkerOptions: ParsableArguments {
     @Flag(help: "Drain the queue and exit (batch runs, tests) instead of polling forever.")
     public var once = false
 
-    @Option(help: "Rows claimed at a time.")
-    public var batchSize: Int = 64
+    @Option(help: "Rows claimed at a time (archiver 64, transcoder 1).")
+    public var batchSize: Int?
 
     @Option(help: "Seconds a claim lasts without renewal (renewed every third of it while working).")
     public var leaseSeconds: Int = 30
@@ -22,8 +21,10 @@ public struct WorkerOptions: ParsableArguments {
 
     public init() {}
 
+    public var batchSizeWasGiven: Bool { batchSize != nil }
+
     public func validate() throws {
-        guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 10000") }
+        guard (1...10_000).contains(batchSize ?? 1) else { throw ValidationError("--batch-size must be between 1 and 10000") }
         guard leaseSeconds >= 3 else { throw ValidationError("--lease-seconds must be at least 3") }
         guard pollSeconds > 0 else { throw ValidationError("--poll-seconds must be positive") }
         guard shutdownGraceSeconds >= 0 else { throw ValidationError("--shutdown-grace-seconds cannot be negative") }
@@ -31,7 +32,7 @@ public struct WorkerOptions: ParsableArguments {
 
     public func configuration(step: WorkStep) -> PollingWorkerConfiguration {
         PollingWorkerConfiguration(
-            step: step, batchSize: batchSize, lease: .seconds(leaseSeconds), pollInterval: .milliseconds(Int64(pollSeconds * 1000)),
+            step: step, batchSize: batchSize ?? 64, lease: .seconds(leaseSeconds), pollInterval: .milliseconds(Int64(pollSeconds * 1000)),
             shutdownGrace: .seconds(shutdownGraceSeconds), once: once)
     }
 }

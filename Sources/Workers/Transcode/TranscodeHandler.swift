@@ -1,0 +1,167 @@
+import Catalog
+import Crypto
+import Foundation
+import Logging
+import Media
+import NIOCore
+import ObjectStore
+import PipelineCore
+
+/// How the transcoder works: which profile, and where it keeps the raw file and the result while it works.
+public struct TranscodeConfiguration: Sendable {
+    public var profile: TranscodeProfile
+    /// Needs room for one raw file and its transcode.
+    public var workDirectory: String
+
+    public init(profile: TranscodeProfile = .h265, workDirectory: String) {
+        self.profile = profile
+        self.workDirectory = workDirectory
+    }
+}
+
+/// The transcode step: fetch the raw video from staging into a local file (containers such as MOV need seeking),
+/// transcode it with libav, decode the result end to end to verify it, upload it to staging and mark the row
+/// `transcoded`. A video that cannot be converted is passed on unconverted (still `transcoded`, with the reason in
+/// `details.transcode_failed`), so footage is never lost to a bad transcode; a file that is not a video at all
+/// becomes `regular`.
+public struct TranscodeHandler: JobHandler {
+    public let configuration: TranscodeConfiguration
+    let staging: any ObjectStore
+
+    public init(configuration: TranscodeConfiguration, staging: any ObjectStore) throws {
+        self.configuration = configuration
+        self.staging = staging
+        try FileManager.default.createDirectory(atPath: configuration.workDirectory, withIntermediateDirectories: true)
+    }
+
+    /// One video at a time: the encoder already uses every core.
+    public func handle(_ jobs: [ClaimedFile], context: JobContext) async -> [Int64: JobOutcome] {
+        var outcomes: [Int64: JobOutcome] = [:]
+        for job in jobs {
+            if Task.isCancelled { break }
+            outcomes[job.fileID] = await transcode(job, context: context)
+        }
+        return outcomes
+    }
+
+    public func housekeeping(context: JobContext, drained: Bool) async throws {}
+
+    func transcode(_ job: ClaimedFile, context: JobContext) async -> JobOutcome {
+        let catalog = TranscodeCatalog(client: context.client, logger: context.logger)
+        let started = ContinuousClock.now
+        let base = configuration.workDirectory + "/\(job.fileID)-\(UUID().uuidString.lowercased())"
+        var rawPath = base + ".raw"
+        let outputPath = base + ".out"
+        defer {
+            unlink(rawPath)
+            unlink(outputPath)
+        }
+        do {
+            guard let item = try await catalog.load(job) else { return .failed("the row disappeared", permanent: true) }
+            guard let stagingKey = item.stagingKey else { return .failed("file \(job.fileID) has no staging copy", permanent: true) }
+            let ext = (item.name as NSString).pathExtension
+            if !ext.isEmpty && ext.count <= 8 { rawPath = base + "." + ext }
+            try await fetch(stagingKey, to: rawPath, expecting: item)
+            let logMetadata: Logger.Metadata = ["file.id": "\(job.fileID)", "source.label": "\(item.sourceLabel)", "file.path": "\(item.path)"]
+
+            let source: MediaInfo
+            do {
+                let path = rawPath
+                source = try await blocking { try MediaProbe.probe(path: path) }
+            } catch let error as MediaError where [.emptyFile, .notVideo, .unreadable].contains(error.kind) {
+                context.logger.warning("not a video after all; archived as a regular file", metadata: logMetadata.merging(["reason": "\(error.message)"]) { $1 })
+                return try await catalog.reclassifyAsRegular(item, workerID: context.workerID, reason: error.message) ? .completed : .leaseLost
+            }
+
+            let profile = configuration.profile
+            let metadata = ["original_filename": item.name, "source_label": item.sourceLabel, "source_path": item.path]
+            let timeLimit = Transcoder.suggestedTimeLimit(for: source, profile: profile)
+            let input = rawPath
+            let report: TranscodeReport
+            let verification: VerificationReport
+            do {
+                report = try await blocking {
+                    try Transcoder.transcode(input: input, output: outputPath, profile: profile, metadata: metadata, timeLimit: timeLimit)
+                }
+                let produced = report
+                verification = try await blocking { try MediaProbe.verify(output: outputPath, against: produced) }
+            } catch let error as MediaError where [.emptyFile, .notVideo, .unreadable].contains(error.kind) {
+                // The container opened, but there is no video in it after all.
+                context.logger.warning("not a video after all; archived as a regular file", metadata: logMetadata.merging(["reason": "\(error.message)"]) { $1 })
+                return try await catalog.reclassifyAsRegular(item, workerID: context.workerID, reason: error.message) ? .completed : .leaseLost
+            } catch let error as MediaError {
+                // Keep the footage: pass the raw file on to the archiver, and say why.
+                context.logger.error("transcode failed; the raw file is archived unconverted", metadata: logMetadata.merging(["error": "\(error.message)"]) { $1 })
+                let details = try Self.json(["transcode_failed": error.message, "transcode_profile": profile.name])
+                guard try await catalog.recordTranscoded(
+                    item, workerID: context.workerID, resultKey: stagingKey, resultSize: item.sizeBytes, resultHash: item.hash, detailsJSON: details)
+                else { return .leaseLost }
+                return .completed
+            }
+
+            // The container may be Matroska when MP4 could not hold a stream: the key's extension says which.
+            let resultPath = outputPath
+            let resultKey = stagingKey + ".transcoded." + report.container.fileExtension
+            let put = try await staging.put(resultKey, from: .file(resultPath), options: PutOptions(contentType: report.container == .mp4 ? "video/mp4" : "video/x-matroska"))
+            guard context.stillHolds(job) else { return .leaseLost }
+            let details = try Self.json(["transcode": Self.describe(report, verification: verification)])
+            guard try await catalog.recordTranscoded(
+                item, workerID: context.workerID, resultKey: resultKey, resultSize: put.size, resultHash: put.sha256, detailsJSON: details)
+            else {
+                try? await staging.delete(resultKey)
+                return .leaseLost
+            }
+            // The raw copy was queued for removal in the same transaction; remove it now (the sweep would too).
+            if (try? await staging.delete(stagingKey)) != nil { try? await catalog.finishDelete(stagingKey) }
+            context.logger.info("transcoded", metadata: logMetadata.merging([
+                "video.codec": "\(report.videoCodec)", "video.duration_seconds": "\(report.duration)", "bytes": "\(item.sizeBytes)",
+                "bytes_stored": "\(put.size)", "video.deinterlaced": "\(report.deinterlaced)", "damage": "\(report.damage.count)",
+                "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
+            ]) { $1 })
+            return .completed
+        } catch let error as ArchiveError {
+            return .failed(error.description, permanent: error.isPermanent)
+        } catch {
+            return .failed(CatalogDatabase.describe(error), permanent: false)
+        }
+    }
+
+    /// Streams the raw file from staging to a local file, checking its SHA-256 against the catalog.
+    func fetch(_ key: String, to path: String, expecting item: TranscodeItem) async throws {
+        let download: ObjectDownload
+        do {
+            download = try await staging.get(key)
+        } catch let error as ObjectStoreError where error.kind == .notFound {
+            throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: key)
+        }
+        let writer = try BufferedFileWriter(creating: path, flushSize: 4 << 20)
+        var hasher = SHA256()
+        for try await chunk in download.body {
+            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            try await writer.write(chunk)
+        }
+        try await writer.finish()
+        let digest = hex(hasher.finalize())
+        guard digest == item.hash, writer.offset == item.sizeBytes else {
+            throw ArchiveError.contentMismatch(fileID: item.job.fileID, key: key, expected: item.hash, actual: digest)
+        }
+    }
+
+    static func describe(_ report: TranscodeReport, verification: VerificationReport) -> [String: Any] {
+        [
+            "profile": report.profile.name, "settings": report.settings, "container": report.container.rawValue,
+            "video_codec": report.videoCodec, "audio_codecs": report.audioCodecs, "duration_seconds": report.duration,
+            "frames": report.frameCount, "width": report.width, "height": report.height,
+            "display_aspect_ratio": report.displayAspectRatio.description, "deinterlaced": report.deinterlaced,
+            "source_field_order": report.sourceFieldOrder.rawValue, "audio_streams": report.audioStreamCount,
+            "input_bytes": report.inputSize, "output_bytes": report.outputSize, "damage": report.damage, "notes": report.notes,
+            "elapsed_seconds": report.elapsed.seconds,
+            "verified": ["decode_errors": verification.decodeErrors, "streams_checked": verification.checks.count],
+        ]
+    }
+
+    static func json(_ object: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+}
+

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Catalog
+import CommandSupport
+import Foundation
+import Hummingbird
+import PipelineCore
+import StatusServer
+
+/// `status-server serve`: the page, the JSON API, metrics, the health check and the alert watchdog.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the status page and run the alert watchdog (the default command).",
+        discussion: """
+            Without BACKUP_STATUS_TOKEN the server listens on loopback only. With it, every route but /healthz \
+            needs 'Authorization: Bearer <token>' or the cookie the login form sets.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "Address to listen on (BACKUP_STATUS_HOST; default 127.0.0.1, or 0.0.0.0 when a token is set).")
+    var host: String?
+
+    @Option(help: "Port to listen on (BACKUP_STATUS_PORT; default 8080).")
+    var port: Int?
+
+    func run() async throws {
+        let context = try ProgramContext.load(options, role: .statusServer)
+        let configuration = try StatusServerConfiguration.fromEnvironment(
+            ProcessInfo.processInfo.environment, host: host, port: port,
+            token: context.configuration.statusToken, alertWebhookURL: context.configuration.alertWebhookURL)
+        let logger = context.logger
+        try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: logger) { client, _ in
+            let application = buildStatusApplication(configuration: configuration, client: client, logger: logger) { port in
+                print("status page: http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)/")
+            }
+            try await application.runService()
+        }
+    }
+}
