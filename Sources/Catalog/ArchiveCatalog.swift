@@ -295,3 +295,92 @@ public struct ArchiveCatalog: Sendable {
             """, logger: logger)
     }
 }
+
+/// A bundle marked for rewriting, and the live files in it.
+public struct BundleToRewrite: Sendable, Hashable {
+    public let id: Int64
+    public let archiveKey: String
+    public let manifestKey: String?
+    public let compression: String
+    public let hash: String?
+    public let restoreRequested: Bool
+}
+
+public struct LiveBundleMember: Sendable, Hashable {
+    public let fileID: Int64
+    public let offset: Int64
+    public let size: Int64
+    public let sha256: String
+}
+
+extension ArchiveCatalog {
+    public func bundlesToRewrite(limit: Int) async throws -> [BundleToRewrite] {
+        let rows = try await client.query("""
+            SELECT id, archive_key, manifest_key, compression, hash, details ? 'restore_requested_at'
+            FROM bundles WHERE state = 'rewriting' ORDER BY id LIMIT \(limit)
+            """, logger: logger)
+        var result: [BundleToRewrite] = []
+        for try await (id, key, manifest, compression, hash, requested) in rows.decode((Int64, String, String?, String, String?, Bool).self) {
+            result.append(BundleToRewrite(id: id, archiveKey: key, manifestKey: manifest, compression: compression, hash: hash, restoreRequested: requested))
+        }
+        return result
+    }
+
+    public func noteRestoreRequested(bundleID: Int64) async throws {
+        _ = try await client.query("""
+            UPDATE bundles SET details = details || jsonb_build_object('restore_requested_at', now()) WHERE id = \(bundleID)
+            """, logger: logger)
+    }
+
+    public func liveMembers(bundleID: Int64) async throws -> [LiveBundleMember] {
+        let rows = try await client.query("""
+            SELECT id, bundle_offset, stored_size_bytes, stored_hash FROM objectstoragefiles
+            WHERE bundle_id = \(bundleID) AND state = 'archived' AND deleted_at IS NULL ORDER BY bundle_offset
+            """, logger: logger)
+        var result: [LiveBundleMember] = []
+        for try await (id, offset, size, hash) in rows.decode((Int64, Int64, Int64, String).self) {
+            result.append(LiveBundleMember(fileID: id, offset: offset, size: size, sha256: hash))
+        }
+        return result
+    }
+
+    /// One transaction: the live members, copied back to staging at `stagingKeys`, go back into the archiver's
+    /// queue (`staged`, or `transcoded` for videos, so nothing is transcoded twice) and the old bundle, now used by
+    /// no live file, is queued for removal. Returns how many rows were re-staged.
+    public func restage(bundleID: Int64, stagingKeys: [Int64: String]) async throws -> Int {
+        try await client.withTransaction(logger: logger) { connection in
+            var count = 0
+            for try await _ in try await connection.query("""
+                UPDATE objectstoragefiles AS f SET
+                    state = CASE WHEN f.kind = 'video' THEN 'transcoded' ELSE 'staged' END,
+                    storage = 'staging', storage_key = k.key, archive_key = NULL, bundle_id = NULL, bundle_offset = NULL,
+                    archived_at = NULL, signed_download_url = NULL, signed_download_url_expires_at = NULL,
+                    attempts = 0, run_after = now(), details = f.details || jsonb_build_object('rewritten_from_bundle', \(bundleID))
+                FROM unnest(\(Array(stagingKeys.keys))::bigint[], \(Array(stagingKeys.values))::text[]) AS k(id, key)
+                WHERE f.id = k.id AND f.bundle_id = \(bundleID) AND f.state = 'archived' AND f.deleted_at IS NULL
+                RETURNING f.id
+                """, logger: logger).decode(Int64.self) {
+                count += 1
+            }
+            var live = 0
+            for try await value in try await connection.query("""
+                SELECT count(*) FROM objectstoragefiles WHERE bundle_id = \(bundleID) AND deleted_at IS NULL
+                """, logger: logger).decode(Int.self) {
+                live = value
+            }
+            guard live == 0 else { throw CatalogError(.migrationFailed, "bundle \(bundleID) still has \(live) live members after re-staging") }
+            var keys: [String] = []
+            for try await (key, manifest) in try await connection.query("""
+                UPDATE bundles SET state = 'deleted' WHERE id = \(bundleID) RETURNING archive_key, manifest_key
+                """, logger: logger).decode((String, String?).self) {
+                keys = [key] + (manifest.map { [$0] } ?? [])
+            }
+            _ = try await connection.query("""
+                INSERT INTO pending_object_deletes (area, storage_key, reason)
+                SELECT 'archive', key, 'bundle rewritten' FROM unnest(\(keys)::text[]) AS key
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
+            return count
+        }
+    }
+}

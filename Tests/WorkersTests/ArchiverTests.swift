@@ -160,4 +160,33 @@ struct ArchiverTests {
             #expect(try await harness.scalar("SELECT count(*) FROM workers WHERE stopped_at IS NOT NULL AND stop_reason = 'stopped'", as: Int64.self) == 1)
         }
     }
+
+    @Test("SIGTERM during a batch: the batch is cut off after the grace period, its rows handed back, exit 0")
+    func gracefulShutdownWithWorkInFlight() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            for index in 0..<3 { try harness.write("tape \(index).bin", PipelineHarness.bytes(count: 32 << 20, seed: UInt64(index))) }
+            #expect(try await harness.upload(label: "big").status == 0)
+            let started = ContinuousClock.now
+            let worker = try Program.start(
+                "archiver", ["run", "--poll-seconds", "0.1", "--shutdown-grace-seconds", "0", "--small-file-threshold", "1MiB"],
+                environment: harness.environment)
+            var inFlight = false
+            for _ in 0..<200 where !inFlight {
+                try await Task.sleep(for: .milliseconds(25))
+                inFlight = (try? await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE state = 'archiving'", as: Int64.self) ?? 0) ?? 0 > 0
+            }
+            #expect(inFlight, "the worker never claimed the files")
+            worker.signal(SIGTERM)
+            let result = try await worker.wait()
+            #expect(result.status == 0, "\(result.output)")
+            #expect(ContinuousClock.now - started < .seconds(30))
+            // Nothing is left held: each file is either archived or back in the queue with its attempt not counted.
+            let states = try await harness.rows().map(\.state)
+            #expect(states.allSatisfy { $0 == "archived" || $0 == "staged" }, "\(states)")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE state = 'staged' AND attempts <> 0", as: Int64.self) == 0)
+            // A later run finishes the job.
+            #expect(try await harness.archiveOnce(["--small-file-threshold", "1MiB"]).status == 0)
+            #expect(try await harness.rows().allSatisfy { $0.state == "archived" })
+        }
+    }
 }

@@ -11,11 +11,12 @@ struct DeleteTests {
     @Test("after the grace period data goes only when no other file needs it; bundles go when all their members are dead")
     func deleteAfterGrace() async throws {
         try await PipelineHarness.with(.file) { harness in
-            let standard = ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"]
+            // Deep Archive (the default): rewriting a bundle needs a restore first (file:// restores finish at once).
+            let deepArchive: [String: String] = [:]
             let options = ["--small-file-threshold", "1MiB"]
             for index in 0..<3 { try harness.write("docs/\(index).txt", "document \(index)\n") }
             #expect(try await harness.upload(label: "docs").status == 0)
-            #expect(try await harness.archiveOnce(options, environment: standard).status == 0)
+            #expect(try await harness.archiveOnce(options, environment: deepArchive).status == 0)
 
             for index in 0..<3 { try FileManager.default.removeItem(atPath: harness.source.path + "/docs/\(index).txt") }
             try harness.write("photo.jpg", PipelineHarness.bytes(count: 5000, seed: 1))
@@ -23,7 +24,7 @@ struct DeleteTests {
             try harness.write("movie.bin", PipelineHarness.bytes(count: 2 << 20, seed: 2))
             try harness.write("recent.txt", "asked for deletion yesterday\n")
             #expect(try await harness.upload(label: "photos").status == 0)
-            #expect(try await harness.archiveOnce(options, environment: standard).status == 0)
+            #expect(try await harness.archiveOnce(options, environment: deepArchive).status == 0)
 
             let rows = try await harness.rows()
             func id(_ path: String, state: String? = nil) throws -> Int64 {
@@ -40,7 +41,7 @@ struct DeleteTests {
             try await harness.execute("INSERT INTO objectstoragedeletelog (file_id, requested_at) VALUES (\(photoHolder.id), \(expired))")
             try await harness.execute("INSERT INTO objectstoragedeletelog (file_id, requested_at) VALUES (\(try id("recent.txt")), now() - interval '1 day')")
 
-            #expect(try await harness.archiveOnce(options, environment: standard).status == 0)
+            #expect(try await harness.archiveOnce(options, environment: deepArchive).status == 0)
 
             // The docs bundle lost all members: gone with its manifest. The movie's object: gone.
             #expect(try await harness.archive.head(docsBundle) == nil)
@@ -59,14 +60,24 @@ struct DeleteTests {
             // The log is history: rows cannot be removed.
             await #expect(throws: (any Error).self) { try await harness.execute("DELETE FROM objectstoragedeletelog") }
 
-            // Deleting the last user of the photo removes its content too.
+            // Deleting the last user of the photo kills its bytes in the bundle, which is then mostly dead: it is
+            // rewritten (the live member goes to a new bundle) and the old bundle is removed.
+            let photoBundleID = try #require(try await harness.scalar("SELECT bundle_id FROM objectstoragefiles WHERE id = \(photoHolder.id)", as: Int64.self))
+            let photoBundleKey = try #require(try await harness.scalar("SELECT archive_key FROM bundles WHERE id = \(photoBundleID)", as: String.self))
             let copy = try #require(try await harness.rows().first { $0.path.hasPrefix("photo") && $0.state == "duplicate" })
             try await harness.execute("INSERT INTO objectstoragedeletelog (file_id, requested_at) VALUES (\(copy.id), \(expired))")
-            #expect(try await harness.archiveOnce(options, environment: standard).status == 0)
-            let photoBundle = try #require(try await harness.scalar(
-                "SELECT state FROM bundles WHERE id = (SELECT bundle_id FROM objectstoragefiles WHERE id = \(photoHolder.id))", as: String.self))
-            #expect(try await harness.scalar("SELECT dead_members FROM bundles WHERE id = (SELECT bundle_id FROM objectstoragefiles WHERE id = \(photoHolder.id))", as: Int.self) == 1)
-            #expect(["archived", "rewriting"].contains(photoBundle))
+            let rewrite = try await harness.archiveOnce(options, environment: deepArchive)
+            #expect(rewrite.status == 0, "\(rewrite.output)")
+            #expect(try await harness.scalar("SELECT dead_members FROM bundles WHERE id = \(photoBundleID)", as: Int.self) == 1)
+            #expect(try await harness.scalar("SELECT state FROM bundles WHERE id = \(photoBundleID)", as: String.self) == "deleted")
+            #expect(try await harness.archive.head(photoBundleKey) == nil)
+            let recent = try #require(try await harness.rows().first { $0.path == "recent.txt" })
+            #expect(recent.state == "archived")
+            let newBundle = try await harness.scalar("SELECT bundle_id FROM objectstoragefiles WHERE id = \(recent.id)", as: Int64.self)
+            #expect(newBundle != nil && newBundle != photoBundleID)
+            #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty)
+            _ = try await BundleCheck.verifyAllBundles(harness, restoreFirst: true)
+            #expect(try await harness.scalar("SELECT count(*) FROM bundles WHERE details ? 'restore_requested_at'", as: Int64.self) == 1)
         }
     }
 }

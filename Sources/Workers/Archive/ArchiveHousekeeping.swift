@@ -25,6 +25,7 @@ extension ArchiveHandler {
         if sweepDue {
             let processed = try await DeleteRequests(client: context.client, logger: context.logger).processDue(grace: configuration.deleteGrace)
             if !processed.isEmpty { housekeepingState.noteArchived() }
+            try await rewriteBundles(catalog: catalog, logger: context.logger)
             try await removeOrphanBundles(catalog: catalog, logger: context.logger)
             try await removeQueuedObjects(catalog: catalog, logger: context.logger)
         }

@@ -211,10 +211,14 @@ public struct PollingWorker<Handler: JobHandler>: Service {
                 work.cancel()
             }
         }
+        // Cut off by shutdown (or cancellation): whatever did not complete goes back to the queue untouched,
+        // however the interrupted work reported it.
+        let cutOff = work.isCancelled
         var counts: [String: Int] = [:]
         for job in jobs {
             // A completed row is no longer leased, so the heartbeat may have marked it "lost": completion wins.
-            let outcome = outcomes[job.fileID] == .completed || leases.holds(job.fileID) ? outcomes[job.fileID] : .leaseLost
+            var outcome = outcomes[job.fileID] == .completed || leases.holds(job.fileID) ? outcomes[job.fileID] : .leaseLost
+            if cutOff, case .failed = outcome { outcome = nil }
             switch outcome {
             case .completed:
                 counts["completed", default: 0] += 1
