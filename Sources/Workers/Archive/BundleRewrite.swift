@@ -43,15 +43,7 @@ extension ArchiveHandler {
             unlink(base + ".tar")
         }
         // Download, checking the stored bytes against the bundle's recorded SHA-256.
-        let download = try await archive.get(bundle.archiveKey)
-        let writer = try BufferedFileWriter(creating: base, flushSize: 4 << 20)
-        var hasher = SHA256()
-        for try await chunk in download.body {
-            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-            try await writer.write(chunk)
-        }
-        try await writer.finish()
-        let digest = hex(hasher.finalize())
+        let (_, digest) = try await saveToFile(try await archive.get(bundle.archiveKey).body, path: base)
         if let expected = bundle.hash, expected != digest {
             throw ArchiveError.verificationFailed(key: bundle.archiveKey, problem: "its SHA-256 is \(digest), the catalog says \(expected)")
         }

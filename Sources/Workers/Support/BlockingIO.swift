@@ -3,8 +3,10 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Crypto
 import NIOCore
 import NIOPosix
+import ObjectStore
 
 /// Runs a blocking system call on NIO's thread pool, never on the cooperative pool or an event loop.
 func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
@@ -130,4 +132,16 @@ func concurrentMap<Element: Sendable, Result: Sendable>(
         }
         return results.map { $0! }
     }
+}
+
+/// Writes a downloaded object's bytes to a local file (bounded memory) and returns their size and SHA-256.
+func saveToFile(_ body: ObjectByteStream, path: String) async throws -> (size: Int64, sha256: String) {
+    let writer = try BufferedFileWriter(creating: path, flushSize: 4 << 20)
+    var hasher = SHA256()
+    for try await chunk in body {
+        chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+        try await writer.write(chunk)
+    }
+    try await writer.finish()
+    return (writer.offset, hex(hasher.finalize()))
 }

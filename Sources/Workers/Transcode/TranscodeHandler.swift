@@ -134,15 +134,8 @@ public struct TranscodeHandler: JobHandler {
         } catch let error as ObjectStoreError where error.kind == .notFound {
             throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: key)
         }
-        let writer = try BufferedFileWriter(creating: path, flushSize: 4 << 20)
-        var hasher = SHA256()
-        for try await chunk in download.body {
-            chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-            try await writer.write(chunk)
-        }
-        try await writer.finish()
-        let digest = hex(hasher.finalize())
-        guard digest == item.hash, writer.offset == item.sizeBytes else {
+        let (size, digest) = try await saveToFile(download.body, path: path)
+        guard digest == item.hash, size == item.sizeBytes else {
             throw ArchiveError.contentMismatch(fileID: item.job.fileID, key: key, expected: item.hash, actual: digest)
         }
     }
