@@ -23,7 +23,7 @@ public struct ProgramContext: Sendable {
             flags: flags, environment: environment, configFile: fileValues,
             homeDirectory: environment["HOME"], isRoot: geteuid() == 0)
         let configuration = try loader.load()
-        let logger = try LogSetup.bootstrap(role: role, levelText: loader.value(LogSetup.levelSetting))
+        let logger = try LogSetup.bootstrap(role: role, levelText: loader.value(LogSetup.levelSetting), formatText: loader.value(LogSetup.formatSetting))
         return ProgramContext(role: role, configuration: configuration, logger: logger)
     }
 

@@ -189,4 +189,29 @@ struct ArchiverTests {
             #expect(try await harness.rows().allSatisfy { $0.state == "archived" })
         }
     }
+
+    @Test("logs: JSON lines when not on a terminal (with dotted metadata keys), readable lines when asked")
+    func jsonLogs() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            try harness.write("a.txt", "one file\n")
+            #expect(try await harness.upload(label: "logs").status == 0)
+            let json = try await harness.archiveOnce()
+            #expect(json.status == 0)
+            let lines = json.output.split(separator: "\n").filter { !$0.isEmpty }
+            #expect(!lines.isEmpty)
+            var messages: [String] = []
+            for line in lines {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not JSON: \(line)")
+                #expect(object["time"] is String && object["level"] is String && object["logger"] as? String == "personal-backup.archiver")
+                messages.append(object["message"] as? String ?? "")
+                if object["message"] as? String == "worker started" { #expect(object["worker.role"] as? String == "archiver") }
+                if object["message"] as? String == "bundle archived" { #expect(object["bundle.members"] as? String == "1") }
+            }
+            #expect(messages.contains("worker started") && messages.contains("bundle archived"))
+            let text = try await harness.archiveOnce([], environment: ["BACKUP_LOG_FORMAT": "text"])
+            #expect(text.output.contains("worker started") && !text.output.hasPrefix("{"))
+            let wrong = try await harness.archiveOnce([], environment: ["BACKUP_LOG_FORMAT": "yaml"])
+            #expect(wrong.status == 2 && wrong.output.contains("BACKUP_LOG_FORMAT"))
+        }
+    }
 }
