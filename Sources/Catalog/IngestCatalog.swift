@@ -168,7 +168,8 @@ public struct IngestCatalog: Sendable {
                 _ = try await connection.query("DELETE FROM pending_uploads WHERE id = \(pendingID)", logger: logger)
             }
             let latest = try await latestVersion(sourceID: file.sourceID, path: file.path, on: connection)
-            if let latest, latest.hash == hash, latest.state != .unreadable {
+            // A failed row is not done: its content is sent again (into the same row) so it can be archived.
+            if let latest, latest.hash == hash, latest.state != .unreadable, latest.state != .failed {
                 return .unchanged(fileID: latest.id)
             }
             var holder: Int64?
@@ -185,12 +186,20 @@ public struct IngestCatalog: Sendable {
                 throw CatalogError(.migrationFailed, "\(file.path): content with an unknown hash must be staged before it is catalogued")
             }
 
-            // A path that was unreadable before gets its content in the same row: no new version for it.
-            if let latest, latest.state == .unreadable {
+            // A path that was unreadable before, or whose archiving failed, gets its content in the same row: no new
+            // version for it. A failed row's old staging copy is queued for removal.
+            if let latest, latest.state == .unreadable || (latest.state == .failed && latest.hash == hash) {
+                _ = try await connection.query("""
+                    INSERT INTO pending_object_deletes (area, storage_key, file_id, reason)
+                    SELECT 'staging', storage_key, id, 'replaced by a new upload' FROM objectstoragefiles
+                    WHERE id = \(latest.id) AND storage = 'staging' AND storage_key IS NOT NULL AND storage_key IS DISTINCT FROM \(key)
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger)
                 _ = try await connection.query("""
                     UPDATE objectstoragefiles SET hash = \(hash), size_bytes = \(file.sizeBytes), modified_at = \(file.modifiedAt),
                         kind = \(file.kind.rawValue), state = \(state.rawValue), storage = \(storage), storage_key = \(key),
-                        duplicate_of = \(holder), error = NULL, details = \(detailsJSON)::jsonb, degraded = \(file.degraded)
+                        duplicate_of = \(holder), error = NULL, details = \(detailsJSON)::jsonb, degraded = \(file.degraded),
+                        attempts = 0, run_after = now(), stored_size_bytes = NULL, stored_hash = NULL
                     WHERE id = \(latest.id)
                     """, logger: logger)
                 return holder.map { .duplicate(fileID: latest.id, version: latest.version, of: $0) } ?? .staged(fileID: latest.id, version: latest.version)

@@ -149,6 +149,7 @@ public struct WorkQueue: Sendable {
             """, logger: logger)
         var ids: [Int64] = []
         for try await id in rows.decode(Int64.self) { ids.append(id) }
+        try await failDuplicates(of: ids)
         return ids
     }
 
@@ -175,12 +176,28 @@ public struct WorkQueue: Sendable {
     /// Records a failed attempt: back to the claimed-from state after `retryAfter`, or `failed` with the error
     /// after the last attempt.
     /// A `permanent` failure (one that no retry can fix) skips the remaining attempts.
+    /// A row that fails for good takes its duplicates with it (see `failDuplicates`).
     public func fail(_ job: ClaimedFile, workerID: UUID, error: String, retryAfter: Duration, permanent: Bool = false) async throws -> Bool {
-        try await guardedUpdate("""
+        let updated = try await guardedUpdate("""
             state = CASE WHEN attempts >= max_attempts OR $6 THEN 'failed' ELSE lease_from_state END,
             lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL, error = $4,
             run_after = now() + make_interval(secs => $5)
             """, job: job, workerID: workerID, requireUnexpired: false, extra: [error, retryAfter.seconds, permanent])
+        if updated { try await failDuplicates(of: [job.fileID]) }
+        return updated
+    }
+
+    /// Files recorded as duplicates of a row that then failed for good hold no bytes of their own anywhere: they
+    /// are not done either. They become `failed` too, naming the holder, so they are shown as failed and the
+    /// next upload of their source sends their content again.
+    func failDuplicates(of ids: [Int64]) async throws {
+        guard !ids.isEmpty else { return }
+        _ = try await client.query("""
+            UPDATE objectstoragefiles AS d SET state = 'failed',
+                error = 'its content was to come from file ' || h.id || ', which failed: ' || coalesce(h.error, 'unknown error')
+            FROM objectstoragefiles AS h
+            WHERE h.id = ANY(\(ids)) AND h.state = 'failed' AND d.duplicate_of = h.id AND d.state = 'duplicate' AND d.deleted_at IS NULL
+            """, logger: logger)
     }
 
     /// Moves a held row to its next state with the given assignments, only if the lease is still this worker's

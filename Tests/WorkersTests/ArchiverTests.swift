@@ -215,4 +215,31 @@ struct ArchiverTests {
             #expect(wrong.status == 2 && wrong.output.contains("BACKUP_LOG_FORMAT"))
         }
     }
+
+    @Test("a duplicate of a file that fails for good fails too; uploading again brings both to the archive")
+    func duplicateOfFailedHolder() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            try harness.write("letter.txt", "the original words\n")
+            #expect(try await harness.upload(label: "disc 1").status == 0)
+            #expect(try await harness.upload(label: "disc 2").status == 0)
+            let rows = try await harness.rows()
+            let holder = try #require(rows.first { $0.state == "staged" })
+            let copy = try #require(rows.first { $0.state == "duplicate" })
+            #expect(copy.duplicateOf == holder.id)
+            // The holder's staging copy goes bad: it fails for good, and its duplicate must not stay "done".
+            _ = try await harness.staging.put(try #require(holder.storageKey), bytes: Array("the altered words!\n".utf8))
+            #expect(try await harness.archiveOnce().status == 0)
+            let failed = try await harness.rows()
+            #expect(failed.allSatisfy { $0.state == "failed" }, "\(failed.map { ($0.id, $0.state, $0.error) })")
+            #expect(failed.first { $0.id == copy.id }?.error?.contains("file \(holder.id)") == true)
+            // The disc is still there: uploading again re-sends the content into the same rows, and it is archived.
+            #expect(try await harness.upload(label: "disc 1").status == 0)
+            #expect(try await harness.upload(label: "disc 2").status == 0)
+            #expect(try await harness.archiveOnce().status == 0)
+            let after = try await harness.rows()
+            #expect(after.count == 2)
+            #expect(Set(after.map(\.state)) == ["archived", "duplicate"], "\(after.map { ($0.id, $0.state, $0.error) })")
+            #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty)
+        }
+    }
 }

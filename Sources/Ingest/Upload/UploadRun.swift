@@ -119,7 +119,7 @@ public struct UploadRun: Sendable {
         let modifiedAt = Self.catalogPrecision(file.modificationTime)
 
         if !configuration.dryRun, let latest = try await catalog.latestVersion(sourceID: sourceID, path: path),
-           latest.state != .unreadable, latest.sizeBytes == file.size, Self.sameTime(latest.modifiedAt, modifiedAt) {
+           latest.state != .unreadable, latest.state != .failed, latest.sizeBytes == file.size, Self.sameTime(latest.modifiedAt, modifiedAt) {
             await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
             return .unchanged
         }
