@@ -47,13 +47,14 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let context = try ProgramContext.load(options, role: .archiver)
         let settings = ObjectStoreSettings(aws: context.configuration.aws, environment: ProcessInfo.processInfo.environment, logger: context.logger)
-        let archiveConfiguration = ArchiveConfiguration(
+        var archiveConfiguration = ArchiveConfiguration(
             smallFileThreshold: smallFileThreshold.bytes, bundleTargetSize: bundleSize.bytes,
             storageClass: context.configuration.archiveStorageClass,
             catalogExportInterval: .seconds(exportInterval), deleteGrace: .milliseconds(Int64(deleteGraceDays * 86_400_000)),
             orphanAfter: .seconds(Int64(worker.leaseSeconds * 3)),
             workDirectory: workDirectory ?? context.configuration.dataDirectory + "/tmp/archiver",
             crashPoint: ProcessInfo.processInfo.environment["BACKUP_ARCHIVER_CRASH_AT"].flatMap(ArchiveCrashPoint.init(rawValue:)))
+        archiveConfiguration.testStall = ProcessInfo.processInfo.environment["BACKUP_ARCHIVER_TEST_STALL_SECONDS"].flatMap(Int64.init).map { .seconds($0) }
         try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
             let staging = try await openObjectStore(url: context.configuration.stagingURL, settings: settings)
             let archive = try await openObjectStore(url: context.configuration.archiveURL, settings: settings)
