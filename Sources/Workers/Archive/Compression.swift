@@ -99,7 +99,7 @@ enum ZstdFile {
         var empty = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
         _ = try drain(ZSTD_e_end, &empty)
         guard fflush(output) == 0, fsync(fileno(output)) == 0 else { throw WorkerIOError(operation: "sync", path: destination, errno: errno) }
-        return (written, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return (written, hex(hasher.finalize()))
     }
 
     /// Decompresses a whole zstd file (for tests and restore).
