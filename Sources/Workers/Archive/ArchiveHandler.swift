@@ -89,22 +89,12 @@ public struct ArchiveHandler: JobHandler {
     // MARK: single files
 
     func archiveSingles(_ items: [ArchiveItem], catalog: ArchiveCatalog, context: JobContext) async -> [Int64: JobOutcome] {
-        var outcomes: [Int64: JobOutcome] = [:]
-        await withTaskGroup(of: (Int64, JobOutcome).self) { group in
-            var next = 0
-            func startNext() {
-                guard next < items.count else { return }
-                let item = items[next]
-                next += 1
-                group.addTask { (item.job.fileID, await archiveSingle(item, catalog: catalog, context: context)) }
-            }
-            for _ in 0..<max(1, configuration.singleFileConcurrency) { startNext() }
-            for await (id, outcome) in group {
-                outcomes[id] = outcome
-                if !Task.isCancelled { startNext() }
-            }
+        let results = await concurrentMap(items, limit: max(1, configuration.singleFileConcurrency)) { item in
+            // Not started once the batch is cut off: the worker hands such rows back.
+            if Task.isCancelled { return (item.job.fileID, JobOutcome.failed("cancelled at shutdown", permanent: false)) }
+            return (item.job.fileID, await archiveSingle(item, catalog: catalog, context: context))
         }
-        return outcomes
+        return Dictionary(uniqueKeysWithValues: results)
     }
 
     /// The archive key of a file stored alone: by content and row, so a retry after a crash finds its own upload.
