@@ -1,5 +1,6 @@
 import Crypto
 import NIOCore
+import PipelineCore
 
 /// Incremental SHA-256 of a byte stream, with the count of bytes seen, giving the catalog's lower-case hex form.
 public struct SHA256Stream: Sendable {
@@ -37,13 +38,6 @@ public struct SHA256Stream: Sendable {
     }
 
     static func hex(_ digest: SHA256.Digest) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Array(digest).hexString
     }
 }

@@ -58,19 +58,6 @@ extension SHA256 {
     }
 }
 
-extension Sequence<UInt8> {
-    var hexString: String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in self {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-}
-
 extension ObjectByteStream {
     /// Bytes already in memory (read ahead by the caller), delivered as one chunk.
     public init(bytes: [UInt8]) {

@@ -234,7 +234,7 @@ public enum StatusAuth {
     public static func sessionValue(for token: Secret) -> String {
         let key = SymmetricKey(data: Data(token.revealed.utf8))
         let mac = HMAC<SHA256>.authenticationCode(for: Data("personal-backup status session v1".utf8), using: key)
-        return mac.map { String(format: "%02x", $0) }.joined()
+        return Array(mac).hexString
     }
 
     /// Compares every byte whatever the content, so the time taken says nothing about how much matched.

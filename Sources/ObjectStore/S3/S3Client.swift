@@ -6,6 +6,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import SigV4
+import PipelineCore
 
 /// Signs, sends and retries S3 requests for one bucket, and turns error answers into ``ObjectStoreError``.
 struct S3Client: Sendable {

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
+import PipelineCore
 
 /// One multipart upload: create (or resume), send the parts with a bounded window, complete.
 ///
