@@ -154,7 +154,16 @@ let package = Package(
         .executableTarget(name: "transcoder", dependencies: ["CommandSupport", "Catalog", "Media", "ObjectStore", "PipelineCore", "Workers", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "archiver", dependencies: ["CommandSupport", "Catalog", "ObjectStore", "PipelineCore", "Workers", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "status-server", dependencies: ["CommandSupport", "Catalog", "PipelineCore", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
-        .executableTarget(name: "pipeline", dependencies: ["CommandSupport", "Catalog", "Media", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "pipeline",
+            dependencies: [
+                "CommandSupport", "Catalog", "Ingest", "Media", "ObjectStore", "PipelineCore", "StatusServer", "Workers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings),
 
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "TestSupport", "Catalog"], resources: [.copy("Vectors")], swiftSettings: strictSettings),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "PipelineCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strictSettings),
@@ -200,6 +209,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: [
+                "TestSupport", "Catalog", "ObjectStore", "PipelineCore", "Workers",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),

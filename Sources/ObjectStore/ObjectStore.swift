@@ -102,10 +102,7 @@ extension ObjectStore {
     }
 
     func describe(_ key: String) -> String {
-        switch location {
-        case .s3(let bucket, let prefix): "s3://\(bucket)/\(prefix)\(key)"
-        case .file(let path): "file://\(path == "/" ? "" : path)/\(key)"
-        }
+        location.describing(key: key)
     }
 }
 

@@ -51,6 +51,14 @@ public enum StorageURL: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Where `key` lives, as a URL to show a person (`s3://bucket/prefix/key`, `file:///dir/key`).
+    public func describing(key: String) -> String {
+        switch self {
+        case .s3(let bucket, let prefix): "s3://\(bucket)/\(prefix)\(key)"
+        case .file(let path): "file://\(path == "/" ? "" : path)/\(key)"
+        }
+    }
+
     /// S3's rules for new bucket names (lower case, digits, dots, hyphens; starts and ends alphanumeric).
     static func isValidBucketName(_ name: String) -> Bool {
         guard (3...63).contains(name.count) else { return false }

@@ -87,7 +87,7 @@ struct ExportCatalogCommand: AsyncParsableCommand {
             let archive = try await openObjectStore(url: context.configuration.archiveURL, settings: settings)
             return try await CatalogExport(client: client, archive: archive, workDirectory: directory, logger: context.logger).run()
         }
-        print("exported \(rows) rows to \(context.configuration.archiveURL)\(CatalogExport.key)")
+        print("exported \(rows) rows to \(context.configuration.archiveURL.describing(key: CatalogExport.key))")
     }
 }
 

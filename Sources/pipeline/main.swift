@@ -9,7 +9,7 @@ struct Pipeline: AsyncParsableCommand, ProgramRole {
         commandName: "pipeline",
         abstract: "Run the whole backup pipeline on one machine.",
         version: PipelineVersion.current,
-        subcommands: [MigrateCommand<Pipeline>.self, ConfigCommand<Pipeline>.self, DatabaseCommand<Pipeline>.self])
+        subcommands: [RunCommand.self, MigrateCommand<Pipeline>.self, ConfigCommand<Pipeline>.self, DatabaseCommand<Pipeline>.self])
 }
 
 await CommandRunner.main(Pipeline.self)

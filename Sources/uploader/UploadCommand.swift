@@ -43,19 +43,14 @@ struct UploadCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try ProgramContext.load(options, role: .uploader)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ValidationError("\(path): no such file or directory")
+        let ingestRoot: IngestRoot
+        do {
+            ingestRoot = try await IngestRoot.resolve(path)
+        } catch let error as IngestError {
+            throw ValidationError(error.description)
         }
-        let root = URL(fileURLWithPath: path).standardizedFileURL.path
-        let isImage = !isDirectory.boolValue
-        if isImage {
-            // An ISO image is read in place, member by member (no mount needed).
-            let classification = try await FileClassifier.classify(fileAt: RawPath(root))
-            guard classification.kind == .discImage else {
-                throw ValidationError("\(path) is neither a directory nor an ISO image (give a directory, a mounted disc or an .iso file)")
-            }
-        }
+        let root = ingestRoot.path
+        let isImage = ingestRoot.isImage
         let configuration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
         let style = UploadProgress.Style.choose(json: json)

@@ -12,15 +12,26 @@ APT_PACKAGES=(
     ffmpeg                         # test fixtures and the transcode benchmark's anchor
     chromium                       # tests: the status page rendered by a real headless browser
 )
+# What scripts/demo needs: building and running the pipeline, and ffmpeg for the sample disc.
+# shellcheck disable=SC2034  # used by scripts/demo, which sources this file
+DEMO_APT_PACKAGES=(
+    postgresql
+    libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
+    pkg-config libarchive-dev libzstd-dev zlib1g-dev
+    ffmpeg
+)
 PIP_PACKAGES=("moto[server]==5.*" "boto3")
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# Installs the given packages (default: everything the tests need) that are not installed yet.
 install_missing_apt_packages() {
     local missing=() package
-    for package in "${APT_PACKAGES[@]}"; do
+    local wanted=("$@")
+    [ ${#wanted[@]} -eq 0 ] && wanted=("${APT_PACKAGES[@]}")
+    for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

@@ -47,8 +47,8 @@ public struct UploadReport: Sendable {
     }
 }
 
-enum ByteCount {
-    static func text(_ bytes: Int64) -> String {
+public enum ByteCount {
+    public static func text(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(bytes)
         var unit = 0

@@ -24,13 +24,19 @@ public struct CatalogExport: Sendable {
     }
 
     /// Writes and uploads the export; returns the number of rows in it. Several archivers may call this at
-    /// once: an advisory lock lets one export at a time, and the others skip (returning 0).
+    /// once: an advisory lock lets one export at a time, and the others skip (returning 0). With
+    /// `waitingForOthers` it waits for a running export instead, so that the export it writes is the latest.
     @discardableResult
-    public func run() async throws -> Int {
+    public func run(waitingForOthers: Bool = false) async throws -> Int {
         try await client.withConnection { connection in
             var locked = false
-            for try await value in try await connection.query("SELECT pg_try_advisory_lock(hashtextextended('catalog-export', 0))", logger: logger).decode(Bool.self) {
-                locked = value
+            if waitingForOthers {
+                _ = try await connection.query("SELECT pg_advisory_lock(hashtextextended('catalog-export', 0))", logger: logger)
+                locked = true
+            } else {
+                for try await value in try await connection.query("SELECT pg_try_advisory_lock(hashtextextended('catalog-export', 0))", logger: logger).decode(Bool.self) {
+                    locked = value
+                }
             }
             guard locked else { return 0 }
             let unlock = { _ = try await connection.query("SELECT pg_advisory_unlock(hashtextextended('catalog-export', 0))", logger: logger) }

@@ -6,34 +6,6 @@ import Ingest
 import ObjectStore
 import PipelineCore
 
-/// What `upload` and `image` both say about the source: its label, metadata and note.
-struct SourceOptions: ParsableArguments {
-    @Option(help: "A name for this disc or drive, e.g. \"DVD 12\". Running again with the same label continues or updates it.")
-    var label: String
-
-    @Option(name: .customLong("meta"), help: ArgumentHelp("Free-form metadata for the source, repeatable.", valueName: "key=value"))
-    var metadata: [String] = []
-
-    @Option(help: "A note about the source.")
-    var note: String?
-
-    func validate() throws {
-        guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--label must not be empty") }
-        _ = try parsedMetadata()
-    }
-
-    func parsedMetadata() throws -> [String: String] {
-        var result: [String: String] = [:]
-        for item in metadata {
-            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
-                throw ValidationError("--meta expects key=value, got '\(item)'")
-            }
-            result[String(item[..<equals])] = String(item[item.index(after: equals)...])
-        }
-        return result
-    }
-}
-
 /// Opens the catalog and the staging store, runs `body` with an `UploadRun`, and turns Ctrl-C into a message
 /// that says how to continue (exit 130).
 func withUploadRun<Result: Sendable>(

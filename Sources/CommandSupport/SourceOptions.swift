@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+
+/// What `uploader upload`, `uploader image` and `pipeline run` say about the source: its label, metadata and note.
+public struct SourceOptions: ParsableArguments, Sendable {
+    public init() {}
+
+    @Option(help: "A name for this disc or drive, e.g. \"DVD 12\". Running again with the same label continues or updates it.")
+    public var label: String
+
+    @Option(name: .customLong("meta"), help: ArgumentHelp("Free-form metadata for the source, repeatable.", valueName: "key=value"))
+    public var metadata: [String] = []
+
+    @Option(help: "A note about the source.")
+    public var note: String?
+
+    public func validate() throws {
+        guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--label must not be empty") }
+        _ = try parsedMetadata()
+    }
+
+    public func parsedMetadata() throws -> [String: String] {
+        var result: [String: String] = [:]
+        for item in metadata {
+            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+                throw ValidationError("--meta expects key=value, got '\(item)'")
+            }
+            result[String(item[..<equals])] = String(item[item.index(after: equals)...])
+        }
+        return result
+    }
+}

@@ -1,0 +1,173 @@
+import AsyncHTTPClient
+import Catalog
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ObjectStore
+import PipelineCore
+import Testing
+import TestSupport
+import Workers
+
+/// `pipeline run`: the real program (uploader, transcoder, archiver and status server in one process) on the sample
+/// disc that scripts/demo archives, against the real PostgreSQL and moto S3 or file:// buckets.
+@Suite("pipeline run")
+struct PipelineRunTests {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let sampleFiles = 10
+
+    /// scripts/make-sample-disc into the harness's (empty) source directory.
+    static func makeSampleDisc(_ harness: PipelineHarness, seconds: Int = 2) async throws {
+        let made = try await Subprocess.run(repositoryRoot + "/scripts/make-sample-disc", [harness.source.path, String(seconds)])
+        try #require(made.status == 0, "\(made.output)")
+    }
+
+    static func run(_ harness: PipelineHarness, _ extra: [String] = [], environment: [String: String] = [:]) throws -> Subprocess.Running {
+        try Program.start(
+            "pipeline", ["run", harness.source.path, "--label", "Sample disc", "--meta", "year=2004", "--port", "0"] + extra,
+            environment: harness.environment.merging(environment) { $1 })
+    }
+
+    /// Waits until the running program has printed `text` (or exited), at most `limit`.
+    static func waitForOutput(_ running: Subprocess.Running, containing text: String, limit: Duration = .seconds(120)) async throws -> String {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let output = running.outputSoFar()
+            if output.contains(text) { return output }
+            if kill(running.processID, 0) != 0 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("no '\(text)' in the output within \(limit): \(running.outputSoFar())")
+        throw CancellationError()
+    }
+
+    @Test("the sample disc on moto S3 ends with everything archived: videos transcoded, the duplicate stored once, staging empty, export written")
+    func sampleDiscIsArchived() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            try await Self.makeSampleDisc(harness)
+            let result = try await Self.run(harness).wait()
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("\"Sample disc\": everything archived — \(Self.sampleFiles) of \(Self.sampleFiles) files safely in the archive"), "\(result.output)")
+            #expect(result.output.contains("status page: http://127.0.0.1:"))
+
+            let rows = try await harness.rows()
+            #expect(rows.count == Self.sampleFiles)
+            #expect(rows.filter { $0.state == "archived" }.count == Self.sampleFiles - 1, "\(rows.map { ($0.path, $0.state, $0.error) })")
+            let duplicate = try #require(rows.first { $0.state == "duplicate" })
+            let holder = try #require(rows.first { $0.id == duplicate.duplicateOf })
+            #expect(holder.state == "archived" && holder.hash == duplicate.hash)
+            #expect(Set([duplicate.path, holder.path]) == ["Photos/Copies/IMG_0001 (copy).JPG", "Photos/2004 Summer/IMG_0001.JPG"])
+            // Both home videos were transcoded with the default profile (H.265), the DV capture to a fraction of its size.
+            for path in ["Home videos/1998 Christmas.dv", "Home videos/2003 Holiday.vob"] {
+                let video = try #require(rows.first { $0.path == path })
+                #expect(video.kind == "video")
+                let codec = try await harness.scalar(
+                    "SELECT details->'transcode'->>'video_codec' FROM objectstoragefiles WHERE id = \(video.id)", as: String.self)
+                #expect(codec == "hevc", "\(path)")
+            }
+            let dvStored = try await harness.scalar(
+                "SELECT stored_size_bytes FROM objectstoragefiles WHERE path = 'Home videos/1998 Christmas.dv'", as: Int64.self)
+            let dvRaw = try #require(rows.first { $0.path == "Home videos/1998 Christmas.dv" }).size
+            #expect(try #require(dvStored) < dvRaw / 5)
+            let metadata = try await harness.scalar("SELECT metadata->>'year' FROM sources WHERE label = 'Sample disc'", as: String.self)
+            #expect(metadata == "2004")
+
+            // Nothing is left in staging; the data is in DEEP_ARCHIVE and the export in STANDARD, listing every file.
+            #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty)
+            let archiveKeys = try await PipelineHarness.allKeys(harness.archive)
+            let dataKeys = archiveKeys.filter { !$0.hasPrefix("catalog/") && !$0.hasSuffix(".json") }
+            #expect(!dataKeys.isEmpty)
+            for key in dataKeys {
+                #expect(try await harness.archive.head(key)?.storageClassName == "DEEP_ARCHIVE", "\(key)")
+            }
+            let export = try #require(try await harness.archive.head(CatalogExport.key))
+            #expect(export.storageClassName == "STANDARD")
+            let gzipped = harness.work.path + "/export.jsonl.gz"
+            try Data(try await harness.archive.getBytes(CatalogExport.key)).write(to: URL(fileURLWithPath: gzipped))
+            let exported = try await Subprocess.run("/usr/bin/env", ["gzip", "-dc", gzipped])
+            #expect(exported.status == 0)
+            let exportedPaths = exported.output.split(separator: "\n").compactMap { line -> String? in
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], object["type"] as? String == "file" else { return nil }
+                return object["path"] as? String
+            }
+            #expect(Set(exportedPaths) == Set(rows.map(\.path)), "the export should list every file")
+        }
+    }
+
+    @Test("--serve keeps the status page up with the final numbers until Ctrl-C, then exits 0")
+    func serveKeepsThePageUp() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            try await Self.makeSampleDisc(harness, seconds: 1)
+            let running = try Self.run(harness, ["--serve", "--profile", "h264"])
+            let output = try await Self.waitForOutput(running, containing: "the status page stays up")
+            let url = try #require(output.split(separator: "\n").first { $0.hasPrefix("status page: ") }).dropFirst("status page: ".count)
+
+            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url + "api/status"), timeout: .seconds(30))
+            #expect(response.status.code == 200)
+            let body = try await response.body.collect(upTo: 1 << 20)
+            let status = try #require(try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])
+            #expect(status["files_total"] as? Int == Self.sampleFiles)
+            let byState = try #require(status["files_by_state"] as? [String: Any])
+            #expect(byState["archived"] as? Int == Self.sampleFiles - 1)
+            #expect(byState["duplicate"] as? Int == 1)
+            let sources = try #require(status["sources"] as? [[String: Any]])
+            #expect(sources.first?["label"] as? String == "Sample disc")
+            #expect(sources.first?["complete"] as? Bool == true)
+
+            running.signal(SIGINT)
+            let result = try await running.wait()
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("everything archived"))
+        }
+    }
+
+    @Test("Ctrl-C while a large file is being archived exits 130, hands the file back, and the same command then finishes")
+    func interruptedRunResumes() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            let large = PipelineHarness.bytes(count: 17 << 20, seed: 11)
+            try harness.write("drive/backup.tar", large)
+            try harness.write("drive/readme.txt", "what is on this drive\n")
+            // The test hook holds the large file's upload to the archive, so the interrupt lands mid-archive.
+            let running = try Self.run(harness, ["--shutdown-grace-seconds", "1"], environment: ["BACKUP_ARCHIVER_TEST_STALL_SECONDS": "600"])
+            _ = try await Self.waitForOutput(running, containing: "upload finished")
+            let deadline = ContinuousClock.now + .seconds(60)
+            while try await harness.scalar("SELECT state FROM objectstoragefiles WHERE path = 'drive/backup.tar'", as: String.self) != "archiving",
+                  ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            running.signal(SIGINT)
+            let interrupted = try await running.wait()
+            #expect(interrupted.status == 130, "\(interrupted.output)")
+            #expect(interrupted.output.contains("interrupted while waiting for the workers"), "\(interrupted.output)")
+            let handedBack = try await harness.rows().first { $0.path == "drive/backup.tar" }
+            #expect(handedBack?.state == "staged", "\(handedBack.map { ($0.state, $0.error) } ?? ("-", nil))")
+            let attempts = try await harness.scalar("SELECT attempts FROM objectstoragefiles WHERE path = 'drive/backup.tar'", as: Int.self)
+            #expect(attempts == 0, "an attempt cut short by shutdown is not counted")
+
+            let rerun = try await Self.run(harness).wait()
+            #expect(rerun.status == 0, "\(rerun.output)")
+            #expect(rerun.output.contains("everything archived — 2 of 2 files"), "\(rerun.output)")
+            let rows = try await harness.rows()
+            #expect(rows.count == 2 && rows.allSatisfy { $0.state == "archived" }, "\(rows.map { ($0.path, $0.state) })")
+            #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty)
+            // The large file is stored exactly once, byte for byte.
+            let key = try #require(rows.first { $0.path == "drive/backup.tar" }?.storageKey)
+            _ = try await harness.archive.requestRestore(key, days: 1, tier: .bulk)
+            #expect(try await harness.archive.getBytes(key, limit: 64 << 20) == large)
+        }
+    }
+
+    @Test("a path that is neither a directory nor an ISO image is refused in one line with exit code 2")
+    func refusesABadPath() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            try harness.write("notes.txt", "not a disc\n")
+            let result = try await Program.run(
+                "pipeline", ["run", harness.source.path + "/notes.txt", "--label", "x"], environment: harness.environment)
+            #expect(result.status == 2, "\(result.output)")
+            #expect(result.output.contains("notes.txt: neither a directory nor an ISO image"), "\(result.output)")
+            // Refused before anything was touched: not even the catalog's tables were created.
+            let tables = try await harness.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'objectstoragefiles'", as: Int64.self)
+            #expect(tables == 0)
+        }
+    }
+}
