@@ -20,7 +20,10 @@ public enum LogSetup {
     enum Format: String { case json, text }
 
     /// Bootstraps swift-log once per process (libraries only ever receive a `Logger`).
-    static func bootstrap(role: WorkerRole, levelText: String?, formatText: String? = nil) throws(ConfigurationError) -> Logger {
+    /// `extraHandler` (the OTLP exporter's) receives every line as well.
+    static func bootstrap(
+        role: WorkerRole, levelText: String?, formatText: String? = nil, extraHandler: (@Sendable (String) -> any LogHandler)? = nil
+    ) throws(ConfigurationError) -> Logger {
         var level = Logger.Level.info
         if let levelText {
             guard let parsed = Logger.Level(rawValue: levelText.lowercased()) else {
@@ -37,7 +40,7 @@ public enum LogSetup {
             }
             format = parsed
         }
-        Bootstrap.once(format: format, toStandardOutput: toStandardOutput)
+        Bootstrap.once(format: format, toStandardOutput: toStandardOutput, extraHandler: extraHandler)
         var logger = Logger(label: "personal-backup.\(role.rawValue)")
         logger.logLevel = level
         return logger
@@ -48,16 +51,19 @@ public enum LogSetup {
         nonisolated(unsafe) static var done = false
         static let lock = NSLock()
 
-        static func once(format: Format, toStandardOutput: Bool) {
+        static func once(format: Format, toStandardOutput: Bool, extraHandler: (@Sendable (String) -> any LogHandler)?) {
             lock.lock()
             defer { lock.unlock() }
             guard !done else { return }
             done = true
             LoggingSystem.bootstrap { label in
-                switch format {
-                case .json: JSONLineLogHandler(label: label, toStandardOutput: toStandardOutput)
-                case .text: toStandardOutput ? StreamLogHandler.standardOutput(label: label) : StreamLogHandler.standardError(label: label)
-                }
+                let local: any LogHandler =
+                    switch format {
+                    case .json: JSONLineLogHandler(label: label, toStandardOutput: toStandardOutput)
+                    case .text: toStandardOutput ? StreamLogHandler.standardOutput(label: label) : StreamLogHandler.standardError(label: label)
+                    }
+                guard let extraHandler else { return local }
+                return MultiplexLogHandler([local, extraHandler(label)])
             }
         }
     }

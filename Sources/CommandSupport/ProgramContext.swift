@@ -6,12 +6,17 @@ import Darwin
 import Foundation
 import Logging
 import PipelineCore
+import ServiceLifecycle
+import Telemetry
 
 /// What a command needs to start: the checked configuration and a logger for its role.
 public struct ProgramContext: Sendable {
     public let role: WorkerRole
     public let configuration: PipelineConfiguration
     public let logger: Logger
+    /// The OTLP exporters' services when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (empty otherwise): run them in the
+    /// program's service group, before the others, so that they stop last and flush.
+    public let telemetryServices: [any Service]
 
     /// Reads the config file and environment, applies the flags, checks everything, and sets up logging.
     /// Throws `ConfigurationError` (exit code 2) with one line naming the setting.
@@ -23,8 +28,17 @@ public struct ProgramContext: Sendable {
             flags: flags, environment: environment, configFile: fileValues,
             homeDirectory: environment["HOME"], isRoot: geteuid() == 0)
         let configuration = try loader.load()
-        let logger = try LogSetup.bootstrap(role: role, levelText: loader.value(LogSetup.levelSetting), formatText: loader.value(LogSetup.formatSetting))
-        return ProgramContext(role: role, configuration: configuration, logger: logger)
+        // The uploader runs no service group that could export; the long-running programs do.
+        var telemetry: Telemetry?
+        do {
+            if role != .uploader { telemetry = try Telemetry.start(serviceName: "personal-backup-\(role.rawValue)", version: PipelineVersion.current, environment: environment) }
+        } catch {
+            throw ConfigurationError(setting: error.setting, problem: error.message)
+        }
+        let logger = try LogSetup.bootstrap(
+            role: role, levelText: loader.value(LogSetup.levelSetting), formatText: loader.value(LogSetup.formatSetting),
+            extraHandler: telemetry?.logHandler)
+        return ProgramContext(role: role, configuration: configuration, logger: logger, telemetryServices: telemetry?.services ?? [])
     }
 
     /// An explicit file must exist; the default `~/.config/personal-backup/config` is read only when present.

@@ -21,6 +21,9 @@ public func buildStatusApplication(
     if let watchdog = configuration.watchdog { reader.deadAfter = watchdog.deadAfter }
     let cache = SnapshotCache(reader: reader, maxAge: configuration.snapshotMaxAge)
     let router = Router(context: BasicRequestContext.self)
+    // Request metrics and spans: no-ops unless OTLP export is configured (Telemetry).
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: TracingMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())
     if let token = configuration.token {
         router.add(middleware: TokenMiddleware(token: token))

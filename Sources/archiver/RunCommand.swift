@@ -60,7 +60,7 @@ struct RunCommand: AsyncParsableCommand {
             let archive = try await openObjectStore(url: context.configuration.archiveURL, settings: settings)
             let handler = try ArchiveHandler(configuration: archiveConfiguration, staging: staging, archive: archive)
             let service = PollingWorker(configuration: worker.configuration(step: .archive), handler: handler, client: client, logger: context.logger)
-            try await runUntilShutdown([service], logger: context.logger) { error in
+            try await runUntilShutdown(context.telemetryServices + [service], logger: context.logger) { error in
                 // A worker dying of an error says so on the way out (the watchdog would only see silence).
                 await AlertSender.sendFatal(
                     role: .archiver, workerID: service.workerID, error: CatalogDatabase.describe(error), client: client,

@@ -138,7 +138,7 @@ struct RunCommand: AsyncParsableCommand {
 
             // Shut down in reverse order: the job stops first, then the workers release their claims, then the page.
             let group = ServiceGroup(configuration: .init(
-                services: [
+                services: context.telemetryServices.map { .init(service: $0) } + [
                     .init(service: statusPage), .init(service: transcoder), .init(service: archiver),
                     .init(service: job, successTerminationBehavior: .gracefullyShutdownGroup),
                 ],

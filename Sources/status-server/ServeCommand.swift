@@ -4,6 +4,7 @@ import CommandSupport
 import Foundation
 import Hummingbird
 import PipelineCore
+import ServiceLifecycle
 import StatusServer
 
 /// `status-server serve`: the page, the JSON API, metrics, the health check and the alert watchdog.
@@ -34,7 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
             let application = buildStatusApplication(configuration: configuration, client: client, logger: logger) { port in
                 print("status page: http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)/")
             }
-            try await application.runService()
+            try await runUntilShutdown(context.telemetryServices + [application], logger: logger)
         }
     }
 }

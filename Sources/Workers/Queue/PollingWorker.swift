@@ -1,10 +1,12 @@
 import Catalog
+import CoreMetrics
 import Foundation
 import Logging
 import PipelineCore
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// How a worker polls, leases and shuts down.
 public struct PollingWorkerConfiguration: Sendable {
@@ -188,8 +190,29 @@ public struct PollingWorker<Handler: JobHandler>: Service {
         }
     }
 
-    /// Runs one batch; on graceful shutdown the batch gets `shutdownGrace` to finish before it is cancelled.
+    /// Runs one batch as a span (`transcode batch`, `archive batch`) and counts its outcomes in
+    /// `backup_jobs_total{step,outcome}` and its duration in `backup_batch_duration_seconds{step}`; both reach an
+    /// OTLP collector when one is configured (Telemetry), and are no-ops otherwise.
     func runBatch(_ jobs: [ClaimedFile], context: JobContext, leases: LeaseBook) async throws {
+        let step = configuration.step.role.rawValue
+        let started = ContinuousClock.now
+        try await withSpan("\(step) batch", ofKind: .consumer) { span in
+            span.attributes["backup.step"] = step
+            span.attributes["backup.batch.size"] = jobs.count
+            span.attributes["backup.worker.id"] = workerID.uuidString
+            let counts = try await runBatchJobs(jobs, context: context, leases: leases)
+            for (outcome, count) in counts {
+                span.attributes["backup.batch.\(outcome)"] = count
+                Counter(label: "backup_jobs_total", dimensions: [("step", step), ("outcome", outcome)]).increment(by: count)
+            }
+            if counts["failed", default: 0] > 0 { span.setStatus(SpanStatus(code: .error, message: "some jobs failed")) }
+        }
+        CoreMetrics.Timer(label: "backup_batch_duration_seconds", dimensions: [("step", step)], preferredDisplayUnit: .seconds)
+            .recordNanoseconds(Int64((ContinuousClock.now - started).seconds * 1e9))
+    }
+
+    /// Runs one batch; on graceful shutdown the batch gets `shutdownGrace` to finish before it is cancelled.
+    private func runBatchJobs(_ jobs: [ClaimedFile], context: JobContext, leases: LeaseBook) async throws -> [String: Int] {
         leases.add(jobs)
         defer {
             leases.remove(jobs.map(\.fileID))
@@ -246,6 +269,7 @@ public struct PollingWorker<Handler: JobHandler>: Service {
             "batch.size": "\(jobs.count)", "batch.outcomes": "\(counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
         ])
+        return counts
     }
 
     /// Every lease/3: the worker's heartbeat and the renewal of every lease it holds. A renewal that finds a row
