@@ -31,6 +31,10 @@ public protocol ObjectStore: Sendable {
     /// Removes an object. Removing a key that does not exist succeeds, as in S3.
     func delete(_ key: String) async throws
 
+    /// Removes many objects; returns the errors of those that could not be removed (the others are gone).
+    /// The file store syncs each directory once for the whole call instead of once per object.
+    func delete(keys: [String]) async -> [String: any Error]
+
     /// Copies inside this store (CopyObject up to 5 GB, UploadPartCopy above), optionally to another class.
     func copy(from sourceKey: String, to destinationKey: String, options: CopyOptions) async throws -> ObjectInfo
 
@@ -83,6 +87,32 @@ extension ObjectStore {
     /// Every key under `prefix`, fetched page by page as the sequence is iterated.
     public func listAll(prefix: String = "") -> ObjectListing {
         ObjectListing(store: self, prefix: prefix)
+    }
+
+    /// One request per key, 32 at a time (a round trip each).
+    public func delete(keys: [String]) async -> [String: any Error] {
+        await withTaskGroup(of: (String, (any Error)?).self) { group in
+            var failures: [String: any Error] = [:]
+            var next = keys.makeIterator()
+            func addNext() -> Bool {
+                guard let key = next.next() else { return false }
+                group.addTask {
+                    do {
+                        try await delete(key)
+                        return (key, nil)
+                    } catch {
+                        return (key, error)
+                    }
+                }
+                return true
+            }
+            for _ in 0..<32 where !addNext() { break }
+            while let (key, error) = await group.next() {
+                if let error { failures[key] = error }
+                _ = addNext()
+            }
+            return failures
+        }
     }
 
     public func copy(from sourceKey: String, to destinationKey: String) async throws -> ObjectInfo {

@@ -173,6 +173,23 @@ struct FileSystemObjectStoreTests {
         #expect(error?.kind == .notFound)
     }
 
+    @Test("deleting many keys at once removes them all, prunes emptied directories and reports only what failed")
+    func deleteMany() async throws {
+        let (store, root) = try await makeStore()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let keys = (0..<40).map { "sources/1/\($0 % 2 == 0 ? "even" : "odd")/file-\($0)" } + ["kept/one"]
+        for key in keys { _ = try await store.put(key, bytes: Array(key.utf8)) }
+        let doomed = keys.filter { $0.hasPrefix("sources/") }
+        let failures = await store.delete(keys: doomed + ["sources/1/never-existed", "../outside"])
+        #expect(Set(failures.keys) == ["../outside"], "only the invalid key fails: \(failures)")
+        for key in doomed { #expect(try await store.head(key) == nil, "\(key)") }
+        #expect(try await store.head("kept/one") != nil)
+        #expect(!FileManager.default.fileExists(atPath: root + "/sources"), "emptied directories are pruned")
+        var remaining: [String] = []
+        for try await object in store.listAll() { remaining.append(object.key) }
+        #expect(remaining == ["kept/one"])
+    }
+
     @Test("a key cannot be both an object and a directory of keys")
     func fileDirectoryConflict() async throws {
         let (store, root) = try await makeStore()

@@ -144,6 +144,19 @@ struct S3ObjectStoreTests {
         #expect(one.count == 1 && one[0].size == 3 && one[0].storageClassName == "STANDARD")
     }
 
+    @Test("deleting many keys at once (32 requests in flight) removes them all, a missing key included")
+    func deleteMany() async throws {
+        let moto = try MotoServer.fromEnvironment()
+        let store = try await moto.freshStore(label: "deletemany")
+        let keys = (0..<70).map { "sources/1/file \($0)+ü" }
+        for key in keys + ["kept"] { _ = try await store.put(key, bytes: Array(key.utf8)) }
+        let failures = await store.delete(keys: keys + ["never existed"])
+        #expect(failures.isEmpty, "\(failures)")
+        var remaining: [String] = []
+        for try await object in store.listAll() { remaining.append(object.key) }
+        #expect(remaining == ["kept"])
+    }
+
     @Test("ranged GET returns exactly the bytes asked for")
     func ranges() async throws {
         let moto = try MotoServer.fromEnvironment()

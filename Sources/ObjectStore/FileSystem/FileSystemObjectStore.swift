@@ -351,6 +351,55 @@ public struct FileSystemObjectStore: ObjectStore {
         }
     }
 
+    /// Unlinks every object and sidecar, then syncs each directory they were in once (one fsync per directory
+    /// instead of per object: the archiver removes thousands of staging copies after a bundle).
+    public func delete(keys: [String]) async -> [String: any Error] {
+        var failures: [String: any Error] = [:]
+        var valid: [String] = []
+        for key in keys {
+            do {
+                _ = try mapping.validate(key, operation: "DELETE")
+                valid.append(key)
+            } catch {
+                failures[key] = error
+            }
+        }
+        let mapping = self.mapping
+        let durable = configuration.durable
+        let validKeys = valid
+        do {
+            let systemFailures = try await onThreadPool { () -> [String: String] in
+                var failed: [String: String] = [:]
+                var directories: Set<String> = []
+                for key in validKeys {
+                    let objectPath = mapping.objectPath(key)
+                    do {
+                        if let info = try POSIXFile.status(path: objectPath), !POSIXFile.isRegularFile(info) { continue }
+                        try POSIXFile.removeFile(objectPath)
+                        try POSIXFile.removeFile(mapping.sidecarPath(key))
+                        directories.insert(POSIXFile.parentDirectory(of: objectPath))
+                        directories.insert(POSIXFile.parentDirectory(of: mapping.sidecarPath(key)))
+                    } catch {
+                        failed[key] = "\(error)"
+                    }
+                }
+                if durable {
+                    for directory in directories { try? POSIXFile.syncDirectory(directory) }
+                }
+                for directory in directories.sorted(by: >) {
+                    Self.pruneEmptyDirectories(from: directory, stopAt: directory.hasPrefix(mapping.metadataDirectory) ? mapping.metadataDirectory : mapping.root)
+                }
+                return failed
+            }
+            for (key, message) in systemFailures {
+                failures[key] = ObjectStoreError(.localIO, operation: "DELETE", location: describe(key), message: message)
+            }
+        } catch {
+            for key in valid { failures[key] = failure(.localIO, "DELETE", key, error) }
+        }
+        return failures
+    }
+
     private static func pruneEmptyDirectories(from directory: String, stopAt root: String) {
         var current = directory
         while current.count > root.count, current.hasPrefix(root + "/"), POSIXFile.removeEmptyDirectory(current) {

@@ -323,18 +323,11 @@ public struct ArchiveHandler: JobHandler {
     /// A failure leaves the entries for the sweep.
     func removeStagingCopies(_ keys: [String], catalog: ArchiveCatalog, logger: Logger) async {
         guard !keys.isEmpty else { return }
-        // Many at once: each delete waits on a round trip (S3) or a directory sync (file://).
-        let staging = self.staging
-        let outcomes = await concurrentMap(keys, limit: 32) { key -> String? in
-            do {
-                try await staging.delete(key)
-                return key
-            } catch {
-                logger.warning("staging copy not removed yet; the sweep will retry", metadata: ["staging.key": "\(key)", "error": "\(error)"])
-                return nil
-            }
+        let failures = await staging.delete(keys: keys)
+        for (key, error) in failures.sorted(by: { $0.key < $1.key }) {
+            logger.warning("staging copy not removed yet; the sweep will retry", metadata: ["staging.key": "\(key)", "error": "\(error)"])
         }
-        try? await catalog.finishDeletes(area: .staging, keys: outcomes.compactMap { $0 })
+        try? await catalog.finishDeletes(area: .staging, keys: keys.filter { failures[$0] == nil })
     }
 }
 

@@ -47,15 +47,24 @@ extension ArchiveHandler {
             let pending = try await catalog.pendingDeletes(olderThan: .zero, limit: 500)
             if pending.isEmpty { return }
             var done: [StorageArea: [String]] = [:]
+            var removable: [StorageArea: [String]] = [:]
             for entry in pending {
                 if entry.stillReferenced {
                     logger.warning("not removing an object a file still uses", metadata: ["storage.area": "\(entry.area.rawValue)", "storage.key": "\(entry.key)"])
                 } else {
-                    try await (entry.area == .archive ? archive : staging).delete(entry.key)
+                    removable[entry.area, default: []].append(entry.key)
                 }
                 done[entry.area, default: []].append(entry.key)
             }
+            var firstFailure: (any Error)?
+            for (area, keys) in removable {
+                let failures = await (area == .archive ? archive : staging).delete(keys: keys)
+                done[area]?.removeAll { failures[$0] != nil }
+                firstFailure = firstFailure ?? failures.sorted { $0.key < $1.key }.first?.value
+            }
             for (area, keys) in done { try await catalog.finishDeletes(area: area, keys: keys) }
+            // What could not be removed stays queued for the next sweep.
+            if let firstFailure { throw firstFailure }
             if pending.count < 500 { return }
         }
     }
