@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.6.0"
+  required_version = ">= 1.10.0" # the S3 backend's lock file (use_lockfile)
 
   required_providers {
     aws = {

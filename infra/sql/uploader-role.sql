@@ -4,7 +4,7 @@
 -- bastion's forwarded port (docs/deploy.md):
 --
 --   psql "postgres://backup_admin@127.0.0.1:15432/backup?sslmode=verify-ca&sslrootcert=rds-global-bundle.pem" \
---        -v uploader_password="$(openssl rand -hex 24)" -f infra/sql/uploader-role.sql
+--        -v uploader_password="$UPLOADER_PASSWORD" -f infra/sql/uploader-role.sql
 --
 -- and again after a release whose migrations add tables the uploader writes (the statements are idempotent).
 
