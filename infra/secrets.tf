@@ -2,7 +2,7 @@
 # definition). Their values are also in the Terraform state: keep the state bucket private and encrypted.
 
 resource "aws_secretsmanager_secret" "database_url" {
-  # checkov:skip=CKV2_AWS_57: rotation would need a Lambda that rewrites the whole URL; rotate by changing random_password.database (taint) and applying, which updates RDS and the secret together
+  # checkov:skip=CKV2_AWS_57: rotation would need a Lambda that rewrites the whole URL; rotate with `terraform apply -replace=random_password.database`, which updates RDS and the secret together, then a deploy
   name                    = "${var.name}/database-url"
   description             = "DATABASE_URL of the workers and the status server (RDS master user, TLS verify-full)"
   kms_key_id              = aws_kms_key.main.arn
