@@ -26,18 +26,36 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# Installs the given packages (default: everything the tests need) that are not installed yet.
+# Everything the tests need that is not installed yet.
 install_missing_apt_packages() {
+    install_apt_packages "${APT_PACKAGES[@]}"
+}
+
+# install_apt_packages PACKAGE...: installs those of the named Debian packages that are not installed yet.
+install_apt_packages() {
     local missing=() package
-    local wanted=("$@")
-    [ ${#wanted[@]} -eq 0 ] && wanted=("${APT_PACKAGES[@]}")
-    for package in "${wanted[@]}"; do
+    for package in "$@"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "installing Debian packages: ${missing[*]}" >&2
     as_root apt-get update -qq >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# install_pip_packages_in_venv DIRECTORY REQUIREMENT...: a virtual environment in DIRECTORY holding exactly these
+# pinned requirements (PyPI, by name), created or updated only when the list changed. Tools with many
+# dependencies (checkov) live there, away from the test suite's Python packages.
+install_pip_packages_in_venv() {
+    local venv="$1"
+    shift
+    local wanted
+    wanted=$(printf '%s\n' "$@")
+    if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements" 2>/dev/null)" = "$wanted" ]; then return 0; fi
+    echo "installing Python packages into $venv: $*" >&2
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" >&2
+    printf '%s\n' "$wanted" > "$venv/.requirements"
 }
 
 install_missing_pip_packages() {
@@ -49,7 +67,7 @@ install_missing_pip_packages() {
 # PostgreSQL's server programs live outside PATH on Debian.
 postgres_bin_dir() {
     local dir
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    for dir in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
         [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
     done
     command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return 0; }

@@ -1,0 +1,31 @@
+-- The uploader's own PostgreSQL role: it may add sources and file rows and keep its upload journal, and nothing
+-- else (no DELETE of catalog rows, no DDL, no access to workers, bundles, alerts or the delete log).
+-- Run once as the master user (backup_admin), after the first deploy has created the tables, e.g. through the
+-- bastion's forwarded port (docs/deploy.md):
+--
+--   psql "postgres://backup_admin@127.0.0.1:15432/backup?sslmode=verify-ca&sslrootcert=rds-global-bundle.pem" \
+--        -v uploader_password="$UPLOADER_PASSWORD" -f infra/sql/uploader-role.sql
+--
+-- and again after a release whose migrations add tables the uploader writes (the statements are idempotent).
+
+SELECT format('CREATE ROLE backup_uploader LOGIN PASSWORD %L', :'uploader_password')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'backup_uploader') \gexec
+ALTER ROLE backup_uploader PASSWORD :'uploader_password';
+
+GRANT CONNECT ON DATABASE backup TO backup_uploader;
+GRANT USAGE ON SCHEMA public TO backup_uploader;
+
+-- Every program checks the catalog's migrations at start: CREATE TABLE IF NOT EXISTS schema_migrations, then a
+-- read. PostgreSQL checks the CREATE privilege on the schema even when the table exists, so until the programs
+-- skip that statement for an existing table, the uploader needs CREATE on the schema. It lets the role create
+-- tables of its own, and nothing more: it owns none of the catalog's tables, so it cannot alter or drop them.
+GRANT CREATE ON SCHEMA public TO backup_uploader;
+GRANT SELECT ON schema_migrations TO backup_uploader;
+
+-- Sources (one row per disc), file rows (new versions, duplicates, re-sent failed content), the multipart
+-- upload journal and the staging-delete outbox.
+GRANT SELECT, INSERT, UPDATE ON sources TO backup_uploader;
+GRANT SELECT, INSERT, UPDATE ON objectstoragefiles TO backup_uploader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON pending_uploads TO backup_uploader;
+GRANT SELECT, INSERT ON pending_object_deletes TO backup_uploader;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO backup_uploader;
