@@ -67,15 +67,23 @@ public struct Migrator: Sendable {
 
     private func migrate(in connection: PostgresConnection) async throws -> MigrationReport {
         _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))", logger: logger)
-        // Created under the lock: concurrent CREATE TABLE IF NOT EXISTS can otherwise fail on pg_type.
-        _ = try await connection.query("""
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version INTEGER PRIMARY KEY,
-                name TEXT NOT NULL,
-                fingerprint TEXT NOT NULL,
-                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-            )
-            """, logger: logger)
+        // Created under the lock: concurrent CREATE TABLE IF NOT EXISTS can otherwise fail on pg_type. Only when
+        // missing: PostgreSQL checks the CREATE privilege even when the table exists, and a least-privilege role
+        // (the uploader's, infra/sql/uploader-role.sql) has none.
+        var tableExists = false
+        for try await exists in try await connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger).decode(Bool.self) {
+            tableExists = exists
+        }
+        if !tableExists {
+            _ = try await connection.query("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """, logger: logger)
+        }
 
         var recorded: [Int: String] = [:]
         for try await (version, fingerprint) in try await connection.query(

@@ -15,11 +15,9 @@ ALTER ROLE backup_uploader PASSWORD :'uploader_password';
 GRANT CONNECT ON DATABASE backup TO backup_uploader;
 GRANT USAGE ON SCHEMA public TO backup_uploader;
 
--- Every program checks the catalog's migrations at start: CREATE TABLE IF NOT EXISTS schema_migrations, then a
--- read. PostgreSQL checks the CREATE privilege on the schema even when the table exists, so until the programs
--- skip that statement for an existing table, the uploader needs CREATE on the schema. It lets the role create
--- tables of its own, and nothing more: it owns none of the catalog's tables, so it cannot alter or drop them.
-GRANT CREATE ON SCHEMA public TO backup_uploader;
+-- Every program checks the catalog's migrations at start (a read of schema_migrations; the table is created only
+-- when missing), so the role needs no CREATE on the schema. A newer uploader whose migration has not been applied
+-- yet stops with a permission error until the deploy's migrate task has run.
 GRANT SELECT ON schema_migrations TO backup_uploader;
 
 -- Sources (one row per disc), file rows (new versions, duplicates, re-sent failed content), the multipart
