@@ -72,6 +72,8 @@ public struct RebuildRun: Sendable {
             if objects[CatalogExportFormat.key] != nil {
                 report.exportFound = true
                 try await importExport(session, report: &report)
+                // New rows from manifests must not take ids the export used.
+                try await session.resetSequences()
             }
             try await recoverBundles(session, objects: objects, report: &report)
             try await recoverSingles(session, objects: objects, report: &report)

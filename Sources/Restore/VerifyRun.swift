@@ -76,6 +76,7 @@ public struct VerifyRun: Sendable {
         }
         // A file:// archive is a local directory: reading it costs nothing, so its archived objects are read too.
         let reader: any ObjectStore
+        let readsEverything = archive is FileSystemObjectStore
         if let local = archive as? FileSystemObjectStore {
             var settings = local.configuration
             settings.archivedObjectsNeedRestore = false
@@ -89,7 +90,7 @@ public struct VerifyRun: Sendable {
         let sample = Array(objects.prefix(count))
         report.objectsChecked = sample.count
         let outcomes = await concurrentMap(sample, limit: max(1, configuration.concurrency)) { object in
-            await self.check(object, reader: reader)
+            await self.check(object, reader: reader, readsEverything: readsEverything)
         }
         for (object, outcome, detail) in outcomes {
             try await catalog.recordVerification(key: object.archiveKey, outcome: outcome, detail: detail)
@@ -117,7 +118,7 @@ public struct VerifyRun: Sendable {
     }
 
     /// HEAD (size, class), then the bytes when they are readable without a restore; a bundle's manifest beside it too.
-    func check(_ object: ArchiveObjectToVerify, reader: any ObjectStore) async -> (ArchiveObjectToVerify, String, String?) {
+    func check(_ object: ArchiveObjectToVerify, reader: any ObjectStore, readsEverything: Bool) async -> (ArchiveObjectToVerify, String, String?) {
         do {
             guard let info = try await reader.head(object.archiveKey) else { return (object, "failed", "missing from the archive") }
             guard info.size == object.size else { return (object, "failed", "\(info.size) bytes in the archive, the catalog says \(object.size)") }
@@ -130,7 +131,7 @@ public struct VerifyRun: Sendable {
                     return (object, "failed", "its manifest \(manifestKey) names another bundle (\(key))")
                 }
             }
-            guard info.restore.isReadable else { return (object, "size_only", "\(info.storageClassName): size checked; its bytes need a restore") }
+            guard info.restore.isReadable || readsEverything else { return (object, "size_only", "\(info.storageClassName): size checked; its bytes need a restore") }
             var hasher = SHA256()
             var size: Int64 = 0
             for try await chunk in try await reader.get(object.archiveKey).body {
