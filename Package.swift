@@ -99,12 +99,25 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
+        // Formats and local I/O shared by the archiver and restore: bundle manifests, tar, zstd and gzip streams,
+        // blocking file I/O on the thread pool. No libav, so the uploader (restore) can link it.
+        .target(
+            name: "ArchiveFormat",
+            dependencies: [
+                "PipelineCore", "ObjectStore", "CZstd", "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
         // The cloud workers: the polling Service over the work queue, the transcode step (libav, so the uploader
         // never depends on this target), and the archive step (dedupe, bundles, catalog export, deletes, sweep).
         .target(
             name: "Workers",
             dependencies: [
-                "PipelineCore", "Catalog", "ObjectStore", "Media", "CZstd", "CZlib",
+                "PipelineCore", "Catalog", "ObjectStore", "Media", "ArchiveFormat", "CZstd", "CZlib",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -127,6 +140,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // The way back: restore (requests, waiting, downloads, verified files), verify, rebuild-catalog, ls, sources.
+        .target(
+            name: "Restore",
+            dependencies: [
+                "PipelineCore", "Catalog", "ObjectStore", "ArchiveFormat", "Ingest",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -171,7 +197,7 @@ let package = Package(
             path: "bench/status/status-bench", swiftSettings: strictSettings),
         // Claim-and-complete throughput of the work queue, for bench/queue.
         .executableTarget(name: "queue-bench", dependencies: ["Catalog", "PipelineCore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")], path: "bench/queue/queue-bench", swiftSettings: strictSettings),
-        .executableTarget(name: "uploader", dependencies: ["CommandSupport", "Catalog", "Ingest", "ObjectStore", "PipelineCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "uploader", dependencies: ["CommandSupport", "Catalog", "Ingest", "ObjectStore", "PipelineCore", "Restore", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "PostgresNIO", package: "postgres-nio")], swiftSettings: strictSettings),
         .executableTarget(name: "transcoder", dependencies: ["CommandSupport", "Catalog", "Media", "ObjectStore", "PipelineCore", "Workers", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "archiver", dependencies: ["CommandSupport", "Catalog", "ObjectStore", "PipelineCore", "Workers", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
         .executableTarget(name: "status-server", dependencies: ["CommandSupport", "Catalog", "PipelineCore", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
@@ -214,7 +240,7 @@ let package = Package(
         .testTarget(
             name: "WorkersTests",
             dependencies: [
-                "TestSupport", "Workers", "Catalog", "ObjectStore", "PipelineCore",
+                "TestSupport", "Workers", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -239,6 +265,16 @@ let package = Package(
                 "TestSupport", "Catalog", "ObjectStore", "PipelineCore", "Workers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RestoreTests",
+            dependencies: [
+                "TestSupport", "Restore", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,7 +1,7 @@
 /// The catalog's tables, as versioned migrations. Names are created unquoted, so `ObjectStorageFiles` and
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
-    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts]
+    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -233,5 +233,37 @@ public enum CatalogSchema {
         )
         """,
         "CREATE INDEX alerts_undelivered_idx ON alerts (next_attempt_at) WHERE delivered_at IS NULL",
+    ])
+
+    /// What `uploader restore` and `uploader verify` remember between runs.
+    static let restoreAndVerify = Migration(version: 5, name: "restore requests and verification", statements: [
+        // Each restore request costs money and takes hours: one row per archive object, so a later run (or
+        // `restore-status`) knows what is in flight and when it should be ready, without asking twice.
+        """
+        CREATE TABLE restore_requests (
+            archive_key TEXT PRIMARY KEY,
+            tier TEXT NOT NULL CHECK (tier IN ('Standard', 'Bulk', 'Expedited')),
+            days INTEGER NOT NULL CHECK (days >= 1),
+            storage_class TEXT,
+            size_bytes BIGINT CHECK (size_bytes >= 0),
+            requested_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            expected_ready_at TIMESTAMPTZ NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'ready', 'expired')),
+            ready_at TIMESTAMPTZ,
+            restored_until TIMESTAMPTZ,
+            checked_at TIMESTAMPTZ,
+            requested_for TEXT
+        )
+        """,
+        "CREATE INDEX restore_requests_pending_idx ON restore_requests (expected_ready_at) WHERE state = 'pending'",
+        // The rolling verification: the objects checked longest ago go first, so every object is covered over time.
+        """
+        CREATE TABLE archive_verifications (
+            archive_key TEXT PRIMARY KEY,
+            verified_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'size_only', 'failed')),
+            detail TEXT
+        )
+        """,
     ])
 }

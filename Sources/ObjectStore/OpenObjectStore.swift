@@ -43,7 +43,12 @@ public struct ObjectStoreSettings: Sendable {
                 accessKeyID: keys.accessKeyID, secretAccessKey: keys.secretAccessKey.revealed,
                 sessionToken: keys.sessionToken?.revealed))
         }
-        self.init(environment: environment, s3: s3, credentials: credentials, logger: logger)
+        var fileSystem = FileSystemObjectStore.Configuration()
+        // A test hook: file:// restores that take this long, as Deep Archive's take hours.
+        if let seconds = environment["BACKUP_TEST_FILE_RESTORE_SECONDS"].flatMap(Double.init), seconds > 0 {
+            fileSystem.restoreDelay = .milliseconds(Int64(seconds * 1000))
+        }
+        self.init(environment: environment, s3: s3, credentials: credentials, fileSystem: fileSystem, logger: logger)
     }
 }
 

@@ -7,10 +7,12 @@ struct Uploader: AsyncParsableCommand, ProgramRole {
     static let role = WorkerRole.uploader
     static let configuration = CommandConfiguration(
         commandName: "uploader",
-        abstract: "Ingest discs, drives and disc images into the backup pipeline's staging bucket.",
+        abstract: "Ingest discs, drives and disc images into the backup pipeline; list, verify and restore what is archived.",
         discussion: "Settings come from flags, the environment (DATABASE_URL, BACKUP_STAGING_URL, …) or a config file; see the README.",
         version: PipelineVersion.current,
-        subcommands: [UploadCommand.self, ImageCommand.self, MigrateCommand<Uploader>.self, ConfigCommand<Uploader>.self, DatabaseCommand<Uploader>.self])
+        subcommands: [
+            UploadCommand.self, ImageCommand.self, RestoreCommand.self, RestoreStatusCommand.self, VerifyCommand.self, ListCommand.self,
+            SourcesCommand.self, RebuildCatalogCommand.self, MigrateCommand<Uploader>.self, ConfigCommand<Uploader>.self, DatabaseCommand<Uploader>.self])
 }
 
 await CommandRunner.main(Uploader.self)

@@ -47,19 +47,6 @@ public struct UploadReport: Sendable {
     }
 }
 
-public enum ByteCount {
-    public static func text(_ bytes: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
-    }
-}
-
 extension Duration {
     var secondsText: String { String(format: "%.1f s", seconds) }
 }

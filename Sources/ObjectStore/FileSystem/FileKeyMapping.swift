@@ -53,6 +53,8 @@ struct ObjectSidecar: Codable, Sendable, Hashable {
     var metadata: [String: String]
     /// When the emulated restore of an archived object ends; nil when none was requested.
     var restoredUntil: Date?
+    /// When that restore completes (emulating Deep Archive's hours, see `restoreDelay`); nil: at once.
+    var restoreReadyAt: Date?
 
     static var encoder: JSONEncoder {
         let encoder = JSONEncoder()

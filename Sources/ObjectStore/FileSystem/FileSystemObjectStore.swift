@@ -28,11 +28,15 @@ public struct FileSystemObjectStore: ObjectStore {
         public var chunkSize: Int
         /// fsync files and directories (turn off only for throwaway test data).
         public var durable: Bool
+        /// How long a requested restore stays in progress before the object is readable (S3 takes hours for Deep
+        /// Archive; zero finishes at once). Tests set it through `BACKUP_TEST_FILE_RESTORE_SECONDS`.
+        public var restoreDelay: Duration
 
-        public init(archivedObjectsNeedRestore: Bool = true, chunkSize: Int = 4 << 20, durable: Bool = true) {
+        public init(archivedObjectsNeedRestore: Bool = true, chunkSize: Int = 4 << 20, durable: Bool = true, restoreDelay: Duration = .zero) {
             self.archivedObjectsNeedRestore = archivedObjectsNeedRestore
             self.chunkSize = chunkSize
             self.durable = durable
+            self.restoreDelay = restoreDelay
         }
     }
 
@@ -198,7 +202,11 @@ public struct FileSystemObjectStore: ObjectStore {
         let archived = StorageClass(rawValue: storageClassName)?.needsRestoreBeforeRead ?? false
         var restore = RestoreState.notArchived
         if archived {
-            if let until = sidecar?.restoredUntil, until > now { restore = .restored(until: until) } else { restore = .archived }
+            if let until = sidecar?.restoredUntil, until > now {
+                restore = (sidecar?.restoreReadyAt).map { $0 > now } == true ? .inProgress : .restored(until: until)
+            } else {
+                restore = .archived
+            }
         }
         #if canImport(Darwin)
         let modified = Date(timeIntervalSince1970: TimeInterval(info.st_mtimespec.tv_sec))
@@ -429,6 +437,8 @@ public struct FileSystemObjectStore: ObjectStore {
         let mapping = self.mapping
         let location = describe(key)
         let durable = configuration.durable
+        let delay = TimeInterval(configuration.restoreDelay.components.seconds)
+            + TimeInterval(configuration.restoreDelay.components.attoseconds) / 1e18
         return try await onThreadPool { () throws -> RestoreRequestOutcome in
             guard let info = try POSIXFile.status(path: mapping.objectPath(key)), POSIXFile.isRegularFile(info) else {
                 throw ObjectStoreError(.notFound, operation: "RestoreObject", location: location, message: "no such key",
@@ -441,9 +451,14 @@ public struct FileSystemObjectStore: ObjectStore {
                                        serverCode: "InvalidObjectState")
             }
             let now = Date()
+            if let ready = sidecar.restoreReadyAt, ready > now, sidecar.restoredUntil.map({ $0 > now }) == true {
+                return .alreadyInProgress
+            }
             let wasRestored = sidecar.restoredUntil.map { $0 > now } ?? false
-            // Restores here finish at once; the expiry counts from now, as S3's does from completion.
-            sidecar.restoredUntil = now.addingTimeInterval(TimeInterval(max(1, days)) * 86_400)
+            // Restores here finish at once (or after `restoreDelay`); the expiry counts from completion, as S3's does.
+            let ready = wasRestored ? now : now.addingTimeInterval(delay)
+            sidecar.restoreReadyAt = delay > 0 && !wasRestored ? ready : nil
+            sidecar.restoredUntil = ready.addingTimeInterval(TimeInterval(max(1, days)) * 86_400)
             let data = try ObjectSidecar.encoder.encode(sidecar)
             if durable {
                 try AtomicFile.write(data, to: mapping.sidecarPath(key))

@@ -6,7 +6,6 @@ public enum ArchiveError: Error, Sendable, CustomStringConvertible {
     case stagingObjectMissing(fileID: Int64, key: String)
     /// The archive store accepted the upload but does not show the object as written.
     case verificationFailed(key: String, problem: String)
-    case compression(String)
 
     public var description: String {
         switch self {
@@ -16,8 +15,6 @@ public enum ArchiveError: Error, Sendable, CustomStringConvertible {
             "file \(id): the staging copy \(key) does not exist"
         case .verificationFailed(let key, let problem):
             "archive object \(key) failed verification: \(problem)"
-        case .compression(let message):
-            "compression failed: \(message)"
         }
     }
 
@@ -25,7 +22,7 @@ public enum ArchiveError: Error, Sendable, CustomStringConvertible {
     var isPermanent: Bool {
         switch self {
         case .contentMismatch, .stagingObjectMissing: true
-        case .verificationFailed, .compression: false
+        case .verificationFailed: false
         }
     }
 }

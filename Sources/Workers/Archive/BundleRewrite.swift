@@ -1,3 +1,4 @@
+import ArchiveFormat
 import Catalog
 import Crypto
 import Foundation

@@ -1,68 +1,10 @@
+import ArchiveFormat
 import Catalog
 import Crypto
 import Foundation
 import NIOCore
 import ObjectStore
 import PipelineCore
-
-/// One file inside a bundle, as its manifest lists it.
-public struct BundleManifestMember: Codable, Sendable, Hashable {
-    public var fileID: Int64
-    public var sourceLabel: String
-    public var path: String
-    public var version: Int
-    public var kind: String
-    /// The name of the member inside the tar.
-    public var member: String
-    /// Offset of the member's data in the uncompressed tar.
-    public var offset: Int64
-    public var size: Int64
-    /// SHA-256 of the member's bytes; for a transcoded video, `originalSHA256` is the raw file's.
-    public var sha256: String
-    public var originalSHA256: String
-    public var modifiedAt: Date?
-
-    enum CodingKeys: String, CodingKey {
-        case fileID = "file_id", sourceLabel = "source_label", path, version, kind, member, offset, size, sha256
-        case originalSHA256 = "original_sha256", modifiedAt = "modified_at"
-    }
-}
-
-/// A bundle's manifest. The copy inside the tar lists the members; the copy beside the bundle (STANDARD class,
-/// readable without a restore) adds where and how the bundle is stored.
-public struct BundleManifest: Codable, Sendable {
-    public static let format = "personal-backup-bundle/1"
-    /// The manifest's own name inside the tar (its last member).
-    public static let memberName = ".personal-backup/manifest.json"
-
-    public var format: String = BundleManifest.format
-    public var createdAt: Date
-    public var members: [BundleManifestMember]
-    public var bundleKey: String?
-    public var bundleID: Int64?
-    public var compression: String?
-    public var tarBytes: Int64?
-    public var storedBytes: Int64?
-    public var storedSHA256: String?
-
-    enum CodingKeys: String, CodingKey {
-        case format, createdAt = "created_at", members, bundleKey = "bundle_key", bundleID = "bundle_id", compression
-        case tarBytes = "tar_bytes", storedBytes = "stored_bytes", storedSHA256 = "stored_sha256"
-    }
-
-    public static func decode(_ bytes: [UInt8]) throws -> BundleManifest {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(BundleManifest.self, from: Data(bytes))
-    }
-
-    func encoded() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(self))
-    }
-}
 
 /// A finished bundle file, ready to upload.
 struct FinishedBundle {
@@ -205,8 +147,4 @@ final class BundleWriter {
         while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty { hasher.update(data: data) }
         return hex(hasher.finalize())
     }
-}
-
-func hex(_ digest: some Sequence<UInt8>) -> String {
-    Array(digest).hexString
 }

@@ -1,3 +1,4 @@
+import ArchiveFormat
 import Foundation
 import Logging
 import ObjectStore
@@ -8,8 +9,8 @@ import PostgresNIO
 /// survives losing the database: the first line describes the export, then one line per source, bundle and file.
 /// Rows stream from Postgres into a local gzip file; memory stays flat however large the catalog.
 public struct CatalogExport: Sendable {
-    public static let key = "catalog/catalog.jsonl.gz"
-    public static let format = "personal-backup-catalog/1"
+    public static let key = CatalogExportFormat.key
+    public static let format = CatalogExportFormat.format
 
     let client: PostgresClient
     let archive: any ObjectStore

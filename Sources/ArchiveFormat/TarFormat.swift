@@ -1,11 +1,11 @@
 /// POSIX tar (ustar with pax extended headers), just enough to write regular-file members that GNU tar,
 /// bsdtar and Python's tarfile all read: names longer than 100 bytes or not ASCII, and sizes of 8 GiB or more,
 /// go in a pax `x` header before the member.
-enum TarFormat {
-    static let blockSize = 512
+package enum TarFormat {
+    package static let blockSize = 512
 
     /// The header block(s) for one regular file: an optional pax header (with its data) and the ustar header.
-    static func headers(name: String, size: Int64, modificationTime: Int64, mode: Int = 0o644) -> [UInt8] {
+    package static func headers(name: String, size: Int64, modificationTime: Int64, mode: Int = 0o644) -> [UInt8] {
         var pax: [(String, String)] = []
         let nameBytes = Array(name.utf8)
         let asciiName = nameBytes.allSatisfy { $0 >= 0x20 && $0 < 0x7f }
@@ -25,16 +25,16 @@ enum TarFormat {
     }
 
     /// Zeros that pad a member's data to a whole block.
-    static func padding(for size: Int64) -> [UInt8] {
+    package static func padding(for size: Int64) -> [UInt8] {
         let remainder = Int(size % Int64(blockSize))
         return remainder == 0 ? [] : [UInt8](repeating: 0, count: blockSize - remainder)
     }
 
     /// The end of an archive: two zero blocks.
-    static let trailer = [UInt8](repeating: 0, count: blockSize * 2)
+    package static let trailer = [UInt8](repeating: 0, count: blockSize * 2)
 
     /// `LEN key=value\n`, where LEN counts the whole record including itself.
-    static func paxRecord(_ key: String, _ value: String) -> [UInt8] {
+    package static func paxRecord(_ key: String, _ value: String) -> [UInt8] {
         let body = " \(key)=\(value)\n"
         let bodyLength = body.utf8.count
         var length = bodyLength + 1
@@ -43,12 +43,12 @@ enum TarFormat {
     }
 
     /// The ustar name field cannot hold everything; readers use the pax path instead.
-    static func safeASCII(_ name: String, limit: Int) -> String {
+    package static func safeASCII(_ name: String, limit: Int) -> String {
         let mapped = name.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f ? Character($0) : "_" }
         return String(String(mapped).suffix(limit))
     }
 
-    static func header(name: String, size: Int64, modificationTime: Int64, mode: Int, type: UInt8) -> [UInt8] {
+    package static func header(name: String, size: Int64, modificationTime: Int64, mode: Int, type: UInt8) -> [UInt8] {
         var block = [UInt8](repeating: 0, count: blockSize)
         func put(_ bytes: [UInt8], at offset: Int, width: Int) {
             for (index, byte) in bytes.prefix(width).enumerated() { block[offset + index] = byte }

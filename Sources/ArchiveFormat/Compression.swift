@@ -8,8 +8,8 @@ import Foundation
 
 /// Whether a member's bytes are worth compressing: formats that are compressed already (JPEG, PNG, MP4, ZIP,
 /// office documents, archives…) are not, whatever their name says, and neither are names that say so.
-enum Compressibility {
-    static let compressedExtensions: Set<String> = [
+package enum Compressibility {
+    package static let compressedExtensions: Set<String> = [
         "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "avif", "jxl",
         "mp4", "m4v", "m4a", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "vob", "mts", "m2ts", "ts", "wmv", "flv", "3gp",
         "mp3", "aac", "ogg", "oga", "opus", "flac", "wma",
@@ -18,7 +18,7 @@ enum Compressibility {
     ]
 
     /// Magic numbers of compressed formats, checked against a member's first bytes.
-    static let compressedSignatures: [[UInt8]] = [
+    package static let compressedSignatures: [[UInt8]] = [
         [0xFF, 0xD8, 0xFF],                    // JPEG
         [0x89, 0x50, 0x4E, 0x47],              // PNG
         [0x50, 0x4B, 0x03, 0x04],              // ZIP and the office formats
@@ -32,7 +32,7 @@ enum Compressibility {
         [0x1A, 0x45, 0xDF, 0xA3],              // Matroska/WebM
     ]
 
-    static func isCompressed(name: String, firstBytes: some Collection<UInt8>) -> Bool {
+    package static func isCompressed(name: String, firstBytes: some Collection<UInt8>) -> Bool {
         let ext = (name as NSString).pathExtension.lowercased()
         if compressedExtensions.contains(ext) { return true }
         let head = Array(firstBytes.prefix(12))
@@ -44,14 +44,14 @@ enum Compressibility {
 }
 
 /// zstd over a whole local file, in bounded chunks (the caller runs it on the thread pool).
-enum ZstdFile {
+package enum ZstdFile {
     /// Compresses `source` into `destination`; returns the compressed size and its SHA-256.
-    static func compress(_ source: String, to destination: String, level: Int32) throws -> (size: Int64, sha256: String) {
+    package static func compress(_ source: String, to destination: String, level: Int32) throws -> (size: Int64, sha256: String) {
         guard let input = fopen(source, "rb") else { throw WorkerIOError(operation: "open", path: source, errno: errno) }
         defer { fclose(input) }
         guard let output = fopen(destination, "wb") else { throw WorkerIOError(operation: "create", path: destination, errno: errno) }
         defer { fclose(output) }
-        guard let context = ZSTD_createCCtx() else { throw ArchiveError.compression("zstd could not allocate a context") }
+        guard let context = ZSTD_createCCtx() else { throw FormatError.compression("zstd could not allocate a context") }
         defer { ZSTD_freeCCtx(context) }
         ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)
@@ -71,7 +71,7 @@ enum ZstdFile {
                 remaining = try outputBuffer.withUnsafeMutableBytes { raw -> Int in
                     var outBuffer = ZSTD_outBuffer(dst: raw.baseAddress, size: raw.count, pos: 0)
                     let result = ZSTD_compressStream2(context, &outBuffer, &inBuffer, mode)
-                    if ZSTD_isError(result) != 0 { throw ArchiveError.compression(String(cString: ZSTD_getErrorName(result))) }
+                    if ZSTD_isError(result) != 0 { throw FormatError.compression(String(cString: ZSTD_getErrorName(result))) }
                     if outBuffer.pos > 0 {
                         guard fwrite(raw.baseAddress, 1, outBuffer.pos, output) == outBuffer.pos else {
                             throw WorkerIOError(operation: "write", path: destination, errno: errno)
@@ -102,50 +102,36 @@ enum ZstdFile {
         return (written, hex(hasher.finalize()))
     }
 
-    /// Decompresses a whole zstd file (for tests and restore).
-    static func decompress(_ source: String, to destination: String) throws {
-        guard let input = fopen(source, "rb") else { throw WorkerIOError(operation: "open", path: source, errno: errno) }
-        defer { fclose(input) }
+    /// Decompresses a whole zstd file (for tests and bundle rewrites).
+    package static func decompress(_ source: String, to destination: String) throws {
+        let reader = try ZstdFileReader(path: source)
         guard let output = fopen(destination, "wb") else { throw WorkerIOError(operation: "create", path: destination, errno: errno) }
         defer { fclose(output) }
-        guard let context = ZSTD_createDCtx() else { throw ArchiveError.compression("zstd could not allocate a context") }
-        defer { ZSTD_freeDCtx(context) }
-        var inputBuffer = [UInt8](repeating: 0, count: ZSTD_DStreamInSize())
-        var outputBuffer = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
         while true {
-            let count = inputBuffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, input) }
-            if count == 0 { break }
-            try inputBuffer.withUnsafeBytes { inRaw in
-                var inBuffer = ZSTD_inBuffer(src: inRaw.baseAddress, size: count, pos: 0)
-                while inBuffer.pos < inBuffer.size {
-                    try outputBuffer.withUnsafeMutableBytes { outRaw in
-                        var outBuffer = ZSTD_outBuffer(dst: outRaw.baseAddress, size: outRaw.count, pos: 0)
-                        let result = ZSTD_decompressStream(context, &outBuffer, &inBuffer)
-                        if ZSTD_isError(result) != 0 { throw ArchiveError.compression(String(cString: ZSTD_getErrorName(result))) }
-                        _ = fwrite(outRaw.baseAddress, 1, outBuffer.pos, output)
-                    }
-                }
-            }
+            let chunk = try reader.read(max: 1 << 20)
+            if chunk.isEmpty { break }
+            guard fwrite(chunk, 1, chunk.count, output) == chunk.count else { throw WorkerIOError(operation: "write", path: destination, errno: errno) }
         }
+        guard fflush(output) == 0 else { throw WorkerIOError(operation: "write", path: destination, errno: errno) }
     }
 }
 
 /// A gzip stream written to a local file (the catalog export: any tool can read it). Used by one task at a
 /// time, from the thread pool.
-final class GzipFileWriter: @unchecked Sendable {
+package final class GzipFileWriter: @unchecked Sendable {
     private var stream = z_stream()
     private let file: UnsafeMutablePointer<FILE>
     private let path: String
     private var outputBuffer = [UInt8](repeating: 0, count: 256 << 10)
     private var finished = false
 
-    init(creating path: String, level: Int32 = 6) throws {
+    package init(creating path: String, level: Int32 = 6) throws {
         guard let file = fopen(path, "wb") else { throw WorkerIOError(operation: "create", path: path, errno: errno) }
         self.file = file
         self.path = path
         guard czlib_deflate_init_gzip(&stream, level) == Z_OK else {
             fclose(file)
-            throw ArchiveError.compression("zlib could not start a gzip stream")
+            throw FormatError.compression("zlib could not start a gzip stream")
         }
     }
 
@@ -154,9 +140,9 @@ final class GzipFileWriter: @unchecked Sendable {
         fclose(file)
     }
 
-    func write(_ bytes: [UInt8]) throws { try deflate(bytes, flush: Z_NO_FLUSH) }
+    package func write(_ bytes: [UInt8]) throws { try deflate(bytes, flush: Z_NO_FLUSH) }
 
-    func finish() throws {
+    package func finish() throws {
         try deflate([], flush: Z_FINISH)
         deflateEnd(&stream)
         finished = true
@@ -176,7 +162,7 @@ final class GzipFileWriter: @unchecked Sendable {
                     stream.next_out = output.baseAddress!.assumingMemoryBound(to: Bytef.self)
                     stream.avail_out = uInt(output.count)
                     let result = CZlib.deflate(&stream, flush)
-                    guard result != Z_STREAM_ERROR else { throw ArchiveError.compression("zlib deflate failed") }
+                    guard result != Z_STREAM_ERROR else { throw FormatError.compression("zlib deflate failed") }
                     let produced = output.count - Int(stream.avail_out)
                     guard fwrite(output.baseAddress, 1, produced, file) == produced else {
                         throw WorkerIOError(operation: "write", path: path, errno: errno)

@@ -9,22 +9,22 @@ import NIOPosix
 import ObjectStore
 
 /// Runs a blocking system call on NIO's thread pool, never on the cooperative pool or an event loop.
-func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+package func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await NIOThreadPool.singleton.runIfActive(work)
 }
 
 /// A local file written in large blocks from async code: bytes collect in memory up to `flushSize`, then one
 /// blocking `write` on the thread pool. Owned by one task at a time.
-final class BufferedFileWriter {
-    let path: String
+package final class BufferedFileWriter {
+    package let path: String
     private let descriptor: Int32
     private var buffer: ByteBuffer
     private let flushSize: Int
     /// Bytes handed to `write` so far (flushed or not): the offset of the next byte in the file.
-    private(set) var offset: Int64 = 0
+    package private(set) var offset: Int64 = 0
     private var closed = false
 
-    init(creating path: String, flushSize: Int = 1 << 20) throws(WorkerIOError) {
+    package init(creating path: String, flushSize: Int = 1 << 20) throws(WorkerIOError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw WorkerIOError(operation: "create", path: path, errno: errno) }
         self.path = path
@@ -37,18 +37,18 @@ final class BufferedFileWriter {
         if !closed { close(descriptor) }
     }
 
-    func write(_ bytes: ByteBuffer) async throws {
+    package func write(_ bytes: ByteBuffer) async throws {
         offset += Int64(bytes.readableBytes)
         var bytes = bytes
         buffer.writeBuffer(&bytes)
         if buffer.readableBytes >= flushSize { try await flush() }
     }
 
-    func write(_ bytes: [UInt8]) async throws {
+    package func write(_ bytes: [UInt8]) async throws {
         try await write(ByteBuffer(bytes: bytes))
     }
 
-    func flush() async throws {
+    package func flush() async throws {
         guard buffer.readableBytes > 0 else { return }
         let pending = buffer
         buffer.clear()
@@ -70,7 +70,7 @@ final class BufferedFileWriter {
     }
 
     /// Cuts the file back to `length` bytes (drops a member whose bytes turned out wrong).
-    func truncate(to length: Int64) async throws {
+    package func truncate(to length: Int64) async throws {
         try await flush()
         let descriptor = self.descriptor
         let path = self.path
@@ -83,7 +83,7 @@ final class BufferedFileWriter {
     }
 
     /// Flushes, syncs and closes.
-    func finish() async throws {
+    package func finish() async throws {
         try await flush()
         let descriptor = self.descriptor
         let path = self.path
@@ -101,7 +101,7 @@ public struct WorkerIOError: Error, Sendable, CustomStringConvertible {
     public let path: String
     public let code: Int32
 
-    init(operation: String, path: String, errno code: Int32) {
+    package init(operation: String, path: String, errno code: Int32) {
         self.operation = operation
         self.path = path
         self.code = code
@@ -111,7 +111,7 @@ public struct WorkerIOError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Runs `body` for every element with at most `limit` running at once; returns the results in input order.
-func concurrentMap<Element: Sendable, Result: Sendable>(
+package func concurrentMap<Element: Sendable, Result: Sendable>(
     _ elements: [Element], limit: Int, _ body: @escaping @Sendable (Element) async -> Result
 ) async -> [Result] {
     await withTaskGroup(of: (Int, Result).self) { group in
@@ -135,7 +135,7 @@ func concurrentMap<Element: Sendable, Result: Sendable>(
 }
 
 /// Writes a downloaded object's bytes to a local file (bounded memory) and returns their size and SHA-256.
-func saveToFile(_ body: ObjectByteStream, path: String) async throws -> (size: Int64, sha256: String) {
+package func saveToFile(_ body: ObjectByteStream, path: String) async throws -> (size: Int64, sha256: String) {
     let writer = try BufferedFileWriter(creating: path, flushSize: 4 << 20)
     var hasher = SHA256()
     for try await chunk in body {

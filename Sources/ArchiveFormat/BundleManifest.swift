@@ -1,0 +1,106 @@
+import Foundation
+import PipelineCore
+
+/// One file inside a bundle, as its manifest lists it.
+public struct BundleManifestMember: Codable, Sendable, Hashable {
+    public var fileID: Int64
+    public var sourceLabel: String
+    public var path: String
+    public var version: Int
+    public var kind: String
+    /// The name of the member inside the tar.
+    public var member: String
+    /// Offset of the member's data in the uncompressed tar.
+    public var offset: Int64
+    public var size: Int64
+    /// SHA-256 of the member's bytes; for a transcoded video, `originalSHA256` is the raw file's.
+    public var sha256: String
+    public var originalSHA256: String
+    public var modifiedAt: Date?
+
+    public init(fileID: Int64, sourceLabel: String, path: String, version: Int, kind: String, member: String, offset: Int64,
+                size: Int64, sha256: String, originalSHA256: String, modifiedAt: Date?) {
+        self.fileID = fileID
+        self.sourceLabel = sourceLabel
+        self.path = path
+        self.version = version
+        self.kind = kind
+        self.member = member
+        self.offset = offset
+        self.size = size
+        self.sha256 = sha256
+        self.originalSHA256 = originalSHA256
+        self.modifiedAt = modifiedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case fileID = "file_id", sourceLabel = "source_label", path, version, kind, member, offset, size, sha256
+        case originalSHA256 = "original_sha256", modifiedAt = "modified_at"
+    }
+}
+
+/// A bundle's manifest. The copy inside the tar lists the members; the copy beside the bundle (STANDARD class,
+/// readable without a restore) adds where and how the bundle is stored.
+public struct BundleManifest: Codable, Sendable {
+    public static let format = "personal-backup-bundle/1"
+    /// The manifest's own name inside the tar (its last member).
+    public static let memberName = ".personal-backup/manifest.json"
+
+    public var format: String = BundleManifest.format
+    public var createdAt: Date
+    public var members: [BundleManifestMember]
+    public var bundleKey: String?
+    public var bundleID: Int64?
+    public var compression: String?
+    public var tarBytes: Int64?
+    public var storedBytes: Int64?
+    public var storedSHA256: String?
+
+    public init(createdAt: Date, members: [BundleManifestMember]) {
+        self.createdAt = createdAt
+        self.members = members
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, createdAt = "created_at", members, bundleKey = "bundle_key", bundleID = "bundle_id", compression
+        case tarBytes = "tar_bytes", storedBytes = "stored_bytes", storedSHA256 = "stored_sha256"
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> BundleManifest {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try decoder.decode(BundleManifest.self, from: Data(bytes))
+    }
+
+    package func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(self))
+    }
+}
+
+/// The catalog export's name and format (written by the archiver, read by `rebuild-catalog`).
+public enum CatalogExportFormat {
+    public static let key = "catalog/catalog.jsonl.gz"
+    public static let format = "personal-backup-catalog/1"
+}
+
+/// Why reading or writing an archive format failed.
+public enum FormatError: Error, Sendable, CustomStringConvertible {
+    case compression(String)
+    /// A tar stream that does not parse: a bad header checksum, a truncated member.
+    case malformedTar(String)
+
+    public var description: String {
+        switch self {
+        case .compression(let message): "compression failed: \(message)"
+        case .malformedTar(let message): "not a valid tar stream: \(message)"
+        }
+    }
+}
+
+/// Lower-case hex of a digest.
+package func hex(_ digest: some Sequence<UInt8>) -> String {
+    Array(digest).hexString
+}

@@ -1,0 +1,236 @@
+import ArchiveFormat
+import Catalog
+import Foundation
+import ObjectStore
+import PipelineCore
+import Restore
+import Testing
+import TestSupport
+
+/// Hostile bundles, corrupted objects, bit rot on the original medium, and rebuilding the catalog from the
+/// archive alone.
+@Suite("restore: safety, verification and disaster recovery")
+struct SafetyAndRecoveryTests {
+    @Test("a bundle with '..' and symlink members: those are refused by name, the rest restored, nothing written outside")
+    func pathTraversalRefused() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            // An independent writer (Python's tarfile) makes the hostile bundle.
+            let tarPath = harness.work.path + "/evil.tar"
+            let made = try await Subprocess.run("/usr/bin/env", ["python3", "-c", """
+                import hashlib, io, json, sys, tarfile
+                out = []
+                with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as tar:
+                    for name, data in [("Evil/good.txt", b"a good file\\n"), ("Evil/../../escape.txt", b"I got out\\n")]:
+                        info = tarfile.TarInfo(name); info.size = len(data); info.mtime = 1200000000
+                        tar.addfile(info, io.BytesIO(data))
+                    link = tarfile.TarInfo("Evil/link"); link.type = tarfile.SYMTYPE; link.linkname = "/etc/passwd"
+                    tar.addfile(link)
+                with tarfile.open(sys.argv[1]) as tar:
+                    for m in tar.getmembers():
+                        data = tar.extractfile(m).read() if m.isfile() else b""
+                        out.append({"name": m.name, "offset": m.offset_data, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+                print(json.dumps(out))
+                """, tarPath])
+            #expect(made.status == 0, "\(made.output)")
+            let members = try #require(try JSONSerialization.jsonObject(with: Data(made.output.utf8)) as? [[String: Any]])
+            let bundleBytes = try #require(FileManager.default.contents(atPath: tarPath))
+            #expect(try await harness.uploader(["migrate"]).status == 0)
+            _ = try await harness.archive.put("bundles/evil.tar", bytes: Array(bundleBytes), options: PutOptions(storageClass: .standard))
+            try await harness.executeReporting("INSERT INTO sources (label) VALUES ('Evil')")
+            try await harness.executeReporting("""
+                INSERT INTO bundles (id, archive_key, state, compression, member_count, raw_bytes, stored_bytes, hash, storage_class, archived_at)
+                VALUES (900, 'bundles/evil.tar', 'archived', 'none', 3, \(bundleBytes.count), \(bundleBytes.count),
+                        '\(PipelineHarness.sha256(Array(bundleBytes)))', 'STANDARD', now())
+                """)
+            for member in members {
+                let name = try #require(member["name"] as? String)
+                let path = String(name.dropFirst("Evil/".count))
+                let hash = try #require(member["sha256"] as? String)
+                try await harness.executeReporting("""
+                    INSERT INTO objectstoragefiles (source_id, name, path, kind, size_bytes, hash, state, storage, storage_key, archive_key,
+                        bundle_id, bundle_offset, stored_size_bytes, stored_hash, archived_at, modified_at)
+                    SELECT id, '\(path)', '\(path)', 'regular', \(member["size"] as! Int), '\(hash)', 'archived', 'archive', 'bundles/evil.tar',
+                        'bundles/evil.tar', 900, \(member["offset"] as! Int), \(member["size"] as! Int), '\(hash)', now(), now()
+                    FROM sources WHERE label = 'Evil'
+                    """)
+            }
+
+            let directory = restoreDirectory(harness)
+            let run = try await harness.restore(["--source", "Evil"], to: directory)
+            #expect(run.status == 1, "\(run.output)")
+            #expect(run.files("restored") == ["Evil/good.txt"])
+            let failed = (run.summary["failed"] as? [[String: String]]) ?? []
+            #expect(failed.contains { $0["path"] == "Evil/../../escape.txt" && $0["code"] == "unsafePath" && $0["error"]?.contains("'..'") == true }, "\(failed)")
+            #expect(failed.contains { $0["path"] == "Evil/link" && $0["code"] == "unsafePath" && $0["error"]?.contains("symbolic link") == true }, "\(failed)")
+            #expect(FileManager.default.contents(atPath: directory + "/Evil/good.txt") == Data("a good file\n".utf8))
+            #expect(!FileManager.default.fileExists(atPath: harness.work.path + "/escape.txt"))
+            #expect(!FileManager.default.fileExists(atPath: directory + "/escape.txt"))
+            #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/Evil/link")) == nil)
+
+            // The same symlink member through the ranged path (one member of the bundle): refused by its tar header.
+            let ranged = try await harness.restore(["--path", "link"], to: restoreDirectory(harness, "ranged"))
+            #expect(ranged.status == 1, "\(ranged.output)")
+            #expect(ranged.output.contains("refused") && ranged.output.contains("symbolic link"), "\(ranged.output)")
+        }
+    }
+
+    @Test("verify: a rolling sample covers every object; a corrupted object fails verify and restore; bit rot on the source is reported")
+    func corruptionAndBitRot() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            var files: [String: [UInt8]] = [:]
+            for index in 0..<3 { files["big \(index).bin"] = PipelineHarness.bytes(count: 1_500_000, seed: UInt64(index + 1)) }
+            files["small.txt"] = Array("a small text\n".utf8)
+            for (path, bytes) in files { try harness.write(path, bytes) }
+            #expect(try await harness.upload(label: "Disc C").status == 0)
+            #expect(try await harness.archiveOnce(["--small-file-threshold", "1MiB"]).status == 0)
+            let keys = Set(try await PipelineHarness.allKeys(harness.archive).filter { !$0.hasPrefix("catalog/") && !$0.hasSuffix(".manifest.json") })
+            #expect(keys.count == 4)
+
+            // Two half samples check every object once (oldest check first).
+            let first = try await harness.uploader(["verify", "--sample", "50", "--json"])
+            #expect(first.status == 0, "\(first.output)")
+            let second = try await harness.uploader(["verify", "--sample", "50", "--json"])
+            #expect(second.status == 0, "\(second.output)")
+            let checked = (first.events("object") + second.events("object")).compactMap { $0["key"] as? String }
+            #expect(checked.count == 4 && Set(checked) == keys, "\(checked)")
+            #expect((first.events("object") + second.events("object")).allSatisfy { $0["outcome"] as? String == "ok" })
+            #expect(second.summary["verified_last_30_days"] as? Int == 4)
+
+            // Bit rot on the original disc: one file changed since it was archived.
+            var rotten = files["big 1.bin"]!
+            rotten[777] ^= 0x40
+            try harness.write("big 1.bin", rotten)
+            let against = try await harness.uploader(["verify", "--source", "Disc C", "--against", harness.source.path, "--json"])
+            #expect(against.status == 1, "\(against.output)")
+            let warnings = (against.summary["source_warnings"] as? [String]) ?? []
+            #expect(warnings.count == 1 && warnings.first?.contains("big 1.bin: CHANGED") == true, "\(warnings)")
+
+            // A corrupted archive object (same size, one byte flipped) is caught by its checksum.
+            let row = try #require(try await harness.rows().first { $0.path == "big 2.bin" })
+            let key = try #require(row.storageKey)
+            let objectPath = harness.work.path + "/archive/" + key
+            let handle = try #require(FileHandle(forUpdatingAtPath: objectPath))
+            try handle.seek(toOffset: 1000)
+            let byte = try #require(try handle.read(upToCount: 1)).first!
+            try handle.seek(toOffset: 1000)
+            try handle.write(contentsOf: Data([byte ^ 0x01]))
+            try handle.close()
+            let verify = try await harness.uploader(["verify", "--json"])
+            #expect(verify.status == 1, "\(verify.output)")
+            let failures = (verify.summary["failed"] as? [String]) ?? []
+            #expect(failures.count == 1 && failures.first?.contains(key) == true && failures.first?.contains("checksum mismatch") == true, "\(failures)")
+
+            let directory = restoreDirectory(harness)
+            let restore = try await harness.restore(["--source", "Disc C"], to: directory)
+            #expect(restore.status == 1, "\(restore.output)")
+            let failed = (restore.summary["failed"] as? [[String: String]]) ?? []
+            #expect(failed.count == 1 && failed.first?["code"] == "checksumMismatch" && failed.first?["path"] == "Disc C/big 2.bin", "\(failed)")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/Disc C/big 2.bin"))
+            #expect(!FileManager.default.fileExists(atPath: directory + "/Disc C/.big 2.bin.partial"))
+            #expect(restore.files("restored").count == 3)
+        }
+    }
+
+    @Test("rebuild-catalog round trip: drop the database, rebuild from the export and newer manifests, restore, compare")
+    func rebuildCatalogRoundTrip() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            let files = try RestoreTests.makeTree(harness)
+            #expect(try await harness.upload(label: "DVD 12").status == 0)
+            #expect(try await harness.archiveOnce(RestoreTests.archiveOptions).status == 0)
+            let oldExport = try await harness.archive.getBytes(CatalogExportFormat.key)
+
+            // A second source archived after that export: its bundle is only in its manifest, its large file only
+            // in the archive's object metadata.
+            let second = try TemporaryDirectory("second")
+            defer { second.remove() }
+            FileManager.default.createFile(atPath: second.path + "/later.txt", contents: Data("written later\n".utf8))
+            FileManager.default.createFile(atPath: second.path + "/later big.bin", contents: Data(PipelineHarness.bytes(count: 2 << 20, seed: 77)))
+            let upload = try await Program.run("uploader", ["upload", second.path, "--label", "USB stick", "--json"], environment: harness.environment)
+            #expect(upload.status == 0, "\(upload.output)")
+            #expect(try await harness.archiveOnce(RestoreTests.archiveOptions).status == 0)
+            _ = try await harness.archive.put(CatalogExportFormat.key, bytes: oldExport, options: PutOptions(storageClass: .standard))
+            let lateSingle = try #require(try await harness.rows().first { $0.path == "later big.bin" }?.storageKey)
+            let before = try await harness.uploader(["ls", "--json", "--all-versions"])
+
+            // Disaster: a new, empty database.
+            let database = try await TestDatabase.create()
+            var environment = harness.environment
+            environment["DATABASE_URL"] = try TestEnvironment.required("TEST_DATABASE_URL").replacingOccurrences(of: "/postgres?", with: "/\(database.url.database)?")
+            let rebuild = try await Program.run("uploader", ["rebuild-catalog", "--from", harness.archiveURL, "--json"], environment: environment)
+            #expect(rebuild.status == 1, "the late single file cannot be placed: \(rebuild.output)")
+            let summary = UploaderRun(status: rebuild.status, output: rebuild.output).summary
+            #expect(summary["export_found"] as? Bool == true, "\(rebuild.output)")
+            #expect(summary["files_from_manifests"] as? Int == 1, "\(summary)")
+            #expect(summary["bundles_from_manifests"] as? Int == 1, "\(summary)")
+            let unrecovered = (summary["unrecovered"] as? [String]) ?? []
+            #expect(unrecovered.count == 1 && unrecovered.first?.hasPrefix(lateSingle) == true, "\(unrecovered)")
+
+            // The rebuilt catalog lists the same archived files in the same places.
+            let after = try await Program.run("uploader", ["ls", "--json", "--all-versions"], environment: environment)
+            func placements(_ output: String) -> Set<String> {
+                Set(UploaderRun(status: 0, output: output).events.compactMap { line -> String? in
+                    guard line["path"] as? String != "later big.bin" else { return nil }
+                    return ["source", "path", "version", "state", "sha256", "archive_key", "bundle_offset", "stored_sha256", "id"]
+                        .map { "\(line[$0] ?? "-")" }.joined(separator: "|")
+                })
+            }
+            #expect(placements(after.output) == placements(before.output), "\(after.output)")
+            #expect(placements(after.output).count == files.count + 1)
+
+            // The way back works from the rebuilt catalog.
+            let directory = restoreDirectory(harness)
+            let restore = try await Program.run("uploader", ["restore", "--source", "DVD 12", "--to", directory, "--json"], environment: environment)
+            #expect(restore.status == 0, "\(restore.output)")
+            try RestoreTests.expectRestored(harness, files, in: directory, label: "DVD 12")
+            let later = try await Program.run("uploader", ["restore", "--path", "later.txt", "--to", directory, "--json"], environment: environment)
+            #expect(later.status == 0, "\(later.output)")
+            #expect(FileManager.default.contents(atPath: directory + "/USB stick/later.txt") == Data("written later\n".utf8))
+
+            // Never into a database that holds a catalog.
+            let refused = try await Program.run("uploader", ["rebuild-catalog", "--from", harness.archiveURL], environment: environment)
+            #expect(refused.status == 2, "\(refused.output)")
+            #expect(refused.output.contains("not empty"), "\(refused.output)")
+            try? await database.drop()
+        }
+    }
+}
+
+@Suite("restore: units")
+struct RestoreUnitTests {
+    @Test("relative paths that would leave the destination are refused")
+    func unsafePaths() throws {
+        for bad in ["/etc/passwd", "../up", "a/../../b", "a/..", "", "./", "a\u{0}b"] {
+            #expect(throws: (any Error).self, "\(bad)") { try SafeRelativePath(bad) }
+        }
+        #expect(try SafeRelativePath("a/./b//c.txt").description == "a/b/c.txt")
+        #expect(try SafeRelativePath("..hidden/x..y").description == "..hidden/x..y")
+    }
+
+    @Test("the tar reader reads what the archiver's tar writer writes: long and non-ASCII names, offsets, data")
+    func tarRoundTrip() throws {
+        let names = ["a/b.txt", String(repeating: "ä/", count: 80) + "file", "empty"]
+        var stream: [UInt8] = []
+        var offsets: [Int64] = []
+        for (index, name) in names.enumerated() {
+            let data = Array(repeating: UInt8(index + 65), count: index * 700)
+            stream += TarFormat.headers(name: name, size: Int64(data.count), modificationTime: 1_700_000_000)
+            offsets.append(Int64(stream.count))
+            stream += data + TarFormat.padding(for: Int64(data.count))
+        }
+        stream += TarFormat.trailer
+        let path = NSTemporaryDirectory() + "tar-\(UUID().uuidString).tar"
+        FileManager.default.createFile(atPath: path, contents: Data(stream))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let reader = TarReader(try PlainFileReader(path: path))
+        for (index, name) in names.enumerated() {
+            let entry = try #require(try reader.next())
+            #expect(entry.name == name)
+            #expect(entry.dataOffset == offsets[index])
+            #expect(entry.isRegularFile)
+            var data: [UInt8] = []
+            while case let chunk = try reader.readData(max: 100), !chunk.isEmpty { data += chunk }
+            #expect(data == Array(repeating: UInt8(index + 65), count: index * 700))
+        }
+        #expect(try reader.next() == nil)
+    }
+}
