@@ -1,7 +1,7 @@
 /// The catalog's tables, as versioned migrations. Names are created unquoted, so `ObjectStorageFiles` and
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
-    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify]
+    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -265,5 +265,22 @@ public enum CatalogSchema {
             detail TEXT
         )
         """,
+    ])
+
+    /// Every claim that took a row over from an expired lease, written by the claim itself, so that the watchdog
+    /// reports re-claimed jobs without having to watch them change hands (a restarted status server, or a job
+    /// re-claimed and finished between two of its passes, would otherwise go unreported).
+    static let leaseTakeovers = Migration(version: 6, name: "lease takeovers", statements: [
+        """
+        CREATE TABLE lease_takeovers (
+            id BIGSERIAL PRIMARY KEY,
+            file_id BIGINT NOT NULL REFERENCES ObjectStorageFiles (id),
+            previous_owner UUID NOT NULL,
+            new_owner UUID NOT NULL,
+            lease_token BIGINT NOT NULL,
+            taken_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE INDEX lease_takeovers_taken_at_idx ON lease_takeovers (taken_at)",
     ])
 }

@@ -68,21 +68,30 @@ public struct WorkQueue: Sendable {
     }
 
     /// Claims up to `limit` rows for `step` in one statement: runnable rows of the step's input states, and rows
-    /// whose lease expired (their owner died). Each claim increases the row's fencing token and its attempts.
+    /// whose lease expired (their owner died). Each claim increases the row's fencing token and its attempts; a
+    /// takeover of an expired lease is recorded in `lease_takeovers` by the same statement.
     public func claim(_ step: WorkStep, workerID: UUID, limit: Int, lease: Duration) async throws -> [ClaimedFile] {
         let sql = """
-            UPDATE objectstoragefiles AS f SET
-                lease_from_state = CASE WHEN f.state = $3 THEN f.lease_from_state ELSE f.state END,
-                state = $3, lease_owner = $1, lease_token = f.lease_token + 1,
-                lease_expires_at = now() + make_interval(secs => $2), attempts = f.attempts + 1
-            WHERE f.id IN (
-                SELECT id FROM objectstoragefiles
+            WITH candidates AS (
+                SELECT id, lease_owner AS previous_owner, state = $3 AS taken_over FROM objectstoragefiles
                 WHERE (\(step.claimableCondition) AND run_after <= now())
                    OR (state = $3 AND lease_expires_at < now())
                 ORDER BY id
                 FOR UPDATE SKIP LOCKED
-                LIMIT $4)
-            RETURNING f.id, f.lease_token, f.lease_from_state, f.kind, f.attempts, f.max_attempts, f.storage_key, f.hash, f.size_bytes
+                LIMIT $4
+            ), claimed AS (
+                UPDATE objectstoragefiles AS f SET
+                    lease_from_state = CASE WHEN f.state = $3 THEN f.lease_from_state ELSE f.state END,
+                    state = $3, lease_owner = $1, lease_token = f.lease_token + 1,
+                    lease_expires_at = now() + make_interval(secs => $2), attempts = f.attempts + 1
+                FROM candidates c WHERE f.id = c.id
+                RETURNING f.id, f.lease_token, f.lease_from_state, f.kind, f.attempts, f.max_attempts, f.storage_key, f.hash,
+                    f.size_bytes, c.previous_owner, c.taken_over
+            ), logged AS (
+                INSERT INTO lease_takeovers (file_id, previous_owner, new_owner, lease_token)
+                SELECT id, previous_owner, $1, lease_token FROM claimed WHERE taken_over AND previous_owner IS NOT NULL
+            )
+            SELECT id, lease_token, lease_from_state, kind, attempts, max_attempts, storage_key, hash, size_bytes FROM claimed
             """
         var bindings = PostgresBindings()
         bindings.append(workerID)

@@ -16,7 +16,6 @@ public struct AlertWatchdog: Service {
     let store: AlertStore
     let delivery: AlertDelivery
     let logger: Logger
-    let observer: ReclaimObserver
 
     public init(client: PostgresClient, settings: WatchdogSettings, webhookURL: Secret?, logger: Logger) {
         self.client = client
@@ -25,7 +24,6 @@ public struct AlertWatchdog: Service {
         self.store = AlertStore(client: client, logger: logger)
         let sender = webhookURL.map { WebhookSender(url: $0) }
         self.delivery = AlertDelivery(store: store, sender: sender, logger: logger, summariseAbove: settings.summariseAbove)
-        self.observer = ReclaimObserver()
         if let sender {
             logger.info("alerts go to the webhook", metadata: ["webhook": "\(sender.displayURL)", "format": "\(sender.target)"])
         } else {
@@ -123,34 +121,28 @@ public struct AlertWatchdog: Service {
         return alerts
     }
 
-    /// Rows that changed owner while leased after the previous owner's lease expired: re-claimed from a worker
-    /// that stopped renewing. Seen by comparing the leased rows (few: workers × batch) with the previous pass.
+    /// Jobs another worker took over from an expired lease, as the claims recorded them (`lease_takeovers`): one
+    /// alert per worker whose jobs were taken, whether or not this watchdog saw them change hands.
     func reclaimedJobs() async throws -> [Alert] {
+        // The log only needs to outlive the alert window.
+        _ = try await client.query(
+            "DELETE FROM lease_takeovers WHERE taken_at < now() - make_interval(secs => \(settings.ignoreOlderThan.seconds))", logger: logger)
         let rows = try await client.query("""
-            SELECT f.id, f.lease_owner, f.lease_expires_at, now() FROM objectstoragefiles f
-            WHERE f.state IN ('transcoding', 'archiving') AND f.lease_expires_at IS NOT NULL LIMIT 20000
+            SELECT t.previous_owner, w.role, w.host, w.pid, count(DISTINCT t.file_id)::bigint, (array_agg(DISTINCT t.file_id ORDER BY t.file_id))[1:50]
+            FROM lease_takeovers t LEFT JOIN workers w ON w.id = t.previous_owner
+            WHERE t.taken_at > now() - make_interval(secs => \(settings.ignoreOlderThan.seconds))
+              AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.event_key = 'jobs-reclaimed:' || t.previous_owner::text)
+            GROUP BY t.previous_owner, w.role, w.host, w.pid ORDER BY t.previous_owner LIMIT 100
             """, logger: logger)
-        var current: [Int64: ReclaimObserver.Lease] = [:]
-        var now = Date()
-        for try await (id, owner, expires, databaseNow) in rows.decode((Int64, UUID?, Date, Date).self) {
-            now = databaseNow
-            if let owner { current[id] = .init(owner: owner, expires: expires) }
-        }
-        let reclaimed = observer.update(current, now: now)
-        guard !reclaimed.isEmpty else { return [] }
-        var names: [UUID: String] = [:]
-        let owners = Array(reclaimed.keys)
-        let workers = try await client.query("SELECT id, role, host, pid FROM workers WHERE id = ANY(\(owners))", logger: logger)
-        for try await (id, role, host, pid) in workers.decode((UUID, String, String, Int?).self) {
-            names[id] = Self.workerName(role: role, host: host, pid: pid)
-        }
-        return reclaimed.sorted { $0.key.uuidString < $1.key.uuidString }.map { owner, ids in
-            let who = names[owner] ?? "worker \(owner.uuidString.lowercased().prefix(8))"
-            return Alert(
+        var alerts: [Alert] = []
+        for try await (owner, role, host, pid, count, ids) in rows.decode((UUID, String?, String?, Int?, Int64, [Int64]).self) {
+            let who = role.map { Self.workerName(role: $0, host: host ?? "?", pid: pid) } ?? "worker \(owner.uuidString.lowercased().prefix(8))"
+            alerts.append(Alert(
                 eventKey: "\(AlertKind.jobsReclaimed):\(owner.uuidString.lowercased())", kind: AlertKind.jobsReclaimed,
-                message: "\(ids.count) job\(ids.count == 1 ? " was" : "s were") re-claimed from \(who) by other workers (files \(Self.list(ids, total: Int64(ids.count))))",
-                details: ["worker_id": .string(owner.uuidString.lowercased()), "file_ids": .array(ids.prefix(50).map { .number(Double($0)) })])
+                message: "\(count) job\(count == 1 ? " was" : "s were") re-claimed from \(who) by other workers (files \(Self.list(ids, total: count)))",
+                details: ["worker_id": .string(owner.uuidString.lowercased()), "file_ids": .array(ids.map { .number(Double($0)) })]))
         }
+        return alerts
     }
 
     func failedFiles() async throws -> [Alert] {
@@ -230,29 +222,6 @@ public struct AlertWatchdog: Service {
     static func list(_ ids: [Int64], total: Int64) -> String {
         let shown = ids.prefix(10).map(String.init).joined(separator: ", ")
         return total > Int64(min(ids.count, 10)) ? shown + ", …" : shown
-    }
-}
-
-/// The leased rows seen by the previous pass, to notice rows that moved from an expired lease to a new owner.
-final class ReclaimObserver: Sendable {
-    struct Lease: Sendable {
-        var owner: UUID
-        var expires: Date
-    }
-
-    private let previous = LockedValue<[Int64: Lease]?>(nil)
-
-    /// Records `current` and returns, per previous owner, the rows re-claimed since the last call.
-    func update(_ current: [Int64: Lease], now: Date) -> [UUID: [Int64]] {
-        let before = previous.exchange(current)
-        guard let before else { return [:] }
-        var reclaimed: [UUID: [Int64]] = [:]
-        for (id, lease) in current {
-            if let old = before[id], old.owner != lease.owner, old.expires <= now {
-                reclaimed[old.owner, default: []].append(id)
-            }
-        }
-        return reclaimed.mapValues { $0.sorted() }
     }
 }
 
