@@ -55,6 +55,40 @@ struct MultipartResumeTests {
         #expect(try await store.listMultipartUploads(prefix: "").isEmpty)
     }
 
+    @Test("an upload completed just before the crash (journal not yet cleared) is kept: nothing is sent again")
+    func completedUploadIsAdopted() async throws {
+        let moto = try MotoServer.fromEnvironment()
+        let counter = CountingTransport()
+        let store = try await moto.freshStore(label: "adopt", counter: counter)
+        let bytes = testBytes(3 * Self.part + 99, seed: 13)
+        // The process died after CompleteMultipartUpload and before clearing its journal.
+        let journal = InMemoryMultipartUploadJournal()
+        _ = try await store.put("disc.iso", from: .bytes(bytes), options: Self.options, journal: KeepingJournal(journal))
+        #expect(await journal.state?.parts.count == 4)
+
+        counter.reset()
+        let again = try await store.put("disc.iso", from: .bytes(bytes), options: Self.options, journal: journal)
+        #expect(counter.uploadPartCount == 0)
+        #expect(!counter.requests.contains { $0.method == "POST" }, "no new upload, no second completion")
+        #expect(again.partsUploaded == 0 && again.bytesUploaded == 0 && again.partCount == 4)
+        #expect(again.sha256 == sha256Hex(bytes))
+        #expect(await journal.state == nil)
+
+        // The same situation with local bytes that changed since: refused, journal cleared, the next run uploads anew.
+        _ = try await store.put("other.iso", from: .bytes(bytes), options: Self.options, journal: KeepingJournal(journal))
+        var changed = bytes
+        changed[2 * Self.part + 1] ^= 0x01
+        let error = await #expect(throws: ObjectStoreError.self) {
+            _ = try await store.put("other.iso", from: .bytes(changed), options: Self.options, journal: journal)
+        }
+        #expect(error?.kind == .sourceChanged)
+        #expect(await journal.state == nil)
+        counter.reset()
+        let fresh = try await store.put("other.iso", from: .bytes(changed), options: Self.options, journal: journal)
+        #expect(fresh.partsUploaded == 4 && counter.uploadPartCount == 4)
+        #expect(try await store.getBytes("other.iso") == changed)
+    }
+
     @Test("a stored part whose local bytes changed is sent again; the JSON journal survives a new process")
     func changedPartIsResent() async throws {
         let moto = try MotoServer.fromEnvironment()
@@ -158,4 +192,14 @@ struct MultipartResumeTests {
         }
         #expect(throws: ObjectStoreError.self) { try PartSizing.partSize(objectSize: (5 << 40) + 1, preferred: 0) }
     }
+}
+
+/// A journal that forgets to clear, as a process killed between completing an upload and clearing would leave it.
+actor KeepingJournal: MultipartUploadJournal {
+    let base: InMemoryMultipartUploadJournal
+    init(_ base: InMemoryMultipartUploadJournal) { self.base = base }
+    func load() async throws -> MultipartUploadState? { try await base.load() }
+    func begin(_ state: MultipartUploadState) async throws { try await base.begin(state) }
+    func recordPart(_ part: UploadedPart) async throws { try await base.recordPart(part) }
+    func clear() async throws {}
 }

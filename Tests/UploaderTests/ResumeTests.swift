@@ -6,6 +6,26 @@ import TestSupport
 
 @Suite("uploader crashes and resumes", .serialized)
 struct ResumeTests {
+    @Test("killed after a multipart upload completed but before its row was written: the next run sends nothing again")
+    func killedAfterCompletionKeepsTheUpload() async throws {
+        try await UploaderHarness.with(.s3) { harness in
+            let big = UploaderHarness.bytes(count: 20_000_000, seed: 43)
+            try harness.write("image/disc.iso.part", big)
+            let crashed = try await harness.upload(environment: ["BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD": "1"])
+            #expect(crashed.status == 128 + SIGKILL, "\(crashed.output)")
+            #expect(try await harness.rows().isEmpty, "no row before the hook fired")
+            #expect(try await PipelineHarness.allKeys(harness.staging).count == 1, "the completed upload is in staging")
+
+            let resumed = try await harness.upload()
+            #expect(resumed.status == 0, "\(resumed.output)")
+            #expect(resumed.summary["bytes_uploaded"] as? Int == 0, "nothing sent again: \(resumed.summary)")
+            let rows = try await harness.rows()
+            #expect(rows.count == 1 && rows[0].state == "staged" && rows[0].hash == UploaderHarness.sha256(big))
+            #expect(try await harness.stagedHash(try #require(rows[0].storageKey)) == UploaderHarness.sha256(big))
+            #expect(try await PipelineHarness.allKeys(harness.staging).count == 1, "no second copy")
+        }
+    }
+
     @Test("kill -9 in the middle of a 100 MB multipart upload, run again: only missing parts are sent")
     func killedMidFileResumes() async throws {
         try await UploaderHarness.with(.s3) { harness in

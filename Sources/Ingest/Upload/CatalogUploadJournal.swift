@@ -35,6 +35,12 @@ actor CatalogUploadJournal: MultipartUploadJournal {
         try await save()
     }
 
+    /// Keeps the saved state: the `pending_uploads` row goes in the transaction that records the file, and until
+    /// then a crash leaves the completed upload findable (the next run keeps it instead of sending it again).
+    func finished() async throws {
+        state = nil
+    }
+
     private func save() async throws {
         let json = try state.map { String(decoding: try JSONEncoder.journal.encode($0), as: UTF8.self) }
         try await catalog.saveMultipartState(pendingID: pendingID, json: json)

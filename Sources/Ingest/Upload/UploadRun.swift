@@ -16,6 +16,9 @@ public struct UploadConfiguration: Sendable {
     public var dryRun: Bool
     public var putOptions: PutOptions
     public var readConfiguration: ChunkedReadConfiguration
+    /// Tests only (`BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD=1`): SIGKILL itself after a multipart upload completed
+    /// and before the file is recorded, to prove the next run keeps that upload.
+    public var testCrashAfterUpload = ProcessInfo.processInfo.environment["BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD"] == "1"
 
     public init(label: String, metadata: [String: String] = [:], note: String? = nil, excludes: [String] = [],
                 concurrency: Int = 8, dryRun: Bool = false, putOptions: PutOptions = PutOptions(),
@@ -191,6 +194,8 @@ public struct UploadRun: Sendable {
         let stagingKey = pending?.stagingKey ?? Self.newStagingKey(sourceID: ingested.sourceID)
         let journal = try pending.map { try CatalogUploadJournal(catalog: catalog, pending: $0) }
         let result = try await staging.put(stagingKey, from: source, options: configuration.putOptions, journal: journal)
+        // The crash tests' hook: die between a completed multipart upload and its catalog row.
+        if resumable, configuration.testCrashAfterUpload { kill(getpid(), SIGKILL) }
         try await beforeRecording?(&ingested, stagingKey)
         let uploaded = result.bytesUploaded
         let outcome = try await catalog.record(ingested, hash: result.sha256, stagingKey: stagingKey, pendingID: pending?.id)

@@ -14,6 +14,13 @@ public protocol MultipartUploadJournal: Sendable {
     func begin(_ state: MultipartUploadState) async throws
     func recordPart(_ part: UploadedPart) async throws
     func clear() async throws
+    /// The upload was completed. A journal whose owner records the object afterwards may keep what it knows until
+    /// then, so that a crash in between finds the completed upload and keeps it instead of sending it again.
+    func finished() async throws
+}
+
+extension MultipartUploadJournal {
+    public func finished() async throws { try await clear() }
 }
 
 /// A multipart upload in progress.
