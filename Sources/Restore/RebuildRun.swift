@@ -190,13 +190,22 @@ public struct RebuildRun: Sendable {
             let info = try await archive.head(key)
             let metadata = info?.metadata ?? [:]
             let fileID = metadata["file-id"].flatMap(Int64.init)
-            if let fileID, let stored = metadata["sha256"], let original = metadata["original-sha256"],
-               let state = try await session.fileStates(ids: [fileID])[fileID], state.state != "archived" {
+            if let single = SingleObjectMetadata(headers: metadata) {
+                let path = single.path ?? ""
                 let recovered = RecoveredFile(
-                    fileID: fileID, sourceLabel: "", path: "", name: "", version: 1, kind: "regular", originalHash: original,
-                    originalSize: object.size, modifiedAt: nil, archiveKey: key, bundleID: nil, bundleOffset: nil, storedSize: object.size,
-                    storedHash: stored, archivedAt: object.lastModified, detailsJSON: #"{"rebuilt_from": "archive object metadata"}"#)
-                if try await session.markArchived(recovered) {
+                    fileID: single.fileID, sourceLabel: single.sourceLabel ?? "", path: path,
+                    name: path.split(separator: "/").last.map(String.init) ?? path, version: single.version ?? 1,
+                    kind: single.kind ?? "regular", originalHash: single.originalSHA256, originalSize: single.originalSize ?? object.size,
+                    modifiedAt: single.modifiedAt, archiveKey: key, bundleID: nil, bundleOffset: nil, storedSize: object.size,
+                    storedHash: single.sha256, archivedAt: object.lastModified, detailsJSON: #"{"rebuilt_from": "archive object metadata"}"#)
+                if let state = try await session.fileStates(ids: [single.fileID])[single.fileID] {
+                    if state.state != "archived", try await session.markArchived(recovered) {
+                        report.filesCompletedFromArchive += 1
+                        continue
+                    }
+                } else if let label = single.sourceLabel, !path.isEmpty,
+                          try await session.insertArchived(recovered, sourceID: try await session.sourceID(label: label)) {
+                    // Archived after the export: placed from its own metadata.
                     report.filesCompletedFromArchive += 1
                     continue
                 }

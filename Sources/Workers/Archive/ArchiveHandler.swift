@@ -116,7 +116,10 @@ public struct ArchiveHandler: JobHandler {
         do {
             guard let stagingKey = item.stagingKey else { throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: "-") }
             let key = singleKey(item)
-            let metadata = ["sha256": item.contentHash, "original-sha256": item.originalHash, "file-id": String(item.job.fileID)]
+            let metadata = SingleObjectMetadata(
+                fileID: item.job.fileID, sha256: item.contentHash, originalSHA256: item.originalHash, sourceLabel: item.sourceLabel,
+                path: item.path, version: item.version, kind: item.kind.rawValue, originalSize: item.originalSize, modifiedAt: item.modifiedAt
+            ).headers
             // An earlier attempt may have uploaded it and died before recording it: reuse what is verifiably there.
             let existing = try await archive.head(key)
             if !(existing?.size == item.contentSize && existing?.metadata["sha256"] == item.contentHash) {
