@@ -142,16 +142,17 @@ public struct ArchiveCatalog: Sendable {
     public func recordDuplicates(_ duplicates: [(item: ArchiveItem, holder: Int64)], workerID: UUID) async throws -> Set<Int64> {
         guard !duplicates.isEmpty else { return [] }
         return try await client.withTransaction(logger: logger) { connection in
-            let ids = duplicates.map(\.item.job.fileID)
-            let oldKeys = try await lockHeld(ids, workerID: workerID, on: connection)
+            let held = try await lockHeld(duplicates.map(\.item.job.fileID), workerID: workerID, on: connection)
+            let fenced = duplicates.filter { held[$0.item.job.fileID]?.token == $0.item.job.leaseToken }
+            guard !fenced.isEmpty else { return [] }
+            let oldKeys = held.compactMapValues(\.stagingKey)
             let rows = try await connection.query("""
                 UPDATE objectstoragefiles AS f SET
                     state = 'duplicate', duplicate_of = d.holder, storage = NULL, storage_key = NULL,
                     lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, error = NULL,
                     signed_download_url = NULL, signed_download_url_expires_at = NULL
-                FROM unnest(\(ids)::bigint[], \(duplicates.map(\.item.job.leaseToken))::bigint[],
-                            \(duplicates.map(\.holder))::bigint[]) AS d(id, token, holder)
-                WHERE f.id = d.id AND f.lease_owner = \(workerID) AND f.lease_token = d.token
+                FROM unnest(\(fenced.map(\.item.job.fileID))::bigint[], \(fenced.map(\.holder))::bigint[]) AS d(id, holder)
+                WHERE f.id = d.id
                 RETURNING f.id
                 """, logger: logger)
             var changed = Set<Int64>()
@@ -184,11 +185,12 @@ public struct ArchiveCatalog: Sendable {
     ) async throws -> Set<Int64> {
         guard !placements.isEmpty else { return [] }
         return try await client.withTransaction(logger: logger) { connection in
-            let ids = placements.map(\.item.job.fileID)
+            let held = try await lockHeld(placements.map(\.item.job.fileID), workerID: workerID, on: connection)
+            let fenced = placements.filter { held[$0.item.job.fileID]?.token == $0.item.job.leaseToken }
+            let oldKeys = held.compactMapValues(\.stagingKey)
             // Arrays of optionals do not bind; -1 and "" stand for NULL.
-            let offsets: [Int64] = placements.map { $0.bundleOffset ?? -1 }
-            let urls: [String] = placements.map { $0.signedURL ?? "" }
-            let oldKeys = try await lockHeld(ids, workerID: workerID, on: connection)
+            let offsets: [Int64] = fenced.map { $0.bundleOffset ?? -1 }
+            let urls: [String] = fenced.map { $0.signedURL ?? "" }
             let rows = try await connection.query("""
                 UPDATE objectstoragefiles AS f SET
                     state = 'archived', storage = 'archive', storage_key = p.key, archive_key = p.key,
@@ -197,11 +199,11 @@ public struct ArchiveCatalog: Sendable {
                     signed_download_url_expires_at = CASE WHEN p.url = '' THEN NULL ELSE \(signedURLExpiresAt)::timestamptz END,
                     archived_at = now(), error = NULL,
                     lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL
-                FROM unnest(\(ids)::bigint[], \(placements.map(\.item.job.leaseToken))::bigint[], \(placements.map(\.archiveKey))::text[],
-                            \(offsets)::bigint[], \(placements.map(\.storedSize))::bigint[], \(placements.map(\.storedHash))::text[],
+                FROM unnest(\(fenced.map(\.item.job.fileID))::bigint[], \(fenced.map(\.archiveKey))::text[],
+                            \(offsets)::bigint[], \(fenced.map(\.storedSize))::bigint[], \(fenced.map(\.storedHash))::text[],
                             \(urls)::text[])
-                         AS p(id, token, key, member_offset, size, hash, url)
-                WHERE f.id = p.id AND f.lease_owner = \(workerID) AND f.lease_token = p.token
+                         AS p(id, key, member_offset, size, hash, url)
+                WHERE f.id = p.id
                 RETURNING f.id
                 """, logger: logger)
             var changed = Set<Int64>()
@@ -227,16 +229,26 @@ public struct ArchiveCatalog: Sendable {
         }
     }
 
-    /// Locks the rows this worker still holds and returns their current staging keys (before they change).
-    func lockHeld(_ ids: [Int64], workerID: UUID, on connection: PostgresConnection) async throws -> [Int64: String] {
-        var keys: [Int64: String] = [:]
+    /// A row this worker still holds, locked until the transaction ends.
+    struct HeldRow {
+        let token: Int64
+        /// The staging key before the update changes it.
+        let stagingKey: String?
+    }
+
+    /// Locks the rows this worker still holds. The caller keeps those whose fencing token is still its own and
+    /// then updates them by id alone: the lock keeps owner and token as they are until the commit, and a join
+    /// on nothing but the primary key keeps the planner from a nested loop over the ids when statistics say no
+    /// row is leased (seen: 8 s instead of 0.35 s for 5,000 rows after a bulk load).
+    func lockHeld(_ ids: [Int64], workerID: UUID, on connection: PostgresConnection) async throws -> [Int64: HeldRow] {
+        var held: [Int64: HeldRow] = [:]
         let rows = try await connection.query("""
-            SELECT id, storage_key FROM objectstoragefiles WHERE id = ANY(\(ids)) AND lease_owner = \(workerID) FOR UPDATE
+            SELECT id, lease_token, storage_key FROM objectstoragefiles WHERE id = ANY(\(ids)) AND lease_owner = \(workerID) FOR UPDATE
             """, logger: logger)
-        for try await (id, key) in rows.decode((Int64, String?).self) {
-            if let key { keys[id] = key }
+        for try await (id, token, key) in rows.decode((Int64, Int64, String?).self) {
+            held[id] = HeldRow(token: token, stagingKey: key)
         }
-        return keys
+        return held
     }
 
     func queueDeletes(area: StorageArea, keys: [(Int64, String)], reason: String, on connection: PostgresConnection) async throws {

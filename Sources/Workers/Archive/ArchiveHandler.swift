@@ -269,6 +269,7 @@ public struct ArchiveHandler: JobHandler {
         let started = ContinuousClock.now
         do {
             let finished = try await writer.finish(compressionLevel: configuration.compressionLevel)
+            let compressed = ContinuousClock.now
             let now = Date()
             let calendar = Calendar(identifier: .gregorian)
             let parts = calendar.dateComponents(in: TimeZone(identifier: "UTC")!, from: now)
@@ -297,6 +298,7 @@ public struct ArchiveHandler: JobHandler {
             sidecar.storedSHA256 = finished.sha256
             _ = try await archive.put(manifestKey, bytes: try sidecar.encoded(), options: PutOptions(storageClass: .standard, contentType: "application/json"))
 
+            let stored = ContinuousClock.now
             let offsets = Dictionary(uniqueKeysWithValues: finished.manifest.members.map { ($0.fileID, $0) })
             let placements = included.compactMap { item -> ArchivedPlacement? in
                 guard let member = offsets[item.job.fileID] else { return nil }
@@ -307,8 +309,14 @@ public struct ArchiveHandler: JobHandler {
                 bundle: BundleCompletion(bundleID: bundleID, storedBytes: finished.size, hash: finished.sha256, storageClass: configuration.storageClass.rawValue),
                 workerID: context.workerID)
             crashIfAsked(.recorded)
+            let recorded = ContinuousClock.now
             await removeStagingCopies(included.filter { changed.contains($0.job.fileID) }.compactMap(\.stagingKey), catalog: catalog, logger: context.logger)
+            let milliseconds = { (duration: Duration) in "\(Int(duration.seconds * 1000))" }
             context.logger.info("bundle archived", metadata: [
+                // Where a slow bundle spent its time: compressing, storing and verifying, the catalog transaction,
+                // removing the staging copies.
+                "compress_ms": "\(milliseconds(compressed - started))", "store_ms": "\(milliseconds(stored - compressed))",
+                "record_ms": "\(milliseconds(recorded - stored))", "cleanup_ms": "\(milliseconds(ContinuousClock.now - recorded))",
                 "bundle.id": "\(bundleID)", "archive.key": "\(key)", "bundle.members": "\(changed.count)",
                 "bundle.compression": "\(finished.compression)", "bytes": "\(writer.rawBytes)", "bytes_stored": "\(finished.size)",
                 "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
