@@ -51,6 +51,22 @@ public struct IngestedFile: Sendable {
     }
 }
 
+/// A hashed file for ``IngestCatalog/record(_:)``: where its bytes were staged (nil when its hash was already
+/// known and nothing was sent) and the pending upload it completes.
+public struct IngestRecord: Sendable {
+    public var file: IngestedFile
+    public var hash: String
+    public var stagingKey: String?
+    public var pendingID: Int64?
+
+    public init(file: IngestedFile, hash: String, stagingKey: String?, pendingID: Int64?) {
+        self.file = file
+        self.hash = hash
+        self.stagingKey = stagingKey
+        self.pendingID = pendingID
+    }
+}
+
 /// How the catalog took a file whose bytes were hashed (and possibly staged).
 public enum CatalogOutcome: Sendable, Hashable {
     /// A new row in state `staged`; its bytes are in staging under the key given.
@@ -88,6 +104,25 @@ public struct IngestCatalog: Sendable {
     /// The newest version of a path in a source.
     public func latestVersion(sourceID: Int64, path: String) async throws -> CataloguedFile? {
         try await latestVersion(sourceID: sourceID, path: path, on: nil)
+    }
+
+    /// The newest version of a path and whether content of `size` is catalogued, in one round trip: the two
+    /// questions the uploader asks about every file before reading it.
+    public func lookUp(sourceID: Int64, path: String, size: Int64) async throws -> (latest: CataloguedFile?, contentOfSizeExists: Bool) {
+        let rows = try await client.query("""
+            SELECT l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state,
+                EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = \(size) AND hash IS NOT NULL AND state NOT IN ('unreadable', 'failed'))
+            FROM (SELECT 1) AS one
+            LEFT JOIN LATERAL (
+                SELECT id, version, size_bytes, modified_at, hash, state FROM objectstoragefiles
+                WHERE source_id = \(sourceID) AND path = \(path) ORDER BY version DESC LIMIT 1
+            ) AS l ON true
+            """, logger: logger)
+        for try await (id, version, sizeBytes, modified, hash, state, exists) in rows.decode((Int64?, Int?, Int64?, Date?, String?, String?, Bool).self) {
+            guard let id, let version, let sizeBytes, let state else { return (nil, exists) }
+            return (CataloguedFile(id: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: FileState(rawValue: state) ?? .failed), exists)
+        }
+        return (nil, false)
     }
 
     /// True when some row holds content of exactly this size: then the uploader hashes before sending.
@@ -160,35 +195,101 @@ public struct IngestCatalog: Sendable {
     /// hashed without uploading (the hash was already known). One transaction: the version, the duplicate check
     /// and the insert cannot interleave with another uploader's for the same content or path.
     public func record(_ file: IngestedFile, hash: String, stagingKey: String?, pendingID: Int64?) async throws -> CatalogOutcome {
-        let detailsJSON = String(decoding: try JSONEncoder().encode(file.details), as: UTF8.self)
+        try await record([IngestRecord(file: file, hash: hash, stagingKey: stagingKey, pendingID: pendingID)])[0]
+    }
+
+    /// Catalogues many hashed files in one transaction, with the same decisions as one by one; the outcomes come
+    /// in the order of `records`. Storing many small files, the per-transaction costs (round trips, the commit's
+    /// WAL flush) are what limits the rate, so the uploader hands them over in batches.
+    ///
+    /// The advisory locks on every hash and path of the batch are taken in one statement in ascending key order,
+    /// here and for single files alike, so that two uploaders can never wait for each other in a cycle.
+    public func record(_ records: [IngestRecord]) async throws -> [CatalogOutcome] {
+        guard !records.isEmpty else { return [] }
+        let details = try records.map { String(decoding: try JSONEncoder().encode($0.file.details), as: UTF8.self) }
         return try await client.withTransaction(logger: logger) { connection in
-            _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(hash), 0))", logger: logger)
-            _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(file.path), \(file.sourceID)))", logger: logger)
-            if let pendingID {
-                _ = try await connection.query("DELETE FROM pending_uploads WHERE id = \(pendingID)", logger: logger)
+            _ = try await connection.query("""
+                SELECT count(pg_advisory_xact_lock(key)) FROM (
+                    SELECT key FROM (
+                        SELECT hashtextextended(h, 0) AS key FROM unnest(\(records.map(\.hash))::text[]) AS h
+                        UNION
+                        SELECT hashtextextended(p, s) FROM unnest(\(records.map(\.file.path))::text[], \(records.map(\.file.sourceID))::bigint[]) AS x(p, s)
+                    ) AS keys ORDER BY key
+                ) AS sorted
+                """, logger: logger)
+            let pendingIDs = records.compactMap(\.pendingID)
+            if !pendingIDs.isEmpty {
+                _ = try await connection.query("DELETE FROM pending_uploads WHERE id = ANY(\(pendingIDs)::bigint[])", logger: logger)
             }
-            let latest = try await latestVersion(sourceID: file.sourceID, path: file.path, on: connection)
+            var outcomes = [CatalogOutcome?](repeating: nil, count: records.count)
+            // A batch never holds one hash or one path twice in the same round: the second must see the first's row.
+            for round in Self.rounds(records) {
+                try await record(round.map { records[$0] }, details: round.map { details[$0] }, on: connection)
+                    .enumerated().forEach { outcomes[round[$0.offset]] = $0.element }
+            }
+            return outcomes.map { $0! }
+        }
+    }
+
+    /// Splits the indices of `records` into rounds in which no hash and no (source, path) appears twice; a record
+    /// goes into the round after the last one holding its hash or path, so repeats keep their order.
+    static func rounds(_ records: [IngestRecord]) -> [[Int]] {
+        var rounds: [[Int]] = []
+        var keys: [Set<String>] = []
+        for (index, record) in records.enumerated() {
+            let recordKeys: Set<String> = ["h:" + record.hash, "p:\(record.file.sourceID):" + record.file.path]
+            let round = (keys.lastIndex { !$0.isDisjoint(with: recordKeys) }).map { $0 + 1 } ?? 0
+            if round == rounds.count {
+                rounds.append([])
+                keys.append([])
+            }
+            rounds[round].append(index)
+            keys[round].formUnion(recordKeys)
+        }
+        return rounds
+    }
+
+    /// One round of a batch, inside its transaction and under its locks.
+    private func record(_ records: [IngestRecord], details: [String], on connection: PostgresConnection) async throws -> [CatalogOutcome] {
+        var latest = [CataloguedFile?](repeating: nil, count: records.count)
+        var holders = [Int64?](repeating: nil, count: records.count)
+        let rows = try await connection.query("""
+            SELECT f.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state,
+                (SELECT id FROM objectstoragefiles WHERE hash = f.hash AND state NOT IN ('duplicate', 'unreadable', 'failed') ORDER BY id LIMIT 1)
+            FROM unnest(\(records.map(\.file.sourceID))::bigint[], \(records.map(\.file.path))::text[], \(records.map(\.hash))::text[])
+                WITH ORDINALITY AS f(source_id, path, hash, ord)
+            LEFT JOIN LATERAL (
+                SELECT id, version, size_bytes, modified_at, hash, state FROM objectstoragefiles
+                WHERE source_id = f.source_id AND path = f.path ORDER BY version DESC LIMIT 1
+            ) AS l ON true
+            """, logger: logger)
+        for try await (ordinal, id, version, sizeBytes, modified, hash, state, holder) in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Int64?).self) {
+            let index = Int(ordinal) - 1
+            holders[index] = holder
+            if let id, let version, let sizeBytes, let state {
+                latest[index] = CataloguedFile(id: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: FileState(rawValue: state) ?? .failed)
+            }
+        }
+
+        var outcomes = [CatalogOutcome?](repeating: nil, count: records.count)
+        var inserts: [Int] = []
+        for (index, record) in records.enumerated() {
+            let (file, hash, holder) = (record.file, record.hash, holders[index])
             // A failed row is not done: its content is sent again (into the same row) so it can be archived.
-            if let latest, latest.hash == hash, latest.state != .unreadable, latest.state != .failed {
-                return .unchanged(fileID: latest.id)
+            if let latest = latest[index], latest.hash == hash, latest.state != .unreadable, latest.state != .failed {
+                outcomes[index] = .unchanged(fileID: latest.id)
+                continue
             }
-            var holder: Int64?
-            for try await id in try await connection.query("""
-                SELECT id FROM objectstoragefiles
-                WHERE hash = \(hash) AND state NOT IN ('duplicate', 'unreadable', 'failed') ORDER BY id LIMIT 1
-                """, logger: logger).decode(Int64.self) {
-                holder = id
+            guard holder != nil || record.stagingKey != nil else {
+                throw CatalogError(.migrationFailed, "\(file.path): content with an unknown hash must be staged before it is catalogued")
             }
             let state: FileState = holder == nil ? .staged : .duplicate
             let storage: String? = holder == nil ? StorageArea.staging.rawValue : nil
-            let key = holder == nil ? stagingKey : nil
-            guard holder != nil || stagingKey != nil else {
-                throw CatalogError(.migrationFailed, "\(file.path): content with an unknown hash must be staged before it is catalogued")
-            }
+            let key = holder == nil ? record.stagingKey : nil
 
             // A path that was unreadable before, or whose archiving failed, gets its content in the same row: no new
             // version for it. A failed row's old staging copy is queued for removal.
-            if let latest, latest.state == .unreadable || (latest.state == .failed && latest.hash == hash) {
+            if let latest = latest[index], latest.state == .unreadable || (latest.state == .failed && latest.hash == hash) {
                 _ = try await connection.query("""
                     INSERT INTO pending_object_deletes (area, storage_key, file_id, reason)
                     SELECT 'staging', storage_key, id, 'replaced by a new upload' FROM objectstoragefiles
@@ -198,27 +299,52 @@ public struct IngestCatalog: Sendable {
                 _ = try await connection.query("""
                     UPDATE objectstoragefiles SET hash = \(hash), size_bytes = \(file.sizeBytes), modified_at = \(file.modifiedAt),
                         kind = \(file.kind.rawValue), state = \(state.rawValue), storage = \(storage), storage_key = \(key),
-                        duplicate_of = \(holder), error = NULL, details = \(detailsJSON)::jsonb, degraded = \(file.degraded),
+                        duplicate_of = \(holder), error = NULL, details = \(details[index])::jsonb, degraded = \(file.degraded),
                         attempts = 0, run_after = now(), stored_size_bytes = NULL, stored_hash = NULL
                     WHERE id = \(latest.id)
                     """, logger: logger)
-                return holder.map { .duplicate(fileID: latest.id, version: latest.version, of: $0) } ?? .staged(fileID: latest.id, version: latest.version)
+                outcomes[index] = holder.map { .duplicate(fileID: latest.id, version: latest.version, of: $0) } ?? .staged(fileID: latest.id, version: latest.version)
+                continue
             }
-
-            let version = (latest?.version ?? 0) + 1
-            let rows = try await connection.query("""
-                INSERT INTO objectstoragefiles (source_id, name, path, raw_path, kind, version, size_bytes, hash, modified_at,
-                    state, storage, storage_key, duplicate_of, details, degraded)
-                VALUES (\(file.sourceID), \(file.name), \(file.path), \(file.rawPath.map { ByteBuffer(bytes: $0) }), \(file.kind.rawValue),
-                    \(version), \(file.sizeBytes), \(hash), \(file.modifiedAt), \(state.rawValue), \(storage), \(key), \(holder),
-                    \(detailsJSON)::jsonb, \(file.degraded))
-                RETURNING id
-                """, logger: logger)
-            for try await id in rows.decode(Int64.self) {
-                return holder.map { .duplicate(fileID: id, version: version, of: $0) } ?? .staged(fileID: id, version: version)
-            }
-            throw CatalogError(.migrationFailed, "the row for \(file.path) was not returned")
+            inserts.append(index)
         }
+        guard !inserts.isEmpty else { return outcomes.map { $0! } }
+
+        // One INSERT for the new rows. Arrays cannot carry NULLs here, so absent values travel as a flag or an
+        // empty value and become NULL in SQL.
+        let new = inserts.map { records[$0] }
+        let versions = inserts.map { Int64((latest[$0]?.version ?? 0) + 1) }
+        let holderIDs = inserts.map { holders[$0] ?? 0 }
+        let inserted = try await connection.query("""
+            INSERT INTO objectstoragefiles (source_id, name, path, raw_path, kind, version, size_bytes, hash, modified_at,
+                state, storage, storage_key, duplicate_of, details, degraded)
+            SELECT source_id, name, path, CASE WHEN has_raw_path THEN raw_path END, kind, version, size_bytes, hash,
+                CASE WHEN has_modified_at THEN modified_at END,
+                CASE WHEN holder = 0 THEN 'staged' ELSE 'duplicate' END, CASE WHEN holder = 0 THEN 'staging' END,
+                CASE WHEN holder = 0 THEN staging_key END, NULLIF(holder, 0), details::jsonb, degraded
+            FROM unnest(\(new.map(\.file.sourceID))::bigint[], \(new.map(\.file.name))::text[], \(new.map(\.file.path))::text[],
+                \(new.map { $0.file.rawPath != nil })::boolean[], \(new.map { ByteBuffer(bytes: $0.file.rawPath ?? []) })::bytea[],
+                \(new.map(\.file.kind.rawValue))::text[], \(versions)::bigint[], \(new.map(\.file.sizeBytes))::bigint[], \(new.map(\.hash))::text[],
+                \(new.map { $0.file.modifiedAt != nil })::boolean[], \(new.map { $0.file.modifiedAt ?? Date(timeIntervalSince1970: 0) })::timestamptz[],
+                \(holderIDs)::bigint[], \(new.map { $0.stagingKey ?? "" })::text[], \(inserts.map { details[$0] })::text[],
+                \(new.map(\.file.degraded))::boolean[])
+                AS n(source_id, name, path, has_raw_path, raw_path, kind, version, size_bytes, hash, has_modified_at, modified_at,
+                     holder, staging_key, details, degraded)
+            RETURNING id, source_id, path
+            """, logger: logger)
+        var ids: [String: Int64] = [:]
+        for try await (id, sourceID, path) in inserted.decode((Int64, Int64, String).self) {
+            ids["\(sourceID):\(path)"] = id
+        }
+        for (position, index) in inserts.enumerated() {
+            let record = records[index]
+            guard let id = ids["\(record.file.sourceID):\(record.file.path)"] else {
+                throw CatalogError(.migrationFailed, "the row for \(record.file.path) was not returned")
+            }
+            let version = Int(versions[position])
+            outcomes[index] = holders[index].map { .duplicate(fileID: id, version: version, of: $0) } ?? .staged(fileID: id, version: version)
+        }
+        return outcomes.map { $0! }
     }
 
     /// Records a file whose bytes could not be read (after retries), with the error.

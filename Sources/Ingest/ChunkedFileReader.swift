@@ -30,7 +30,14 @@ public struct ChunkedReadConfiguration: Sendable, Hashable {
 public protocol PositionalFile: Sendable {
     /// Reads up to `buffer.count` bytes at `offset`; 0 means end of file. Throws an ``IngestError`` with the errno.
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int
+    /// Tells the kernel the bytes in this range (length 0: to the end) will not be read again, so their page
+    /// cache can be reused at once. Advisory; nothing happens where it is not supported.
+    func dropCachedPages(offset: Int64, length: Int64)
     func close()
+}
+
+extension PositionalFile {
+    public func dropCachedPages(offset: Int64, length: Int64) {}
 }
 
 /// A file descriptor opened read-only (no symlinks followed at the last component), read with `pread`.
@@ -60,6 +67,12 @@ public final class DescriptorFile: PositionalFile {
         let end = lseek(fd, 0, SEEK_END)
         guard end >= 0 else { throw IngestError.system(.readFailed, path: path.string, errno: errno, "cannot find the size") }
         return Int64(end)
+    }
+
+    public func dropCachedPages(offset: Int64, length: Int64) {
+        #if os(Linux)
+        _ = posix_fadvise(fd, off_t(offset), off_t(length), POSIX_FADV_DONTNEED)
+        #endif
     }
 
     public func close() { closeDescriptor(fd) }
@@ -117,7 +130,7 @@ public struct ChunkedFileReader: AsyncSequence, Sendable {
         try await forEachChunk { _ in }
     }
 
-    public struct AsyncIterator: AsyncIteratorProtocol {
+    public struct AsyncIterator: AsyncIteratorProtocol, Sendable {
         let state: ReaderState
         public mutating func next() async throws -> ByteBuffer? { try await state.next() }
     }
@@ -133,7 +146,17 @@ final class ReaderState: @unchecked Sendable {
     private var file: (any PositionalFile)?
     private var offset: Int64 = 0
     private var finished = false
+    /// The last read came back short: the file ended there, so no further read is needed to find out.
+    private var reachedEnd = false
     private var pending: Task<ByteBuffer?, any Error>?
+    /// The chunk handed out last. When the next one is read, the consumer is done with this one, so its memory is
+    /// read into again instead of a new buffer being allocated (and its pages faulted in) for every chunk.
+    private var lastHandedOut: ByteBuffer?
+    /// The file up to the end of the chunk handed out last: once the next one is asked for, it is done with, and
+    /// its page cache is dropped. Reading a disc's worth of data then recycles the same few pages instead of filling
+    /// memory with cache nobody reads again (on the benchmark VM, four 384 MiB files: 3-4 s of system time
+    /// without, 0.5 s with).
+    private var lastHandedOutRange: (offset: Int64, length: Int64)?
 
     init(path: String, expectedSize: Int64?, configuration: ChunkedReadConfiguration, opener: @escaping @Sendable () throws -> any PositionalFile) {
         self.path = path
@@ -157,24 +180,37 @@ final class ReaderState: @unchecked Sendable {
             }
             guard let file else { return nil }
             let chunk: ByteBuffer?
-            if let pending {
+            if reachedEnd {
+                chunk = nil
+            } else if let pending {
                 self.pending = nil
                 chunk = try await pending.value
             } else {
-                chunk = try await readChunk(file, at: offset)
+                chunk = try await readChunk(file, at: offset, count: readSize(at: offset), reusing: SpareBuffer(takingFrom: &lastHandedOut),
+                                            droppingFirst: lastHandedOutRange)
             }
             guard let chunk else {
                 try checkSize(final: true)
                 finish()
                 return nil
             }
+            let asked = readSize(at: offset)
+            let previousRange = lastHandedOutRange
+            // Everything before this chunk: a range that ends inside a large folio of the page cache drops nothing
+            // of it, so the next drop covers what an earlier one could not.
+            lastHandedOutRange = (0, offset + Int64(chunk.readableBytes))
             offset += Int64(chunk.readableBytes)
             try checkSize(final: false)
-            if configuration.readAhead, chunk.readableBytes == configuration.chunkSize {
+            if chunk.readableBytes < asked {
+                reachedEnd = true
+            } else if configuration.readAhead {
                 let nextOffset = offset
-                // The task gets the file and offset as values; it touches no mutable state of this object.
-                pending = Task { try await self.readChunk(file, at: nextOffset) }
+                let count = readSize(at: nextOffset)
+                let spare = SpareBuffer(takingFrom: &lastHandedOut)
+                // The task gets the file, offset and spare buffer as values; it touches no mutable state of this object.
+                pending = Task { try await self.readChunk(file, at: nextOffset, count: count, reusing: spare, droppingFirst: previousRange) }
             }
+            lastHandedOut = chunk
             return chunk
         } catch {
             finish()
@@ -184,6 +220,7 @@ final class ReaderState: @unchecked Sendable {
 
     private func finish() {
         finished = true
+        file?.dropCachedPages(offset: 0, length: 0)
         pending?.cancel()
         if let pending {
             // Close only after the read-ahead's pread returned: closing under it could let the descriptor number be
@@ -197,6 +234,13 @@ final class ReaderState: @unchecked Sendable {
         file = nil
     }
 
+    /// Bytes to ask for at `offset`: a chunk, or (when the size is known) what is left plus one byte, so that a
+    /// short read proves the end, a longer file shows itself, and a small file gets a buffer of its own size.
+    private func readSize(at offset: Int64) -> Int {
+        guard let expectedSize else { return configuration.chunkSize }
+        return Int(min(Int64(configuration.chunkSize), max(0, expectedSize - offset) + 1))
+    }
+
     private func checkSize(final: Bool) throws {
         guard let expectedSize else { return }
         if offset > expectedSize || (final && offset != expectedSize) {
@@ -205,13 +249,20 @@ final class ReaderState: @unchecked Sendable {
     }
 
     /// One chunk at `offset` (nil at end of file), with the retries.
-    private func readChunk(_ file: any PositionalFile, at offset: Int64) async throws -> ByteBuffer? {
-        let chunkSize = configuration.chunkSize
+    /// `droppingFirst`: a range already consumed, whose page cache is dropped on the way (off the cooperative pool).
+    private func readChunk(
+        _ file: any PositionalFile, at offset: Int64, count chunkSize: Int, reusing spare: SpareBuffer,
+        droppingFirst consumed: (offset: Int64, length: Int64)?
+    ) async throws -> ByteBuffer? {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let chunk = try await blocking { try Self.fill(file, at: offset, count: chunkSize) }
+                let firstAttempt = attempt == 1
+                let chunk = try await blocking {
+                    if let consumed, firstAttempt { file.dropCachedPages(offset: consumed.offset, length: consumed.length) }
+                    return try Self.fill(file, at: offset, count: chunkSize, reusing: spare)
+                }
                 return chunk.readableBytes == 0 ? nil : chunk
             } catch let error as IngestError where error.code == .readFailed {
                 guard attempt <= configuration.retries else {
@@ -224,8 +275,11 @@ final class ReaderState: @unchecked Sendable {
     }
 
     /// Reads until the chunk is full or the file ends (pread may return less than asked without being at the end).
-    private static func fill(_ file: any PositionalFile, at offset: Int64, count: Int) throws -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: count)
+    private static func fill(_ file: any PositionalFile, at offset: Int64, count: Int, reusing spare: SpareBuffer) throws -> ByteBuffer {
+        var buffer = spare.take() ?? ByteBufferAllocator().buffer(capacity: count)
+        // Keeps the memory when nobody else holds it any more; otherwise allocates anew (copy-on-write).
+        buffer.clear()
+        if buffer.capacity < count { buffer = ByteBufferAllocator().buffer(capacity: count) }
         var total = 0
         while total < count {
             let got = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - total) { pointer in
@@ -234,6 +288,21 @@ final class ReaderState: @unchecked Sendable {
             if got == 0 { break }
             total += got
         }
+        return buffer
+    }
+}
+
+/// Moves a buffer into a read task without a second reference staying behind, so the read can reuse its memory.
+final class SpareBuffer: @unchecked Sendable {
+    private var buffer: ByteBuffer?
+
+    init(takingFrom slot: inout ByteBuffer?) {
+        buffer = slot
+        slot = nil
+    }
+
+    func take() -> ByteBuffer? {
+        defer { buffer = nil }
         return buffer
     }
 }

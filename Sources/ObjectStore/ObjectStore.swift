@@ -31,6 +31,10 @@ public protocol ObjectStore: Sendable {
     /// Removes an object. Removing a key that does not exist succeeds, as in S3.
     func delete(_ key: String) async throws
 
+    /// Makes the names of objects written with ``PutOptions/deferNameSync`` durable: the file store syncs each of
+    /// their directories once; S3 has nothing to do.
+    func syncNames(of keys: [String]) async throws
+
     /// Removes many objects; returns the errors of those that could not be removed (the others are gone).
     /// The file store syncs each directory once for the whole call instead of once per object.
     func delete(keys: [String]) async -> [String: any Error]
@@ -88,6 +92,9 @@ extension ObjectStore {
     public func listAll(prefix: String = "") -> ObjectListing {
         ObjectListing(store: self, prefix: prefix)
     }
+
+    /// Nothing to do where objects are durable once written.
+    public func syncNames(of keys: [String]) async throws {}
 
     /// One request per key, 32 at a time (a round trip each).
     public func delete(keys: [String]) async -> [String: any Error] {
@@ -149,11 +156,16 @@ public struct PutOptions: Sendable, Hashable {
     public var partSize: Int
     /// Parts sent at the same time. Memory use is about (maxPartsInFlight + 1) × part size.
     public var maxPartsInFlight: Int
+    /// The file store makes the object's bytes durable but leaves its name (the directory entry) to a later
+    /// ``ObjectStore/syncNames(of:)``, so that many small objects share one directory sync. Until then a crash
+    /// may lose the object, never leave a partial one. S3 ignores it: its objects are durable when written.
+    public var deferNameSync: Bool
 
     public init(
         storageClass: StorageClass? = nil, contentType: String? = nil, metadata: [String: String] = [:],
-        multipartThreshold: Int = 16 << 20, partSize: Int = 16 << 20, maxPartsInFlight: Int = 4
+        multipartThreshold: Int = 16 << 20, partSize: Int = 16 << 20, maxPartsInFlight: Int = 4, deferNameSync: Bool = false
     ) {
+        self.deferNameSync = deferNameSync
         self.storageClass = storageClass
         self.contentType = contentType
         self.metadata = metadata

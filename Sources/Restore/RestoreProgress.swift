@@ -14,6 +14,8 @@ public actor RestoreProgress {
     private var totalFiles = 0
     private var lastDraw = ContinuousClock.now - .seconds(1)
     private var lineShown = false
+    /// One formatter for the whole run: creating one per event is expensive (ICU).
+    private let timeFormatter = ISO8601DateFormatter()
 
     /// Events and messages go to standard output; the live line to standard error.
     public static func standard(style: Style) -> RestoreProgress {
@@ -32,7 +34,7 @@ public actor RestoreProgress {
         guard style == .jsonLines else { return }
         var object = fields
         object["event"] = name
-        object["time"] = ISO8601DateFormatter().string(from: Date())
+        object["time"] = timeFormatter.string(from: Date())
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         output(String(decoding: data, as: UTF8.self) + "\n", false)
     }

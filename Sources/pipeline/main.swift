@@ -12,4 +12,5 @@ struct Pipeline: AsyncParsableCommand, ProgramRole {
         subcommands: [RunCommand.self, MigrateCommand<Pipeline>.self, ConfigCommand<Pipeline>.self, DatabaseCommand<Pipeline>.self])
 }
 
+BlockingThreadPool.sizeForFileIO()
 await CommandRunner.main(Pipeline.self)

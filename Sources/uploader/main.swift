@@ -15,4 +15,5 @@ struct Uploader: AsyncParsableCommand, ProgramRole {
             SourcesCommand.self, RebuildCatalogCommand.self, MigrateCommand<Uploader>.self, ConfigCommand<Uploader>.self, DatabaseCommand<Uploader>.self])
 }
 
+BlockingThreadPool.sizeForFileIO()
 await CommandRunner.main(Uploader.self)

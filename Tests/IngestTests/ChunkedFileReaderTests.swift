@@ -10,6 +10,8 @@ final class FlakyFile: PositionalFile {
     let failures: Mutex<[Int64: Int]>
     let attempts = Mutex<[Int64: Int]>([:])
     let closed = Mutex(false)
+    /// Ranges passed to `dropCachedPages`, in order.
+    let dropped = Mutex<[(offset: Int64, length: Int64)]>([])
 
     init(bytes: [UInt8], failures: [Int64: Int]) {
         self.bytes = bytes
@@ -30,6 +32,8 @@ final class FlakyFile: PositionalFile {
         bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[Int(offset)..<(Int(offset) + count)])) }
         return count
     }
+
+    func dropCachedPages(offset: Int64, length: Int64) { dropped.withLock { $0.append((offset, length)) } }
 
     func close() { closed.withLock { $0 = true } }
 }
@@ -118,5 +122,19 @@ final class FlakyFile: PositionalFile {
         let off = try await ChunkedFileReader(path: RawPath(path), configuration: .init(chunkSize: 4096, readAhead: false)).sha256()
         #expect(on.sha256 == off.sha256)
         #expect(on.sha256 == SHA256Stream.hash(bytes))
+    }
+
+    @Test func aShortChunkEndsTheFileWithoutAnotherReadAndConsumedPagesAreDropped() async throws {
+        let bytes = pseudoRandomBytes(10_000)
+        let file = FlakyFile(bytes: bytes, failures: [:])
+        let reader = ChunkedFileReader(path: "/flaky", expectedSize: Int64(bytes.count), configuration: .init(chunkSize: 4096)) { file }
+        let (size, hash) = try await reader.sha256()
+        #expect(size == 10_000 && hash == SHA256Stream.hash(bytes))
+        // The last chunk asks for the 1,808 bytes left plus one; the read at the end that proves it is the only one.
+        #expect(file.attempts.withLock { $0[10_000] } == 1)
+        let dropped = file.dropped.withLock { $0 }
+        #expect(dropped.contains { $0.offset == 0 && $0.length == 4096 }, "the first chunk's pages are let go while reading on: \(dropped)")
+        #expect(dropped.last.map { $0.offset == 0 && $0.length == 0 } == true, "the whole file at the end: \(dropped)")
+        #expect(file.closed.withLock { $0 })
     }
 }

@@ -1,6 +1,8 @@
 import Catalog
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
+import NIOCore
 import ObjectStore
 import PipelineCore
 
@@ -46,9 +48,12 @@ public struct UploadRun: Sendable {
     let configuration: UploadConfiguration
     let progress: UploadProgress
     let logger: Logger
+    /// Where finished files wait to be catalogued together (one transaction for all that are waiting).
+    let recorder: CatalogRecorder
 
     public init(catalog: IngestCatalog, staging: any ObjectStore, configuration: UploadConfiguration, progress: UploadProgress, logger: Logger) {
         self.catalog = catalog
+        self.recorder = CatalogRecorder(catalog: catalog, staging: staging)
         self.staging = staging
         self.configuration = configuration
         self.progress = progress
@@ -71,19 +76,23 @@ public struct UploadRun: Sendable {
             : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, origin: root)
         let gate = SameSizeGate()
         let results = ResultCollector()
+        // `concurrency` files are read and sent at a time; more may wait for the catalog, so that a batch of
+        // small files is catalogued in one transaction while the next ones are already being read.
+        let readers = ReadSlots(count: max(1, configuration.concurrency))
+        let filesInFlight = max(1, configuration.concurrency) * 8
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             var inFlight = 0
             _ = try await walker.walk { entry in
                 switch entry {
                 case .file(let file):
-                    if inFlight >= max(1, configuration.concurrency) {
+                    if inFlight >= filesInFlight {
                         try await group.next()
                         inFlight -= 1
                     }
                     inFlight += 1
                     group.addTask {
-                        let outcome = try await ingest(file, sourceID: sourceID, gate: gate)
+                        let outcome = try await ingest(file, sourceID: sourceID, gate: gate, readers: readers)
                         await results.add(outcome, path: file.relativePath, size: file.size)
                     }
                 case .skipped(let skipped):
@@ -116,25 +125,30 @@ public struct UploadRun: Sendable {
         case planned
     }
 
-    private func ingest(_ file: SourceFile, sourceID: Int64, gate: SameSizeGate) async throws -> FileOutcome {
+    private func ingest(_ file: SourceFile, sourceID: Int64, gate: SameSizeGate, readers: ReadSlots) async throws -> FileOutcome {
         let path = file.relativePath.catalogText
         await progress.fileStarted(path)
         let modifiedAt = Self.catalogPrecision(file.modificationTime)
 
-        if !configuration.dryRun, let latest = try await catalog.latestVersion(sourceID: sourceID, path: path),
-           latest.state != .unreadable, latest.state != .failed, latest.sizeBytes == file.size, Self.sameTime(latest.modifiedAt, modifiedAt) {
-            await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
-            return .unchanged
-        }
         if configuration.dryRun {
             await progress.fileFinished(path, outcome: "planned", size: file.size, skippedBytes: file.size)
             return .planned
         }
-
-        // Two files of one size never go at once: the second waits, then finds the first's content by hash.
+        // Two files of one size never go at once: the second waits, then finds the first's content by hash. The
+        // gate is entered before the catalog is asked, so the answer includes whatever the first one recorded.
         await gate.enter(file.size)
         do {
-            let outcome = try await ingestContent(file, path: path, modifiedAt: modifiedAt, sourceID: sourceID)
+            let (latest, sizeKnown) = try await catalog.lookUp(sourceID: sourceID, path: path, size: file.size)
+            let outcome: FileOutcome
+            if let latest, latest.state != .unreadable, latest.state != .failed, latest.sizeBytes == file.size,
+               Self.sameTime(latest.modifiedAt, modifiedAt) {
+                await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
+                outcome = .unchanged
+            } else {
+                let slot = await readers.acquire()
+                defer { slot.release() }
+                outcome = try await ingestContent(file, path: path, modifiedAt: modifiedAt, sourceID: sourceID, sizeKnown: sizeKnown, slot: slot)
+            }
             await gate.leave(file.size)
             return outcome
         } catch {
@@ -143,29 +157,44 @@ public struct UploadRun: Sendable {
         }
     }
 
-    private func ingestContent(_ file: SourceFile, path: String, modifiedAt: Date, sourceID: Int64) async throws -> FileOutcome {
+    /// `sizeKnown`: the catalog holds content of this file's size, so it is hashed before anything is sent.
+    /// `slot` is given back once the bytes are read and stored, before the file waits for the catalog.
+    private func ingestContent(_ file: SourceFile, path: String, modifiedAt: Date, sourceID: Int64, sizeKnown: Bool, slot: ReadSlot) async throws -> FileOutcome {
         var ingested = IngestedFile(
             sourceID: sourceID, path: path, rawPath: file.relativePath.isValidUTF8 ? nil : file.relativePath.bytes,
             name: file.name.catalogText, sizeBytes: file.size, modifiedAt: modifiedAt, kind: .regular)
         var bytesRead: Int64 = 0
         do {
-            let classification = try await FileClassifier.classify(fileAt: file.absolutePath)
+            // The first chunk is read once and serves both the classifier and the upload (no second open).
+            var iterator = reader(for: file).makeAsyncIterator()
+            let first = try await iterator.next() ?? ByteBuffer()
+            let classification = first.readableBytes >= FileClassifier.headLength || Int64(first.readableBytes) == file.size
+                ? FileClassifier.classify(head: first.readableBytesView, fileName: file.name.string, fileSize: file.size)
+                : try await FileClassifier.classify(fileAt: file.absolutePath)  // chunks smaller than the classifier's head
             ingested.kind = classification.kind
             ingested.details["format"] = classification.format
+            let chunks = PrefixedChunks(first: first, rest: iterator)
 
             // Hash first when content of this size exists: a known hash means nothing needs sending.
-            if try await catalog.contentOfSizeExists(file.size) {
-                let (_, hash) = try await reader(for: file).sha256()
+            if sizeKnown {
+                var hasher = SHA256Stream()
+                for try await chunk in chunks { hasher.update(chunk) }
+                let hash = hasher.finalize()
                 bytesRead += file.size
                 if try await catalog.holder(ofHash: hash) != nil {
-                    let outcome = try await catalog.record(ingested, hash: hash, stagingKey: nil, pendingID: nil)
+                    slot.release()
+                    let outcome = try await recorder.record(IngestRecord(file: ingested, hash: hash, stagingKey: nil, pendingID: nil))
                     // Read without passing through the progress counter: count it as done here.
                     await progress.fileFinished(path, outcome: outcome.isUnchanged ? "unchanged" : "duplicate", size: file.size, skippedBytes: file.size)
                     return outcome.isUnchanged ? .unchanged : .duplicate(read: bytesRead, uploaded: 0)
                 }
             }
 
-            return try await store(ingested, source: .stream(CountingChunks(base: reader(for: file), progress: progress), length: file.size), read: bytesRead + file.size)
+            // After hashing, the file is read again to send it; otherwise the chunks already begun go on.
+            let source: ObjectSource = sizeKnown
+                ? .stream(CountingChunks(base: reader(for: file), progress: progress), length: file.size)
+                : .stream(CountingChunks(base: chunks, progress: progress), length: file.size)
+            return try await store(ingested, source: source, read: bytesRead + file.size, slot: slot)
         } catch let error as IngestError where error.code == .readFailed || error.code == .cannotOpen || error.code == .sourceChanged {
             // The source could not be read (after the reader's retries): record it and go on with the rest.
             if let pending = try await catalog.pendingUpload(sourceID: sourceID, path: path) {
@@ -182,7 +211,7 @@ public struct UploadRun: Sendable {
     /// `beforeRecording` may amend the row once the bytes are stored (a disc image learns only then whether it
     /// is clean); it gets the staging key.
     func store(
-        _ file: IngestedFile, source: ObjectSource, read bytesRead: Int64,
+        _ file: IngestedFile, source: ObjectSource, read bytesRead: Int64, slot: ReadSlot? = nil,
         beforeRecording: (@Sendable (inout IngestedFile, String) async throws -> Void)? = nil
     ) async throws -> FileOutcome {
         var ingested = file
@@ -193,12 +222,16 @@ public struct UploadRun: Sendable {
         let pending = resumable ? try await pendingUpload(for: ingested) : nil
         let stagingKey = pending?.stagingKey ?? Self.newStagingKey(sourceID: ingested.sourceID)
         let journal = try pending.map { try CatalogUploadJournal(catalog: catalog, pending: $0) }
-        let result = try await staging.put(stagingKey, from: source, options: configuration.putOptions, journal: journal)
+        // The object's name is synced together with the others of its catalog batch, just before the rows commit.
+        var options = configuration.putOptions
+        options.deferNameSync = true
+        let result = try await staging.put(stagingKey, from: source, options: options, journal: journal)
+        slot?.release()
         // The crash tests' hook: die between a completed multipart upload and its catalog row.
         if resumable, configuration.testCrashAfterUpload { kill(getpid(), SIGKILL) }
         try await beforeRecording?(&ingested, stagingKey)
         let uploaded = result.bytesUploaded
-        let outcome = try await catalog.record(ingested, hash: result.sha256, stagingKey: stagingKey, pendingID: pending?.id)
+        let outcome = try await recorder.record(IngestRecord(file: ingested, hash: result.sha256, stagingKey: stagingKey, pendingID: pending?.id))
         switch outcome {
         case .staged:
             await progress.fileFinished(path, outcome: "staged", size: ingested.sizeBytes)
@@ -256,6 +289,93 @@ public struct UploadRun: Sendable {
     /// PostgreSQL keeps microseconds: round the same way so that a re-run compares equal.
     static func catalogPrecision(_ date: Date) -> Date {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000)
+    }
+}
+
+/// Catalogues finished files in batches, group-commit style (their staged objects' names are synced first, one
+/// directory sync per batch instead of one per file): the first file starts a transaction at once, and
+/// whatever arrives while it runs goes into the next one. A lone file waits no longer than its own transaction;
+/// many small files share one commit (and its WAL flush) instead of paying one each.
+actor CatalogRecorder {
+    private let catalog: IngestCatalog
+    /// Where the batch's objects were written with deferred name syncs; synced before their rows are committed.
+    private let staging: any ObjectStore
+    private let maxBatch: Int
+    private var waiting: [(record: IngestRecord, continuation: CheckedContinuation<CatalogOutcome, any Error>)] = []
+    private var flushing = false
+
+    init(catalog: IngestCatalog, staging: any ObjectStore, maxBatch: Int = 256) {
+        self.catalog = catalog
+        self.staging = staging
+        self.maxBatch = maxBatch
+    }
+
+    /// Catalogues one file; returns once the transaction holding it committed.
+    func record(_ record: IngestRecord) async throws -> CatalogOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            waiting.append((record, continuation))
+            if !flushing {
+                flushing = true
+                Task { await self.flush() }
+            }
+        }
+    }
+
+    private func flush() async {
+        while !waiting.isEmpty {
+            let batch = Array(waiting.prefix(maxBatch))
+            waiting.removeFirst(batch.count)
+            do {
+                try await staging.syncNames(of: batch.compactMap(\.record.stagingKey))
+                let outcomes = try await catalog.record(batch.map(\.record))
+                for (entry, outcome) in zip(batch, outcomes) { entry.continuation.resume(returning: outcome) }
+            } catch {
+                for entry in batch { entry.continuation.resume(throwing: error) }
+            }
+        }
+        flushing = false
+    }
+}
+
+/// The right to read and send one file; given back once (later calls do nothing).
+final class ReadSlot: @unchecked Sendable {
+    private let slots: ReadSlots
+    private let lock = NIOLock()
+    private var held = true
+
+    init(slots: ReadSlots) { self.slots = slots }
+
+    func release() {
+        let wasHeld = lock.withLock { () -> Bool in
+            defer { held = false }
+            return held
+        }
+        if wasHeld { Task { await slots.release() } }
+    }
+}
+
+/// A counting semaphore: how many files are read and sent at once.
+actor ReadSlots {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(count: Int) { available = count }
+
+    func acquire() async -> ReadSlot {
+        if available > 0 {
+            available -= 1
+        } else {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        return ReadSlot(slots: self)
+    }
+
+    func release() {
+        if waiters.isEmpty {
+            available += 1
+        } else {
+            waiters.removeFirst().resume()  // the slot passes straight to the next waiter
+        }
     }
 }
 

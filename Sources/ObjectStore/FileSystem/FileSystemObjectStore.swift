@@ -28,14 +28,19 @@ public struct FileSystemObjectStore: ObjectStore {
         public var chunkSize: Int
         /// fsync files and directories (turn off only for throwaway test data).
         public var durable: Bool
+        /// Objects at least this large are written with `O_DIRECT` where the file system allows it (see
+        /// ``DirectFileWriter``); nil writes everything through the page cache.
+        public var directWriteThreshold: Int64?
         /// How long a requested restore stays in progress before the object is readable (S3 takes hours for Deep
         /// Archive; zero finishes at once). Tests set it through `BACKUP_TEST_FILE_RESTORE_SECONDS`.
         public var restoreDelay: Duration
 
-        public init(archivedObjectsNeedRestore: Bool = true, chunkSize: Int = 4 << 20, durable: Bool = true, restoreDelay: Duration = .zero) {
+        public init(archivedObjectsNeedRestore: Bool = true, chunkSize: Int = 4 << 20, durable: Bool = true,
+                    directWriteThreshold: Int64? = 8 << 20, restoreDelay: Duration = .zero) {
             self.archivedObjectsNeedRestore = archivedObjectsNeedRestore
             self.chunkSize = chunkSize
             self.durable = durable
+            self.directWriteThreshold = directWriteThreshold
             self.restoreDelay = restoreDelay
         }
     }
@@ -99,12 +104,25 @@ public struct FileSystemObjectStore: ObjectStore {
         }
 
         var hasher = SHA256()
+        let directWriter = configuration.directWriteThreshold.map { reader.length >= $0 } == true
+            ? DirectFileWriter.make(fd: fd, blockSize: configuration.chunkSize) : nil
+        if let directWriter {
+            do {
+                while reader.remaining > 0 {
+                    hasher = try await directWriter.write(try await reader.readAvailable(upTo: configuration.chunkSize), hashing: hasher)
+                }
+                try await directWriter.finish(length: reader.length)
+            } catch {
+                await directWriter.drain()  // no write may still use the descriptor when it is closed
+                throw failure(.localIO, "PUT", key, error)
+            }
+        }
         var spare: ByteBuffer?  // one chunk buffer, reused
-        while reader.remaining > 0 {
+        while directWriter == nil, reader.remaining > 0 {
             let reuse = BufferHandoff(spare)
             spare = nil
-            let chunk = BufferHandoff(try await reader.read(min(configuration.chunkSize, Int(reader.remaining)),
-                                                            reusing: reuse))
+            // A stream's chunks are written as they come (no copy into a buffer of our size).
+            let chunk = BufferHandoff(try await reader.readAvailable(upTo: configuration.chunkSize, reusing: reuse))
             do {
                 // Hash on the thread pool too: a 4 MiB chunk is milliseconds of CPU the cooperative pool should keep.
                 (hasher, spare) = try await onThreadPool { [hasher] in
@@ -131,10 +149,15 @@ public struct FileSystemObjectStore: ObjectStore {
                 var sidecar = sidecarBase
                 do {
                     defer { POSIXFile.closeFile(fd) }
-                    if durable { try POSIXFile.sync(fd: fd) }
+                    if durable {
+                        try POSIXFile.sync(fd: fd)
+                        // Clean now, and read again only by the archiver, maybe much later: let the pages go.
+                        POSIXFile.dropCachedPages(fd: fd)
+                    }
                     sidecar.inode = UInt64(try POSIXFile.status(fd: fd).st_ino)
                 }
-                try Self.commit(temporary: temporary, key: key, sidecar: sidecar, mapping: mapping, durable: durable)
+                try Self.commit(temporary: temporary, key: key, sidecar: sidecar, mapping: mapping,
+                                syncName: durable && !options.deferNameSync)
             }
         } catch {
             throw failure(.localIO, "PUT", key, error)
@@ -150,7 +173,7 @@ public struct FileSystemObjectStore: ObjectStore {
 
     /// Renames a finished temporary file into place, then its sidecar; blocking.
     private static func commit(temporary: String, key: String, sidecar: ObjectSidecar, mapping: FileKeyMapping,
-                               durable: Bool) throws {
+                               syncName: Bool) throws {
         let objectPath = mapping.objectPath(key)
         let objectDirectory = POSIXFile.parentDirectory(of: objectPath)
         try makeDirectoriesInside(root: mapping.root, directory: objectDirectory, key: key)
@@ -161,12 +184,11 @@ public struct FileSystemObjectStore: ObjectStore {
         let sidecarData = try ObjectSidecar.encoder.encode(sidecar)
         let sidecarPath = mapping.sidecarPath(key)
         try POSIXFile.renameFile(temporary, objectPath)
-        if durable { try POSIXFile.syncDirectory(objectDirectory) }
+        if syncName { try POSIXFile.syncDirectory(objectDirectory) }
         // The object is in place; a crash from here on leaves a sidecar that no longer matches its inode, which
         // readers ignore. So the sidecar is replaced atomically but not fsynced: the object's durability is what
         // matters, and two fewer fsyncs per object make small files several times faster to store.
-        try POSIXFile.makeDirectories(POSIXFile.parentDirectory(of: sidecarPath))
-        try sidecarData.write(to: URL(fileURLWithPath: sidecarPath), options: durable ? .atomic : [])
+        try AtomicFile.write(sidecarData, to: sidecarPath, durable: false)
     }
 
     /// `mkdir -p` below the root, refusing to pass through symbolic links (which could lead outside the root).
@@ -356,6 +378,20 @@ public struct FileSystemObjectStore: ObjectStore {
             }
         } catch {
             throw failure(.localIO, "DELETE", key, error)
+        }
+    }
+
+    /// Syncs each directory holding one of `keys` once (objects written with ``PutOptions/deferNameSync``).
+    public func syncNames(of keys: [String]) async throws {
+        guard configuration.durable, !keys.isEmpty else { return }
+        let mapping = self.mapping
+        let directories = Set(keys.map { POSIXFile.parentDirectory(of: mapping.objectPath($0)) })
+        do {
+            try await onThreadPool {
+                for directory in directories.sorted() { try POSIXFile.syncDirectory(directory) }
+            }
+        } catch {
+            throw failure(.localIO, "sync", keys[0], error)
         }
     }
 

@@ -179,7 +179,10 @@ public actor JSONFileMultipartUploadJournal: MultipartUploadJournal {
 
 /// Small whole-file atomic writes. Blocking: call on the thread pool.
 enum AtomicFile {
-    static func write(_ data: Data, to path: String) throws {
+    /// Replaces the file at `path` with `data` by writing a temporary file beside it and renaming it into place.
+    /// With `durable`, the file and the rename are fsynced; without, a crash may lose the new content but never
+    /// leaves a partial file.
+    static func write(_ data: Data, to path: String, durable: Bool = true) throws {
         let directory = POSIXFile.parentDirectory(of: path)
         try POSIXFile.makeDirectories(directory)
         let temporary = "\(path).tmp-\(UUID().uuidString)"
@@ -187,7 +190,7 @@ enum AtomicFile {
         do {
             defer { POSIXFile.closeFile(fd) }
             try POSIXFile.writeAll(fd: fd, ByteBuffer(bytes: data))
-            try POSIXFile.sync(fd: fd)
+            if durable { try POSIXFile.sync(fd: fd) }
         } catch {
             try? POSIXFile.removeFile(temporary)
             throw error
@@ -198,6 +201,6 @@ enum AtomicFile {
             try? POSIXFile.removeFile(temporary)
             throw error
         }
-        try POSIXFile.syncDirectory(directory)
+        if durable { try POSIXFile.syncDirectory(directory) }
     }
 }

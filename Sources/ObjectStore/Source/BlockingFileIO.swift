@@ -100,6 +100,13 @@ enum POSIXFile {
         }
     }
 
+    /// Advises the kernel that the file's cached pages will not be needed (advisory; Linux only).
+    static func dropCachedPages(fd: Int32) {
+        #if os(Linux)
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        #endif
+    }
+
     static func sync(fd: Int32) throws {
         guard fsync(fd) == 0 else { throw SystemCallError(call: "fsync", errnoValue: errno) }
     }

@@ -90,16 +90,7 @@ final class SourceReader {
                     leftover = chunk.readableBytes > 0 ? chunk : nil
                     continue
                 }
-                let next: ByteBuffer?
-                do {
-                    next = try await iterator.next()
-                } catch {
-                    if Task.isCancelled || error is CancellationError {
-                        throw ObjectStoreError(.cancelled, operation: "read source", location: label, message: "cancelled")
-                    }
-                    throw ObjectStoreError(
-                        .sourceUnreadable, operation: "read source", location: label, message: "\(error)")
-                }
+                let next = try await nextChunk(from: iterator)
                 if next == nil, Task.isCancelled {
                     // Many streams simply end when their consumer is cancelled: that is not a short source.
                     throw ObjectStoreError(.cancelled, operation: "read source", location: label, message: "cancelled")
@@ -116,6 +107,45 @@ final class SourceReader {
         }
         position += Int64(wanted)
         return result
+    }
+
+    /// The next bytes as they come, at most `limit`: a stream's chunk is handed over as it is instead of being
+    /// copied into a buffer of a chosen size. Throws when the source ends early.
+    func readAvailable(upTo limit: Int, reusing spare: BufferHandoff? = nil) async throws -> ByteBuffer {
+        guard case .stream(let iterator, let pending) = backing else { return try await read(limit, reusing: spare) }
+        let wanted = Int(min(Int64(limit), remaining))
+        if var chunk = pending, chunk.readableBytes > 0 {
+            let slice = chunk.readSlice(length: min(wanted, chunk.readableBytes))!
+            backing = .stream(iterator, pending: chunk.readableBytes > 0 ? chunk : nil)
+            position += Int64(slice.readableBytes)
+            return slice
+        }
+        let next = try await nextChunk(from: iterator)
+        guard var chunk = next, chunk.readableBytes > 0 else {
+            if Task.isCancelled {
+                throw ObjectStoreError(.cancelled, operation: "read source", location: label, message: "cancelled")
+            }
+            if next != nil { return try await readAvailable(upTo: limit, reusing: spare) }  // an empty chunk: ask again
+            throw ObjectStoreError(
+                .sourceChanged, operation: "read source", location: label,
+                message: "the source ended after \(position) of \(length) bytes")
+        }
+        let slice = chunk.readSlice(length: min(wanted, chunk.readableBytes))!
+        backing = .stream(iterator, pending: chunk.readableBytes > 0 ? chunk : nil)
+        position += Int64(slice.readableBytes)
+        return slice
+    }
+
+    /// The stream's next chunk, its failure named as the source's (or as a cancellation).
+    private func nextChunk(from iterator: any ChunkIterator) async throws -> ByteBuffer? {
+        do {
+            return try await iterator.next()
+        } catch {
+            if Task.isCancelled || error is CancellationError {
+                throw ObjectStoreError(.cancelled, operation: "read source", location: label, message: "cancelled")
+            }
+            throw ObjectStoreError(.sourceUnreadable, operation: "read source", location: label, message: "\(error)")
+        }
     }
 
     /// Throws when the source holds more bytes than announced (a file that grew, a stream that runs long).
