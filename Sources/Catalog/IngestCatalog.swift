@@ -51,6 +51,28 @@ public struct IngestedFile: Sendable {
     }
 }
 
+/// A file about to be read: ``IngestCatalog/lookUp(_:)`` answers what the catalog knows of its path and size.
+public struct CatalogLookUp: Sendable {
+    public var sourceID: Int64
+    public var path: String
+    public var size: Int64
+
+    public init(sourceID: Int64, path: String, size: Int64) {
+        self.sourceID = sourceID
+        self.path = path
+        self.size = size
+    }
+}
+
+public struct CatalogLookUpResult: Sendable {
+    /// The newest version of the path, if any.
+    public var latest: CataloguedFile?
+    /// Some row holds content of this size: hash before sending.
+    public var contentOfSizeExists: Bool
+
+    public var pair: (latest: CataloguedFile?, contentOfSizeExists: Bool) { (latest, contentOfSizeExists) }
+}
+
 /// A hashed file for ``IngestCatalog/record(_:)``: where its bytes were staged (nil when its hash was already
 /// known and nothing was sent) and the pending upload it completes.
 public struct IngestRecord: Sendable {
@@ -106,23 +128,29 @@ public struct IngestCatalog: Sendable {
         try await latestVersion(sourceID: sourceID, path: path, on: nil)
     }
 
-    /// The newest version of a path and whether content of `size` is catalogued, in one round trip: the two
-    /// questions the uploader asks about every file before reading it.
-    public func lookUp(sourceID: Int64, path: String, size: Int64) async throws -> (latest: CataloguedFile?, contentOfSizeExists: Bool) {
+    /// For each request, the newest version of its path and whether content of its size is catalogued: the two
+    /// questions the uploader asks about every file before reading it, for many files in one round trip.
+    public func lookUp(_ requests: [CatalogLookUp]) async throws -> [CatalogLookUpResult] {
+        var results = [CatalogLookUpResult](repeating: CatalogLookUpResult(latest: nil, contentOfSizeExists: false), count: requests.count)
+        guard !requests.isEmpty else { return results }
         let rows = try await client.query("""
-            SELECT l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state,
-                EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = \(size) AND hash IS NOT NULL AND state NOT IN ('unreadable', 'failed'))
-            FROM (SELECT 1) AS one
+            SELECT r.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state,
+                EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = r.size AND hash IS NOT NULL AND state NOT IN ('unreadable', 'failed'))
+            FROM unnest(\(requests.map(\.sourceID))::bigint[], \(requests.map(\.path))::text[], \(requests.map(\.size))::bigint[])
+                WITH ORDINALITY AS r(source_id, path, size, ord)
             LEFT JOIN LATERAL (
                 SELECT id, version, size_bytes, modified_at, hash, state FROM objectstoragefiles
-                WHERE source_id = \(sourceID) AND path = \(path) ORDER BY version DESC LIMIT 1
+                WHERE source_id = r.source_id AND path = r.path ORDER BY version DESC LIMIT 1
             ) AS l ON true
             """, logger: logger)
-        for try await (id, version, sizeBytes, modified, hash, state, exists) in rows.decode((Int64?, Int?, Int64?, Date?, String?, String?, Bool).self) {
-            guard let id, let version, let sizeBytes, let state else { return (nil, exists) }
-            return (CataloguedFile(id: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: FileState(rawValue: state) ?? .failed), exists)
+        for try await (ordinal, id, version, sizeBytes, modified, hash, state, exists) in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Bool).self) {
+            var latest: CataloguedFile?
+            if let id, let version, let sizeBytes, let state {
+                latest = CataloguedFile(id: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: FileState(rawValue: state) ?? .failed)
+            }
+            results[Int(ordinal) - 1] = CatalogLookUpResult(latest: latest, contentOfSizeExists: exists)
         }
-        return (nil, false)
+        return results
     }
 
     /// True when some row holds content of exactly this size: then the uploader hashes before sending.

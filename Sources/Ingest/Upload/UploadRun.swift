@@ -48,12 +48,19 @@ public struct UploadRun: Sendable {
     let configuration: UploadConfiguration
     let progress: UploadProgress
     let logger: Logger
-    /// Where finished files wait to be catalogued together (one transaction for all that are waiting).
-    let recorder: CatalogRecorder
+    /// Where finished files wait to be catalogued together: one transaction for all that are waiting, after one
+    /// sync of their staging directories (their objects were written with deferred name syncs).
+    let recorder: GroupCommit<IngestRecord, CatalogOutcome>
+    /// Where files wait for the catalog's answer about their path and size: one query for all that are waiting.
+    let lookUps: GroupCommit<CatalogLookUp, CatalogLookUpResult>
 
     public init(catalog: IngestCatalog, staging: any ObjectStore, configuration: UploadConfiguration, progress: UploadProgress, logger: Logger) {
         self.catalog = catalog
-        self.recorder = CatalogRecorder(catalog: catalog, staging: staging)
+        self.recorder = GroupCommit { records in
+            try await staging.syncNames(of: records.compactMap(\.stagingKey))
+            return try await catalog.record(records)
+        }
+        self.lookUps = GroupCommit { try await catalog.lookUp($0) }
         self.staging = staging
         self.configuration = configuration
         self.progress = progress
@@ -138,7 +145,7 @@ public struct UploadRun: Sendable {
         // gate is entered before the catalog is asked, so the answer includes whatever the first one recorded.
         await gate.enter(file.size)
         do {
-            let (latest, sizeKnown) = try await catalog.lookUp(sourceID: sourceID, path: path, size: file.size)
+            let (latest, sizeKnown) = try await lookUps.submit(CatalogLookUp(sourceID: sourceID, path: path, size: file.size)).pair
             let outcome: FileOutcome
             if let latest, latest.state != .unreadable, latest.state != .failed, latest.sizeBytes == file.size,
                Self.sameTime(latest.modifiedAt, modifiedAt) {
@@ -183,7 +190,7 @@ public struct UploadRun: Sendable {
                 bytesRead += file.size
                 if try await catalog.holder(ofHash: hash) != nil {
                     slot.release()
-                    let outcome = try await recorder.record(IngestRecord(file: ingested, hash: hash, stagingKey: nil, pendingID: nil))
+                    let outcome = try await recorder.submit(IngestRecord(file: ingested, hash: hash, stagingKey: nil, pendingID: nil))
                     // Read without passing through the progress counter: count it as done here.
                     await progress.fileFinished(path, outcome: outcome.isUnchanged ? "unchanged" : "duplicate", size: file.size, skippedBytes: file.size)
                     return outcome.isUnchanged ? .unchanged : .duplicate(read: bytesRead, uploaded: 0)
@@ -231,7 +238,7 @@ public struct UploadRun: Sendable {
         if resumable, configuration.testCrashAfterUpload { kill(getpid(), SIGKILL) }
         try await beforeRecording?(&ingested, stagingKey)
         let uploaded = result.bytesUploaded
-        let outcome = try await recorder.record(IngestRecord(file: ingested, hash: result.sha256, stagingKey: stagingKey, pendingID: pending?.id))
+        let outcome = try await recorder.submit(IngestRecord(file: ingested, hash: result.sha256, stagingKey: stagingKey, pendingID: pending?.id))
         switch outcome {
         case .staged:
             await progress.fileFinished(path, outcome: "staged", size: ingested.sizeBytes)
@@ -289,51 +296,6 @@ public struct UploadRun: Sendable {
     /// PostgreSQL keeps microseconds: round the same way so that a re-run compares equal.
     static func catalogPrecision(_ date: Date) -> Date {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000)
-    }
-}
-
-/// Catalogues finished files in batches, group-commit style (their staged objects' names are synced first, one
-/// directory sync per batch instead of one per file): the first file starts a transaction at once, and
-/// whatever arrives while it runs goes into the next one. A lone file waits no longer than its own transaction;
-/// many small files share one commit (and its WAL flush) instead of paying one each.
-actor CatalogRecorder {
-    private let catalog: IngestCatalog
-    /// Where the batch's objects were written with deferred name syncs; synced before their rows are committed.
-    private let staging: any ObjectStore
-    private let maxBatch: Int
-    private var waiting: [(record: IngestRecord, continuation: CheckedContinuation<CatalogOutcome, any Error>)] = []
-    private var flushing = false
-
-    init(catalog: IngestCatalog, staging: any ObjectStore, maxBatch: Int = 256) {
-        self.catalog = catalog
-        self.staging = staging
-        self.maxBatch = maxBatch
-    }
-
-    /// Catalogues one file; returns once the transaction holding it committed.
-    func record(_ record: IngestRecord) async throws -> CatalogOutcome {
-        try await withCheckedThrowingContinuation { continuation in
-            waiting.append((record, continuation))
-            if !flushing {
-                flushing = true
-                Task { await self.flush() }
-            }
-        }
-    }
-
-    private func flush() async {
-        while !waiting.isEmpty {
-            let batch = Array(waiting.prefix(maxBatch))
-            waiting.removeFirst(batch.count)
-            do {
-                try await staging.syncNames(of: batch.compactMap(\.record.stagingKey))
-                let outcomes = try await catalog.record(batch.map(\.record))
-                for (entry, outcome) in zip(batch, outcomes) { entry.continuation.resume(returning: outcome) }
-            } catch {
-                for entry in batch { entry.continuation.resume(throwing: error) }
-            }
-        }
-        flushing = false
     }
 }
 
