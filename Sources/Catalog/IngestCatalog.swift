@@ -13,6 +13,14 @@ public struct CataloguedFile: Sendable, Hashable {
     public let state: FileState
 }
 
+extension CataloguedFile {
+    /// The columns of a LEFT JOIN that may have found no row (then nil).
+    init?(joinedID id: Int64?, version: Int?, sizeBytes: Int64?, modifiedAt: Date?, hash: String?, state: String?) {
+        guard let id, let version, let sizeBytes, let state else { return nil }
+        self.init(id: id, version: version, sizeBytes: sizeBytes, modifiedAt: modifiedAt, hash: hash, state: FileState(rawValue: state) ?? .failed)
+    }
+}
+
 /// An upload that started but is not catalogued yet (see the `pending_uploads` table).
 public struct PendingUpload: Sendable, Hashable {
     public let id: Int64
@@ -144,10 +152,7 @@ public struct IngestCatalog: Sendable {
             ) AS l ON true
             """, logger: logger)
         for try await (ordinal, id, version, sizeBytes, modified, hash, state, exists) in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Bool).self) {
-            var latest: CataloguedFile?
-            if let id, let version, let sizeBytes, let state {
-                latest = CataloguedFile(id: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: FileState(rawValue: state) ?? .failed)
-            }
+            let latest = CataloguedFile(joinedID: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: state)
             results[Int(ordinal) - 1] = CatalogLookUpResult(latest: latest, contentOfSizeExists: exists)
         }
         return results
@@ -294,9 +299,7 @@ public struct IngestCatalog: Sendable {
         for try await (ordinal, id, version, sizeBytes, modified, hash, state, holder) in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Int64?).self) {
             let index = Int(ordinal) - 1
             holders[index] = holder
-            if let id, let version, let sizeBytes, let state {
-                latest[index] = CataloguedFile(id: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: FileState(rawValue: state) ?? .failed)
-            }
+            latest[index] = CataloguedFile(joinedID: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: state)
         }
 
         var outcomes = [CatalogOutcome?](repeating: nil, count: records.count)

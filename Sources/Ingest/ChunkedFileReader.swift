@@ -152,11 +152,6 @@ final class ReaderState: @unchecked Sendable {
     /// The chunk handed out last. When the next one is read, the consumer is done with this one, so its memory is
     /// read into again instead of a new buffer being allocated (and its pages faulted in) for every chunk.
     private var lastHandedOut: ByteBuffer?
-    /// The file up to the end of the chunk handed out last: once the next one is asked for, it is done with, and
-    /// its page cache is dropped. Reading a disc's worth of data then recycles the same few pages instead of filling
-    /// memory with cache nobody reads again (on the benchmark VM, four 384 MiB files: 3-4 s of system time
-    /// without, 0.5 s with).
-    private var lastHandedOutRange: (offset: Int64, length: Int64)?
 
     init(path: String, expectedSize: Int64?, configuration: ChunkedReadConfiguration, opener: @escaping @Sendable () throws -> any PositionalFile) {
         self.path = path
@@ -186,8 +181,9 @@ final class ReaderState: @unchecked Sendable {
                 self.pending = nil
                 chunk = try await pending.value
             } else {
+                // Asked for the next chunk, the consumer is done with everything handed out so far.
                 chunk = try await readChunk(file, at: offset, count: readSize(at: offset), reusing: SpareBuffer(takingFrom: &lastHandedOut),
-                                            droppingFirst: lastHandedOutRange)
+                                            droppingCacheBefore: offset)
             }
             guard let chunk else {
                 try checkSize(final: true)
@@ -195,10 +191,8 @@ final class ReaderState: @unchecked Sendable {
                 return nil
             }
             let asked = readSize(at: offset)
-            let previousRange = lastHandedOutRange
-            // Everything before this chunk: a range that ends inside a large folio of the page cache drops nothing
-            // of it, so the next drop covers what an earlier one could not.
-            lastHandedOutRange = (0, offset + Int64(chunk.readableBytes))
+            // By the time the read-ahead runs, the consumer is done with everything before this chunk.
+            let chunkStart = offset
             offset += Int64(chunk.readableBytes)
             try checkSize(final: false)
             if chunk.readableBytes < asked {
@@ -208,7 +202,7 @@ final class ReaderState: @unchecked Sendable {
                 let count = readSize(at: nextOffset)
                 let spare = SpareBuffer(takingFrom: &lastHandedOut)
                 // The task gets the file, offset and spare buffer as values; it touches no mutable state of this object.
-                pending = Task { try await self.readChunk(file, at: nextOffset, count: count, reusing: spare, droppingFirst: previousRange) }
+                pending = Task { try await self.readChunk(file, at: nextOffset, count: count, reusing: spare, droppingCacheBefore: chunkStart) }
             }
             lastHandedOut = chunk
             return chunk
@@ -249,10 +243,14 @@ final class ReaderState: @unchecked Sendable {
     }
 
     /// One chunk at `offset` (nil at end of file), with the retries.
-    /// `droppingFirst`: a range already consumed, whose page cache is dropped on the way (off the cooperative pool).
+    /// `droppingCacheBefore`: the file up to there was consumed, so its page cache is dropped on the way (off the
+    /// cooperative pool). Reading a disc's worth of data then recycles the same few pages instead of filling memory
+    /// with cache nobody reads again (on the benchmark VM, four 384 MiB files: 3-4 s of system time without, 0.5 s
+    /// with). The range always starts at 0: a range that ends inside a large folio of the page cache drops nothing
+    /// of it, so each drop covers what an earlier one could not.
     private func readChunk(
         _ file: any PositionalFile, at offset: Int64, count chunkSize: Int, reusing spare: SpareBuffer,
-        droppingFirst consumed: (offset: Int64, length: Int64)?
+        droppingCacheBefore consumedEnd: Int64
     ) async throws -> ByteBuffer? {
         var attempt = 0
         while true {
@@ -260,7 +258,7 @@ final class ReaderState: @unchecked Sendable {
             do {
                 let firstAttempt = attempt == 1
                 let chunk = try await blocking {
-                    if let consumed, firstAttempt { file.dropCachedPages(offset: consumed.offset, length: consumed.length) }
+                    if consumedEnd > 0, firstAttempt { file.dropCachedPages(offset: 0, length: consumedEnd) }
                     return try Self.fill(file, at: offset, count: chunkSize, reusing: spare)
                 }
                 return chunk.readableBytes == 0 ? nil : chunk

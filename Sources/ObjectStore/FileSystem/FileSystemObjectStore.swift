@@ -116,25 +116,8 @@ public struct FileSystemObjectStore: ObjectStore {
                 await directWriter.drain()  // no write may still use the descriptor when it is closed
                 throw failure(.localIO, "PUT", key, error)
             }
-        }
-        var spare: ByteBuffer?  // one chunk buffer, reused
-        while directWriter == nil, reader.remaining > 0 {
-            let reuse = BufferHandoff(spare)
-            spare = nil
-            // A stream's chunks are written as they come (no copy into a buffer of our size).
-            let chunk = BufferHandoff(try await reader.readAvailable(upTo: configuration.chunkSize, reusing: reuse))
-            do {
-                // Hash on the thread pool too: a 4 MiB chunk is milliseconds of CPU the cooperative pool should keep.
-                (hasher, spare) = try await onThreadPool { [hasher] in
-                    var hasher = hasher
-                    let bytes = chunk.take()!
-                    hasher.update(buffer: bytes)
-                    try POSIXFile.writeAll(fd: fd, bytes)
-                    return (hasher, bytes)
-                }
-            } catch {
-                throw failure(.localIO, "PUT", key, error)
-            }
+        } else {
+            hasher = try await writeBuffered(from: reader, to: fd, hashing: hasher, key: key)
         }
         try await reader.verifyEnd()
         let sha256 = Array(hasher.finalize()).hexString
@@ -165,6 +148,31 @@ public struct FileSystemObjectStore: ObjectStore {
         committed = true
         try? await journal?.clear()
         return PutResult(key: key, size: size, sha256: sha256, etag: "\"\(sha256)\"", partCount: 0, partsUploaded: 0)
+    }
+
+    /// Writes the rest of `reader` to `fd` through the page cache, hashing it; blocking calls on the thread pool.
+    private func writeBuffered(from reader: SourceReader, to fd: Int32, hashing hasher: SHA256, key: String) async throws -> SHA256 {
+        var hasher = hasher
+        var spare: ByteBuffer?  // one chunk buffer, reused
+        while reader.remaining > 0 {
+            let reuse = BufferHandoff(spare)
+            spare = nil
+            // A stream's chunks are written as they come (no copy into a buffer of our size).
+            let chunk = BufferHandoff(try await reader.readAvailable(upTo: configuration.chunkSize, reusing: reuse))
+            do {
+                // Hash on the thread pool too: a 4 MiB chunk is milliseconds of CPU the cooperative pool should keep.
+                (hasher, spare) = try await onThreadPool { [hasher] in
+                    var hasher = hasher
+                    let bytes = chunk.take()!
+                    hasher.update(buffer: bytes)
+                    try POSIXFile.writeAll(fd: fd, bytes)
+                    return (hasher, bytes)
+                }
+            } catch {
+                throw failure(.localIO, "PUT", key, error)
+            }
+        }
+        return hasher
     }
 
     private static func lowercased(_ metadata: [String: String]) -> [String: String] {
