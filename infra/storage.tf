@@ -52,14 +52,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "staging" {
     }
   }
 
-  rule {
-    id     = "expire-forgotten-staging-objects"
-    status = "Enabled"
-    filter {}
-    expiration {
-      days = var.staging_expiration_days
-    }
-  }
+  # No expiration rule: a staging object may be the only copy of a file that waits (a failed row a person has not
+  # looked at yet, an archiver that was down for weeks). The archiver removes staging copies itself once their
+  # content is archived; nothing here may delete bytes a row still needs.
 }
 
 resource "aws_s3_bucket_policy" "staging" {

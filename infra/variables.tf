@@ -83,12 +83,6 @@ variable "archive_bucket_name" {
   default     = null
 }
 
-variable "staging_expiration_days" {
-  description = "Staging objects older than this are deleted by a lifecycle rule: the archiver normally removes them within minutes, so anything this old was forgotten (a row that failed for good, an abandoned upload). Upload again to re-send."
-  type        = number
-  default     = 60
-}
-
 variable "multipart_abort_days" {
   description = "Unfinished multipart uploads (an uploader that never came back) are aborted after this many days, in both buckets. The uploader resumes an interrupted upload only within this window."
   type        = number
