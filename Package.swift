@@ -243,7 +243,7 @@ let package = Package(
         .testTarget(
             name: "WorkersTests",
             dependencies: [
-                "TestSupport", "Workers", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore",
+                "TestSupport", "Workers", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

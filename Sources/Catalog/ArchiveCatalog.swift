@@ -137,14 +137,27 @@ public struct ArchiveCatalog: Sendable {
         return result
     }
 
-    /// Marks rows `duplicate` of the rows holding their content and queues their staging copies for removal.
-    /// Returns the ids that were still held (and so changed).
-    public func recordDuplicates(_ duplicates: [(item: ArchiveItem, holder: Int64)], workerID: UUID) async throws -> Set<Int64> {
-        guard !duplicates.isEmpty else { return [] }
+    /// What `recordDuplicates` did with each row.
+    public struct DuplicateOutcome: Sendable, Hashable {
+        /// Now `duplicate` of its holder.
+        public var recorded: Set<Int64> = []
+        /// Left as it was: the holder is no longer a live archived row (deleted meanwhile), so it must be archived
+        /// itself or matched again.
+        public var holderGone: Set<Int64> = []
+    }
+
+    /// Marks rows `duplicate` of the rows holding their content and queues their staging copies for removal. Rows
+    /// whose lease was lost are in neither set of the result. Under the content locks (`ContentLocks`), the holder
+    /// is checked again inside the transaction: it must still be archived and not deleted.
+    public func recordDuplicates(_ duplicates: [(item: ArchiveItem, holder: Int64)], workerID: UUID) async throws -> DuplicateOutcome {
+        guard !duplicates.isEmpty else { return DuplicateOutcome() }
         return try await client.withTransaction(logger: logger) { connection in
+            try await ContentLocks.lock(
+                hashes: Array(Set(duplicates.map(\.item.originalHash))), paths: duplicates.map { ($0.item.path, $0.item.sourceID) },
+                on: connection, logger: logger)
             let held = try await lockHeld(duplicates.map(\.item.job.fileID), workerID: workerID, on: connection)
             let fenced = duplicates.filter { held[$0.item.job.fileID]?.token == $0.item.job.leaseToken }
-            guard !fenced.isEmpty else { return [] }
+            guard !fenced.isEmpty else { return DuplicateOutcome() }
             let oldKeys = held.compactMapValues(\.stagingKey)
             let rows = try await connection.query("""
                 UPDATE objectstoragefiles AS f SET
@@ -152,17 +165,19 @@ public struct ArchiveCatalog: Sendable {
                     lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, error = NULL,
                     signed_download_url = NULL, signed_download_url_expires_at = NULL
                 FROM unnest(\(fenced.map(\.item.job.fileID))::bigint[], \(fenced.map(\.holder))::bigint[]) AS d(id, holder)
+                JOIN objectstoragefiles AS h ON h.id = d.holder AND h.state = 'archived' AND h.deleted_at IS NULL
                 WHERE f.id = d.id
                 RETURNING f.id
                 """, logger: logger)
-            var changed = Set<Int64>()
+            var outcome = DuplicateOutcome()
             var keys: [(Int64, String)] = []
             for try await id in rows.decode(Int64.self) {
-                changed.insert(id)
+                outcome.recorded.insert(id)
                 if let key = oldKeys[id] { keys.append((id, key)) }
             }
+            outcome.holderGone = Set(fenced.map(\.item.job.fileID)).subtracting(outcome.recorded)
             try await queueDeletes(area: .staging, keys: keys, reason: "duplicate of archived content", on: connection)
-            return changed
+            return outcome
         }
     }
 
@@ -357,8 +372,9 @@ extension ArchiveCatalog {
     }
 
     /// One transaction: the live members, copied back to staging at `stagingKeys`, go back into the archiver's
-    /// queue (`staged`, or `transcoded` for videos, so nothing is transcoded twice) and the old bundle, now used by
-    /// no live file, is queued for removal. Returns how many rows were re-staged.
+    /// queue (`staged`, or `transcoded` for videos, so nothing is transcoded twice), remembering the bundle they
+    /// came from, and the old bundle becomes `replaced`: it is kept, untouched, until every one of them is archived
+    /// again (`retireReplacedBundles`). Returns how many rows were re-staged.
     public func restage(bundleID: Int64, stagingKeys: [Int64: String]) async throws -> Int {
         try await client.withTransaction(logger: logger) { connection in
             var count = 0
@@ -367,7 +383,8 @@ extension ArchiveCatalog {
                     state = CASE WHEN f.kind = 'video' THEN 'transcoded' ELSE 'staged' END,
                     storage = 'staging', storage_key = k.key, archive_key = NULL, bundle_id = NULL, bundle_offset = NULL,
                     archived_at = NULL, signed_download_url = NULL, signed_download_url_expires_at = NULL,
-                    attempts = 0, run_after = now(), details = f.details || jsonb_build_object('rewritten_from_bundle', \(bundleID))
+                    attempts = 0, run_after = now(), rewritten_from_bundle = \(bundleID),
+                    details = f.details || jsonb_build_object('rewritten_from_bundle', \(bundleID))
                 FROM unnest(\(Array(stagingKeys.keys))::bigint[], \(Array(stagingKeys.values))::text[]) AS k(id, key)
                 WHERE f.id = k.id AND f.bundle_id = \(bundleID) AND f.state = 'archived' AND f.deleted_at IS NULL
                 RETURNING f.id
@@ -381,18 +398,38 @@ extension ArchiveCatalog {
                 live = value
             }
             guard live == 0 else { throw CatalogError(.migrationFailed, "bundle \(bundleID) still has \(live) live members after re-staging") }
+            _ = try await connection.query("UPDATE bundles SET state = 'replaced' WHERE id = \(bundleID)", logger: logger)
+            return count
+        }
+    }
+
+    /// Replaced bundles whose former members are all archived again (or deleted) become `deleted` and their
+    /// objects are queued for removal; one whose member is not (still queued, or failed) is kept, so its bytes
+    /// exist somewhere until the new copy does. Returns the bundles retired.
+    public func retireReplacedBundles() async throws -> [Int64] {
+        try await client.withTransaction(logger: logger) { connection in
+            var retired: [Int64] = []
             var keys: [String] = []
-            for try await (key, manifest) in try await connection.query("""
-                UPDATE bundles SET state = 'deleted' WHERE id = \(bundleID) RETURNING archive_key, manifest_key
-                """, logger: logger).decode((String, String?).self) {
-                keys = [key] + (manifest.map { [$0] } ?? [])
+            for try await (id, key, manifest) in try await connection.query("""
+                UPDATE bundles AS b SET state = 'deleted'
+                WHERE b.state = 'replaced'
+                  AND NOT EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.bundle_id = b.id AND f.deleted_at IS NULL)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM objectstoragefiles f LEFT JOIN objectstoragefiles h ON h.id = content_holder(f.id)
+                      WHERE f.rewritten_from_bundle = b.id AND f.deleted_at IS NULL
+                        AND (h.id IS NULL OR h.state <> 'archived' OR h.deleted_at IS NOT NULL OR h.bundle_id IS NOT DISTINCT FROM b.id))
+                RETURNING b.id, b.archive_key, b.manifest_key
+                """, logger: logger).decode((Int64, String, String?).self) {
+                retired.append(id)
+                keys.append(key)
+                if let manifest { keys.append(manifest) }
             }
             _ = try await connection.query("""
                 INSERT INTO pending_object_deletes (area, storage_key, reason)
                 SELECT 'archive', key, 'bundle rewritten' FROM unnest(\(keys)::text[]) AS key
                 ON CONFLICT DO NOTHING
                 """, logger: logger)
-            return count
+            return retired
         }
     }
 }

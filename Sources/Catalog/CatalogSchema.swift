@@ -1,7 +1,8 @@
 /// The catalog's tables, as versioned migrations. Names are created unquoted, so `ObjectStorageFiles` and
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
-    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers]
+    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers,
+                                                       contentHolders]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -282,5 +283,28 @@ public enum CatalogSchema {
         )
         """,
         "CREATE INDEX lease_takeovers_taken_at_idx ON lease_takeovers (taken_at)",
+    ])
+
+    /// What keeps "archived" true: the row holding a duplicate's content is found however long the chain
+    /// (`content_holder`), and a rewritten bundle is kept (`replaced`) until every member it held is archived
+    /// again, instead of being removed as soon as its members were copied back to staging.
+    static let contentHolders = Migration(version: 7, name: "content holders and replaced bundles", statements: [
+        """
+        CREATE FUNCTION content_holder(start_id BIGINT) RETURNS BIGINT LANGUAGE sql STABLE AS $$
+            WITH RECURSIVE chain (id, state, duplicate_of) AS (
+                SELECT id, state, duplicate_of FROM objectstoragefiles WHERE id = start_id
+                UNION
+                SELECT h.id, h.state, h.duplicate_of FROM chain c JOIN objectstoragefiles h ON h.id = c.duplicate_of
+                WHERE c.state = 'duplicate'
+            )
+            SELECT id FROM chain WHERE state <> 'duplicate' LIMIT 1
+        $$
+        """,
+        "ALTER TABLE bundles DROP CONSTRAINT bundles_state_check",
+        "ALTER TABLE bundles ADD CONSTRAINT bundles_state_check CHECK (state IN ('open', 'uploading', 'archived', 'rewriting', 'replaced', 'deleted'))",
+        "ALTER TABLE ObjectStorageFiles ADD COLUMN rewritten_from_bundle BIGINT REFERENCES bundles (id)",
+        "CREATE INDEX objectstoragefiles_rewritten_idx ON ObjectStorageFiles (rewritten_from_bundle) WHERE rewritten_from_bundle IS NOT NULL",
+        // The delete processor counts a holder's live duplicates; without this it scans the whole table.
+        "CREATE INDEX objectstoragefiles_duplicate_of_idx ON ObjectStorageFiles (duplicate_of) WHERE duplicate_of IS NOT NULL",
     ])
 }

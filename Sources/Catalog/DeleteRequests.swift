@@ -12,7 +12,9 @@ public struct ProcessedDelete: Sendable, Hashable {
 
 /// Carries out `ObjectStorageDeleteLog` requests after their grace period.
 ///
-/// A file's content may go only when the file that holds it is deleted and no live file is a duplicate of it.
+/// A file's content may go only when the file that holds it is deleted and no live file is a duplicate of it; a
+/// deleted holder that live files still use hands its content over to the first of them, so a deleted row never
+/// holds content anyone needs.
 /// Objects are never removed inside the transaction: it queues them in `pending_object_deletes`, which the
 /// archiver's sweep empties. For a file inside a bundle, its bytes become dead bytes of the bundle; a bundle
 /// whose members are all dead is removed, and one that is more than half dead is marked `rewriting`.
@@ -37,39 +39,48 @@ public struct DeleteRequests: Sendable {
 
     func processOne(grace: Duration) async throws -> ProcessedDelete? {
         try await client.withTransaction(logger: logger) { connection in
-            var request: (Int64, Int64)?
+            var request: (logID: Int64, fileID: Int64, hash: String?, path: String, sourceID: Int64)?
             for try await row in try await connection.query("""
-                SELECT d.id, d.file_id FROM objectstoragedeletelog d JOIN objectstoragefiles f ON f.id = d.file_id
+                SELECT d.id, d.file_id, f.hash, f.path, f.source_id
+                FROM objectstoragedeletelog d JOIN objectstoragefiles f ON f.id = d.file_id
                 WHERE d.processed_at IS NULL AND d.requested_at < now() - make_interval(secs => \(grace.seconds))
                   AND f.state NOT IN ('transcoding', 'archiving')
                 ORDER BY d.requested_at, d.id
                 LIMIT 1
                 FOR UPDATE OF d SKIP LOCKED
-                """, logger: logger).decode((Int64, Int64).self) {
+                """, logger: logger).decode((Int64, Int64, String?, String, Int64).self) {
                 request = row
             }
-            guard let (logID, fileID) = request else { return nil }
-            let outcome = try await deleteFile(fileID, on: connection)
+            guard let request else { return nil }
+            // The same advisory locks as the uploader's `IngestCatalog.record` and the archiver's dedupe take, in
+            // the same order (content hash and path, ascending), so a file can never be recorded as a duplicate
+            // of content this transaction is releasing: one of the two waits for the other and sees its result.
+            try await ContentLocks.lock(hashes: request.hash.map { [$0] } ?? [], paths: [(request.path, request.sourceID)], on: connection, logger: logger)
+            let outcome = try await deleteFile(request.fileID, on: connection)
             _ = try await connection.query(
-                "UPDATE objectstoragedeletelog SET processed_at = now(), outcome = \(outcome) WHERE id = \(logID)", logger: logger)
-            logger.info("delete processed", metadata: ["file.id": "\(fileID)", "delete.outcome": "\(outcome)"])
-            return ProcessedDelete(logID: logID, fileID: fileID, outcome: outcome)
+                "UPDATE objectstoragedeletelog SET processed_at = now(), outcome = \(outcome) WHERE id = \(request.logID)", logger: logger)
+            logger.info("delete processed", metadata: ["file.id": "\(request.fileID)", "delete.outcome": "\(outcome)"])
+            return ProcessedDelete(logID: request.logID, fileID: request.fileID, outcome: outcome)
         }
     }
 
     private func deleteFile(_ fileID: Int64, on connection: PostgresConnection) async throws -> String {
-        var file: (state: String, deletedAt: Date?, duplicateOf: Int64?)?
+        var file: (state: String, deletedAt: Date?)?
         for try await row in try await connection.query("""
-            SELECT state, deleted_at, duplicate_of FROM objectstoragefiles WHERE id = \(fileID) FOR UPDATE
-            """, logger: logger).decode((String, Date?, Int64?).self) {
-            file = (row.0, row.1, row.2)
+            SELECT state, deleted_at FROM objectstoragefiles WHERE id = \(fileID) FOR UPDATE
+            """, logger: logger).decode((String, Date?).self) {
+            file = (row.0, row.1)
         }
         guard let file else { return "no such file" }
         if file.deletedAt != nil { return "already deleted" }
         _ = try await connection.query("UPDATE objectstoragefiles SET deleted_at = now() WHERE id = \(fileID)", logger: logger)
 
-        // The row whose stored content this file used.
-        let owner = file.state == "duplicate" ? (file.duplicateOf ?? fileID) : fileID
+        // The row whose stored content this file used, however long the chain of duplicates.
+        var ownerID: Int64?
+        for try await id in try await connection.query("SELECT content_holder(\(fileID))", logger: logger).decode(Int64?.self) {
+            ownerID = id
+        }
+        guard let owner = ownerID else { return "marked deleted" }
         var ownerRow: (state: String, deletedAt: Date?, storage: String?, key: String?, archiveKey: String?, bundleID: Int64?, storedSize: Int64?)?
         for try await row in try await connection.query("""
             SELECT state, deleted_at, storage, storage_key, archive_key, bundle_id, stored_size_bytes
@@ -78,15 +89,13 @@ public struct DeleteRequests: Sendable {
             ownerRow = (row.0, row.1, row.2, row.3, row.4, row.5, row.6)
         }
         guard let ownerRow else { return "marked deleted" }
-        var users = 0
-        for try await count in try await connection.query("""
-            SELECT count(*) FROM objectstoragefiles WHERE duplicate_of = \(owner) AND deleted_at IS NULL
-            """, logger: logger).decode(Int.self) {
-            users = count
+        if ownerRow.deletedAt == nil {
+            return "marked deleted; content kept: still held by file \(owner)"
         }
-        if ownerRow.deletedAt == nil || users > 0 {
-            let needed = (ownerRow.deletedAt == nil ? 1 : 0) + users
-            return "marked deleted; content kept: still used by \(needed) other file\(needed == 1 ? "" : "s")"
+        // The holder is deleted. If live files still use its content, the lowest of them becomes the holder, so
+        // that no live file ever points at a deleted row (which dedupe, restore and the audit would not follow).
+        if let heir = try await handOver(from: owner, on: connection) {
+            return "marked deleted; content kept: handed over to file \(heir), which still uses it"
         }
         if ownerRow.state == "archived", let bundleID = ownerRow.bundleID {
             return try await markDeadInBundle(bundleID, bytes: ownerRow.storedSize ?? 0, fileID: owner, on: connection)
@@ -100,6 +109,40 @@ public struct DeleteRequests: Sendable {
             return "marked deleted; staging copy queued for removal"
         }
         return "marked deleted; no stored content"
+    }
+
+    /// Makes the lowest-id live file whose chain of duplicates leads to `holder` the new holder of its content:
+    /// it takes the holder's state and every column that says where the content is, and the other live files
+    /// of the chain become its duplicates. Returns the heir, or nil when no live file uses the content.
+    private func handOver(from holder: Int64, on connection: PostgresConnection) async throws -> Int64? {
+        var users: [Int64] = []
+        for try await id in try await connection.query("""
+            WITH RECURSIVE users (id) AS (
+                SELECT id FROM objectstoragefiles WHERE duplicate_of = \(holder) AND state = 'duplicate'
+                UNION
+                SELECT f.id FROM users u JOIN objectstoragefiles f ON f.duplicate_of = u.id AND f.state = 'duplicate'
+            )
+            SELECT f.id FROM users u JOIN objectstoragefiles f ON f.id = u.id
+            WHERE f.deleted_at IS NULL ORDER BY f.id FOR UPDATE OF f
+            """, logger: logger).decode(Int64.self) {
+            users.append(id)
+        }
+        guard let heir = users.first else { return nil }
+        _ = try await connection.query("""
+            UPDATE objectstoragefiles AS f SET
+                state = h.state, kind = h.kind, storage = h.storage, storage_key = h.storage_key, archive_key = h.archive_key,
+                bundle_id = h.bundle_id, bundle_offset = h.bundle_offset, stored_size_bytes = h.stored_size_bytes,
+                stored_hash = h.stored_hash, archived_at = h.archived_at, signed_download_url = h.signed_download_url,
+                signed_download_url_expires_at = h.signed_download_url_expires_at, degraded = h.degraded,
+                rewritten_from_bundle = h.rewritten_from_bundle, error = h.error, attempts = 0, run_after = now(),
+                duplicate_of = NULL, details = f.details || h.details || jsonb_build_object('content_handed_over_from', h.id)
+            FROM objectstoragefiles AS h
+            WHERE f.id = \(heir) AND h.id = \(holder)
+            """, logger: logger)
+        _ = try await connection.query("""
+            UPDATE objectstoragefiles SET duplicate_of = \(heir) WHERE id = ANY(\(Array(users.dropFirst()))::bigint[])
+            """, logger: logger)
+        return heir
     }
 
     private func markDeadInBundle(_ bundleID: Int64, bytes: Int64, fileID: Int64, on connection: PostgresConnection) async throws -> String {

@@ -11,13 +11,23 @@ public struct CataloguedFile: Sendable, Hashable {
     public let modifiedAt: Date?
     public let hash: String?
     public let state: FileState
+    /// A delete request for it was carried out: it is history, and its content may be gone.
+    public let deleted: Bool
+
+    /// Whether this row already holds the content that a file of `size` bytes (and `hash`, when known) has: then
+    /// nothing new needs storing. A deleted, unreadable or failed row never does.
+    public func holdsContent(size: Int64, hash: String? = nil) -> Bool {
+        !deleted && state != .unreadable && state != .failed && sizeBytes == size && (hash == nil || self.hash == hash)
+    }
 }
 
 extension CataloguedFile {
     /// The columns of a LEFT JOIN that may have found no row (then nil).
-    init?(joinedID id: Int64?, version: Int?, sizeBytes: Int64?, modifiedAt: Date?, hash: String?, state: String?) {
+    init?(joinedID id: Int64?, version: Int?, sizeBytes: Int64?, modifiedAt: Date?, hash: String?, state: String?, deleted: Bool?) {
         guard let id, let version, let sizeBytes, let state else { return nil }
-        self.init(id: id, version: version, sizeBytes: sizeBytes, modifiedAt: modifiedAt, hash: hash, state: FileState(rawValue: state) ?? .failed)
+        self.init(
+            id: id, version: version, sizeBytes: sizeBytes, modifiedAt: modifiedAt, hash: hash, state: FileState(rawValue: state) ?? .failed,
+            deleted: deleted ?? false)
     }
 }
 
@@ -105,6 +115,9 @@ public enum CatalogOutcome: Sendable, Hashable {
     case duplicate(fileID: Int64, version: Int, of: Int64)
     /// The same path with the same content is catalogued already: nothing new, any staged copy is not needed.
     case unchanged(fileID: Int64)
+    /// Nothing was stored: the content was sent as a duplicate (no bytes) but its holder was deleted meanwhile,
+    /// so the bytes must be sent after all.
+    case needsContent
 }
 
 /// The uploader's queries. Every decision that must not race (versions, duplicates) is taken in one transaction
@@ -142,17 +155,19 @@ public struct IngestCatalog: Sendable {
         var results = [CatalogLookUpResult](repeating: CatalogLookUpResult(latest: nil, contentOfSizeExists: false), count: requests.count)
         guard !requests.isEmpty else { return results }
         let rows = try await client.query("""
-            SELECT r.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state,
-                EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = r.size AND hash IS NOT NULL AND state NOT IN ('unreadable', 'failed'))
+            SELECT r.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state, l.deleted,
+                EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = r.size AND hash IS NOT NULL
+                        AND state NOT IN ('unreadable', 'failed') AND deleted_at IS NULL)
             FROM unnest(\(requests.map(\.sourceID))::bigint[], \(requests.map(\.path))::text[], \(requests.map(\.size))::bigint[])
                 WITH ORDINALITY AS r(source_id, path, size, ord)
             LEFT JOIN LATERAL (
-                SELECT id, version, size_bytes, modified_at, hash, state FROM objectstoragefiles
+                SELECT id, version, size_bytes, modified_at, hash, state, deleted_at IS NOT NULL AS deleted FROM objectstoragefiles
                 WHERE source_id = r.source_id AND path = r.path ORDER BY version DESC LIMIT 1
             ) AS l ON true
             """, logger: logger)
-        for try await (ordinal, id, version, sizeBytes, modified, hash, state, exists) in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Bool).self) {
-            let latest = CataloguedFile(joinedID: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: state)
+        for try await (ordinal, id, version, sizeBytes, modified, hash, state, deleted, exists)
+            in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Bool?, Bool).self) {
+            let latest = CataloguedFile(joinedID: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: state, deleted: deleted)
             results[Int(ordinal) - 1] = CatalogLookUpResult(latest: latest, contentOfSizeExists: exists)
         }
         return results
@@ -161,17 +176,22 @@ public struct IngestCatalog: Sendable {
     /// True when some row holds content of exactly this size: then the uploader hashes before sending.
     public func contentOfSizeExists(_ size: Int64) async throws -> Bool {
         let rows = try await client.query(
-            "SELECT EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = \(size) AND hash IS NOT NULL AND state NOT IN ('unreadable', 'failed'))",
+            """
+            SELECT EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = \(size) AND hash IS NOT NULL
+                           AND state NOT IN ('unreadable', 'failed') AND deleted_at IS NULL)
+            """,
             logger: logger)
         for try await exists in rows.decode(Bool.self) { return exists }
         return false
     }
 
-    /// The row that holds this content (the oldest one that is not itself a duplicate or lost).
+    /// The row that holds this content (the oldest live one that is not itself a duplicate or lost). A deleted
+    /// row is never a holder: its content may already be gone, and the delete processor hands the content of a
+    /// deleted holder over to one of its live duplicates (`DeleteRequests`).
     public func holder(ofHash hash: String) async throws -> Int64? {
         let rows = try await client.query("""
             SELECT id FROM objectstoragefiles
-            WHERE hash = \(hash) AND state NOT IN ('duplicate', 'unreadable', 'failed') ORDER BY id LIMIT 1
+            WHERE hash = \(hash) AND state NOT IN ('duplicate', 'unreadable', 'failed') AND deleted_at IS NULL ORDER BY id LIMIT 1
             """, logger: logger)
         for try await id in rows.decode(Int64.self) { return id }
         return nil
@@ -241,15 +261,8 @@ public struct IngestCatalog: Sendable {
         guard !records.isEmpty else { return [] }
         let details = try records.map { String(decoding: try JSONEncoder().encode($0.file.details), as: UTF8.self) }
         return try await client.withTransaction(logger: logger) { connection in
-            _ = try await connection.query("""
-                SELECT count(pg_advisory_xact_lock(key)) FROM (
-                    SELECT key FROM (
-                        SELECT hashtextextended(h, 0) AS key FROM unnest(\(records.map(\.hash))::text[]) AS h
-                        UNION
-                        SELECT hashtextextended(p, s) FROM unnest(\(records.map(\.file.path))::text[], \(records.map(\.file.sourceID))::bigint[]) AS x(p, s)
-                    ) AS keys ORDER BY key
-                ) AS sorted
-                """, logger: logger)
+            try await ContentLocks.lock(
+                hashes: records.map(\.hash), paths: records.map { ($0.file.path, $0.file.sourceID) }, on: connection, logger: logger)
             let pendingIDs = records.compactMap(\.pendingID)
             if !pendingIDs.isEmpty {
                 _ = try await connection.query("DELETE FROM pending_uploads WHERE id = ANY(\(pendingIDs)::bigint[])", logger: logger)
@@ -287,32 +300,38 @@ public struct IngestCatalog: Sendable {
         var latest = [CataloguedFile?](repeating: nil, count: records.count)
         var holders = [Int64?](repeating: nil, count: records.count)
         let rows = try await connection.query("""
-            SELECT f.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state,
-                (SELECT id FROM objectstoragefiles WHERE hash = f.hash AND state NOT IN ('duplicate', 'unreadable', 'failed') ORDER BY id LIMIT 1)
+            SELECT f.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state, l.deleted,
+                (SELECT id FROM objectstoragefiles WHERE hash = f.hash AND state NOT IN ('duplicate', 'unreadable', 'failed')
+                 AND deleted_at IS NULL ORDER BY id LIMIT 1)
             FROM unnest(\(records.map(\.file.sourceID))::bigint[], \(records.map(\.file.path))::text[], \(records.map(\.hash))::text[])
                 WITH ORDINALITY AS f(source_id, path, hash, ord)
             LEFT JOIN LATERAL (
-                SELECT id, version, size_bytes, modified_at, hash, state FROM objectstoragefiles
+                SELECT id, version, size_bytes, modified_at, hash, state, deleted_at IS NOT NULL AS deleted FROM objectstoragefiles
                 WHERE source_id = f.source_id AND path = f.path ORDER BY version DESC LIMIT 1
             ) AS l ON true
             """, logger: logger)
-        for try await (ordinal, id, version, sizeBytes, modified, hash, state, holder) in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Int64?).self) {
+        for try await (ordinal, id, version, sizeBytes, modified, hash, state, deleted, holder)
+            in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Bool?, Int64?).self) {
             let index = Int(ordinal) - 1
             holders[index] = holder
-            latest[index] = CataloguedFile(joinedID: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: state)
+            latest[index] = CataloguedFile(
+                joinedID: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: state, deleted: deleted)
         }
 
         var outcomes = [CatalogOutcome?](repeating: nil, count: records.count)
         var inserts: [Int] = []
         for (index, record) in records.enumerated() {
             let (file, hash, holder) = (record.file, record.hash, holders[index])
-            // A failed row is not done: its content is sent again (into the same row) so it can be archived.
-            if let latest = latest[index], latest.hash == hash, latest.state != .unreadable, latest.state != .failed {
+            // A failed row is not done: its content is sent again (into the same row) so it can be archived. A
+            // deleted row is history: the same content coming again is stored again, as a new version.
+            if let latest = latest[index], latest.holdsContent(size: file.sizeBytes, hash: hash) {
                 outcomes[index] = .unchanged(fileID: latest.id)
                 continue
             }
+            // Sent without bytes because a holder existed, but that holder was deleted since: the bytes must come.
             guard holder != nil || record.stagingKey != nil else {
-                throw CatalogError(.migrationFailed, "\(file.path): content with an unknown hash must be staged before it is catalogued")
+                outcomes[index] = .needsContent
+                continue
             }
             let state: FileState = holder == nil ? .staged : .duplicate
             let storage: String? = holder == nil ? StorageArea.staging.rawValue : nil
@@ -320,7 +339,7 @@ public struct IngestCatalog: Sendable {
 
             // A path that was unreadable before, or whose archiving failed, gets its content in the same row: no new
             // version for it. A failed row's old staging copy is queued for removal.
-            if let latest = latest[index], latest.state == .unreadable || (latest.state == .failed && latest.hash == hash) {
+            if let latest = latest[index], !latest.deleted, latest.state == .unreadable || (latest.state == .failed && latest.hash == hash) {
                 _ = try await connection.query("""
                     INSERT INTO pending_object_deletes (area, storage_key, file_id, reason)
                     SELECT 'staging', storage_key, id, 'replaced by a new upload' FROM objectstoragefiles
@@ -381,9 +400,9 @@ public struct IngestCatalog: Sendable {
     /// Records a file whose bytes could not be read (after retries), with the error.
     public func recordUnreadable(_ file: IngestedFile, error: String) async throws -> Int64 {
         try await client.withTransaction(logger: logger) { connection in
-            _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(file.path), \(file.sourceID)))", logger: logger)
+            try await ContentLocks.lock(hashes: [], paths: [(file.path, file.sourceID)], on: connection, logger: logger)
             let latest = try await latestVersion(sourceID: file.sourceID, path: file.path, on: connection)
-            if let latest, latest.state == .unreadable {
+            if let latest, latest.state == .unreadable, !latest.deleted {
                 _ = try await connection.query("UPDATE objectstoragefiles SET error = \(error), size_bytes = \(file.sizeBytes) WHERE id = \(latest.id)", logger: logger)
                 return latest.id
             }
@@ -412,12 +431,14 @@ public struct IngestCatalog: Sendable {
 
     private func latestVersion(sourceID: Int64, path: String, on connection: PostgresConnection?) async throws -> CataloguedFile? {
         let query: PostgresQuery = """
-            SELECT id, version, size_bytes, modified_at, hash, state FROM objectstoragefiles
+            SELECT id, version, size_bytes, modified_at, hash, state, deleted_at IS NOT NULL FROM objectstoragefiles
             WHERE source_id = \(sourceID) AND path = \(path) ORDER BY version DESC LIMIT 1
             """
         let rows = if let connection { try await connection.query(query, logger: logger) } else { try await client.query(query, logger: logger) }
-        for try await (id, version, size, modified, hash, state) in rows.decode((Int64, Int, Int64, Date?, String?, String).self) {
-            return CataloguedFile(id: id, version: version, sizeBytes: size, modifiedAt: modified, hash: hash, state: FileState(rawValue: state) ?? .failed)
+        for try await (id, version, size, modified, hash, state, deleted) in rows.decode((Int64, Int, Int64, Date?, String?, String, Bool).self) {
+            return CataloguedFile(
+                id: id, version: version, sizeBytes: size, modifiedAt: modified, hash: hash, state: FileState(rawValue: state) ?? .failed,
+                deleted: deleted)
         }
         return nil
     }

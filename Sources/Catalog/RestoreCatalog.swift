@@ -217,12 +217,14 @@ public struct RestoreCatalog: Sendable {
                    coalesce(sum(f.size_bytes) FILTER (WHERE f.deleted_at IS NULL), 0)::bigint,
                    coalesce(sum(f.stored_size_bytes) FILTER (WHERE f.deleted_at IS NULL AND f.state = 'archived'), 0)::bigint,
                    count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.state = 'archived'),
-                   count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.state = 'duplicate'),
-                   count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.state IN ('staged', 'transcoding', 'transcoded', 'archiving')),
-                   count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.state = 'failed'),
-                   count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.state = 'unreadable'),
+                   count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.effective = 'duplicate'),
+                   count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.effective IN ('staged', 'transcoding', 'transcoded', 'archiving')),
+                   count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.effective = 'failed'),
+                   count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.effective = 'unreadable'),
                    count(f.id) FILTER (WHERE f.deleted_at IS NOT NULL)
-            FROM sources s LEFT JOIN objectstoragefiles f ON f.source_id = s.id
+            FROM sources s
+            LEFT JOIN (SELECT f.*, \(unescaped: EffectiveState.sql) AS effective
+                       FROM objectstoragefiles f \(unescaped: EffectiveState.holderJoin)) AS f ON f.source_id = s.id
             GROUP BY s.id ORDER BY s.label
             """, logger: logger)
         var result: [SourceSummary] = []

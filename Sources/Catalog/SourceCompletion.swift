@@ -9,7 +9,8 @@ public struct SourceCompletion: Sendable, Hashable {
     public struct NotStored: Sendable, Hashable {
         public let fileID: Int64
         public let path: String
-        /// `failed` or `unreadable` (the row's own state, or that of the row holding its content).
+        /// `failed` or `unreadable` (the row's own state; `failed` also for a duplicate whose holder failed, is
+        /// unreadable, was deleted or is missing).
         public let state: String
         public let error: String?
     }
@@ -26,31 +27,23 @@ public struct SourceCompletion: Sendable, Hashable {
     public var isSettled: Bool { uploadFinished == true && inFlight == 0 }
     public var isFullyArchived: Bool { isSettled && notStored.isEmpty && done == files }
 
-    /// Reads the source's rows, following `duplicate_of` to the holder (at most 16 steps, far more than dedupe makes).
+    /// Reads the source's rows, judging duplicates by the row holding their content (`EffectiveState`).
     public static func read(label: String, client: PostgresClient, logger: Logger) async throws -> SourceCompletion {
         var completion = SourceCompletion()
         let sources = try await client.query("SELECT finished_at IS NOT NULL FROM sources WHERE label = \(label)", logger: logger)
         for try await finished in sources.decode(Bool.self) { completion.uploadFinished = finished }
         guard completion.uploadFinished != nil else { return completion }
         let rows = try await client.query("""
-            WITH RECURSIVE chain (start_id, path, id, state, error, duplicate_of, depth) AS (
-                SELECT f.id, f.path, f.id, f.state, f.error, f.duplicate_of, 0
-                FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
-                WHERE s.label = \(label) AND f.deleted_at IS NULL
-                UNION ALL
-                SELECT c.start_id, c.path, h.id, h.state, h.error, h.duplicate_of, c.depth + 1
-                FROM chain c JOIN objectstoragefiles h ON h.id = c.duplicate_of
-                WHERE c.state = 'duplicate' AND c.depth < 16
-            )
-            SELECT start_id, path, state, error FROM chain WHERE state <> 'duplicate' OR depth = 16
+            SELECT f.id, f.path, \(unescaped: EffectiveState.sql), coalesce(f.error, h.error)
+            FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id \(unescaped: EffectiveState.holderJoin)
+            WHERE s.label = \(label) AND f.deleted_at IS NULL
             """, logger: logger)
         for try await (fileID, path, state, error) in rows.decode((Int64, String, String, String?).self) {
             completion.files += 1
             switch FileState(rawValue: state) {
-            case .archived?:
+            case .archived?, .duplicate?:
                 completion.done += 1
-            case .failed?, .unreadable?, .duplicate?, nil:
-                // A chain longer than 16 steps would also land here: better reported than waited on forever.
+            case .failed?, .unreadable?, nil:
                 completion.notStored.append(NotStored(fileID: fileID, path: path, state: state, error: error))
             default:
                 completion.inFlight += 1

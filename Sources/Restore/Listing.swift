@@ -84,7 +84,10 @@ public enum Listing {
 
     // MARK: sources
 
+    /// "archived" only when the upload finished and every file is archived or a duplicate of archived content
+    /// (`duplicates` counts only those; a duplicate of a file on its way is in progress, of a lost one failed).
     public static func state(of source: SourceSummary) -> String {
+        if source.finishedAt == nil { return "upload not finished" }
         if source.files == 0 { return "empty" }
         if source.inProgress > 0 { return "in progress" }
         if source.failed > 0 || source.unreadable > 0 { return "archived with failures" }

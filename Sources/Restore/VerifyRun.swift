@@ -74,16 +74,8 @@ public struct VerifyRun: Sendable {
         if let label = configuration.sourceLabel, try await !catalog.sourceExists(label) {
             throw RestoreError(.invalidRequest, "no source is labelled '\(label)' (uploader sources lists them)")
         }
-        // A file:// archive is a local directory: reading it costs nothing, so its archived objects are read too.
-        let reader: any ObjectStore
+        let reader = try await archiveReader(archive)
         let readsEverything = archive is FileSystemObjectStore
-        if let local = archive as? FileSystemObjectStore {
-            var settings = local.configuration
-            settings.archivedObjectsNeedRestore = false
-            reader = try await FileSystemObjectStore(root: local.root, configuration: settings)
-        } else {
-            reader = archive
-        }
         let objects = try await catalog.objectsToVerify(sourceLabel: configuration.sourceLabel)
         report.objectsTotal = objects.count
         let count = objects.isEmpty ? 0 : max(1, Int((Double(objects.count) * configuration.samplePercent / 100).rounded(.up)))
@@ -183,4 +175,13 @@ public struct VerifyRun: Sendable {
             }
         }
     }
+}
+
+/// The archive as checks read it: a file:// archive is a local directory, so reading its objects costs nothing and
+/// they are read whatever their class says; an S3 archive is read as it is (Deep Archive objects need a restore).
+func archiveReader(_ archive: any ObjectStore) async throws -> any ObjectStore {
+    guard let local = archive as? FileSystemObjectStore else { return archive }
+    var settings = local.configuration
+    settings.archivedObjectsNeedRestore = false
+    return try await FileSystemObjectStore(root: local.root, configuration: settings)
 }

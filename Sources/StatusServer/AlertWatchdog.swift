@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 import Logging
 import PipelineCore
@@ -174,8 +175,9 @@ public struct AlertWatchdog: Service {
             WHERE s.finished_at IS NOT NULL AND s.finished_at > now() - interval '30 days'
               AND NOT EXISTS (SELECT 1 FROM alerts a
                               WHERE a.event_key = 'source-archived:' || s.id || ':' || floor(extract(epoch FROM s.finished_at) * 1000000)::bigint)
-              AND NOT EXISTS (SELECT 1 FROM objectstoragefiles f
-                              WHERE f.source_id = s.id AND f.state IN ('staged', 'transcoding', 'transcoded', 'archiving', 'failed'))
+              AND NOT EXISTS (SELECT 1 FROM objectstoragefiles f \(unescaped: EffectiveState.holderJoin)
+                              WHERE f.source_id = s.id AND f.deleted_at IS NULL
+                                AND \(unescaped: EffectiveState.sql) IN ('staged', 'transcoding', 'transcoded', 'archiving', 'failed'))
               AND NOT EXISTS (SELECT 1 FROM pending_uploads p WHERE p.source_id = s.id)
               AND EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.source_id = s.id AND f.state IN ('archived', 'duplicate'))
             ORDER BY s.id LIMIT 50

@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 import Logging
 import PipelineCore
@@ -150,10 +151,11 @@ public struct StatusReader: Sendable {
 
     func readStateRows() async throws -> [StateRow] {
         let rows = try await client.query("""
-            SELECT source_id, state, count(*)::bigint, coalesce(sum(size_bytes), 0)::bigint,
-                   coalesce(sum(coalesce(stored_size_bytes, size_bytes)), 0)::bigint,
-                   coalesce(sum(size_bytes - stored_size_bytes) FILTER (WHERE stored_size_bytes IS NOT NULL), 0)::bigint
-            FROM objectstoragefiles GROUP BY source_id, state
+            SELECT f.source_id, \(unescaped: EffectiveState.sql), count(*)::bigint, coalesce(sum(f.size_bytes), 0)::bigint,
+                   coalesce(sum(coalesce(f.stored_size_bytes, f.size_bytes)), 0)::bigint,
+                   coalesce(sum(f.size_bytes - f.stored_size_bytes) FILTER (WHERE f.stored_size_bytes IS NOT NULL), 0)::bigint
+            FROM objectstoragefiles f \(unescaped: EffectiveState.holderJoin)
+            GROUP BY 1, 2
             """, logger: logger)
         var result: [StateRow] = []
         for try await (source, state, files, bytes, stored, saved) in rows.decode((Int64, String, Int64, Int64, Int64, Int64).self) {

@@ -187,6 +187,43 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 }
 
+/// `uploader audit`.
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit",
+        abstract: "Prove that each source can be had back from the archive alone: the answer to 'may I destroy the original?'.",
+        discussion: """
+            For every live file of the source: its content (or, for a duplicate, that of the row holding it, through any \
+            chain) must be archived and not deleted; the archive object must exist with the recorded size and class; a \
+            bundle member must be listed in the manifest beside the bundle at its offset; where the object is readable \
+            without a restore (STANDARD, restored copies, file:// archives) it is read back: its SHA-256, each member's \
+            tar header and bytes. Staging never counts. An unfinished or interrupted upload is not safe.
+            Exit codes: 0 every audited source is safe to destroy, 1 at least one is not (each problem listed), 2 usage error.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "Audit only this source (default: every source).")
+    var source: String?
+
+    @Flag(help: "Events and summary as JSON lines on standard output.")
+    var json = false
+
+    func run() async throws {
+        let style = RestoreProgress.Style.choose(json: json)
+        let source = source
+        let report = try await withArchive(options) { context, handle, archive in
+            let workDirectory = context.configuration.dataDirectory + "/tmp/audit"
+            try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+            return try await AuditRun(catalog: AuditCatalog(client: handle, logger: context.logger), archive: archive,
+                                      configuration: AuditConfiguration(sourceLabel: source, workDirectory: workDirectory),
+                                      progress: RestoreProgress.standard(style: style)).run()
+        }
+        if style == .terminal { for line in report.summaryLines { print(line) } }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}
+
 /// `uploader rebuild-catalog`.
 struct RebuildCatalogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -48,11 +48,11 @@ struct DeleteTests {
             #expect(try await harness.archive.head(docsBundle + ".manifest.json") == nil)
             #expect(try await harness.archive.head(movieKey) == nil)
             #expect(try await harness.scalar("SELECT state FROM bundles WHERE archive_key = '\(docsBundle)'", as: String.self) == "deleted")
-            // The photo is still needed by its duplicate: kept, and the outcome says why.
+            // The photo is still needed by its duplicate: kept, handed over to it, and the outcome says so.
             #expect(try await harness.archive.head(try #require(photoHolder.storageKey)) != nil)
             let photoOutcome = try await harness.scalar(
                 "SELECT outcome FROM objectstoragedeletelog WHERE file_id = \(photoHolder.id)", as: String.self)
-            #expect(photoOutcome?.contains("still used by 1 other file") == true, "\(photoOutcome ?? "nil")")
+            #expect(photoOutcome?.contains("handed over to file") == true, "\(photoOutcome ?? "nil")")
             // Within the grace period nothing happens.
             #expect(try await harness.scalar(
                 "SELECT count(*) FROM objectstoragedeletelog WHERE processed_at IS NULL", as: Int64.self) == 1)
@@ -64,7 +64,8 @@ struct DeleteTests {
             // rewritten (the live member goes to a new bundle) and the old bundle is removed.
             let photoBundleID = try #require(try await harness.scalar("SELECT bundle_id FROM objectstoragefiles WHERE id = \(photoHolder.id)", as: Int64.self))
             let photoBundleKey = try #require(try await harness.scalar("SELECT archive_key FROM bundles WHERE id = \(photoBundleID)", as: String.self))
-            let copy = try #require(try await harness.rows().first { $0.path.hasPrefix("photo") && $0.state == "duplicate" })
+            let copy = try #require(try await harness.rows().first { $0.path.hasPrefix("photo") && $0.id != photoHolder.id })
+            #expect(copy.state == "archived" && copy.duplicateOf == nil, "the duplicate took the deleted holder's content over")
             try await harness.execute("INSERT INTO objectstoragedeletelog (file_id, requested_at) VALUES (\(copy.id), \(expired))")
             let rewrite = try await harness.archiveOnce(options, environment: deepArchive)
             #expect(rewrite.status == 0, "\(rewrite.output)")

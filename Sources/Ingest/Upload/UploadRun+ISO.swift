@@ -72,8 +72,8 @@ extension UploadRun {
             await progress.fileFinished(path, outcome: "planned", size: entry.size, skippedBytes: entry.size)
             return .planned
         }
-        if let latest = try await catalog.latestVersion(sourceID: sourceID, path: path), latest.state != .unreadable,
-           latest.sizeBytes == entry.size, Self.sameTime(latest.modifiedAt, modifiedAt) {
+        if let latest = try await catalog.latestVersion(sourceID: sourceID, path: path), latest.holdsContent(size: entry.size),
+           Self.sameTime(latest.modifiedAt, modifiedAt) {
             await progress.fileFinished(path, outcome: "unchanged", size: entry.size, skippedBytes: entry.size)
             return .unchanged
         }
@@ -95,8 +95,10 @@ extension UploadRun {
             let hash = try await Self.spool(CountingChunks(base: chunks, progress: progress), to: spool)
             if try await catalog.holder(ofHash: hash) != nil {
                 let outcome = try await catalog.record(ingested, hash: hash, stagingKey: nil, pendingID: nil)
-                await progress.fileFinished(path, outcome: outcome.isUnchanged ? "unchanged" : "duplicate", size: entry.size)
-                return outcome.isUnchanged ? .unchanged : .duplicate(read: entry.size, uploaded: 0)
+                if outcome != .needsContent {  // else the holder was deleted meanwhile: store the bytes after all
+                    await progress.fileFinished(path, outcome: outcome.isUnchanged ? "unchanged" : "duplicate", size: entry.size)
+                    return outcome.isUnchanged ? .unchanged : .duplicate(read: entry.size, uploaded: 0)
+                }
             }
             return try await store(ingested, source: .file(spool), read: entry.size)
         }
@@ -115,6 +117,9 @@ extension UploadRun {
             name: entry.path.lastComponent.catalogText, sizeBytes: targetRow.sizeBytes,
             modifiedAt: entry.modificationTime.map(Self.catalogPrecision), kind: .regular, details: ["hard_link_to": target.catalogText])
         let outcome = try await catalog.record(file, hash: hash, stagingKey: nil, pendingID: nil)
+        if outcome == .needsContent {
+            throw IngestError(.archiveFailed, path: path, "hard link to \(target.catalogText), whose content was deleted during this run; run the upload again")
+        }
         await progress.fileFinished(path, outcome: "duplicate", size: targetRow.sizeBytes)
         return outcome.isUnchanged ? .unchanged : .duplicate(read: 0, uploaded: 0)
     }

@@ -147,8 +147,7 @@ public struct UploadRun: Sendable {
         do {
             let (latest, sizeKnown) = try await lookUps.submit(CatalogLookUp(sourceID: sourceID, path: path, size: file.size)).pair
             let outcome: FileOutcome
-            if let latest, latest.state != .unreadable, latest.state != .failed, latest.sizeBytes == file.size,
-               Self.sameTime(latest.modifiedAt, modifiedAt) {
+            if let latest, latest.holdsContent(size: file.size), Self.sameTime(latest.modifiedAt, modifiedAt) {
                 await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
                 outcome = .unchanged
             } else {
@@ -188,12 +187,16 @@ public struct UploadRun: Sendable {
                 for try await chunk in chunks { hasher.update(chunk) }
                 let hash = hasher.finalize()
                 bytesRead += file.size
+                // The holder may be deleted before the row is written: then the catalog says `needsContent` and
+                // the bytes are sent after all, below.
                 if try await catalog.holder(ofHash: hash) != nil {
-                    slot.release()
                     let outcome = try await recorder.submit(IngestRecord(file: ingested, hash: hash, stagingKey: nil, pendingID: nil))
-                    // Read without passing through the progress counter: count it as done here.
-                    await progress.fileFinished(path, outcome: outcome.isUnchanged ? "unchanged" : "duplicate", size: file.size, skippedBytes: file.size)
-                    return outcome.isUnchanged ? .unchanged : .duplicate(read: bytesRead, uploaded: 0)
+                    if outcome != .needsContent {
+                        slot.release()
+                        // Read without passing through the progress counter: count it as done here.
+                        await progress.fileFinished(path, outcome: outcome.isUnchanged ? "unchanged" : "duplicate", size: file.size, skippedBytes: file.size)
+                        return outcome.isUnchanged ? .unchanged : .duplicate(read: bytesRead, uploaded: 0)
+                    }
                 }
             }
 
@@ -252,6 +255,9 @@ public struct UploadRun: Sendable {
             try await staging.delete(stagingKey)
             await progress.fileFinished(path, outcome: "unchanged", size: ingested.sizeBytes)
             return .unchanged
+        case .needsContent:
+            // Only asked for records sent without a staging key; this one had one.
+            throw IngestError(.archiveFailed, path: path, "the catalog refused a staged copy")
         }
     }
 

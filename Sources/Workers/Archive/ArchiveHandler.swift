@@ -74,14 +74,19 @@ public struct ArchiveHandler: JobHandler {
     func recordDuplicates(_ duplicates: [(item: ArchiveItem, holder: Int64)], catalog: ArchiveCatalog, context: JobContext) async -> [Int64: JobOutcome] {
         guard !duplicates.isEmpty else { return [:] }
         do {
-            let changed = try await catalog.recordDuplicates(duplicates, workerID: context.workerID)
+            let result = try await catalog.recordDuplicates(duplicates, workerID: context.workerID)
+            let changed = result.recorded
             for duplicate in duplicates where changed.contains(duplicate.item.job.fileID) {
                 context.logger.info("duplicate of archived content", metadata: [
                     "file.id": "\(duplicate.item.job.fileID)", "file.duplicate_of": "\(duplicate.holder)", "source.label": "\(duplicate.item.sourceLabel)",
                 ])
             }
             await removeStagingCopies(duplicates.filter { changed.contains($0.item.job.fileID) }.compactMap(\.item.stagingKey), catalog: catalog, logger: context.logger)
-            return Dictionary(uniqueKeysWithValues: duplicates.map { ($0.item.job.fileID, changed.contains($0.item.job.fileID) ? .completed : .leaseLost) })
+            // A holder deleted since the batch was looked at: back to the queue, to be matched or archived anew.
+            return Dictionary(uniqueKeysWithValues: duplicates.map { duplicate in
+                let id = duplicate.item.job.fileID
+                return (id, changed.contains(id) ? .completed : result.holderGone.contains(id) ? .deferred(.seconds(1)) : .leaseLost)
+            })
         } catch {
             return Dictionary(uniqueKeysWithValues: duplicates.map { ($0.item.job.fileID, .failed(CatalogDatabase.describe(error), permanent: false)) })
         }

@@ -10,7 +10,8 @@ import PipelineCore
 /// Bundles that are mostly dead (deleted members, see `DeleteRequests`) are rewritten: the bundle is restored
 /// when its class needs it (a Bulk restore, requested once; later sweeps wait for it), read, each live member's
 /// bytes checked against the catalog and copied back to staging, and the members put back into the queue in one
-/// transaction that also retires the old bundle. The archiver then packs them into new bundles as usual.
+/// transaction that marks the old bundle `replaced`. The archiver then packs them into new bundles as usual, and
+/// the old bundle is removed only once every member it held is archived again (`retireReplacedBundles`).
 extension ArchiveHandler {
     func rewriteBundles(catalog: ArchiveCatalog, logger: Logger) async throws {
         for bundle in try await catalog.bundlesToRewrite(limit: 5) {
@@ -66,7 +67,7 @@ extension ArchiveHandler {
         }
         let restaged = try await catalog.restage(bundleID: bundle.id, stagingKeys: stagingKeys)
         housekeepingState.noteArchived()
-        logger.info("bundle rewritten: live members back in the queue, the old bundle queued for removal", metadata: [
+        logger.info("bundle rewritten: live members back in the queue, the old bundle kept until they are archived again", metadata: [
             "bundle.id": "\(bundle.id)", "files": "\(restaged)", "bytes_stored": "\(info.size)",
         ])
     }

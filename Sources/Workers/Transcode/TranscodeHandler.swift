@@ -100,9 +100,11 @@ public struct TranscodeHandler: JobHandler {
                 return .completed
             }
 
-            // The container may be Matroska when MP4 could not hold a stream: the key's extension says which.
+            // The container may be Matroska when MP4 could not hold a stream: the key's extension says which. The
+            // key carries this claim's fencing token, so a worker that lost its lease writes (and on failure
+            // deletes) only its own object, never the result another worker recorded.
             let resultPath = outputPath
-            let resultKey = stagingKey + ".transcoded." + report.container.fileExtension
+            let resultKey = Self.resultKey(raw: stagingKey, leaseToken: job.leaseToken, container: report.container)
             let put = try await staging.put(resultKey, from: .file(resultPath), options: PutOptions(contentType: report.container == .mp4 ? "video/mp4" : "video/x-matroska"))
             guard context.stillHolds(job) else { return .leaseLost }
             let details = try Self.json(["transcode": Self.describe(report, verification: verification)])
@@ -125,6 +127,10 @@ public struct TranscodeHandler: JobHandler {
         } catch {
             return .failed(CatalogDatabase.describe(error), permanent: false)
         }
+    }
+
+    static func resultKey(raw: String, leaseToken: Int64, container: TranscodeProfile.Container) -> String {
+        "\(raw).transcoded-\(leaseToken).\(container.fileExtension)"
     }
 
     /// Streams the raw file from staging to a local file, checking its SHA-256 against the catalog.
