@@ -1,0 +1,216 @@
+import Catalog
+import Foundation
+import PipelineCore
+import PostgresNIO
+import Testing
+import TestSupport
+
+/// A randomized, model-based test of the archive promise: random sequences of uploads of overlapping sources, new
+/// versions, deletes with the grace period expired, bundle rewrites (they follow from deletes), and uploaders and
+/// archivers killed with SIGKILL at random moments, all through the real programs. After every step, every source
+/// that `uploader sources` calls "archived" must pass `uploader audit` and restore byte for byte to what the
+/// catalog says it holds, and what the catalog says must be what was uploaded.
+///
+/// Seeded and bounded in time: `PROMISE_TEST_SEED` replays a run, `PROMISE_TEST_SECONDS` (default 45) sets its
+/// length. The seed and every step are printed on failure.
+@Suite("the archive promise, randomized")
+struct PromiseInvariantTests {
+    /// A small deterministic generator (SplitMix64), so a seed replays the same run.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// What the test knows independently of the catalog: every content it ever wrote, and for each source and
+    /// path the content of its last successful upload.
+    struct Model {
+        var blobs: [[UInt8]]
+        /// Hashes ever written to each (label, path).
+        var written: [String: Set<String>] = [:]
+        /// The files each source directory holds now: path → blob index.
+        var directories: [String: [String: Int]] = [:]
+    }
+
+    static let labels = ["disc A", "disc B", "disc C"]
+
+    @Test("random uploads, versions, deletes, rewrites and SIGKILLs: every source that claims done audits safe and restores byte for byte")
+    func randomSequences() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let seed = environment["PROMISE_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(Int64.max))
+        let seconds = environment["PROMISE_TEST_SECONDS"].flatMap(Double.init) ?? 45
+        var random = Generator(state: seed)
+        var log: [String] = ["seed \(seed) (replay with PROMISE_TEST_SEED=\(seed))"]
+        print("promise test: seed \(seed)")
+
+        try await PipelineHarness.with(.file) { harness in
+            // Contents shared between sources: small ones for bundles, two above the 1 MiB threshold.
+            var model = Model(blobs: (0..<10).map { index in
+                PipelineHarness.bytes(count: index < 8 ? Int.random(in: 200...30_000, using: &random) : (1 << 20) + 4096 * index, seed: seed &+ UInt64(index))
+            })
+            let archiverOptions = ["--small-file-threshold", "64KiB", "--delete-grace-days", "0", "--lease-seconds", "3", "--poll-seconds", "0.2",
+                                   "--bundle-size", "128KiB"]
+            #expect(try await Program.run("uploader", ["migrate"], environment: harness.environment).status == 0)
+            let started = ContinuousClock.now
+            var step = 0
+            while ContinuousClock.now - started < .seconds(seconds) {
+                step += 1
+                let action = Int.random(in: 0..<100, using: &random)
+                let label = Self.labels.randomElement(using: &random)!
+                var description: String
+                switch action {
+                case 0..<30:
+                    Self.mutate(label, model: &model, random: &random)
+                    let killAfter: Int? = Int.random(in: 0..<4, using: &random) == 0 ? Int.random(in: 20...400, using: &random) : nil
+                    let (status, output) = try await Self.upload(harness, label: label, model: model, killAfterMilliseconds: killAfter)
+                    description = "upload \(label) \(model.directories[label]!.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })"
+                        + (killAfter.map { " killed after \($0) ms" } ?? "") + " → \(status)"
+                    if killAfter == nil {
+                        #expect(status == 0, "\(log.joined(separator: "\n"))\n\(description)\n\(output)")
+                    }
+                    // What the directory held is what may be catalogued for it (a killed upload may have done part).
+                    for (path, blob) in model.directories[label]! {
+                        model.written["\(label)/\(path)", default: []].insert(PipelineHarness.sha256(model.blobs[blob]))
+                    }
+                case 30..<70:
+                    let killAfter: Int? = Int.random(in: 0..<3, using: &random) == 0 ? Int.random(in: 50...1500, using: &random) : nil
+                    let (status, output) = try await Self.archive(harness, options: archiverOptions, killAfterMilliseconds: killAfter)
+                    description = "archive" + (killAfter.map { " killed after \($0) ms" } ?? "") + " → \(status)"
+                    if killAfter == nil {
+                        #expect(status == 0, "\(log.joined(separator: "\n"))\n\(description)\n\(output.suffix(3000))")
+                    }
+                default:
+                    let deleted = try await Self.requestDelete(harness, label: label, random: &random)
+                    description = "delete \(deleted ?? "nothing (no live file)") of \(label)"
+                }
+                log.append("step \(step): \(description)")
+                try await Self.checkInvariant(harness, model: model, log: log)
+            }
+            // Finish: drain everything; then every source claims done and must hold.
+            for label in Self.labels where model.directories[label] != nil {
+                _ = try await Self.upload(harness, label: label, model: model, killAfterMilliseconds: nil)
+            }
+            let final = try await Self.archive(harness, options: archiverOptions, killAfterMilliseconds: nil)
+            #expect(final.status == 0, "\(final.output.suffix(3000))")
+            log.append("final: upload every source, archive → \(final.status)")
+            let claims = try await Self.checkInvariant(harness, model: model, log: log)
+            #expect(claims == model.directories.count, "after the final drain every source must claim done\n\(log.joined(separator: "\n"))")
+            print("promise test: \(step) steps, seed \(seed)")
+        }
+    }
+
+    /// Changes a source's directory: a new file, a file whose content changes (a new version), or one removed.
+    static func mutate(_ label: String, model: inout Model, random: inout Generator) {
+        var files = model.directories[label] ?? [:]
+        let blobCount = model.blobs.count
+        if files.isEmpty {
+            for index in 0..<Int.random(in: 2...5, using: &random) { files["f\(index).bin"] = Int.random(in: 0..<blobCount, using: &random) }
+        } else {
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0: files["f\(Int.random(in: 0..<8, using: &random)).bin"] = Int.random(in: 0..<blobCount, using: &random)
+            case 1: if let path = files.keys.sorted().randomElement(using: &random) { files[path] = Int.random(in: 0..<blobCount, using: &random) }
+            case 2: if files.count > 1, let path = files.keys.sorted().randomElement(using: &random) { files[path] = nil }
+            default: break  // the same disc again
+            }
+        }
+        model.directories[label] = files
+    }
+
+    static func directory(_ harness: PipelineHarness, _ label: String) -> String {
+        harness.work.path + "/discs/" + label.replacingOccurrences(of: " ", with: "_")
+    }
+
+    static func upload(_ harness: PipelineHarness, label: String, model: Model, killAfterMilliseconds: Int?) async throws -> (status: Int32, output: String) {
+        // The directory is rewritten from the model each time (new mtimes: every file is read and hashed again).
+        let root = directory(harness, label)
+        try? FileManager.default.removeItem(atPath: root)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for (path, blob) in model.directories[label] ?? [:] {
+            guard FileManager.default.createFile(atPath: root + "/" + path, contents: Data(model.blobs[blob])) else {
+                throw TestEnvironment.Missing(variable: "a writable \(root)")
+            }
+        }
+        return try await run(harness, "uploader", ["upload", root, "--label", label, "--json"], killAfterMilliseconds: killAfterMilliseconds)
+    }
+
+    static func archive(_ harness: PipelineHarness, options: [String], killAfterMilliseconds: Int?) async throws -> (status: Int32, output: String) {
+        try await run(harness, "archiver", ["run", "--once"] + options, killAfterMilliseconds: killAfterMilliseconds)
+    }
+
+    static func run(_ harness: PipelineHarness, _ program: String, _ arguments: [String], killAfterMilliseconds: Int?) async throws -> (status: Int32, output: String) {
+        let running = try Program.start(program, arguments, environment: harness.environment.merging(["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"]) { $1 })
+        if let killAfterMilliseconds {
+            try await Task.sleep(for: .milliseconds(killAfterMilliseconds))
+            running.signal(SIGKILL)
+        }
+        let result = try await running.wait()
+        return (result.status, result.output)
+    }
+
+    /// Asks for the deletion of one random live file of the source (its grace period already over).
+    static func requestDelete(_ harness: PipelineHarness, label: String, random: inout Generator) async throws -> String? {
+        let candidates = try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { client in
+            var result: [(Int64, String, Int)] = []
+            let query: PostgresQuery = """
+                SELECT f.id, f.path, f.version FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
+                WHERE s.label = \(label) AND f.deleted_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM objectstoragedeletelog d WHERE d.file_id = f.id)
+                ORDER BY f.id
+                """
+            for try await row in try await client.query(query, logger: TestEnvironment.logger).decode((Int64, String, Int).self) { result.append(row) }
+            return result
+        }
+        guard let (id, path, version) = candidates.randomElement(using: &random) else { return nil }
+        try await harness.execute("INSERT INTO objectstoragedeletelog (file_id, requested_at) VALUES (\(id), now() - interval '1 second')")
+        return "\(path) v\(version) (file \(id))"
+    }
+
+    /// For every source that `uploader sources` calls archived: the audit says safe, and a restore gives back, for
+    /// each path, the newest live version's content, which must be content the test wrote there. Returns how many
+    /// sources claimed done.
+    @discardableResult
+    static func checkInvariant(_ harness: PipelineHarness, model: Model, log: [String]) async throws -> Int {
+        let listing = try await Program.run("uploader", ["sources", "--json"], environment: harness.environment)
+        var claims = 0
+        for line in listing.output.split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let label = object["label"] as? String, object["state"] as? String == "archived" else { continue }
+            claims += 1
+            let context = "\(log.joined(separator: "\n"))\n\(label) claims archived"
+            let audit = try await Program.run("uploader", ["audit", "--source", label, "--json"], environment: harness.environment)
+            #expect(audit.status == 0, "\(context); the audit says:\n\(audit.output)")
+
+            let expected = try await newestLiveContent(harness, label: label)
+            let destination = harness.work.path + "/restore-" + UUID().uuidString.prefix(8)
+            defer { try? FileManager.default.removeItem(atPath: destination) }
+            let restore = try await Program.run(
+                "uploader", ["restore", "--source", label, "--to", destination, "--json"], environment: harness.environment)
+            #expect(restore.status == 0, "\(context); restore:\n\(restore.output.suffix(3000))")
+            for (path, hash) in expected {
+                #expect(model.written["\(label)/\(path)"]?.contains(hash) == true, "\(context): \(path) holds content never written there")
+                let restored = FileManager.default.contents(atPath: destination + "/" + label + "/" + path).map { PipelineHarness.sha256(Array($0)) }
+                #expect(restored == hash, "\(context): \(path) restored as \(restored ?? "nothing"), the catalog says \(hash)")
+            }
+        }
+        return claims
+    }
+
+    /// Per path of the source, the SHA-256 of its newest version that is not deleted.
+    static func newestLiveContent(_ harness: PipelineHarness, label: String) async throws -> [String: String] {
+        try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { client in
+            var result: [String: String] = [:]
+            let query: PostgresQuery = """
+                SELECT DISTINCT ON (f.path) f.path, f.hash FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
+                WHERE s.label = \(label) AND f.deleted_at IS NULL AND f.hash IS NOT NULL
+                ORDER BY f.path, f.version DESC
+                """
+            for try await (path, hash) in try await client.query(query, logger: TestEnvironment.logger).decode((String, String).self) { result[path] = hash }
+            return result
+        }
+    }
+}
