@@ -374,7 +374,7 @@ extension ArchiveCatalog {
     /// One transaction: the live members, copied back to staging at `stagingKeys`, go back into the archiver's
     /// queue (`staged`, or `transcoded` for videos, so nothing is transcoded twice), remembering the bundle they
     /// came from, and the old bundle becomes `replaced`: it is kept, untouched, until every one of them is archived
-    /// again (`retireReplacedBundles`). Returns how many rows were re-staged.
+    /// again (`retireUnusedBundles`). Returns how many rows were re-staged.
     public func restage(bundleID: Int64, stagingKeys: [Int64: String]) async throws -> Int {
         try await client.withTransaction(logger: logger) { connection in
             var count = 0
@@ -403,16 +403,18 @@ extension ArchiveCatalog {
         }
     }
 
-    /// Replaced bundles whose former members are all archived again (or deleted) become `deleted` and their
-    /// objects are queued for removal; one whose member is not (still queued, or failed) is kept, so its bytes
-    /// exist somewhere until the new copy does. Returns the bundles retired.
-    public func retireReplacedBundles() async throws -> [Int64] {
+    /// Bundles no live file needs become `deleted` and their objects are queued for removal: a replaced bundle
+    /// once its former members are all archived again (or deleted) — one whose member is not (still queued, or
+    /// failed) is kept, so its bytes exist somewhere until the new copy does — and an archived bundle none of whose
+    /// members is live any more (its members' leases were all lost before it was recorded, or every member was
+    /// deleted by a path that did not count it dead). Returns the bundles retired.
+    public func retireUnusedBundles() async throws -> [Int64] {
         try await client.withTransaction(logger: logger) { connection in
             var retired: [Int64] = []
             var keys: [String] = []
             for try await (id, key, manifest) in try await connection.query("""
                 UPDATE bundles AS b SET state = 'deleted'
-                WHERE b.state = 'replaced'
+                WHERE b.state IN ('replaced', 'archived')
                   AND NOT EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.bundle_id = b.id AND f.deleted_at IS NULL)
                   AND NOT EXISTS (
                       SELECT 1 FROM objectstoragefiles f LEFT JOIN objectstoragefiles h ON h.id = content_holder(f.id)

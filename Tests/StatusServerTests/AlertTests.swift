@@ -101,6 +101,26 @@ struct WatchdogTests {
         }
     }
 
+    @Test("a finished source whose files are duplicates of content still on its way is not 'fully archived' until that content is")
+    func duplicateOfPendingIsNotArchived() async throws {
+        try await withCatalog { _, client in
+            try await exec(client, """
+                INSERT INTO sources (label, finished_at) VALUES ('first disc', NULL), ('second disc', now());
+                INSERT INTO objectstoragefiles (source_id, name, path, kind, size_bytes, hash, storage, storage_key)
+                VALUES (1, 'a', 'a.jpg', 'regular', 100, lpad('c1', 64, '0'), 'staging', 'ka');
+                INSERT INTO objectstoragefiles (source_id, name, path, kind, size_bytes, hash, state, duplicate_of)
+                VALUES (2, 'a', 'a.jpg', 'regular', 100, lpad('c1', 64, '0'), 'duplicate', 1)
+                """)
+            let watchdog = AlertWatchdog(client: client, settings: WatchdogSettings(), webhookURL: nil, logger: logger)
+            #expect(try await watchdog.pass() == 0, "the duplicate's content is only staged")
+            try await exec(client, "UPDATE objectstoragefiles SET state = 'archived', storage = 'archive', archive_key = 'x', archived_at = now() WHERE id = 1")
+            #expect(try await watchdog.pass() == 1, "now it is archived")
+            var messages: [String] = []
+            for try await message in try await client.query("SELECT message FROM alerts", logger: logger).decode(String.self) { messages.append(message) }
+            #expect(messages.count == 1 && messages[0].hasPrefix("second disc is fully archived"), "\(messages)")
+        }
+    }
+
     @Test("expired leases, re-claimed jobs, a failed file and an archived source: one alert each, however many passes")
     func catalogEvents() async throws {
         try await withCatalog { _, client in

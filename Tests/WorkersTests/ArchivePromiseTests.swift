@@ -171,7 +171,7 @@ struct ArchivePromiseTests {
                 #expect(try await harness.scalar("SELECT state FROM bundles WHERE id = \(bundleID)", as: String.self) == "replaced")
                 #expect(try await harness.scalar("SELECT count(*) FROM pending_object_deletes WHERE storage_key = '\(bundleKey)'", as: Int64.self) == 0)
                 // Not archived again yet: the old bundle stays.
-                #expect(try await catalog.retireReplacedBundles().isEmpty)
+                #expect(try await catalog.retireUnusedBundles().isEmpty)
             }
             #expect(try await harness.archive.head(bundleKey) != nil)
             let archived = try await harness.archiveOnce(Self.options, environment: Self.standard)
@@ -181,6 +181,22 @@ struct ArchivePromiseTests {
             #expect(try await harness.archive.head(bundleKey) == nil)
             let restored = try await Self.restore(harness, source: "docs")
             #expect(restored.files["docs/docs/2.txt"].map { String(decoding: $0, as: UTF8.self) } == "document 2 " + String(repeating: "x", count: 2002))
+        }
+    }
+
+    @Test("a bundle none of whose members is live any more is removed by the sweep")
+    func deadBundleRemoved() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            for index in 0..<2 { try harness.write("notes/\(index).txt", "note \(index)\n") }
+            #expect(try await harness.upload(label: "notes").status == 0)
+            #expect(try await harness.archiveOnce(Self.options, environment: Self.standard).status == 0)
+            let bundleKey = try #require(try await harness.scalar("SELECT archive_key FROM bundles WHERE state = 'archived'", as: String.self))
+            // Every member gone by a path that did not count them dead (as when all their leases were lost).
+            try await harness.execute("UPDATE objectstoragefiles SET deleted_at = now()")
+            #expect(try await harness.archiveOnce(Self.options, environment: Self.standard).status == 0)
+            #expect(try await harness.scalar("SELECT state FROM bundles WHERE archive_key = '\(bundleKey)'", as: String.self) == "deleted")
+            #expect(try await harness.archive.head(bundleKey) == nil)
+            #expect(try await harness.archive.head(bundleKey + ".manifest.json") == nil)
         }
     }
 

@@ -26,8 +26,8 @@ extension ArchiveHandler {
             let processed = try await DeleteRequests(client: context.client, logger: context.logger).processDue(grace: configuration.deleteGrace)
             if !processed.isEmpty { housekeepingState.noteArchived() }
             try await rewriteBundles(catalog: catalog, logger: context.logger)
-            for bundle in try await catalog.retireReplacedBundles() {
-                context.logger.info("rewritten bundle retired: every member it held is archived again", metadata: ["bundle.id": "\(bundle)"])
+            for bundle in try await catalog.retireUnusedBundles() {
+                context.logger.info("bundle retired: no live file needs it (its members are archived elsewhere or deleted)", metadata: ["bundle.id": "\(bundle)"])
             }
             try await removeOrphanBundles(catalog: catalog, logger: context.logger)
             try await removeQueuedObjects(catalog: catalog, logger: context.logger)

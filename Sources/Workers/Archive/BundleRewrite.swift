@@ -11,7 +11,7 @@ import PipelineCore
 /// when its class needs it (a Bulk restore, requested once; later sweeps wait for it), read, each live member's
 /// bytes checked against the catalog and copied back to staging, and the members put back into the queue in one
 /// transaction that marks the old bundle `replaced`. The archiver then packs them into new bundles as usual, and
-/// the old bundle is removed only once every member it held is archived again (`retireReplacedBundles`).
+/// the old bundle is removed only once every member it held is archived again (`retireUnusedBundles`).
 extension ArchiveHandler {
     func rewriteBundles(catalog: ArchiveCatalog, logger: Logger) async throws {
         for bundle in try await catalog.bundlesToRewrite(limit: 5) {
