@@ -39,16 +39,17 @@ struct PromiseInvariantTests {
 
     static let labels = ["disc A", "disc B", "disc C"]
 
-    @Test("random uploads, versions, deletes, rewrites and SIGKILLs: every source that claims done audits safe and restores byte for byte")
-    func randomSequences() async throws {
+    @Test("random uploads, versions, deletes, rewrites and SIGKILLs: every source that claims done audits safe and restores byte for byte",
+          arguments: [PipelineHarness.Staging.file, .s3])
+    func randomSequences(_ storage: PipelineHarness.Staging) async throws {
         let environment = ProcessInfo.processInfo.environment
         let seed = environment["PROMISE_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(Int64.max))
-        let seconds = environment["PROMISE_TEST_SECONDS"].flatMap(Double.init) ?? 45
+        let seconds = environment["PROMISE_TEST_SECONDS"].flatMap(Double.init) ?? 40
         var random = Generator(state: seed)
-        var log: [String] = ["seed \(seed) (replay with PROMISE_TEST_SEED=\(seed))"]
-        print("promise test: seed \(seed)")
+        var log: [String] = ["\(storage) buckets, seed \(seed) (replay with PROMISE_TEST_SEED=\(seed))"]
+        print("promise test (\(storage)): seed \(seed)")
 
-        try await PipelineHarness.with(.file) { harness in
+        try await PipelineHarness.with(storage) { harness in
             // Contents shared between sources: small ones for bundles, two above the 1 MiB threshold.
             var model = Model(blobs: (0..<10).map { index in
                 PipelineHarness.bytes(count: index < 8 ? Int.random(in: 200...30_000, using: &random) : (1 << 20) + 4096 * index, seed: seed &+ UInt64(index))
@@ -100,7 +101,7 @@ struct PromiseInvariantTests {
             log.append("final: upload every source, archive → \(final.status)")
             let claims = try await Self.checkInvariant(harness, model: model, log: log)
             #expect(claims == model.directories.count, "after the final drain every source must claim done\n\(log.joined(separator: "\n"))")
-            print("promise test: \(step) steps, seed \(seed)")
+            print("promise test (\(storage)): \(step) steps, seed \(seed)")
         }
     }
 
