@@ -141,7 +141,7 @@ public struct RestoreCatalog: Sendable {
             )::text
             FROM objectstoragefiles f
             JOIN sources s ON s.id = f.source_id
-            LEFT JOIN objectstoragefiles h ON h.id = CASE WHEN f.state = 'duplicate' THEN f.duplicate_of ELSE f.id END
+            LEFT JOIN objectstoragefiles h ON h.id = CASE WHEN f.state = 'duplicate' THEN content_holder(f.id) ELSE f.id END
             LEFT JOIN bundles b ON b.id = h.bundle_id
             WHERE f.deleted_at IS NULL
               AND (\(selection.sourceLabel)::text IS NULL OR s.label = \(selection.sourceLabel))
@@ -253,7 +253,7 @@ public struct RestoreCatalog: Sendable {
             labels AS (
                 SELECT h.archive_key, array_agg(DISTINCT s.label ORDER BY s.label) AS labels
                 FROM objectstoragefiles f
-                JOIN objectstoragefiles h ON h.id = CASE WHEN f.state = 'duplicate' THEN f.duplicate_of ELSE f.id END
+                JOIN objectstoragefiles h ON h.id = CASE WHEN f.state = 'duplicate' THEN content_holder(f.id) ELSE f.id END
                 JOIN sources s ON s.id = f.source_id
                 WHERE f.deleted_at IS NULL AND h.state = 'archived'
                 GROUP BY h.archive_key
