@@ -79,14 +79,20 @@ struct S3Client: Sendable {
     func performCollecting(_ request: Request, limit: Int = 16 << 20) async throws -> CollectedResponse {
         try await perform(request) { response in
             let collected = try await response.collected(limit: limit)
-            // CompleteMultipartUpload, CopyObject and UploadPartCopy can answer 200 and put the error in the body.
-            if collected.body.readableBytes > 0, collected.body.readableBytesView.first == UInt8(ascii: "<"),
-               let root = XMLElementNode.parse(collected.data), root.name == "Error" {
+            // CompleteMultipartUpload, CopyObject and UploadPartCopy can answer 200 and put the error in the body,
+            // after whitespace S3 sends to keep the connection open while it works.
+            if let root = Self.document(collected.data), root.name == "Error" {
                 throw errorFromDocument(root, status: Int(collected.status.code), headers: collected.headers,
                                         request: request)
             }
             return collected
         }
+    }
+
+    /// The XML document of a body, leading whitespace allowed; nil when there is none.
+    static func document(_ data: Data) -> XMLElementNode? {
+        guard let start = data.firstIndex(where: { ![0x20, 0x09, 0x0a, 0x0d].contains($0) }), data[start] == UInt8(ascii: "<") else { return nil }
+        return XMLElementNode.parse(data[start...])
     }
 
     private func send(_ request: Request) async throws -> HTTPClientResponse {

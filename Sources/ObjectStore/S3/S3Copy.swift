@@ -30,9 +30,9 @@ extension S3ObjectStore {
             try await multipartCopy(source: sourceInfo, copySource: copySource, destination: destination,
                                     options: options)
         }
-        guard let copied = try await head(destinationKey) else {
+        guard let copied = try await head(destinationKey), copied.size == sourceInfo.size else {
             throw ObjectStoreError(.protocolViolation, operation: "CopyObject", location: client.location(destination),
-                                   message: "the copy succeeded but the object is not there")
+                                   message: "the copy succeeded but no object of the source's size is there")
         }
         return copied
     }
@@ -47,7 +47,7 @@ extension S3ObjectStore {
         putOptions.partSize = Int(options.partSize)
         create.headers = try Self.writeHeaders(putOptions, location: client.location(destination))
         let created = try await client.performCollecting(create)
-        guard let uploadID = XMLElementNode.parse(created.data)?.value("UploadId") else {
+        guard let uploadID = S3Client.document(created.data)?.value("UploadId") else {
             throw ObjectStoreError(.protocolViolation, operation: "CreateMultipartUpload (copy)",
                                    location: client.location(destination), message: "the answer holds no UploadId")
         }
@@ -74,7 +74,7 @@ extension S3ObjectStore {
                     let client = self.client
                     group.addTask {
                         let response = try await client.performCollecting(request)
-                        guard let etag = XMLElementNode.parse(response.data)?.value("ETag") else {
+                        guard let etag = S3Client.document(response.data)?.value("ETag") else {
                             throw ObjectStoreError(.protocolViolation, operation: "UploadPartCopy \(number)",
                                                    location: client.location(destination),
                                                    message: "the answer holds no ETag")

@@ -324,13 +324,37 @@ struct MultipartUploader {
                                        operation: "CompleteMultipartUpload")
         do {
             let response = try await client.performCollecting(request)
-            return XMLElementNode.parse(response.data)?.value("ETag")
+            // A 200 is success only with the result document; anything else (an empty or cut body) is not, and the
+            // object at the key is then checked below like after a retried Complete.
+            if let root = S3Client.document(response.data), root.name == "CompleteMultipartUploadResult" {
+                try await confirm(parts: parts)
+                return root.value("ETag")
+            }
+            client.logger.warning("CompleteMultipartUpload answered 200 without a result; checking the object", metadata: ["s3.location": "\(location)"])
+            guard let info = try await store.head(key), info.size == reader.length, Self.isObject(info, madeOf: parts) else {
+                throw ObjectStoreError(.transient, operation: "CompleteMultipartUpload", location: location,
+                                       message: "answered 200 without a result, and the object is not the one the parts make")
+            }
+            return info.etag
         } catch let error as ObjectStoreError where error.kind == .noSuchUpload {
             // A retried Complete whose first try succeeded finds no upload: accept it if the object is ours.
             if let info = try await store.head(key), info.size == reader.length, Self.isObject(info, madeOf: parts) {
                 return info.etag
             }
             throw error
+        }
+    }
+
+    /// After a successful Complete: the object at the key must have the uploaded size and the composite checksum of
+    /// the parts sent (S3 computed it from the bytes it received), so a later step never relies on an object that
+    /// is not exactly what was sent.
+    private func confirm(parts: [UploadedPart]) async throws {
+        guard let info = try await store.head(key) else {
+            throw ObjectStoreError(.transient, operation: "CompleteMultipartUpload", location: location, message: "completed, but the object is not there")
+        }
+        guard info.size == reader.length, Self.isObject(info, madeOf: parts) else {
+            throw ObjectStoreError(.protocolViolation, operation: "CompleteMultipartUpload", location: location,
+                                   message: "completed, but the object has \(info.size) bytes or another checksum than the \(parts.count) parts sent")
         }
     }
 
