@@ -73,7 +73,42 @@ struct UDFReaderTests {
         #expect(contents["big/random.bin"]?.largestChunk == 64 * 1024, "bounded chunks")
     }
 
-    @Test func aCorruptFileSetDescriptorIsRefused() async throws {
+    @Test func aFileHiddenFromISO9660IsFoundOnlyThroughUDF() async throws {
+        let dir = try TemporaryDirectory()
+        _ = try makeSource(dir)
+        let path = try makeImage(dir, hidden: ["secret.bin"])
+        // What libarchive (the ISO 9660 view) sees: everything but the hidden file.
+        var isoPaths: [String] = []
+        try await ISOImageReader.read(RawPath(path)) { entry, _ in isoPaths.append(entry.path.string) }
+        #expect(isoPaths.contains("with space.txt"))
+        #expect(!isoPaths.contains("secret.bin"))
+
+        guard case .udf(let udf, let note) = try await UploadRun.imageView(RawPath(path)) else {
+            Issue.record("an image with a UDF-only file must be read through UDF")
+            return
+        }
+        #expect(note.contains("secret.bin is only in UDF"), "\(note)")
+        #expect(udf.entries.contains { $0.path == "secret.bin" && $0.type == .file })
+    }
+
+    @Test func aCompleteBridgeOrPlainISOImageIsReadThroughISO9660() async throws {
+        let dir = try TemporaryDirectory()
+        _ = try makeSource(dir)
+        let bridge = try makeImage(dir)
+        guard case .iso9660 = try await UploadRun.imageView(RawPath(bridge)) else {
+            Issue.record("every UDF file is in the ISO 9660 view: read as before")
+            return
+        }
+        let plain = dir.file("plain.iso")
+        try run(#require(which("xorriso")), ["-as", "mkisofs", "-quiet", "-J", "-R", "-o", plain, dir.file("src")])
+        #expect(try await UDFImage.hasUDF(RawPath(plain)) == false)
+        guard case .iso9660 = try await UploadRun.imageView(RawPath(plain)) else {
+            Issue.record("an image without UDF is read through ISO 9660")
+            return
+        }
+    }
+
+    @Test func aCorruptFileSetDescriptorIsRefusedAndTheImageKeptWhole() async throws {
         let dir = try TemporaryDirectory()
         _ = try makeSource(dir)
         let path = try makeImage(dir, hidden: ["secret.bin"])
@@ -85,6 +120,11 @@ struct UDFReaderTests {
             let error = error as? IngestError
             return error?.code == .unreadableUDF && error?.message.contains("checksum") == true && error?.path == path
         }
+        guard case .wholeImage(let note) = try await UploadRun.imageView(RawPath(path)) else {
+            Issue.record("an image whose UDF cannot be read is kept whole")
+            return
+        }
+        #expect(note.contains("kept whole"))
     }
 
     @Test func damagedImagesAreRefusedWithOneLine() async throws {
