@@ -91,6 +91,28 @@ struct UDFReaderTests {
         #expect(udf.entries.contains { $0.path == "secret.bin" && $0.type == .file })
     }
 
+    @Test func anImageWhoseISO9660ViewCannotBeReadIsReadThroughUDF() async throws {
+        let dir = try TemporaryDirectory()
+        let files = try makeSource(dir)
+        let path = try makeImage(dir, hidden: ["secret.bin"])
+        // Point the Primary Volume Descriptor's root directory record (sector 16, offset 156) past the image's end.
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let root = 16 * 2048 + 156
+        bytes.replaceSubrange((root + 2)..<(root + 10), with: Self.littleEndian(0x7FFF_FFF0, 4) + Self.littleEndian(0x7FFF_FFF0, 4).reversed())
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        await #expect(throws: IngestError.self, "libarchive cannot read this ISO 9660 view") {
+            try await ISOImageReader.read(RawPath(path)) { _, _ in }
+        }
+        guard case .udf(let udf, let note) = try await UploadRun.imageView(RawPath(path)) else {
+            Issue.record("an image whose ISO 9660 view cannot be read but whose UDF can is read through UDF")
+            return
+        }
+        #expect(note.contains("read through UDF"), "\(note)")
+        let contents = try await readAll(udf)
+        #expect(Set(contents.keys) == Set(files.keys))
+        for (name, bytes) in files { #expect(contents[name]?.sha256 == SHA256Stream.hash(bytes), "\(name)") }
+    }
+
     @Test func aCompleteBridgeOrPlainISOImageIsReadThroughISO9660() async throws {
         let dir = try TemporaryDirectory()
         _ = try makeSource(dir)
@@ -220,6 +242,26 @@ struct UDFReaderTests {
             }
         }
         #expect(parsed > 0 && refused > 0, "parsed \(parsed), refused \(refused)")
+    }
+
+    @Test func viewsAreComparedByPathAndSize() {
+        func udf(_ path: String, _ size: Int64) -> UDFFile {
+            UDFFile(path: RawPath(path), kind: .file, size: size, modificationTime: nil, mode: 0o100444, entry: UInt64(size), pieces: [])
+        }
+        func iso(_ path: String, _ size: Int64, _ type: ISOEntryType = .file) -> (RawPath, ISOEntry) {
+            (RawPath(path), ISOEntry(path: RawPath(path), size: size, modificationTime: nil, type: type, mode: 0o100444, warning: nil))
+        }
+        let big: Int64 = 4_402_341_478
+        let isoView = Dictionary(uniqueKeysWithValues: [
+            iso("same.txt", 5), iso("link.txt", 0, .hardlink(target: "same.txt")), iso("huge.bin", big % (1 << 32)), iso("ONLYISO.TXT", 3),
+            iso("UPPER.TXT", 7),
+        ])
+        let gaps = UploadRun.isoViewGaps(
+            udf: [udf("same.txt", 5), udf("link.txt", 5), udf("huge.bin", big), udf("hidden.bin", 9), udf("upper.txt", 7)], iso: isoView)
+        #expect(gaps.missing == [
+            "huge.bin has \(big) bytes in UDF, \(big % (1 << 32)) in ISO 9660", "hidden.bin is only in UDF", "upper.txt is only in UDF",
+        ], "a hard link counts with its target's size; names must match exactly to read through ISO 9660")
+        #expect(gaps.onlyInISO == ["ONLYISO.TXT"], "plain ISO 9660's upper-case names match UDF's ignoring case")
     }
 
     @Test func namesAndChecksumsFollowTheStandard() {
