@@ -146,13 +146,7 @@ public final class ISOImageReader: @unchecked Sendable {
         do {
             while let entry = try await reader.nextEntry() {
                 try Task.checkCancellation()
-                switch entry.type {
-                case .file: summary.files += 1; summary.bytes += entry.size
-                case .directory: summary.directories += 1
-                case .symlink: summary.symlinks += 1
-                case .hardlink: summary.hardlinks += 1
-                case .other: summary.others += 1
-                }
+                summary.count(entry)
                 try await body(entry, reader.contents())
             }
         } catch {

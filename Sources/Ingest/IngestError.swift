@@ -16,6 +16,9 @@ public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
         case sourceChanged
         /// libarchive could not read the image (not an ISO, truncated, corrupt).
         case archiveFailed
+        /// An image's UDF file system is corrupt or of a kind the UDF reader does not handle (the image is then
+        /// kept whole as a disc image, never ingested from its ISO 9660 view alone).
+        case unreadableUDF
         /// A parameter is out of range (chunk size 0, sector size not a multiple of 512…).
         case invalidArgument
     }

@@ -9,6 +9,7 @@ APT_PACKAGES=(
     libarchive-dev                 # uploader: reads .iso images in place
     libzstd-dev zlib1g-dev         # archiver: zstd bundles, gzip catalog export
     xorriso                        # tests: builds ISO images
+    genisoimage                    # tests: builds ISO 9660 + UDF bridge images (files only in UDF, over 4 GiB)
     ffmpeg                         # test fixtures and the transcode benchmark's anchor
     chromium                       # tests: the status page rendered by a real headless browser
 )

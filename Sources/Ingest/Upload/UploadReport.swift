@@ -24,6 +24,8 @@ public struct UploadReport: Sendable {
     public var unreadable: [Unreadable] = []
     /// Symlinks, sockets, devices, excluded and unopenable entries: listed, not stored.
     public var skipped: [String] = []
+    /// How the source was read when that matters to the user (an image read through UDF, or kept whole).
+    public var notes: [String] = []
     public var elapsed: Duration = .zero
 
     /// Everything found was stored (or was stored already).
@@ -35,6 +37,7 @@ public struct UploadReport: Sendable {
             "  staged \(filesStaged), duplicates \(duplicates), unchanged since the last run \(unchanged), unreadable \(unreadable.count), not stored (skipped) \(skipped.count)",
             "  read \(ByteCount.text(bytesRead)), uploaded \(ByteCount.text(bytesUploaded)), saved by dedupe \(ByteCount.text(bytesSavedByDedupe))",
         ]
+        lines += notes.map { "  note: \($0)" }
         if !skipped.isEmpty {
             lines.append("not stored:")
             lines += skipped.map { "  \($0)" }

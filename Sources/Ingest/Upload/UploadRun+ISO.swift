@@ -4,17 +4,103 @@ import NIOCore
 import ObjectStore
 import PipelineCore
 
+/// Which view of an image its files are read through.
+enum ImageView {
+    /// The ISO 9660 tree (with Rock Ridge or Joliet) through libarchive: the image has no UDF, or every UDF file
+    /// is in the ISO 9660 view with the same size.
+    case iso9660
+    /// The UDF tree, because the ISO 9660 view lacks files or holds them with other sizes (`note` says which).
+    case udf(UDFImage, note: String)
+    /// Neither view can be trusted to hold every file: the image is stored whole as one `disc_image` file.
+    case wholeImage(note: String)
+}
+
 extension UploadRun {
-    /// Ingests the files inside an ISO image, read in place through libarchive (no mount).
+    /// Ingests the files inside an ISO image, read in place (no mount): through libarchive's ISO 9660 reader, or
+    /// through the UDF reader when the ISO 9660 view is incomplete (files only in UDF, files over 4 GiB that ISO
+    /// 9660 cannot hold), or as one whole disc image when its UDF cannot be read. Never from an incomplete view.
     ///
     /// An image is one sequential stream, so its members go one at a time. A member whose size matches content
     /// already catalogued is copied to a spool file while it is hashed: if the hash is known nothing is sent,
     /// otherwise the spool file is uploaded, so the disc is still read only once.
     public func run(isoImage imagePath: String, spoolDirectory: String) async throws -> UploadReport {
+        let image = RawPath(imagePath)
+        switch try await Self.imageView(image) {
+        case .iso9660:
+            return try await run(members: { (body: (ISOEntry, ISOEntryContents) async throws -> Void) in
+                try await ISOImageReader.read(image) { try await body($0, $1) }
+            }, imagePath: imagePath, spoolDirectory: spoolDirectory, notes: [], details: [:])
+        case .udf(let udf, let note):
+            return try await run(members: { (body: (ISOEntry, UDFFileContents) async throws -> Void) in
+                try await udf.read { try await body($0, $1) }
+            }, imagePath: imagePath, spoolDirectory: spoolDirectory, notes: [note], details: ["read_through": "udf"])
+        case .wholeImage(let note):
+            return try await runWholeImage(imagePath, note: note)
+        }
+    }
+
+    /// Decides how an image is read: see ``ImageView``.
+    static func imageView(_ image: RawPath) async throws -> ImageView {
+        guard try await UDFImage.hasUDF(image) else { return .iso9660 }
+        let udf: UDFImage
+        do {
+            udf = try await UDFImage.open(image)
+        } catch let error as IngestError where error.code == .unreadableUDF {
+            return .wholeImage(note: "kept whole as one disc image, because its UDF file system cannot be read (\(error.message)) and its ISO 9660 view may lack files")
+        }
+        var isoView: [RawPath: ISOEntry] = [:]
+        do {
+            try await ISOImageReader.read(image) { entry, _ in isoView[entry.path] = entry }
+        } catch let error as IngestError where error.code == .archiveFailed {
+            return .udf(udf, note: "read through UDF: its ISO 9660 view cannot be read (\(error.message))")
+        }
+        let gaps = isoViewGaps(udf: udf.volume.files, iso: isoView)
+        if gaps.missing.isEmpty { return .iso9660 }
+        let shown = gaps.missing.prefix(3).joined(separator: "; ") + (gaps.missing.count > 3 ? "; …" : "")
+        guard gaps.onlyInISO.isEmpty else {
+            return .wholeImage(note: "kept whole as one disc image, because neither view holds every file: \(gaps.missing.count) UDF files are not in its ISO 9660 view (\(shown)) and \(gaps.onlyInISO.count) ISO 9660 files are not in UDF (\(gaps.onlyInISO.prefix(3).joined(separator: "; ")))")
+        }
+        return .udf(udf, note: "read through UDF: \(gaps.missing.count) of its files are missing from its ISO 9660 view or have another size there (\(shown))")
+    }
+
+    /// The UDF files the ISO 9660 view lacks or holds with another size (for example a file over 4 GiB, which ISO
+    /// 9660 levels 1 and 2 record with its size modulo 4 GiB), and the ISO 9660 files UDF lacks (names compared
+    /// ignoring case, as plain ISO 9660 names are upper case).
+    static func isoViewGaps(udf: [UDFFile], iso: [RawPath: ISOEntry]) -> (missing: [String], onlyInISO: [String]) {
+        func isoSize(_ path: RawPath) -> Int64? {
+            switch iso[path]?.type {
+            case .file: iso[path]?.size
+            case .hardlink(let target): iso[target].flatMap { if case .file = $0.type { $0.size } else { nil } }
+            default: nil
+            }
+        }
+        var missing: [String] = []
+        for file in udf where file.kind == .file {
+            guard let size = isoSize(file.path) else {
+                missing.append("\(file.path.catalogText) is only in UDF")
+                continue
+            }
+            if size != file.size { missing.append("\(file.path.catalogText) has \(file.size) bytes in UDF, \(size) in ISO 9660") }
+        }
+        let udfNames = Set(udf.filter { $0.kind == .file }.map { $0.path.string.lowercased() })
+        let onlyInISO = iso.values.filter { entry in
+            switch entry.type {
+            case .file, .hardlink: !udfNames.contains(entry.path.string.lowercased())
+            default: false
+            }
+        }.map(\.path.catalogText).sorted()
+        return (missing, onlyInISO)
+    }
+
+    /// Ingests the members `members` yields (each entry with its content), one at a time.
+    private func run<Contents: AsyncSequence & Sendable>(
+        members: ((ISOEntry, Contents) async throws -> Void) async throws -> Void,
+        imagePath: String, spoolDirectory: String, notes: [String], details: [String: String]
+    ) async throws -> UploadReport where Contents.Element == ByteBuffer, Contents.AsyncIterator: Sendable {
         let started = ContinuousClock.now
         var planFiles = 0
         var planBytes: Int64 = 0
-        try await ISOImageReader.read(RawPath(imagePath)) { entry, _ in
+        try await members { entry, _ in
             switch entry.type {
             case .file, .hardlink:
                 planFiles += 1
@@ -32,14 +118,14 @@ extension UploadRun {
         let excludes = try configuration.excludes.map(ExcludePattern.init)
         let results = ResultCollector()
 
-        try await ISOImageReader.read(RawPath(imagePath)) { entry, contents in
+        try await members { entry, contents in
             if excludes.contains(where: { $0.matches(entry.path, isDirectory: entry.type == .directory) }) {
                 if case .file = entry.type { await results.skip("\(entry.path.catalogText): excluded by --exclude") }
                 return
             }
             switch entry.type {
             case .file:
-                let outcome = try await ingestMember(entry, contents: contents, sourceID: sourceID, spoolDirectory: spoolDirectory)
+                let outcome = try await ingestMember(entry, contents: contents, sourceID: sourceID, spoolDirectory: spoolDirectory, details: details)
                 await results.add(outcome, path: entry.path, size: entry.size)
             case .hardlink(let target):
                 let outcome = try await ingestHardLink(entry, target: target, sourceID: sourceID)
@@ -52,9 +138,46 @@ extension UploadRun {
                 break
             }
         }
+        return try await finish(results, sourceID: sourceID, started: started, notes: notes)
+    }
 
+    /// Stores the whole image as one `disc_image` file, with `note` in the summary and in the row's details.
+    private func runWholeImage(_ imagePath: String, note: String) async throws -> UploadReport {
+        let started = ContinuousClock.now
+        let image = RawPath(imagePath)
+        let attributes = try FileManager.default.attributesOfItem(atPath: imagePath)
+        let size = (attributes[.size] as? NSNumber)?.int64Value ?? 0
+        await progress.planned(files: 1, bytes: size)
+        let sourceID = configuration.dryRun
+            ? -1
+            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, origin: imagePath)
+        let name = image.lastComponent
+        let file = IngestedFile(
+            sourceID: sourceID, path: name.catalogText, rawPath: name.isValidUTF8 ? nil : name.bytes, name: name.catalogText, sizeBytes: size,
+            modifiedAt: (attributes[.modificationDate] as? Date).map(Self.catalogPrecision), kind: .discImage, details: ["note": note])
+        let results = ResultCollector()
+        let outcome: FileOutcome
+        await progress.fileStarted(file.path)
+        if configuration.dryRun {
+            await progress.fileFinished(file.path, outcome: "planned", size: size, skippedBytes: size)
+            outcome = .planned
+        } else if let latest = try await catalog.latestVersion(sourceID: sourceID, path: file.path), latest.holdsContent(size: size),
+                  Self.sameTime(latest.modifiedAt, file.modifiedAt) {
+            await progress.fileFinished(file.path, outcome: "unchanged", size: size, skippedBytes: size)
+            outcome = .unchanged
+        } else {
+            let reader = ChunkedFileReader(path: image, expectedSize: size, configuration: configuration.readConfiguration)
+            outcome = try await store(file, source: .stream(CountingChunks(base: reader, progress: progress), length: size), read: size)
+        }
+        await results.add(outcome, path: name, size: size)
+        return try await finish(results, sourceID: sourceID, started: started, notes: [note])
+    }
+
+    /// The run's report: closes the source row and prints the summary.
+    private func finish(_ results: ResultCollector, sourceID: Int64, started: ContinuousClock.Instant, notes: [String]) async throws -> UploadReport {
         var report = await results.fill(UploadReport())
         report.label = configuration.label
+        report.notes = notes
         report.elapsed = ContinuousClock.now - started
         if !configuration.dryRun {
             try await catalog.finishSource(sourceID, counts: SourceCounts(
@@ -64,7 +187,9 @@ extension UploadRun {
         return report
     }
 
-    private func ingestMember(_ entry: ISOEntry, contents: ISOEntryContents, sourceID: Int64, spoolDirectory: String) async throws -> FileOutcome {
+    private func ingestMember<Contents: AsyncSequence & Sendable>(
+        _ entry: ISOEntry, contents: Contents, sourceID: Int64, spoolDirectory: String, details: [String: String]
+    ) async throws -> FileOutcome where Contents.Element == ByteBuffer, Contents.AsyncIterator: Sendable {
         let path = entry.path.catalogText
         await progress.fileStarted(path)
         let modifiedAt = entry.modificationTime.map(Self.catalogPrecision)
@@ -81,6 +206,7 @@ extension UploadRun {
             sourceID: sourceID, path: path, rawPath: entry.path.isValidUTF8 ? nil : entry.path.bytes,
             name: entry.path.lastComponent.catalogText, sizeBytes: entry.size, modifiedAt: modifiedAt, kind: .regular)
         ingested.details["iso_member"] = "true"
+        ingested.details.merge(details) { $1 }
 
         var iterator = contents.makeAsyncIterator()
         let first = try await iterator.next() ?? ByteBuffer()
