@@ -1,7 +1,7 @@
 /// The catalog's tables, as versioned migrations. Names are created unquoted, so `ObjectStorageFiles` and
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
-    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers]
+    public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers, walkProblems]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -282,5 +282,22 @@ public enum CatalogSchema {
         )
         """,
         "CREATE INDEX lease_takeovers_taken_at_idx ON lease_takeovers (taken_at)",
+    ])
+
+    /// What kept the last upload run of a source from seeing all of it: a directory that could not be opened or
+    /// listed to the end, an entry that could not be inspected. Replaced at the end of every run of the source
+    /// (a complete run leaves none); while a source has any, nothing calls it archived.
+    static let walkProblems = Migration(version: 8, name: "walk problems", statements: [
+        """
+        CREATE TABLE source_problems (
+            id BIGSERIAL PRIMARY KEY,
+            source_id BIGINT NOT NULL REFERENCES sources (id),
+            path TEXT NOT NULL,
+            raw_path BYTEA,
+            problem TEXT NOT NULL CHECK (problem <> ''),
+            seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE INDEX source_problems_source_idx ON source_problems (source_id, path)",
     ])
 }

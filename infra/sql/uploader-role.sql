@@ -21,9 +21,10 @@ GRANT USAGE ON SCHEMA public TO backup_uploader;
 GRANT SELECT ON schema_migrations TO backup_uploader;
 
 -- Sources (one row per disc), file rows (new versions, duplicates, re-sent failed content), the multipart
--- upload journal and the staging-delete outbox.
+-- upload journal, the staging-delete outbox, and the paths a run could not read (each run replaces its source's).
 GRANT SELECT, INSERT, UPDATE ON sources TO backup_uploader;
 GRANT SELECT, INSERT, UPDATE ON objectstoragefiles TO backup_uploader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pending_uploads TO backup_uploader;
 GRANT SELECT, INSERT ON pending_object_deletes TO backup_uploader;
+GRANT SELECT, INSERT, DELETE ON source_problems TO backup_uploader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO backup_uploader;
