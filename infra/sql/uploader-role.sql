@@ -1,5 +1,6 @@
--- The uploader's own PostgreSQL role: it may add sources and file rows and keep its upload journal, and nothing
--- else (no DELETE of catalog rows, no DDL, no access to workers, bundles, alerts or the delete log).
+-- The uploader's own PostgreSQL role: it may add sources and file rows and keep its upload journal and the paths
+-- its runs could not read, and nothing else (no DELETE of other catalog rows, no DDL, no access to workers,
+-- bundles, alerts or the delete log).
 -- Run once as the master user (backup_admin), after the first deploy has created the tables, e.g. through the
 -- bastion's forwarded port (docs/deploy.md):
 --
