@@ -125,8 +125,12 @@ struct WalkProblemTests {
             #expect(try await Self.completion(harness).isFullyArchived)
             #expect(try await Self.sources(harness)["state"] as? String == "archived")
 
-            // What a later run of the same source leaves when it is killed: the row reopened, never finished.
-            try await harness.execute("UPDATE sources SET finished_at = NULL")
+            // A later run of the same source is killed (SIGKILL, by the uploader's crash hook for tests, after a
+            // large new file was stored and before it was recorded): the source row was reopened and never finished.
+            try harness.write("later/big.bin", UploaderHarness.bytes(count: 17 << 20, seed: 5))
+            let killed = try await harness.upload(environment: ["BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD": "1"])
+            #expect(killed.status == 128 + SIGKILL, "\(killed.output)")
+            #expect(try await harness.scalar("SELECT finished_at IS NULL FROM sources", as: Bool.self) == true)
             let completion = try await Self.completion(harness)
             #expect(!completion.isFullyArchived)
             #expect(completion.reasonsNotArchived == ["the upload has not finished (running, or interrupted: run it again)"])
