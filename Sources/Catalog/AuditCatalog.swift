@@ -33,6 +33,8 @@ public struct AuditedSource: Sendable, Hashable {
     public var label: String
     public var uploadFinished: Bool
     public var pendingUploads: Int64
+    /// What the last upload run could not read of the source (files there may be missing from the catalog).
+    public var walkProblems: [WalkProblem] = []
 }
 
 /// The audit's queries (`uploader audit`).
@@ -53,6 +55,9 @@ public struct AuditCatalog: Sendable {
         var result: [AuditedSource] = []
         for try await (id, label, finished, pending) in rows.decode((Int64, String, Bool, Int64).self) {
             result.append(AuditedSource(id: id, label: label, uploadFinished: finished, pendingUploads: pending))
+        }
+        for index in result.indices {
+            result[index].walkProblems = try await WalkProblems.read(label: result[index].label, client: client, logger: logger)
         }
         return result
     }

@@ -2,7 +2,7 @@
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
     public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers,
-                                                       contentHolders]
+                                                       contentHolders, walkProblems]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -306,5 +306,22 @@ public enum CatalogSchema {
         "CREATE INDEX objectstoragefiles_rewritten_idx ON ObjectStorageFiles (rewritten_from_bundle) WHERE rewritten_from_bundle IS NOT NULL",
         // The delete processor counts a holder's live duplicates; without this it scans the whole table.
         "CREATE INDEX objectstoragefiles_duplicate_of_idx ON ObjectStorageFiles (duplicate_of) WHERE duplicate_of IS NOT NULL",
+    ])
+
+    /// What kept the last upload run of a source from seeing all of it: a directory that could not be opened or
+    /// listed to the end, an entry that could not be inspected. Replaced at the end of every run of the source
+    /// (a complete run leaves none); while a source has any, nothing calls it archived.
+    static let walkProblems = Migration(version: 8, name: "walk problems", statements: [
+        """
+        CREATE TABLE source_problems (
+            id BIGSERIAL PRIMARY KEY,
+            source_id BIGINT NOT NULL REFERENCES sources (id),
+            path TEXT NOT NULL,
+            raw_path BYTEA,
+            problem TEXT NOT NULL CHECK (problem <> ''),
+            seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE INDEX source_problems_source_idx ON source_problems (source_id, path)",
     ])
 }

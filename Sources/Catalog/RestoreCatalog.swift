@@ -100,6 +100,9 @@ public struct SourceSummary: Sendable, Hashable {
     public var failed: Int64
     public var unreadable: Int64
     public var deleted: Int64
+    /// Paths the last upload could not read (see `WalkProblems`), and the first few as "path: problem".
+    public var walkProblems: Int64 = 0
+    public var walkProblemPaths: [String] = []
 }
 
 /// An archive object to verify, with what the catalog expects of it.
@@ -233,6 +236,12 @@ public struct RestoreCatalog: Sendable {
                 id: row.0, label: row.1, metadataJSON: row.2, note: row.3, startedAt: row.4, finishedAt: row.5, files: row.6,
                 bytes: row.7, storedBytes: row.8, archived: row.9, duplicates: row.10, inProgress: row.11, failed: row.12,
                 unreadable: row.13, deleted: row.14))
+        }
+        let problems = try await WalkProblems.summaries(client: client, logger: logger)
+        for index in result.indices {
+            guard let summary = problems[result[index].id] else { continue }
+            result[index].walkProblems = summary.count
+            result[index].walkProblemPaths = summary.sample.map(\.line)
         }
         return result
     }

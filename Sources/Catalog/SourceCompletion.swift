@@ -23,9 +23,29 @@ public struct SourceCompletion: Sendable, Hashable {
     public var notStored: [NotStored] = []
     /// Whether the uploader finished walking the source (nil: no such source).
     public var uploadFinished: Bool?
+    /// What the last upload run could not see (directories not opened or listed to the end, entries not
+    /// inspected): files may be missing from `files` altogether.
+    public var walkProblems: [WalkProblem] = []
 
     public var isSettled: Bool { uploadFinished == true && inFlight == 0 }
-    public var isFullyArchived: Bool { isSettled && notStored.isEmpty && done == files }
+    public var isFullyArchived: Bool { isSettled && notStored.isEmpty && walkProblems.isEmpty && done == files }
+
+    /// Why the source is not fully archived, one short phrase per reason (empty when it is).
+    public var reasonsNotArchived: [String] {
+        var reasons: [String] = []
+        switch uploadFinished {
+        case nil: reasons.append("no such source")
+        case false?: reasons.append("the upload has not finished (running, or interrupted: run it again)")
+        case true?: break
+        }
+        if !walkProblems.isEmpty {
+            reasons.append("the upload could not read \(walkProblems.count) path\(walkProblems.count == 1 ? "" : "s") of the source (files may be missing)")
+        }
+        if inFlight > 0 { reasons.append("\(inFlight) file\(inFlight == 1 ? "" : "s") still on the way") }
+        if !notStored.isEmpty { reasons.append("\(notStored.count) file\(notStored.count == 1 ? "" : "s") failed or unreadable") }
+        if reasons.isEmpty && done != files { reasons.append("\(files - done) of \(files) files not archived") }
+        return reasons
+    }
 
     /// Reads the source's rows, judging duplicates by the row holding their content (`EffectiveState`).
     public static func read(label: String, client: PostgresClient, logger: Logger) async throws -> SourceCompletion {
@@ -33,6 +53,7 @@ public struct SourceCompletion: Sendable, Hashable {
         let sources = try await client.query("SELECT finished_at IS NOT NULL FROM sources WHERE label = \(label)", logger: logger)
         for try await finished in sources.decode(Bool.self) { completion.uploadFinished = finished }
         guard completion.uploadFinished != nil else { return completion }
+        completion.walkProblems = try await WalkProblems.read(label: label, client: client, logger: logger)
         let rows = try await client.query("""
             SELECT f.id, f.path, \(unescaped: EffectiveState.sql), coalesce(f.error, h.error)
             FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id \(unescaped: EffectiveState.holderJoin)

@@ -59,6 +59,15 @@ public enum SkipReason: Sendable, Hashable, CustomStringConvertible {
         case .unknownType(let mode): "unknown file type (mode \(String(mode, radix: 8)))"
         }
     }
+
+    /// The walk could not see everything here: what lies in or behind this entry may be missing from the run, so
+    /// the run is incomplete. The other reasons are entries that are deliberately not stored (and listed).
+    public var isWalkProblem: Bool {
+        switch self {
+        case .unreadableDirectory, .cannotInspect: true
+        case .symlink, .socket, .fifo, .characterDevice, .blockDevice, .otherFileSystem, .unknownType: false
+        }
+    }
 }
 
 public struct SkippedEntry: Sendable, Hashable {
@@ -331,9 +340,10 @@ private final class WalkState: @unchecked Sendable {
             frame.opened[child.name] = Frame(directory: directory, relativePath: relative, children: children)
             if let failure {
                 // Walk what could be listed, and say that the listing is incomplete.
+                let listed = children.filter { !$0.isEnterMarker }.count
                 pending.append(.skipped(SkippedEntry(
                     relativePath: relative,
-                    reason: .unreadableDirectory(errno: failure, message: "listing stopped after \(children.count) entries: \(errnoText(failure))"))))
+                    reason: .unreadableDirectory(errno: failure, message: "listing stopped after \(listed) entries: \(errnoText(failure))"))))
             }
             return .directory(SourceDirectory(relativePath: relative, modificationTime: modified, mode: mode))
         case typeSymlink:

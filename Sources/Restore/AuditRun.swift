@@ -91,6 +91,7 @@ public struct AuditRun: Sendable {
         for source in sources {
             var verdict = SourceVerdict(label: source.label)
             if !source.uploadFinished { verdict.problems.append("the upload of this source did not finish (interrupted or still running): run it again") }
+            verdict.problems += source.walkProblems.map { "\($0.path): not read from the original (\($0.problem)); files there may be missing" }
             if source.pendingUploads > 0 { verdict.problems.append("\(source.pendingUploads) upload\(source.pendingUploads == 1 ? "" : "s") begun and not finished") }
             let files = try await catalog.files(sourceID: source.id)
             verdict.files = files.count

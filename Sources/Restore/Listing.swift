@@ -87,7 +87,10 @@ public enum Listing {
     /// "archived" only when the upload finished and every file is archived or a duplicate of archived content
     /// (`duplicates` counts only those; a duplicate of a file on its way is in progress, of a lost one failed).
     public static func state(of source: SourceSummary) -> String {
+        // Never "archived" before an upload run finished (one may be running, or was interrupted) or while the
+        // last run could not read all of the source.
         if source.finishedAt == nil { return "upload not finished" }
+        if source.walkProblems > 0 { return "incomplete (\(source.walkProblems) path\(source.walkProblems == 1 ? "" : "s") not read)" }
         if source.files == 0 { return "empty" }
         if source.inProgress > 0 { return "in progress" }
         if source.failed > 0 || source.unreadable > 0 { return "archived with failures" }
@@ -105,6 +108,7 @@ public enum Listing {
                     "metadata": (try? JSONSerialization.jsonObject(with: Data(source.metadataJSON.utf8))) ?? [:],
                     "note": source.note ?? NSNull(), "started_at": RestoreReport.dateText(source.startedAt),
                     "finished_at": source.finishedAt.map(RestoreReport.dateText) ?? NSNull(),
+                    "walk_problems": source.walkProblems, "walk_problem_paths": source.walkProblemPaths,
                 ])
             }
         case .table:
@@ -112,7 +116,15 @@ public enum Listing {
                 [source.label, state(of: source), String(source.files), ByteCount.text(source.bytes), String(source.archived), String(source.duplicates),
                  String(source.inProgress), String(source.failed + source.unreadable), ByteCount.text(source.storedBytes)]
             }
-            return table(["LABEL", "STATE", "FILES", "SIZE", "ARCHIVED", "DUPLICATES", "IN PROGRESS", "FAILED", "STORED"], rows)
+            var lines = table(["LABEL", "STATE", "FILES", "SIZE", "ARCHIVED", "DUPLICATES", "IN PROGRESS", "FAILED", "STORED"], rows)
+            for source in sources where source.walkProblems > 0 {
+                lines.append("\(source.label): \(source.walkProblems) path\(source.walkProblems == 1 ? "" : "s") could not be read by the last upload (files may be missing):")
+                lines += source.walkProblemPaths.map { "  \($0)" }
+                if source.walkProblems > Int64(source.walkProblemPaths.count) {
+                    lines.append("  … \(source.walkProblems - Int64(source.walkProblemPaths.count)) more")
+                }
+            }
+            return lines
         }
     }
 

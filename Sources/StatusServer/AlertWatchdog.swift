@@ -167,8 +167,9 @@ public struct AlertWatchdog: Service {
         return alerts
     }
 
-    /// A source whose upload finished and whose every file is archived or a duplicate (unreadable files, which
-    /// nothing can archive, are counted in the message). One alert per finished upload of the source.
+    /// A source whose upload finished having seen all of it (no walk problems) and whose every file is archived or
+    /// a duplicate (unreadable files, which nothing can archive, are counted in the message). One alert per
+    /// finished upload of the source.
     func archivedSources() async throws -> [Alert] {
         let candidates = try await client.query("""
             SELECT s.id, s.label, s.finished_at, s.metadata::text FROM sources s
@@ -179,6 +180,7 @@ public struct AlertWatchdog: Service {
                               WHERE f.source_id = s.id AND f.deleted_at IS NULL
                                 AND \(unescaped: EffectiveState.sql) IN ('staged', 'transcoding', 'transcoded', 'archiving', 'failed'))
               AND NOT EXISTS (SELECT 1 FROM pending_uploads p WHERE p.source_id = s.id)
+              AND NOT EXISTS (SELECT 1 FROM source_problems sp WHERE sp.source_id = s.id)
               AND EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.source_id = s.id AND f.state IN ('archived', 'duplicate'))
             ORDER BY s.id LIMIT 50
             """, logger: logger)

@@ -148,6 +148,8 @@ enum StatusPage {
                 status = "<span class=\"badge ok\">archived</span>"
             } else if source.finishedAt == nil {
                 status = "<span class=\"badge busy\">uploading</span>"
+            } else if source.walkProblems > 0 {
+                status = "<span class=\"badge bad\">incomplete</span>"
             } else if (source.filesByState["failed"] ?? 0) > 0 && source.etaSeconds == 0 {
                 status = "<span class=\"badge bad\">has failures</span>"
             } else {
@@ -157,7 +159,7 @@ enum StatusPage {
             html += """
                 <tr><td><div class="label-cell"><b>\(htmlEscape(source.label))</b> \(status)</div>
                 <div class="muted small">\(metadata)\(source.note.map { " · " + htmlEscape($0) } ?? "")</div>
-                <div class="muted small">started \(Format.timestamp(source.startedAt))\(source.finishedAt == nil ? " · \(Format.count(source.filesSeen)) files found so far" : "")</div></td>
+                <div class="muted small">started \(Format.timestamp(source.startedAt))\(source.finishedAt == nil ? " · \(Format.count(source.filesSeen)) files found so far" : "")</div>\(walkProblems(source))</td>
                 <td>\(statePills(source.filesByState))</td>
                 <td class="progress-cell">\(progressBar(source.progress, states: source.bytesByState, total: max(expected, source.bytesTotal)))
                 <div class="small">\(Format.percent(source.progress)) · \(Format.bytes(source.bytesDone)) of \(Format.bytes(expected)) · \(Format.count(source.filesDone))/\(Format.count(max(source.filesTotal, source.filesSeen))) files</div></td>
@@ -165,6 +167,17 @@ enum StatusPage {
                 """
         }
         return html + "</tbody></table></section>\n"
+    }
+
+    /// The paths the last upload could not read, under the source's label (nothing when it saw everything).
+    static func walkProblems(_ source: SourceStatus) -> String {
+        guard source.walkProblems > 0 else { return "" }
+        let more = source.walkProblems > Int64(source.walkProblemPaths.count)
+            ? "<li>… \(Format.count(source.walkProblems - Int64(source.walkProblemPaths.count))) more (<code>uploader sources</code>)</li>" : ""
+        return """
+            <div class="small walk-problems"><b>\(Format.count(source.walkProblems)) path\(source.walkProblems == 1 ? "" : "s") could not be read; \
+            files may be missing (fix and run the upload again):</b><ul>\(source.walkProblemPaths.map { "<li>\(htmlEscape($0))</li>" }.joined())\(more)</ul></div>
+            """
     }
 
     static func states(_ s: StatusSnapshot) -> String {

@@ -49,6 +49,7 @@ public struct StatusReader: Sendable {
         async let seriesRows = readArchivedBuckets()
         async let compression = readBundleCompression()
         async let alerts = readAlerts()
+        async let problemRows = WalkProblems.summaries(client: client, logger: logger)
 
         let states = try await stateRows
         let sourcesTable = try await sourceRows
@@ -58,6 +59,7 @@ public struct StatusReader: Sendable {
         let series = try await seriesRows
         let compressionSaved = try await compression
         let (recentAlerts, undelivered) = try await alerts
+        let walkProblems = try await problemRows
         let elapsed = ContinuousClock.now - started
         let now = Date()
 
@@ -101,6 +103,7 @@ public struct StatusReader: Sendable {
             let pendingBytes = Self.pendingStates.reduce(0) { $0 + (bytes[$1] ?? 0) } + max(0, expected - bytesTotal)
             let rate = rates[row.id].map { Self.rate(bytes: $0.bytes, since: $0.first, now: now) } ?? 0
             let pending = Self.pendingStates.reduce(0) { $0 + (files[$1] ?? 0) }
+            let problems = walkProblems[row.id]
             sources.append(SourceStatus(
                 id: row.id, label: row.label, metadata: row.metadata, note: row.note, startedAt: row.startedAt,
                 finishedAt: row.finishedAt, filesSeen: row.filesSeen, bytesSeen: row.bytesSeen,
@@ -109,7 +112,8 @@ public struct StatusReader: Sendable {
                 progress: Self.ratio(done, expected, empty: row.finishedAt == nil ? 0 : 1),
                 bytesPerSecond: rate,
                 etaSeconds: pendingBytes == 0 ? 0 : (rate > 0 ? Double(pendingBytes) / rate : nil),
-                complete: row.finishedAt != nil && pending == 0 && (files["failed"] ?? 0) == 0 && doneFiles > 0))
+                complete: row.finishedAt != nil && pending == 0 && (files["failed"] ?? 0) == 0 && doneFiles > 0 && problems == nil,
+                walkProblems: problems?.count ?? 0, walkProblemPaths: problems?.sample.map(\.line) ?? []))
         }
         // Rows of sources missing from the list (cannot happen with the foreign key, but never undercount).
         bytesExpected = max(bytesExpected, bytesRaw)

@@ -81,8 +81,12 @@ public struct SourceStatus: Sendable, Codable {
     public var progress: Double
     public var bytesPerSecond: Double
     public var etaSeconds: Double?
-    /// Finished uploading and every catalogued file archived or duplicate.
+    /// Finished uploading, every catalogued file archived or duplicate, and the last upload saw all of the source.
     public var complete: Bool
+    /// Paths the last upload run could not read (directories not opened or listed to the end, entries not
+    /// inspected): files may be missing. `walkProblemPaths` lists the first few as "path: problem".
+    public var walkProblems: Int64 = 0
+    public var walkProblemPaths: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case id, label, metadata, note
@@ -100,6 +104,8 @@ public struct SourceStatus: Sendable, Codable {
         case bytesPerSecond = "bytes_per_second"
         case etaSeconds = "eta_seconds"
         case complete
+        case walkProblems = "walk_problems"
+        case walkProblemPaths = "walk_problem_paths"
     }
 }
 

@@ -169,7 +169,7 @@ struct RunCommand: AsyncParsableCommand {
     /// The closing lines: what became of the source, and what the archive holds now.
     static func summary(label: String, completion: SourceCompletion, snapshot: StatusSnapshot?, archive: StorageURL, statusURL: String?) -> [String] {
         var lines: [String] = []
-        let headline = completion.isFullyArchived ? "everything archived" : "NOT everything archived"
+        let headline = completion.isFullyArchived ? "everything archived" : "NOT everything archived (\(completion.reasonsNotArchived.joined(separator: "; ")))"
         lines.append("pipeline: \"\(label)\": \(headline) — \(completion.done) of \(completion.files) files safely in the archive")
         if let source = snapshot?.sources.first(where: { $0.label == label }) {
             let states = source.filesByState.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
@@ -185,6 +185,10 @@ struct RunCommand: AsyncParsableCommand {
         if !completion.notStored.isEmpty {
             lines.append("NOT ARCHIVED (\(completion.notStored.count) files; fix the cause and run again, or see `uploader --help`):")
             lines += completion.notStored.map { "  \($0.path): \($0.state)\($0.error.map { ": \($0)" } ?? "")" }
+        }
+        if !completion.walkProblems.isEmpty {
+            lines.append("NOT READ (\(completion.walkProblems.count) paths; files in or under them may be missing: fix the cause and run again):")
+            lines += completion.walkProblems.map { "  \($0.line)" }
         }
         return lines
     }

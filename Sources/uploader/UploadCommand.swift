@@ -15,7 +15,9 @@ struct UploadCommand: AsyncParsableCommand {
             Each file is read once, hashed (SHA-256) and uploaded in the same stream; content that is already stored is \
             recorded as a duplicate without uploading. Run the same command again after an interruption: finished files \
             are skipped and a half-sent large file continues where it stopped.
-            Exit codes: 0 all stored, 1 some files not stored (listed), 2 usage or configuration error, 130 interrupted.
+            Exit codes: 0 all stored, 1 incomplete: some files not stored, or directories that could not be opened or \
+            listed to the end, or entries that could not be inspected (all listed by path; the source is not called \
+            archived until a run sees all of it), 2 usage or configuration error, 130 interrupted.
             """)
 
     @OptionGroup var options: GlobalOptions

@@ -157,6 +157,30 @@ struct PipelineRunTests {
         }
     }
 
+    @Test("a disc the upload could not read completely: every file found is archived, yet the summary says NOT everything archived and lists the paths, exit 1",
+          .enabled(if: FaultyFileSystem.isAvailable, "needs /dev/fuse"))
+    func incompleteWalkIsNotArchived() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            try harness.write("readme.txt", "fine\n")
+            try harness.write("VIDEO_TS/VTS_01_1.txt", "behind a directory that cannot be opened\n")
+            try harness.write("extras/menu.txt", "cannot be inspected\n")
+            let faults = FaultyFileSystem.Faults(opendir: ["/VIDEO_TS"], getattr: ["/extras/menu.txt"])
+            try await FaultyFileSystem.with(mirroring: harness.source.path, faults: faults) { disc in
+                let result = try await Program.run(
+                    "pipeline", ["run", disc.mountPoint, "--label", "Scratched disc", "--port", "0"], environment: harness.environment)
+                #expect(result.status == 1, "\(result.output)")
+                #expect(result.output.contains(
+                    "\"Scratched disc\": NOT everything archived (the upload could not read 2 paths of the source (files may be missing)) — 1 of 1 files safely in the archive"),
+                    "\(result.output)")
+                #expect(result.output.contains("NOT READ (2 paths"), "\(result.output)")
+                #expect(result.output.contains("  VIDEO_TS: directory not readable: Input/output error"))
+                #expect(result.output.contains("  extras/menu.txt: cannot inspect: Input/output error"))
+                #expect(!result.output.contains("everything archived —"), "never the all-clear")
+            }
+            #expect(try await harness.rows().map(\.state) == ["archived"])
+        }
+    }
+
     @Test("a path that is neither a directory nor an ISO image is refused in one line with exit code 2")
     func refusesABadPath() async throws {
         try await PipelineHarness.with(.file) { harness in

@@ -111,9 +111,12 @@ public struct PipelineHarness: Sendable {
 
     // MARK: running the uploader
 
-    public func upload(label: String = "DVD 12", extra: [String] = [], environment extraEnvironment: [String: String] = [:]) async throws -> (status: Int32, output: String, summary: [String: Any]) {
+    /// Runs `uploader upload` on the source directory (or on `path`, such as a faulty mirror of it).
+    public func upload(
+        label: String = "DVD 12", path: String? = nil, extra: [String] = [], environment extraEnvironment: [String: String] = [:]
+    ) async throws -> (status: Int32, output: String, summary: [String: Any]) {
         let result = try await Program.run(
-            "uploader", ["upload", source.path, "--label", label, "--json"] + extra,
+            "uploader", ["upload", path ?? source.path, "--label", label, "--json"] + extra,
             environment: environment.merging(extraEnvironment) { $1 })
         return (result.status, result.output, Self.summary(in: result.output))
     }

@@ -1,5 +1,6 @@
--- The uploader's own PostgreSQL role: it may add sources and file rows and keep its upload journal, and nothing
--- else (no DELETE of catalog rows, no DDL, no access to workers, bundles, alerts or the delete log).
+-- The uploader's own PostgreSQL role: it may add sources and file rows and keep its upload journal and the paths
+-- its runs could not read, and nothing else (no DELETE of other catalog rows, no DDL, no access to workers,
+-- bundles, alerts or the delete log).
 -- Run once as the master user (backup_admin), after the first deploy has created the tables, e.g. through the
 -- bastion's forwarded port (docs/deploy.md):
 --
@@ -21,9 +22,10 @@ GRANT USAGE ON SCHEMA public TO backup_uploader;
 GRANT SELECT ON schema_migrations TO backup_uploader;
 
 -- Sources (one row per disc), file rows (new versions, duplicates, re-sent failed content), the multipart
--- upload journal and the staging-delete outbox.
+-- upload journal, the staging-delete outbox, and the paths a run could not read (each run replaces its source's).
 GRANT SELECT, INSERT, UPDATE ON sources TO backup_uploader;
 GRANT SELECT, INSERT, UPDATE ON objectstoragefiles TO backup_uploader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pending_uploads TO backup_uploader;
 GRANT SELECT, INSERT ON pending_object_deletes TO backup_uploader;
+GRANT SELECT, INSERT, DELETE ON source_problems TO backup_uploader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO backup_uploader;

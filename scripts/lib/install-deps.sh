@@ -12,6 +12,7 @@ APT_PACKAGES=(
     genisoimage                    # tests: builds ISO 9660 + UDF bridge images (files only in UDF, over 4 GiB)
     ffmpeg                         # test fixtures and the transcode benchmark's anchor
     chromium                       # tests: the status page rendered by a real headless browser
+    fuse3 libfuse2                 # tests: scripts/lib/eio_fs.py, a FUSE file system that returns EIO (fusermount; fusepy loads libfuse 2)
 )
 # What scripts/demo needs: building and running the pipeline, and ffmpeg for the sample disc.
 # shellcheck disable=SC2034  # used by scripts/demo, which sources this file
@@ -21,7 +22,7 @@ DEMO_APT_PACKAGES=(
     pkg-config libarchive-dev libzstd-dev zlib1g-dev
     ffmpeg
 )
-PIP_PACKAGES=("moto[server]==5.*" "boto3")
+PIP_PACKAGES=("moto[server]==5.*" "boto3" "fusepy==3.*")
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -60,7 +61,7 @@ install_pip_packages_in_venv() {
 }
 
 install_missing_pip_packages() {
-    if python3 -c 'import moto, moto.server, flask, flask_cors, boto3' 2>/dev/null; then return 0; fi
+    if python3 -c 'import moto, moto.server, flask, flask_cors, boto3, fuse' 2>/dev/null; then return 0; fi
     echo "installing Python packages: ${PIP_PACKAGES[*]}" >&2
     python3 -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" >&2
 }

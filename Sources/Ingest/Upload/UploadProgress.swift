@@ -68,7 +68,8 @@ public actor UploadProgress {
             "event": "summary", "label": report.label, "files": report.filesSeen, "bytes_seen": report.bytesSeen,
             "bytes_read": report.bytesRead, "bytes_uploaded": report.bytesUploaded, "bytes_saved_by_dedupe": report.bytesSavedByDedupe,
             "staged": report.filesStaged, "duplicates": report.duplicates, "unchanged": report.unchanged,
-            "unreadable": report.unreadable.map(\.path), "skipped": report.skipped, "notes": report.notes, "elapsed_seconds": report.elapsed.seconds,
+            "unreadable": report.unreadable.map(\.path), "skipped": report.skipped, "notes": report.notes,
+            "walk_problems": report.walkProblems.map(\.line), "complete": report.isComplete, "elapsed_seconds": report.elapsed.seconds,
         ])
     }
 

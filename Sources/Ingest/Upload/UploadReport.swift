@@ -1,3 +1,4 @@
+import Catalog
 import Foundation
 import PipelineCore
 
@@ -22,19 +23,22 @@ public struct UploadReport: Sendable {
     /// Files whose path, size and modification time were catalogued already: not read at all.
     public var unchanged = 0
     public var unreadable: [Unreadable] = []
-    /// Symlinks, sockets, devices, excluded and unopenable entries: listed, not stored.
+    /// Symlinks, sockets, devices and excluded entries: deliberately not stored, listed.
     public var skipped: [String] = []
     /// How the source was read when that matters to the user (an image read through UDF, or kept whole).
     public var notes: [String] = []
+    /// Directories that could not be opened or listed to the end, entries that could not be inspected: what lies
+    /// there was not seen at all (recorded in `source_problems`).
+    public var walkProblems: [WalkProblem] = []
     public var elapsed: Duration = .zero
 
-    /// Everything found was stored (or was stored already).
-    public var isComplete: Bool { unreadable.isEmpty }
+    /// Everything there is was seen, and everything found was stored (or was stored already).
+    public var isComplete: Bool { unreadable.isEmpty && walkProblems.isEmpty }
 
     public var summaryLines: [String] {
         var lines = [
             "source \"\(label)\": \(filesSeen) files, \(ByteCount.text(bytesSeen)) seen in \(elapsed.secondsText)",
-            "  staged \(filesStaged), duplicates \(duplicates), unchanged since the last run \(unchanged), unreadable \(unreadable.count), not stored (skipped) \(skipped.count)",
+            "  staged \(filesStaged), duplicates \(duplicates), unchanged since the last run \(unchanged), unreadable \(unreadable.count), not stored (skipped) \(skipped.count), not read (walk problems) \(walkProblems.count)",
             "  read \(ByteCount.text(bytesRead)), uploaded \(ByteCount.text(bytesUploaded)), saved by dedupe \(ByteCount.text(bytesSavedByDedupe))",
         ]
         lines += notes.map { "  note: \($0)" }
@@ -45,6 +49,10 @@ public struct UploadReport: Sendable {
         if !unreadable.isEmpty {
             lines.append("UNREADABLE (recorded as unreadable, not stored):")
             lines += unreadable.map { "  \($0.path): \($0.error)" }
+        }
+        if !walkProblems.isEmpty {
+            lines.append("INCOMPLETE: these paths could not be read, so files in or under them may be missing from the archive:")
+            lines += walkProblems.map { "  \($0.line)" }
         }
         return lines
     }

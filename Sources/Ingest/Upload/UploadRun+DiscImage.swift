@@ -39,7 +39,10 @@ extension UploadRun {
         guard let result = stream.result else {
             throw IngestError(.readFailed, path: devicePath, "the image stream ended without a result")
         }
-        try await catalog.finishSource(sourceID, counts: SourceCounts(filesSeen: 1, bytesSeen: device.byteCount, filesSkipped: 0))
+        var report = UploadReport()
+        report.filesSeen = 1
+        report.bytesSeen = device.byteCount
+        try await finishSource(sourceID, report: report)
         let outcomeText: String =
             switch outcome {
             case .staged: result.isClean ? "staged" : "staged (degraded)"

@@ -179,10 +179,7 @@ extension UploadRun {
         report.label = configuration.label
         report.notes = notes
         report.elapsed = ContinuousClock.now - started
-        if !configuration.dryRun {
-            try await catalog.finishSource(sourceID, counts: SourceCounts(
-                filesSeen: Int64(report.filesSeen), bytesSeen: report.bytesSeen, filesSkipped: Int64(report.skipped.count)))
-        }
+        if !configuration.dryRun { try await finishSource(sourceID, report: report) }
         await progress.finished(report)
         return report
     }

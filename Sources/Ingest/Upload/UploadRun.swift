@@ -102,6 +102,10 @@ public struct UploadRun: Sendable {
                         let outcome = try await ingest(file, sourceID: sourceID, gate: gate, readers: readers)
                         await results.add(outcome, path: file.relativePath, size: file.size)
                     }
+                case .skipped(let skipped) where skipped.reason.isWalkProblem:
+                    await results.walkProblem(WalkProblem(
+                        path: skipped.relativePath.catalogText, rawPath: skipped.relativePath.isValidUTF8 ? nil : skipped.relativePath.bytes,
+                        problem: skipped.reason.description))
                 case .skipped(let skipped):
                     await results.skip("\(skipped.relativePath.catalogText): \(skipped.reason)")
                 case .excluded(let path, let isDirectory):
@@ -115,12 +119,17 @@ public struct UploadRun: Sendable {
 
         report = await results.fill(report)
         report.elapsed = ContinuousClock.now - started
-        if !configuration.dryRun {
-            try await catalog.finishSource(sourceID, counts: SourceCounts(
-                filesSeen: Int64(report.filesSeen), bytesSeen: report.bytesSeen, filesSkipped: Int64(report.skipped.count)))
-        }
+        if !configuration.dryRun { try await finishSource(sourceID, report: report) }
         await progress.finished(report)
         return report
+    }
+
+    /// Closes the run in the catalog: its walk problems replace the source's earlier ones (none after a complete
+    /// walk), then the counts and the finish time. In that order, so a finished run always has its problems on record.
+    func finishSource(_ sourceID: Int64, report: UploadReport) async throws {
+        try await catalog.recordWalkProblems(sourceID: sourceID, report.walkProblems)
+        try await catalog.finishSource(sourceID, counts: SourceCounts(
+            filesSeen: Int64(report.filesSeen), bytesSeen: report.bytesSeen, filesSkipped: Int64(report.skipped.count)))
     }
 
     /// What happened to one file.
@@ -396,6 +405,10 @@ actor ResultCollector {
 
     func skip(_ description: String) {
         report.skipped.append(description)
+    }
+
+    func walkProblem(_ problem: WalkProblem) {
+        report.walkProblems.append(problem)
     }
 
     func fill(_ base: UploadReport) -> UploadReport {
