@@ -181,7 +181,5 @@ public struct VerifyRun: Sendable {
 /// they are read whatever their class says; an S3 archive is read as it is (Deep Archive objects need a restore).
 func archiveReader(_ archive: any ObjectStore) async throws -> any ObjectStore {
     guard let local = archive as? FileSystemObjectStore else { return archive }
-    var settings = local.configuration
-    settings.archivedObjectsNeedRestore = false
-    return try await FileSystemObjectStore(root: local.root, configuration: settings)
+    return try await local.readingArchivedObjects()
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import PipelineCore
 import Testing
 import TestSupport
 @testable import ObjectStore
@@ -86,5 +87,28 @@ struct FaultInjectionTests {
             #expect(injected["CopyObject error-200-before"] == 1 && injected["UploadPartCopy error-200-before"] == 1, "\(injected)")
             for key in ["single.bin", "parts.bin"] { #expect(Self.sha256(try await direct.getBytes(key)) == Self.sha256(bytes), "\(key)") }
         }
+    }
+
+    @Test("a stored object's content is judged by the server's checksum or ETag against the local bytes, single or in parts, never by metadata",
+          arguments: [1000, 2 * (5 << 20) + 321])
+    func storedContentCheck(size: Int) async throws {
+        let moto = try MotoServer.fromEnvironment()
+        let store = try await moto.freshStore(label: "content-check")
+        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 11 &+ 3) }
+        var other = bytes
+        other[size / 2] ^= 1
+        let options = PutOptions(storageClass: .deepArchive, metadata: ["sha256": Self.sha256(bytes)], multipartThreshold: 5 << 20, partSize: 5 << 20)
+        _ = try await store.put("object", bytes: bytes, options: options)
+        let info = try #require(try await store.head("object"))
+        #expect(!info.restore.isReadable, "Deep Archive: the bytes cannot be read back")
+        func check(_ local: [UInt8], claimed: String) async throws -> Bool {
+            try await StoredContentCheck.holds(info, in: store, sha256: claimed, size: Int64(size), options: options) {
+                ObjectByteStream(bytes: local)
+            }
+        }
+        #expect(try await check(bytes, claimed: Self.sha256(bytes)))
+        // Other local bytes with the object's claimed hash, or the right bytes claimed as something else: no.
+        #expect(try await !check(other, claimed: Self.sha256(bytes)))
+        #expect(try await !check(bytes, claimed: Self.sha256(other)))
     }
 }

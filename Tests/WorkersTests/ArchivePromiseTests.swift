@@ -200,6 +200,35 @@ struct ArchivePromiseTests {
         }
     }
 
+    @Test("an object left at a file's archive key with the right size and metadata but other bytes is not reused",
+          arguments: [PipelineHarness.Staging.file, .s3])
+    func plantedObjectIsNotReused(_ storage: PipelineHarness.Staging) async throws {
+        try await PipelineHarness.with(storage) { harness in
+            // Deep Archive (the default class): on moto its bytes cannot be read back without a restore, so the check
+            // has to rely on what the server computed (checksum or ETag) against the staging copy.
+            let film = PipelineHarness.bytes(count: (2 << 20) + 123, seed: 31)
+            try harness.write("film.bin", film)
+            #expect(try await harness.upload(label: "films").status == 0)
+            let row = try #require(try await harness.rows().first)
+            let key = "files/\(PipelineHarness.sha256(film).prefix(2))/\(PipelineHarness.sha256(film))-\(row.id).bin"
+            // What a dead archiver (or anyone) may have left there: the right size, a metadata claim, wrong bytes.
+            var wrong = film
+            wrong[1000] ^= 0x55
+            _ = try await harness.archive.put(key, bytes: wrong, options: PutOptions(
+                storageClass: .deepArchive, metadata: ["sha256": PipelineHarness.sha256(film), "original-sha256": PipelineHarness.sha256(film),
+                                                       "file-id": String(row.id)]))
+            let archived = try await harness.archiveOnce(["--small-file-threshold", "1MiB"])
+            #expect(archived.status == 0, "\(archived.output)")
+            #expect(try await harness.rows().first?.state == "archived")
+            #expect(try await harness.scalar("SELECT archive_key FROM objectstoragefiles WHERE id = \(row.id)", as: String.self) == key)
+            // The bytes at the key are the film's now: restore (moto's Deep Archive restores finish at once).
+            _ = try? await harness.archive.requestRestore(key, days: 1, tier: .standard)
+            let restored = try await Self.restore(harness, source: "films")
+            #expect(restored.status == 0, "\(restored.output)")
+            #expect(restored.files["films/film.bin"].map(PipelineHarness.sha256) == PipelineHarness.sha256(film))
+        }
+    }
+
     @Test("a duplicate of content still on its way is not archived: uploader sources, the pipeline's completion and the watchdog agree")
     func duplicateOfPendingIsNotDone() async throws {
         try await PipelineHarness.with(.file) { harness in

@@ -125,18 +125,32 @@ public struct ArchiveHandler: JobHandler {
                 fileID: item.job.fileID, sha256: item.contentHash, originalSHA256: item.originalHash, sourceLabel: item.sourceLabel,
                 path: item.path, version: item.version, kind: item.kind.rawValue, originalSize: item.originalSize, modifiedAt: item.modifiedAt
             ).headers
-            // An earlier attempt may have uploaded it and died before recording it: reuse what is verifiably there.
+            // An earlier attempt may have uploaded it and died before recording it: reuse it only if its content is
+            // verifiably the file's (read back, or the server's own checksum or ETag against the staging copy),
+            // never on the strength of its metadata.
+            let options = PutOptions(storageClass: configuration.storageClass, metadata: metadata)
+            let staging = self.staging
             let existing = try await archive.head(key)
-            if !(existing?.size == item.contentSize && existing?.metadata["sha256"] == item.contentHash) {
+            var reusable = false
+            if let existing {
+                // A check that cannot be made (the staging copy gone, a network error) means: send it again.
+                reusable = (try? await StoredContentCheck.holds(
+                    existing, in: archive, sha256: item.contentHash, size: item.contentSize, options: options
+                ) { try await staging.get(stagingKey).body }) ?? false
+            }
+            if existing != nil && !reusable {
+                context.logger.warning("an object at the file's archive key is not verifiably its content; uploading again", metadata: [
+                    "file.id": "\(item.job.fileID)", "archive.key": "\(key)",
+                ])
+            }
+            if !reusable {
                 let download: ObjectDownload
                 do {
                     download = try await staging.get(stagingKey)
                 } catch let error as ObjectStoreError where error.kind == .notFound {
                     throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: stagingKey)
                 }
-                let result = try await archive.put(
-                    key, from: .stream(download.body, length: item.contentSize),
-                    options: PutOptions(storageClass: configuration.storageClass, metadata: metadata))
+                let result = try await archive.put(key, from: .stream(download.body, length: item.contentSize), options: options)
                 guard result.sha256 == item.contentHash else {
                     try? await archive.delete(key)
                     throw ArchiveError.contentMismatch(fileID: item.job.fileID, key: stagingKey, expected: item.contentHash, actual: result.sha256)
