@@ -6,8 +6,9 @@ import Testing
 import TestSupport
 
 /// A randomized, model-based test of the archive promise: random sequences of uploads of overlapping sources, new
-/// versions, deletes with the grace period expired, bundle rewrites (they follow from deletes), and uploaders and
-/// archivers killed with SIGKILL at random moments, all through the real programs. After every step, every source
+/// versions, deletes with the grace period expired, bundle rewrites (they follow from deletes), uploaders and
+/// archivers killed with SIGKILL at random moments and, on S3, faults injected between the workers and moto by
+/// `scripts/lib/fault_proxy.py` (5xx, resets, 200 answers holding an error or nothing), all through the real programs. After every step, every source
 /// that `uploader sources` calls "archived" must pass `uploader audit` and restore byte for byte to what the
 /// catalog says it holds, and what the catalog says must be what was uploaded.
 ///
@@ -57,6 +58,19 @@ struct PromiseInvariantTests {
             let archiverOptions = ["--small-file-threshold", "64KiB", "--delete-grace-days", "0", "--lease-seconds", "3", "--poll-seconds", "0.2",
                                    "--bundle-size", "128KiB"]
             #expect(try await Program.run("uploader", ["migrate"], environment: harness.environment).status == 0)
+            // On S3 the workers talk through a proxy that injects faults at random (seeded): 5xx, resets before and
+            // after the server acted, 200 answers holding an error or nothing. A run may then fail; none may lie.
+            let proxy: FaultProxy? = storage == .s3 ? try await FaultProxy() : nil
+            defer { proxy?.stop() }
+            let faults: [FaultProxy.Rule] = [
+                .init("any", "500", probability: 0.04), .init("any", "reset-before", probability: 0.02),
+                .init("any", "reset-after", probability: 0.02), .init("PutObject", "empty-200-after", probability: 0.05),
+                .init("PutObject", "error-200-before", probability: 0.03), .init("DeleteObjects", "error-200-after", probability: 0.1),
+                .init("CompleteMultipartUpload", "error-200-before", probability: 0.2),
+                .init("CompleteMultipartUpload", "error-200-after", probability: 0.2),
+                .init("UploadPart", "reset-after", probability: 0.05),
+            ]
+            try await proxy?.inject(faults, seed: seed)
             let started = ContinuousClock.now
             var step = 0
             while ContinuousClock.now - started < .seconds(seconds) {
@@ -68,10 +82,10 @@ struct PromiseInvariantTests {
                 case 0..<30:
                     Self.mutate(label, model: &model, random: &random)
                     let killAfter: Int? = Int.random(in: 0..<4, using: &random) == 0 ? Int.random(in: 20...400, using: &random) : nil
-                    let (status, output) = try await Self.upload(harness, label: label, model: model, killAfterMilliseconds: killAfter)
+                    let (status, output) = try await Self.upload(harness, label: label, model: model, killAfterMilliseconds: killAfter, via: proxy)
                     description = "upload \(label) \(model.directories[label]!.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })"
                         + (killAfter.map { " killed after \($0) ms" } ?? "") + " → \(status)"
-                    if killAfter == nil {
+                    if killAfter == nil && proxy == nil {
                         #expect(status == 0, "\(log.joined(separator: "\n"))\n\(description)\n\(output)")
                     }
                     // What the directory held is what may be catalogued for it (a killed upload may have done part).
@@ -80,9 +94,9 @@ struct PromiseInvariantTests {
                     }
                 case 30..<70:
                     let killAfter: Int? = Int.random(in: 0..<3, using: &random) == 0 ? Int.random(in: 50...1500, using: &random) : nil
-                    let (status, output) = try await Self.archive(harness, options: archiverOptions, killAfterMilliseconds: killAfter)
+                    let (status, output) = try await Self.archive(harness, options: archiverOptions, killAfterMilliseconds: killAfter, via: proxy)
                     description = "archive" + (killAfter.map { " killed after \($0) ms" } ?? "") + " → \(status)"
-                    if killAfter == nil {
+                    if killAfter == nil && proxy == nil {
                         #expect(status == 0, "\(log.joined(separator: "\n"))\n\(description)\n\(output.suffix(3000))")
                     }
                 default:
@@ -92,11 +106,17 @@ struct PromiseInvariantTests {
                 log.append("step \(step): \(description)")
                 try await Self.checkInvariant(harness, model: model, log: log)
             }
-            // Finish: drain everything; then every source claims done and must hold.
-            for label in Self.labels where model.directories[label] != nil {
-                _ = try await Self.upload(harness, label: label, model: model, killAfterMilliseconds: nil)
+            // Finish without faults: drain everything; then every source claims done and must hold.
+            if let proxy {
+                let injected = try await proxy.injected().sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }
+                log.append("faults injected: \(injected)")
+                print("promise test (\(storage)): faults injected: \(injected.joined(separator: ", "))")
             }
-            let final = try await Self.archive(harness, options: archiverOptions, killAfterMilliseconds: nil)
+            try await proxy?.inject([])
+            for label in Self.labels where model.directories[label] != nil {
+                _ = try await Self.upload(harness, label: label, model: model, killAfterMilliseconds: nil, via: proxy)
+            }
+            let final = try await Self.archive(harness, options: archiverOptions, killAfterMilliseconds: nil, via: proxy)
             #expect(final.status == 0, "\(final.output.suffix(3000))")
             log.append("final: upload every source, archive → \(final.status)")
             let claims = try await Self.checkInvariant(harness, model: model, log: log)
@@ -126,7 +146,7 @@ struct PromiseInvariantTests {
         harness.work.path + "/discs/" + label.replacingOccurrences(of: " ", with: "_")
     }
 
-    static func upload(_ harness: PipelineHarness, label: String, model: Model, killAfterMilliseconds: Int?) async throws -> (status: Int32, output: String) {
+    static func upload(_ harness: PipelineHarness, label: String, model: Model, killAfterMilliseconds: Int?, via proxy: FaultProxy?) async throws -> (status: Int32, output: String) {
         // The directory is rewritten from the model each time (new mtimes: every file is read and hashed again).
         let root = directory(harness, label)
         try? FileManager.default.removeItem(atPath: root)
@@ -136,15 +156,18 @@ struct PromiseInvariantTests {
                 throw TestEnvironment.Missing(variable: "a writable \(root)")
             }
         }
-        return try await run(harness, "uploader", ["upload", root, "--label", label, "--json"], killAfterMilliseconds: killAfterMilliseconds)
+        return try await run(harness, "uploader", ["upload", root, "--label", label, "--json"], killAfterMilliseconds: killAfterMilliseconds, via: proxy)
     }
 
-    static func archive(_ harness: PipelineHarness, options: [String], killAfterMilliseconds: Int?) async throws -> (status: Int32, output: String) {
-        try await run(harness, "archiver", ["run", "--once"] + options, killAfterMilliseconds: killAfterMilliseconds)
+    static func archive(_ harness: PipelineHarness, options: [String], killAfterMilliseconds: Int?, via proxy: FaultProxy?) async throws -> (status: Int32, output: String) {
+        try await run(harness, "archiver", ["run", "--once"] + options, killAfterMilliseconds: killAfterMilliseconds, via: proxy)
     }
 
-    static func run(_ harness: PipelineHarness, _ program: String, _ arguments: [String], killAfterMilliseconds: Int?) async throws -> (status: Int32, output: String) {
-        let running = try Program.start(program, arguments, environment: harness.environment.merging(["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"]) { $1 })
+    /// Runs a worker program; with a proxy, its S3 traffic goes through it (and its faults). The checks never do.
+    static func run(_ harness: PipelineHarness, _ program: String, _ arguments: [String], killAfterMilliseconds: Int?, via proxy: FaultProxy?) async throws -> (status: Int32, output: String) {
+        var environment = harness.environment.merging(["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"]) { $1 }
+        if let proxy { environment["AWS_ENDPOINT_URL_S3"] = proxy.endpoint }
+        let running = try Program.start(program, arguments, environment: environment)
         if let killAfterMilliseconds {
             try await Task.sleep(for: .milliseconds(killAfterMilliseconds))
             running.signal(SIGKILL)
