@@ -153,8 +153,9 @@ extension MediaProbe {
     /// Timestamps that go forward by more than this within a stream are a jump (a scene break, a gap in the
     /// recording). Subtitle and data streams are sparse and are only checked for going backwards.
     public static let timestampJumpLimit = 3.0
-    /// Going backwards by more than this is a restart (smaller steps back are reordering noise).
-    static let timestampRestartLimit = 0.2
+    /// Going back by more than this below the highest timestamp so far is a restart; less is reordering (Matroska
+    /// and others carry presentation times only, which B-frames put out of order by a few frames).
+    static let timestampRestartLimit = 0.5
 
     /// Reads the raw file end to end, independently of any transcode: demuxes every packet (per stream: kind,
     /// count, timestamp span, discontinuities, corrupt flags), decodes the main video (errors, concealment, the
@@ -283,7 +284,8 @@ private final class StreamTracker {
     let checksJumps: Bool
     var decoder: CodecContext?
     var meter: StreamMeter?
-    var lastTimestamp: Double?
+    /// The highest timestamp since the start or the last restart or jump.
+    var highestTimestamp: Double?
     var aspect: (display: Rational, frames: Int)?
 
     init(stream: UnsafeMutablePointer<AVStream>, input: InputFile, isMainVideo: Bool) {
@@ -310,14 +312,19 @@ private final class StreamTracker {
         guard raw != noPTS else { return }
         let time = Double(raw) * timeBase.doubleValue
         let end = time + Double(max(packet.pointee.duration, 0)) * timeBase.doubleValue
-        if let last = lastTimestamp {
-            if time < last - MediaProbe.timestampRestartLimit {
-                result.restarts.append("back from \(RawInspection.seconds(last)) s to \(RawInspection.seconds(time)) s at packet \(result.packets)")
-            } else if checksJumps, time - last > MediaProbe.timestampJumpLimit {
-                result.jumps.append("forward from \(RawInspection.seconds(last)) s to \(RawInspection.seconds(time)) s at packet \(result.packets)")
+        if let highest = highestTimestamp {
+            if time < highest - MediaProbe.timestampRestartLimit {
+                result.restarts.append("back from \(RawInspection.seconds(highest)) s to \(RawInspection.seconds(time)) s at packet \(result.packets)")
+                highestTimestamp = time
+            } else if checksJumps, time - highest > MediaProbe.timestampJumpLimit {
+                result.jumps.append("forward from \(RawInspection.seconds(highest)) s to \(RawInspection.seconds(time)) s at packet \(result.packets)")
+                highestTimestamp = time
+            } else {
+                highestTimestamp = max(highest, time)
             }
+        } else {
+            highestTimestamp = time
         }
-        lastTimestamp = time
         result.firstTimestamp = min(result.firstTimestamp ?? time, time)
         result.endTimestamp = max(result.endTimestamp ?? end, end)
     }

@@ -39,6 +39,29 @@ struct RawInspectionTests {
         #expect(try Self.transcodeAndJudge(input, inspection, in: directory) == .transcodeIsFaithful)
     }
 
+    /// Camcorder and recorder formats as the transcode tests make them (B-frames, interlacing, open GOPs, AC-3,
+    /// presentation-time-only Matroska): a clean file raises no problem, so it is transcoded as before.
+    @Test("clean files of every kind raise no problem", arguments: [
+        ("dvd.mpg", ["-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-top", "1", "-b:v", "6M", "-bf", "2", "-aspect", "16:9", "-c:a", "ac3", "-f", "dvd"]),
+        ("hdv.m2t", ["-s", "1440x1080", "-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-top", "1", "-b:v", "20M", "-bf", "2", "-aspect", "16:9", "-c:a", "mp2", "-f", "mpegts"]),
+        ("avchd.mts", ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-flags", "+ilme+ildct", "-x264opts", "tff=1", "-c:a", "ac3", "-f", "mpegts"]),
+        ("b-frames.mkv", ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-c:a", "aac"]),
+        ("clip.mov", ["-c:v", "mjpeg", "-q:v", "5", "-c:a", "pcm_s16le"]),
+    ])
+    func cleanFiles(name: String, arguments: [String]) throws {
+        let directory = try Fixtures.directory("raw-clean-kinds")
+        defer { Fixtures.cleanUp(directory) }
+        let input = directory.appendingPathComponent(name)
+        try Fixtures.ffmpeg(
+            Fixtures.interlacedSource(width: 720, height: 480, fieldRate: "60000/1001", bottomFirst: false) + Fixtures.sine() + ["-t", "2"] + arguments,
+            output: input)
+
+        let inspection = try MediaProbe.inspectRaw(path: input.path, timeLimit: .seconds(60))
+
+        #expect(inspection.problems.isEmpty, "\(name): \(inspection.problems)")
+        #expect(inspection.streams(.audio).count == 1 && (inspection.mainVideo?.decodedFrames ?? 0) >= 59, "\(inspection)")
+    }
+
     @Test("bytes overwritten in the middle of a DV file are found (the DV decoder itself reports nothing)", arguments: ["avi", "dv"])
     func damagedDV(container: String) throws {
         let directory = try Fixtures.directory("raw-damaged-dv")
