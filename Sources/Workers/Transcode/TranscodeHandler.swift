@@ -114,7 +114,9 @@ public struct TranscodeHandler: JobHandler {
                 context.logger.error("transcode failed; the raw file is archived unconverted", metadata: logMetadata.merging(["error": "\(error.message)"]) { $1 })
                 return try await passRawOn(item, details: ["transcode_failed": error.message, "transcode_profile": profile.name], catalog: catalog, context: context)
             }
-            if case .keepRaw(let reasons) = inspection.verdict(output: verification.output) {
+            // Damage the transcoder met while decoding counts too, should the inspection have missed it.
+            let reasons = inspection.verdict(output: verification.output).reasons + report.damage.map { "the transcoder met damage: \($0)" }
+            if !reasons.isEmpty {
                 // The output is discarded (the local file goes with this function's cleanup): the raw file is what
                 // gets archived, and a person decides.
                 return try await keepRaw(item, reasons, inspection: inspection, catalog: catalog, context: context, logMetadata: logMetadata)
