@@ -17,7 +17,7 @@ struct KeptRawWorkerTests {
         ] + container + [path])
     }
 
-    @Test("a DV tape that switches from 4:3 to 16:9 is archived raw byte for byte with details.kept_raw and listed on the status JSON; a clean tape is transcoded and its raw file dropped")
+    @Test("a DV tape that switches from 4:3 to 16:9, a damaged capture and a video with subtitles are archived raw byte for byte with details.kept_raw and listed on the status JSON; a clean tape is transcoded and its raw file dropped")
     func keptRawIsArchivedAndListed() async throws {
         try await PipelineHarness.with(.file) { harness in
             try FileManager.default.createDirectory(atPath: harness.source.path + "/tapes", withIntermediateDirectories: true)
@@ -29,6 +29,22 @@ struct KeptRawWorkerTests {
             try Self.dv(aspect: "16:9", seconds: 1, to: wide, container: ["-f", "dv"])
             let switched = Array(try Data(contentsOf: URL(fileURLWithPath: narrow)) + Data(contentsOf: URL(fileURLWithPath: wide)))
             try harness.write("tapes/switched.dv", switched)
+
+            // A capture with a bad stretch in the middle (bytes overwritten): the AVI demuxer skips it silently.
+            let damagedPath = harness.work.path + "/damaged.avi"
+            try Self.dv(aspect: "4:3", seconds: 2, to: damagedPath)
+            var damaged = Array(try Data(contentsOf: URL(fileURLWithPath: damagedPath)))
+            damaged.replaceSubrange((damaged.count * 2 / 5)..<(damaged.count * 2 / 5 + 300_000), with: PipelineHarness.bytes(count: 300_000, seed: 9))
+            try harness.write("tapes/damaged.avi", damaged)
+            // Two audio tracks and subtitles: the transcode carries the audio, not the subtitles (checked after it).
+            try harness.write("party.srt", "1\n00:00:00,100 --> 00:00:00,900\nHappy birthday!\n")
+            try TranscoderWorkerTests.ffmpeg([
+                "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000", "-i", harness.source.path + "/party.srt",
+                "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s", "-t", "1", "-c:v", "mjpeg", "-c:a", "pcm_s16le", "-c:s", "srt",
+                harness.source.path + "/tapes/party.mkv",
+            ])
+            try FileManager.default.removeItem(atPath: harness.source.path + "/party.srt")
 
             let upload = try await harness.upload(label: "Tapes")
             #expect(upload.status == 0, "\(upload.output)")
@@ -55,6 +71,18 @@ struct KeptRawWorkerTests {
             let reasons = try #require(try await harness.scalar("SELECT coalesce(details->>'kept_raw', '') FROM objectstoragefiles WHERE id = \(kept.id)", as: String.self))
             #expect(reasons.contains("the aspect changes mid-file: 4:3 to 16:9"), "\(reasons)")
             #expect(try await harness.scalar("SELECT details ? 'transcode' FROM objectstoragefiles WHERE id = \(kept.id)", as: Bool.self) == false)
+
+            for (path, reason) in [
+                ("tapes/damaged.avi", "the raw file has read or decode errors: only "),
+                ("tapes/party.mkv", "subtitle stream 3 (subrip) has no counterpart in the output"),
+            ] {
+                let row = try #require(rows.first { $0.path == path })
+                #expect(row.storageKey?.contains(".transcoded-") == false && row.error == nil, "\(path)")
+                let archived = try await harness.archive.getBytes(try #require(row.storageKey), limit: 64 << 20)
+                #expect(PipelineHarness.sha256(archived) == row.hash, "\(path): the archived object is not the raw file")
+                let recorded = try await harness.scalar("SELECT coalesce(details->>'kept_raw', '') FROM objectstoragefiles WHERE id = \(row.id)", as: String.self)
+                #expect(recorded?.contains(reason) == true, "\(path): \(String(describing: recorded))")
+            }
 
             // The clean tape went the usual way: transcoded, the raw file dropped.
             let clean = try #require(rows.first { $0.path == "tapes/clean.avi" })
@@ -90,10 +118,11 @@ struct KeptRawWorkerTests {
             let body = try #require(response?.status == 0 ? response?.output : nil, "the status server did not answer: \(String(describing: response))")
             let status = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
             let keptRaw = try #require(status["kept_raw"] as? [String: Any], "\(body.prefix(2000))")
-            #expect(keptRaw["count"] as? Int == 1)
+            #expect(keptRaw["count"] as? Int == 3)
             let latest = try #require(keptRaw["latest"] as? [[String: Any]])
-            #expect(latest.first?["path"] as? String == "tapes/switched.dv")
-            #expect((latest.first?["reasons"] as? [String])?.contains { $0.hasPrefix("the aspect changes mid-file") } == true, "\(latest)")
+            #expect(Set(latest.compactMap { $0["path"] as? String }) == ["tapes/switched.dv", "tapes/damaged.avi", "tapes/party.mkv"])
+            let switchedEntry = latest.first { $0["path"] as? String == "tapes/switched.dv" }
+            #expect((switchedEntry?["reasons"] as? [String])?.contains { $0.hasPrefix("the aspect changes mid-file") } == true, "\(latest)")
             let page = try await get("")
             #expect(page.output.contains("Videos kept raw") && page.output.contains("tapes/switched.dv"))
             if let running = server {
