@@ -217,8 +217,8 @@ public enum MediaProbe {
 }
 
 /// Opens a decoder for a stream the way the ffmpeg CLI does: parameters from the stream, packet time base,
-/// guessed frame rate, thread_count 0 (libavcodec picks).
-func openDecoder(for stream: UnsafeMutablePointer<AVStream>, in input: InputFile) throws(MediaError) -> CodecContext {
+/// guessed frame rate, thread_count 0 (libavcodec picks). `options` are decoder options ("err_detect", ...).
+func openDecoder(for stream: UnsafeMutablePointer<AVStream>, in input: InputFile, options: [(String, String)] = []) throws(MediaError) -> CodecContext {
     let parameters = stream.pointee.codecpar!
     guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
         throw MediaError(.unsupported, "\(fileName(input.path)): no decoder for \(codecName(parameters.pointee.codec_id)) (stream \(stream.pointee.index))")
@@ -230,7 +230,7 @@ func openDecoder(for stream: UnsafeMutablePointer<AVStream>, in input: InputFile
         decoder.pointer.pointee.framerate = av_guess_frame_rate(input.context, stream, nil)
     }
     decoder.pointer.pointee.thread_count = 0
-    _ = try decoder.open(options: [], what: "the \(decoder.codecName) decoder for \(fileName(input.path))")
+    _ = try decoder.open(options: options, what: "the \(decoder.codecName) decoder for \(fileName(input.path))")
     return decoder
 }
 

@@ -200,18 +200,7 @@ private final class TranscodeJob {
     }
 
     private func selectStreams() throws(MediaError) {
-        var videoIndex: Int?
-        let best = av_find_best_stream(input.context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
-        if best >= 0, input.stream(Int(best)).pointee.disposition & clibav_disposition_attached_pic() == 0 {
-            videoIndex = Int(best)
-        } else {
-            videoIndex = (0..<input.streamCount).first {
-                let stream = input.stream($0)
-                return stream.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO
-                    && stream.pointee.disposition & clibav_disposition_attached_pic() == 0
-            }
-        }
-        guard let videoIndex else {
+        guard let videoIndex = MediaProbe.mainVideoIndex(of: input) else {
             let found = (0..<input.streamCount).map { codecName(input.stream($0).pointee.codecpar.pointee.codec_id) }
             throw MediaError(.notVideo, "\(fileName(inputPath)) has no video stream" + (found.isEmpty ? "" : " (streams: \(found.joined(separator: ", ")))"))
         }
@@ -829,18 +818,9 @@ private final class TranscodeJob {
         if corruptPackets > 0 { damage.append("\(corruptPackets) packets were flagged corrupt by the demuxer") }
         if concealedFrames > 0 { damage.append("\(concealedFrames) frames had errors the decoder concealed") }
         if let readFailure { damage.append(readFailure) }
-        // A file that ends before its header says it should (a truncated copy or capture): the decoded span is
-        // shorter than the header's frame count at its frame rate (AVI, MOV), or than a duration that was not
-        // guessed from the bit rate. Spans rather than frame counts, because AVI counts dropped frames too.
-        let stream = videoTrack.stream.pointee
-        var declared: Double?
-        if stream.nb_frames > 0, stream.avg_frame_rate.isValid {
-            declared = Double(stream.nb_frames) / stream.avg_frame_rate.doubleValue
-        } else if av_fmt_ctx_get_duration_estimation_method(input.context) != AVFMT_DURATION_FROM_BITRATE {
-            declared = stream.duration != noPTS && stream.duration > 0 ? Double(stream.duration) * stream.time_base.doubleValue : input.duration
-        }
-        if let declared, let decodedVideo = videoTrack.meter.duration, declared - decodedVideo > max(0.5, declared * 0.05) {
-            damage.append("the video ends at \(Self.seconds(decodedVideo)) s but the file declares \(Self.seconds(declared)) s (truncated?)")
+        if let decodedVideo = videoTrack.meter.duration,
+            let truncation = MediaProbe.truncation(of: videoTrack.stream, in: input, decodedVideo: decodedVideo) {
+            damage.append(truncation)
         }
 
         var source = MediaProbe.mediaInfo(of: input, size: inputSize)
@@ -862,8 +842,6 @@ private final class TranscodeJob {
             deinterlaced: videoTrack.deinterlace, sourceFieldOrder: videoTrack.fieldOrder, audioStreamCount: audioTracks.count,
             inputSize: inputSize, outputSize: outputSize, source: source, damage: damage, notes: notes, elapsed: .zero)
     }
-
-    private static func seconds(_ value: Double) -> String { String((value * 100).rounded() / 100) }
 
     private static func fileSize(_ path: String) -> Int64 {
         var info = stat()

@@ -33,6 +33,7 @@ enum StatusPage {
         html += states(snapshot)
         html += workers(snapshot.workers)
         html += failures(snapshot.failures)
+        html += keptRaw(snapshot.keptRaw)
         html += alerts(snapshot.recentAlerts, undelivered: snapshot.alertsUndelivered)
         html += "<footer class=\"muted\">personal-backup status server</footer></main></body></html>\n"
         return html
@@ -217,6 +218,19 @@ enum StatusPage {
         return html + "</tbody></table></section>\n"
     }
 
+    static func keptRaw(_ kept: KeptRawStatus) -> String {
+        var html = "<section id=\"kept-raw\"><h2>Videos kept raw</h2>"
+        guard kept.count > 0 else { return html + "<p class=\"muted\">Every video was transcoded faithfully.</p></section>\n" }
+        html += "<p class=\"warn\"><b id=\"kept-raw-count\">\(Format.count(kept.count))</b> video\(kept.count == 1 ? " is" : "s are") archived as the raw original instead of a transcode. Nothing is lost, but a person should look: split the recordings, transcode by hand, or accept the raw file.</p>"
+        html += "<table class=\"failures\"><thead><tr><th>When</th><th>Source</th><th>File</th><th>State</th><th>Why the raw file was kept</th></tr></thead><tbody>"
+        for file in kept.latest {
+            let reasons = file.reasons.map { "<li>\(htmlEscape($0))</li>" }.joined()
+            html += "<tr><td class=\"nowrap\">\(Format.timestamp(file.updatedAt))</td><td>\(htmlEscape(file.source))</td><td class=\"path\">\(htmlEscape(file.path)) <span class=\"muted small\">#\(file.fileID)</span></td><td><span class=\"pill\" style=\"--c:\(stateColors[file.state] ?? "#999")\">\(htmlEscape(file.state))</span></td><td><ul class=\"reasons\">\(reasons)</ul></td></tr>"
+        }
+        if kept.count > Int64(kept.latest.count) { html += "<tr><td colspan=\"5\" class=\"muted\">and \(Format.count(kept.count - Int64(kept.latest.count))) more</td></tr>" }
+        return html + "</tbody></table></section>\n"
+    }
+
     static func alerts(_ alerts: [AlertStatus], undelivered: Int64) -> String {
         var html = "<section><h2>Recent alerts</h2>"
         guard !alerts.isEmpty else { return html + "<p class=\"muted\">No alert so far.</p></section>\n" }
@@ -270,7 +284,7 @@ enum StatusPage {
         .meta{display:inline-block;background:#f1f5f9;border-radius:4px;padding:0 5px;margin-right:3px;font-family:ui-monospace,monospace;font-size:12px}
         .path{font-family:ui-monospace,monospace;font-size:13px;word-break:break-all}
         pre{margin:0;white-space:pre-wrap;word-break:break-word;font-size:12.5px;color:#991b1b}
-        .warn{color:#b45309}.chart{width:100%;height:auto}.grid{stroke:#e2e8f0}.axis{font-size:11px;fill:#64748b}
+        .warn{color:#b45309}.reasons{margin:0;padding-left:18px;font-size:12.5px}.chart{width:100%;height:auto}.grid{stroke:#e2e8f0}.axis{font-size:11px;fill:#64748b}
         .barfill{fill:#93c5fd}.line{fill:none;stroke:#16a34a;stroke-width:2.5}
         .legend{font-size:12.5px;color:var(--muted);margin:4px 0 0}.swatch{display:inline-block;width:12px;height:12px;border-radius:3px;vertical-align:-1px;margin:0 4px 0 12px}
         .swatch.bars{background:#93c5fd}.swatch.total{background:#16a34a}

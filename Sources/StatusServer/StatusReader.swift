@@ -45,6 +45,7 @@ public struct StatusReader: Sendable {
         async let sourceRows = readSources()
         async let workerRows = readWorkers()
         async let failureRows = readFailures()
+        async let keptRawRows = readKeptRaw()
         async let rateRows = readRecentRates()
         async let seriesRows = readArchivedBuckets()
         async let compression = readBundleCompression()
@@ -55,6 +56,7 @@ public struct StatusReader: Sendable {
         let sourcesTable = try await sourceRows
         let workers = try await workerRows
         let failures = try await failureRows
+        let keptRaw = try await keptRawRows
         let rates = try await rateRows
         let series = try await seriesRows
         let compressionSaved = try await compression
@@ -136,7 +138,7 @@ public struct StatusReader: Sendable {
             bytesSavedDedupe: savedDedupe, bytesSavedCompression: compressionSaved, filesDone: filesDone, bytesDone: bytesDone,
             progress: Self.ratio(bytesDone, bytesExpected, empty: 0), bytesPerSecond: overallRate,
             etaSeconds: pendingOverall == 0 ? 0 : (overallRate > 0 ? Double(pendingOverall) / overallRate : nil),
-            sources: sources, workers: workers, failures: failures,
+            sources: sources, workers: workers, failures: failures, keptRaw: keptRaw,
             archivedSeries: ArchivedSeries(bucketSeconds: series.bucketSeconds, points: points),
             recentAlerts: recentAlerts, alertsUndelivered: undelivered)
     }
@@ -235,6 +237,28 @@ public struct StatusReader: Sendable {
             result.append(FailureStatus(fileID: id, source: label, path: path, state: state, error: error, attempts: attempts, updatedAt: updated))
         }
         return result
+    }
+
+    /// Videos archived raw: the count and the latest few with their reasons. A sequential scan of the video rows'
+    /// details for now (no index covers them); the window count comes with the rows in one query.
+    func readKeptRaw(limit: Int = 10) async throws -> KeptRawStatus {
+        let rows = try await client.query("""
+            SELECT count(*) OVER ()::bigint, f.id, s.label, f.path, f.state,
+                   (CASE WHEN f.details ? 'kept_raw' THEN f.details->'kept_raw'
+                         ELSE jsonb_build_array('the transcode failed: ' || (f.details->>'transcode_failed')) END)::text,
+                   f.updated_at
+            FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
+            WHERE f.kind = 'video' AND f.deleted_at IS NULL AND (f.details ? 'kept_raw' OR f.details ? 'transcode_failed')
+            ORDER BY f.updated_at DESC, f.id DESC LIMIT \(limit)
+            """, logger: logger)
+        var count: Int64 = 0
+        var latest: [KeptRawStatus.File] = []
+        for try await (total, id, label, path, state, reasons, updated) in rows.decode((Int64, Int64, String, String, String, String, Date).self) {
+            count = total
+            let list = (try? JSONDecoder().decode([String].self, from: Data(reasons.utf8))) ?? [reasons]
+            latest.append(KeptRawStatus.File(fileID: id, source: label, path: path, state: state, reasons: list, updatedAt: updated))
+        }
+        return KeptRawStatus(count: count, latest: latest)
     }
 
     func readRecentRates() async throws -> [Int64: (bytes: Int64, first: Date)] {

@@ -32,6 +32,8 @@ public struct StatusSnapshot: Sendable, Codable {
     public var sources: [SourceStatus]
     public var workers: [WorkerStatus]
     public var failures: [FailureStatus]
+    /// Videos archived unconverted for a person to look at: the transcode could not be trusted to replace them.
+    public var keptRaw: KeptRawStatus
     public var archivedSeries: ArchivedSeries
     public var recentAlerts: [AlertStatus]
     public var alertsUndelivered: Int64
@@ -54,6 +56,7 @@ public struct StatusSnapshot: Sendable, Codable {
         case bytesPerSecond = "bytes_per_second"
         case etaSeconds = "eta_seconds"
         case sources, workers, failures
+        case keptRaw = "kept_raw"
         case archivedSeries = "archived_series"
         case recentAlerts = "recent_alerts"
         case alertsUndelivered = "alerts_undelivered"
@@ -153,6 +156,33 @@ public struct FailureStatus: Sendable, Codable {
         case source, path, state, error, attempts
         case updatedAt = "updated_at"
     }
+}
+
+/// Videos whose raw file is archived instead of (or until a person decides about) a transcode: the raw file had
+/// read errors, restarting timestamps or a changing aspect, the transcode lacked a stream or length
+/// (`details.kept_raw`), or the transcode failed (`details.transcode_failed`). Nothing is lost, but the footage
+/// takes raw space and may need a person (split the recordings, transcode by hand, or accept the raw file).
+public struct KeptRawStatus: Sendable, Codable {
+    public struct File: Sendable, Codable {
+        public var fileID: Int64
+        public var source: String
+        public var path: String
+        public var state: String
+        /// Human-readable reasons.
+        public var reasons: [String]
+        public var updatedAt: Date
+
+        enum CodingKeys: String, CodingKey {
+            case fileID = "file_id"
+            case source, path, state, reasons
+            case updatedAt = "updated_at"
+        }
+    }
+
+    /// Every such video (not deleted).
+    public var count: Int64
+    /// The latest few, newest first.
+    public var latest: [File]
 }
 
 /// Bytes archived per time bucket over the recent window, with the running total (all archived bytes up to the

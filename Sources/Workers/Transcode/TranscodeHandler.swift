@@ -24,7 +24,10 @@ public struct TranscodeConfiguration: Sendable {
 /// transcode it with libav, decode the result end to end to verify it, upload it to staging and mark the row
 /// `transcoded`. A video that cannot be converted is passed on unconverted (still `transcoded`, with the reason in
 /// `details.transcode_failed`), so footage is never lost to a bad transcode; a file that is not a video at all
-/// becomes `regular`.
+/// becomes `regular`. Before the raw copy may go, `MediaProbe.inspectRaw` reads the raw file in a pass of its own
+/// and the output is judged against that, not against what the transcoder decoded: a damaged raw file, restarting
+/// timestamps, a changing aspect, or a stream or length the output lacks keep the raw file (archived as it is,
+/// `details.kept_raw` says why, the status page lists it).
 public struct TranscodeHandler: JobHandler {
     public let configuration: TranscodeConfiguration
     let staging: any ObjectStore
@@ -78,6 +81,22 @@ public struct TranscodeHandler: JobHandler {
             let metadata = ["original_filename": item.name, "source_label": item.sourceLabel, "source_path": item.path]
             let timeLimit = Transcoder.suggestedTimeLimit(for: source, profile: profile)
             let input = rawPath
+
+            // The raw file on its own, in a pass of its own: what the transcode must match comes from here, not from
+            // what the transcoder decoded. Damage, restarting timestamps or a changing aspect keep the raw file
+            // without transcoding at all.
+            let inspection: RawInspection
+            do {
+                inspection = try await blocking { try MediaProbe.inspectRaw(path: input, timeLimit: timeLimit) }
+            } catch let error as MediaError {
+                return try await keepRaw(
+                    item, ["the raw file could not be inspected: \(error.message)"], inspection: nil, catalog: catalog, context: context,
+                    logMetadata: logMetadata)
+            }
+            if !inspection.problems.isEmpty {
+                return try await keepRaw(item, inspection.problems, inspection: inspection, catalog: catalog, context: context, logMetadata: logMetadata)
+            }
+
             let report: TranscodeReport
             let verification: VerificationReport
             do {
@@ -93,11 +112,14 @@ public struct TranscodeHandler: JobHandler {
             } catch let error as MediaError {
                 // Keep the footage: pass the raw file on to the archiver, and say why.
                 context.logger.error("transcode failed; the raw file is archived unconverted", metadata: logMetadata.merging(["error": "\(error.message)"]) { $1 })
-                let details = try Self.json(["transcode_failed": error.message, "transcode_profile": profile.name])
-                guard try await catalog.recordTranscoded(
-                    item, workerID: context.workerID, resultKey: stagingKey, resultSize: item.sizeBytes, resultHash: item.hash, detailsJSON: details)
-                else { return .leaseLost }
-                return .completed
+                return try await passRawOn(item, details: ["transcode_failed": error.message, "transcode_profile": profile.name], catalog: catalog, context: context)
+            }
+            // Damage the transcoder met while decoding counts too, should the inspection have missed it.
+            let reasons = inspection.verdict(output: verification.output).reasons + report.damage.map { "the transcoder met damage: \($0)" }
+            if !reasons.isEmpty {
+                // The output is discarded (the local file goes with this function's cleanup): the raw file is what
+                // gets archived, and a person decides.
+                return try await keepRaw(item, reasons, inspection: inspection, catalog: catalog, context: context, logMetadata: logMetadata)
             }
 
             // The container may be Matroska when MP4 could not hold a stream: the key's extension says which. The
@@ -107,7 +129,9 @@ public struct TranscodeHandler: JobHandler {
             let resultKey = Self.resultKey(raw: stagingKey, leaseToken: job.leaseToken, container: report.container)
             let put = try await staging.put(resultKey, from: .file(resultPath), options: PutOptions(contentType: report.container == .mp4 ? "video/mp4" : "video/x-matroska"))
             guard context.stillHolds(job) else { return .leaseLost }
-            let details = try Self.json(["transcode": Self.describe(report, verification: verification)])
+            var summary = Self.describe(report, verification: verification)
+            summary["raw_inspection_seconds"] = inspection.elapsed.seconds
+            let details = try Self.json(["transcode": summary])
             guard try await catalog.recordTranscoded(
                 item, workerID: context.workerID, resultKey: resultKey, resultSize: put.size, resultHash: put.sha256, detailsJSON: details)
             else {
@@ -127,6 +151,53 @@ public struct TranscodeHandler: JobHandler {
         } catch {
             return .failed(CatalogDatabase.describe(error), permanent: false)
         }
+    }
+
+    /// The raw file goes to the archiver unconverted: the row becomes `transcoded` with the raw key and hash.
+    func passRawOn(_ item: TranscodeItem, details: [String: Any], catalog: TranscodeCatalog, context: JobContext) async throws -> JobOutcome {
+        guard let stagingKey = item.stagingKey else { return .failed("file \(item.job.fileID) has no staging copy", permanent: true) }
+        guard try await catalog.recordTranscoded(
+            item, workerID: context.workerID, resultKey: stagingKey, resultSize: item.sizeBytes, resultHash: item.hash, detailsJSON: try Self.json(details))
+        else { return .leaseLost }
+        return .completed
+    }
+
+    /// Nothing failed, but the transcode cannot replace the raw file: the raw file is archived as it is, with the
+    /// reasons in `details.kept_raw` for the status page and a person, and a warning in the log.
+    func keepRaw(
+        _ item: TranscodeItem, _ reasons: [String], inspection: RawInspection?, catalog: TranscodeCatalog, context: JobContext,
+        logMetadata: Logger.Metadata
+    ) async throws -> JobOutcome {
+        context.logger.warning("video kept raw; the raw file is archived unconverted", metadata: logMetadata.merging([
+            "reasons": "\(reasons.joined(separator: "; "))",
+            "inspection_ms": "\(inspection.map { Int($0.elapsed.seconds * 1000) } ?? 0)",
+        ]) { $1 })
+        var details: [String: Any] = ["kept_raw": reasons, "transcode_profile": configuration.profile.name]
+        if let inspection { details["raw_inspection"] = Self.describe(inspection) }
+        return try await passRawOn(item, details: details, catalog: catalog, context: context)
+    }
+
+    static func describe(_ inspection: RawInspection) -> [String: Any] {
+        var summary: [String: Any] = [
+            "format": inspection.formatName, "elapsed_seconds": inspection.elapsed.seconds,
+            "damaged_dv_frames": inspection.damagedDVFrames, "aspect_changes": inspection.aspectChanges,
+            "streams": inspection.streams.map { stream -> [String: Any] in
+                var entry: [String: Any] = [
+                    "index": stream.index, "kind": stream.kind.rawValue, "codec": stream.codec, "packets": stream.packets,
+                    "corrupt_packets": stream.corruptPackets, "decode_errors": stream.decodeErrors,
+                    "timestamp_restarts": stream.restarts.count, "timestamp_jumps": stream.jumps.count,
+                ]
+                if let first = stream.firstTimestamp, let end = stream.endTimestamp {
+                    entry["first_timestamp"] = first
+                    entry["end_timestamp"] = end
+                }
+                if let decoded = stream.decodedDuration { entry["decoded_duration_seconds"] = decoded }
+                return entry
+            },
+        ]
+        if let readError = inspection.readError { summary["read_error"] = readError }
+        if let truncation = inspection.truncation { summary["truncation"] = truncation }
+        return summary
     }
 
     static func resultKey(raw: String, leaseToken: Int64, container: TranscodeProfile.Container) -> String {
