@@ -11,7 +11,8 @@ public struct CataloguedFile: Sendable, Hashable {
     public let modifiedAt: Date?
     public let hash: String?
     public let state: FileState
-    /// A delete request for it was carried out: it is history, and its content may be gone.
+    /// Deleted, or its deletion was asked for (`ObjectStorageDeleteLog`): it is history, or about to be, so the
+    /// same path coming again is stored again as a new version instead of being called unchanged.
     public let deleted: Bool
 
     /// Whether this row already holds the content that a file of `size` bytes (and `hash`, when known) has: then
@@ -161,7 +162,9 @@ public struct IngestCatalog: Sendable {
             FROM unnest(\(requests.map(\.sourceID))::bigint[], \(requests.map(\.path))::text[], \(requests.map(\.size))::bigint[])
                 WITH ORDINALITY AS r(source_id, path, size, ord)
             LEFT JOIN LATERAL (
-                SELECT id, version, size_bytes, modified_at, hash, state, deleted_at IS NOT NULL AS deleted FROM objectstoragefiles
+                SELECT id, version, size_bytes, modified_at, hash, state,
+                    (deleted_at IS NOT NULL OR EXISTS (SELECT 1 FROM objectstoragedeletelog d WHERE d.file_id = objectstoragefiles.id AND d.processed_at IS NULL)) AS deleted
+                FROM objectstoragefiles
                 WHERE source_id = r.source_id AND path = r.path ORDER BY version DESC LIMIT 1
             ) AS l ON true
             """, logger: logger)
@@ -306,7 +309,9 @@ public struct IngestCatalog: Sendable {
             FROM unnest(\(records.map(\.file.sourceID))::bigint[], \(records.map(\.file.path))::text[], \(records.map(\.hash))::text[])
                 WITH ORDINALITY AS f(source_id, path, hash, ord)
             LEFT JOIN LATERAL (
-                SELECT id, version, size_bytes, modified_at, hash, state, deleted_at IS NOT NULL AS deleted FROM objectstoragefiles
+                SELECT id, version, size_bytes, modified_at, hash, state,
+                    (deleted_at IS NOT NULL OR EXISTS (SELECT 1 FROM objectstoragedeletelog d WHERE d.file_id = objectstoragefiles.id AND d.processed_at IS NULL)) AS deleted
+                FROM objectstoragefiles
                 WHERE source_id = f.source_id AND path = f.path ORDER BY version DESC LIMIT 1
             ) AS l ON true
             """, logger: logger)
@@ -431,7 +436,9 @@ public struct IngestCatalog: Sendable {
 
     private func latestVersion(sourceID: Int64, path: String, on connection: PostgresConnection?) async throws -> CataloguedFile? {
         let query: PostgresQuery = """
-            SELECT id, version, size_bytes, modified_at, hash, state, deleted_at IS NOT NULL FROM objectstoragefiles
+            SELECT id, version, size_bytes, modified_at, hash, state,
+                (deleted_at IS NOT NULL OR EXISTS (SELECT 1 FROM objectstoragedeletelog d WHERE d.file_id = objectstoragefiles.id AND d.processed_at IS NULL))
+            FROM objectstoragefiles
             WHERE source_id = \(sourceID) AND path = \(path) ORDER BY version DESC LIMIT 1
             """
         let rows = if let connection { try await connection.query(query, logger: logger) } else { try await client.query(query, logger: logger) }

@@ -20,7 +20,8 @@ struct RequestEncodingTests {
             if request.uri.contains("list-type=2") {
                 return .xml(.ok, "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>")
             }
-            return .respond(status: .ok, headers: [("ETag", "\"e\"")])
+            // As S3 answers a PUT: the checksum it verified, echoed.
+            return .respond(status: .ok, headers: [("ETag", "\"e\""), ("x-amz-checksum-sha256", request.headers.first(name: "x-amz-checksum-sha256") ?? "")])
         }
     }
 

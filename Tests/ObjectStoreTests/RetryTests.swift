@@ -38,6 +38,11 @@ struct RetryTests {
         return nil
     }
 
+    /// S3's answer to a PUT that carried x-amz-checksum-sha256 echoes it: the client's proof the body was stored.
+    static func checksumEcho(_ request: RecordedRequest) -> (String, String) {
+        ("x-amz-checksum-sha256", request.headers.first(name: "x-amz-checksum-sha256") ?? "")
+    }
+
     @Test("5xx, SlowDown, RequestTimeout and connection resets are retried", arguments: [
         ScriptedResponse.s3Error(.serviceUnavailable, code: "SlowDown", message: "Please reduce your request rate."),
         .s3Error(.internalServerError, code: "InternalError", message: "We encountered an internal error."),
@@ -48,7 +53,7 @@ struct RetryTests {
     func transientFailuresAreRetried(failure: ScriptedResponse) async throws {
         let server = try await LoopbackHTTPServer { request, index in
             if let problem = Self.checkPut(request) { return problem }
-            return index < 3 ? failure : .respond(status: .ok, headers: [("ETag", "\"abc\"")])
+            return index < 3 ? failure : .respond(status: .ok, headers: [("ETag", "\"abc\""), Self.checksumEcho(request)])
         }
         defer { Task { await server.shutdown() } }
         let bytes = testBytes(70_000)
@@ -129,13 +134,24 @@ struct RetryTests {
     @Test("CompleteMultipartUpload that answers 200 with an <Error> inside is retried")
     func completeWithErrorBodyIsRetried() async throws {
         let completes = LockedBox(0)
+        let parts = LockedBox([Int: String]())
         let server = try await LoopbackHTTPServer { request, _ in
             if request.method == .POST, request.query == "uploads=" {
                 return .xml(.ok, "<InitiateMultipartUploadResult><UploadId>U1</UploadId></InitiateMultipartUploadResult>")
             }
             if request.method == .PUT {
                 if let problem = Self.checkPut(request) { return problem }
-                return .respond(status: .ok, headers: [("ETag", "\"part\"")])
+                let number = request.query.split(separator: "&").first { $0.hasPrefix("partNumber=") }.flatMap { Int($0.dropFirst("partNumber=".count)) } ?? 0
+                parts.withLockedValue { $0[number] = request.headers.first(name: "x-amz-checksum-sha256") ?? "" }
+                return .respond(status: .ok, headers: [("ETag", "\"part\""), Self.checksumEcho(request)])
+            }
+            if request.method == .HEAD {
+                // The completed object, as S3 reports it: its size and the composite checksum of its parts.
+                var hasher = SHA256()
+                for (_, part) in parts.current.sorted(by: { $0.key < $1.key }) { hasher.update(data: Data(base64Encoded: part) ?? Data()) }
+                let composite = Data(hasher.finalize()).base64EncodedString() + "-\(parts.current.count)"
+                return .respond(status: .ok, headers: [("Content-Length", "\((5 << 20) + 10)"), ("ETag", "\"whole-2\""),
+                                                      ("x-amz-checksum-sha256", composite)])
             }
             if request.method == .POST, request.query.hasPrefix("uploadId=") {
                 let body = String(decoding: request.body, as: UTF8.self)

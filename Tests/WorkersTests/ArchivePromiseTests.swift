@@ -76,6 +76,27 @@ struct ArchivePromiseTests {
         }
     }
 
+    @Test("a disc uploaded again while a delete of one of its files is pending: that file is stored again and stays archived")
+    func uploadAgainWhileDeletePending() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            let photo = PipelineHarness.bytes(count: 4000, seed: 12)
+            try harness.write("photo.jpg", photo)
+            #expect(try await harness.upload(label: "A").status == 0)
+            #expect(try await harness.archiveOnce(Self.options, environment: Self.standard).status == 0)
+            let first = try #require(try await harness.rows().first)
+            try await Self.requestDelete(harness, fileID: first.id)
+            // The request is not carried out yet when the disc comes again: the file is not "unchanged".
+            #expect(try await harness.upload(label: "A").status == 0)
+            #expect(try await harness.rows().count == 2)
+            #expect(try await harness.archiveOnce(Self.options, environment: Self.standard).status == 0)
+            #expect(try await harness.scalar("SELECT deleted_at IS NOT NULL FROM objectstoragefiles WHERE id = \(first.id)", as: Bool.self) == true)
+            #expect(try await Self.sourceState(harness, "A") == "archived")
+            #expect(try await Self.audit(harness, ["--source", "A"]).status == 0)
+            let restored = try await Self.restore(harness, source: "A")
+            #expect(restored.files["A/photo.jpg"] == photo, "\(restored.output)")
+        }
+    }
+
     @Test("deleting the holder of content others use hands it over: the duplicate becomes the holder, dedupe and restore follow it")
     func holderDeletedHandsOver() async throws {
         try await PipelineHarness.with(.file) { harness in

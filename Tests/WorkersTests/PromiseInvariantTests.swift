@@ -36,6 +36,10 @@ struct PromiseInvariantTests {
         var written: [String: Set<String>] = [:]
         /// The files each source directory holds now: path → blob index.
         var directories: [String: [String: Int]] = [:]
+        /// What each source's directory held at its last upload that finished (exit 0), and the paths a delete was
+        /// asked for since: every other path of that upload must restore to exactly those original bytes.
+        var lastComplete: [String: [String: Int]] = [:]
+        var deletedSince: [String: Set<String>] = [:]
     }
 
     static let labels = ["disc A", "disc B", "disc C"]
@@ -88,6 +92,10 @@ struct PromiseInvariantTests {
                     if killAfter == nil && proxy == nil {
                         #expect(status == 0, "\(log.joined(separator: "\n"))\n\(description)\n\(output)")
                     }
+                    if status == 0 {
+                        model.lastComplete[label] = model.directories[label]
+                        model.deletedSince[label] = []
+                    }
                     // What the directory held is what may be catalogued for it (a killed upload may have done part).
                     for (path, blob) in model.directories[label]! {
                         model.written["\(label)/\(path)", default: []].insert(PipelineHarness.sha256(model.blobs[blob]))
@@ -101,7 +109,8 @@ struct PromiseInvariantTests {
                     }
                 default:
                     let deleted = try await Self.requestDelete(harness, label: label, random: &random)
-                    description = "delete \(deleted ?? "nothing (no live file)") of \(label)"
+                    if let deleted { model.deletedSince[label, default: []].insert(deleted.path) }
+                    description = "delete \(deleted?.description ?? "nothing (no live file)") of \(label)"
                 }
                 log.append("step \(step): \(description)")
                 try await Self.checkInvariant(harness, model: model, log: log)
@@ -114,7 +123,10 @@ struct PromiseInvariantTests {
             }
             try await proxy?.inject([])
             for label in Self.labels where model.directories[label] != nil {
-                _ = try await Self.upload(harness, label: label, model: model, killAfterMilliseconds: nil, via: proxy)
+                let (status, output) = try await Self.upload(harness, label: label, model: model, killAfterMilliseconds: nil, via: proxy)
+                #expect(status == 0, "final upload of \(label): \(output.suffix(2000))")
+                model.lastComplete[label] = model.directories[label]
+                model.deletedSince[label] = []
             }
             let final = try await Self.archive(harness, options: archiverOptions, killAfterMilliseconds: nil, via: proxy)
             #expect(final.status == 0, "\(final.output.suffix(3000))")
@@ -177,7 +189,7 @@ struct PromiseInvariantTests {
     }
 
     /// Asks for the deletion of one random live file of the source (its grace period already over).
-    static func requestDelete(_ harness: PipelineHarness, label: String, random: inout Generator) async throws -> String? {
+    static func requestDelete(_ harness: PipelineHarness, label: String, random: inout Generator) async throws -> (path: String, description: String)? {
         let candidates = try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { client in
             var result: [(Int64, String, Int)] = []
             let query: PostgresQuery = """
@@ -191,7 +203,7 @@ struct PromiseInvariantTests {
         }
         guard let (id, path, version) = candidates.randomElement(using: &random) else { return nil }
         try await harness.execute("INSERT INTO objectstoragedeletelog (file_id, requested_at) VALUES (\(id), now() - interval '1 second')")
-        return "\(path) v\(version) (file \(id))"
+        return (path, "\(path) v\(version) (file \(id))")
     }
 
     /// For every source that `uploader sources` calls archived: the audit says safe, and a restore gives back, for
@@ -215,6 +227,11 @@ struct PromiseInvariantTests {
             let restore = try await Program.run(
                 "uploader", ["restore", "--source", label, "--to", destination, "--json"], environment: harness.environment)
             #expect(restore.status == 0, "\(context); restore:\n\(restore.output.suffix(3000))")
+            // The originals: every file of the last finished upload that no delete was asked for since.
+            for (path, blob) in model.lastComplete[label] ?? [:] where !(model.deletedSince[label]?.contains(path) ?? false) {
+                let restored = FileManager.default.contents(atPath: destination + "/" + label + "/" + path).map { PipelineHarness.sha256(Array($0)) }
+                #expect(restored == PipelineHarness.sha256(model.blobs[blob]), "\(context): \(path) does not restore to the bytes of the last upload")
+            }
             for (path, hash) in expected {
                 #expect(model.written["\(label)/\(path)"]?.contains(hash) == true, "\(context): \(path) holds content never written there")
                 let restored = FileManager.default.contents(atPath: destination + "/" + label + "/" + path).map { PipelineHarness.sha256(Array($0)) }

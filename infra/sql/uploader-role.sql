@@ -1,6 +1,7 @@
 -- The uploader's own PostgreSQL role: it may add sources and file rows and keep its upload journal and the paths
 -- its runs could not read, and nothing else (no DELETE of other catalog rows, no DDL, no access to workers,
--- bundles, alerts or the delete log).
+-- bundles or alerts; the delete log only read, so that a file whose deletion is pending is stored again when its
+-- disc comes again instead of being called unchanged).
 -- Run once as the master user (backup_admin), after the first deploy has created the tables, e.g. through the
 -- bastion's forwarded port (docs/deploy.md):
 --
@@ -28,4 +29,5 @@ GRANT SELECT, INSERT, UPDATE ON objectstoragefiles TO backup_uploader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pending_uploads TO backup_uploader;
 GRANT SELECT, INSERT ON pending_object_deletes TO backup_uploader;
 GRANT SELECT, INSERT, DELETE ON source_problems TO backup_uploader;
+GRANT SELECT ON objectstoragedeletelog TO backup_uploader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO backup_uploader;

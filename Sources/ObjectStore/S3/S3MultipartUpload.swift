@@ -326,7 +326,8 @@ struct MultipartUploader {
             let response = try await client.performCollecting(request)
             // A 200 is success only with the result document; anything else (an empty or cut body) is not, and the
             // object at the key is then checked below like after a retried Complete.
-            if let root = S3Client.document(response.data), root.name == "CompleteMultipartUploadResult" {
+            // moto names the document CompleteMultipartUploadResponse.
+            if let root = S3Client.document(response.data), ["CompleteMultipartUploadResult", "CompleteMultipartUploadResponse"].contains(root.name) {
                 try await confirm(parts: parts)
                 return root.value("ETag")
             }

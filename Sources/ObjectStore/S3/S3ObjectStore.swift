@@ -77,6 +77,9 @@ public struct S3ObjectStore: ObjectStore {
                                        operation: "PUT")
         let checksum = Data(digest).base64EncodedString()
         request.headers.append(("x-amz-checksum-sha256", checksum))
+        // As the AWS SDKs send it: servers that only keep (and report back) a checksum named by its algorithm — moto —
+        // then keep this one, so a later check of the stored object can use it.
+        request.headers.append(("x-amz-sdk-checksum-algorithm", "SHA256"))
         let response = try await client.performCollecting(request)
         // Confirmed by what the server computed from the bytes it received: S3 checks the body against
         // x-amz-checksum-sha256 (BadDigest otherwise) and echoes it; servers that do not (moto) answer the body's MD5

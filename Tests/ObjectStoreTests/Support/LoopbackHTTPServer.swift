@@ -100,7 +100,10 @@ private final class ScriptedHandler: ChannelInboundHandler, @unchecked Sendable 
             context.close(promise: nil)
         case .respond(let status, let headers, let body):
             var responseHeaders = HTTPHeaders(headers)
-            responseHeaders.replaceOrAdd(name: "Content-Length", value: String(body.count))
+            // A HEAD answer names the object's length without a body; any other answer's length is its body's.
+            if !(body.isEmpty && responseHeaders.contains(name: "Content-Length")) {
+                responseHeaders.replaceOrAdd(name: "Content-Length", value: String(body.count))
+            }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status,
                                                                  headers: responseHeaders))), promise: nil)
             if !body.isEmpty {
