@@ -142,8 +142,8 @@ public struct AuditRun: Sendable {
         switch holderState {
         case "archived":
             guard file.archiveKey != nil, file.storedSize != nil else { return own + "archived without an archive key or size" }
-            if file.bundleID != nil, file.bundleState != "archived" && file.bundleState != "rewriting" {
-                return own + "in bundle \(file.bundleID!) whose state is \(file.bundleState ?? "unknown")"
+            if let bundle = file.bundleID, file.bundleState != "archived" && file.bundleState != "rewriting" {
+                return own + "in bundle \(bundle) whose state is \(file.bundleState ?? "unknown")"
             }
             return nil
         case "failed": return own + "failed: \(file.holderError ?? file.error ?? "no error recorded")"
