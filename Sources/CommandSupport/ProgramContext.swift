@@ -17,6 +17,13 @@ public struct ProgramContext: Sendable {
     /// The OTLP exporters' services when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (empty otherwise): run them in the
     /// program's service group, before the others, so that they stop last and flush.
     public let telemetryServices: [any Service]
+    /// Every setting by name, with the one precedence (flags, environment, config file; empty values unset), for the
+    /// settings that belong to a single program (`BACKUP_TRANSCODE_PROFILE`, `BACKUP_STATUS_HOST`/`PORT`, …): so
+    /// that they too can be put in the config file, as every setting can.
+    public let settings: [String: String]
+
+    /// One setting by name, as `settings` resolves it.
+    public func setting(_ name: String) -> String? { settings[name] }
 
     /// Reads the config file and environment, applies the flags, checks everything, and sets up logging.
     /// Throws `ConfigurationError` (exit code 2) with one line naming the setting.
@@ -38,7 +45,12 @@ public struct ProgramContext: Sendable {
         let logger = try LogSetup.bootstrap(
             role: role, levelText: loader.value(LogSetup.levelSetting), formatText: loader.value(LogSetup.formatSetting),
             extraHandler: telemetry?.logHandler)
-        return ProgramContext(role: role, configuration: configuration, logger: logger, telemetryServices: telemetry?.services ?? [])
+        var settings: [String: String] = [:]
+        for source in [fileValues, environment, flags] {
+            for (name, value) in source where !value.isEmpty { settings[name] = value }
+        }
+        return ProgramContext(
+            role: role, configuration: configuration, logger: logger, telemetryServices: telemetry?.services ?? [], settings: settings)
     }
 
     /// An explicit file must exist; the default `~/.config/personal-backup/config` is read only when present.

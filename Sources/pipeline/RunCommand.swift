@@ -73,16 +73,16 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
-        let profileName = profile ?? environment["BACKUP_TRANSCODE_PROFILE"] ?? "h265"
+        let profileName = profile ?? context.setting("BACKUP_TRANSCODE_PROFILE") ?? "h265"
         guard let transcodeProfile = try? TranscodeProfile.named(profileName) else {
             throw ConfigurationError(setting: "BACKUP_TRANSCODE_PROFILE", problem: "unknown profile '\(profileName)' (use h265, h264 or av1)")
         }
         let statusConfiguration = try StatusServerConfiguration.fromEnvironment(
-            environment, host: host, port: port, token: context.configuration.statusToken, alertWebhookURL: context.configuration.alertWebhookURL)
+            context.settings, host: host, port: port, token: context.configuration.statusToken, alertWebhookURL: context.configuration.alertWebhookURL)
         let configuration = context.configuration
         // The three programs' routine lines would bury the progress; warnings and errors still show.
         var quieter = context.logger
-        if !verbose, options.logLevel == nil, environment[LogSetup.levelSetting] == nil { quieter.logLevel = .warning }
+        if !verbose, options.logLevel == nil, context.setting(LogSetup.levelSetting) == nil { quieter.logLevel = .warning }
         let workerLogger = quieter
         let say: @Sendable (String) -> Void = { line in CommandRunner.printToStandardError(line) }
 

@@ -28,7 +28,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let context = try ProgramContext.load(options, role: .statusServer)
         let configuration = try StatusServerConfiguration.fromEnvironment(
-            ProcessInfo.processInfo.environment, host: host, port: port,
+            context.settings, host: host, port: port,
             token: context.configuration.statusToken, alertWebhookURL: context.configuration.alertWebhookURL)
         let logger = context.logger
         try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: logger) { client, _ in

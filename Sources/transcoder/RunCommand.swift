@@ -36,7 +36,7 @@ struct RunCommand: AsyncParsableCommand {
         let context = try ProgramContext.load(options, role: .transcoder)
         // libav would otherwise print its own chatter to stderr; its errors reach us as MediaError text.
         LibAV.logLevel = .error
-        let profileName = profile ?? ProcessInfo.processInfo.environment["BACKUP_TRANSCODE_PROFILE"] ?? "h265"
+        let profileName = profile ?? context.setting("BACKUP_TRANSCODE_PROFILE") ?? "h265"
         let chosen: TranscodeProfile
         do {
             chosen = try TranscodeProfile.named(profileName)

@@ -90,6 +90,23 @@ struct ConfigurationErrorTests {
         #expect(malformed.output == "configuration error: \(file):1: expected NAME=value")
     }
 
+    @Test("the settings of one program (transcode profile, status host and port) are read from the config file too",
+          arguments: [
+              ("transcoder", ["run", "--once"], "BACKUP_TRANSCODE_PROFILE=bogus", "BACKUP_TRANSCODE_PROFILE"),
+              ("status-server", ["serve"], "BACKUP_STATUS_PORT=not-a-port", "BACKUP_STATUS_PORT"),
+              ("pipeline", ["run", "/tmp", "--label", "x"], "BACKUP_TRANSCODE_PROFILE=bogus", "BACKUP_TRANSCODE_PROFILE"),
+          ])
+    func programSettingsFromConfigFile(program: String, arguments: [String], line: String, setting: String) async throws {
+        let directory = try TemporaryDirectory("cfg")
+        defer { directory.remove() }
+        let file = directory.path + "/config"
+        // Nothing listens on port 1: were the bad setting ignored, the program would stop on the database instead.
+        try "DATABASE_URL=postgres://nobody@127.0.0.1:1/none?sslmode=disable\n\(line)\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try await Program.run(program, arguments + ["--config", file], environment: ["BACKUP_DATA_DIR": directory.path])
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.output.hasPrefix("configuration error: \(setting):"), "\(result.output)")
+    }
+
     @Test("usage errors exit 2, help exits 0")
     func usage() async throws {
         let unknown = try await Program.run("uploader", ["migrate", "--no-such-flag"])
