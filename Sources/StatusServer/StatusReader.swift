@@ -157,10 +157,16 @@ public struct StatusReader: Sendable {
 
     func readStateRows() async throws -> [StateRow] {
         let rows = try await client.query("""
+            SELECT source_id, state, count(*)::bigint, coalesce(sum(size_bytes), 0)::bigint,
+                   coalesce(sum(coalesce(stored_size_bytes, size_bytes)), 0)::bigint,
+                   coalesce(sum(size_bytes - stored_size_bytes) FILTER (WHERE stored_size_bytes IS NOT NULL), 0)::bigint
+            FROM objectstoragefiles WHERE state <> 'duplicate' GROUP BY source_id, state
+            UNION ALL
+            -- Only duplicates need their holder's state (EffectiveState); the rest stays an index-only aggregate.
             SELECT f.source_id, \(unescaped: EffectiveState.sql), count(*)::bigint, coalesce(sum(f.size_bytes), 0)::bigint,
                    coalesce(sum(coalesce(f.stored_size_bytes, f.size_bytes)), 0)::bigint,
                    coalesce(sum(f.size_bytes - f.stored_size_bytes) FILTER (WHERE f.stored_size_bytes IS NOT NULL), 0)::bigint
-            FROM objectstoragefiles f \(unescaped: EffectiveState.holderJoin)
+            FROM objectstoragefiles f \(unescaped: EffectiveState.holderJoin) WHERE f.state = 'duplicate'
             GROUP BY 1, 2
             """, logger: logger)
         var result: [StateRow] = []
