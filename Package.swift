@@ -34,160 +34,138 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
-        // Domain types and configuration. No I/O, no third-party dependencies.
-        .target(name: "PipelineCore", swiftSettings: strictSettings),
+        // ── Core: pure logic, no I/O ─────────────────────────────────────────────────────────────────────────────
 
+        // Domain types, configuration parsing, formats for people. No I/O, no third-party dependencies.
+        .target(name: "PipelineCore", path: "Sources/Core/PipelineCore", swiftSettings: strictSettings),
         // AWS Signature Version 4: pure (no networking, date injected), tested against AWS's vectors.
-        .target(name: "SigV4", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strictSettings),
+        .target(name: "SigV4", dependencies: [crypto], path: "Sources/Core/SigV4", swiftSettings: strictSettings),
 
+        // ── Adapters: each talks to one outside thing (the OS, a bucket, PostgreSQL, libav, a disc) ───────────────
+
+        // The one home for blocking work and small concurrency helpers: the thread pool, POSIX file calls, the
+        // buffered file writer, a Mutex box, the helper-program runner.
+        .target(name: "SystemIO", dependencies: ["PipelineCore", crypto, nioCore, nioPosix], path: "Sources/Adapters/SystemIO", swiftSettings: strictSettings),
         // Buckets: one ObjectStore protocol; S3 (SigV4, multipart with resume, credential chain) and file://.
         .target(
             name: "ObjectStore",
             dependencies: [
-                "PipelineCore", "SigV4",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
+                "PipelineCore", "SigV4", "SystemIO", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                crypto, logging,
             ],
-            swiftSettings: strictSettings
-        ),
-
-        // The catalog in PostgreSQL: connection, embedded cluster, migrations, queries.
+            path: "Sources/Adapters/ObjectStore", swiftSettings: strictSettings),
+        // The catalog in PostgreSQL: connection, embedded cluster, migrations, and every SQL statement of the project.
         .target(
             name: "Catalog",
-            dependencies: [
-                "PipelineCore",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSettings
-        ),
-
+            dependencies: ["PipelineCore", "SystemIO", postgres, nioCore, nioPosix, .product(name: "NIOSSL", package: "swift-nio-ssl"), logging],
+            path: "Sources/Adapters/Catalog", swiftSettings: strictSettings),
         // libav through a system-library target; only the transcoder links it.
         .systemLibrary(
-            name: "CLibAV",
-            pkgConfig: "libavformat",
-            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavfilter-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]
-        ),
-        .target(name: "Media", dependencies: ["CLibAV", "PipelineCore"], swiftSettings: strictSettings),
-
-        // Reading sources: walking trees, classifying files, ISO images through libarchive, imaging discs.
-        .systemLibrary(name: "CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+            name: "CLibAV", path: "Sources/Adapters/CLibAV", pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavfilter-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]),
+        .target(name: "Media", dependencies: ["CLibAV", "PipelineCore"], path: "Sources/Adapters/Media", swiftSettings: strictSettings),
+        // Reading sources: walking trees, classifying files, ISO and UDF images, imaging discs, raw paths, excludes.
+        .systemLibrary(name: "CLibArchive", path: "Sources/Adapters/CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .target(
-            name: "Ingest",
-            dependencies: [
-                "PipelineCore",
-                "Catalog",
-                "ObjectStore",
-                "CLibArchive",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
-            swiftSettings: strictSettings
-        ),
-
+            name: "SourceReading", dependencies: ["PipelineCore", "SystemIO", "CLibArchive", crypto, nioCore, nioPosix],
+            path: "Sources/Adapters/SourceReading", swiftSettings: strictSettings),
         // Compression for bundles (zstd) and the catalog export (gzip, readable with any tool).
-        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-
-        // Formats and local I/O shared by the archiver and restore: bundle manifests, tar, zstd and gzip streams,
-        // blocking file I/O on the thread pool. No libav, so the uploader (restore) can link it.
+        .systemLibrary(name: "CZstd", path: "Sources/Adapters/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/Adapters/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // What the archiver writes and restore reads: bundle manifests, tar, zstd and gzip streams. No libav, no
+        // buckets: the uploader (restore) links it too.
         .target(
-            name: "ArchiveFormat",
-            dependencies: [
-                "PipelineCore", "ObjectStore", "CZstd", "CZlib",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
-            swiftSettings: strictSettings
-        ),
-
-        // The cloud workers: the polling Service over the work queue, the transcode step (libav, so the uploader
-        // never depends on this target), and the archive step (dedupe, bundles, catalog export, deletes, sweep).
-        .target(
-            name: "Workers",
-            dependencies: [
-                "PipelineCore", "Catalog", "ObjectStore", "Media", "ArchiveFormat", "CZstd", "CZlib",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
-            ],
-            swiftSettings: strictSettings
-        ),
-
+            name: "ArchiveFormat", dependencies: ["PipelineCore", "SystemIO", "CZstd", "CZlib", crypto, nioCore],
+            path: "Sources/Adapters/ArchiveFormat", swiftSettings: strictSettings),
         // Optional OTLP export of logs, metrics and traces (swift-otel) when OTEL_EXPORTER_OTLP_ENDPOINT is set.
         .target(
             name: "Telemetry",
             dependencies: [
-                .product(name: "OTel", package: "swift-otel"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Tracing", package: "swift-distributed-tracing"),
-                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "OTel", package: "swift-otel"), logging, metrics, tracing,
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"), lifecycle,
             ],
-            swiftSettings: strictSettings
-        ),
+            path: "Sources/Adapters/Telemetry", swiftSettings: strictSettings),
 
-        // The way back: restore (requests, waiting, downloads, verified files), verify, rebuild-catalog, ls, sources.
+        // ── Steps: the pipeline's work, built from the adapters ───────────────────────────────────────────────────
+
+        // The generic work-queue runtime: the polling Service, job handlers, leases, backoff. Knows nothing of
+        // archives or video.
+        .target(
+            name: "JobQueue", dependencies: ["PipelineCore", "Catalog", lifecycle, postgres, logging, metrics, tracing],
+            path: "Sources/Steps/JobQueue", swiftSettings: strictSettings),
+        // The archive step: dedupe, bundles, catalog export, deletes, sweeps. No libav.
+        .target(
+            name: "ArchiveStep",
+            dependencies: ["PipelineCore", "SystemIO", "Catalog", "ObjectStore", "ArchiveFormat", "JobQueue", postgres, logging, crypto, nioCore],
+            path: "Sources/Steps/ArchiveStep", swiftSettings: strictSettings),
+        // The transcode step: raw video to the archive format with libav, verified against the raw.
+        .target(
+            name: "TranscodeStep",
+            dependencies: ["PipelineCore", "SystemIO", "Catalog", "ObjectStore", "ArchiveFormat", "Media", "JobQueue", logging, crypto, nioCore],
+            path: "Sources/Steps/TranscodeStep", swiftSettings: strictSettings),
+        // The upload run: sources into the staging bucket and the catalog, resumable.
+        .target(
+            name: "Upload", dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", logging, nioCore],
+            path: "Sources/Steps/Upload", swiftSettings: strictSettings),
+        // The way back: restore (requests, waiting, downloads, verified files), verify, audit, rebuild-catalog, ls, sources.
         .target(
             name: "Restore",
+            dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", "ArchiveFormat", postgres, logging, crypto, nioCore],
+            path: "Sources/Steps/Restore", swiftSettings: strictSettings),
+        // Alerts: the watchdog, the alert store, delivery and webhook payloads. Used by the workers (a crash alert on
+        // the way out) and the status server (the watchdog), without Hummingbird.
+        .target(
+            name: "Alerts",
             dependencies: [
-                "PipelineCore", "Catalog", "ObjectStore", "ArchiveFormat", "Ingest",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                "PipelineCore", "SystemIO", "Catalog", .product(name: "AsyncHTTPClient", package: "async-http-client"), lifecycle, postgres,
+                nioCore, .product(name: "NIOHTTP1", package: "swift-nio"), logging,
             ],
-            swiftSettings: strictSettings
-        ),
-
-        // The status page, JSON API, metrics, health check and the alert watchdog (Hummingbird 2).
+            path: "Sources/Steps/Alerts", swiftSettings: strictSettings),
+        // The status page, JSON API, metrics and health check (Hummingbird 2).
         .target(
             name: "StatusServer",
             dependencies: [
-                "Catalog", "PipelineCore",
-                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"), .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOFoundationCompat", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                "PipelineCore", "SystemIO", "Catalog", "Alerts", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"), lifecycle, crypto, postgres, nioCore, logging,
             ],
-            swiftSettings: strictSettings
-        ),
+            path: "Sources/Steps/StatusServer", swiftSettings: strictSettings),
 
-        // What the five executables share: configuration from flags/env/file, logging, exit codes.
+        // ── Programs: the five executables and what they share ───────────────────────────────────────────────────
+
+        // Configuration from flags/env/file, logging, exit codes, the service runner, opening the stores.
         .target(
             name: "CommandSupport",
             dependencies: [
-                "PipelineCore",
-                "Catalog",
-                "Telemetry",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "JobQueue", "Telemetry", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                argumentParser, logging, nioCore, nioPosix,
             ],
-            swiftSettings: strictSettings
-        ),
+            path: "Sources/Programs/CommandSupport", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "uploader",
+            dependencies: ["CommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Restore", argumentParser, postgres],
+            path: "Sources/Programs/uploader", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "transcoder",
+            dependencies: ["CommandSupport", "PipelineCore", "Catalog", "ObjectStore", "Media", "JobQueue", "TranscodeStep", "Alerts", argumentParser],
+            path: "Sources/Programs/transcoder", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "archiver",
+            dependencies: ["CommandSupport", "PipelineCore", "Catalog", "ObjectStore", "JobQueue", "ArchiveStep", "Alerts", argumentParser],
+            path: "Sources/Programs/archiver", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "status-server", dependencies: ["CommandSupport", "PipelineCore", "Catalog", "StatusServer", "Alerts", argumentParser],
+            path: "Sources/Programs/status-server", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "pipeline",
+            dependencies: [
+                "CommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Media", "JobQueue", "ArchiveStep",
+                "TranscodeStep", "Alerts", "StatusServer", argumentParser, .product(name: "Hummingbird", package: "hummingbird"), nioCore, postgres,
+                lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), logging,
+            ],
+            path: "Sources/Programs/pipeline", swiftSettings: strictSettings),
+
+        // ── Benchmarks (bench/): each runs one part side by side with its anchor tool ─────────────────────────────
 
         // Uploads one file with the ObjectStore, for bench/objectstore (side by side with aws s3 cp and rclone).
         .executableTarget(name: "objectstore-bench", dependencies: ["ObjectStore", "PipelineCore"], path: "bench/objectstore/objectstore-bench", swiftSettings: strictSettings),
@@ -195,110 +173,68 @@ let package = Package(
         .executableTarget(name: "transcode-bench", dependencies: ["Media"], path: "bench/transcode/transcode-bench", swiftSettings: strictSettings),
         // The status server against a large catalog, for bench/status.
         .executableTarget(
-            name: "status-bench",
-            dependencies: ["StatusServer", "Catalog", "PipelineCore", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
+            name: "status-bench", dependencies: ["StatusServer", "Alerts", "Catalog", "PipelineCore", .product(name: "Hummingbird", package: "hummingbird"), logging],
             path: "bench/status/status-bench", swiftSettings: strictSettings),
         // Claim-and-complete throughput of the work queue, for bench/queue.
-        .executableTarget(name: "queue-bench", dependencies: ["Catalog", "PipelineCore", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")], path: "bench/queue/queue-bench", swiftSettings: strictSettings),
-        .executableTarget(name: "uploader", dependencies: ["CommandSupport", "Catalog", "Ingest", "ObjectStore", "PipelineCore", "Restore", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "PostgresNIO", package: "postgres-nio")], swiftSettings: strictSettings),
-        .executableTarget(name: "transcoder", dependencies: ["CommandSupport", "Catalog", "Media", "ObjectStore", "PipelineCore", "Workers", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
-        .executableTarget(name: "archiver", dependencies: ["CommandSupport", "Catalog", "ObjectStore", "PipelineCore", "Workers", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
-        .executableTarget(name: "status-server", dependencies: ["CommandSupport", "Catalog", "PipelineCore", "StatusServer", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
-        .executableTarget(
-            name: "pipeline",
-            dependencies: [
-                "CommandSupport", "Catalog", "Ingest", "Media", "ObjectStore", "PipelineCore", "StatusServer", "Workers",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSettings),
+        .executableTarget(name: "queue-bench", dependencies: ["Catalog", "PipelineCore", postgres, logging], path: "bench/queue/queue-bench", swiftSettings: strictSettings),
 
-        .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "TestSupport", "Catalog"], resources: [.copy("Vectors")], swiftSettings: strictSettings),
-        .testTarget(name: "IngestTests", dependencies: ["Ingest", "PipelineCore", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strictSettings),
+        // ── Tests ────────────────────────────────────────────────────────────────────────────────────────────────
+
+        .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "TestSupport", "Catalog", "SystemIO"], resources: [.copy("Vectors")], swiftSettings: strictSettings),
+        .testTarget(name: "IngestTests", dependencies: ["SourceReading", "SystemIO", "PipelineCore", nioCore], swiftSettings: strictSettings),
         .testTarget(
-            name: "UploaderTests",
-            dependencies: [
-                "TestSupport", "Catalog", "ObjectStore", "PipelineCore",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSettings
-        ),
+            name: "UploaderTests", dependencies: ["TestSupport", "SystemIO", "Catalog", "ObjectStore", "PipelineCore", postgres, crypto, logging],
+            swiftSettings: strictSettings),
         .testTarget(
             name: "ObjectStoreTests",
             dependencies: [
-                "ObjectStore", "PipelineCore", "SigV4", "TestSupport",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                "ObjectStore", "PipelineCore", "SigV4", "SystemIO", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"), logging,
+                nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"), crypto,
             ],
-            swiftSettings: strictSettings
-        ),
+            swiftSettings: strictSettings),
         .testTarget(
             name: "WorkersTests",
             dependencies: [
-                "TestSupport", "Workers", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
+                "TestSupport", "SystemIO", "JobQueue", "ArchiveStep", "TranscodeStep", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media",
+                postgres, logging, nioCore,
             ],
-            swiftSettings: strictSettings
-        ),
+            swiftSettings: strictSettings),
         .testTarget(
             name: "StatusServerTests",
             dependencies: [
-                "StatusServer", "Catalog", "PipelineCore", "TestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                "StatusServer", "Alerts", "SystemIO", "Catalog", "PipelineCore", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                lifecycle, .product(name: "AsyncHTTPClient", package: "async-http-client"), postgres, nioCore, nioPosix,
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"), logging,
             ],
-            swiftSettings: strictSettings
-        ),
+            swiftSettings: strictSettings),
         .testTarget(
             name: "PipelineTests",
             dependencies: [
-                "TestSupport", "Catalog", "ObjectStore", "PipelineCore", "Workers",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "TestSupport", "SystemIO", "Catalog", "ObjectStore", "PipelineCore", "ArchiveStep", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                nioCore, .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: strictSettings
-        ),
+            swiftSettings: strictSettings),
         .testTarget(
-            name: "RestoreTests",
-            dependencies: [
-                "TestSupport", "Restore", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: strictSettings
-        ),
+            name: "RestoreTests", dependencies: ["TestSupport", "SystemIO", "Restore", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", postgres, logging, crypto],
+            swiftSettings: strictSettings),
         .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore"], swiftSettings: strictSettings),
-        .testTarget(
-            name: "CatalogTests",
-            dependencies: ["Catalog", "PipelineCore", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
-            swiftSettings: strictSettings
-        ),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemIO", "PipelineCore", "TestSupport", postgres, logging], swiftSettings: strictSettings),
         .testTarget(name: "MediaTests", dependencies: ["Media"], swiftSettings: strictSettings),
-        .testTarget(name: "CommandTests", dependencies: ["TestSupport", "Catalog", "PipelineCore"], swiftSettings: strictSettings),
+        .testTarget(name: "CommandTests", dependencies: ["TestSupport", "CommandSupport", "SystemIO", "Catalog", "PipelineCore"], swiftSettings: strictSettings),
         // Helpers shared by test targets: the servers scripts/test started, running the built executables.
         .target(
-            name: "TestSupport",
-            dependencies: [
-                "Catalog", "PipelineCore", "ObjectStore",
-                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            path: "Tests/TestSupport",
-            swiftSettings: strictSettings
-        ),
+            name: "TestSupport", dependencies: ["Catalog", "PipelineCore", "ObjectStore", "SystemIO", postgres, logging, crypto],
+            path: "Tests/TestSupport", swiftSettings: strictSettings),
     ]
 )
+
+// Products used by several targets, named once.
+var crypto: Target.Dependency { .product(name: "Crypto", package: "swift-crypto") }
+var nioCore: Target.Dependency { .product(name: "NIOCore", package: "swift-nio") }
+var nioPosix: Target.Dependency { .product(name: "NIOPosix", package: "swift-nio") }
+var logging: Target.Dependency { .product(name: "Logging", package: "swift-log") }
+var metrics: Target.Dependency { .product(name: "Metrics", package: "swift-metrics") }
+var tracing: Target.Dependency { .product(name: "Tracing", package: "swift-distributed-tracing") }
+var postgres: Target.Dependency { .product(name: "PostgresNIO", package: "postgres-nio") }
+var lifecycle: Target.Dependency { .product(name: "ServiceLifecycle", package: "swift-service-lifecycle") }
+var argumentParser: Target.Dependency { .product(name: "ArgumentParser", package: "swift-argument-parser") }

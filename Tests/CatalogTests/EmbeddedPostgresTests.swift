@@ -3,6 +3,7 @@ import Foundation
 import PipelineCore
 import Testing
 import TestSupport
+import SystemIO
 
 @Suite("The embedded PostgreSQL cluster", .serialized)
 struct EmbeddedPostgresTests {

@@ -5,6 +5,7 @@ import PipelineCore
 import PostgresNIO
 import Testing
 import TestSupport
+import SystemIO
 
 @Suite("Catalog migrations against a real PostgreSQL")
 struct MigrationTests {

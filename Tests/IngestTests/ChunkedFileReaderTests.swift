@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-@testable import Ingest
+@testable import SourceReading
 import NIOCore
 
 /// A file that fails reads at chosen offsets: `failures[offset]` = how many attempts fail (Int.max: always).

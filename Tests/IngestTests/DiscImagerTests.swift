@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import Synchronization
 import Testing
-@testable import Ingest
+@testable import SourceReading
 
 /// Wraps a device and fails reads that touch chosen sectors: `failures[sector]` is how many read attempts touching
 /// it fail (a block read counts as an attempt for every sector in it); `Int.max` fails forever.

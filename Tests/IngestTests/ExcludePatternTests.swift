@@ -1,5 +1,5 @@
 import Testing
-@testable import Ingest
+@testable import SourceReading
 
 @Suite struct ExcludePatternTests {
     func matches(_ pattern: String, _ path: String, directory: Bool = false) throws -> Bool {

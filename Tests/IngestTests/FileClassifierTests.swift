@@ -1,5 +1,5 @@
 import Testing
-@testable import Ingest
+@testable import SourceReading
 import PipelineCore
 
 @Suite struct FileClassifierTests {

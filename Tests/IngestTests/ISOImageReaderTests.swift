@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
-@testable import Ingest
+@testable import SourceReading
 
 @Suite
 struct ISOImageReaderTests {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Ingest
+@testable import SourceReading
 import PipelineCore
 
 /// Real files made by the ffmpeg CLI at test time (tiny durations), classified from disk.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Ingest
+@testable import SourceReading
 
 @Suite struct SourceWalkerTests {
     /// A tree with the awkward cases: nesting, unicode, spaces, a newline, a long path, an empty file, a name that

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Ingest
+@testable import SourceReading
 
 /// A fresh directory under the system temp dir, removed when the value goes away.
 final class TemporaryDirectory {

@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
-@testable import Ingest
+@testable import SourceReading
 
 /// The UDF reader against bridge images made at test time with genisoimage (ISO 9660 + UDF 1.02), and against
 /// those images damaged on purpose.
@@ -83,7 +83,7 @@ struct UDFReaderTests {
         #expect(isoPaths.contains("with space.txt"))
         #expect(!isoPaths.contains("secret.bin"))
 
-        guard case .udf(let udf, let note) = try await UploadRun.imageView(RawPath(path)) else {
+        guard case .udf(let udf, let note) = try await ImageView.of(RawPath(path)) else {
             Issue.record("an image with a UDF-only file must be read through UDF")
             return
         }
@@ -103,7 +103,7 @@ struct UDFReaderTests {
         await #expect(throws: IngestError.self, "libarchive cannot read this ISO 9660 view") {
             try await ISOImageReader.read(RawPath(path)) { _, _ in }
         }
-        guard case .udf(let udf, let note) = try await UploadRun.imageView(RawPath(path)) else {
+        guard case .udf(let udf, let note) = try await ImageView.of(RawPath(path)) else {
             Issue.record("an image whose ISO 9660 view cannot be read but whose UDF can is read through UDF")
             return
         }
@@ -117,14 +117,14 @@ struct UDFReaderTests {
         let dir = try TemporaryDirectory()
         _ = try makeSource(dir)
         let bridge = try makeImage(dir)
-        guard case .iso9660 = try await UploadRun.imageView(RawPath(bridge)) else {
+        guard case .iso9660 = try await ImageView.of(RawPath(bridge)) else {
             Issue.record("every UDF file is in the ISO 9660 view: read as before")
             return
         }
         let plain = dir.file("plain.iso")
         try run(#require(which("xorriso")), ["-as", "mkisofs", "-quiet", "-J", "-R", "-o", plain, dir.file("src")])
         #expect(try await UDFImage.hasUDF(RawPath(plain)) == false)
-        guard case .iso9660 = try await UploadRun.imageView(RawPath(plain)) else {
+        guard case .iso9660 = try await ImageView.of(RawPath(plain)) else {
             Issue.record("an image without UDF is read through ISO 9660")
             return
         }
@@ -142,7 +142,7 @@ struct UDFReaderTests {
             let error = error as? IngestError
             return error?.code == .unreadableUDF && error?.message.contains("checksum") == true && error?.path == path
         }
-        guard case .wholeImage(let note) = try await UploadRun.imageView(RawPath(path)) else {
+        guard case .wholeImage(let note) = try await ImageView.of(RawPath(path)) else {
             Issue.record("an image whose UDF cannot be read is kept whole")
             return
         }
@@ -256,7 +256,7 @@ struct UDFReaderTests {
             iso("same.txt", 5), iso("link.txt", 0, .hardlink(target: "same.txt")), iso("huge.bin", big % (1 << 32)), iso("ONLYISO.TXT", 3),
             iso("UPPER.TXT", 7),
         ])
-        let gaps = UploadRun.isoViewGaps(
+        let gaps = ImageView.isoViewGaps(
             udf: [udf("same.txt", 5), udf("link.txt", 5), udf("huge.bin", big), udf("hidden.bin", 9), udf("upper.txt", 7)], iso: isoView)
         #expect(gaps.missing == [
             "huge.bin has \(big) bytes in UDF, \(big % (1 << 32)) in ISO 9660", "hidden.bin is only in UDF", "upper.txt is only in UDF",

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import SigV4
 import Testing
+import SystemIO
 @testable import ObjectStore
 
 /// Retries and error handling against a loopback server that fails on purpose.
@@ -142,14 +143,14 @@ struct RetryTests {
             if request.method == .PUT {
                 if let problem = Self.checkPut(request) { return problem }
                 let number = request.query.split(separator: "&").first { $0.hasPrefix("partNumber=") }.flatMap { Int($0.dropFirst("partNumber=".count)) } ?? 0
-                parts.withLockedValue { $0[number] = request.headers.first(name: "x-amz-checksum-sha256") ?? "" }
+                parts.withLock { $0[number] = request.headers.first(name: "x-amz-checksum-sha256") ?? "" }
                 return .respond(status: .ok, headers: [("ETag", "\"part\""), Self.checksumEcho(request)])
             }
             if request.method == .HEAD {
                 // The completed object, as S3 reports it: its size and the composite checksum of its parts.
                 var hasher = SHA256()
-                for (_, part) in parts.current.sorted(by: { $0.key < $1.key }) { hasher.update(data: Data(base64Encoded: part) ?? Data()) }
-                let composite = Data(hasher.finalize()).base64EncodedString() + "-\(parts.current.count)"
+                for (_, part) in parts.value.sorted(by: { $0.key < $1.key }) { hasher.update(data: Data(base64Encoded: part) ?? Data()) }
+                let composite = Data(hasher.finalize()).base64EncodedString() + "-\(parts.value.count)"
                 return .respond(status: .ok, headers: [("Content-Length", "\((5 << 20) + 10)"), ("ETag", "\"whole-2\""),
                                                       ("x-amz-checksum-sha256", composite)])
             }
@@ -158,7 +159,7 @@ struct RetryTests {
                 guard body.contains("<ChecksumSHA256>"), body.contains("<PartNumber>2</PartNumber>") else {
                     return .s3Error(.badRequest, code: "InvalidPart", message: "parts missing")
                 }
-                let count = completes.withLockedValue { value in
+                let count = completes.withLock { value in
                     value += 1
                     return value
                 }
@@ -175,6 +176,6 @@ struct RetryTests {
             "big", from: .bytes(bytes), options: PutOptions(multipartThreshold: 0, partSize: 5 << 20))
         #expect(result.etag == "\"whole-2\"")
         #expect(result.partCount == 2)
-        #expect(completes.current == 2)
+        #expect(completes.value == 2)
     }
 }

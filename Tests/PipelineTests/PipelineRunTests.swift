@@ -7,7 +7,8 @@ import ObjectStore
 import PipelineCore
 import Testing
 import TestSupport
-import Workers
+import ArchiveStep
+import SystemIO
 
 /// `pipeline run`: the real program (uploader, transcoder, archiver and status server in one process) on the sample
 /// disc that scripts/demo archives, against the real PostgreSQL and moto S3 or file:// buckets.

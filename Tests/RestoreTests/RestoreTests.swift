@@ -5,6 +5,7 @@ import ObjectStore
 import PipelineCore
 import Testing
 import TestSupport
+import SystemIO
 
 /// The real `uploader` (upload, restore, restore-status, ls, sources) and `archiver` programs against real
 /// PostgreSQL and moto S3 (Deep Archive, SigV4 enforced) or file:// buckets.

@@ -6,6 +6,7 @@ import PipelineCore
 import Restore
 import Testing
 import TestSupport
+import SystemIO
 
 /// Hostile bundles, corrupted objects, bit rot on the original medium, and rebuilding the catalog from the
 /// archive alone.

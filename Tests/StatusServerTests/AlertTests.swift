@@ -6,6 +6,8 @@ import PostgresNIO
 import StatusServer
 import Testing
 import TestSupport
+import Alerts
+import SystemIO
 
 @Suite("Webhook payloads for Slack, Discord, ntfy and anything else")
 struct WebhookPayloadTests {

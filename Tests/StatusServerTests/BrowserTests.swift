@@ -6,6 +6,8 @@ import PostgresNIO
 import StatusServer
 import Testing
 import TestSupport
+import Alerts
+import SystemIO
 
 @Suite("The page in a real headless Chromium")
 struct BrowserTests {

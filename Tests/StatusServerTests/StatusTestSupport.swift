@@ -10,6 +10,7 @@ import PostgresNIO
 import ServiceLifecycle
 import StatusServer
 import TestSupport
+import Alerts
 
 let logger = TestEnvironment.logger
 

@@ -5,6 +5,7 @@ import PostgresNIO
 import StatusServer
 import Testing
 import TestSupport
+import Alerts
 
 /// A source whose every catalogued file is archived, but whose last upload could not read some of its paths: the
 /// status page, its JSON and the watchdog must not call it archived until a run sees all of it.

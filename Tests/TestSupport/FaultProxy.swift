@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import SystemIO
 #endif
 
 /// `scripts/lib/fault_proxy.py` in front of the test moto server: every request is forwarded byte for byte (so

@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import SystemIO
 
 /// A damaged disc made of a real file system: scripts/lib/eio_fs.py (fusepy) mirrors a directory through FUSE and
 /// returns EIO where `Faults` says. The programs under test see real failing system calls (open, read, opendir,

@@ -6,6 +6,7 @@ import ObjectStore
 import PipelineCore
 import PostgresNIO
 import TestSupport
+import SystemIO
 
 /// A fresh catalog database, fresh staging and archive buckets (moto S3 or directories) and a scratch source
 /// directory, with helpers to run the real programs and to read what they recorded.

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PipelineCore
 import PostgresNIO
+import SystemIO
 
 /// The real servers `scripts/test` started, and helpers to use them in isolation.
 ///

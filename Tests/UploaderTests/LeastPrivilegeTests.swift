@@ -4,6 +4,7 @@ import PipelineCore
 import PostgresNIO
 import Testing
 import TestSupport
+import SystemIO
 
 /// infra/sql/uploader-role.sql, the uploader's own PostgreSQL role in the deployed stack, applied with psql to the
 /// test server: the real uploader works with exactly those grants, and the role cannot do more.

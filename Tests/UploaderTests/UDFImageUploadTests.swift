@@ -4,6 +4,7 @@ import Foundation
 import ObjectStore
 import Testing
 import TestSupport
+import SystemIO
 
 /// `uploader upload image.iso` of ISO 9660 + UDF bridge images made with genisoimage, whose ISO 9660 view lacks
 /// files: they are read through UDF, or the image is kept whole, never catalogued from the ISO 9660 view alone.

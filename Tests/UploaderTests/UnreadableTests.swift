@@ -3,6 +3,7 @@ import Foundation
 import ObjectStore
 import Testing
 import TestSupport
+import SystemIO
 
 /// A scratched disc: reads of one file fail with EIO. The uploader process is real; the I/O error comes from a
 /// tiny LD_PRELOAD library (compiled here) that fails `pread` on files whose name contains "scratched".

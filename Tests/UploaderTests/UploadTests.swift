@@ -3,6 +3,7 @@ import Foundation
 import ObjectStore
 import Testing
 import TestSupport
+import SystemIO
 
 @Suite("uploader upload against real PostgreSQL and S3/file staging")
 struct UploadTests {

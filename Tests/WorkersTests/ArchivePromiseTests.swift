@@ -7,7 +7,10 @@ import PipelineCore
 import PostgresNIO
 import Testing
 import TestSupport
-@testable import Workers
+import SystemIO
+@testable import ArchiveStep
+@testable import JobQueue
+@testable import TranscodeStep
 
 /// The paths by which a file could be reported archived while its content exists nowhere (issue "Nothing lost,
 /// nothing reported done that is not"). Each test failed before its fix.

@@ -1,3 +1,4 @@
+import SystemIO
 import ArchiveFormat
 import Catalog
 import Foundation
@@ -6,7 +7,9 @@ import PipelineCore
 import PostgresNIO
 import Testing
 import TestSupport
-@testable import Workers
+@testable import ArchiveStep
+@testable import JobQueue
+@testable import TranscodeStep
 
 /// The real `uploader` and `archiver` programs against real Postgres and moto S3 or file:// buckets.
 @Suite("archiver end to end")

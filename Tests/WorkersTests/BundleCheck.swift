@@ -5,7 +5,10 @@ import ObjectStore
 import PostgresNIO
 import Testing
 import TestSupport
-@testable import Workers
+import SystemIO
+@testable import ArchiveStep
+@testable import JobQueue
+@testable import TranscodeStep
 
 /// Reads archived bundles back and checks them with an independent reader (Python's tarfile): every member's
 /// offset, size and SHA-256 match the manifest inside the tar, the manifest beside it, and the catalog rows.

@@ -1,3 +1,4 @@
+import SystemIO
 import Catalog
 import Foundation
 import ObjectStore
@@ -5,7 +6,9 @@ import PipelineCore
 import PostgresNIO
 import Testing
 import TestSupport
-@testable import Workers
+@testable import ArchiveStep
+@testable import JobQueue
+@testable import TranscodeStep
 
 /// Workers dying at the worst moments, and several workers on one queue.
 @Suite("archiver crash safety and concurrency")

@@ -4,6 +4,7 @@ import ObjectStore
 import PipelineCore
 import Testing
 import TestSupport
+import SystemIO
 
 /// The real `transcoder` between the real `uploader` and `archiver`: a video whose raw file the transcode cannot
 /// faithfully replace is archived as it is, says why in `details.kept_raw`, and is listed on the status JSON.

@@ -1,3 +1,4 @@
+import SystemIO
 import Catalog
 import Foundation
 import PipelineCore

@@ -4,6 +4,7 @@ import ObjectStore
 import PipelineCore
 import Testing
 import TestSupport
+import SystemIO
 
 /// The real `transcoder` worker between the real `uploader` and `archiver`, with fixtures made by the ffmpeg CLI.
 @Suite("transcoder worker")

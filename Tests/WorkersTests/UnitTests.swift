@@ -1,7 +1,9 @@
 import ArchiveFormat
 import Foundation
 import Testing
-@testable import Workers
+@testable import ArchiveStep
+@testable import JobQueue
+@testable import TranscodeStep
 
 @Suite("worker pieces")
 struct WorkerUnitTests {
@@ -17,16 +19,6 @@ struct WorkerUnitTests {
             let delay = backoff.delay(afterAttempt: attempt)
             #expect(delay > .zero && delay <= .seconds(300))
         }
-    }
-
-    @Test("sizes on the command line")
-    func byteSizes() {
-        #expect(ByteSize(argument: "16MiB")?.bytes == 16 << 20)
-        #expect(ByteSize(argument: "256M")?.bytes == 256 << 20)
-        #expect(ByteSize(argument: "1.5GiB")?.bytes == 3 << 29)
-        #expect(ByteSize(argument: "1000")?.bytes == 1000)
-        #expect(ByteSize(argument: "10 parsecs") == nil)
-        #expect(ByteSize(argument: "-5") == nil)
     }
 
     @Test("already-compressed formats are recognised by name or by their first bytes")

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SystemIO
 
 /// A request the loopback server received, body included.
 struct RecordedRequest: Sendable {
@@ -39,7 +40,7 @@ final class LoopbackHTTPServer: Sendable {
     let port: Int
 
     var endpoint: String { "http://127.0.0.1:\(port)" }
-    var requests: [RecordedRequest] { recorded.withLockedValue { $0 } }
+    var requests: [RecordedRequest] { recorded.withLock { $0 } }
 
     init(handler: @escaping @Sendable (RecordedRequest, Int) -> ScriptedResponse) async throws {
         let recorded = LockedBox<[RecordedRequest]>([])
@@ -86,7 +87,7 @@ private final class ScriptedHandler: ChannelInboundHandler, @unchecked Sendable 
         case .end:
             guard let head else { return }
             let request = RecordedRequest(method: head.method, uri: head.uri, headers: head.headers, body: body)
-            let index = recorded.withLockedValue { requests in
+            let index = recorded.withLock { requests in
                 requests.append(request)
                 return requests.count - 1
             }

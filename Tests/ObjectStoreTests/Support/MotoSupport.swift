@@ -7,6 +7,7 @@ import NIOHTTP1
 import Testing
 @testable import ObjectStore
 import SigV4
+import SystemIO
 
 /// The S3 API under test: the moto server `scripts/test` starts with signature checking on.
 struct MotoServer: Sendable {
@@ -68,12 +69,12 @@ final class CountingTransport: HTTPTransport, @unchecked Sendable {
     private let base = AsyncHTTPClientTransport(client: ObjectStoreHTTPClient.shared)
     private let sent = LockedBox<[Sent]>([])
 
-    var requests: [Sent] { sent.current }
+    var requests: [Sent] { sent.value }
     var uploadPartCount: Int { requests.filter(\.isUploadPart).count }
-    func reset() { sent.withLockedValue { $0.removeAll() } }
+    func reset() { sent.withLock { $0.removeAll() } }
 
     func execute(_ request: HTTPClientRequest, deadline: NIODeadline) async throws -> HTTPClientResponse {
-        sent.withLockedValue { $0.append(Sent(method: request.method.rawValue, url: request.url)) }
+        sent.withLock { $0.append(Sent(method: request.method.rawValue, url: request.url)) }
         return try await base.execute(request, deadline: deadline)
     }
 }

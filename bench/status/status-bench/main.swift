@@ -10,6 +10,7 @@ import Hummingbird
 import Logging
 import PipelineCore
 import StatusServer
+import Alerts
 
 var logger = Logger(label: "status-bench")
 logger.logLevel = .notice

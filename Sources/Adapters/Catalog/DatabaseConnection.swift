@@ -1,0 +1,166 @@
+import Logging
+import NIOSSL
+import PipelineCore
+import PostgresNIO
+import SystemIO
+
+extension DatabaseURL {
+    /// The PostgresNIO pool configuration for this URL, with libpq's `sslmode` meanings.
+    public func clientConfiguration() throws -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        switch endpoint {
+        case .unixSocket:
+            configuration = .init(unixSocketPath: unixSocketPath ?? "", username: user, password: password?.revealed, database: database)
+        case .tcp(let host, let port):
+            let tls: PostgresClient.Configuration.TLS =
+                switch tlsSettings() {
+                case nil: .disable
+                case (let configuration, false)?: .prefer(configuration)
+                case (let configuration, true)?: .require(configuration)
+                }
+            configuration = .init(host: host, port: port, username: user, password: password?.revealed, database: database, tls: tls)
+        }
+        configuration.options.connectTimeout = .seconds(10)
+        return configuration
+    }
+
+    /// The same for a single connection, used to check reachability with the real connection error.
+    func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        switch endpoint {
+        case .unixSocket:
+            return .init(unixSocketPath: unixSocketPath ?? "", username: user, password: password?.revealed, database: database)
+        case .tcp(let host, let port):
+            let tls: PostgresConnection.Configuration.TLS =
+                switch tlsSettings() {
+                case nil: .disable
+                case (let configuration, false)?: .prefer(try NIOSSLContext(configuration: configuration))
+                case (let configuration, true)?: .require(try NIOSSLContext(configuration: configuration))
+                }
+            var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password?.revealed, database: database, tls: tls)
+            configuration.options.connectTimeout = .seconds(10)
+            return configuration
+        }
+    }
+
+    /// nil for no TLS; otherwise the TLS configuration and whether TLS is required.
+    private func tlsSettings() -> (TLSConfiguration, required: Bool)? {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let path = sslRootCertificatePath { tls.trustRoots = .file(path) }
+        switch sslMode {
+        case .disable:
+            return nil
+        case .allow, .prefer:
+            // libpq does not verify certificates in these modes either.
+            tls.certificateVerification = .none
+            return (tls, false)
+        case .require:
+            tls.certificateVerification = .none
+            return (tls, true)
+        case .verifyCA:
+            tls.certificateVerification = .noHostnameVerification
+            return (tls, true)
+        case .verifyFull:
+            tls.certificateVerification = .fullVerification
+            return (tls, true)
+        }
+    }
+}
+
+/// Opens the catalog: starts the embedded cluster when configured, connects, and applies migrations.
+public enum CatalogDatabase {
+    /// The URL to connect to; for the embedded setting this starts (or reuses) the private cluster.
+    public static func resolve(_ setting: DatabaseSetting, logger: Logger) async throws -> DatabaseURL {
+        switch setting {
+        case .server(let url):
+            return url
+        case .embedded(let clusterDirectory):
+            return try await EmbeddedPostgres(clusterDirectory: clusterDirectory, logger: logger).ensureRunning()
+        }
+    }
+
+    /// Runs `body` with a connected client (the pool runs for exactly as long as `body`).
+    public static func withClient<Result: Sendable>(
+        _ url: DatabaseURL, logger: Logger, _ body: (PostgresClient) async throws -> Result
+    ) async throws -> Result {
+        // The pool warns when a query races `run()` starting, which every short-lived command does; its
+        // connection events stay visible at debug level.
+        var poolLogger = logger
+        if poolLogger.logLevel > .debug { poolLogger.logLevel = .error }
+        try await checkReachable(url, logger: logger)
+        let client = PostgresClient(configuration: try url.clientConfiguration(), backgroundLogger: poolLogger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+
+    /// Resolves, connects and migrates, then runs `body`: what every program does at start.
+    public static func withMigratedClient<Result: Sendable>(
+        _ setting: DatabaseSetting, logger: Logger, _ body: (PostgresClient, MigrationReport) async throws -> Result
+    ) async throws -> Result {
+        let url = try await resolve(setting, logger: logger)
+        return try await withClient(url, logger: logger) { client in
+            let report = try await Migrator(logger: logger).migrate(client)
+            return try await body(client, report)
+        }
+    }
+
+    /// One direct connection first: the pool would retry an unreachable server forever, and this reports the
+    /// actual cause (refused, timed out, authentication failed, TLS) within the connect timeout.
+    public static func checkReachable(_ url: DatabaseURL, logger: Logger) async throws {
+        do {
+            let connection = try await PostgresConnection.connect(
+                on: PostgresConnection.defaultEventLoopGroup.any(), configuration: try url.connectionConfiguration(), id: 0, logger: logger
+            ).get()
+            try await connection.close()
+        } catch let error as PSQLError {
+            throw CatalogError(.unreachable, "cannot connect to the database \(url): \(describe(error))")
+        } catch let error as NIOSSLError {
+            throw CatalogError(.unreachable, "cannot set up TLS for the database \(url): \(error)")
+        }
+    }
+
+    /// PSQLError's own description hides details on purpose; this keeps the parts a user can act on and no
+    /// query text or parameters.
+    public static func describe(_ error: PSQLError) -> String {
+        if let message = error.serverInfo?[.message] {
+            let code = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            return message + code
+        }
+        if let underlying = error.underlying {
+            return "\(error.code): \(underlying)"
+        }
+        return "\(error.code)"
+    }
+}
+
+extension CatalogDatabase {
+    /// One line for any error a query may throw: the server's message for database errors (never the query
+    /// text or its parameters), the error's own description otherwise.
+    public static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError { return describe(error) }
+        if let error = error as? PostgresTransactionError {
+            if let closure = error.closureError { return describe(closure) }
+            if let begin = error.beginError { return "starting a transaction failed: " + describe(begin) }
+            if let commit = error.commitError { return "committing failed: " + describe(commit) }
+            if let rollback = error.rollbackError { return "rolling back failed: " + describe(rollback) }
+        }
+        return String(describing: error)
+    }
+}
+
+extension CatalogDatabase {
+    /// Whether `SELECT 1` answers within `timeout`. Never waits longer, even when the pool keeps trying to connect.
+    public static func isReachable(client: PostgresClient, logger: Logger, timeout: Duration) async -> Bool {
+        await firstOf(timeout: timeout, fallback: false) {
+            do {
+                let rows = try await client.query("SELECT 1", logger: logger)
+                for try await value in rows.decode(Int.self) { return value == 1 }
+                return false
+            } catch {
+                return false
+            }
+        }
+    }
+}

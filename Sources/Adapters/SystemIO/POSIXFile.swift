@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+
+/// A failed system call, turned into its module's error by the caller that knows the operation.
+public struct SystemCallError: Error, Sendable, CustomStringConvertible {
+    public let call: String
+    public let errnoValue: Int32
+    public init(call: String, errnoValue: Int32) {
+        self.call = call
+        self.errnoValue = errnoValue
+    }
+    public var description: String { "\(call): \(String(cString: strerror(errnoValue)))" }
+}
+
+/// Moves a buffer into a `@Sendable` closure without keeping a second reference, so the closure owns the only one
+/// and can write into it without a copy. Handed from one task to the next, never shared.
+public final class BufferHandoff: @unchecked Sendable {
+    private var buffer: ByteBuffer?
+    public init(_ buffer: ByteBuffer?) { self.buffer = buffer }
+    public func take() -> ByteBuffer? {
+        defer { buffer = nil }
+        return buffer
+    }
+}
+
+/// Thin wrappers over POSIX file calls. Every function blocks: call them through ``blocking(_:)``.
+public enum POSIXFile {
+    public static func openForReading(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError(call: "open", errnoValue: errno) }
+        return fd
+    }
+
+    /// Creates a new file that must not exist yet (the temporary half of an atomic write).
+    public static func createExclusive(_ path: String, mode: mode_t = 0o644) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SystemCallError(call: "open", errnoValue: errno) }
+        return fd
+    }
+
+    public static func status(fd: Int32) throws -> stat {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw SystemCallError(call: "fstat", errnoValue: errno) }
+        return info
+    }
+
+    /// nil when the path does not exist.
+    public static func status(path: String) throws -> stat? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw SystemCallError(call: "lstat", errnoValue: errno)
+        }
+        return info
+    }
+
+    public static func isRegularFile(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFREG }
+    public static func isDirectory(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFDIR }
+
+    /// Reads exactly `count` bytes at `offset` unless the file ends first; returns what was read.
+    public static func read(fd: Int32, offset: Int64, count: Int, reusing spare: BufferHandoff? = nil) throws -> ByteBuffer {
+        var buffer = spare?.take() ?? ByteBufferAllocator().buffer(capacity: count)
+        if buffer.capacity < count { buffer = ByteBufferAllocator().buffer(capacity: count) }
+        buffer.clear()
+        var total = 0
+        while total < count {
+            let got = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count - total) { pointer in
+                var result: Int
+                repeat {
+                    result = pread(fd, pointer.baseAddress, count - total, off_t(offset) + off_t(total))
+                } while result < 0 && errno == EINTR
+                guard result >= 0 else { throw SystemCallError(call: "read", errnoValue: errno) }
+                return result
+            }
+            if got == 0 { break }
+            total += got
+        }
+        return buffer
+    }
+
+    public static func writeAll(fd: Int32, _ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { bytes in
+            var written = 0
+            while written < bytes.count {
+                let result = write(fd, bytes.baseAddress! + written, bytes.count - written)
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw SystemCallError(call: "write", errnoValue: errno)
+                }
+                written += result
+            }
+        }
+    }
+
+    /// Advises the kernel that the file's cached pages will not be needed (advisory; Linux only).
+    public static func dropCachedPages(fd: Int32) {
+        #if os(Linux)
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        #endif
+    }
+
+    public static func sync(fd: Int32) throws {
+        guard fsync(fd) == 0 else { throw SystemCallError(call: "fsync", errnoValue: errno) }
+    }
+
+    /// Makes a rename or unlink in `directory` durable.
+    public static func syncDirectory(_ directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError(call: "open directory", errnoValue: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw SystemCallError(call: "fsync directory", errnoValue: errno) }
+    }
+
+    public static func closeFile(_ fd: Int32) { _ = close(fd) }
+
+    public static func renameFile(_ from: String, _ to: String) throws {
+        guard rename(from, to) == 0 else { throw SystemCallError(call: "rename", errnoValue: errno) }
+    }
+
+    /// Removes a file; a missing file is not an error.
+    public static func removeFile(_ path: String) throws {
+        guard unlink(path) == 0 || errno == ENOENT else { throw SystemCallError(call: "unlink", errnoValue: errno) }
+    }
+
+    /// Removes an empty directory; returns false when it is not empty or missing.
+    public static func removeEmptyDirectory(_ path: String) -> Bool { rmdir(path) == 0 }
+
+    /// `mkdir -p`, syncing each parent that gained an entry so the new path survives a crash.
+    public static func makeDirectories(_ path: String) throws {
+        if let info = try status(path: path) {
+            guard isDirectory(info) else { throw SystemCallError(call: "mkdir", errnoValue: ENOTDIR) }
+            return
+        }
+        let parent = parentDirectory(of: path)
+        if parent != path { try makeDirectories(parent) }
+        if mkdir(path, 0o755) != 0, errno != EEXIST { throw SystemCallError(call: "mkdir", errnoValue: errno) }
+        try syncDirectory(parent)
+    }
+
+    public static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Names in a directory, without `.` and `..`.
+    public static func directoryEntries(_ path: String) throws -> [(name: String, isDirectory: Bool)] {
+        guard let dir = opendir(path) else { throw SystemCallError(call: "opendir", errnoValue: errno) }
+        defer { closedir(dir) }
+        var entries: [(String, Bool)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            var isDirectory = Int32(entry.pointee.d_type) == Int32(DT_DIR)
+            if Int32(entry.pointee.d_type) == Int32(DT_UNKNOWN), let info = try status(path: path + "/" + name) {
+                isDirectory = POSIXFile.isDirectory(info)
+            }
+            entries.append((name, isDirectory))
+        }
+        return entries
+    }
+}

@@ -1,0 +1,26 @@
+/// Where the programs keep local state under `BACKUP_DATA_DIR`: the one place these paths are spelled.
+public struct DataLayout: Sendable, Hashable {
+    /// `BACKUP_DATA_DIR` itself.
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    /// The embedded PostgreSQL cluster (when no `DATABASE_URL` is given).
+    public var embeddedCluster: String { root + "/postgres" }
+    /// The default `file://` buckets.
+    public var defaultStaging: String { root + "/staging" }
+    public var defaultArchive: String { root + "/archive" }
+
+    /// Scratch space, safe to delete while no program runs.
+    public var scratch: String { root + "/tmp" }
+    /// Disc-image members copied while hashed (the uploader reads a disc once).
+    public var uploadSpool: String { scratch + "/spool" }
+    /// Bundles assembled and catalog exports written by the archiver.
+    public var archiverWork: String { scratch + "/archiver" }
+    /// Raw videos downloaded and transcoded by the transcoder.
+    public var transcoderWork: String { scratch + "/transcoder" }
+    /// Bundles fetched by `uploader audit`.
+    public var auditWork: String { scratch + "/audit" }
+    /// The catalog export fetched by `uploader rebuild-catalog`.
+    public var rebuildWork: String { scratch + "/rebuild" }
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Catalog
+import CommandSupport
+import Foundation
+import ObjectStore
+import PipelineCore
+import Upload
+
+/// Opens the catalog and the staging store, runs `body` with an `UploadRun`, and turns Ctrl-C into a message
+/// that says how to continue (exit 130).
+func withUploadRun<Result: Sendable>(
+    _ context: ProgramContext, configuration: UploadConfiguration, progress: UploadProgress, resumeHint: String,
+    _ body: @escaping @Sendable (UploadRun) async throws -> Result
+) async throws -> Result {
+    do {
+        return try await Interruption.cancellingOnSignals {
+            try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
+                let staging = try await context.openStaging()
+                var configuration = configuration
+                configuration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
+                let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger), staging: staging,
+                                    configuration: configuration, progress: progress, logger: context.logger)
+                return try await body(run)
+            }
+        }
+    } catch is Interruption.Interrupted {
+        CommandRunner.printToStandardError("\ninterrupted: \(resumeHint)")
+        throw ExitCode(130)
+    }
+}
+
+extension UploadProgress.Style {
+    /// JSON lines when asked for, or when nobody watches a terminal.
+    static func choose(json: Bool) -> UploadProgress.Style {
+        json || isatty(STDERR_FILENO) == 0 ? .jsonLines : .terminal
+    }
+}

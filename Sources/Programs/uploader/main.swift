@@ -1,0 +1,20 @@
+import ArgumentParser
+import CommandSupport
+import PipelineCore
+import SystemIO
+
+/// The program a person runs next to their discs: ingests files into staging and records them in the catalog.
+struct Uploader: AsyncParsableCommand, ProgramRole {
+    static let role = WorkerRole.uploader
+    static let configuration = CommandConfiguration(
+        commandName: "uploader",
+        abstract: "Ingest discs, drives and disc images into the backup pipeline; list, verify and restore what is archived.",
+        discussion: "Settings come from flags, the environment (DATABASE_URL, BACKUP_STAGING_URL, …) or a config file; see the README.",
+        version: PipelineVersion.current,
+        subcommands: [
+            UploadCommand.self, ImageCommand.self, RestoreCommand.self, RestoreStatusCommand.self, AuditCommand.self, VerifyCommand.self, ListCommand.self,
+            SourcesCommand.self, RebuildCatalogCommand.self, MigrateCommand<Uploader>.self, ConfigCommand<Uploader>.self, DatabaseCommand<Uploader>.self])
+}
+
+BlockingThreadPool.sizeForFileIO()
+await CommandRunner.main(Uploader.self)

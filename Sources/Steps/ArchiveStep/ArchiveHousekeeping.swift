@@ -1,0 +1,90 @@
+import Catalog
+import Foundation
+import Logging
+import ObjectStore
+import PipelineCore
+import PostgresNIO
+import Synchronization
+import JobQueue
+
+/// Between batches: remove objects that transactions made unneeded, clean up after dead workers, carry out
+/// delete requests, and refresh the catalog export.
+extension ArchiveHandler {
+    public func housekeeping(context: JobContext, drained: Bool) async throws {
+        let catalog = ArchiveCatalog(client: context.client, logger: context.logger)
+        let now = ContinuousClock.now
+        let (sweepDue, exportDue) = housekeepingState.state.withLock { state -> (Bool, Bool) in
+            let sweep = drained || state.lastSweep.map { now - $0 >= .seconds(60) } ?? true
+            if sweep { state.lastSweep = now }
+            let export = state.archivedSinceExport && (drained || state.lastExport.map { now - $0 >= configuration.catalogExportInterval } ?? true)
+            if export {
+                state.lastExport = now
+                state.archivedSinceExport = false
+            }
+            return (sweep, export)
+        }
+        if sweepDue {
+            let processed = try await DeleteRequests(client: context.client, logger: context.logger).processDue(grace: configuration.deleteGrace)
+            if !processed.isEmpty { housekeepingState.noteArchived() }
+            try await rewriteBundles(catalog: catalog, logger: context.logger)
+            for bundle in try await catalog.retireUnusedBundles() {
+                context.logger.info("bundle retired: no live file needs it (its members are archived elsewhere or deleted)", metadata: ["bundle.id": "\(bundle)"])
+            }
+            try await removeOrphanBundles(catalog: catalog, logger: context.logger)
+            try await removeQueuedObjects(catalog: catalog, logger: context.logger)
+        }
+        if exportDue || (drained && housekeepingState.state.withLock { $0.archivedSinceExport }) {
+            do {
+                let exported = try await CatalogExport(client: context.client, archive: archive, workDirectory: configuration.workDirectory, logger: context.logger).run()
+                context.logger.info("catalog export refreshed", metadata: ["export.key": "\(CatalogExport.key)", "export.rows": "\(exported)"])
+            } catch {
+                housekeepingState.noteArchived()
+                context.logger.warning("catalog export failed; retried after the next batch", metadata: ["error": "\(CatalogDatabase.describe(error))"])
+            }
+        }
+    }
+
+    /// Empties `pending_object_deletes`: objects whose content is archived elsewhere or whose file was deleted.
+    /// An object a live row still reads is kept (and the entry dropped), so a wrong entry never loses data.
+    func removeQueuedObjects(catalog: ArchiveCatalog, logger: Logger) async throws {
+        while true {
+            let pending = try await catalog.pendingDeletes(olderThan: .zero, limit: 500)
+            if pending.isEmpty { return }
+            var done: [StorageArea: [String]] = [:]
+            var removable: [StorageArea: [String]] = [:]
+            for entry in pending {
+                if entry.stillReferenced {
+                    logger.warning("not removing an object a file still uses", metadata: ["storage.area": "\(entry.area.rawValue)", "storage.key": "\(entry.key)"])
+                } else {
+                    removable[entry.area, default: []].append(entry.key)
+                }
+                done[entry.area, default: []].append(entry.key)
+            }
+            var firstFailure: (any Error)?
+            for (area, keys) in removable {
+                let failures = await (area == .archive ? archive : staging).delete(keys: keys)
+                done[area]?.removeAll { failures[$0] != nil }
+                firstFailure = firstFailure ?? failures.sorted { $0.key < $1.key }.first?.value
+            }
+            for (area, keys) in done { try await catalog.finishDeletes(area: area, keys: keys) }
+            // What could not be removed stays queued for the next sweep.
+            if let firstFailure { throw firstFailure }
+            if pending.count < 500 { return }
+        }
+    }
+
+    /// Bundles a dead worker left `uploading`: no file points at them, so their objects go.
+    func removeOrphanBundles(catalog: ArchiveCatalog, logger: Logger) async throws {
+        for orphan in try await catalog.orphanBundles(staleAfter: configuration.orphanAfter) {
+            try await archive.delete(orphan.archiveKey)
+            if let manifest = orphan.manifestKey { try await archive.delete(manifest) }
+            try await catalog.markBundleDeleted(orphan.id)
+            logger.warning("removed a bundle its worker left unfinished", metadata: ["bundle.id": "\(orphan.id)", "archive.key": "\(orphan.archiveKey)"])
+        }
+        // Multipart uploads of dead workers hold billed parts; a day is far longer than any live upload waits.
+        for prefix in ["bundles/", "files/"] {
+            let aborted = try await archive.abortMultipartUploads(prefix: prefix, initiatedBefore: Date().addingTimeInterval(-86_400))
+            if aborted > 0 { logger.warning("aborted abandoned multipart uploads", metadata: ["uploads": "\(aborted)", "prefix": "\(prefix)"]) }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ArchiveFormat
+import Catalog
+import Crypto
+import Foundation
+import NIOCore
+import ObjectStore
+import PipelineCore
+import Synchronization
+import SourceReading
+import SystemIO
+
+/// Bytes written to partial files by this process, for the test hook that kills it mid-download.
+let bytesWrittenByProcess = Atomic<Int64>(0)
+
+/// Writes restored files: from a (ranged) stream of an archive object, resuming a partial file, or from a tar
+/// being read locally. Every file's SHA-256 is checked before it is moved into place.
+struct FileWriter: Sendable {
+    let destination: SafeDestination
+    let killAfterBytes: Int64?
+    let progress: RestoreProgress
+
+    /// Fetches the content from `offset` (within the file's content) to its end.
+    typealias Fetch = @Sendable (_ offset: Int64) async throws -> ObjectByteStream
+
+    /// Writes `expected.size` bytes into the target's partial file, keeping (and re-hashing) what an earlier run
+    /// left there; verifies the SHA-256; sets the modification time and renames it into place. Returns the bytes
+    /// fetched. A checksum mismatch after resuming starts over once from the first byte.
+    func write(_ target: SafeDestination.Target, size: Int64, sha256: String, modifiedAt: Double?, label: String,
+               fetch: Fetch) async throws -> Int64 {
+        var fetched: Int64 = 0
+        for attempt in 0..<2 {
+            let destination = self.destination
+            let (descriptor, existing) = try await blocking { try destination.openPartial(target, fresh: attempt > 0) }
+            var closeDescriptor = true
+            defer { if closeDescriptor { close(descriptor) } }
+            var start = existing
+            if start > size {
+                guard ftruncate(descriptor, 0) == 0 else { throw RestoreError(.localIO, "\(target.path): cannot truncate its partial file") }
+                start = 0
+            }
+            let resumeAt = start
+            var hasher = try await blocking { try Self.hash(descriptor, upTo: resumeAt) }
+            var offset = start
+            if offset < size {
+                for try await chunk in try await fetch(offset) {
+                    guard offset + Int64(chunk.readableBytes) <= size else {
+                        throw RestoreError(.checksumMismatch, "\(label): the archive returned more than the \(size) bytes recorded")
+                    }
+                    chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    let at = offset
+                    try await blocking { try chunk.withUnsafeReadableBytes { raw in try writeAll(descriptor, raw, at: at) } }
+                    offset += Int64(chunk.readableBytes)
+                    fetched += Int64(chunk.readableBytes)
+                    await progress.downloaded(Int64(chunk.readableBytes))
+                    noteWritten(Int64(chunk.readableBytes))
+                }
+            }
+            let digest = Array(hasher.finalize()).hexString
+            guard offset == size, digest == sha256 else {
+                destination.removePartial(target)
+                if start > 0 && attempt == 0 { continue }
+                let what = offset == size ? "its SHA-256 is \(digest), the catalog says \(sha256)" : "\(offset) bytes arrived, the catalog says \(size)"
+                throw RestoreError(.checksumMismatch, "\(label): \(what); not restored")
+            }
+            closeDescriptor = false
+            try await blocking { try destination.commit(descriptor, to: target, modifiedAt: modifiedAt) }
+            return fetched
+        }
+        return fetched
+    }
+
+    func noteWritten(_ count: Int64) {
+        guard let limit = killAfterBytes else { return }
+        if bytesWrittenByProcess.add(count, ordering: .relaxed).newValue >= limit { kill(getpid(), SIGKILL) }
+    }
+
+    static func hash(_ descriptor: Int32, upTo length: Int64) throws -> SHA256 {
+        var hasher = SHA256()
+        var buffer = [UInt8](repeating: 0, count: 4 << 20)
+        var offset: Int64 = 0
+        while offset < length {
+            let count = try buffer.withUnsafeMutableBytes { raw -> Int in
+                let result = pread(descriptor, raw.baseAddress!, min(raw.count, Int(length - offset)), off_t(offset))
+                guard result > 0 else { throw RestoreError(.localIO, "cannot read back a partial file: \(String(cString: strerror(errno)))") }
+                return result
+            }
+            hasher.update(data: buffer[0..<count])
+            offset += Int64(count)
+        }
+        return hasher
+    }
+
+    /// The SHA-256 of a regular file already at the target (nil when something else is there or it cannot be
+    /// read), to tell "already restored" from "in the way".
+    static func hashExisting(_ destination: SafeDestination, _ target: SafeDestination.Target) -> String? {
+        let descriptor = destination.openExisting(target)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return (try? hash(descriptor, upTo: Int64(info.st_size))).map { Array($0.finalize()).hexString }
+    }
+}
+
+/// Reads tar members out of a local file (a downloaded bundle) and writes the wanted ones, refusing members that
+/// are not regular files or whose names would leave the destination.
+struct LocalBundleExtractor {
+    let destination: SafeDestination
+    let writer: FileWriter
+
+    /// `wanted` maps each member's data offset to the files that want its bytes. Returns per-file results.
+    func extract(_ reader: TarReader, bundleKey: String, wanted: [Int64: [FileJob]]) throws -> [(FileJob, Result<Void, RestoreError>)] {
+        var results: [(FileJob, Result<Void, RestoreError>)] = []
+        var remaining = wanted
+        while !remaining.isEmpty, let entry = try reader.next() {
+            guard let jobs = remaining.removeValue(forKey: entry.dataOffset) else { continue }
+            if let problem = Self.memberProblem(entry) {
+                for job in jobs {
+                    results.append((job, .failure(RestoreError(.unsafePath, "\(job.path): refused: bundle \(bundleKey) member '\(entry.name)' \(problem)"))))
+                }
+                continue
+            }
+            results += writeMember(reader, entry: entry, jobs: jobs, bundleKey: bundleKey)
+        }
+        for jobs in remaining.values {
+            for job in jobs {
+                results.append((job, .failure(RestoreError(.objectMissing, "\(job.path): bundle \(bundleKey) has no member at offset \(job.location.bundleOffset ?? -1)"))))
+            }
+        }
+        return results
+    }
+
+    /// Streams the current member's data into the partial files of every job that wants it, then checks and
+    /// commits each.
+    func writeMember(_ reader: TarReader, entry: TarEntry, jobs: [FileJob], bundleKey: String) -> [(FileJob, Result<Void, RestoreError>)] {
+        var results: [(FileJob, Result<Void, RestoreError>)] = []
+        var outputs: [MemberOutput] = []
+        for job in jobs {
+            do {
+                let target = try destination.target(job.path, partialTag: String(job.location.fileID))
+                let (descriptor, _) = try destination.openPartial(target, fresh: true)
+                outputs.append(MemberOutput(job: job, target: target, descriptor: descriptor))
+            } catch {
+                results.append((job, .failure(Self.restoreError(error))))
+            }
+        }
+        var offset: Int64 = 0
+        var failure: RestoreError?
+        do {
+            while true {
+                let data = try reader.readData(max: 1 << 20)
+                if data.isEmpty { break }
+                for index in outputs.indices {
+                    outputs[index].hasher.update(data: data)
+                    try data.withUnsafeBytes { raw in try writeAll(outputs[index].descriptor, raw, at: offset) }
+                }
+                offset += Int64(data.count)
+                writer.noteWritten(Int64(data.count) * Int64(outputs.count))
+            }
+        } catch {
+            failure = Self.restoreError(error)
+        }
+        for output in outputs {
+            let job = output.job
+            defer { output.target.close() }
+            let digest = Array(output.hasher.finalize()).hexString
+            if let failure {
+                close(output.descriptor)
+                destination.removePartial(output.target)
+                results.append((job, .failure(failure)))
+            } else if entry.size != job.size || digest != job.sha256 {
+                close(output.descriptor)
+                destination.removePartial(output.target)
+                results.append((job, .failure(RestoreError(.checksumMismatch,
+                    "\(job.path): member of \(bundleKey) has SHA-256 \(digest) (\(entry.size) bytes), the catalog says \(job.sha256) (\(job.size) bytes); not restored"))))
+            } else {
+                do {
+                    try destination.commit(output.descriptor, to: output.target, modifiedAt: job.location.modifiedAt)
+                    results.append((job, .success(())))
+                } catch {
+                    results.append((job, .failure(Self.restoreError(error))))
+                }
+            }
+        }
+        return results
+    }
+
+    struct MemberOutput {
+        let job: FileJob
+        let target: SafeDestination.Target
+        let descriptor: Int32
+        var hasher = SHA256()
+    }
+
+    static func restoreError(_ error: any Error) -> RestoreError {
+        error as? RestoreError ?? RestoreError(.localIO, "\(error)")
+    }
+
+    /// Why a tar member must not be written: not a regular file, or a name that is absolute or climbs out.
+    static func memberProblem(_ entry: TarEntry) -> String? {
+        if !entry.isRegularFile {
+            let kind = entry.typeFlag == UInt8(ascii: "2") ? "a symbolic link" : entry.typeFlag == UInt8(ascii: "1") ? "a hard link"
+                : entry.typeFlag == UInt8(ascii: "5") ? "a directory" : "not a regular file (type '\(Character(UnicodeScalar(entry.typeFlag)))')"
+            return "is \(kind)"
+        }
+        if entry.name.hasPrefix("/") { return "has an absolute path" }
+        if entry.name.split(separator: "/").contains("..") { return "has a '..' component" }
+        return nil
+    }
+}

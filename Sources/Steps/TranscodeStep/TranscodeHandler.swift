@@ -1,0 +1,256 @@
+import ArchiveFormat
+import Catalog
+import Crypto
+import Foundation
+import Logging
+import Media
+import NIOCore
+import ObjectStore
+import PipelineCore
+import JobQueue
+import SystemIO
+
+/// How the transcoder works: which profile, and where it keeps the raw file and the result while it works.
+public struct TranscodeConfiguration: Sendable {
+    public var profile: TranscodeProfile
+    /// Needs room for one raw file and its transcode.
+    public var workDirectory: String
+
+    public init(profile: TranscodeProfile = .h265, workDirectory: String) {
+        self.profile = profile
+        self.workDirectory = workDirectory
+    }
+}
+
+/// The transcode step: fetch the raw video from staging into a local file (containers such as MOV need seeking),
+/// transcode it with libav, decode the result end to end to verify it, upload it to staging and mark the row
+/// `transcoded`. A video that cannot be converted is passed on unconverted (still `transcoded`, with the reason in
+/// `details.transcode_failed`), so footage is never lost to a bad transcode; a file that is not a video at all
+/// becomes `regular`. Before the raw copy may go, `MediaProbe.inspectRaw` reads the raw file in a pass of its own
+/// and the output is judged against that, not against what the transcoder decoded: a damaged raw file, restarting
+/// timestamps, a changing aspect, or a stream or length the output lacks keep the raw file (archived as it is,
+/// `details.kept_raw` says why, the status page lists it).
+public struct TranscodeHandler: JobHandler {
+    public let configuration: TranscodeConfiguration
+    let staging: any ObjectStore
+
+    public init(configuration: TranscodeConfiguration, staging: any ObjectStore) throws {
+        self.configuration = configuration
+        self.staging = staging
+        try FileManager.default.createDirectory(atPath: configuration.workDirectory, withIntermediateDirectories: true)
+    }
+
+    /// One video at a time: the encoder already uses every core.
+    public func handle(_ jobs: [ClaimedFile], context: JobContext) async -> [Int64: JobOutcome] {
+        var outcomes: [Int64: JobOutcome] = [:]
+        for job in jobs {
+            if Task.isCancelled { break }
+            outcomes[job.fileID] = await transcode(job, context: context)
+        }
+        return outcomes
+    }
+
+    public func housekeeping(context: JobContext, drained: Bool) async throws {}
+
+    func transcode(_ job: ClaimedFile, context: JobContext) async -> JobOutcome {
+        let catalog = TranscodeCatalog(client: context.client, logger: context.logger)
+        let started = ContinuousClock.now
+        let base = configuration.workDirectory + "/\(job.fileID)-\(UUID().uuidString.lowercased())"
+        var rawPath = base + ".raw"
+        let outputPath = base + ".out"
+        defer {
+            unlink(rawPath)
+            unlink(outputPath)
+        }
+        do {
+            guard let item = try await catalog.load(job) else { return .failed("the row disappeared", permanent: true) }
+            guard let stagingKey = item.stagingKey else { return .failed("file \(job.fileID) has no staging copy", permanent: true) }
+            let ext = (item.name as NSString).pathExtension
+            if !ext.isEmpty && ext.count <= 8 { rawPath = base + "." + ext }
+            try await fetch(stagingKey, to: rawPath, expecting: item)
+            let logMetadata: Logger.Metadata = ["file.id": "\(job.fileID)", "source.label": "\(item.sourceLabel)", "file.path": "\(item.path)"]
+
+            let source: MediaInfo
+            do {
+                let path = rawPath
+                source = try await blocking { try MediaProbe.probe(path: path) }
+            } catch let error as MediaError where [.emptyFile, .notVideo, .unreadable].contains(error.kind) {
+                context.logger.warning("not a video after all; archived as a regular file", metadata: logMetadata.merging(["reason": "\(error.message)"]) { $1 })
+                return try await catalog.reclassifyAsRegular(item, workerID: context.workerID, reason: error.message) ? .completed : .leaseLost
+            }
+
+            let profile = configuration.profile
+            let metadata = ["original_filename": item.name, "source_label": item.sourceLabel, "source_path": item.path]
+            let timeLimit = Transcoder.suggestedTimeLimit(for: source, profile: profile)
+            let input = rawPath
+
+            // The raw file on its own, in a pass of its own: what the transcode must match comes from here, not from
+            // what the transcoder decoded. Damage, restarting timestamps or a changing aspect keep the raw file
+            // without transcoding at all.
+            let inspection: RawInspection
+            do {
+                inspection = try await blocking { try MediaProbe.inspectRaw(path: input, timeLimit: timeLimit) }
+            } catch let error as MediaError {
+                return try await keepRaw(
+                    item, ["the raw file could not be inspected: \(error.message)"], inspection: nil, catalog: catalog, context: context,
+                    logMetadata: logMetadata)
+            }
+            if !inspection.problems.isEmpty {
+                return try await keepRaw(item, inspection.problems, inspection: inspection, catalog: catalog, context: context, logMetadata: logMetadata)
+            }
+
+            let report: TranscodeReport
+            let verification: VerificationReport
+            do {
+                report = try await blocking {
+                    try Transcoder.transcode(input: input, output: outputPath, profile: profile, metadata: metadata, timeLimit: timeLimit)
+                }
+                let produced = report
+                verification = try await blocking { try MediaProbe.verify(output: outputPath, against: produced) }
+            } catch let error as MediaError where [.emptyFile, .notVideo, .unreadable].contains(error.kind) {
+                // The container opened, but there is no video in it after all.
+                context.logger.warning("not a video after all; archived as a regular file", metadata: logMetadata.merging(["reason": "\(error.message)"]) { $1 })
+                return try await catalog.reclassifyAsRegular(item, workerID: context.workerID, reason: error.message) ? .completed : .leaseLost
+            } catch let error as MediaError {
+                // Keep the footage: pass the raw file on to the archiver, and say why.
+                context.logger.error("transcode failed; the raw file is archived unconverted", metadata: logMetadata.merging(["error": "\(error.message)"]) { $1 })
+                return try await passRawOn(item, details: ["transcode_failed": error.message, "transcode_profile": profile.name], catalog: catalog, context: context)
+            }
+            // Damage the transcoder met while decoding counts too, should the inspection have missed it.
+            let reasons = inspection.verdict(output: verification.output).reasons + report.damage.map { "the transcoder met damage: \($0)" }
+            if !reasons.isEmpty {
+                // The output is discarded (the local file goes with this function's cleanup): the raw file is what
+                // gets archived, and a person decides.
+                return try await keepRaw(item, reasons, inspection: inspection, catalog: catalog, context: context, logMetadata: logMetadata)
+            }
+
+            // The container may be Matroska when MP4 could not hold a stream: the key's extension says which. The
+            // key carries this claim's fencing token, so a worker that lost its lease writes (and on failure
+            // deletes) only its own object, never the result another worker recorded.
+            let resultPath = outputPath
+            let resultKey = Self.resultKey(raw: stagingKey, leaseToken: job.leaseToken, container: report.container)
+            let put = try await staging.put(resultKey, from: .file(resultPath), options: PutOptions(contentType: report.container == .mp4 ? "video/mp4" : "video/x-matroska"))
+            guard context.stillHolds(job) else { return .leaseLost }
+            var summary = Self.describe(report, verification: verification)
+            summary["raw_inspection_seconds"] = inspection.elapsed.seconds
+            let details = try Self.json(["transcode": summary])
+            guard try await catalog.recordTranscoded(
+                item, workerID: context.workerID, resultKey: resultKey, resultSize: put.size, resultHash: put.sha256, detailsJSON: details)
+            else {
+                try? await staging.delete(resultKey)
+                return .leaseLost
+            }
+            // The raw copy was queued for removal in the same transaction; remove it now (the sweep would too).
+            if (try? await staging.delete(stagingKey)) != nil { try? await catalog.finishDelete(stagingKey) }
+            context.logger.info("transcoded", metadata: logMetadata.merging([
+                "video.codec": "\(report.videoCodec)", "video.duration_seconds": "\(report.duration)", "bytes": "\(item.sizeBytes)",
+                "bytes_stored": "\(put.size)", "video.deinterlaced": "\(report.deinterlaced)", "damage": "\(report.damage.count)",
+                "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
+            ]) { $1 })
+            return .completed
+        } catch let error as ArchiveError {
+            return .failed(error.description, permanent: error.isPermanent)
+        } catch {
+            return .failed(CatalogDatabase.describe(error), permanent: false)
+        }
+    }
+
+    /// The raw file goes to the archiver unconverted: the row becomes `transcoded` with the raw key and hash.
+    func passRawOn(_ item: TranscodeItem, details: [String: Any], catalog: TranscodeCatalog, context: JobContext) async throws -> JobOutcome {
+        guard let stagingKey = item.stagingKey else { return .failed("file \(item.job.fileID) has no staging copy", permanent: true) }
+        guard try await catalog.recordTranscoded(
+            item, workerID: context.workerID, resultKey: stagingKey, resultSize: item.sizeBytes, resultHash: item.hash, detailsJSON: try Self.json(details))
+        else { return .leaseLost }
+        return .completed
+    }
+
+    /// Nothing failed, but the transcode cannot replace the raw file: the raw file is archived as it is, with the
+    /// reasons in `details.kept_raw` for the status page and a person, and a warning in the log.
+    func keepRaw(
+        _ item: TranscodeItem, _ reasons: [String], inspection: RawInspection?, catalog: TranscodeCatalog, context: JobContext,
+        logMetadata: Logger.Metadata
+    ) async throws -> JobOutcome {
+        context.logger.warning("video kept raw; the raw file is archived unconverted", metadata: logMetadata.merging([
+            "reasons": "\(reasons.joined(separator: "; "))",
+            "inspection_ms": "\(inspection.map { Int($0.elapsed.seconds * 1000) } ?? 0)",
+        ]) { $1 })
+        var details: [String: Any] = ["kept_raw": reasons, "transcode_profile": configuration.profile.name]
+        if let inspection { details["raw_inspection"] = Self.describe(inspection) }
+        return try await passRawOn(item, details: details, catalog: catalog, context: context)
+    }
+
+    static func describe(_ inspection: RawInspection) -> [String: Any] {
+        var summary: [String: Any] = [
+            "format": inspection.formatName, "elapsed_seconds": inspection.elapsed.seconds,
+            "damaged_dv_frames": inspection.damagedDVFrames, "aspect_changes": inspection.aspectChanges,
+            "streams": inspection.streams.map { stream -> [String: Any] in
+                var entry: [String: Any] = [
+                    "index": stream.index, "kind": stream.kind.rawValue, "codec": stream.codec, "packets": stream.packets,
+                    "corrupt_packets": stream.corruptPackets, "decode_errors": stream.decodeErrors,
+                    "timestamp_restarts": stream.restarts.count, "timestamp_jumps": stream.jumps.count,
+                ]
+                if let first = stream.firstTimestamp, let end = stream.endTimestamp {
+                    entry["first_timestamp"] = first
+                    entry["end_timestamp"] = end
+                }
+                if let decoded = stream.decodedDuration { entry["decoded_duration_seconds"] = decoded }
+                return entry
+            },
+        ]
+        if let readError = inspection.readError { summary["read_error"] = readError }
+        if let truncation = inspection.truncation { summary["truncation"] = truncation }
+        return summary
+    }
+
+    static func resultKey(raw: String, leaseToken: Int64, container: TranscodeProfile.Container) -> String {
+        "\(raw).transcoded-\(leaseToken).\(container.fileExtension)"
+    }
+
+    /// Streams the raw file from staging to a local file, checking its SHA-256 against the catalog.
+    func fetch(_ key: String, to path: String, expecting item: TranscodeItem) async throws {
+        let download: ObjectDownload
+        do {
+            download = try await staging.get(key)
+        } catch let error as ObjectStoreError where error.kind == .notFound {
+            throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: key)
+        }
+        let (size, digest) = try await saveToFile(download.body, path: path)
+        guard digest == item.hash, size == item.sizeBytes else {
+            throw ArchiveError.contentMismatch(fileID: item.job.fileID, key: key, expected: item.hash, actual: digest)
+        }
+    }
+
+    static func describe(_ report: TranscodeReport, verification: VerificationReport) -> [String: Any] {
+        [
+            "profile": report.profile.name, "settings": report.settings, "container": report.container.rawValue,
+            "video_codec": report.videoCodec, "audio_codecs": report.audioCodecs, "duration_seconds": report.duration,
+            "frames": report.frameCount, "width": report.width, "height": report.height,
+            "display_aspect_ratio": report.displayAspectRatio.description, "deinterlaced": report.deinterlaced,
+            "source_field_order": report.sourceFieldOrder.rawValue, "audio_streams": report.audioStreamCount,
+            "input_bytes": report.inputSize, "output_bytes": report.outputSize, "damage": report.damage, "notes": report.notes,
+            "elapsed_seconds": report.elapsed.seconds,
+            "verified": ["decode_errors": verification.decodeErrors, "streams_checked": verification.checks.count],
+        ]
+    }
+
+    static func json(_ object: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+}
+
+
+extension TranscodeProfile {
+    /// The setting that names the profile.
+    public static let setting = "BACKUP_TRANSCODE_PROFILE"
+
+    /// The profile a program runs with: its `--profile` flag, else `BACKUP_TRANSCODE_PROFILE` (environment or config
+    /// file), else h265.
+    public static func chosen(flag: String?, setting value: String?) throws(ConfigurationError) -> TranscodeProfile {
+        let name = flag ?? value ?? "h265"
+        do {
+            return try TranscodeProfile.named(name)
+        } catch {
+            throw ConfigurationError(setting: setting, problem: "unknown profile '\(name)' (use h265, h264 or av1)")
+        }
+    }
+}

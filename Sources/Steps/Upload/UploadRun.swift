@@ -1,0 +1,423 @@
+import Catalog
+import Foundation
+import Logging
+import SystemIO
+import NIOCore
+import ObjectStore
+import PipelineCore
+import SourceReading
+
+/// The settings of one `uploader upload` run.
+public struct UploadConfiguration: Sendable {
+    public var label: String
+    public var metadata: [String: String]
+    public var note: String?
+    public var excludes: [String]
+    /// Files read and uploaded at the same time.
+    public var concurrency: Int
+    /// Walk, classify and compare with the catalog, but read no content and store nothing.
+    public var dryRun: Bool
+    public var putOptions: PutOptions
+    public var readConfiguration: ChunkedReadConfiguration
+    /// Tests only (the programs set it from `BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD=1`, TestHooks): SIGKILL itself
+    /// after a multipart upload completed and before the file is recorded, to prove the next run keeps that upload.
+    public var testCrashAfterUpload = false
+
+    public init(label: String, metadata: [String: String] = [:], note: String? = nil, excludes: [String] = [],
+                concurrency: Int = 8, dryRun: Bool = false, putOptions: PutOptions = PutOptions(),
+                readConfiguration: ChunkedReadConfiguration = ChunkedReadConfiguration()) {
+        self.label = label
+        self.metadata = metadata
+        self.note = note
+        self.excludes = excludes
+        self.concurrency = concurrency
+        self.dryRun = dryRun
+        self.putOptions = putOptions
+        self.readConfiguration = readConfiguration
+    }
+}
+
+/// Ingests one source (a directory or mounted disc) into staging and the catalog.
+///
+/// Each file is read once: hashed and uploaded in the same stream. Before sending, a file whose size matches
+/// content already catalogued is hashed first and, if its hash is known, recorded as a duplicate without
+/// uploading. A row exists only once the bytes are safely in staging. Interrupted runs resume: catalogued files
+/// are skipped by path, size and time, and a half-sent multipart upload continues from its journal.
+public struct UploadRun: Sendable {
+    let catalog: IngestCatalog
+    let staging: any ObjectStore
+    let configuration: UploadConfiguration
+    let progress: UploadProgress
+    let logger: Logger
+    /// Where finished files wait to be catalogued together: one transaction for all that are waiting, after one
+    /// sync of their staging directories (their objects were written with deferred name syncs).
+    let recorder: GroupCommit<IngestRecord, CatalogOutcome>
+    /// Where files wait for the catalog's answer about their path and size: one query for all that are waiting.
+    let lookUps: GroupCommit<CatalogLookUp, CatalogLookUpResult>
+
+    public init(catalog: IngestCatalog, staging: any ObjectStore, configuration: UploadConfiguration, progress: UploadProgress, logger: Logger) {
+        self.catalog = catalog
+        self.recorder = GroupCommit { records in
+            try await staging.syncNames(of: records.compactMap(\.stagingKey))
+            return try await catalog.record(records)
+        }
+        self.lookUps = GroupCommit { try await catalog.lookUp($0) }
+        self.staging = staging
+        self.configuration = configuration
+        self.progress = progress
+        self.logger = logger
+    }
+
+    public func run(root: String) async throws -> UploadReport {
+        let started = ContinuousClock.now
+        var report = UploadReport()
+        report.label = configuration.label
+        let walkerConfiguration = SourceWalkerConfiguration(excludes: try configuration.excludes.map(ExcludePattern.init))
+        let walker = SourceWalker(root: RawPath(root), configuration: walkerConfiguration)
+
+        // A metadata-only pass first, so that progress has totals and an ETA.
+        let plan = try await walker.walk { _ in }
+        await progress.planned(files: plan.files, bytes: plan.bytes)
+
+        let sourceID = configuration.dryRun
+            ? -1
+            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, origin: root)
+        let gate = SameSizeGate()
+        let results = ResultCollector()
+        // `concurrency` files are read and sent at a time; more may wait for the catalog, so that a batch of
+        // small files is catalogued in one transaction while the next ones are already being read.
+        let readers = ReadSlots(count: max(1, configuration.concurrency))
+        let filesInFlight = max(1, configuration.concurrency) * 8
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var inFlight = 0
+            _ = try await walker.walk { entry in
+                switch entry {
+                case .file(let file):
+                    if inFlight >= filesInFlight {
+                        try await group.next()
+                        inFlight -= 1
+                    }
+                    inFlight += 1
+                    group.addTask {
+                        let outcome = try await ingest(file, sourceID: sourceID, gate: gate, readers: readers)
+                        await results.add(outcome, path: file.relativePath, size: file.size)
+                    }
+                case .skipped(let skipped) where skipped.reason.isWalkProblem:
+                    await results.walkProblem(WalkProblem(
+                        path: skipped.relativePath.catalogText, rawPath: skipped.relativePath.isValidUTF8 ? nil : skipped.relativePath.bytes,
+                        problem: skipped.reason.description))
+                case .skipped(let skipped):
+                    await results.skip("\(skipped.relativePath.catalogText): \(skipped.reason)")
+                case .excluded(let path, let isDirectory):
+                    await results.skip("\(path.catalogText)\(isDirectory ? "/" : ""): excluded by --exclude")
+                case .directory:
+                    break
+                }
+            }
+            try await group.waitForAll()
+        }
+
+        report = await results.fill(report)
+        report.elapsed = ContinuousClock.now - started
+        if !configuration.dryRun { try await finishSource(sourceID, report: report) }
+        await progress.finished(report)
+        return report
+    }
+
+    /// Closes the run in the catalog: its walk problems replace the source's earlier ones (none after a complete
+    /// walk), then the counts and the finish time. In that order, so a finished run always has its problems on record.
+    func finishSource(_ sourceID: Int64, report: UploadReport) async throws {
+        try await catalog.recordWalkProblems(sourceID: sourceID, report.walkProblems)
+        try await catalog.finishSource(sourceID, counts: SourceCounts(
+            filesSeen: Int64(report.filesSeen), bytesSeen: report.bytesSeen, filesSkipped: Int64(report.skipped.count)))
+    }
+
+    /// What happened to one file.
+    enum FileOutcome: Sendable {
+        case staged(read: Int64, uploaded: Int64)
+        case duplicate(read: Int64, uploaded: Int64)
+        case unchanged
+        case unreadable(error: String, read: Int64)
+        case planned
+    }
+
+    private func ingest(_ file: SourceFile, sourceID: Int64, gate: SameSizeGate, readers: ReadSlots) async throws -> FileOutcome {
+        let path = file.relativePath.catalogText
+        await progress.fileStarted(path)
+        let modifiedAt = Self.catalogPrecision(file.modificationTime)
+
+        if configuration.dryRun {
+            await progress.fileFinished(path, outcome: "planned", size: file.size, skippedBytes: file.size)
+            return .planned
+        }
+        // Two files of one size never go at once: the second waits, then finds the first's content by hash. The
+        // gate is entered before the catalog is asked, so the answer includes whatever the first one recorded.
+        await gate.enter(file.size)
+        do {
+            let (latest, sizeKnown) = try await lookUps.submit(CatalogLookUp(sourceID: sourceID, path: path, size: file.size)).pair
+            let outcome: FileOutcome
+            if let latest, latest.holdsContent(size: file.size), Self.sameTime(latest.modifiedAt, modifiedAt) {
+                await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
+                outcome = .unchanged
+            } else {
+                let slot = await readers.acquire()
+                defer { slot.release() }
+                outcome = try await ingestContent(file, path: path, modifiedAt: modifiedAt, sourceID: sourceID, sizeKnown: sizeKnown, slot: slot)
+            }
+            await gate.leave(file.size)
+            return outcome
+        } catch {
+            await gate.leave(file.size)
+            throw error
+        }
+    }
+
+    /// `sizeKnown`: the catalog holds content of this file's size, so it is hashed before anything is sent.
+    /// `slot` is given back once the bytes are read and stored, before the file waits for the catalog.
+    private func ingestContent(_ file: SourceFile, path: String, modifiedAt: Date, sourceID: Int64, sizeKnown: Bool, slot: ReadSlot) async throws -> FileOutcome {
+        var ingested = IngestedFile(
+            sourceID: sourceID, path: path, rawPath: file.relativePath.isValidUTF8 ? nil : file.relativePath.bytes,
+            name: file.name.catalogText, sizeBytes: file.size, modifiedAt: modifiedAt, kind: .regular)
+        var bytesRead: Int64 = 0
+        do {
+            // The first chunk is read once and serves both the classifier and the upload (no second open).
+            var iterator = reader(for: file).makeAsyncIterator()
+            let first = try await iterator.next() ?? ByteBuffer()
+            let classification = first.readableBytes >= FileClassifier.headLength || Int64(first.readableBytes) == file.size
+                ? FileClassifier.classify(head: first.readableBytesView, fileName: file.name.string, fileSize: file.size)
+                : try await FileClassifier.classify(fileAt: file.absolutePath)  // chunks smaller than the classifier's head
+            ingested.kind = classification.kind
+            ingested.details["format"] = classification.format
+            let chunks = PrefixedChunks(first: first, rest: iterator)
+
+            // Hash first when content of this size exists: a known hash means nothing needs sending.
+            if sizeKnown {
+                var hasher = SHA256Stream()
+                for try await chunk in chunks { hasher.update(chunk) }
+                let hash = hasher.finalize()
+                bytesRead += file.size
+                // The holder may be deleted before the row is written: then the catalog says `needsContent` and
+                // the bytes are sent after all, below.
+                if try await catalog.holder(ofHash: hash) != nil {
+                    let outcome = try await recorder.submit(IngestRecord(file: ingested, hash: hash, stagingKey: nil, pendingID: nil))
+                    if outcome != .needsContent {
+                        slot.release()
+                        // Read without passing through the progress counter: count it as done here.
+                        await progress.fileFinished(path, outcome: outcome.isUnchanged ? "unchanged" : "duplicate", size: file.size, skippedBytes: file.size)
+                        return outcome.isUnchanged ? .unchanged : .duplicate(read: bytesRead, uploaded: 0)
+                    }
+                }
+            }
+
+            // After hashing, the file is read again to send it; otherwise the chunks already begun go on.
+            let source: ObjectSource = sizeKnown
+                ? .stream(CountingChunks(base: reader(for: file), progress: progress), length: file.size)
+                : .stream(CountingChunks(base: chunks, progress: progress), length: file.size)
+            return try await store(ingested, source: source, read: bytesRead + file.size, slot: slot)
+        } catch let error as IngestError where error.code == .readFailed || error.code == .cannotOpen || error.code == .sourceChanged {
+            // The source could not be read (after the reader's retries): record it and go on with the rest.
+            if let pending = try await catalog.pendingUpload(sourceID: sourceID, path: path) {
+                try await discard(pending)
+            }
+            _ = try await catalog.recordUnreadable(ingested, error: error.description)
+            await progress.fileFinished(path, outcome: "unreadable", size: file.size)
+            logger.warning("unreadable file", metadata: ["ingest.path": "\(path)", "ingest.error": "\(error)"])
+            return .unreadable(error: error.description, read: bytesRead)
+        }
+    }
+
+    /// Uploads the bytes to staging (resuming an interrupted upload of the same path) and catalogues them.
+    /// `beforeRecording` may amend the row once the bytes are stored (a disc image learns only then whether it
+    /// is clean); it gets the staging key.
+    func store(
+        _ file: IngestedFile, source: ObjectSource, read bytesRead: Int64, slot: ReadSlot? = nil,
+        beforeRecording: (@Sendable (inout IngestedFile, String) async throws -> Void)? = nil
+    ) async throws -> FileOutcome {
+        var ingested = file
+        let path = ingested.path
+        // Only a multipart upload can be resumed, so only it is announced in `pending_uploads` first; a small
+        // file interrupted mid-upload is simply sent again (its partial object never becomes visible).
+        let resumable = ingested.sizeBytes > Int64(configuration.putOptions.multipartThreshold)
+        let pending = resumable ? try await pendingUpload(for: ingested) : nil
+        let stagingKey = pending?.stagingKey ?? Self.newStagingKey(sourceID: ingested.sourceID)
+        let journal = try pending.map { try CatalogUploadJournal(catalog: catalog, pending: $0) }
+        // The object's name is synced together with the others of its catalog batch, just before the rows commit.
+        var options = configuration.putOptions
+        options.deferNameSync = true
+        let result = try await staging.put(stagingKey, from: source, options: options, journal: journal)
+        slot?.release()
+        // The crash tests' hook: die between a completed multipart upload and its catalog row.
+        if resumable, configuration.testCrashAfterUpload { kill(getpid(), SIGKILL) }
+        try await beforeRecording?(&ingested, stagingKey)
+        let uploaded = result.bytesUploaded
+        let outcome = try await recorder.submit(IngestRecord(file: ingested, hash: result.sha256, stagingKey: stagingKey, pendingID: pending?.id))
+        switch outcome {
+        case .staged:
+            await progress.fileFinished(path, outcome: "staged", size: ingested.sizeBytes)
+            return .staged(read: bytesRead, uploaded: uploaded)
+        case .duplicate:
+            // Another uploader stored the same content meanwhile: this copy is not needed.
+            try await staging.delete(stagingKey)
+            await progress.fileFinished(path, outcome: "duplicate", size: ingested.sizeBytes)
+            return .duplicate(read: bytesRead, uploaded: uploaded)
+        case .unchanged:
+            try await staging.delete(stagingKey)
+            await progress.fileFinished(path, outcome: "unchanged", size: ingested.sizeBytes)
+            return .unchanged
+        case .needsContent:
+            // Only asked for records sent without a staging key; this one had one.
+            throw IngestError(.archiveFailed, path: path, "the catalog refused a staged copy")
+        }
+    }
+
+    static func newStagingKey(sourceID: Int64) -> String {
+        "sources/\(sourceID)/\(UUID().uuidString.lowercased())"
+    }
+
+    static func sameTime(_ a: Date?, _ b: Date?) -> Bool {
+        guard let a, let b else { return a == nil && b == nil }
+        return abs(a.timeIntervalSince(b)) < 0.000_01
+    }
+
+    private func reader(for file: SourceFile) -> ChunkedFileReader {
+        ChunkedFileReader(path: file.absolutePath, expectedSize: file.size, configuration: configuration.readConfiguration)
+    }
+
+    /// The pending upload to continue (same size and time as now), or a new one.
+    func pendingUpload(for file: IngestedFile) async throws -> PendingUpload {
+        if let pending = try await catalog.pendingUpload(sourceID: file.sourceID, path: file.path) {
+            if pending.sizeBytes == file.sizeBytes, Self.sameTime(pending.modifiedAt, file.modifiedAt) {
+                logger.info("resuming an interrupted upload", metadata: ["ingest.path": "\(file.path)"])
+                return pending
+            }
+            // The file changed since the interrupted attempt: its partial upload is worthless.
+            try await discard(pending)
+        }
+        return try await catalog.beginPendingUpload(
+            sourceID: file.sourceID, path: file.path, sizeBytes: file.sizeBytes, modifiedAt: file.modifiedAt,
+            stagingKey: Self.newStagingKey(sourceID: file.sourceID))
+    }
+
+    /// Aborts a pending upload's multipart upload, deletes its object, and forgets it.
+    func discard(_ pending: PendingUpload) async throws {
+        if let json = pending.multipartState,
+           let state = try? JSONDecoder.journal.decode(MultipartUploadState.self, from: Data(json.utf8)) {
+            try await staging.abortMultipartUpload(pending.stagingKey, uploadID: state.uploadID)
+        }
+        try await staging.delete(pending.stagingKey)
+        try await catalog.dropPendingUpload(id: pending.id)
+    }
+
+    /// PostgreSQL keeps microseconds: round the same way so that a re-run compares equal.
+    static func catalogPrecision(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000)
+    }
+}
+
+/// The right to read and send one file; given back once (later calls do nothing).
+final class ReadSlot: Sendable {
+    private let slots: ReadSlots
+    private let held = LockedBox(true)
+
+    init(slots: ReadSlots) { self.slots = slots }
+
+    func release() {
+        if held.exchange(false) { Task { await slots.release() } }
+    }
+}
+
+/// A counting semaphore: how many files are read and sent at once.
+actor ReadSlots {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(count: Int) { available = count }
+
+    func acquire() async -> ReadSlot {
+        if available > 0 {
+            available -= 1
+        } else {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        return ReadSlot(slots: self)
+    }
+
+    func release() {
+        if waiters.isEmpty {
+            available += 1
+        } else {
+            waiters.removeFirst().resume()  // the slot passes straight to the next waiter
+        }
+    }
+}
+
+/// Lets one file of each size be in flight at a time.
+actor SameSizeGate {
+    private var busy: Set<Int64> = []
+    private var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
+
+    func enter(_ size: Int64) async {
+        while busy.contains(size) {
+            await withCheckedContinuation { waiters[size, default: []].append($0) }
+        }
+        busy.insert(size)
+    }
+
+    func leave(_ size: Int64) {
+        busy.remove(size)
+        if var queue = waiters[size], !queue.isEmpty {
+            let next = queue.removeFirst()
+            waiters[size] = queue.isEmpty ? nil : queue
+            next.resume()
+        }
+    }
+}
+
+/// Gathers per-file outcomes from concurrent tasks.
+actor ResultCollector {
+    private var report = UploadReport()
+
+    func add(_ outcome: UploadRun.FileOutcome, path: RawPath, size: Int64) {
+        report.filesSeen += 1
+        report.bytesSeen += size
+        switch outcome {
+        case .staged(let read, let uploaded):
+            report.filesStaged += 1
+            report.bytesRead += read
+            report.bytesUploaded += uploaded
+        case .duplicate(let read, let uploaded):
+            report.duplicates += 1
+            report.bytesRead += read
+            report.bytesUploaded += uploaded
+            report.bytesSavedByDedupe += max(0, size - uploaded)
+        case .unchanged, .planned:
+            report.unchanged += outcome.isPlanned ? 0 : 1
+        case .unreadable(let error, let read):
+            report.bytesRead += read
+            report.unreadable.append(.init(path: path.catalogText, error: error))
+        }
+    }
+
+    func skip(_ description: String) {
+        report.skipped.append(description)
+    }
+
+    func walkProblem(_ problem: WalkProblem) {
+        report.walkProblems.append(problem)
+    }
+
+    func fill(_ base: UploadReport) -> UploadReport {
+        var result = report
+        result.label = base.label
+        result.unreadable.sort { $0.path < $1.path }
+        return result
+    }
+}
+
+extension UploadRun.FileOutcome {
+    var isPlanned: Bool {
+        if case .planned = self { return true }
+        return false
+    }
+}
