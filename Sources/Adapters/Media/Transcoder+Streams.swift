@@ -1,0 +1,101 @@
+import CLibAV
+
+// MARK: Setup
+
+extension TranscodeJob {
+    func selectStreams() throws(MediaError) {
+        guard let videoIndex = MediaProbe.mainVideoIndex(of: input) else {
+            let found = (0..<input.streamCount).map { codecName(input.stream($0).pointee.codecpar.pointee.codec_id) }
+            throw MediaError(.notVideo, "\(fileName(inputPath)) has no video stream" + (found.isEmpty ? "" : " (streams: \(found.joined(separator: ", ")))"))
+        }
+        var audioIndices: [Int] = []
+        for index in 0..<input.streamCount {
+            let parameters = input.stream(index).pointee.codecpar.pointee
+            switch parameters.codec_type {
+            case AVMEDIA_TYPE_AUDIO:
+                if avcodec_find_decoder(parameters.codec_id) == nil {
+                    notes.append("audio stream \(index) (\(codecName(parameters.codec_id))) has no decoder in this libav build and was dropped")
+                } else if parameters.sample_rate <= 0 || parameters.ch_layout.nb_channels <= 0 {
+                    notes.append("audio stream \(index) (\(codecName(parameters.codec_id))) has no sample rate or channels and was dropped")
+                } else {
+                    audioIndices.append(index)
+                }
+            case AVMEDIA_TYPE_VIDEO where index != videoIndex:
+                notes.append("extra video stream \(index) (\(codecName(parameters.codec_id))) was dropped")
+            case AVMEDIA_TYPE_SUBTITLE:
+                notes.append("subtitle stream \(index) (\(codecName(parameters.codec_id))) was dropped")
+            default:
+                break
+            }
+        }
+
+        // MP4 for the profile unless it cannot hold one of the encoders' codecs.
+        if let format = av_guess_format(container.muxerName, nil, nil) {
+            let holdsVideo = avformat_query_codec(format, videoCodec.pointee.id, FF_COMPLIANCE_NORMAL) == 1
+            let holdsAudio = audioIndices.isEmpty || avformat_query_codec(format, audioCodec.pointee.id, FF_COMPLIANCE_NORMAL) == 1
+            if !(holdsVideo && holdsAudio), container != profile.fallbackContainer {
+                notes.append("\(container.rawValue) cannot hold \(holdsVideo ? profile.audioEncoder : profile.videoEncoder); wrote \(profile.fallbackContainer.rawValue)")
+                container = profile.fallbackContainer
+            }
+        }
+        output = try OutputFile(path: outputPath, formatName: container.muxerName, deadline: deadline)
+
+        for index in [videoIndex] + audioIndices {
+            let stream = input.stream(index)
+            let decoder: CodecContext
+            do {
+                decoder = try openDecoder(for: stream, in: input)
+            } catch {
+                if index == videoIndex { throw error }
+                notes.append("audio stream \(index) was dropped: \(error.message)")
+                continue
+            }
+            let outputStream = try output.addStream()
+            for (key, value) in entries(of: stream.pointee.metadata) where Self.keepsStreamMetadata(key) {
+                av_dict_set(&outputStream.pointee.metadata, key, value, 0)
+            }
+            outputStream.pointee.disposition = stream.pointee.disposition & Int32(AV_DISPOSITION_DEFAULT)
+            let track = Track(inputIndex: index, stream: stream, decoder: decoder, outputStream: outputStream, input: input)
+            tracks.append(track)
+            tracksByIndex[index] = track
+            if index == videoIndex { videoTrack = track }
+        }
+        copyMetadataAndChapters()
+    }
+
+    /// Container statistics (Matroska's DURATION, BPS, ...) and encoder tags describe the old file; the rest is kept.
+    private static func keepsStreamMetadata(_ key: String) -> Bool {
+        let upper = key.uppercased()
+        return !(upper == "ENCODER" || upper == "DURATION" || upper == "BPS" || upper.hasPrefix("NUMBER_OF_")
+            || upper.hasPrefix("_STATISTICS_") || upper == "HANDLER_NAME" || upper == "VENDOR_ID")
+    }
+
+    private func copyMetadataAndChapters() {
+        let context = output.context
+        let dropped: Set<String> = ["encoder", "major_brand", "minor_version", "compatible_brands"]
+        for (key, value) in input.metadata where !dropped.contains(key.lowercased()) {
+            av_dict_set(&context.pointee.metadata, key, value, 0)
+        }
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            av_dict_set(&context.pointee.metadata, key, value, 0)
+        }
+        let count = input.chapterCount
+        guard count > 0, let storage = av_calloc(count, MemoryLayout<UnsafeMutablePointer<AVChapter>?>.stride) else { return }
+        let chapters = storage.assumingMemoryBound(to: UnsafeMutablePointer<AVChapter>?.self)
+        context.pointee.chapters = chapters
+        context.pointee.nb_chapters = 0
+        for index in 0..<count {
+            let source = input.chapter(index)
+            guard let raw = av_mallocz(MemoryLayout<AVChapter>.size) else { break }
+            let chapter = raw.assumingMemoryBound(to: AVChapter.self)
+            let offset = av_rescale_q(input.startTime, timeBaseQ, source.pointee.time_base)
+            chapter.pointee.id = source.pointee.id
+            chapter.pointee.time_base = source.pointee.time_base
+            chapter.pointee.start = max(0, source.pointee.start - offset)
+            chapter.pointee.end = max(chapter.pointee.start, source.pointee.end - offset)
+            av_dict_copy(&chapter.pointee.metadata, source.pointee.metadata, 0)
+            chapters[index] = chapter
+            context.pointee.nb_chapters = UInt32(index + 1)
+        }
+    }
+}
