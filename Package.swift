@@ -196,7 +196,7 @@ let package = Package(
             name: "WorkersTests",
             dependencies: [
                 "TestSupport", "SystemIO", "JobQueue", "ArchiveStep", "TranscodeStep", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media",
-                postgres, logging, nioCore,
+                postgres, logging, nioCore, lifecycle, .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings),
         .testTarget(

@@ -166,42 +166,6 @@ struct ArchiverTests {
         }
     }
 
-    @Test("SIGTERM during a batch: the batch is cut off after the grace period, its rows handed back, exit 0")
-    func gracefulShutdownWithWorkInFlight() async throws {
-        try await PipelineHarness.with(.file) { harness in
-            for index in 0..<2 { try harness.write("tape \(index).bin", PipelineHarness.bytes(count: 2 << 20, seed: UInt64(index))) }
-            #expect(try await harness.upload(label: "big").status == 0)
-            // The test hook makes each file wait 60 s inside the batch, so the batch is surely in flight at SIGTERM.
-            let worker = try Program.start(
-                "archiver", ["run", "--poll-seconds", "0.1", "--shutdown-grace-seconds", "1", "--small-file-threshold", "1MiB"],
-                environment: harness.environment.merging(["BACKUP_ARCHIVER_TEST_STALL_SECONDS": "60"]) { $1 })
-            let inFlight = try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { client in
-                for _ in 0..<600 {
-                    for try await count in try await client.query(
-                        "SELECT count(*) FROM objectstoragefiles WHERE state = 'archiving'", logger: TestEnvironment.logger).decode(Int64.self) where count == 2 {
-                        return true
-                    }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                return false
-            }
-            #expect(inFlight, "the worker never claimed the files")
-            let signalled = ContinuousClock.now
-            worker.signal(SIGTERM)
-            let result = try await worker.wait()
-            #expect(result.status == 0, "\(result.output)")
-            #expect(ContinuousClock.now - signalled < .seconds(20), "the grace period bounds the shutdown")
-            // Nothing is left held: both files are back in the queue, their attempts not counted.
-            let rows = try await harness.rows()
-            #expect(rows.allSatisfy { $0.state == "staged" }, "\(rows.map { ($0.path, $0.state) })")
-            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE attempts <> 0", as: Int64.self) == 0)
-            #expect(try await harness.scalar("SELECT stop_reason FROM workers", as: String.self) == "stopped")
-            // A later run finishes the job.
-            #expect(try await harness.archiveOnce(["--small-file-threshold", "1MiB"]).status == 0)
-            #expect(try await harness.rows().allSatisfy { $0.state == "archived" })
-        }
-    }
-
     @Test("logs: JSON lines when not on a terminal (with dotted metadata keys), readable lines when asked")
     func jsonLogs() async throws {
         try await PipelineHarness.with(.file) { harness in
