@@ -178,27 +178,46 @@ let package = Package(
         // Claim-and-complete throughput of the work queue, for bench/queue.
         .executableTarget(name: "queue-bench", dependencies: ["Catalog", "PipelineCore", postgres, logging], path: "bench/queue/queue-bench", swiftSettings: strictSettings),
 
-        // ── Tests ────────────────────────────────────────────────────────────────────────────────────────────────
+        // ── Tests: Unit/ runs in seconds with no server and no process (scripts/test --unit); Integration/ runs
+        // against the real PostgreSQL and moto that scripts/test starts, real ffmpeg and the built programs ─────────
 
-        .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "TestSupport", "Catalog", "SystemIO"], resources: [.copy("Vectors")], swiftSettings: strictSettings),
-        .testTarget(name: "IngestTests", dependencies: ["SourceReading", "SystemIO", "PipelineCore", nioCore], swiftSettings: strictSettings),
+        .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore"], path: "Tests/Unit/PipelineCoreTests", swiftSettings: strictSettings),
+        .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], path: "Tests/Unit/SigV4Tests", resources: [.copy("Vectors")], swiftSettings: strictSettings),
         .testTarget(
-            name: "UploaderTests", dependencies: ["TestSupport", "SystemIO", "Catalog", "ObjectStore", "PipelineCore", postgres, crypto, logging],
-            swiftSettings: strictSettings),
+            name: "UnitTests",
+            dependencies: [
+                "PipelineCore", "ObjectStore", "SourceReading", "ArchiveFormat", "Media", "JobQueue", "ArchiveStep", "TranscodeStep", "CommandSupport",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/Unit/UnitTests", swiftSettings: strictSettings),
+
+        .testTarget(
+            name: "CatalogTests", dependencies: ["Catalog", "SystemIO", "PipelineCore", "TestSupport", postgres, logging],
+            path: "Tests/Integration/CatalogTests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "CommandTests", dependencies: ["TestSupport", "CommandSupport", "SystemIO", "Catalog", "PipelineCore"],
+            path: "Tests/Integration/CommandTests", swiftSettings: strictSettings),
+        .testTarget(name: "MediaTests", dependencies: ["Media"], path: "Tests/Integration/MediaTests", swiftSettings: strictSettings),
         .testTarget(
             name: "ObjectStoreTests",
             dependencies: [
-                "ObjectStore", "PipelineCore", "SigV4", "SystemIO", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"), logging,
-                nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"), crypto,
+                "ObjectStore", "PipelineCore", "SigV4", "SystemIO", "TestSupport", "Catalog", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                logging, nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"), crypto,
             ],
-            swiftSettings: strictSettings),
+            path: "Tests/Integration/ObjectStoreTests", swiftSettings: strictSettings),
         .testTarget(
-            name: "WorkersTests",
+            name: "PipelineTests",
             dependencies: [
-                "TestSupport", "SystemIO", "JobQueue", "ArchiveStep", "TranscodeStep", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media",
-                postgres, logging, nioCore, lifecycle, .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                "TestSupport", "SystemIO", "Catalog", "ObjectStore", "PipelineCore", "ArchiveStep", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                nioCore, .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            swiftSettings: strictSettings),
+            path: "Tests/Integration/PipelineTests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "RestoreTests", dependencies: ["TestSupport", "SystemIO", "Restore", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", postgres, logging, crypto],
+            path: "Tests/Integration/RestoreTests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "SourceReadingTests", dependencies: ["SourceReading", "SystemIO", "PipelineCore", nioCore],
+            path: "Tests/Integration/SourceReadingTests", swiftSettings: strictSettings),
         .testTarget(
             name: "StatusServerTests",
             dependencies: [
@@ -206,21 +225,17 @@ let package = Package(
                 lifecycle, .product(name: "AsyncHTTPClient", package: "async-http-client"), postgres, nioCore, nioPosix,
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"), logging,
             ],
-            swiftSettings: strictSettings),
+            path: "Tests/Integration/StatusServerTests", swiftSettings: strictSettings),
         .testTarget(
-            name: "PipelineTests",
+            name: "UploaderTests", dependencies: ["TestSupport", "SystemIO", "Catalog", "ObjectStore", "PipelineCore", postgres, crypto, logging],
+            path: "Tests/Integration/UploaderTests", swiftSettings: strictSettings),
+        .testTarget(
+            name: "WorkersTests",
             dependencies: [
-                "TestSupport", "SystemIO", "Catalog", "ObjectStore", "PipelineCore", "ArchiveStep", .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                nioCore, .product(name: "NIOHTTP1", package: "swift-nio"),
+                "TestSupport", "SystemIO", "JobQueue", "ArchiveStep", "TranscodeStep", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media",
+                postgres, logging, nioCore, lifecycle, .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings),
-        .testTarget(
-            name: "RestoreTests", dependencies: ["TestSupport", "SystemIO", "Restore", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", postgres, logging, crypto],
-            swiftSettings: strictSettings),
-        .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore"], swiftSettings: strictSettings),
-        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "SystemIO", "PipelineCore", "TestSupport", postgres, logging], swiftSettings: strictSettings),
-        .testTarget(name: "MediaTests", dependencies: ["Media"], swiftSettings: strictSettings),
-        .testTarget(name: "CommandTests", dependencies: ["TestSupport", "CommandSupport", "SystemIO", "Catalog", "PipelineCore"], swiftSettings: strictSettings),
+            path: "Tests/Integration/WorkersTests", swiftSettings: strictSettings),
         // Helpers shared by test targets: the servers scripts/test started, running the built executables.
         .target(
             name: "TestSupport", dependencies: ["Catalog", "PipelineCore", "ObjectStore", "SystemIO", postgres, logging, crypto],
