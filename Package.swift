@@ -222,7 +222,7 @@ let package = Package(
             name: "StatusServerTests",
             dependencies: [
                 "StatusServer", "Alerts", "SystemIO", "Catalog", "PipelineCore", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
-                lifecycle, .product(name: "AsyncHTTPClient", package: "async-http-client"), postgres, nioCore, nioPosix,
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"), lifecycle, .product(name: "AsyncHTTPClient", package: "async-http-client"), postgres, nioCore, nioPosix,
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"), logging,
             ],
             path: "Tests/Integration/StatusServerTests", swiftSettings: strictSettings),

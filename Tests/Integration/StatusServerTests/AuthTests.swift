@@ -12,7 +12,7 @@ struct AuthTests {
     func tokenEnforced() async throws {
         try await withCatalog { _, client in
             try await SampleCatalog.insert(client)
-            try await withStatusServer(try testConfiguration(token: token), client: client) { base in
+            try await withStatusRoutes(try testConfiguration(token: token), client: client) { base in
                 for path in ["/", "/api/status", "/metrics"] {
                     let anonymous = try await request(base + path)
                     #expect(anonymous.status == 401, "\(path) without a token")
@@ -58,6 +58,7 @@ struct AuthTests {
     @Test("without a token the server runs on loopback with every route open")
     func openOnLoopback() async throws {
         try await withCatalog { _, client in
+            // A real server: the point is the address it binds.
             try await withStatusServer(try testConfiguration(), client: client) { base async throws in
                 #expect(base.hasPrefix("http://127.0.0.1:"))
                 #expect(try await request(base + "/api/status").status == 200)

@@ -6,13 +6,13 @@ import StatusServer
 import Testing
 import TestSupport
 
-@Suite("The status server's JSON, page, metrics and health against a real catalog over real HTTP")
+@Suite("The status server's JSON, page, metrics and health against a real catalog, through its router (HummingbirdTesting)")
 struct StatusAPITests {
     @Test("/api/status reports the numbers of the rows in the catalog")
     func jsonMatchesRows() async throws {
         try await withCatalog { _, client in
             try await SampleCatalog.insert(client)
-            try await withStatusServer(try testConfiguration(), client: client) { base in
+            try await withStatusRoutes(try testConfiguration(), client: client) { base in
                 let response = try await request(base + "/api/status")
                 #expect(response.status == 200)
                 #expect(response.headers["Content-Type"].first?.hasPrefix("application/json") == true)
@@ -75,7 +75,7 @@ struct StatusAPITests {
             try await SampleCatalog.insert(client)
             var configuration = try testConfiguration()
             configuration.snapshotMaxAge = .milliseconds(500)
-            try await withStatusServer(configuration, client: client) { base in
+            try await withStatusRoutes(configuration, client: client) { base in
                 let first = try jsonObject(try await request(base + "/api/status").body)
                 #expect(int64(first["files_total"]) == 13)
                 try await exec(client, """
@@ -96,7 +96,7 @@ struct StatusAPITests {
     @Test("an empty catalog gives zeros, not errors")
     func emptyCatalog() async throws {
         try await withCatalog { _, client in
-            try await withStatusServer(try testConfiguration(), client: client) { base in
+            try await withStatusRoutes(try testConfiguration(), client: client) { base in
                 let json = try jsonObject(try await request(base + "/api/status").body)
                 #expect(int64(json["files_total"]) == 0)
                 #expect(int64(json["bytes_raw"]) == 0)
@@ -112,7 +112,7 @@ struct StatusAPITests {
     func pageEscapes() async throws {
         try await withCatalog { _, client in
             try await SampleCatalog.insert(client)
-            try await withStatusServer(try testConfiguration(), client: client) { base in
+            try await withStatusRoutes(try testConfiguration(), client: client) { base in
                 let page = try await request(base + "/", headers: [("Accept", "text/html")])
                 #expect(page.status == 200)
                 #expect(page.headers["Content-Type"].first?.hasPrefix("text/html") == true)
@@ -136,7 +136,7 @@ struct StatusAPITests {
     func metrics() async throws {
         try await withCatalog { _, client in
             try await SampleCatalog.insert(client)
-            try await withStatusServer(try testConfiguration(), client: client) { base in
+            try await withStatusRoutes(try testConfiguration(), client: client) { base in
                 let response = try await request(base + "/metrics")
                 #expect(response.status == 200)
                 #expect(response.headers["Content-Type"].first?.hasPrefix("text/plain; version=0.0.4") == true)
@@ -161,7 +161,7 @@ struct StatusAPITests {
     @Test("/healthz is 200 with the database and 503 without it")
     func health() async throws {
         try await withCatalog { _, client in
-            try await withStatusServer(try testConfiguration(), client: client) { base in
+            try await withStatusRoutes(try testConfiguration(), client: client) { base in
                 let response = try await request(base + "/healthz")
                 #expect(response.status == 200)
                 #expect(response.body.contains("\"database\":\"reachable\""))
@@ -175,7 +175,7 @@ struct StatusAPITests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
-            try await withStatusServer(try testConfiguration(), client: client) { base in
+            try await withStatusRoutes(try testConfiguration(), client: client) { base in
                 let started = ContinuousClock.now
                 let response = try await request(base + "/healthz")
                 #expect(response.status == 503)

@@ -11,6 +11,8 @@ import ServiceLifecycle
 import StatusServer
 import TestSupport
 import Alerts
+import HTTPTypes
+import HummingbirdTesting
 
 let logger = TestEnvironment.logger
 
@@ -177,4 +179,39 @@ func testConfiguration(token: String? = nil, webhook: String? = nil, watchdog: W
     try StatusServerConfiguration(
         host: "127.0.0.1", port: 0, token: token.map(Secret.init), alertWebhookURL: webhook.map(Secret.init),
         refreshSeconds: 10, snapshotMaxAge: .zero, watchdog: watchdog)
+}
+
+/// The status server's routes without a socket (HummingbirdTesting's `.router` framework), for tests that need no
+/// real port: `base + "/path"` names a route, and `request` runs it through the whole middleware chain.
+struct RouterBase: Sendable {
+    let client: any TestClientProtocol
+}
+
+struct RouteTarget: Sendable {
+    let client: any TestClientProtocol
+    let path: String
+}
+
+func + (base: RouterBase, path: String) -> RouteTarget { RouteTarget(client: base.client, path: path) }
+
+/// Runs `body` against the status application's router, built exactly as `status-server` builds it.
+func withStatusRoutes<T: Sendable>(
+    _ configuration: StatusServerConfiguration, client: PostgresClient, _ body: @escaping @Sendable (RouterBase) async throws -> T
+) async throws -> T {
+    let app = buildStatusApplication(configuration: configuration, client: client, logger: logger)
+    return try await app.test(.router) { testClient in try await body(RouterBase(client: testClient)) }
+}
+
+func request(_ target: RouteTarget, method: HTTPMethod = .GET, headers: [(String, String)] = [], body: String? = nil) async throws -> HTTPResult {
+    var fields = HTTPFields()
+    for (name, value) in headers {
+        guard let fieldName = HTTPField.Name(name) else { throw TestFailure("bad header name \(name)") }
+        fields.append(HTTPField(name: fieldName, value: value))
+    }
+    guard let routeMethod = HTTPRequest.Method(method.rawValue) else { throw TestFailure("bad method \(method)") }
+    let response = try await target.client.executeRequest(
+        uri: target.path, method: routeMethod, headers: fields, body: body.map { ByteBuffer(string: $0) })
+    var converted = HTTPHeaders()
+    for field in response.headers { converted.add(name: field.name.canonicalName, value: field.value) }
+    return HTTPResult(status: Int(response.status.code), headers: converted, body: String(buffer: response.body))
 }

@@ -34,7 +34,7 @@ struct WalkProblemStatusTests {
             #expect(try await watchdog.pass() == 0, "a source with walk problems is not fully archived")
             #expect(try await scalar(client, "SELECT count(*) FROM alerts", as: Int64.self) == 0)
 
-            try await withStatusServer(try testConfiguration(), client: client) { base in
+            try await withStatusRoutes(try testConfiguration(), client: client) { base in
                 let json = try jsonObject(try await request(base + "/api/status").body)
                 let source = try #require((json["sources"] as? [[String: Any]])?.first)
                 #expect(source["complete"] as? Bool == false)
