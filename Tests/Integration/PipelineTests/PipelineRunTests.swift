@@ -14,7 +14,7 @@ import SystemIO
 /// disc that scripts/demo archives, against the real PostgreSQL and moto S3 or file:// buckets.
 @Suite("pipeline run")
 struct PipelineRunTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     static let sampleFiles = 10
 
     /// scripts/make-sample-disc into the harness's (empty) source directory.

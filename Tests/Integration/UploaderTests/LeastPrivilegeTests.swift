@@ -10,7 +10,7 @@ import SystemIO
 /// test server: the real uploader works with exactly those grants, and the role cannot do more.
 @Suite("the uploader's least-privilege database role")
 struct LeastPrivilegeTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
     @Test("with only infra/sql/uploader-role.sql's grants the uploader uploads, re-runs and versions; deletes and DDL are refused")
     func uploaderRoleIsEnough() async throws {
