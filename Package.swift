@@ -58,17 +58,17 @@ let package = Package(
         // The catalog in PostgreSQL: connection, embedded cluster, migrations, and every SQL statement of the project.
         .target(
             name: "Catalog",
-            dependencies: ["PipelineCore", "SystemIO", postgres, nioCore, nioPosix, .product(name: "NIOSSL", package: "swift-nio-ssl"), logging],
+            dependencies: ["PipelineCore", "SystemIO", postgres, nioCore, .product(name: "NIOSSL", package: "swift-nio-ssl"), logging],
             path: "Sources/Adapters/Catalog", swiftSettings: strictSettings),
         // libav through a system-library target; only the transcoder links it.
         .systemLibrary(
             name: "CLibAV", path: "Sources/Adapters/CLibAV", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavfilter-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]),
-        .target(name: "Media", dependencies: ["CLibAV", "PipelineCore"], path: "Sources/Adapters/Media", swiftSettings: strictSettings),
+        .target(name: "Media", dependencies: ["CLibAV"], path: "Sources/Adapters/Media", swiftSettings: strictSettings),
         // Reading sources: walking trees, classifying files, ISO and UDF images, imaging discs, raw paths, excludes.
         .systemLibrary(name: "CLibArchive", path: "Sources/Adapters/CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .target(
-            name: "SourceReading", dependencies: ["PipelineCore", "SystemIO", "CLibArchive", crypto, nioCore, nioPosix],
+            name: "SourceReading", dependencies: ["PipelineCore", "SystemIO", "CLibArchive", crypto, nioCore],
             path: "Sources/Adapters/SourceReading", swiftSettings: strictSettings),
         // Compression for bundles (zstd) and the catalog export (gzip, readable with any tool).
         .systemLibrary(name: "CZstd", path: "Sources/Adapters/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
@@ -76,13 +76,13 @@ let package = Package(
         // What the archiver writes and restore reads: bundle manifests, tar, zstd and gzip streams. No libav, no
         // buckets: the uploader (restore) links it too.
         .target(
-            name: "ArchiveFormat", dependencies: ["PipelineCore", "SystemIO", "CZstd", "CZlib", crypto, nioCore],
+            name: "ArchiveFormat", dependencies: ["PipelineCore", "SystemIO", "CZstd", "CZlib", crypto],
             path: "Sources/Adapters/ArchiveFormat", swiftSettings: strictSettings),
         // Optional OTLP export of logs, metrics and traces (swift-otel) when OTEL_EXPORTER_OTLP_ENDPOINT is set.
         .target(
             name: "Telemetry",
             dependencies: [
-                .product(name: "OTel", package: "swift-otel"), logging, metrics, tracing,
+                .product(name: "OTel", package: "swift-otel"), logging, metrics,
                 .product(name: "Instrumentation", package: "swift-distributed-tracing"), lifecycle,
             ],
             path: "Sources/Adapters/Telemetry", swiftSettings: strictSettings),
@@ -92,7 +92,7 @@ let package = Package(
         // The generic work-queue runtime: the polling Service, job handlers, leases, backoff. Knows nothing of
         // archives or video.
         .target(
-            name: "JobQueue", dependencies: ["PipelineCore", "Catalog", lifecycle, postgres, logging, metrics, tracing],
+            name: "JobQueue", dependencies: ["PipelineCore", "Catalog", lifecycle, postgres, logging, tracing],
             path: "Sources/Steps/JobQueue", swiftSettings: strictSettings),
         // The archive step: dedupe, bundles, catalog export, deletes, sweeps. No libav.
         .target(
@@ -111,7 +111,7 @@ let package = Package(
         // The way back: restore (requests, waiting, downloads, verified files), verify, audit, rebuild-catalog, ls, sources.
         .target(
             name: "Restore",
-            dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", "ArchiveFormat", postgres, logging, crypto, nioCore],
+            dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", "ArchiveFormat", logging, crypto, nioCore],
             path: "Sources/Steps/Restore", swiftSettings: strictSettings),
         // Alerts: the watchdog, the alert store, delivery and webhook payloads. Used by the workers (a crash alert on
         // the way out) and the status server (the watchdog), without Hummingbird.
@@ -137,8 +137,8 @@ let package = Package(
         .target(
             name: "CommandSupport",
             dependencies: [
-                "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "JobQueue", "Telemetry", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                argumentParser, logging, nioCore, nioPosix,
+                "PipelineCore", "Catalog", "ObjectStore", "JobQueue", "Telemetry", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                argumentParser, logging,
             ],
             path: "Sources/Programs/CommandSupport", swiftSettings: strictSettings),
         .executableTarget(
@@ -154,13 +154,13 @@ let package = Package(
             dependencies: ["CommandSupport", "PipelineCore", "Catalog", "ObjectStore", "JobQueue", "ArchiveStep", "Alerts", argumentParser],
             path: "Sources/Programs/archiver", swiftSettings: strictSettings),
         .executableTarget(
-            name: "status-server", dependencies: ["CommandSupport", "PipelineCore", "Catalog", "StatusServer", "Alerts", argumentParser],
+            name: "status-server", dependencies: ["CommandSupport", "PipelineCore", "Catalog", "StatusServer", argumentParser],
             path: "Sources/Programs/status-server", swiftSettings: strictSettings),
         .executableTarget(
             name: "pipeline",
             dependencies: [
                 "CommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Media", "JobQueue", "ArchiveStep",
-                "TranscodeStep", "Alerts", "StatusServer", argumentParser, .product(name: "Hummingbird", package: "hummingbird"), nioCore, postgres,
+                "TranscodeStep", "StatusServer", argumentParser, .product(name: "Hummingbird", package: "hummingbird"), nioCore, postgres,
                 lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), logging,
             ],
             path: "Sources/Programs/pipeline", swiftSettings: strictSettings),
@@ -195,13 +195,13 @@ let package = Package(
             name: "CatalogTests", dependencies: ["Catalog", "SystemIO", "PipelineCore", "TestSupport", postgres, logging],
             path: "Tests/Integration/CatalogTests", swiftSettings: strictSettings),
         .testTarget(
-            name: "CommandTests", dependencies: ["TestSupport", "CommandSupport", "SystemIO", "Catalog", "PipelineCore"],
+            name: "CommandTests", dependencies: ["TestSupport", "SystemIO", "Catalog"],
             path: "Tests/Integration/CommandTests", swiftSettings: strictSettings),
         .testTarget(name: "MediaTests", dependencies: ["Media"], path: "Tests/Integration/MediaTests", swiftSettings: strictSettings),
         .testTarget(
             name: "ObjectStoreTests",
             dependencies: [
-                "ObjectStore", "PipelineCore", "SigV4", "SystemIO", "TestSupport", "Catalog", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ObjectStore", "PipelineCore", "SigV4", "SystemIO", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 logging, nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"), crypto,
             ],
             path: "Tests/Integration/ObjectStoreTests", swiftSettings: strictSettings),
@@ -213,27 +213,27 @@ let package = Package(
             ],
             path: "Tests/Integration/PipelineTests", swiftSettings: strictSettings),
         .testTarget(
-            name: "RestoreTests", dependencies: ["TestSupport", "SystemIO", "Restore", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", postgres, logging, crypto],
+            name: "RestoreTests", dependencies: ["TestSupport", "SystemIO", "Restore", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", crypto],
             path: "Tests/Integration/RestoreTests", swiftSettings: strictSettings),
         .testTarget(
-            name: "SourceReadingTests", dependencies: ["SourceReading", "SystemIO", "PipelineCore", nioCore],
+            name: "SourceReadingTests", dependencies: ["SourceReading", "PipelineCore", nioCore],
             path: "Tests/Integration/SourceReadingTests", swiftSettings: strictSettings),
         .testTarget(
             name: "StatusServerTests",
             dependencies: [
                 "StatusServer", "Alerts", "SystemIO", "Catalog", "PipelineCore", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"), lifecycle, .product(name: "AsyncHTTPClient", package: "async-http-client"), postgres, nioCore, nioPosix,
-                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOFoundationCompat", package: "swift-nio"), logging,
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"), lifecycle, .product(name: "AsyncHTTPClient", package: "async-http-client"), postgres, nioCore,
+                .product(name: "NIOHTTP1", package: "swift-nio"), logging,
             ],
             path: "Tests/Integration/StatusServerTests", swiftSettings: strictSettings),
         .testTarget(
-            name: "UploaderTests", dependencies: ["TestSupport", "SystemIO", "Catalog", "ObjectStore", "PipelineCore", postgres, crypto, logging],
+            name: "UploaderTests", dependencies: ["TestSupport", "SystemIO", "Catalog", "ObjectStore", "PipelineCore", postgres, crypto],
             path: "Tests/Integration/UploaderTests", swiftSettings: strictSettings),
         .testTarget(
             name: "WorkersTests",
             dependencies: [
                 "TestSupport", "SystemIO", "JobQueue", "ArchiveStep", "TranscodeStep", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media",
-                postgres, logging, nioCore, lifecycle, .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                postgres, logging, lifecycle, .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             path: "Tests/Integration/WorkersTests", swiftSettings: strictSettings),
         // Helpers shared by test targets: the servers scripts/test started, running the built executables.

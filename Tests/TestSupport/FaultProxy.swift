@@ -15,18 +15,26 @@ public final class FaultProxy: Sendable {
     public let endpoint: String
     private let process: Subprocess.Running
 
-    /// A fault: which S3 operation, what happens to it, how often.
+    /// A fault: which S3 operation (on which paths), what happens to it, how often.
     public struct Rule: Sendable, Codable {
         public var operation: String
         public var action: String
         public var times: Int?
         public var probability: Double?
+        /// Only requests whose path ("/bucket/key") contains this.
+        public var pathContains: String?
 
-        public init(_ operation: String, _ action: String, times: Int? = nil, probability: Double? = nil) {
+        enum CodingKeys: String, CodingKey {
+            case operation, action, times, probability
+            case pathContains = "path_contains"
+        }
+
+        public init(_ operation: String, _ action: String, times: Int? = nil, probability: Double? = nil, pathContains: String? = nil) {
             self.operation = operation
             self.action = action
             self.times = times
             self.probability = probability
+            self.pathContains = pathContains
         }
     }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks that docs/architecture.md draws the real target graph: its table between the `targets: begin` and
 `targets: end` markers must list every target of Package.swift (from `swift package dump-package`), each with
-exactly its dependencies on other targets of this package, and nothing else. Also checks that no source file
-under Sources/ is over 500 lines (the house rule). Exit 1, naming each difference, when they disagree.
+exactly its dependencies on other targets of this package, and nothing else. Also checks that every dependency a
+target declares (a target of ours or a product) is imported by at least one of its Swift files, so unused
+dependencies leave Package.swift, and that no source file under Sources/ is over 500 lines (the house rule). Exit 1, naming each difference, when they disagree.
 
 Usage: python3 scripts/lib/check_architecture.py [--print-table]
 """
@@ -27,13 +28,33 @@ def package_targets():
     names = {t["name"] for t in package["targets"]}
     targets = {}
     for target in package["targets"]:
-        deps = set()
+        deps, declared = set(), set()
         for dep in target.get("dependencies", []):
-            for kind in ("byName", "target"):
-                if kind in dep and dep[kind][0] in names:
-                    deps.add(dep[kind][0])
-        targets[target["name"]] = (target["type"], deps)
+            for kind in ("byName", "target", "product"):
+                if kind in dep:
+                    declared.add(dep[kind][0])
+                    if dep[kind][0] in names:
+                        deps.add(dep[kind][0])
+        targets[target["name"]] = (target["type"], deps, declared, target.get("path"))
     return targets
+
+
+IMPORT = re.compile(r"^\s*(?:@[\w()]+\s+)*(?:public |package |internal )?import\s+"
+                    r"(?:(?:struct|class|enum|func|protocol|typealias|var|let)\s+)?(\w+)", re.M)
+
+
+def unused_dependencies(targets):
+    """(target, dependency) pairs declared in Package.swift that no Swift file of the target imports. A product's
+    module has the product's name in every package we use."""
+    unused = []
+    for name, (kind, _, declared, path) in targets.items():
+        if kind == "system-target" or not path:
+            continue
+        imported = set()
+        for source in (ROOT / path).rglob("*.swift"):
+            imported.update(IMPORT.findall(source.read_text()))
+        unused += [(name, dep) for dep in sorted(declared - imported)]
+    return unused
 
 
 def documented_targets():
@@ -55,12 +76,14 @@ def documented_targets():
 def main():
     targets = package_targets()
     if "--print-table" in sys.argv:
-        for name, (kind, deps) in targets.items():
+        for name, (kind, deps, _, _) in targets.items():
             print(f"| {kind} | `{name}` | {', '.join(sorted(deps)) or '—'} |")
         return 0
     documented = documented_targets()
     problems = []
-    for name, (_, deps) in targets.items():
+    for name, dependency in unused_dependencies(targets):
+        problems.append(f"{name} declares the dependency {dependency} in Package.swift but no file of it imports it")
+    for name, (_, deps, _, _) in targets.items():
         if name not in documented:
             problems.append(f"Package.swift has target {name}, which docs/architecture.md does not list")
         elif documented[name] != deps:

@@ -9,7 +9,7 @@ Control, on the proxy's own port (never forwarded):
   DELETE /__faults__                                          removes every rule
   GET /__faults__                                             {"rules": [...], "injected": {"OPERATION ACTION": n}}
 
-A RULE: {"operation": OP, "action": ACTION, "times": N, "probability": P}
+A RULE: {"operation": OP, "action": ACTION, "times": N, "probability": P, "path_contains": TEXT}
   OP      CompleteMultipartUpload | UploadPart | CreateMultipartUpload | PutObject | CopyObject | UploadPartCopy |
           GetObject | HeadObject | DeleteObject | DeleteObjects | ListObjects | any
   ACTION  error-200-before  answer 200 with whitespace and an <Error> document, without forwarding
@@ -20,8 +20,11 @@ A RULE: {"operation": OP, "action": ACTION, "times": N, "probability": P}
           503               answer 503 SlowDown without forwarding
           reset-before      close the connection without an answer, without forwarding
           reset-after       forward, then close the connection without an answer
+          hang              never answer and never forward; hold the connection until the client closes it
+                            (a request the server is slow to serve: the tests' way to keep a worker mid-job)
   times        how many requests the rule hits at most (default: unlimited)
   probability  chance that a matching request is hit (default 1), drawn from the seeded generator
+  path_contains  only requests whose path (bucket and key) contains this text (default: every path)
 
 Standard library only; one thread per connection.
 """
@@ -29,6 +32,7 @@ import argparse
 import http.client
 import json
 import random
+import select
 import socket
 import sys
 import threading
@@ -58,11 +62,13 @@ class State:
             self.rules = [dict(rule) for rule in document.get("rules", [])]
             self.random = random.Random(document.get("seed", 0))
 
-    def choose(self, operation):
+    def choose(self, operation, path):
         """The action to inject for this request, or None."""
         with self.lock:
             for rule in self.rules:
                 if rule.get("operation", "any") not in ("any", operation):
+                    continue
+                if rule.get("path_contains") and rule["path_contains"] not in path:
                     continue
                 if rule.get("times") is not None and rule["times"] <= 0:
                     continue
@@ -146,6 +152,16 @@ def make_handler(upstream, state):
                 pass
             self.connection.close()
 
+        def _hang(self):
+            self.close_connection = True
+            while True:
+                readable, _, _ = select.select([self.connection], [], [], 1.0)
+                try:
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        return
+                except OSError:
+                    return
+
         def _control(self, body):
             if self.command == "POST":
                 state.configure(json.loads(body or b"{}"))
@@ -191,7 +207,9 @@ def make_handler(upstream, state):
             path, _, query = self.path.partition("?")
             if path.startswith("/__faults__"):
                 return self._control(body)
-            action = state.choose(operation_of(self.command, path, query, self.headers.keys()))
+            action = state.choose(operation_of(self.command, path, query, self.headers.keys()), path)
+            if action == "hang":
+                return self._hang()
             if action == "reset-before":
                 return self._reset()
             if action == "500":

@@ -47,17 +47,7 @@ public final class BufferedFileWriter {
         let descriptor = self.descriptor
         let path = self.path
         try await blocking {
-            try pending.withUnsafeReadableBytes { raw in
-                var written = 0
-                while written < raw.count {
-                    let result = Glibc.write(descriptor, raw.baseAddress! + written, raw.count - written)
-                    if result < 0 {
-                        if errno == EINTR { continue }
-                        throw FileIOError(operation: "write", path: path, errno: errno)
-                    }
-                    written += result
-                }
-            }
+            try pending.withUnsafeReadableBytes { raw in try POSIXFile.writeAll(fd: descriptor, raw, path: path) }
         }
     }
 
@@ -85,19 +75,4 @@ public final class BufferedFileWriter {
             guard fsync(descriptor) == 0 else { throw FileIOError(operation: "fsync", path: path, errno: errno) }
         }
     }
-}
-
-/// A local file operation that failed, with the system's reason.
-public struct FileIOError: Error, Sendable, CustomStringConvertible {
-    public let operation: String
-    public let path: String
-    public let code: Int32
-
-    public init(operation: String, path: String, errno code: Int32) {
-        self.operation = operation
-        self.path = path
-        self.code = code
-    }
-
-    public var description: String { "cannot \(operation) \(path): \(String(cString: strerror(code)))" }
 }

@@ -7,17 +7,6 @@ import Darwin
 #endif
 import NIOCore
 
-/// A failed system call, turned into its module's error by the caller that knows the operation.
-public struct SystemCallError: Error, Sendable, CustomStringConvertible {
-    public let call: String
-    public let errnoValue: Int32
-    public init(call: String, errnoValue: Int32) {
-        self.call = call
-        self.errnoValue = errnoValue
-    }
-    public var description: String { "\(call): \(String(cString: strerror(errnoValue)))" }
-}
-
 /// Moves a buffer into a `@Sendable` closure without keeping a second reference, so the closure owns the only one
 /// and can write into it without a copy. Handed from one task to the next, never shared.
 public final class BufferHandoff: @unchecked Sendable {
@@ -33,20 +22,20 @@ public final class BufferHandoff: @unchecked Sendable {
 public enum POSIXFile {
     public static func openForReading(_ path: String) throws -> Int32 {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemCallError(call: "open", errnoValue: errno) }
+        guard fd >= 0 else { throw FileIOError(operation: "open", path: path, errno: errno) }
         return fd
     }
 
     /// Creates a new file that must not exist yet (the temporary half of an atomic write).
     public static func createExclusive(_ path: String, mode: mode_t = 0o644) throws -> Int32 {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw SystemCallError(call: "open", errnoValue: errno) }
+        guard fd >= 0 else { throw FileIOError(operation: "create", path: path, errno: errno) }
         return fd
     }
 
     public static func status(fd: Int32) throws -> stat {
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw SystemCallError(call: "fstat", errnoValue: errno) }
+        guard fstat(fd, &info) == 0 else { throw FileIOError(operation: "fstat", errno: errno) }
         return info
     }
 
@@ -55,7 +44,7 @@ public enum POSIXFile {
         var info = stat()
         guard lstat(path, &info) == 0 else {
             if errno == ENOENT || errno == ENOTDIR { return nil }
-            throw SystemCallError(call: "lstat", errnoValue: errno)
+            throw FileIOError(operation: "lstat", path: path, errno: errno)
         }
         return info
     }
@@ -75,7 +64,7 @@ public enum POSIXFile {
                 repeat {
                     result = pread(fd, pointer.baseAddress, count - total, off_t(offset) + off_t(total))
                 } while result < 0 && errno == EINTR
-                guard result >= 0 else { throw SystemCallError(call: "read", errnoValue: errno) }
+                guard result >= 0 else { throw FileIOError(operation: "read", errno: errno) }
                 return result
             }
             if got == 0 { break }
@@ -84,17 +73,27 @@ public enum POSIXFile {
         return buffer
     }
 
-    public static func writeAll(fd: Int32, _ buffer: ByteBuffer) throws {
-        try buffer.withUnsafeReadableBytes { bytes in
-            var written = 0
-            while written < bytes.count {
-                let result = write(fd, bytes.baseAddress! + written, bytes.count - written)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    throw SystemCallError(call: "write", errnoValue: errno)
-                }
-                written += result
+    public static func writeAll(fd: Int32, _ buffer: ByteBuffer, path: String? = nil) throws {
+        try buffer.withUnsafeReadableBytes { try writeAll(fd: fd, $0, path: path) }
+    }
+
+    /// Writes every byte of `bytes`, at `offset` (pwrite) or at the file position (write), through short writes
+    /// and EINTR. `retry` may repair the cause of an error (and return true to try the same write again).
+    public static func writeAll(
+        fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64? = nil, path: String? = nil, retry: (Int32) -> Bool = { _ in false }
+    ) throws {
+        guard let base = bytes.baseAddress else { return }
+        var written = 0
+        while written < bytes.count {
+            let result =
+                if let offset { pwrite(fd, base + written, bytes.count - written, off_t(offset) + off_t(written)) }
+                else { write(fd, base + written, bytes.count - written) }
+            if result < 0 {
+                let code = errno
+                if code == EINTR || retry(code) { continue }
+                throw FileIOError(operation: "write", path: path, errno: code)
             }
+            written += result
         }
     }
 
@@ -106,26 +105,26 @@ public enum POSIXFile {
     }
 
     public static func sync(fd: Int32) throws {
-        guard fsync(fd) == 0 else { throw SystemCallError(call: "fsync", errnoValue: errno) }
+        guard fsync(fd) == 0 else { throw FileIOError(operation: "fsync", errno: errno) }
     }
 
     /// Makes a rename or unlink in `directory` durable.
     public static func syncDirectory(_ directory: String) throws {
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemCallError(call: "open directory", errnoValue: errno) }
+        guard fd >= 0 else { throw FileIOError(operation: "open the directory", path: directory, errno: errno) }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw SystemCallError(call: "fsync directory", errnoValue: errno) }
+        guard fsync(fd) == 0 else { throw FileIOError(operation: "fsync the directory", path: directory, errno: errno) }
     }
 
     public static func closeFile(_ fd: Int32) { _ = close(fd) }
 
     public static func renameFile(_ from: String, _ to: String) throws {
-        guard rename(from, to) == 0 else { throw SystemCallError(call: "rename", errnoValue: errno) }
+        guard rename(from, to) == 0 else { throw FileIOError(operation: "rename", path: from, errno: errno) }
     }
 
     /// Removes a file; a missing file is not an error.
     public static func removeFile(_ path: String) throws {
-        guard unlink(path) == 0 || errno == ENOENT else { throw SystemCallError(call: "unlink", errnoValue: errno) }
+        guard unlink(path) == 0 || errno == ENOENT else { throw FileIOError(operation: "unlink", path: path, errno: errno) }
     }
 
     /// Removes an empty directory; returns false when it is not empty or missing.
@@ -134,12 +133,12 @@ public enum POSIXFile {
     /// `mkdir -p`, syncing each parent that gained an entry so the new path survives a crash.
     public static func makeDirectories(_ path: String) throws {
         if let info = try status(path: path) {
-            guard isDirectory(info) else { throw SystemCallError(call: "mkdir", errnoValue: ENOTDIR) }
+            guard isDirectory(info) else { throw FileIOError(operation: "mkdir", path: path, errno: ENOTDIR) }
             return
         }
         let parent = parentDirectory(of: path)
         if parent != path { try makeDirectories(parent) }
-        if mkdir(path, 0o755) != 0, errno != EEXIST { throw SystemCallError(call: "mkdir", errnoValue: errno) }
+        if mkdir(path, 0o755) != 0, errno != EEXIST { throw FileIOError(operation: "mkdir", path: path, errno: errno) }
         try syncDirectory(parent)
     }
 
@@ -150,7 +149,7 @@ public enum POSIXFile {
 
     /// Names in a directory, without `.` and `..`.
     public static func directoryEntries(_ path: String) throws -> [(name: String, isDirectory: Bool)] {
-        guard let dir = opendir(path) else { throw SystemCallError(call: "opendir", errnoValue: errno) }
+        guard let dir = opendir(path) else { throw FileIOError(operation: "opendir", errno: errno) }
         defer { closedir(dir) }
         var entries: [(String, Bool)] = []
         while let entry = readdir(dir) {

@@ -5,9 +5,6 @@ public struct TestHooks: Sendable, Hashable {
     /// `BACKUP_ARCHIVER_CRASH_AT=<point>`: the archiver SIGKILLs itself there (ArchiveCrashPoint), to prove a restart
     /// recovers.
     public var archiverCrashAt: String?
-    /// `BACKUP_ARCHIVER_TEST_STALL_SECONDS=<s>`: the archiver waits this long before each single file, so that a
-    /// signal surely lands mid-batch (the pipeline's Ctrl-C test).
-    public var archiverStall: Duration?
     /// `BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD=1`: the uploader SIGKILLs itself after a multipart upload completed
     /// and before the catalog row is written.
     public var uploaderCrashAfterUpload: Bool
@@ -17,11 +14,10 @@ public struct TestHooks: Sendable, Hashable {
     public var fileRestoreDelay: Duration?
 
     public init(
-        archiverCrashAt: String? = nil, archiverStall: Duration? = nil, uploaderCrashAfterUpload: Bool = false, restoreKillAfterBytes: Int64? = nil,
+        archiverCrashAt: String? = nil, uploaderCrashAfterUpload: Bool = false, restoreKillAfterBytes: Int64? = nil,
         fileRestoreDelay: Duration? = nil
     ) {
         self.archiverCrashAt = archiverCrashAt
-        self.archiverStall = archiverStall
         self.uploaderCrashAfterUpload = uploaderCrashAfterUpload
         self.restoreKillAfterBytes = restoreKillAfterBytes
         self.fileRestoreDelay = fileRestoreDelay
@@ -30,7 +26,6 @@ public struct TestHooks: Sendable, Hashable {
     public static func read(from environment: [String: String]) -> TestHooks {
         TestHooks(
             archiverCrashAt: environment["BACKUP_ARCHIVER_CRASH_AT"].flatMap { $0.isEmpty ? nil : $0 },
-            archiverStall: environment["BACKUP_ARCHIVER_TEST_STALL_SECONDS"].flatMap(Int64.init).map { .seconds($0) },
             uploaderCrashAfterUpload: environment["BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD"] == "1",
             restoreKillAfterBytes: environment["BACKUP_RESTORE_TEST_KILL_AFTER_BYTES"].flatMap(Int64.init),
             fileRestoreDelay: environment["BACKUP_TEST_FILE_RESTORE_SECONDS"].flatMap(Double.init).flatMap {

@@ -54,7 +54,6 @@ struct RunCommand: AsyncParsableCommand {
             orphanAfter: .seconds(Int64(worker.leaseSeconds * 3)),
             workDirectory: workDirectory ?? context.layout.archiverWork,
             crashPoint: context.hooks.archiverCrashAt.flatMap(ArchiveCrashPoint.init(rawValue:)))
-        archiveConfiguration.testStall = context.hooks.archiverStall
         try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
             let staging = try await context.openStaging()
             let archive = try await context.openArchive()

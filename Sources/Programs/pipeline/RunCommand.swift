@@ -94,7 +94,6 @@ struct RunCommand: AsyncParsableCommand {
         let grace = Duration.seconds(shutdownGraceSeconds)
         var archiveConfiguration = ArchiveConfiguration(storageClass: configuration.archiveStorageClass, workDirectory: layout.archiverWork)
         // The tests' hook that holds a large file's upload in flight (as `archiver run` reads it).
-        archiveConfiguration.testStall = context.hooks.archiverStall
 
         let label = source.label
         let archiveURL = configuration.archiveURL
@@ -176,9 +175,9 @@ struct RunCommand: AsyncParsableCommand {
             lines.append("  files by state: \(states.joined(separator: ", "))")
         }
         if let snapshot {
-            lines.append("  the whole archive: \(snapshot.filesTotal) files, \(ByteCount.text(snapshot.bytesRaw)) original, \(ByteCount.text(snapshot.bytesStored)) stored")
-            lines.append("  saved: \(ByteCount.text(snapshot.bytesSavedTranscoding)) by transcoding, \(ByteCount.text(snapshot.bytesSavedDedupe)) by dedupe, "
-                + "\(ByteCount.text(snapshot.bytesSavedCompression)) by bundle compression")
+            lines.append("  the whole archive: \(snapshot.filesTotal) files, \(Format.bytes(snapshot.bytesRaw)) original, \(Format.bytes(snapshot.bytesStored)) stored")
+            lines.append("  saved: \(Format.bytes(snapshot.bytesSavedTranscoding)) by transcoding, \(Format.bytes(snapshot.bytesSavedDedupe)) by dedupe, "
+                + "\(Format.bytes(snapshot.bytesSavedCompression)) by bundle compression")
         }
         lines.append("  archive: \(archive) (catalog export: \(archive.describing(key: CatalogExport.key)))")
         if let statusURL { lines.append("  status page: \(statusURL)") }

@@ -22,8 +22,6 @@ public struct ArchiveConfiguration: Sendable {
     public var singleFileConcurrency: Int
     /// For crash tests only: the process kills itself (SIGKILL) at this point.
     public var crashPoint: ArchiveCrashPoint?
-    /// For shutdown tests only: each file stored alone waits this long first, so a batch is surely in flight.
-    public var testStall: Duration?
 
     public init(
         smallFileThreshold: Int64 = 16 << 20, bundleTargetSize: Int64 = 256 << 20, storageClass: StorageClass = .deepArchive,

@@ -116,10 +116,6 @@ public struct ArchiveHandler: JobHandler {
 
     func archiveSingle(_ item: ArchiveItem, catalog: ArchiveCatalog, context: JobContext) async -> JobOutcome {
         let started = ContinuousClock.now
-        if let stall = configuration.testStall {
-            try? await Task.sleep(for: stall)
-            if Task.isCancelled { return .failed("cancelled at shutdown", permanent: false) }
-        }
         do {
             guard let stagingKey = item.stagingKey else { throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: "-") }
             let key = singleKey(item)

@@ -76,7 +76,7 @@ public enum Listing {
                     if location.transcoded { place += " (transcoded)" }
                 }
                 let path = "\(location.sourceLabel)/\(location.path)" + (location.isLatestVersion ? "" : " (v\(location.version))")
-                return [state + (location.degraded ? " DEGRADED" : ""), ByteCount.text(location.originalSize), path, place]
+                return [state + (location.degraded ? " DEGRADED" : ""), Format.bytes(location.originalSize), path, place]
             }
             return table(["STATE", "SIZE", "PATH", "ARCHIVED AS"], rows) + ["\(selected.count) files"]
         }
@@ -113,8 +113,8 @@ public enum Listing {
             }
         case .table:
             let rows = sources.map { source in
-                [source.label, state(of: source), String(source.files), ByteCount.text(source.bytes), String(source.archived), String(source.duplicates),
-                 String(source.inProgress), String(source.failed + source.unreadable), ByteCount.text(source.storedBytes)]
+                [source.label, state(of: source), String(source.files), Format.bytes(source.bytes), String(source.archived), String(source.duplicates),
+                 String(source.inProgress), String(source.failed + source.unreadable), Format.bytes(source.storedBytes)]
             }
             var lines = table(["LABEL", "STATE", "FILES", "SIZE", "ARCHIVED", "DUPLICATES", "IN PROGRESS", "FAILED", "STORED"], rows)
             for source in sources where source.walkProblems > 0 {
@@ -171,7 +171,7 @@ public enum Listing {
             let pending = listed.filter { $0.state == "pending" }
             let rows = listed.map { request in
                 [request.state == "pending" ? "pending" : "ready until " + (request.restoredUntil.map(RestoreReport.dateText) ?? "?"),
-                 request.tier, request.sizeBytes.map(ByteCount.text) ?? "-", RestoreReport.dateText(request.requestedAt),
+                 request.tier, request.sizeBytes.map(Format.bytes) ?? "-", RestoreReport.dateText(request.requestedAt),
                  request.state == "pending" ? RestoreReport.dateText(request.expectedReadyAt) : "-", request.archiveKey]
             }
             let summary = pending.isEmpty ? "no restore is pending" : "\(pending.count) restores pending; the last expected by \(RestoreReport.dateText(pending.map(\.expectedReadyAt).max()!))"

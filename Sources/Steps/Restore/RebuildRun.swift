@@ -211,7 +211,7 @@ public struct RebuildRun: Sendable {
                     continue
                 }
             }
-            report.unrecovered.append("\(key): \(ByteCount.text(object.size)) stored alone with no catalog entry"
+            report.unrecovered.append("\(key): \(Format.bytes(object.size)) stored alone with no catalog entry"
                 + (fileID.map { " (file id \($0)" } ?? " (")
                 + (metadata["original-sha256"].map { ", original SHA-256 \($0))" } ?? ")")
                 + "; its path and source were only in the lost database, so it is not catalogued")

@@ -74,7 +74,7 @@ public actor RestoreProgress {
         guard now - lastDraw >= .milliseconds(250) else { return }
         lastDraw = now
         let percent = totalBytes > 0 ? Int(min(1, Double(bytesDone) / Double(totalBytes)) * 100) : 100
-        output("\r\u{1B}[K\(percent)% \(filesDone)/\(totalFiles) files, \(ByteCount.text(bytesDone)) of \(ByteCount.text(totalBytes)) downloaded", true)
+        output("\r\u{1B}[K\(percent)% \(filesDone)/\(totalFiles) files, \(Format.bytes(bytesDone)) of \(Format.bytes(totalBytes)) downloaded", true)
         lineShown = true
     }
 }

@@ -36,14 +36,14 @@ public struct RestoreReport: Sendable {
     public var exitCode: Int32 { !problems.isEmpty ? 1 : (!pending.isEmpty ? 3 : 0) }
 
     public var summaryLines: [String] {
-        var lines = ["restored \(restored.count) files (\(ByteCount.text(bytesRestored))), \(alreadyPresent.count) already in place, "
-            + "\(ByteCount.text(bytesDownloaded)) downloaded, \(restoreRequests) restore requests made, in \(String(format: "%.1f s", elapsed.seconds))"]
+        var lines = ["restored \(restored.count) files (\(Format.bytes(bytesRestored))), \(alreadyPresent.count) already in place, "
+            + "\(Format.bytes(bytesDownloaded)) downloaded, \(restoreRequests) restore requests made, in \(String(format: "%.1f s", elapsed.seconds))"]
         for problem in problems { lines.append("NOT RESTORED: \(problem.error)") }
         if !pending.isEmpty {
             let files = pending.reduce(0) { $0 + $1.files }
             let bytes = pending.reduce(Int64(0)) { $0 + $1.bytes }
             let ready = pending.compactMap(\.expectedReadyAt).max()
-            lines.append("WAITING FOR THE ARCHIVE: \(pending.count) objects holding \(files) files (\(ByteCount.text(bytes))) are being restored"
+            lines.append("WAITING FOR THE ARCHIVE: \(pending.count) objects holding \(files) files (\(Format.bytes(bytes))) are being restored"
                 + (ready.map { ", expected ready by \(Self.dateText($0))" } ?? "")
                 + "; run the same command again then (or add --wait). Nothing is requested twice.")
         }
@@ -266,7 +266,7 @@ public struct RestoreRun: Sendable {
                     "key": object.key, "state": "restore_requested", "tier": configuration.tier.rawValue, "days": configuration.days,
                     "bytes": info.size, "expected_ready_at": RestoreReport.dateText(ready), "outcome": "\(outcome)",
                 ])
-                await progress.say("restore requested: \(object.key) (\(ByteCount.text(info.size)), \(configuration.tier.rawValue) tier, expected ready by \(RestoreReport.dateText(ready)))")
+                await progress.say("restore requested: \(object.key) (\(Format.bytes(info.size)), \(configuration.tier.rawValue) tier, expected ready by \(RestoreReport.dateText(ready)))")
                 // Some stores (file://, moto) finish at once.
                 if let after = try await archive.head(object.key), after.restore.isReadable {
                     if case .restored(let until) = after.restore {

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import SystemIO
 
 /// A relative path checked to stay inside the destination: no absolute path, no `..`, no NUL byte, not empty.
 /// `.` and empty components (`a//b`) are dropped.
@@ -183,13 +184,9 @@ public final class SafeDestination: @unchecked Sendable {
 
 /// Writes all of `bytes` at `offset`.
 func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
-    var written = 0
-    while written < bytes.count {
-        let result = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(offset) + off_t(written))
-        if result < 0 {
-            if errno == EINTR { continue }
-            throw RestoreError(.localIO, "cannot write a restored file: \(String(cString: strerror(errno)))")
-        }
-        written += result
+    do {
+        try POSIXFile.writeAll(fd: descriptor, bytes, at: offset)
+    } catch let error as FileIOError {
+        throw RestoreError(.localIO, "cannot write a restored file: \(String(cString: strerror(error.code)))")
     }
 }

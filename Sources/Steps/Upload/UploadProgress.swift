@@ -98,7 +98,7 @@ public actor UploadProgress {
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let eta = rate > 0 ? Self.clock(Double(totalBytes - bytesDone) / rate) : "--:--"
         let name = current.count > 40 ? "…" + current.suffix(39) : current
-        output("\r\u{1B}[K[\(bar)] \(Int(fraction * 100))% \(filesDone)/\(totalFiles) files \(ByteCount.text(bytesDone))/\(ByteCount.text(totalBytes)) \(ByteCount.text(Int64(rate)))/s ETA \(eta) \(name)")
+        output("\r\u{1B}[K[\(bar)] \(Int(fraction * 100))% \(filesDone)/\(totalFiles) files \(Format.bytes(bytesDone))/\(Format.bytes(totalBytes)) \(Format.bytes(Int64(rate)))/s ETA \(eta) \(name)")
     }
 
     private static func clock(_ seconds: Double) -> String {

@@ -37,9 +37,9 @@ public struct UploadReport: Sendable {
 
     public var summaryLines: [String] {
         var lines = [
-            "source \"\(label)\": \(filesSeen) files, \(ByteCount.text(bytesSeen)) seen in \(elapsed.secondsText)",
+            "source \"\(label)\": \(filesSeen) files, \(Format.bytes(bytesSeen)) seen in \(elapsed.secondsText)",
             "  staged \(filesStaged), duplicates \(duplicates), unchanged since the last run \(unchanged), unreadable \(unreadable.count), not stored (skipped) \(skipped.count), not read (walk problems) \(walkProblems.count)",
-            "  read \(ByteCount.text(bytesRead)), uploaded \(ByteCount.text(bytesUploaded)), saved by dedupe \(ByteCount.text(bytesSavedByDedupe))",
+            "  read \(Format.bytes(bytesRead)), uploaded \(Format.bytes(bytesUploaded)), saved by dedupe \(Format.bytes(bytesSavedByDedupe))",
         ]
         lines += notes.map { "  note: \($0)" }
         if !skipped.isEmpty {

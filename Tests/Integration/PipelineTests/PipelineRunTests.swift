@@ -124,12 +124,16 @@ struct PipelineRunTests {
 
     @Test("Ctrl-C while a large file is being archived exits 130, hands the file back, and the same command then finishes")
     func interruptedRunResumes() async throws {
-        try await PipelineHarness.with(.file) { harness in
+        try await PipelineHarness.with(.s3) { harness in
             let large = PipelineHarness.bytes(count: 17 << 20, seed: 11)
             try harness.write("drive/backup.tar", large)
             try harness.write("drive/readme.txt", "what is on this drive\n")
-            // The test hook holds the large file's upload to the archive, so the interrupt lands mid-archive.
-            let running = try Self.run(harness, ["--shutdown-grace-seconds", "1"], environment: ["BACKUP_ARCHIVER_TEST_STALL_SECONDS": "600"])
+            // The archive bucket never answers for files stored alone, so the interrupt lands mid-archive.
+            let proxy = try await FaultProxy()
+            defer { proxy.stop() }
+            try await proxy.inject([.init("any", "hang", pathContains: "-archive/archive/files/")])
+            let throughProxy = ["AWS_ENDPOINT_URL_S3": proxy.endpoint]
+            let running = try Self.run(harness, ["--shutdown-grace-seconds", "1"], environment: throughProxy)
             _ = try await Self.waitForOutput(running, containing: "upload finished")
             let deadline = ContinuousClock.now + .seconds(60)
             while try await harness.scalar("SELECT state FROM objectstoragefiles WHERE path = 'drive/backup.tar'", as: String.self) != "archiving",
@@ -145,7 +149,9 @@ struct PipelineRunTests {
             let attempts = try await harness.scalar("SELECT attempts FROM objectstoragefiles WHERE path = 'drive/backup.tar'", as: Int.self)
             #expect(attempts == 0, "an attempt cut short by shutdown is not counted")
 
-            let rerun = try await Self.run(harness).wait()
+            #expect(try await proxy.injected().keys.contains { $0.hasSuffix(" hang") }, "the archive upload was held")
+            try await proxy.inject([])
+            let rerun = try await Self.run(harness, environment: throughProxy).wait()
             #expect(rerun.status == 0, "\(rerun.output)")
             #expect(rerun.output.contains("everything archived — 2 of 2 files"), "\(rerun.output)")
             let rows = try await harness.rows()

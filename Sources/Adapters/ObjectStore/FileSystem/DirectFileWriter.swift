@@ -103,7 +103,7 @@ final class DirectFileWriter: @unchecked Sendable {
         let last = pendingWrite
         pendingWrite = nil
         try await last?.value
-        guard ftruncate(fd, off_t(length)) == 0 else { throw SystemCallError(call: "ftruncate", errnoValue: errno) }
+        guard ftruncate(fd, off_t(length)) == 0 else { throw FileIOError(operation: "ftruncate", errno: errno) }
     }
 
     /// Waits for a write under way, ignoring its outcome: call before closing the descriptor after a failure.
@@ -130,20 +130,12 @@ final class DirectFileWriter: @unchecked Sendable {
     }
 
     private static func writeAll(fd: Int32, address: Int, count: Int, offset: Int64) throws {
-        let base = UnsafeRawPointer(bitPattern: address)!
-        var written = 0
-        while written < count {
-            let result = pwrite(fd, base + written, count - written, off_t(offset + Int64(written)))
-            if result < 0 {
-                if errno == EINTR { continue }
-                if errno == EINVAL, let directFlag, case let flags = fcntl(fd, F_GETFL), flags >= 0, flags & directFlag != 0 {
-                    // The device wants another alignment: go on through the page cache.
-                    _ = fcntl(fd, F_SETFL, flags & ~directFlag)
-                    continue
-                }
-                throw SystemCallError(call: "write", errnoValue: errno)
-            }
-            written += result
+        let bytes = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: address), count: count)
+        try POSIXFile.writeAll(fd: fd, bytes, at: offset) { code in
+            // The device wants another alignment: go on through the page cache.
+            guard code == EINVAL, let directFlag, case let flags = fcntl(fd, F_GETFL), flags >= 0, flags & directFlag != 0 else { return false }
+            _ = fcntl(fd, F_SETFL, flags & ~directFlag)
+            return true
         }
     }
 }

@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import PipelineCore
 import SigV4
+import Synchronization
 
 /// An ``ObjectStore`` on the S3 API (AWS, MinIO, R2, B2, GCS interop, moto) through AsyncHTTPClient.
 ///
@@ -92,7 +93,7 @@ public struct S3ObjectStore: ObjectStore {
             if echoed != nil || etag != md5 {
                 let stored = echoed == nil ? try await head(key) : nil
                 guard echoed == nil, let stored, stored.size == reader.length,
-                      stored.checksumSHA256 == checksum || stored.etag.map { unquoted($0).lowercased() } == md5 else {
+                      stored.checksumSHA256 == checksum || stored.etag.map({ unquoted($0).lowercased() }) == md5 else {
                     throw ObjectStoreError(.protocolViolation, operation: "PUT", location: client.location(fullKey),
                                            message: "the object stored is not confirmed: the server reports another checksum or size than the one sent")
                 }
@@ -320,19 +321,14 @@ public struct S3ObjectStore: ObjectStore {
 }
 
 /// Hands the single iterator of a GET body to whoever iterates the stream first.
-final class IteratorBox: @unchecked Sendable {
-    // Guarded by the lock: a download is iterated once, but the stream value may be copied across tasks.
-    private let lock = NSLock()
-    private var iterator: (any ChunkIterator)?
+final class IteratorBox: Sendable {
+    // A download is iterated once, but the stream value may be copied across tasks.
+    private let iterator: Mutex<(any ChunkIterator)?>
 
-    init(_ iterator: any ChunkIterator) { self.iterator = iterator }
+    init(_ iterator: sending any ChunkIterator) { self.iterator = Mutex(iterator) }
 
-    func take() -> any ChunkIterator {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let iterator else { return EmptyChunkIterator() }
-        self.iterator = nil
-        return iterator
+    func take() -> sending any ChunkIterator {
+        iterator.withLock { $0.take() } ?? EmptyChunkIterator()
     }
 }
 
