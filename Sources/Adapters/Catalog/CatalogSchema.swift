@@ -2,7 +2,7 @@
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
     public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers,
-                                                       contentHolders, walkProblems]
+                                                       contentHolders, walkProblems, keepRaw]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -323,5 +323,11 @@ public enum CatalogSchema {
         )
         """,
         "CREATE INDEX source_problems_source_idx ON source_problems (source_id, path)",
+    ])
+
+    /// A source whose raw videos are archived as they are, each with its transcode beside it as a row of its own
+    /// (`details.transcode_of` names the raw row). Once on, it stays on: a later upload cannot turn it off.
+    static let keepRaw = Migration(version: 9, name: "keep raw videos per source", statements: [
+        "ALTER TABLE sources ADD COLUMN keep_raw BOOLEAN NOT NULL DEFAULT false",
     ])
 }

@@ -132,13 +132,15 @@ public struct IngestCatalog: Sendable {
         self.logger = logger
     }
 
-    /// The `sources` row for this label, created or updated (metadata merged, note replaced when given).
-    public func openSource(label: String, metadata: [String: String], note: String?, origin: String) async throws -> Int64 {
+    /// The `sources` row for this label, created or updated (metadata merged, note replaced when given, `keepRaw`
+    /// turned on when asked and never off).
+    public func openSource(label: String, metadata: [String: String], note: String?, keepRaw: Bool = false, origin: String) async throws -> Int64 {
         let metadataJSON = String(decoding: try JSONEncoder().encode(metadata), as: UTF8.self)
         let rows = try await client.query("""
-            INSERT INTO sources (label, metadata, note, origin) VALUES (\(label), \(metadataJSON)::jsonb, \(note), \(origin))
+            INSERT INTO sources (label, metadata, note, origin, keep_raw) VALUES (\(label), \(metadataJSON)::jsonb, \(note), \(origin), \(keepRaw))
             ON CONFLICT (label) DO UPDATE SET metadata = sources.metadata || EXCLUDED.metadata,
-                note = COALESCE(EXCLUDED.note, sources.note), origin = EXCLUDED.origin, finished_at = NULL
+                note = COALESCE(EXCLUDED.note, sources.note), origin = EXCLUDED.origin, finished_at = NULL,
+                keep_raw = sources.keep_raw OR EXCLUDED.keep_raw
             RETURNING id
             """, logger: logger)
         for try await id in rows.decode(Int64.self) { return id }

@@ -13,6 +13,8 @@ public struct TranscodeItem: Sendable {
     public let stagingKey: String?
     public let sizeBytes: Int64
     public let hash: String
+    /// The source keeps raw videos (`--keep-raw`): the transcode goes beside the raw file, not in its place.
+    public let keepRaw: Bool
 }
 
 /// The transcoder's queries; every change to a claimed row is guarded by the lease owner and fencing token.
@@ -27,11 +29,13 @@ public struct TranscodeCatalog: Sendable {
 
     public func load(_ job: ClaimedFile) async throws -> TranscodeItem? {
         let rows = try await client.query("""
-            SELECT s.label, f.name, f.path, f.modified_at, f.storage_key, f.size_bytes, f.hash
+            SELECT s.label, f.name, f.path, f.modified_at, f.storage_key, f.size_bytes, f.hash, s.keep_raw
             FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id WHERE f.id = \(job.fileID)
             """, logger: logger)
-        for try await row in rows.decode((String, String, String, Date?, String?, Int64, String).self) {
-            return TranscodeItem(job: job, sourceLabel: row.0, name: row.1, path: row.2, modifiedAt: row.3, stagingKey: row.4, sizeBytes: row.5, hash: row.6)
+        for try await row in rows.decode((String, String, String, Date?, String?, Int64, String, Bool).self) {
+            return TranscodeItem(
+                job: job, sourceLabel: row.0, name: row.1, path: row.2, modifiedAt: row.3, stagingKey: row.4, sizeBytes: row.5, hash: row.6,
+                keepRaw: row.7)
         }
         return nil
     }

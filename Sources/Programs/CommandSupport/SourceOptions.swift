@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 
-/// What `uploader upload`, `uploader image` and `pipeline run` say about the source: its label, metadata and note.
+/// What `uploader upload`, `uploader image` and `pipeline run` say about the source: its label, metadata, note and
+/// whether its raw videos are kept.
 public struct SourceOptions: ParsableArguments, Sendable {
     public init() {}
 
@@ -13,6 +14,10 @@ public struct SourceOptions: ParsableArguments, Sendable {
 
     @Option(help: "A note about the source.")
     public var note: String?
+
+    @Flag(help: ArgumentHelp(
+        "Archive this source's raw videos as they are, each with its transcode beside it (<path>.mp4 or .mkv). Stays on for the source once given."))
+    public var keepRaw = false
 
     public func validate() throws {
         guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--label must not be empty") }

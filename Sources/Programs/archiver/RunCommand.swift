@@ -47,7 +47,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try ProgramContext.load(options, role: .archiver)
-        var archiveConfiguration = ArchiveConfiguration(
+        let archiveConfiguration = ArchiveConfiguration(
             smallFileThreshold: smallFileThreshold.bytes, bundleTargetSize: bundleSize.bytes,
             storageClass: context.configuration.archiveStorageClass,
             catalogExportInterval: .seconds(exportInterval), deleteGrace: .milliseconds(Int64(deleteGraceDays * 86_400_000)),

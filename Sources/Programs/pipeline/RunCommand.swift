@@ -89,11 +89,11 @@ struct RunCommand: AsyncParsableCommand {
         var uploadConfiguration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency)
         uploadConfiguration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
+        uploadConfiguration.keepRaw = source.keepRaw
         let progress = UploadProgress.standard(style: isatty(STDERR_FILENO) == 1 ? .terminal : .silent)
         let layout = context.layout
         let grace = Duration.seconds(shutdownGraceSeconds)
-        var archiveConfiguration = ArchiveConfiguration(storageClass: configuration.archiveStorageClass, workDirectory: layout.archiverWork)
-        // The tests' hook that holds a large file's upload in flight (as `archiver run` reads it).
+        let archiveConfiguration = ArchiveConfiguration(storageClass: configuration.archiveStorageClass, workDirectory: layout.archiverWork)
 
         let label = source.label
         let archiveURL = configuration.archiveURL

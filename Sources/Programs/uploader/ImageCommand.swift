@@ -40,7 +40,8 @@ struct ImageCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: device) else { throw ValidationError("\(device): no such file or device") }
         var name = URL(fileURLWithPath: device).lastPathComponent
         if !name.lowercased().hasSuffix(".iso") { name += ".iso" }
-        let configuration = UploadConfiguration(label: source.label, metadata: try source.parsedMetadata(), note: source.note)
+        var configuration = UploadConfiguration(label: source.label, metadata: try source.parsedMetadata(), note: source.note)
+        configuration.keepRaw = source.keepRaw
         let progress = UploadProgress.standard(style: .choose(json: json))
         let imageName = name
         let passes = retryPasses

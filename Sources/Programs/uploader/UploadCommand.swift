@@ -54,8 +54,9 @@ struct UploadCommand: AsyncParsableCommand {
         }
         let root = ingestRoot.path
         let isImage = ingestRoot.isImage
-        let configuration = UploadConfiguration(
+        var configuration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
+        configuration.keepRaw = source.keepRaw
         let style = UploadProgress.Style.choose(json: json)
         let progress = UploadProgress.standard(style: style)
         let spoolDirectory = context.layout.uploadSpool

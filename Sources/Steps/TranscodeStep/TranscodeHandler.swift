@@ -29,7 +29,8 @@ public struct TranscodeConfiguration: Sendable {
 /// becomes `regular`. Before the raw copy may go, `MediaProbe.inspectRaw` reads the raw file in a pass of its own
 /// and the output is judged against that, not against what the transcoder decoded: a damaged raw file, restarting
 /// timestamps, a changing aspect, or a stream or length the output lacks keep the raw file (archived as it is,
-/// `details.kept_raw` says why, the status page lists it).
+/// `details.kept_raw` says why, the status page lists it). A source uploaded with `--keep-raw` keeps every raw
+/// video, and a verified transcode is recorded beside it as a file of its own (`<path>.mp4|mkv`).
 public struct TranscodeHandler: JobHandler {
     public let configuration: TranscodeConfiguration
     let staging: any ObjectStore
@@ -134,6 +135,21 @@ public struct TranscodeHandler: JobHandler {
             var summary = Self.describe(report, verification: verification)
             summary["raw_inspection_seconds"] = inspection.elapsed.seconds
             let details = try Self.json(["transcode": summary])
+            if item.keepRaw {
+                // The raw file stays and is archived as it is; the transcode becomes a file of its own beside it.
+                guard let companionID = try await catalog.recordTranscodeBeside(
+                    item, workerID: context.workerID, resultKey: resultKey, resultSize: put.size, resultHash: put.sha256,
+                    fileExtension: report.container.fileExtension, transcodeDetailsJSON: details)
+                else {
+                    try? await staging.delete(resultKey)
+                    return .leaseLost
+                }
+                context.logger.info("transcoded; raw kept beside it", metadata: logMetadata.merging([
+                    "transcode.file_id": "\(companionID)", "bytes": "\(item.sizeBytes)", "bytes_stored": "\(put.size)",
+                    "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
+                ]) { $1 })
+                return .completed
+            }
             guard try await catalog.recordTranscoded(
                 item, workerID: context.workerID, resultKey: resultKey, resultSize: put.size, resultHash: put.sha256, detailsJSON: details)
             else {

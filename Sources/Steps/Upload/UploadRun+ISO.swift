@@ -50,7 +50,7 @@ extension UploadRun {
 
         let sourceID = configuration.dryRun
             ? -1
-            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, origin: imagePath)
+            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw, origin: imagePath)
         try FileManager.default.createDirectory(atPath: spoolDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let excludes = try configuration.excludes.map(ExcludePattern.init)
         let results = ResultCollector()
@@ -87,7 +87,7 @@ extension UploadRun {
         await progress.planned(files: 1, bytes: size)
         let sourceID = configuration.dryRun
             ? -1
-            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, origin: imagePath)
+            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw, origin: imagePath)
         let name = image.lastComponent
         let file = IngestedFile(
             sourceID: sourceID, path: name.catalogText, rawPath: name.isValidUTF8 ? nil : name.bytes, name: name.catalogText, sizeBytes: size,

@@ -12,6 +12,8 @@ public struct UploadConfiguration: Sendable {
     public var label: String
     public var metadata: [String: String]
     public var note: String?
+    /// Archive raw videos as they are, each with its transcode beside it (`--keep-raw`; sticky per source).
+    public var keepRaw = false
     public var excludes: [String]
     /// Files read and uploaded at the same time.
     public var concurrency: Int
@@ -81,7 +83,7 @@ public struct UploadRun: Sendable {
 
         let sourceID = configuration.dryRun
             ? -1
-            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, origin: root)
+            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw, origin: root)
         let gate = SameSizeGate()
         let results = ResultCollector()
         // `concurrency` files are read and sent at a time; more may wait for the catalog, so that a batch of
