@@ -122,6 +122,12 @@ public struct PipelineHarness: Sendable {
         return (result.status, result.output, Self.summary(in: result.output))
     }
 
+    /// Runs `transcoder run --once` with the fast h264 profile (lease and poll shortened for tests).
+    public func transcodeOnce() async throws -> Subprocess.Result {
+        try await Program.run(
+            "transcoder", ["run", "--once", "--profile", "h264", "--lease-seconds", "10", "--poll-seconds", "0.2"], environment: environment)
+    }
+
     /// Runs `archiver run --once` (lease and poll shortened for tests) and returns its exit status and output.
     public func archiveOnce(_ extra: [String] = [], environment extraEnvironment: [String: String] = [:]) async throws -> Subprocess.Result {
         try await Program.run(

@@ -224,8 +224,7 @@ struct RestoreTests {
             ])
             #expect(ffmpeg.status == 0, "\(ffmpeg.output)")
             #expect(try await harness.upload(label: "Tapes").status == 0)
-            let transcoded = try await Program.run(
-                "transcoder", ["run", "--once", "--profile", "h264", "--lease-seconds", "10", "--poll-seconds", "0.2"], environment: harness.environment)
+            let transcoded = try await harness.transcodeOnce()
             #expect(transcoded.status == 0, "\(transcoded.output)")
             #expect(try await harness.archiveOnce().status == 0)
             let video = try #require(try await harness.rows().first)

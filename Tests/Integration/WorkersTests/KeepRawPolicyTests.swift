@@ -25,9 +25,7 @@ struct KeepRawPolicyTests {
             let replaced = try await harness.upload(label: "Other", path: other)
             #expect(replaced.status == 0, "\(replaced.output)")
 
-            let transcoded = try await Program.run(
-                "transcoder", ["run", "--once", "--profile", "h264", "--lease-seconds", "10", "--poll-seconds", "0.2"],
-                environment: harness.environment)
+            let transcoded = try await harness.transcodeOnce()
             #expect(transcoded.status == 0, "\(transcoded.output)")
             #expect(transcoded.output.contains("raw kept beside it"), "\(transcoded.output)")
             let archived = try await harness.archiveOnce(["--small-file-threshold", "100KiB"], environment: ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"])

@@ -49,9 +49,7 @@ struct KeptRawWorkerTests {
 
             let upload = try await harness.upload(label: "Tapes")
             #expect(upload.status == 0, "\(upload.output)")
-            let transcoded = try await Program.run(
-                "transcoder", ["run", "--once", "--profile", "h264", "--lease-seconds", "10", "--poll-seconds", "0.2"],
-                environment: harness.environment)
+            let transcoded = try await harness.transcodeOnce()
             #expect(transcoded.status == 0, "\(transcoded.output)")
             #expect(transcoded.output.contains("video kept raw"), "\(transcoded.output)")
             let archived = try await harness.archiveOnce(["--small-file-threshold", "100KiB"], environment: ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"])

@@ -36,9 +36,7 @@ struct TranscoderWorkerTests {
             let kinds = Dictionary(uniqueKeysWithValues: try await harness.rows().map { ($0.path, $0.kind) })
             #expect(kinds["tapes/birthday 1999.avi"] == "video")
 
-            let transcoded = try await Program.run(
-                "transcoder", ["run", "--once", "--profile", "h264", "--lease-seconds", "10", "--poll-seconds", "0.2"],
-                environment: harness.environment)
+            let transcoded = try await harness.transcodeOnce()
             #expect(transcoded.status == 0, "\(transcoded.output)")
             // The 1-second transcode (~170 kB) is stored alone with a 100 KiB threshold, so it can be probed directly.
             let archived = try await harness.archiveOnce(["--small-file-threshold", "100KiB"], environment: ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"])
