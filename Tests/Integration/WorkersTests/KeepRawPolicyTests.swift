@@ -56,7 +56,7 @@ struct KeepRawPolicyTests {
             #expect(rawBack, "the raw DV comes back byte for byte; restored: \(restored.files.keys.sorted()), \(restored.output.suffix(2000))")
             let transcode = try #require(restored.files["Tapes/tapes/wedding.avi.mp4"], "\(restored.files.keys.sorted())")
             let copy = harness.work.path + "/wedding.mp4"
-            FileManager.default.createFile(atPath: copy, contents: Data(transcode))
+            _ = FileManager.default.createFile(atPath: copy, contents: Data(transcode))
             let probe = try await Subprocess.run("/usr/bin/env", [
                 "ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name,display_aspect_ratio",
                 "-of", "default=noprint_wrappers=1", copy,
