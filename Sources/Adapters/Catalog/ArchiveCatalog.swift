@@ -100,41 +100,45 @@ public struct ArchiveCatalog: Sendable {
     }
 
     public func load(_ jobs: [ClaimedFile]) async throws -> [ArchiveItem] {
-        let byID = Dictionary(uniqueKeysWithValues: jobs.map { ($0.fileID, $0) })
-        let rows = try await client.query("""
-            SELECT f.id, f.source_id, s.label, f.name, f.path, f.version, f.kind, f.modified_at, f.hash, f.size_bytes,
-                   f.storage_key, coalesce(f.stored_size_bytes, f.size_bytes), coalesce(f.stored_hash, f.hash), f.degraded,
-                   f.details->>'rescue_map_key'
-            FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
-            WHERE f.id = ANY(\(Array(byID.keys)))
-            """, logger: logger)
-        var items: [ArchiveItem] = []
-        for try await row in rows.decode((Int64, Int64, String, String, String, Int, String, Date?, String, Int64, String?, Int64, String, Bool, String?).self) {
-            guard let job = byID[row.0] else { continue }
-            items.append(ArchiveItem(
-                job: job, sourceID: row.1, sourceLabel: row.2, name: row.3, path: row.4, version: row.5,
-                kind: FileKind(rawValue: row.6) ?? .regular, modifiedAt: row.7, originalHash: row.8, originalSize: row.9,
-                stagingKey: row.10, contentSize: row.11, contentHash: row.12, degraded: row.13, rescueMapKey: row.14))
+        try await CatalogError.wrapping("load the jobs to archive") {
+            let byID = Dictionary(uniqueKeysWithValues: jobs.map { ($0.fileID, $0) })
+            let rows = try await client.query("""
+                SELECT f.id, f.source_id, s.label, f.name, f.path, f.version, f.kind, f.modified_at, f.hash, f.size_bytes,
+                       f.storage_key, coalesce(f.stored_size_bytes, f.size_bytes), coalesce(f.stored_hash, f.hash), f.degraded,
+                       f.details->>'rescue_map_key'
+                FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
+                WHERE f.id = ANY(\(Array(byID.keys)))
+                """, logger: logger)
+            var items: [ArchiveItem] = []
+            for try await row in rows.decode((Int64, Int64, String, String, String, Int, String, Date?, String, Int64, String?, Int64, String, Bool, String?).self) {
+                guard let job = byID[row.0] else { continue }
+                items.append(ArchiveItem(
+                    job: job, sourceID: row.1, sourceLabel: row.2, name: row.3, path: row.4, version: row.5,
+                    kind: FileKind(rawValue: row.6) ?? .regular, modifiedAt: row.7, originalHash: row.8, originalSize: row.9,
+                    stagingKey: row.10, contentSize: row.11, contentHash: row.12, degraded: row.13, rescueMapKey: row.14))
+            }
+            return items.sorted { $0.job.fileID < $1.job.fileID }
         }
-        return items.sorted { $0.job.fileID < $1.job.fileID }
     }
 
     /// Who else has each hash: an archived holder, or a lower-id row outside `batch` still on its way.
     public func holders(of hashes: [String], excluding batch: [Int64]) async throws -> [String: ContentHolders] {
-        guard !hashes.isEmpty else { return [:] }
-        let rows = try await client.query("""
-            SELECT hash,
-                   min(id) FILTER (WHERE state = 'archived'),
-                   min(id) FILTER (WHERE state IN ('staged', 'transcoding', 'transcoded', 'archiving') AND NOT (id = ANY(\(batch))))
-            FROM objectstoragefiles
-            WHERE hash = ANY(\(hashes)) AND deleted_at IS NULL
-            GROUP BY hash
-            """, logger: logger)
-        var result: [String: ContentHolders] = [:]
-        for try await (hash, archived, pending) in rows.decode((String, Int64?, Int64?).self) {
-            result[hash] = ContentHolders(archived: archived, pending: pending)
+        try await CatalogError.wrapping("look up who holds the content") {
+            guard !hashes.isEmpty else { return [:] }
+            let rows = try await client.query("""
+                SELECT hash,
+                       min(id) FILTER (WHERE state = 'archived'),
+                       min(id) FILTER (WHERE state IN ('staged', 'transcoding', 'transcoded', 'archiving') AND NOT (id = ANY(\(batch))))
+                FROM objectstoragefiles
+                WHERE hash = ANY(\(hashes)) AND deleted_at IS NULL
+                GROUP BY hash
+                """, logger: logger)
+            var result: [String: ContentHolders] = [:]
+            for try await (hash, archived, pending) in rows.decode((String, Int64?, Int64?).self) {
+                result[hash] = ContentHolders(archived: archived, pending: pending)
+            }
+            return result
         }
-        return result
     }
 
     /// What `recordDuplicates` did with each row.
@@ -150,46 +154,50 @@ public struct ArchiveCatalog: Sendable {
     /// whose lease was lost are in neither set of the result. Under the content locks (`ContentLocks`), the holder
     /// is checked again inside the transaction: it must still be archived and not deleted.
     public func recordDuplicates(_ duplicates: [(item: ArchiveItem, holder: Int64)], workerID: UUID) async throws -> DuplicateOutcome {
-        guard !duplicates.isEmpty else { return DuplicateOutcome() }
-        return try await client.withTransaction(logger: logger) { connection in
-            try await ContentLocks.lock(
-                hashes: Array(Set(duplicates.map(\.item.originalHash))), paths: duplicates.map { ($0.item.path, $0.item.sourceID) },
-                on: connection, logger: logger)
-            let held = try await lockHeld(duplicates.map(\.item.job.fileID), workerID: workerID, on: connection)
-            let fenced = duplicates.filter { held[$0.item.job.fileID]?.token == $0.item.job.leaseToken }
-            guard !fenced.isEmpty else { return DuplicateOutcome() }
-            let oldKeys = held.compactMapValues(\.stagingKey)
-            let rows = try await connection.query("""
-                UPDATE objectstoragefiles AS f SET
-                    state = 'duplicate', duplicate_of = d.holder, storage = NULL, storage_key = NULL,
-                    lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, error = NULL,
-                    signed_download_url = NULL, signed_download_url_expires_at = NULL
-                FROM unnest(\(fenced.map(\.item.job.fileID))::bigint[], \(fenced.map(\.holder))::bigint[]) AS d(id, holder)
-                JOIN objectstoragefiles AS h ON h.id = d.holder AND h.state = 'archived' AND h.deleted_at IS NULL
-                WHERE f.id = d.id
-                RETURNING f.id
-                """, logger: logger)
-            var outcome = DuplicateOutcome()
-            var keys: [(Int64, String)] = []
-            for try await id in rows.decode(Int64.self) {
-                outcome.recorded.insert(id)
-                if let key = oldKeys[id] { keys.append((id, key)) }
+        try await CatalogError.wrapping("record the duplicates") {
+            guard !duplicates.isEmpty else { return DuplicateOutcome() }
+            return try await client.withTransaction(logger: logger) { connection in
+                try await ContentLocks.lock(
+                    hashes: Array(Set(duplicates.map(\.item.originalHash))), paths: duplicates.map { ($0.item.path, $0.item.sourceID) },
+                    on: connection, logger: logger)
+                let held = try await lockHeld(duplicates.map(\.item.job.fileID), workerID: workerID, on: connection)
+                let fenced = duplicates.filter { held[$0.item.job.fileID]?.token == $0.item.job.leaseToken }
+                guard !fenced.isEmpty else { return DuplicateOutcome() }
+                let oldKeys = held.compactMapValues(\.stagingKey)
+                let rows = try await connection.query("""
+                    UPDATE objectstoragefiles AS f SET
+                        state = 'duplicate', duplicate_of = d.holder, storage = NULL, storage_key = NULL,
+                        lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, error = NULL,
+                        signed_download_url = NULL, signed_download_url_expires_at = NULL
+                    FROM unnest(\(fenced.map(\.item.job.fileID))::bigint[], \(fenced.map(\.holder))::bigint[]) AS d(id, holder)
+                    JOIN objectstoragefiles AS h ON h.id = d.holder AND h.state = 'archived' AND h.deleted_at IS NULL
+                    WHERE f.id = d.id
+                    RETURNING f.id
+                    """, logger: logger)
+                var outcome = DuplicateOutcome()
+                var keys: [(Int64, String)] = []
+                for try await id in rows.decode(Int64.self) {
+                    outcome.recorded.insert(id)
+                    if let key = oldKeys[id] { keys.append((id, key)) }
+                }
+                outcome.holderGone = Set(fenced.map(\.item.job.fileID)).subtracting(outcome.recorded)
+                try await queueDeletes(area: .staging, keys: keys, reason: "duplicate of archived content", on: connection)
+                return outcome
             }
-            outcome.holderGone = Set(fenced.map(\.item.job.fileID)).subtracting(outcome.recorded)
-            try await queueDeletes(area: .staging, keys: keys, reason: "duplicate of archived content", on: connection)
-            return outcome
         }
     }
 
     /// A bundle about to be uploaded: recorded first, so that a worker dying mid-upload leaves a findable orphan.
     public func createBundle(archiveKey: String, manifestKey: String, compression: String, memberCount: Int, rawBytes: Int64, owner: UUID) async throws -> Int64 {
-        let rows = try await client.query("""
-            INSERT INTO bundles (archive_key, manifest_key, state, compression, member_count, raw_bytes, owner)
-            VALUES (\(archiveKey), \(manifestKey), 'uploading', \(compression), \(memberCount), \(rawBytes), \(owner))
-            RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        throw CatalogError(.migrationFailed, "the bundle row for \(archiveKey) was not returned")
+        try await CatalogError.wrapping("record the new bundle") {
+            let rows = try await client.query("""
+                INSERT INTO bundles (archive_key, manifest_key, state, compression, member_count, raw_bytes, owner)
+                VALUES (\(archiveKey), \(manifestKey), 'uploading', \(compression), \(memberCount), \(rawBytes), \(owner))
+                RETURNING id
+                """, logger: logger)
+            for try await id in rows.decode(Int64.self) { return id }
+            throw CatalogError(.migrationFailed, "the bundle row for \(archiveKey) was not returned")
+        }
     }
 
     /// One transaction: the rows become `archived` with where their content is, their staging copies are queued
@@ -198,49 +206,51 @@ public struct ArchiveCatalog: Sendable {
     public func recordArchived(
         _ placements: [ArchivedPlacement], bundle: BundleCompletion?, signedURLExpiresAt: Date? = nil, workerID: UUID
     ) async throws -> Set<Int64> {
-        guard !placements.isEmpty else { return [] }
-        return try await client.withTransaction(logger: logger) { connection in
-            let held = try await lockHeld(placements.map(\.item.job.fileID), workerID: workerID, on: connection)
-            let fenced = placements.filter { held[$0.item.job.fileID]?.token == $0.item.job.leaseToken }
-            let oldKeys = held.compactMapValues(\.stagingKey)
-            // Arrays of optionals do not bind; -1 and "" stand for NULL.
-            let offsets: [Int64] = fenced.map { $0.bundleOffset ?? -1 }
-            let urls: [String] = fenced.map { $0.signedURL ?? "" }
-            let rows = try await connection.query("""
-                UPDATE objectstoragefiles AS f SET
-                    state = 'archived', storage = 'archive', storage_key = p.key, archive_key = p.key,
-                    bundle_id = \(bundle?.bundleID), bundle_offset = nullif(p.member_offset, -1), stored_size_bytes = p.size, stored_hash = p.hash,
-                    signed_download_url = nullif(p.url, ''),
-                    signed_download_url_expires_at = CASE WHEN p.url = '' THEN NULL ELSE \(signedURLExpiresAt)::timestamptz END,
-                    archived_at = now(), error = NULL,
-                    lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL
-                FROM unnest(\(fenced.map(\.item.job.fileID))::bigint[], \(fenced.map(\.archiveKey))::text[],
-                            \(offsets)::bigint[], \(fenced.map(\.storedSize))::bigint[], \(fenced.map(\.storedHash))::text[],
-                            \(urls)::text[])
-                         AS p(id, key, member_offset, size, hash, url)
-                WHERE f.id = p.id
-                RETURNING f.id
-                """, logger: logger)
-            var changed = Set<Int64>()
-            var keys: [(Int64, String)] = []
-            for try await id in rows.decode(Int64.self) {
-                changed.insert(id)
-                if let key = oldKeys[id] { keys.append((id, key)) }
-            }
-            for placement in placements where changed.contains(placement.item.job.fileID) {
-                keys += placement.extraStagingKeys.map { (placement.item.job.fileID, $0) }
-            }
-            try await queueDeletes(area: .staging, keys: keys, reason: "archived", on: connection)
-            if let bundle {
-                let lost = placements.filter { !changed.contains($0.item.job.fileID) }
-                _ = try await connection.query("""
-                    UPDATE bundles SET state = 'archived', stored_bytes = \(bundle.storedBytes), hash = \(bundle.hash),
-                        storage_class = \(bundle.storageClass), archived_at = now(), owner = NULL,
-                        dead_members = \(lost.count), dead_bytes = \(lost.reduce(Int64(0)) { $0 + $1.storedSize })
-                    WHERE id = \(bundle.bundleID)
+        try await CatalogError.wrapping("record the archived files") {
+            guard !placements.isEmpty else { return [] }
+            return try await client.withTransaction(logger: logger) { connection in
+                let held = try await lockHeld(placements.map(\.item.job.fileID), workerID: workerID, on: connection)
+                let fenced = placements.filter { held[$0.item.job.fileID]?.token == $0.item.job.leaseToken }
+                let oldKeys = held.compactMapValues(\.stagingKey)
+                // Arrays of optionals do not bind; -1 and "" stand for NULL.
+                let offsets: [Int64] = fenced.map { $0.bundleOffset ?? -1 }
+                let urls: [String] = fenced.map { $0.signedURL ?? "" }
+                let rows = try await connection.query("""
+                    UPDATE objectstoragefiles AS f SET
+                        state = 'archived', storage = 'archive', storage_key = p.key, archive_key = p.key,
+                        bundle_id = \(bundle?.bundleID), bundle_offset = nullif(p.member_offset, -1), stored_size_bytes = p.size, stored_hash = p.hash,
+                        signed_download_url = nullif(p.url, ''),
+                        signed_download_url_expires_at = CASE WHEN p.url = '' THEN NULL ELSE \(signedURLExpiresAt)::timestamptz END,
+                        archived_at = now(), error = NULL,
+                        lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL
+                    FROM unnest(\(fenced.map(\.item.job.fileID))::bigint[], \(fenced.map(\.archiveKey))::text[],
+                                \(offsets)::bigint[], \(fenced.map(\.storedSize))::bigint[], \(fenced.map(\.storedHash))::text[],
+                                \(urls)::text[])
+                             AS p(id, key, member_offset, size, hash, url)
+                    WHERE f.id = p.id
+                    RETURNING f.id
                     """, logger: logger)
+                var changed = Set<Int64>()
+                var keys: [(Int64, String)] = []
+                for try await id in rows.decode(Int64.self) {
+                    changed.insert(id)
+                    if let key = oldKeys[id] { keys.append((id, key)) }
+                }
+                for placement in placements where changed.contains(placement.item.job.fileID) {
+                    keys += placement.extraStagingKeys.map { (placement.item.job.fileID, $0) }
+                }
+                try await queueDeletes(area: .staging, keys: keys, reason: "archived", on: connection)
+                if let bundle {
+                    let lost = placements.filter { !changed.contains($0.item.job.fileID) }
+                    _ = try await connection.query("""
+                        UPDATE bundles SET state = 'archived', stored_bytes = \(bundle.storedBytes), hash = \(bundle.hash),
+                            storage_class = \(bundle.storageClass), archived_at = now(), owner = NULL,
+                            dead_members = \(lost.count), dead_bytes = \(lost.reduce(Int64(0)) { $0 + $1.storedSize })
+                        WHERE id = \(bundle.bundleID)
+                        """, logger: logger)
+                }
+                return changed
             }
-            return changed
         }
     }
 
@@ -277,49 +287,57 @@ public struct ArchiveCatalog: Sendable {
 
     /// Objects waiting to be removed, oldest first. `olderThan` leaves fresh entries to the worker that made them.
     public func pendingDeletes(olderThan age: Duration, limit: Int) async throws -> [PendingObjectDelete] {
-        let rows = try await client.query("""
-            SELECT d.area, d.storage_key, EXISTS (
-                SELECT 1 FROM objectstoragefiles f
-                WHERE f.storage_key = d.storage_key AND f.storage = d.area AND f.deleted_at IS NULL
-                  AND f.state IN ('staged', 'transcoding', 'transcoded', 'archiving', 'archived'))
-            FROM pending_object_deletes d
-            WHERE d.requested_at < now() - make_interval(secs => \(age.seconds))
-            ORDER BY d.requested_at LIMIT \(limit)
-            """, logger: logger)
-        var result: [PendingObjectDelete] = []
-        for try await (area, key, referenced) in rows.decode((String, String, Bool).self) {
-            result.append(PendingObjectDelete(area: StorageArea(rawValue: area) ?? .staging, key: key, stillReferenced: referenced))
+        try await CatalogError.wrapping("list the pending object deletes") {
+            let rows = try await client.query("""
+                SELECT d.area, d.storage_key, EXISTS (
+                    SELECT 1 FROM objectstoragefiles f
+                    WHERE f.storage_key = d.storage_key AND f.storage = d.area AND f.deleted_at IS NULL
+                      AND f.state IN ('staged', 'transcoding', 'transcoded', 'archiving', 'archived'))
+                FROM pending_object_deletes d
+                WHERE d.requested_at < now() - make_interval(secs => \(age.seconds))
+                ORDER BY d.requested_at LIMIT \(limit)
+                """, logger: logger)
+            var result: [PendingObjectDelete] = []
+            for try await (area, key, referenced) in rows.decode((String, String, Bool).self) {
+                result.append(PendingObjectDelete(area: StorageArea(rawValue: area) ?? .staging, key: key, stillReferenced: referenced))
+            }
+            return result
         }
-        return result
     }
 
     /// The object is gone (or must be kept): the to-do item is done.
     public func finishDeletes(area: StorageArea, keys: [String]) async throws {
-        guard !keys.isEmpty else { return }
-        _ = try await client.query("DELETE FROM pending_object_deletes WHERE area = \(area.rawValue) AND storage_key = ANY(\(keys))", logger: logger)
+        try await CatalogError.wrapping("finish the object deletes") {
+            guard !keys.isEmpty else { return }
+            _ = try await client.query("DELETE FROM pending_object_deletes WHERE area = \(area.rawValue) AND storage_key = ANY(\(keys))", logger: logger)
+        }
     }
 
     /// Bundles left `uploading` by a worker that stopped or whose heartbeat is older than `staleAfter`.
     public func orphanBundles(staleAfter: Duration) async throws -> [OrphanBundle] {
-        let rows = try await client.query("""
-            SELECT b.id, b.archive_key, b.manifest_key FROM bundles b
-            WHERE b.state = 'uploading' AND NOT EXISTS (
-                SELECT 1 FROM workers w WHERE w.id = b.owner AND w.stopped_at IS NULL
-                  AND w.heartbeat_at > now() - make_interval(secs => \(staleAfter.seconds)))
-            """, logger: logger)
-        var result: [OrphanBundle] = []
-        for try await (id, key, manifest) in rows.decode((Int64, String, String?).self) {
-            result.append(OrphanBundle(id: id, archiveKey: key, manifestKey: manifest))
+        try await CatalogError.wrapping("look for orphan bundles") {
+            let rows = try await client.query("""
+                SELECT b.id, b.archive_key, b.manifest_key FROM bundles b
+                WHERE b.state = 'uploading' AND NOT EXISTS (
+                    SELECT 1 FROM workers w WHERE w.id = b.owner AND w.stopped_at IS NULL
+                      AND w.heartbeat_at > now() - make_interval(secs => \(staleAfter.seconds)))
+                """, logger: logger)
+            var result: [OrphanBundle] = []
+            for try await (id, key, manifest) in rows.decode((Int64, String, String?).self) {
+                result.append(OrphanBundle(id: id, archiveKey: key, manifestKey: manifest))
+            }
+            return result
         }
-        return result
     }
 
     /// An orphan bundle's objects were removed; no row ever pointed at it.
     public func markBundleDeleted(_ id: Int64) async throws {
-        _ = try await client.query("""
-            UPDATE bundles SET state = 'deleted', owner = NULL
-            WHERE id = \(id) AND NOT EXISTS (SELECT 1 FROM objectstoragefiles WHERE bundle_id = \(id) AND deleted_at IS NULL)
-            """, logger: logger)
+        try await CatalogError.wrapping("mark the orphan bundle deleted") {
+            _ = try await client.query("""
+                UPDATE bundles SET state = 'deleted', owner = NULL
+                WHERE id = \(id) AND NOT EXISTS (SELECT 1 FROM objectstoragefiles WHERE bundle_id = \(id) AND deleted_at IS NULL)
+                """, logger: logger)
+        }
     }
 }
 
@@ -342,33 +360,39 @@ public struct LiveBundleMember: Sendable, Hashable {
 
 extension ArchiveCatalog {
     public func bundlesToRewrite(limit: Int) async throws -> [BundleToRewrite] {
-        let rows = try await client.query("""
-            SELECT id, archive_key, manifest_key, compression, hash, details ? 'restore_requested_at'
-            FROM bundles WHERE state = 'rewriting' ORDER BY id LIMIT \(limit)
-            """, logger: logger)
-        var result: [BundleToRewrite] = []
-        for try await (id, key, manifest, compression, hash, requested) in rows.decode((Int64, String, String?, String, String?, Bool).self) {
-            result.append(BundleToRewrite(id: id, archiveKey: key, manifestKey: manifest, compression: compression, hash: hash, restoreRequested: requested))
+        try await CatalogError.wrapping("list the bundles to rewrite") {
+            let rows = try await client.query("""
+                SELECT id, archive_key, manifest_key, compression, hash, details ? 'restore_requested_at'
+                FROM bundles WHERE state = 'rewriting' ORDER BY id LIMIT \(limit)
+                """, logger: logger)
+            var result: [BundleToRewrite] = []
+            for try await (id, key, manifest, compression, hash, requested) in rows.decode((Int64, String, String?, String, String?, Bool).self) {
+                result.append(BundleToRewrite(id: id, archiveKey: key, manifestKey: manifest, compression: compression, hash: hash, restoreRequested: requested))
+            }
+            return result
         }
-        return result
     }
 
     public func noteRestoreRequested(bundleID: Int64) async throws {
-        _ = try await client.query("""
-            UPDATE bundles SET details = details || jsonb_build_object('restore_requested_at', now()) WHERE id = \(bundleID)
-            """, logger: logger)
+        try await CatalogError.wrapping("note the bundle's restore request") {
+            _ = try await client.query("""
+                UPDATE bundles SET details = details || jsonb_build_object('restore_requested_at', now()) WHERE id = \(bundleID)
+                """, logger: logger)
+        }
     }
 
     public func liveMembers(bundleID: Int64) async throws -> [LiveBundleMember] {
-        let rows = try await client.query("""
-            SELECT id, bundle_offset, stored_size_bytes, stored_hash FROM objectstoragefiles
-            WHERE bundle_id = \(bundleID) AND state = 'archived' AND deleted_at IS NULL ORDER BY bundle_offset
-            """, logger: logger)
-        var result: [LiveBundleMember] = []
-        for try await (id, offset, size, hash) in rows.decode((Int64, Int64, Int64, String).self) {
-            result.append(LiveBundleMember(fileID: id, offset: offset, size: size, sha256: hash))
+        try await CatalogError.wrapping("list the bundle's live members") {
+            let rows = try await client.query("""
+                SELECT id, bundle_offset, stored_size_bytes, stored_hash FROM objectstoragefiles
+                WHERE bundle_id = \(bundleID) AND state = 'archived' AND deleted_at IS NULL ORDER BY bundle_offset
+                """, logger: logger)
+            var result: [LiveBundleMember] = []
+            for try await (id, offset, size, hash) in rows.decode((Int64, Int64, Int64, String).self) {
+                result.append(LiveBundleMember(fileID: id, offset: offset, size: size, sha256: hash))
+            }
+            return result
         }
-        return result
     }
 
     /// One transaction: the live members, copied back to staging at `stagingKeys`, go back into the archiver's
@@ -376,30 +400,32 @@ extension ArchiveCatalog {
     /// came from, and the old bundle becomes `replaced`: it is kept, untouched, until every one of them is archived
     /// again (`retireUnusedBundles`). Returns how many rows were re-staged.
     public func restage(bundleID: Int64, stagingKeys: [Int64: String]) async throws -> Int {
-        try await client.withTransaction(logger: logger) { connection in
-            var count = 0
-            for try await _ in try await connection.query("""
-                UPDATE objectstoragefiles AS f SET
-                    state = CASE WHEN f.kind = 'video' THEN 'transcoded' ELSE 'staged' END,
-                    storage = 'staging', storage_key = k.key, archive_key = NULL, bundle_id = NULL, bundle_offset = NULL,
-                    archived_at = NULL, signed_download_url = NULL, signed_download_url_expires_at = NULL,
-                    attempts = 0, run_after = now(), rewritten_from_bundle = \(bundleID),
-                    details = f.details || jsonb_build_object('rewritten_from_bundle', \(bundleID))
-                FROM unnest(\(Array(stagingKeys.keys))::bigint[], \(Array(stagingKeys.values))::text[]) AS k(id, key)
-                WHERE f.id = k.id AND f.bundle_id = \(bundleID) AND f.state = 'archived' AND f.deleted_at IS NULL
-                RETURNING f.id
-                """, logger: logger).decode(Int64.self) {
-                count += 1
+        try await CatalogError.wrapping("re-stage the bundle's members") {
+            try await client.withTransaction(logger: logger) { connection in
+                var count = 0
+                for try await _ in try await connection.query("""
+                    UPDATE objectstoragefiles AS f SET
+                        state = CASE WHEN f.kind = 'video' THEN 'transcoded' ELSE 'staged' END,
+                        storage = 'staging', storage_key = k.key, archive_key = NULL, bundle_id = NULL, bundle_offset = NULL,
+                        archived_at = NULL, signed_download_url = NULL, signed_download_url_expires_at = NULL,
+                        attempts = 0, run_after = now(), rewritten_from_bundle = \(bundleID),
+                        details = f.details || jsonb_build_object('rewritten_from_bundle', \(bundleID))
+                    FROM unnest(\(Array(stagingKeys.keys))::bigint[], \(Array(stagingKeys.values))::text[]) AS k(id, key)
+                    WHERE f.id = k.id AND f.bundle_id = \(bundleID) AND f.state = 'archived' AND f.deleted_at IS NULL
+                    RETURNING f.id
+                    """, logger: logger).decode(Int64.self) {
+                    count += 1
+                }
+                var live = 0
+                for try await value in try await connection.query("""
+                    SELECT count(*) FROM objectstoragefiles WHERE bundle_id = \(bundleID) AND deleted_at IS NULL
+                    """, logger: logger).decode(Int.self) {
+                    live = value
+                }
+                guard live == 0 else { throw CatalogError(.migrationFailed, "bundle \(bundleID) still has \(live) live members after re-staging") }
+                _ = try await connection.query("UPDATE bundles SET state = 'replaced' WHERE id = \(bundleID)", logger: logger)
+                return count
             }
-            var live = 0
-            for try await value in try await connection.query("""
-                SELECT count(*) FROM objectstoragefiles WHERE bundle_id = \(bundleID) AND deleted_at IS NULL
-                """, logger: logger).decode(Int.self) {
-                live = value
-            }
-            guard live == 0 else { throw CatalogError(.migrationFailed, "bundle \(bundleID) still has \(live) live members after re-staging") }
-            _ = try await connection.query("UPDATE bundles SET state = 'replaced' WHERE id = \(bundleID)", logger: logger)
-            return count
         }
     }
 
@@ -409,29 +435,31 @@ extension ArchiveCatalog {
     /// members is live any more (its members' leases were all lost before it was recorded, or every member was
     /// deleted by a path that did not count it dead). Returns the bundles retired.
     public func retireUnusedBundles() async throws -> [Int64] {
-        try await client.withTransaction(logger: logger) { connection in
-            var retired: [Int64] = []
-            var keys: [String] = []
-            for try await (id, key, manifest) in try await connection.query("""
-                UPDATE bundles AS b SET state = 'deleted'
-                WHERE b.state IN ('replaced', 'archived')
-                  AND NOT EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.bundle_id = b.id AND f.deleted_at IS NULL)
-                  AND NOT EXISTS (
-                      SELECT 1 FROM objectstoragefiles f LEFT JOIN objectstoragefiles h ON h.id = content_holder(f.id)
-                      WHERE f.rewritten_from_bundle = b.id AND f.deleted_at IS NULL
-                        AND (h.id IS NULL OR h.state <> 'archived' OR h.deleted_at IS NOT NULL OR h.bundle_id IS NOT DISTINCT FROM b.id))
-                RETURNING b.id, b.archive_key, b.manifest_key
-                """, logger: logger).decode((Int64, String, String?).self) {
-                retired.append(id)
-                keys.append(key)
-                if let manifest { keys.append(manifest) }
+        try await CatalogError.wrapping("retire unused bundles") {
+            try await client.withTransaction(logger: logger) { connection in
+                var retired: [Int64] = []
+                var keys: [String] = []
+                for try await (id, key, manifest) in try await connection.query("""
+                    UPDATE bundles AS b SET state = 'deleted'
+                    WHERE b.state IN ('replaced', 'archived')
+                      AND NOT EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.bundle_id = b.id AND f.deleted_at IS NULL)
+                      AND NOT EXISTS (
+                          SELECT 1 FROM objectstoragefiles f LEFT JOIN objectstoragefiles h ON h.id = content_holder(f.id)
+                          WHERE f.rewritten_from_bundle = b.id AND f.deleted_at IS NULL
+                            AND (h.id IS NULL OR h.state <> 'archived' OR h.deleted_at IS NOT NULL OR h.bundle_id IS NOT DISTINCT FROM b.id))
+                    RETURNING b.id, b.archive_key, b.manifest_key
+                    """, logger: logger).decode((Int64, String, String?).self) {
+                    retired.append(id)
+                    keys.append(key)
+                    if let manifest { keys.append(manifest) }
+                }
+                _ = try await connection.query("""
+                    INSERT INTO pending_object_deletes (area, storage_key, reason)
+                    SELECT 'archive', key, 'bundle rewritten' FROM unnest(\(keys)::text[]) AS key
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger)
+                return retired
             }
-            _ = try await connection.query("""
-                INSERT INTO pending_object_deletes (area, storage_key, reason)
-                SELECT 'archive', key, 'bundle rewritten' FROM unnest(\(keys)::text[]) AS key
-                ON CONFLICT DO NOTHING
-                """, logger: logger)
-            return retired
         }
     }
 }

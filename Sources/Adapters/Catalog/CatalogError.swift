@@ -30,12 +30,16 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible, CustomDebu
 
     public let code: Code
     public let message: String
+    /// The server's SQLSTATE when a statement failed (`40001` serialization failure, `23505` unique violation…):
+    /// safe to show and to match on, for callers that retry.
+    public let sqlState: String?
     /// The error behind this one (a `PSQLError`…), for `debugDescription` only.
     public let underlying: (any Error)?
 
-    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
+    public init(_ code: Code, _ message: String, sqlState: String? = nil, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
+        self.sqlState = sqlState
         self.underlying = underlying
     }
 
@@ -46,17 +50,43 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible, CustomDebu
         return "CatalogError(\(code)): \(message); underlying: \(String(reflecting: underlying))"
     }
 
-    /// Runs `body` and turns a database error into `queryFailed`, named by `operation` ("claim due alerts"), with the
-    /// server's message. Cancellation and errors that are already `CatalogError` pass through unchanged.
-    static func wrapping<Result>(_ operation: String, _ body: () async throws -> Result) async throws -> Result {
+    /// Runs `body` and turns a database error into `code` (`queryFailed`), named by `operation` ("claim due
+    /// alerts"), with the server's message and SQLSTATE. Every other error passes through unchanged: cancellation,
+    /// a `CatalogError`, and the caller's own errors, also when a transaction wrapped them, so that callers keep
+    /// matching on their domain errors.
+    static func wrapping<Result>(
+        _ operation: String, code: Code = .queryFailed, _ body: () async throws -> Result
+    ) async throws -> Result {
         do {
             return try await body()
-        } catch let error as CatalogError {
-            throw error
-        } catch is CancellationError {
-            throw CancellationError()
         } catch {
-            throw CatalogError(.queryFailed, "catalog: cannot \(operation): \(CatalogDatabase.describe(error))", underlying: error)
+            throw converting(error, operation: operation, code: code)
         }
+    }
+
+    private static func converting(_ error: any Error, operation: String, code: Code) -> any Error {
+        // A transaction wraps whatever its closure threw; what is not the database's goes back out as it was.
+        if let transaction = error as? PostgresTransactionError, let closure = transaction.closureError, !isDatabaseError(closure) {
+            return closure
+        }
+        guard isDatabaseError(error) else { return error }
+        return CatalogError(
+            code, "catalog: cannot \(operation): \(CatalogDatabase.describe(error))", sqlState: sqlState(of: error), underlying: error)
+    }
+
+    /// postgres-nio's own errors, whose descriptions say nothing and whose debug descriptions may show query text.
+    private static func isDatabaseError(_ error: any Error) -> Bool {
+        error is PSQLError || error is PostgresTransactionError || error is PostgresDecodingError
+    }
+
+    private static func sqlState(of error: any Error) -> String? {
+        if let error = error as? PSQLError { return error.serverInfo?[.sqlState] }
+        if let error = error as? PostgresTransactionError {
+            // A serialization failure may surface at COMMIT as well as in the closure.
+            for part in [error.closureError, error.commitError, error.beginError, error.rollbackError] {
+                if let part, let state = sqlState(of: part) { return state }
+            }
+        }
+        return nil
     }
 }

@@ -5,16 +5,18 @@ import PostgresNIO
 public enum CatalogStatus {
     /// The server's version string and the newest applied migration (nil before the first migration).
     public static func read(_ client: PostgresClient, logger: Logger) async throws -> (server: String, schemaVersion: Int?) {
-        var server = "unknown"
-        for try await version in try await client.query("SHOW server_version", logger: logger).decode(String.self) {
-            server = "PostgreSQL \(version)"
-        }
-        var schemaVersion: Int?
-        for try await exists in try await client.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger).decode(Bool.self) where exists {
-            for try await version in try await client.query("SELECT max(version) FROM schema_migrations", logger: logger).decode(Int?.self) {
-                schemaVersion = version
+        try await CatalogError.wrapping("read the database status") {
+            var server = "unknown"
+            for try await version in try await client.query("SHOW server_version", logger: logger).decode(String.self) {
+                server = "PostgreSQL \(version)"
             }
+            var schemaVersion: Int?
+            for try await exists in try await client.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger).decode(Bool.self) where exists {
+                for try await version in try await client.query("SELECT max(version) FROM schema_migrations", logger: logger).decode(Int?.self) {
+                    schemaVersion = version
+                }
+            }
+            return (server, schemaVersion)
         }
-        return (server, schemaVersion)
     }
 }

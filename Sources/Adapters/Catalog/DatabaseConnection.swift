@@ -139,7 +139,12 @@ extension CatalogDatabase {
     /// One line for any error a query may throw: the server's message for database errors (never the query
     /// text or its parameters), the error's own description otherwise.
     public static func describe(_ error: any Error) -> String {
+        if let error = error as? CatalogError { return error.description }
         if let error = error as? PSQLError { return describe(error) }
+        if let error = error as? PostgresDecodingError {
+            // Which column and types, never the value.
+            return "cannot decode column \(error.columnName) (\(error.postgresType)) as \(error.targetType): \(error.code)"
+        }
         if let error = error as? PostgresTransactionError {
             if let closure = error.closureError { return describe(closure) }
             if let begin = error.beginError { return "starting a transaction failed: " + describe(begin) }

@@ -29,12 +29,14 @@ public struct DeleteRequests: Sendable {
 
     /// Processes up to `limit` requests older than `grace`; rows being worked on by a worker wait for later.
     public func processDue(grace: Duration, limit: Int = 100) async throws -> [ProcessedDelete] {
-        var processed: [ProcessedDelete] = []
-        for _ in 0..<limit {
-            guard let result = try await processOne(grace: grace) else { break }
-            processed.append(result)
+        try await CatalogError.wrapping("process delete requests") {
+            var processed: [ProcessedDelete] = []
+            for _ in 0..<limit {
+                guard let result = try await processOne(grace: grace) else { break }
+                processed.append(result)
+            }
+            return processed
         }
-        return processed
     }
 
     func processOne(grace: Duration) async throws -> ProcessedDelete? {

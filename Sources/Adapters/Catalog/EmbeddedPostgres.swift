@@ -142,10 +142,12 @@ public struct EmbeddedPostgres: Sendable {
     private func createCatalogDatabase() async throws {
         var maintenance = url
         maintenance.database = "postgres"
-        try await CatalogDatabase.withClient(maintenance, logger: logger) { client in
-            let rows = try await client.query("SELECT 1 FROM pg_database WHERE datname = \(Self.databaseName)", logger: logger).collect()
-            if rows.isEmpty {
-                _ = try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(Self.databaseName)"), logger: logger).collect()
+        try await CatalogError.wrapping("create the catalog database", code: .embeddedClusterFailed) {
+            try await CatalogDatabase.withClient(maintenance, logger: logger) { client in
+                let rows = try await client.query("SELECT 1 FROM pg_database WHERE datname = \(Self.databaseName)", logger: logger).collect()
+                if rows.isEmpty {
+                    _ = try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(Self.databaseName)"), logger: logger).collect()
+                }
             }
         }
     }

@@ -18,29 +18,35 @@ public struct ExportCatalog: Sendable {
         waitingForOthers: Bool,
         _ body: (_ streamRows: (_ emit: (String) async throws -> Void) async throws -> Void) async throws -> Result
     ) async throws -> Result? {
-        try await client.withConnection { connection in
-            var locked = false
-            try await CatalogError.wrapping("take the catalog-export lock") {
-                if waitingForOthers {
-                    _ = try await connection.query("SELECT pg_advisory_lock(hashtextextended('catalog-export', 0))", logger: logger)
-                    locked = true
-                } else {
-                    for try await value in try await connection.query(
-                        "SELECT pg_try_advisory_lock(hashtextextended('catalog-export', 0))", logger: logger
-                    ).decode(Bool.self) {
-                        locked = value
+        try await CatalogError.wrapping("export the catalog") {
+            try await client.withConnection { connection in
+                var locked = false
+                try await CatalogError.wrapping("take the catalog-export lock") {
+                    if waitingForOthers {
+                        _ = try await connection.query("SELECT pg_advisory_lock(hashtextextended('catalog-export', 0))", logger: logger)
+                        locked = true
+                    } else {
+                        for try await value in try await connection.query(
+                            "SELECT pg_try_advisory_lock(hashtextextended('catalog-export', 0))", logger: logger
+                        ).decode(Bool.self) {
+                            locked = value
+                        }
                     }
                 }
-            }
-            guard locked else { return nil }
-            let unlock = { _ = try await connection.query("SELECT pg_advisory_unlock(hashtextextended('catalog-export', 0))", logger: logger) }
-            do {
-                let result = try await body { emit in try await Self.streamRows(on: connection, logger: logger, emit) }
-                try await unlock()
-                return result
-            } catch {
-                try? await unlock()
-                throw error
+                guard locked else { return nil }
+                let unlock = {
+                    try await CatalogError.wrapping("release the catalog-export lock") {
+                        _ = try await connection.query("SELECT pg_advisory_unlock(hashtextextended('catalog-export', 0))", logger: logger)
+                    }
+                }
+                do {
+                    let result = try await body { emit in try await Self.streamRows(on: connection, logger: logger, emit) }
+                    try await unlock()
+                    return result
+                } catch {
+                    try? await unlock()
+                    throw error
+                }
             }
         }
     }
@@ -57,10 +63,12 @@ public struct ExportCatalog: Sendable {
             """,
             "SELECT (jsonb_build_object('type', 'delete_request') || to_jsonb(d))::text FROM objectstoragedeletelog d ORDER BY id",
         ]
-        for query in queries {
-            let rows = try await CatalogError.wrapping("read the catalog for the export") { try await connection.query(query, logger: logger) }
-            for try await line in rows.decode(String.self) {
-                try await emit(line)
+        // Rows stream while `emit` runs: a failure mid-stream is wrapped too, `emit`'s own errors pass through.
+        try await CatalogError.wrapping("read the catalog for the export") {
+            for query in queries {
+                for try await line in try await connection.query(query, logger: logger).decode(String.self) {
+                    try await emit(line)
+                }
             }
         }
     }

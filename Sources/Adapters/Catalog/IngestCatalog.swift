@@ -135,118 +135,138 @@ public struct IngestCatalog: Sendable {
     /// The `sources` row for this label, created or updated (metadata merged, note replaced when given, `keepRaw`
     /// turned on when asked and never off).
     public func openSource(label: String, metadata: [String: String], note: String?, keepRaw: Bool = false, origin: String) async throws -> Int64 {
-        let metadataJSON = String(decoding: try JSONEncoder().encode(metadata), as: UTF8.self)
-        let rows = try await client.query("""
-            INSERT INTO sources (label, metadata, note, origin, keep_raw) VALUES (\(label), \(metadataJSON)::jsonb, \(note), \(origin), \(keepRaw))
-            ON CONFLICT (label) DO UPDATE SET metadata = sources.metadata || EXCLUDED.metadata,
-                note = COALESCE(EXCLUDED.note, sources.note), origin = EXCLUDED.origin, finished_at = NULL,
-                keep_raw = sources.keep_raw OR EXCLUDED.keep_raw
-            RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        throw CatalogError(.migrationFailed, "the sources row for \(label) was not returned")
+        try await CatalogError.wrapping("open the source") {
+            let metadataJSON = String(decoding: try JSONEncoder().encode(metadata), as: UTF8.self)
+            let rows = try await client.query("""
+                INSERT INTO sources (label, metadata, note, origin, keep_raw) VALUES (\(label), \(metadataJSON)::jsonb, \(note), \(origin), \(keepRaw))
+                ON CONFLICT (label) DO UPDATE SET metadata = sources.metadata || EXCLUDED.metadata,
+                    note = COALESCE(EXCLUDED.note, sources.note), origin = EXCLUDED.origin, finished_at = NULL,
+                    keep_raw = sources.keep_raw OR EXCLUDED.keep_raw
+                RETURNING id
+                """, logger: logger)
+            for try await id in rows.decode(Int64.self) { return id }
+            throw CatalogError(.migrationFailed, "the sources row for \(label) was not returned")
+        }
     }
 
     /// The newest version of a path in a source.
     public func latestVersion(sourceID: Int64, path: String) async throws -> CataloguedFile? {
-        try await latestVersion(sourceID: sourceID, path: path, on: nil)
+        try await CatalogError.wrapping("look up the path's latest version") {
+            try await latestVersion(sourceID: sourceID, path: path, on: nil)
+        }
     }
 
     /// For each request, the newest version of its path and whether content of its size is catalogued: the two
     /// questions the uploader asks about every file before reading it, for many files in one round trip.
     public func lookUp(_ requests: [CatalogLookUp]) async throws -> [CatalogLookUpResult] {
-        var results = [CatalogLookUpResult](repeating: CatalogLookUpResult(latest: nil, contentOfSizeExists: false), count: requests.count)
-        guard !requests.isEmpty else { return results }
-        let rows = try await client.query("""
-            SELECT r.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state, l.deleted,
-                EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = r.size AND hash IS NOT NULL
-                        AND state NOT IN ('unreadable', 'failed') AND deleted_at IS NULL)
-            FROM unnest(\(requests.map(\.sourceID))::bigint[], \(requests.map(\.path))::text[], \(requests.map(\.size))::bigint[])
-                WITH ORDINALITY AS r(source_id, path, size, ord)
-            LEFT JOIN LATERAL (
-                SELECT id, version, size_bytes, modified_at, hash, state,
-                    (deleted_at IS NOT NULL OR EXISTS (SELECT 1 FROM objectstoragedeletelog d WHERE d.file_id = objectstoragefiles.id AND d.processed_at IS NULL)) AS deleted
-                FROM objectstoragefiles
-                WHERE source_id = r.source_id AND path = r.path ORDER BY version DESC LIMIT 1
-            ) AS l ON true
-            """, logger: logger)
-        for try await (ordinal, id, version, sizeBytes, modified, hash, state, deleted, exists)
-            in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Bool?, Bool).self) {
-            let latest = CataloguedFile(joinedID: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: state, deleted: deleted)
-            results[Int(ordinal) - 1] = CatalogLookUpResult(latest: latest, contentOfSizeExists: exists)
+        try await CatalogError.wrapping("look up files") {
+            var results = [CatalogLookUpResult](repeating: CatalogLookUpResult(latest: nil, contentOfSizeExists: false), count: requests.count)
+            guard !requests.isEmpty else { return results }
+            let rows = try await client.query("""
+                SELECT r.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state, l.deleted,
+                    EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = r.size AND hash IS NOT NULL
+                            AND state NOT IN ('unreadable', 'failed') AND deleted_at IS NULL)
+                FROM unnest(\(requests.map(\.sourceID))::bigint[], \(requests.map(\.path))::text[], \(requests.map(\.size))::bigint[])
+                    WITH ORDINALITY AS r(source_id, path, size, ord)
+                LEFT JOIN LATERAL (
+                    SELECT id, version, size_bytes, modified_at, hash, state,
+                        (deleted_at IS NOT NULL OR EXISTS (SELECT 1 FROM objectstoragedeletelog d WHERE d.file_id = objectstoragefiles.id AND d.processed_at IS NULL)) AS deleted
+                    FROM objectstoragefiles
+                    WHERE source_id = r.source_id AND path = r.path ORDER BY version DESC LIMIT 1
+                ) AS l ON true
+                """, logger: logger)
+            for try await (ordinal, id, version, sizeBytes, modified, hash, state, deleted, exists)
+                in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Bool?, Bool).self) {
+                let latest = CataloguedFile(joinedID: id, version: version, sizeBytes: sizeBytes, modifiedAt: modified, hash: hash, state: state, deleted: deleted)
+                results[Int(ordinal) - 1] = CatalogLookUpResult(latest: latest, contentOfSizeExists: exists)
+            }
+            return results
         }
-        return results
     }
 
     /// True when some row holds content of exactly this size: then the uploader hashes before sending.
     public func contentOfSizeExists(_ size: Int64) async throws -> Bool {
-        let rows = try await client.query(
-            """
-            SELECT EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = \(size) AND hash IS NOT NULL
-                           AND state NOT IN ('unreadable', 'failed') AND deleted_at IS NULL)
-            """,
-            logger: logger)
-        for try await exists in rows.decode(Bool.self) { return exists }
-        return false
+        try await CatalogError.wrapping("look up content by size") {
+            let rows = try await client.query(
+                """
+                SELECT EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = \(size) AND hash IS NOT NULL
+                               AND state NOT IN ('unreadable', 'failed') AND deleted_at IS NULL)
+                """,
+                logger: logger)
+            for try await exists in rows.decode(Bool.self) { return exists }
+            return false
+        }
     }
 
     /// The row that holds this content (the oldest live one that is not itself a duplicate or lost). A deleted
     /// row is never a holder: its content may already be gone, and the delete processor hands the content of a
     /// deleted holder over to one of its live duplicates (`DeleteRequests`).
     public func holder(ofHash hash: String) async throws -> Int64? {
-        let rows = try await client.query("""
-            SELECT id FROM objectstoragefiles
-            WHERE hash = \(hash) AND state NOT IN ('duplicate', 'unreadable', 'failed') AND deleted_at IS NULL ORDER BY id LIMIT 1
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        return nil
+        try await CatalogError.wrapping("look up the content's holder") {
+            let rows = try await client.query("""
+                SELECT id FROM objectstoragefiles
+                WHERE hash = \(hash) AND state NOT IN ('duplicate', 'unreadable', 'failed') AND deleted_at IS NULL ORDER BY id LIMIT 1
+                """, logger: logger)
+            for try await id in rows.decode(Int64.self) { return id }
+            return nil
+        }
     }
 
     public func pendingUpload(sourceID: Int64, path: String) async throws -> PendingUpload? {
-        let rows = try await client.query("""
-            SELECT id, staging_key, size_bytes, modified_at, multipart_state::text FROM pending_uploads
-            WHERE source_id = \(sourceID) AND path = \(path)
-            """, logger: logger)
-        for try await (id, key, size, modified, state) in rows.decode((Int64, String, Int64, Date?, String?).self) {
-            return PendingUpload(id: id, stagingKey: key, sizeBytes: size, modifiedAt: modified, multipartState: state)
+        try await CatalogError.wrapping("look up the pending upload") {
+            let rows = try await client.query("""
+                SELECT id, staging_key, size_bytes, modified_at, multipart_state::text FROM pending_uploads
+                WHERE source_id = \(sourceID) AND path = \(path)
+                """, logger: logger)
+            for try await (id, key, size, modified, state) in rows.decode((Int64, String, Int64, Date?, String?).self) {
+                return PendingUpload(id: id, stagingKey: key, sizeBytes: size, modifiedAt: modified, multipartState: state)
+            }
+            return nil
         }
-        return nil
     }
 
     /// Records that an upload of this path to `stagingKey` begins (before the first byte is sent).
     public func beginPendingUpload(sourceID: Int64, path: String, sizeBytes: Int64, modifiedAt: Date?, stagingKey: String) async throws -> PendingUpload {
-        let rows = try await client.query("""
-            INSERT INTO pending_uploads (source_id, path, size_bytes, modified_at, staging_key)
-            VALUES (\(sourceID), \(path), \(sizeBytes), \(modifiedAt), \(stagingKey))
-            RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) {
-            return PendingUpload(id: id, stagingKey: stagingKey, sizeBytes: sizeBytes, modifiedAt: modifiedAt, multipartState: nil)
+        try await CatalogError.wrapping("record the pending upload") {
+            let rows = try await client.query("""
+                INSERT INTO pending_uploads (source_id, path, size_bytes, modified_at, staging_key)
+                VALUES (\(sourceID), \(path), \(sizeBytes), \(modifiedAt), \(stagingKey))
+                RETURNING id
+                """, logger: logger)
+            for try await id in rows.decode(Int64.self) {
+                return PendingUpload(id: id, stagingKey: stagingKey, sizeBytes: sizeBytes, modifiedAt: modifiedAt, multipartState: nil)
+            }
+            throw CatalogError(.migrationFailed, "the pending upload for \(path) was not returned")
         }
-        throw CatalogError(.migrationFailed, "the pending upload for \(path) was not returned")
     }
 
     public func saveMultipartState(pendingID: Int64, json: String?) async throws {
-        _ = try await client.query(
-            "UPDATE pending_uploads SET multipart_state = \(json)::jsonb, updated_at = now() WHERE id = \(pendingID)",
-            logger: logger)
+        try await CatalogError.wrapping("save the multipart upload state") {
+            _ = try await client.query(
+                "UPDATE pending_uploads SET multipart_state = \(json)::jsonb, updated_at = now() WHERE id = \(pendingID)",
+                logger: logger)
+        }
     }
 
     /// Forgets a pending upload (its staged object, if any, is the caller's to delete).
     public func dropPendingUpload(id: Int64) async throws {
-        _ = try await client.query("DELETE FROM pending_uploads WHERE id = \(id)", logger: logger)
+        try await CatalogError.wrapping("drop the pending upload") {
+            _ = try await client.query("DELETE FROM pending_uploads WHERE id = \(id)", logger: logger)
+        }
     }
 
     /// Pending uploads of a source, for the sweep at the end of a run (uploads of files that vanished).
     public func pendingUploads(sourceID: Int64) async throws -> [(path: String, upload: PendingUpload)] {
-        let rows = try await client.query("""
-            SELECT path, id, staging_key, size_bytes, modified_at, multipart_state::text FROM pending_uploads WHERE source_id = \(sourceID)
-            """, logger: logger)
-        var result: [(String, PendingUpload)] = []
-        for try await (path, id, key, size, modified, state) in rows.decode((String, Int64, String, Int64, Date?, String?).self) {
-            result.append((path, PendingUpload(id: id, stagingKey: key, sizeBytes: size, modifiedAt: modified, multipartState: state)))
+        try await CatalogError.wrapping("list the pending uploads") {
+            let rows = try await client.query("""
+                SELECT path, id, staging_key, size_bytes, modified_at, multipart_state::text FROM pending_uploads WHERE source_id = \(sourceID)
+                """, logger: logger)
+            var result: [(String, PendingUpload)] = []
+            for try await (path, id, key, size, modified, state) in rows.decode((String, Int64, String, Int64, Date?, String?).self) {
+                result.append((path, PendingUpload(id: id, stagingKey: key, sizeBytes: size, modifiedAt: modified, multipartState: state)))
+            }
+            return result
         }
-        return result
     }
 
     /// Catalogues a file whose bytes were hashed. `stagingKey` is where they were stored, or nil when they were
@@ -263,22 +283,24 @@ public struct IngestCatalog: Sendable {
     /// The advisory locks on every hash and path of the batch are taken in one statement in ascending key order,
     /// here and for single files alike, so that two uploaders can never wait for each other in a cycle.
     public func record(_ records: [IngestRecord]) async throws -> [CatalogOutcome] {
-        guard !records.isEmpty else { return [] }
-        let details = try records.map { String(decoding: try JSONEncoder().encode($0.file.details), as: UTF8.self) }
-        return try await client.withTransaction(logger: logger) { connection in
-            try await ContentLocks.lock(
-                hashes: records.map(\.hash), paths: records.map { ($0.file.path, $0.file.sourceID) }, on: connection, logger: logger)
-            let pendingIDs = records.compactMap(\.pendingID)
-            if !pendingIDs.isEmpty {
-                _ = try await connection.query("DELETE FROM pending_uploads WHERE id = ANY(\(pendingIDs)::bigint[])", logger: logger)
+        try await CatalogError.wrapping("record the ingested files") {
+            guard !records.isEmpty else { return [] }
+            let details = try records.map { String(decoding: try JSONEncoder().encode($0.file.details), as: UTF8.self) }
+            return try await client.withTransaction(logger: logger) { connection in
+                try await ContentLocks.lock(
+                    hashes: records.map(\.hash), paths: records.map { ($0.file.path, $0.file.sourceID) }, on: connection, logger: logger)
+                let pendingIDs = records.compactMap(\.pendingID)
+                if !pendingIDs.isEmpty {
+                    _ = try await connection.query("DELETE FROM pending_uploads WHERE id = ANY(\(pendingIDs)::bigint[])", logger: logger)
+                }
+                var outcomes = [CatalogOutcome?](repeating: nil, count: records.count)
+                // A batch never holds one hash or one path twice in the same round: the second must see the first's row.
+                for round in Self.rounds(records) {
+                    try await record(round.map { records[$0] }, details: round.map { details[$0] }, on: connection)
+                        .enumerated().forEach { outcomes[round[$0.offset]] = $0.element }
+                }
+                return outcomes.map { $0! }
             }
-            var outcomes = [CatalogOutcome?](repeating: nil, count: records.count)
-            // A batch never holds one hash or one path twice in the same round: the second must see the first's row.
-            for round in Self.rounds(records) {
-                try await record(round.map { records[$0] }, details: round.map { details[$0] }, on: connection)
-                    .enumerated().forEach { outcomes[round[$0.offset]] = $0.element }
-            }
-            return outcomes.map { $0! }
         }
     }
 
@@ -406,34 +428,38 @@ public struct IngestCatalog: Sendable {
 
     /// Records a file whose bytes could not be read (after retries), with the error.
     public func recordUnreadable(_ file: IngestedFile, error: String) async throws -> Int64 {
-        try await client.withTransaction(logger: logger) { connection in
-            try await ContentLocks.lock(hashes: [], paths: [(file.path, file.sourceID)], on: connection, logger: logger)
-            let latest = try await latestVersion(sourceID: file.sourceID, path: file.path, on: connection)
-            if let latest, latest.state == .unreadable, !latest.deleted {
-                _ = try await connection.query("UPDATE objectstoragefiles SET error = \(error), size_bytes = \(file.sizeBytes) WHERE id = \(latest.id)", logger: logger)
-                return latest.id
+        try await CatalogError.wrapping("record the unreadable file") {
+            try await client.withTransaction(logger: logger) { connection in
+                try await ContentLocks.lock(hashes: [], paths: [(file.path, file.sourceID)], on: connection, logger: logger)
+                let latest = try await latestVersion(sourceID: file.sourceID, path: file.path, on: connection)
+                if let latest, latest.state == .unreadable, !latest.deleted {
+                    _ = try await connection.query("UPDATE objectstoragefiles SET error = \(error), size_bytes = \(file.sizeBytes) WHERE id = \(latest.id)", logger: logger)
+                    return latest.id
+                }
+                let rows = try await connection.query("""
+                    INSERT INTO objectstoragefiles (source_id, name, path, raw_path, kind, version, size_bytes, modified_at, state, error)
+                    VALUES (\(file.sourceID), \(file.name), \(file.path), \(file.rawPath.map { ByteBuffer(bytes: $0) }), \(file.kind.rawValue),
+                        \((latest?.version ?? 0) + 1), \(file.sizeBytes), \(file.modifiedAt), 'unreadable', \(error))
+                    RETURNING id
+                    """, logger: logger)
+                for try await id in rows.decode(Int64.self) { return id }
+                throw CatalogError(.migrationFailed, "the row for \(file.path) was not returned")
             }
-            let rows = try await connection.query("""
-                INSERT INTO objectstoragefiles (source_id, name, path, raw_path, kind, version, size_bytes, modified_at, state, error)
-                VALUES (\(file.sourceID), \(file.name), \(file.path), \(file.rawPath.map { ByteBuffer(bytes: $0) }), \(file.kind.rawValue),
-                    \((latest?.version ?? 0) + 1), \(file.sizeBytes), \(file.modifiedAt), 'unreadable', \(error))
-                RETURNING id
-                """, logger: logger)
-            for try await id in rows.decode(Int64.self) { return id }
-            throw CatalogError(.migrationFailed, "the row for \(file.path) was not returned")
         }
     }
 
     /// Closes a run: counts for the source and its finish time.
     public func finishSource(_ sourceID: Int64, counts: SourceCounts) async throws {
-        _ = try await client.query("""
-            UPDATE sources SET finished_at = now(), files_seen = \(counts.filesSeen), bytes_seen = \(counts.bytesSeen),
-                files_stored = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state NOT IN ('duplicate', 'unreadable', 'failed')),
-                files_duplicate = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state = 'duplicate'),
-                files_unreadable = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state = 'unreadable'),
-                files_skipped = \(counts.filesSkipped)
-            WHERE id = \(sourceID)
-            """, logger: logger)
+        try await CatalogError.wrapping("finish the source") {
+            _ = try await client.query("""
+                UPDATE sources SET finished_at = now(), files_seen = \(counts.filesSeen), bytes_seen = \(counts.bytesSeen),
+                    files_stored = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state NOT IN ('duplicate', 'unreadable', 'failed')),
+                    files_duplicate = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state = 'duplicate'),
+                    files_unreadable = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state = 'unreadable'),
+                    files_skipped = \(counts.filesSkipped)
+                WHERE id = \(sourceID)
+                """, logger: logger)
+        }
     }
 
     private func latestVersion(sourceID: Int64, path: String, on connection: PostgresConnection?) async throws -> CataloguedFile? {

@@ -50,18 +50,10 @@ public struct Migrator: Sendable {
 
     @discardableResult
     public func migrate(_ client: PostgresClient) async throws -> MigrationReport {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
+        try await CatalogError.wrapping("migrate the catalog", code: .migrationFailed) {
+            try await client.withTransaction(logger: logger) { connection in
                 try await migrate(in: connection)
             }
-        } catch let error as PSQLError {
-            throw CatalogError(.migrationFailed, "migrating the catalog failed: \(CatalogDatabase.describe(error))")
-        } catch let error as PostgresTransactionError {
-            if let closureError = error.closureError as? CatalogError { throw closureError }
-            if let psql = (error.closureError ?? error.commitError ?? error.beginError) as? PSQLError {
-                throw CatalogError(.migrationFailed, "migrating the catalog failed: \(CatalogDatabase.describe(psql))")
-            }
-            throw CatalogError(.migrationFailed, "migrating the catalog failed: \(error)")
         }
     }
 

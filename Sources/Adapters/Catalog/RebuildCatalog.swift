@@ -79,18 +79,22 @@ public struct RebuildCatalog: Sendable {
 
     /// True when no source, file or bundle is catalogued: the only database a rebuild writes into.
     public func isEmpty() async throws -> Bool {
-        let query: PostgresQuery = """
-            SELECT NOT EXISTS (SELECT 1 FROM sources) AND NOT EXISTS (SELECT 1 FROM objectstoragefiles)
-               AND NOT EXISTS (SELECT 1 FROM bundles) AND NOT EXISTS (SELECT 1 FROM objectstoragedeletelog)
-            """
-        for try await empty in try await client.query(query, logger: logger).decode(Bool.self) { return empty }
-        return false
+        try await CatalogError.wrapping("check that the catalog is empty") {
+            let query: PostgresQuery = """
+                SELECT NOT EXISTS (SELECT 1 FROM sources) AND NOT EXISTS (SELECT 1 FROM objectstoragefiles)
+                   AND NOT EXISTS (SELECT 1 FROM bundles) AND NOT EXISTS (SELECT 1 FROM objectstoragedeletelog)
+                """
+            for try await empty in try await client.query(query, logger: logger).decode(Bool.self) { return empty }
+            return false
+        }
     }
 
     public func withTransaction<Result: Sendable>(_ body: (RebuildSession) async throws -> Result) async throws -> Result {
-        try await client.withTransaction(logger: logger) { connection in
-            _ = try await connection.query("CREATE TEMP TABLE rebuild_export (kind TEXT NOT NULL, doc JSONB NOT NULL) ON COMMIT DROP", logger: logger)
-            return try await body(RebuildSession(connection: connection, logger: logger))
+        try await CatalogError.wrapping("run the rebuild transaction") {
+            try await client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query("CREATE TEMP TABLE rebuild_export (kind TEXT NOT NULL, doc JSONB NOT NULL) ON COMMIT DROP", logger: logger)
+                return try await body(RebuildSession(connection: connection, logger: logger))
+            }
         }
     }
 }
@@ -102,165 +106,189 @@ public struct RebuildSession: @unchecked Sendable {
 
     /// Lines of the export (JSON objects of one `type`), held in a temporary table until `applyExport`.
     public func stage(kind: String, documents: [String]) async throws {
-        guard !documents.isEmpty else { return }
-        _ = try await connection.query(
-            "INSERT INTO rebuild_export (kind, doc) SELECT \(kind), d::jsonb FROM unnest(\(documents)::text[]) AS d", logger: logger)
+        try await CatalogError.wrapping("stage the export's lines") {
+            guard !documents.isEmpty else { return }
+            _ = try await connection.query(
+                "INSERT INTO rebuild_export (kind, doc) SELECT \(kind), d::jsonb FROM unnest(\(documents)::text[]) AS d", logger: logger)
+        }
     }
 
     /// Inserts the staged export rows with their original ids. Files that were not archived yet become `failed`
     /// (their staging copies are not part of the archive); one statement per table, so references between rows
     /// are checked once every row is in.
     public func applyExport() async throws -> ExportImportCounts {
-        func count(_ query: PostgresQuery) async throws -> Int {
-            var total = 0
-            for try await value in try await connection.query(query, logger: logger).decode(Int.self) { total = value }
-            return total
+        try await CatalogError.wrapping("import the catalog export") {
+            func count(_ query: PostgresQuery) async throws -> Int {
+                var total = 0
+                for try await value in try await connection.query(query, logger: logger).decode(Int.self) { total = value }
+                return total
+            }
+            let sources = try await count("""
+                WITH inserted AS (INSERT INTO sources SELECT (jsonb_populate_record(NULL::sources, '{"keep_raw": false}'::jsonb || doc)).* FROM rebuild_export WHERE kind = 'source' RETURNING 1)
+                SELECT count(*)::int FROM inserted
+                """)
+            let bundles = try await count("""
+                WITH inserted AS (
+                    INSERT INTO bundles SELECT (jsonb_populate_record(NULL::bundles,
+                        CASE WHEN doc->>'state' IN ('open', 'uploading') THEN doc || '{"state": "deleted"}' ELSE doc END)).*
+                    FROM rebuild_export WHERE kind = 'bundle' RETURNING 1)
+                SELECT count(*)::int FROM inserted
+                """)
+            let inFlight = try await count("""
+                SELECT count(*)::int FROM rebuild_export WHERE kind = 'file' AND doc->>'state' IN ('staged', 'transcoding', 'transcoded', 'archiving')
+                """)
+            let files = try await count("""
+                WITH inserted AS (
+                    INSERT INTO objectstoragefiles SELECT (jsonb_populate_record(NULL::objectstoragefiles,
+                        jsonb_build_object('lease_token', 0, 'run_after', now()) ||
+                        CASE WHEN doc->>'state' IN ('staged', 'transcoding', 'transcoded', 'archiving')
+                             THEN doc || jsonb_build_object('state', 'failed', 'storage', NULL, 'storage_key', NULL,
+                                                            'error', \(RebuildCatalog.inFlightError)::text,
+                                                            'details', coalesce(doc->'details', '{}') || '{"rebuilt_in_flight": true}')
+                             ELSE doc END)).*
+                    FROM rebuild_export WHERE kind = 'file' RETURNING 1)
+                SELECT count(*)::int FROM inserted
+                """)
+            let deletes = try await count("""
+                WITH inserted AS (
+                    INSERT INTO objectstoragedeletelog SELECT (jsonb_populate_record(NULL::objectstoragedeletelog, doc)).*
+                    FROM rebuild_export WHERE kind = 'delete_request' RETURNING 1)
+                SELECT count(*)::int FROM inserted
+                """)
+            return ExportImportCounts(sources: sources, bundles: bundles, files: files, deleteRequests: deletes, inFlight: inFlight)
         }
-        let sources = try await count("""
-            WITH inserted AS (INSERT INTO sources SELECT (jsonb_populate_record(NULL::sources, '{"keep_raw": false}'::jsonb || doc)).* FROM rebuild_export WHERE kind = 'source' RETURNING 1)
-            SELECT count(*)::int FROM inserted
-            """)
-        let bundles = try await count("""
-            WITH inserted AS (
-                INSERT INTO bundles SELECT (jsonb_populate_record(NULL::bundles,
-                    CASE WHEN doc->>'state' IN ('open', 'uploading') THEN doc || '{"state": "deleted"}' ELSE doc END)).*
-                FROM rebuild_export WHERE kind = 'bundle' RETURNING 1)
-            SELECT count(*)::int FROM inserted
-            """)
-        let inFlight = try await count("""
-            SELECT count(*)::int FROM rebuild_export WHERE kind = 'file' AND doc->>'state' IN ('staged', 'transcoding', 'transcoded', 'archiving')
-            """)
-        let files = try await count("""
-            WITH inserted AS (
-                INSERT INTO objectstoragefiles SELECT (jsonb_populate_record(NULL::objectstoragefiles,
-                    jsonb_build_object('lease_token', 0, 'run_after', now()) ||
-                    CASE WHEN doc->>'state' IN ('staged', 'transcoding', 'transcoded', 'archiving')
-                         THEN doc || jsonb_build_object('state', 'failed', 'storage', NULL, 'storage_key', NULL,
-                                                        'error', \(RebuildCatalog.inFlightError)::text,
-                                                        'details', coalesce(doc->'details', '{}') || '{"rebuilt_in_flight": true}')
-                         ELSE doc END)).*
-                FROM rebuild_export WHERE kind = 'file' RETURNING 1)
-            SELECT count(*)::int FROM inserted
-            """)
-        let deletes = try await count("""
-            WITH inserted AS (
-                INSERT INTO objectstoragedeletelog SELECT (jsonb_populate_record(NULL::objectstoragedeletelog, doc)).*
-                FROM rebuild_export WHERE kind = 'delete_request' RETURNING 1)
-            SELECT count(*)::int FROM inserted
-            """)
-        return ExportImportCounts(sources: sources, bundles: bundles, files: files, deleteRequests: deletes, inFlight: inFlight)
     }
 
     /// Bundles by archive key, with their state.
     public func bundles() async throws -> [String: (id: Int64, state: String)] {
-        var result: [String: (id: Int64, state: String)] = [:]
-        for try await (key, id, state) in try await connection.query("SELECT archive_key, id, state FROM bundles", logger: logger)
-            .decode((String, Int64, String).self) {
-            result[key] = (id, state)
+        try await CatalogError.wrapping("list the bundles") {
+            var result: [String: (id: Int64, state: String)] = [:]
+            for try await (key, id, state) in try await connection.query("SELECT archive_key, id, state FROM bundles", logger: logger)
+                .decode((String, Int64, String).self) {
+                result[key] = (id, state)
+            }
+            return result
         }
-        return result
     }
 
     /// A bundle found through its manifest: keeps its recorded id unless another bundle has it.
     public func insertBundle(id: Int64?, archiveKey: String, manifestKey: String, compression: String, memberCount: Int,
                              rawBytes: Int64, storedBytes: Int64?, hash: String?, storageClass: String?, createdAt: Date?) async throws -> Int64 {
-        let rows = try await connection.query("""
-            INSERT INTO bundles (id, archive_key, manifest_key, state, compression, member_count, raw_bytes, stored_bytes, hash,
-                                 storage_class, created_at, archived_at, details)
-            VALUES (CASE WHEN \(id)::bigint IS NULL OR EXISTS (SELECT 1 FROM bundles WHERE id = \(id)::bigint)
-                         THEN nextval(pg_get_serial_sequence('bundles', 'id')) ELSE \(id)::bigint END,
-                    \(archiveKey), \(manifestKey), 'archived', \(compression), \(memberCount), \(rawBytes), \(storedBytes), \(hash),
-                    \(storageClass), coalesce(\(createdAt), now()), coalesce(\(createdAt), now()), '{"rebuilt_from": "manifest"}')
-            RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        throw CatalogError(.migrationFailed, "the bundle row for \(archiveKey) was not returned")
+        try await CatalogError.wrapping("insert the recovered bundle") {
+            let rows = try await connection.query("""
+                INSERT INTO bundles (id, archive_key, manifest_key, state, compression, member_count, raw_bytes, stored_bytes, hash,
+                                     storage_class, created_at, archived_at, details)
+                VALUES (CASE WHEN \(id)::bigint IS NULL OR EXISTS (SELECT 1 FROM bundles WHERE id = \(id)::bigint)
+                             THEN nextval(pg_get_serial_sequence('bundles', 'id')) ELSE \(id)::bigint END,
+                        \(archiveKey), \(manifestKey), 'archived', \(compression), \(memberCount), \(rawBytes), \(storedBytes), \(hash),
+                        \(storageClass), coalesce(\(createdAt), now()), coalesce(\(createdAt), now()), '{"rebuilt_from": "manifest"}')
+                RETURNING id
+                """, logger: logger)
+            for try await id in rows.decode(Int64.self) { return id }
+            throw CatalogError(.migrationFailed, "the bundle row for \(archiveKey) was not returned")
+        }
     }
 
     public func markBundleArchived(id: Int64) async throws {
-        _ = try await connection.query("UPDATE bundles SET state = 'archived', owner = NULL WHERE id = \(id) AND state <> 'archived'", logger: logger)
+        try await CatalogError.wrapping("mark the recovered bundle archived") {
+            _ = try await connection.query("UPDATE bundles SET state = 'archived', owner = NULL WHERE id = \(id) AND state <> 'archived'", logger: logger)
+        }
     }
 
     public func fileStates(ids: [Int64]) async throws -> [Int64: RebuiltFileState] {
-        var result: [Int64: RebuiltFileState] = [:]
-        guard !ids.isEmpty else { return result }
-        for try await (id, state, hash, key, inFlight) in try await connection.query("""
-            SELECT id, state, hash, archive_key, coalesce((details->>'rebuilt_in_flight')::boolean, false)
-            FROM objectstoragefiles WHERE id = ANY(\(ids))
-            """, logger: logger).decode((Int64, String, String?, String?, Bool).self) {
-            result[id] = RebuiltFileState(id: id, state: state, hash: hash, archiveKey: key, rebuiltInFlight: inFlight)
+        try await CatalogError.wrapping("read the files' states") {
+            var result: [Int64: RebuiltFileState] = [:]
+            guard !ids.isEmpty else { return result }
+            for try await (id, state, hash, key, inFlight) in try await connection.query("""
+                SELECT id, state, hash, archive_key, coalesce((details->>'rebuilt_in_flight')::boolean, false)
+                FROM objectstoragefiles WHERE id = ANY(\(ids))
+                """, logger: logger).decode((Int64, String, String?, String?, Bool).self) {
+                result[id] = RebuiltFileState(id: id, state: state, hash: hash, archiveKey: key, rebuiltInFlight: inFlight)
+            }
+            return result
         }
-        return result
     }
 
     /// The `sources` row for a label found only in a manifest.
     public func sourceID(label: String) async throws -> Int64 {
-        let rows = try await connection.query("""
-            WITH found AS (SELECT id FROM sources WHERE label = \(label)),
-                 created AS (INSERT INTO sources (label, origin, note) SELECT \(label), 'rebuild-catalog', 'recovered from bundle manifests'
-                             WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id)
-            SELECT id FROM found UNION ALL SELECT id FROM created
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        throw CatalogError(.migrationFailed, "the sources row for \(label) was not returned")
+        try await CatalogError.wrapping("find or create the source") {
+            let rows = try await connection.query("""
+                WITH found AS (SELECT id FROM sources WHERE label = \(label)),
+                     created AS (INSERT INTO sources (label, origin, note) SELECT \(label), 'rebuild-catalog', 'recovered from bundle manifests'
+                                 WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id)
+                SELECT id FROM found UNION ALL SELECT id FROM created
+                """, logger: logger)
+            for try await id in rows.decode(Int64.self) { return id }
+            throw CatalogError(.migrationFailed, "the sources row for \(label) was not returned")
+        }
     }
 
     /// Inserts an archived row found in the archive but not in the export. False when its id, or its source,
     /// path and version, are taken.
     public func insertArchived(_ file: RecoveredFile, sourceID: Int64) async throws -> Bool {
-        let rows = try await connection.query("""
-            INSERT INTO objectstoragefiles (id, source_id, name, path, kind, version, size_bytes, hash, modified_at, state, storage,
-                storage_key, archive_key, bundle_id, bundle_offset, stored_size_bytes, stored_hash, archived_at, details)
-            VALUES (\(file.fileID), \(sourceID), \(file.name), \(file.path), \(file.kind), \(file.version), \(file.originalSize),
-                \(file.originalHash), \(file.modifiedAt), 'archived', 'archive', \(file.archiveKey), \(file.archiveKey), \(file.bundleID),
-                \(file.bundleOffset), \(file.storedSize), \(file.storedHash), coalesce(\(file.archivedAt), now()), \(file.detailsJSON)::jsonb)
-            ON CONFLICT DO NOTHING
-            RETURNING id
-            """, logger: logger)
-        for try await _ in rows.decode(Int64.self) { return true }
-        return false
+        try await CatalogError.wrapping("insert the recovered file") {
+            let rows = try await connection.query("""
+                INSERT INTO objectstoragefiles (id, source_id, name, path, kind, version, size_bytes, hash, modified_at, state, storage,
+                    storage_key, archive_key, bundle_id, bundle_offset, stored_size_bytes, stored_hash, archived_at, details)
+                VALUES (\(file.fileID), \(sourceID), \(file.name), \(file.path), \(file.kind), \(file.version), \(file.originalSize),
+                    \(file.originalHash), \(file.modifiedAt), 'archived', 'archive', \(file.archiveKey), \(file.archiveKey), \(file.bundleID),
+                    \(file.bundleOffset), \(file.storedSize), \(file.storedHash), coalesce(\(file.archivedAt), now()), \(file.detailsJSON)::jsonb)
+                ON CONFLICT DO NOTHING
+                RETURNING id
+                """, logger: logger)
+            for try await _ in rows.decode(Int64.self) { return true }
+            return false
+        }
     }
 
     /// A row the export saw on its way to the archive, found archived: it gets where its content is.
     public func markArchived(_ file: RecoveredFile) async throws -> Bool {
-        let rows = try await connection.query("""
-            UPDATE objectstoragefiles SET state = 'archived', storage = 'archive', storage_key = \(file.archiveKey),
-                archive_key = \(file.archiveKey), bundle_id = \(file.bundleID), bundle_offset = \(file.bundleOffset),
-                stored_size_bytes = \(file.storedSize), stored_hash = \(file.storedHash), archived_at = coalesce(\(file.archivedAt), now()),
-                error = NULL, details = (details - 'rebuilt_in_flight') || \(file.detailsJSON)::jsonb
-            WHERE id = \(file.fileID) AND state <> 'archived' AND hash = \(file.originalHash)
-            RETURNING id
-            """, logger: logger)
-        for try await _ in rows.decode(Int64.self) { return true }
-        return false
+        try await CatalogError.wrapping("mark the recovered file archived") {
+            let rows = try await connection.query("""
+                UPDATE objectstoragefiles SET state = 'archived', storage = 'archive', storage_key = \(file.archiveKey),
+                    archive_key = \(file.archiveKey), bundle_id = \(file.bundleID), bundle_offset = \(file.bundleOffset),
+                    stored_size_bytes = \(file.storedSize), stored_hash = \(file.storedHash), archived_at = coalesce(\(file.archivedAt), now()),
+                    error = NULL, details = (details - 'rebuilt_in_flight') || \(file.detailsJSON)::jsonb
+                WHERE id = \(file.fileID) AND state <> 'archived' AND hash = \(file.originalHash)
+                RETURNING id
+                """, logger: logger)
+            for try await _ in rows.decode(Int64.self) { return true }
+            return false
+        }
     }
 
     /// Archived rows (and their duplicates' holders) whose archive object is not in the archive any more.
     public func archivedKeys() async throws -> [String: [Int64]] {
-        var result: [String: [Int64]] = [:]
-        for try await (key, id) in try await connection.query(
-            "SELECT archive_key, id FROM objectstoragefiles WHERE state = 'archived' AND deleted_at IS NULL", logger: logger
-        ).decode((String, Int64).self) {
-            result[key, default: []].append(id)
+        try await CatalogError.wrapping("list the archived keys") {
+            var result: [String: [Int64]] = [:]
+            for try await (key, id) in try await connection.query(
+                "SELECT archive_key, id FROM objectstoragefiles WHERE state = 'archived' AND deleted_at IS NULL", logger: logger
+            ).decode((String, Int64).self) {
+                result[key, default: []].append(id)
+            }
+            return result
         }
-        return result
     }
 
     public func markMissing(ids: [Int64], key: String) async throws {
-        guard !ids.isEmpty else { return }
-        _ = try await connection.query("""
-            UPDATE objectstoragefiles SET state = 'failed', storage = NULL, storage_key = NULL,
-                error = \("rebuild-catalog: the archive object \(key) is missing from the archive")
-            WHERE id = ANY(\(ids))
-            """, logger: logger)
+        try await CatalogError.wrapping("mark the missing files failed") {
+            guard !ids.isEmpty else { return }
+            _ = try await connection.query("""
+                UPDATE objectstoragefiles SET state = 'failed', storage = NULL, storage_key = NULL,
+                    error = \("rebuild-catalog: the archive object \(key) is missing from the archive")
+                WHERE id = ANY(\(ids))
+                """, logger: logger)
+        }
     }
 
     /// Sequences continue after the highest id imported, so new rows never collide with recovered ones.
     public func resetSequences() async throws {
-        for table in ["sources", "bundles", "objectstoragefiles", "objectstoragedeletelog"] {
-            _ = try await connection.query(PostgresQuery(unsafeSQL: """
-                SELECT setval(pg_get_serial_sequence('\(table)', 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) FROM \(table)
-                """), logger: logger)
+        try await CatalogError.wrapping("reset the id sequences") {
+            for table in ["sources", "bundles", "objectstoragefiles", "objectstoragedeletelog"] {
+                _ = try await connection.query(PostgresQuery(unsafeSQL: """
+                    SELECT setval(pg_get_serial_sequence('\(table)', 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) FROM \(table)
+                    """), logger: logger)
+            }
         }
     }
 }

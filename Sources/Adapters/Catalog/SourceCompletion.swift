@@ -49,28 +49,30 @@ public struct SourceCompletion: Sendable, Hashable {
 
     /// Reads the source's rows, judging duplicates by the row holding their content (`EffectiveState`).
     public static func read(label: String, client: PostgresClient, logger: Logger) async throws -> SourceCompletion {
-        var completion = SourceCompletion()
-        let sources = try await client.query("SELECT finished_at IS NOT NULL FROM sources WHERE label = \(label)", logger: logger)
-        for try await finished in sources.decode(Bool.self) { completion.uploadFinished = finished }
-        guard completion.uploadFinished != nil else { return completion }
-        completion.walkProblems = try await WalkProblems.read(label: label, client: client, logger: logger)
-        let rows = try await client.query("""
-            SELECT f.id, f.path, \(unescaped: EffectiveState.sql), coalesce(f.error, h.error)
-            FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id \(unescaped: EffectiveState.holderJoin)
-            WHERE s.label = \(label) AND f.deleted_at IS NULL
-            """, logger: logger)
-        for try await (fileID, path, state, error) in rows.decode((Int64, String, String, String?).self) {
-            completion.files += 1
-            switch FileState(rawValue: state) {
-            case .archived?, .duplicate?:
-                completion.done += 1
-            case .failed?, .unreadable?, nil:
-                completion.notStored.append(NotStored(fileID: fileID, path: path, state: state, error: error))
-            default:
-                completion.inFlight += 1
+        try await CatalogError.wrapping("read the source's progress") {
+            var completion = SourceCompletion()
+            let sources = try await client.query("SELECT finished_at IS NOT NULL FROM sources WHERE label = \(label)", logger: logger)
+            for try await finished in sources.decode(Bool.self) { completion.uploadFinished = finished }
+            guard completion.uploadFinished != nil else { return completion }
+            completion.walkProblems = try await WalkProblems.read(label: label, client: client, logger: logger)
+            let rows = try await client.query("""
+                SELECT f.id, f.path, \(unescaped: EffectiveState.sql), coalesce(f.error, h.error)
+                FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id \(unescaped: EffectiveState.holderJoin)
+                WHERE s.label = \(label) AND f.deleted_at IS NULL
+                """, logger: logger)
+            for try await (fileID, path, state, error) in rows.decode((Int64, String, String, String?).self) {
+                completion.files += 1
+                switch FileState(rawValue: state) {
+                case .archived?, .duplicate?:
+                    completion.done += 1
+                case .failed?, .unreadable?, nil:
+                    completion.notStored.append(NotStored(fileID: fileID, path: path, state: state, error: error))
+                default:
+                    completion.inFlight += 1
+                }
             }
+            completion.notStored.sort { $0.path < $1.path }
+            return completion
         }
-        completion.notStored.sort { $0.path < $1.path }
-        return completion
     }
 }

@@ -39,107 +39,109 @@ public struct StatusCatalog: Sendable {
     }
 
     public func read() async throws -> StatusSnapshot {
-        let started = ContinuousClock.now
-        async let stateRows = readStateRows()
-        async let sourceRows = readSources()
-        async let workerRows = readWorkers()
-        async let failureRows = readFailures()
-        async let keptRawRows = readKeptRaw()
-        async let rateRows = readRecentRates()
-        async let seriesRows = readArchivedBuckets()
-        async let compression = readBundleCompression()
-        async let alerts = readAlerts()
-        async let problemRows = WalkProblems.summaries(client: client, logger: logger)
+        try await CatalogError.wrapping("read the status") {
+            let started = ContinuousClock.now
+            async let stateRows = readStateRows()
+            async let sourceRows = readSources()
+            async let workerRows = readWorkers()
+            async let failureRows = readFailures()
+            async let keptRawRows = readKeptRaw()
+            async let rateRows = readRecentRates()
+            async let seriesRows = readArchivedBuckets()
+            async let compression = readBundleCompression()
+            async let alerts = readAlerts()
+            async let problemRows = WalkProblems.summaries(client: client, logger: logger)
 
-        let states = try await stateRows
-        let sourcesTable = try await sourceRows
-        let workers = try await workerRows
-        let failures = try await failureRows
-        let keptRaw = try await keptRawRows
-        let rates = try await rateRows
-        let series = try await seriesRows
-        let compressionSaved = try await compression
-        let (recentAlerts, undelivered) = try await alerts
-        let walkProblems = try await problemRows
-        let elapsed = ContinuousClock.now - started
-        let now = Date()
+            let states = try await stateRows
+            let sourcesTable = try await sourceRows
+            let workers = try await workerRows
+            let failures = try await failureRows
+            let keptRaw = try await keptRawRows
+            let rates = try await rateRows
+            let series = try await seriesRows
+            let compressionSaved = try await compression
+            let (recentAlerts, undelivered) = try await alerts
+            let walkProblems = try await problemRows
+            let elapsed = ContinuousClock.now - started
+            let now = Date()
 
-        var filesByState = Dictionary(uniqueKeysWithValues: FileState.allCases.map { ($0.rawValue, Int64(0)) })
-        var bytesByState = filesByState
-        var perSource: [Int64: [StateRow]] = [:]
-        var stored: Int64 = 0
-        var savedTranscoding: Int64 = 0
-        for row in states {
-            filesByState[row.state, default: 0] += row.files
-            bytesByState[row.state, default: 0] += row.bytes
-            perSource[row.sourceID, default: []].append(row)
-            if row.state == "archived" {
-                stored += row.storedBytes
-                savedTranscoding += max(0, row.savedBytes)
+            var filesByState = Dictionary(uniqueKeysWithValues: FileState.allCases.map { ($0.rawValue, Int64(0)) })
+            var bytesByState = filesByState
+            var perSource: [Int64: [StateRow]] = [:]
+            var stored: Int64 = 0
+            var savedTranscoding: Int64 = 0
+            for row in states {
+                filesByState[row.state, default: 0] += row.files
+                bytesByState[row.state, default: 0] += row.bytes
+                perSource[row.sourceID, default: []].append(row)
+                if row.state == "archived" {
+                    stored += row.storedBytes
+                    savedTranscoding += max(0, row.savedBytes)
+                }
             }
-        }
-        let filesTotal = filesByState.values.reduce(0, +)
-        let bytesRaw = bytesByState.values.reduce(0, +)
-        let filesDone = Self.doneStates.reduce(0) { $0 + (filesByState[$1] ?? 0) }
-        let bytesDone = Self.doneStates.reduce(0) { $0 + (bytesByState[$1] ?? 0) }
-        let savedDedupe = bytesByState["duplicate"] ?? 0
+            let filesTotal = filesByState.values.reduce(0, +)
+            let bytesRaw = bytesByState.values.reduce(0, +)
+            let filesDone = Self.doneStates.reduce(0) { $0 + (filesByState[$1] ?? 0) }
+            let bytesDone = Self.doneStates.reduce(0) { $0 + (bytesByState[$1] ?? 0) }
+            let savedDedupe = bytesByState["duplicate"] ?? 0
 
-        var sources: [SourceStatus] = []
-        var bytesExpected: Int64 = 0
-        for row in sourcesTable {
-            let rows = perSource[row.id] ?? []
-            var files = Dictionary(uniqueKeysWithValues: FileState.allCases.map { ($0.rawValue, Int64(0)) })
-            var bytes = files
-            for stateRow in rows {
-                files[stateRow.state, default: 0] += stateRow.files
-                bytes[stateRow.state, default: 0] += stateRow.bytes
+            var sources: [SourceStatus] = []
+            var bytesExpected: Int64 = 0
+            for row in sourcesTable {
+                let rows = perSource[row.id] ?? []
+                var files = Dictionary(uniqueKeysWithValues: FileState.allCases.map { ($0.rawValue, Int64(0)) })
+                var bytes = files
+                for stateRow in rows {
+                    files[stateRow.state, default: 0] += stateRow.files
+                    bytes[stateRow.state, default: 0] += stateRow.bytes
+                }
+                let filesTotal = files.values.reduce(0, +)
+                let bytesTotal = bytes.values.reduce(0, +)
+                let done = Self.doneStates.reduce(0) { $0 + (bytes[$1] ?? 0) }
+                let doneFiles = Self.doneStates.reduce(0) { $0 + (files[$1] ?? 0) }
+                // While the uploader still walks, its count is the better total; afterwards the rows are.
+                let expected = row.finishedAt == nil ? max(row.bytesSeen, bytesTotal) : bytesTotal
+                bytesExpected += expected
+                let pendingBytes = Self.pendingStates.reduce(0) { $0 + (bytes[$1] ?? 0) } + max(0, expected - bytesTotal)
+                let rate = rates[row.id].map { Self.rate(bytes: $0.bytes, since: $0.first, now: now) } ?? 0
+                let pending = Self.pendingStates.reduce(0) { $0 + (files[$1] ?? 0) }
+                let problems = walkProblems[row.id]
+                sources.append(SourceStatus(
+                    id: row.id, label: row.label, metadata: row.metadata, note: row.note, startedAt: row.startedAt,
+                    finishedAt: row.finishedAt, filesSeen: row.filesSeen, bytesSeen: row.bytesSeen,
+                    filesTotal: filesTotal, bytesTotal: bytesTotal, filesByState: files, bytesByState: bytes,
+                    filesDone: doneFiles, bytesDone: done,
+                    progress: Self.ratio(done, expected, empty: row.finishedAt == nil ? 0 : 1),
+                    bytesPerSecond: rate,
+                    etaSeconds: pendingBytes == 0 ? 0 : (rate > 0 ? Double(pendingBytes) / rate : nil),
+                    complete: row.finishedAt != nil && pending == 0 && (files["failed"] ?? 0) == 0 && doneFiles > 0 && problems == nil,
+                    walkProblems: problems?.count ?? 0, walkProblemPaths: problems?.sample.map(\.line) ?? []))
             }
-            let filesTotal = files.values.reduce(0, +)
-            let bytesTotal = bytes.values.reduce(0, +)
-            let done = Self.doneStates.reduce(0) { $0 + (bytes[$1] ?? 0) }
-            let doneFiles = Self.doneStates.reduce(0) { $0 + (files[$1] ?? 0) }
-            // While the uploader still walks, its count is the better total; afterwards the rows are.
-            let expected = row.finishedAt == nil ? max(row.bytesSeen, bytesTotal) : bytesTotal
-            bytesExpected += expected
-            let pendingBytes = Self.pendingStates.reduce(0) { $0 + (bytes[$1] ?? 0) } + max(0, expected - bytesTotal)
-            let rate = rates[row.id].map { Self.rate(bytes: $0.bytes, since: $0.first, now: now) } ?? 0
-            let pending = Self.pendingStates.reduce(0) { $0 + (files[$1] ?? 0) }
-            let problems = walkProblems[row.id]
-            sources.append(SourceStatus(
-                id: row.id, label: row.label, metadata: row.metadata, note: row.note, startedAt: row.startedAt,
-                finishedAt: row.finishedAt, filesSeen: row.filesSeen, bytesSeen: row.bytesSeen,
-                filesTotal: filesTotal, bytesTotal: bytesTotal, filesByState: files, bytesByState: bytes,
-                filesDone: doneFiles, bytesDone: done,
-                progress: Self.ratio(done, expected, empty: row.finishedAt == nil ? 0 : 1),
-                bytesPerSecond: rate,
-                etaSeconds: pendingBytes == 0 ? 0 : (rate > 0 ? Double(pendingBytes) / rate : nil),
-                complete: row.finishedAt != nil && pending == 0 && (files["failed"] ?? 0) == 0 && doneFiles > 0 && problems == nil,
-                walkProblems: problems?.count ?? 0, walkProblemPaths: problems?.sample.map(\.line) ?? []))
-        }
-        // Rows of sources missing from the list (cannot happen with the foreign key, but never undercount).
-        bytesExpected = max(bytesExpected, bytesRaw)
-        let overallRate = rates.values.reduce(0.0) { $0 + Self.rate(bytes: $1.bytes, since: $1.first, now: now) }
-        let pendingOverall = Self.pendingStates.reduce(0) { $0 + (bytesByState[$1] ?? 0) } + max(0, bytesExpected - bytesRaw)
+            // Rows of sources missing from the list (cannot happen with the foreign key, but never undercount).
+            bytesExpected = max(bytesExpected, bytesRaw)
+            let overallRate = rates.values.reduce(0.0) { $0 + Self.rate(bytes: $1.bytes, since: $1.first, now: now) }
+            let pendingOverall = Self.pendingStates.reduce(0) { $0 + (bytesByState[$1] ?? 0) } + max(0, bytesExpected - bytesRaw)
 
-        let archivedTotal = bytesByState["archived"] ?? 0
-        let windowSum = series.points.reduce(0) { $0 + $1.bytes }
-        var running = max(0, archivedTotal - windowSum)
-        var points: [ArchivedSeries.Point] = []
-        for point in series.points {
-            running += point.bytes
-            points.append(.init(start: point.start, bytes: point.bytes, cumulativeBytes: running))
-        }
+            let archivedTotal = bytesByState["archived"] ?? 0
+            let windowSum = series.points.reduce(0) { $0 + $1.bytes }
+            var running = max(0, archivedTotal - windowSum)
+            var points: [ArchivedSeries.Point] = []
+            for point in series.points {
+                running += point.bytes
+                points.append(.init(start: point.start, bytes: point.bytes, cumulativeBytes: running))
+            }
 
-        return StatusSnapshot(
-            generatedAt: now, queryMilliseconds: elapsed.milliseconds, filesTotal: filesTotal,
-            filesByState: filesByState, bytesByState: bytesByState, bytesRaw: bytesRaw, bytesStored: stored,
-            bytesSaved: savedTranscoding + savedDedupe + compressionSaved, bytesSavedTranscoding: savedTranscoding,
-            bytesSavedDedupe: savedDedupe, bytesSavedCompression: compressionSaved, filesDone: filesDone, bytesDone: bytesDone,
-            progress: Self.ratio(bytesDone, bytesExpected, empty: 0), bytesPerSecond: overallRate,
-            etaSeconds: pendingOverall == 0 ? 0 : (overallRate > 0 ? Double(pendingOverall) / overallRate : nil),
-            sources: sources, workers: workers, failures: failures, keptRaw: keptRaw,
-            archivedSeries: ArchivedSeries(bucketSeconds: series.bucketSeconds, points: points),
-            recentAlerts: recentAlerts, alertsUndelivered: undelivered)
+            return StatusSnapshot(
+                generatedAt: now, queryMilliseconds: elapsed.milliseconds, filesTotal: filesTotal,
+                filesByState: filesByState, bytesByState: bytesByState, bytesRaw: bytesRaw, bytesStored: stored,
+                bytesSaved: savedTranscoding + savedDedupe + compressionSaved, bytesSavedTranscoding: savedTranscoding,
+                bytesSavedDedupe: savedDedupe, bytesSavedCompression: compressionSaved, filesDone: filesDone, bytesDone: bytesDone,
+                progress: Self.ratio(bytesDone, bytesExpected, empty: 0), bytesPerSecond: overallRate,
+                etaSeconds: pendingOverall == 0 ? 0 : (overallRate > 0 ? Double(pendingOverall) / overallRate : nil),
+                sources: sources, workers: workers, failures: failures, keptRaw: keptRaw,
+                archivedSeries: ArchivedSeries(bucketSeconds: series.bucketSeconds, points: points),
+                recentAlerts: recentAlerts, alertsUndelivered: undelivered)
+        }
     }
 
     static func ratio(_ part: Int64, _ whole: Int64, empty: Double) -> Double {

@@ -28,16 +28,18 @@ public struct TranscodeCatalog: Sendable {
     }
 
     public func load(_ job: ClaimedFile) async throws -> TranscodeItem? {
-        let rows = try await client.query("""
-            SELECT s.label, f.name, f.path, f.modified_at, f.storage_key, f.size_bytes, f.hash, s.keep_raw
-            FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id WHERE f.id = \(job.fileID)
-            """, logger: logger)
-        for try await row in rows.decode((String, String, String, Date?, String?, Int64, String, Bool).self) {
-            return TranscodeItem(
-                job: job, sourceLabel: row.0, name: row.1, path: row.2, modifiedAt: row.3, stagingKey: row.4, sizeBytes: row.5, hash: row.6,
-                keepRaw: row.7)
+        try await CatalogError.wrapping("load the video to transcode") {
+            let rows = try await client.query("""
+                SELECT s.label, f.name, f.path, f.modified_at, f.storage_key, f.size_bytes, f.hash, s.keep_raw
+                FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id WHERE f.id = \(job.fileID)
+                """, logger: logger)
+            for try await row in rows.decode((String, String, String, Date?, String?, Int64, String, Bool).self) {
+                return TranscodeItem(
+                    job: job, sourceLabel: row.0, name: row.1, path: row.2, modifiedAt: row.3, stagingKey: row.4, sizeBytes: row.5, hash: row.6,
+                    keepRaw: row.7)
+            }
+            return nil
         }
-        return nil
     }
 
     /// The video is ready for the archiver: `transcoded`, with the object to archive (the transcoder's output, or
@@ -46,46 +48,52 @@ public struct TranscodeCatalog: Sendable {
     public func recordTranscoded(
         _ item: TranscodeItem, workerID: UUID, resultKey: String, resultSize: Int64, resultHash: String, detailsJSON: String
     ) async throws -> Bool {
-        try await client.withTransaction(logger: logger) { connection in
-            var updated = false
-            for try await _ in try await connection.query("""
-                UPDATE objectstoragefiles SET
-                    state = 'transcoded', storage = 'staging', storage_key = \(resultKey),
-                    stored_size_bytes = \(resultSize), stored_hash = \(resultHash), details = details || \(detailsJSON)::jsonb,
-                    error = NULL, lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, run_after = now()
-                WHERE id = \(item.job.fileID) AND lease_owner = \(workerID) AND lease_token = \(item.job.leaseToken)
-                RETURNING id
-                """, logger: logger).decode(Int64.self) {
-                updated = true
+        try await CatalogError.wrapping("record the transcoded video") {
+            try await client.withTransaction(logger: logger) { connection in
+                var updated = false
+                for try await _ in try await connection.query("""
+                    UPDATE objectstoragefiles SET
+                        state = 'transcoded', storage = 'staging', storage_key = \(resultKey),
+                        stored_size_bytes = \(resultSize), stored_hash = \(resultHash), details = details || \(detailsJSON)::jsonb,
+                        error = NULL, lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, run_after = now()
+                    WHERE id = \(item.job.fileID) AND lease_owner = \(workerID) AND lease_token = \(item.job.leaseToken)
+                    RETURNING id
+                    """, logger: logger).decode(Int64.self) {
+                    updated = true
+                }
+                if updated, let raw = item.stagingKey, raw != resultKey {
+                    _ = try await connection.query("""
+                        INSERT INTO pending_object_deletes (area, storage_key, file_id, reason)
+                        VALUES ('staging', \(raw), \(item.job.fileID), 'replaced by its transcode') ON CONFLICT DO NOTHING
+                        """, logger: logger)
+                }
+                return updated
             }
-            if updated, let raw = item.stagingKey, raw != resultKey {
-                _ = try await connection.query("""
-                    INSERT INTO pending_object_deletes (area, storage_key, file_id, reason)
-                    VALUES ('staging', \(raw), \(item.job.fileID), 'replaced by its transcode') ON CONFLICT DO NOTHING
-                    """, logger: logger)
-            }
-            return updated
         }
     }
 
     /// Not a video after all (the uploader guessed from the name or a few bytes): the row becomes `regular` and
     /// goes straight to the archiver, its bytes untouched.
     public func reclassifyAsRegular(_ item: TranscodeItem, workerID: UUID, reason: String) async throws -> Bool {
-        let details = String(decoding: try JSONSerialization.data(withJSONObject: ["reclassified": reason], options: [.sortedKeys]), as: UTF8.self)
-        var updated = false
-        for try await _ in try await client.query("""
-            UPDATE objectstoragefiles SET
-                kind = 'regular', state = 'staged', details = details || \(details)::jsonb, run_after = now(),
-                lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, attempts = 0
-            WHERE id = \(item.job.fileID) AND lease_owner = \(workerID) AND lease_token = \(item.job.leaseToken)
-            RETURNING id
-            """, logger: logger).decode(Int64.self) {
-            updated = true
+        try await CatalogError.wrapping("reclassify the file as regular") {
+            let details = String(decoding: try JSONSerialization.data(withJSONObject: ["reclassified": reason], options: [.sortedKeys]), as: UTF8.self)
+            var updated = false
+            for try await _ in try await client.query("""
+                UPDATE objectstoragefiles SET
+                    kind = 'regular', state = 'staged', details = details || \(details)::jsonb, run_after = now(),
+                    lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, attempts = 0
+                WHERE id = \(item.job.fileID) AND lease_owner = \(workerID) AND lease_token = \(item.job.leaseToken)
+                RETURNING id
+                """, logger: logger).decode(Int64.self) {
+                updated = true
+            }
+            return updated
         }
-        return updated
     }
 
     public func finishDelete(_ key: String) async throws {
-        _ = try await client.query("DELETE FROM pending_object_deletes WHERE area = 'staging' AND storage_key = \(key)", logger: logger)
+        try await CatalogError.wrapping("finish the staging delete") {
+            _ = try await client.query("DELETE FROM pending_object_deletes WHERE area = 'staging' AND storage_key = \(key)", logger: logger)
+        }
     }
 }

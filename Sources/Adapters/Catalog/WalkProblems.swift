@@ -37,44 +37,50 @@ public enum WalkProblems {
     /// Replaces the problems recorded for a source with those of the run that just walked it (none: a complete
     /// walk). Called before the run is marked finished, so a finished run always has its problems recorded.
     public static func replace(sourceID: Int64, with problems: [WalkProblem], client: PostgresClient, logger: Logger) async throws {
-        try await client.withTransaction(logger: logger) { connection in
-            _ = try await connection.query("DELETE FROM source_problems WHERE source_id = \(sourceID)", logger: logger)
-            for problem in problems {
-                _ = try await connection.query("""
-                    INSERT INTO source_problems (source_id, path, raw_path, problem)
-                    VALUES (\(sourceID), \(problem.path), \(problem.rawPath.map { ByteBuffer(bytes: $0) }), \(problem.problem))
-                    """, logger: logger)
+        try await CatalogError.wrapping("record the walk problems") {
+            try await client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query("DELETE FROM source_problems WHERE source_id = \(sourceID)", logger: logger)
+                for problem in problems {
+                    _ = try await connection.query("""
+                        INSERT INTO source_problems (source_id, path, raw_path, problem)
+                        VALUES (\(sourceID), \(problem.path), \(problem.rawPath.map { ByteBuffer(bytes: $0) }), \(problem.problem))
+                        """, logger: logger)
+                }
             }
         }
     }
 
     /// Every problem of the source with this label, by path.
     public static func read(label: String, client: PostgresClient, logger: Logger) async throws -> [WalkProblem] {
-        let rows = try await client.query("""
-            SELECT p.path, p.raw_path, p.problem FROM source_problems p JOIN sources s ON s.id = p.source_id
-            WHERE s.label = \(label) ORDER BY p.path, p.id
-            """, logger: logger)
-        var result: [WalkProblem] = []
-        for try await (path, raw, problem) in rows.decode((String, ByteBuffer?, String).self) {
-            result.append(WalkProblem(path: path, rawPath: raw.map { Array($0.readableBytesView) }, problem: problem))
+        try await CatalogError.wrapping("read the walk problems") {
+            let rows = try await client.query("""
+                SELECT p.path, p.raw_path, p.problem FROM source_problems p JOIN sources s ON s.id = p.source_id
+                WHERE s.label = \(label) ORDER BY p.path, p.id
+                """, logger: logger)
+            var result: [WalkProblem] = []
+            for try await (path, raw, problem) in rows.decode((String, ByteBuffer?, String).self) {
+                result.append(WalkProblem(path: path, rawPath: raw.map { Array($0.readableBytesView) }, problem: problem))
+            }
+            return result
         }
-        return result
     }
 
     /// Per source id: the number of problems and the first `sampleLimit` of them.
     public static func summaries(client: PostgresClient, logger: Logger) async throws -> [Int64: WalkProblemSummary] {
-        let rows = try await client.query("""
-            SELECT source_id, total, path, problem FROM (
-                SELECT source_id, path, problem, count(*) OVER (PARTITION BY source_id) AS total,
-                       row_number() OVER (PARTITION BY source_id ORDER BY path, id) AS position
-                FROM source_problems
-            ) numbered WHERE position <= \(sampleLimit) ORDER BY source_id, position
-            """, logger: logger)
-        var result: [Int64: WalkProblemSummary] = [:]
-        for try await (sourceID, total, path, problem) in rows.decode((Int64, Int64, String, String).self) {
-            result[sourceID, default: WalkProblemSummary(count: total, sample: [])].sample.append(WalkProblem(path: path, problem: problem))
+        try await CatalogError.wrapping("summarise the walk problems") {
+            let rows = try await client.query("""
+                SELECT source_id, total, path, problem FROM (
+                    SELECT source_id, path, problem, count(*) OVER (PARTITION BY source_id) AS total,
+                           row_number() OVER (PARTITION BY source_id ORDER BY path, id) AS position
+                    FROM source_problems
+                ) numbered WHERE position <= \(sampleLimit) ORDER BY source_id, position
+                """, logger: logger)
+            var result: [Int64: WalkProblemSummary] = [:]
+            for try await (sourceID, total, path, problem) in rows.decode((Int64, Int64, String, String).self) {
+                result[sourceID, default: WalkProblemSummary(count: total, sample: [])].sample.append(WalkProblem(path: path, problem: problem))
+            }
+            return result
         }
-        return result
     }
 }
 

@@ -54,132 +54,150 @@ public struct WorkQueue: Sendable {
 
     /// Records a worker process in `workers` (its heartbeat starts now).
     public func register(workerID: UUID, role: WorkerRole, host: String, processID: Int32) async throws {
-        _ = try await client.query("""
-            INSERT INTO workers (id, role, host, pid, version) VALUES (\(workerID), \(role.rawValue), \(host), \(Int(processID)), \(PipelineVersion.current))
-            """, logger: logger)
+        try await CatalogError.wrapping("register the worker") {
+            _ = try await client.query("""
+                INSERT INTO workers (id, role, host, pid, version) VALUES (\(workerID), \(role.rawValue), \(host), \(Int(processID)), \(PipelineVersion.current))
+                """, logger: logger)
+        }
     }
 
     public func heartbeat(workerID: UUID) async throws {
-        _ = try await client.query("UPDATE workers SET heartbeat_at = now() WHERE id = \(workerID)", logger: logger)
+        try await CatalogError.wrapping("record the heartbeat") {
+            _ = try await client.query("UPDATE workers SET heartbeat_at = now() WHERE id = \(workerID)", logger: logger)
+        }
     }
 
     public func markStopped(workerID: UUID, reason: String) async throws {
-        _ = try await client.query("UPDATE workers SET stopped_at = now(), stop_reason = \(reason) WHERE id = \(workerID)", logger: logger)
+        try await CatalogError.wrapping("mark the worker stopped") {
+            _ = try await client.query("UPDATE workers SET stopped_at = now(), stop_reason = \(reason) WHERE id = \(workerID)", logger: logger)
+        }
     }
 
     /// Claims up to `limit` rows for `step` in one statement: runnable rows of the step's input states, and rows
     /// whose lease expired (their owner died). Each claim increases the row's fencing token and its attempts; a
     /// takeover of an expired lease is recorded in `lease_takeovers` by the same statement.
     public func claim(_ step: WorkStep, workerID: UUID, limit: Int, lease: Duration) async throws -> [ClaimedFile] {
-        let sql = """
-            WITH candidates AS (
-                SELECT id, lease_owner AS previous_owner, state = $3 AS taken_over FROM objectstoragefiles
-                WHERE (\(step.claimableCondition) AND run_after <= now())
-                   OR (state = $3 AND lease_expires_at < now())
-                ORDER BY id
-                FOR UPDATE SKIP LOCKED
-                LIMIT $4
-            ), claimed AS (
-                UPDATE objectstoragefiles AS f SET
-                    lease_from_state = CASE WHEN f.state = $3 THEN f.lease_from_state ELSE f.state END,
-                    state = $3, lease_owner = $1, lease_token = f.lease_token + 1,
-                    lease_expires_at = now() + make_interval(secs => $2), attempts = f.attempts + 1
-                FROM candidates c WHERE f.id = c.id
-                RETURNING f.id, f.lease_token, f.lease_from_state, f.kind, f.attempts, f.max_attempts, f.storage_key, f.hash,
-                    f.size_bytes, c.previous_owner, c.taken_over
-            ), logged AS (
-                INSERT INTO lease_takeovers (file_id, previous_owner, new_owner, lease_token)
-                SELECT id, previous_owner, $1, lease_token FROM claimed WHERE taken_over AND previous_owner IS NOT NULL
-            )
-            SELECT id, lease_token, lease_from_state, kind, attempts, max_attempts, storage_key, hash, size_bytes FROM claimed
-            """
-        var bindings = PostgresBindings()
-        bindings.append(workerID)
-        bindings.append(lease.seconds)
-        bindings.append(step.leasedState.rawValue)
-        bindings.append(limit)
-        var claimed: [ClaimedFile] = []
-        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        for try await (id, token, from, kind, attempts, maxAttempts, key, hash, size) in rows.decode(
-            (Int64, Int64, String, String, Int, Int, String?, String?, Int64).self) {
-            claimed.append(ClaimedFile(
-                fileID: id, leaseToken: token, claimedFrom: FileState(rawValue: from) ?? .staged, kind: FileKind(rawValue: kind) ?? .regular,
-                attempt: attempts, maxAttempts: maxAttempts, storageKey: key, hash: hash, sizeBytes: size))
+        try await CatalogError.wrapping("claim jobs") {
+            let sql = """
+                WITH candidates AS (
+                    SELECT id, lease_owner AS previous_owner, state = $3 AS taken_over FROM objectstoragefiles
+                    WHERE (\(step.claimableCondition) AND run_after <= now())
+                       OR (state = $3 AND lease_expires_at < now())
+                    ORDER BY id
+                    FOR UPDATE SKIP LOCKED
+                    LIMIT $4
+                ), claimed AS (
+                    UPDATE objectstoragefiles AS f SET
+                        lease_from_state = CASE WHEN f.state = $3 THEN f.lease_from_state ELSE f.state END,
+                        state = $3, lease_owner = $1, lease_token = f.lease_token + 1,
+                        lease_expires_at = now() + make_interval(secs => $2), attempts = f.attempts + 1
+                    FROM candidates c WHERE f.id = c.id
+                    RETURNING f.id, f.lease_token, f.lease_from_state, f.kind, f.attempts, f.max_attempts, f.storage_key, f.hash,
+                        f.size_bytes, c.previous_owner, c.taken_over
+                ), logged AS (
+                    INSERT INTO lease_takeovers (file_id, previous_owner, new_owner, lease_token)
+                    SELECT id, previous_owner, $1, lease_token FROM claimed WHERE taken_over AND previous_owner IS NOT NULL
+                )
+                SELECT id, lease_token, lease_from_state, kind, attempts, max_attempts, storage_key, hash, size_bytes FROM claimed
+                """
+            var bindings = PostgresBindings()
+            bindings.append(workerID)
+            bindings.append(lease.seconds)
+            bindings.append(step.leasedState.rawValue)
+            bindings.append(limit)
+            var claimed: [ClaimedFile] = []
+            let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            for try await (id, token, from, kind, attempts, maxAttempts, key, hash, size) in rows.decode(
+                (Int64, Int64, String, String, Int, Int, String?, String?, Int64).self) {
+                claimed.append(ClaimedFile(
+                    fileID: id, leaseToken: token, claimedFrom: FileState(rawValue: from) ?? .staged, kind: FileKind(rawValue: kind) ?? .regular,
+                    attempt: attempts, maxAttempts: maxAttempts, storageKey: key, hash: hash, sizeBytes: size))
+            }
+            return claimed.sorted { $0.fileID < $1.fileID }
         }
-        return claimed.sorted { $0.fileID < $1.fileID }
     }
 
     /// Extends a lease; false when the worker no longer holds it (then it must stop working on the row).
     public func renew(_ job: ClaimedFile, workerID: UUID, lease: Duration) async throws -> Bool {
-        try await guardedUpdate(
-            "lease_expires_at = now() + make_interval(secs => $4)", job: job, workerID: workerID, requireUnexpired: true,
-            extra: [lease.seconds])
+        try await CatalogError.wrapping("renew the lease") {
+            try await guardedUpdate(
+                "lease_expires_at = now() + make_interval(secs => $4)", job: job, workerID: workerID, requireUnexpired: true,
+                extra: [lease.seconds])
+        }
     }
 
     /// Gives a row back untouched (graceful shutdown, or waiting for another row): claimable again after
     /// `runAfter`, and the attempt is not counted.
     public func release(_ job: ClaimedFile, workerID: UUID, runAfter: Duration = .zero) async throws -> Bool {
-        try await guardedUpdate(
-            """
-            state = lease_from_state, lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL,
-            attempts = greatest(attempts - 1, 0), run_after = now() + make_interval(secs => $4)
-            """,
-            job: job, workerID: workerID, requireUnexpired: false, extra: [runAfter.seconds])
+        try await CatalogError.wrapping("release the job") {
+            try await guardedUpdate(
+                """
+                state = lease_from_state, lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                attempts = greatest(attempts - 1, 0), run_after = now() + make_interval(secs => $4)
+                """,
+                job: job, workerID: workerID, requireUnexpired: false, extra: [runAfter.seconds])
+        }
     }
 
     /// Extends the leases of many rows in one statement and returns the ids still held; a row missing from the
     /// result was lost (expired and re-claimed, or released) and must not be worked on any further.
     public func renewAll(_ jobs: [ClaimedFile], workerID: UUID, lease: Duration) async throws -> Set<Int64> {
-        guard !jobs.isEmpty else { return [] }
-        let ids = jobs.map(\.fileID)
-        let tokens = jobs.map(\.leaseToken)
-        let rows = try await client.query("""
-            UPDATE objectstoragefiles AS f SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
-            FROM unnest(\(ids)::bigint[], \(tokens)::bigint[]) AS held(id, token)
-            WHERE f.id = held.id AND f.lease_token = held.token AND f.lease_owner = \(workerID) AND f.lease_expires_at > now()
-            RETURNING f.id
-            """, logger: logger)
-        var held = Set<Int64>()
-        for try await id in rows.decode(Int64.self) { held.insert(id) }
-        return held
+        try await CatalogError.wrapping("renew the leases") {
+            guard !jobs.isEmpty else { return [] }
+            let ids = jobs.map(\.fileID)
+            let tokens = jobs.map(\.leaseToken)
+            let rows = try await client.query("""
+                UPDATE objectstoragefiles AS f SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+                FROM unnest(\(ids)::bigint[], \(tokens)::bigint[]) AS held(id, token)
+                WHERE f.id = held.id AND f.lease_token = held.token AND f.lease_owner = \(workerID) AND f.lease_expires_at > now()
+                RETURNING f.id
+                """, logger: logger)
+            var held = Set<Int64>()
+            for try await id in rows.decode(Int64.self) { held.insert(id) }
+            return held
+        }
     }
 
     /// Rows whose worker died holding them on their last attempt (a crash, an out-of-memory kill, a file that
     /// brings the worker down every time) become `failed` instead of being claimed forever.
     @discardableResult
     public func failAbandoned(_ step: WorkStep) async throws -> [Int64] {
-        let rows = try await client.query("""
-            UPDATE objectstoragefiles SET
-                state = 'failed', lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL,
-                error = 'the worker holding this file stopped without finishing it on each of its ' || attempts
-                    || ' attempts (crash, out of memory or killed)' || coalesce('; last error: ' || error, '')
-            WHERE state = \(step.leasedState.rawValue) AND lease_expires_at < now() AND attempts >= max_attempts
-            RETURNING id
-            """, logger: logger)
-        var ids: [Int64] = []
-        for try await id in rows.decode(Int64.self) { ids.append(id) }
-        try await failDuplicates(of: ids)
-        return ids
+        try await CatalogError.wrapping("fail abandoned jobs") {
+            let rows = try await client.query("""
+                UPDATE objectstoragefiles SET
+                    state = 'failed', lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                    error = 'the worker holding this file stopped without finishing it on each of its ' || attempts
+                        || ' attempts (crash, out of memory or killed)' || coalesce('; last error: ' || error, '')
+                WHERE state = \(step.leasedState.rawValue) AND lease_expires_at < now() AND attempts >= max_attempts
+                RETURNING id
+                """, logger: logger)
+            var ids: [Int64] = []
+            for try await id in rows.decode(Int64.self) { ids.append(id) }
+            try await failDuplicates(of: ids)
+            return ids
+        }
     }
 
     /// What is left for a step: rows claimable now, rows held by some worker, and rows waiting to be retried
     /// (with the earliest retry time). A `--once` run keeps going while anything is runnable or held.
     public func backlog(_ step: WorkStep) async throws -> QueueBacklog {
-        let sql = """
-            SELECT count(*) FILTER (WHERE \(step.claimableCondition) AND run_after <= now()),
-                   count(*) FILTER (WHERE state = $1),
-                   count(*) FILTER (WHERE \(step.claimableCondition) AND run_after > now()),
-                   min(run_after) FILTER (WHERE \(step.claimableCondition) AND run_after > now())
-            FROM objectstoragefiles
-            WHERE state IN ('staged', 'transcoded', $1)
-            """
-        var bindings = PostgresBindings()
-        bindings.append(step.leasedState.rawValue)
-        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-        for try await (runnable, held, waiting, nextRetry) in rows.decode((Int64, Int64, Int64, Date?).self) {
-            return QueueBacklog(runnable: Int(runnable), held: Int(held), waiting: Int(waiting), nextRetry: nextRetry)
+        try await CatalogError.wrapping("read the backlog") {
+            let sql = """
+                SELECT count(*) FILTER (WHERE \(step.claimableCondition) AND run_after <= now()),
+                       count(*) FILTER (WHERE state = $1),
+                       count(*) FILTER (WHERE \(step.claimableCondition) AND run_after > now()),
+                       min(run_after) FILTER (WHERE \(step.claimableCondition) AND run_after > now())
+                FROM objectstoragefiles
+                WHERE state IN ('staged', 'transcoded', $1)
+                """
+            var bindings = PostgresBindings()
+            bindings.append(step.leasedState.rawValue)
+            let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            for try await (runnable, held, waiting, nextRetry) in rows.decode((Int64, Int64, Int64, Date?).self) {
+                return QueueBacklog(runnable: Int(runnable), held: Int(held), waiting: Int(waiting), nextRetry: nextRetry)
+            }
+            return QueueBacklog(runnable: 0, held: 0, waiting: 0, nextRetry: nil)
         }
-        return QueueBacklog(runnable: 0, held: 0, waiting: 0, nextRetry: nil)
     }
 
     /// Records a failed attempt: back to the claimed-from state after `retryAfter`, or `failed` with the error
@@ -187,13 +205,15 @@ public struct WorkQueue: Sendable {
     /// A `permanent` failure (one that no retry can fix) skips the remaining attempts.
     /// A row that fails for good takes its duplicates with it (see `failDuplicates`).
     public func fail(_ job: ClaimedFile, workerID: UUID, error: String, retryAfter: Duration, permanent: Bool = false) async throws -> Bool {
-        let updated = try await guardedUpdate("""
-            state = CASE WHEN attempts >= max_attempts OR $6 THEN 'failed' ELSE lease_from_state END,
-            lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL, error = $4,
-            run_after = now() + make_interval(secs => $5)
-            """, job: job, workerID: workerID, requireUnexpired: false, extra: [error, retryAfter.seconds, permanent])
-        if updated { try await failDuplicates(of: [job.fileID]) }
-        return updated
+        try await CatalogError.wrapping("record the failed attempt") {
+            let updated = try await guardedUpdate("""
+                state = CASE WHEN attempts >= max_attempts OR $6 THEN 'failed' ELSE lease_from_state END,
+                lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL, error = $4,
+                run_after = now() + make_interval(secs => $5)
+                """, job: job, workerID: workerID, requireUnexpired: false, extra: [error, retryAfter.seconds, permanent])
+            if updated { try await failDuplicates(of: [job.fileID]) }
+            return updated
+        }
     }
 
     /// Files recorded as duplicates of a row that then failed for good hold no bytes of their own anywhere: they
