@@ -1,28 +1,37 @@
-/// Why archiving a file or a bundle failed. Messages name the file or object, never a credential.
-public enum ArchiveError: Error, Sendable, CustomStringConvertible {
-    /// The staging copy's bytes are not the ones catalogued: archiving them would store the wrong content.
-    case contentMismatch(fileID: Int64, key: String, expected: String, actual: String)
-    /// The staging copy is gone, so there is nothing to archive.
-    case stagingObjectMissing(fileID: Int64, key: String)
-    /// The archive store accepted the upload but does not show the object as written.
-    case verificationFailed(key: String, problem: String)
-
-    public var description: String {
-        switch self {
-        case .contentMismatch(let id, let key, let expected, let actual):
-            "file \(id): the staging copy \(key) has SHA-256 \(actual), but the catalog says \(expected); not archived"
-        case .stagingObjectMissing(let id, let key):
-            "file \(id): the staging copy \(key) does not exist"
-        case .verificationFailed(let key, let problem):
-            "archive object \(key) failed verification: \(problem)"
-        }
+/// Why archiving a file or a bundle failed, in the project's one error shape: a code, and a one-line message that
+/// names the file or object and never a credential.
+public struct ArchiveError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable {
+        /// The staging copy's bytes are not the ones catalogued: archiving them would store the wrong content.
+        case contentMismatch
+        /// The staging copy is gone, so there is nothing to archive.
+        case stagingObjectMissing
+        /// The archive store accepted the upload but does not show the object as written.
+        case verificationFailed
     }
 
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
     /// Retrying cannot fix these: the staging bytes are wrong or gone.
-    public var isPermanent: Bool {
-        switch self {
-        case .contentMismatch, .stagingObjectMissing: true
-        case .verificationFailed: false
-        }
+    public var isPermanent: Bool { code != .verificationFailed }
+
+    public static func contentMismatch(fileID: Int64, key: String, expected: String, actual: String) -> ArchiveError {
+        ArchiveError(.contentMismatch, "file \(fileID): the staging copy \(key) has SHA-256 \(actual), but the catalog says \(expected); not archived")
+    }
+
+    public static func stagingObjectMissing(fileID: Int64, key: String) -> ArchiveError {
+        ArchiveError(.stagingObjectMissing, "file \(fileID): the staging copy \(key) does not exist")
+    }
+
+    public static func verificationFailed(key: String, problem: String) -> ArchiveError {
+        ArchiveError(.verificationFailed, "archive object \(key) failed verification: \(problem)")
     }
 }
