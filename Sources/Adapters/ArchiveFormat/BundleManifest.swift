@@ -86,31 +86,18 @@ public enum CatalogExportFormat {
     public static let format = "personal-backup-catalog/1"
 }
 
-/// Why reading or writing an archive format failed (the project's one error shape: a code and a message).
-public struct FormatError: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: String, Sendable, Hashable {
-        case compression
-        /// A tar stream that does not parse: a bad header checksum, a truncated member.
-        case malformedTar
-    }
+/// Why reading or writing an archive format failed.
+public typealias FormatError = CodedError<FormatErrorCode>
 
-    public let code: Code
-    public let message: String
+public enum FormatErrorCode: String, Sendable, Hashable {
+    case compression
+    /// A tar stream that does not parse: a bad header checksum, a truncated member.
+    case malformedTar
+}
 
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String {
-        switch code {
-        case .compression: "compression failed: \(message)"
-        case .malformedTar: "not a valid tar stream: \(message)"
-        }
-    }
-
-    public static func compression(_ message: String) -> FormatError { FormatError(.compression, message) }
-    public static func malformedTar(_ message: String) -> FormatError { FormatError(.malformedTar, message) }
+extension CodedError where Code == FormatErrorCode {
+    public static func compression(_ message: String) -> FormatError { FormatError(.compression, "compression failed: \(message)") }
+    public static func malformedTar(_ message: String) -> FormatError { FormatError(.malformedTar, "not a valid tar stream: \(message)") }
 }
 
 /// Lower-case hex of a digest.

@@ -1,25 +1,16 @@
-/// Why archiving a file or a bundle failed, in the project's one error shape: a code, and a one-line message that
-/// names the file or object and never a credential.
-public struct ArchiveError: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: String, Sendable, Hashable {
-        /// The staging copy's bytes are not the ones catalogued: archiving them would store the wrong content.
-        case contentMismatch
-        /// The staging copy is gone, so there is nothing to archive.
-        case stagingObjectMissing
-        /// The archive store accepted the upload but does not show the object as written.
-        case verificationFailed
-    }
+/// Why archiving a file or a bundle failed. Messages name the file or object, never a credential.
+public typealias ArchiveError = CodedError<ArchiveErrorCode>
 
-    public let code: Code
-    public let message: String
+public enum ArchiveErrorCode: String, Sendable, Hashable {
+    /// The staging copy's bytes are not the ones catalogued: archiving them would store the wrong content.
+    case contentMismatch
+    /// The staging copy is gone, so there is nothing to archive.
+    case stagingObjectMissing
+    /// The archive store accepted the upload but does not show the object as written.
+    case verificationFailed
+}
 
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
-
+extension CodedError where Code == ArchiveErrorCode {
     /// Retrying cannot fix these: the staging bytes are wrong or gone.
     public var isPermanent: Bool { code != .verificationFailed }
 

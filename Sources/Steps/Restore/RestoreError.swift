@@ -1,32 +1,24 @@
+import PipelineCore
+
 /// Why restoring, verifying or rebuilding went wrong, in one line that names what was wrong (a file, a key, a
 /// setting) and never a credential.
-public struct RestoreError: Error, Sendable, CustomStringConvertible, Hashable {
-    public enum Code: String, Sendable, Hashable {
-        /// The request cannot be served as asked (an unknown source, nothing selected).
-        case invalidRequest
-        /// A path from the catalog or a bundle would leave the destination, or is not a regular file.
-        case unsafePath
-        /// The bytes read do not hash to what the catalog recorded.
-        case checksumMismatch
-        /// The archive object is missing or not the size the catalog says.
-        case objectMissing
-        /// The file exists in the destination with other content and `--overwrite` was not given.
-        case exists
-        /// The file is not in the archive (not archived yet, failed, unreadable).
-        case notArchived
-        /// A local file or directory could not be read or written.
-        case localIO
-        /// The database is not empty (rebuild-catalog), or the archive holds no catalog.
-        case catalog
-    }
+public typealias RestoreError = CodedError<RestoreErrorCode>
 
-    public let code: Code
-    public let message: String
-
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { message }
+public enum RestoreErrorCode: String, Sendable, Hashable {
+    /// The request cannot be served as asked (an unknown source, nothing selected).
+    case invalidRequest
+    /// A path from the catalog or a bundle would leave the destination, or is not a regular file.
+    case unsafePath
+    /// The bytes read do not hash to what the catalog recorded.
+    case checksumMismatch
+    /// The archive object is missing or not the size the catalog says.
+    case objectMissing
+    /// The file exists in the destination with other content and `--overwrite` was not given.
+    case exists
+    /// The file is not in the archive (not archived yet, failed, unreadable).
+    case notArchived
+    /// A local file or directory could not be read or written.
+    case localIO
+    /// The database is not empty (rebuild-catalog), or the archive holds no catalog.
+    case catalog
 }

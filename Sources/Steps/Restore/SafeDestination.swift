@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import PipelineCore
 import SystemIO
 
 /// A relative path checked to stay inside the destination: no absolute path, no `..`, no NUL byte, not empty.
