@@ -11,6 +11,7 @@ APT_PACKAGES=(
     xorriso                        # tests: builds ISO images
     genisoimage                    # tests: builds ISO 9660 + UDF bridge images (files only in UDF, over 4 GiB)
     ffmpeg                         # test fixtures and the transcode benchmark's anchor
+    dvdauthor                      # tests: authors DVD-Video fixtures (VIDEO_TS with IFOs, chapters, subpictures)
     chromium                       # tests: the status page rendered by a real headless browser
     fuse3 libfuse2                 # tests: scripts/lib/eio_fs.py, a FUSE file system that returns EIO (fusermount; fusepy loads libfuse 2)
 )

@@ -155,7 +155,14 @@ public struct VerificationReport: Sendable, Hashable {
         public var sourceDuration: Double
         public var outputDuration: Double
         public var tolerance: Double
-        public var passed: Bool { abs(sourceDuration - outputDuration) <= tolerance }
+        /// How much longer than the source the output may be on top of `tolerance`: an audio encoder's priming
+        /// samples, which Matroska cannot tell a decoder to drop (MP4's edit list does). Extra silence at the start
+        /// loses nothing; a shorter output is never allowed more than `tolerance`.
+        public var primingAllowance: Double = 0
+        public var passed: Bool {
+            let difference = outputDuration - sourceDuration
+            return difference >= -tolerance && difference <= tolerance + primingAllowance
+        }
     }
 
     /// The output as decoded end to end.
@@ -163,4 +170,13 @@ public struct VerificationReport: Sendable, Hashable {
     public var checks: [StreamCheck]
     /// Packets or frames the decoder reported as broken (must be 0 to pass).
     public var decodeErrors: Int
+}
+
+extension StreamInfo {
+    /// The most an audio encoder adds in front (AAC's 1,024 priming samples, Opus's 312, rounded up to two AAC
+    /// frames) where the container cannot mark them to be dropped.
+    static func primingAllowance(_ output: StreamInfo) -> Double {
+        guard let rate = output.sampleRate, rate > 0 else { return 0 }
+        return 2048 / Double(rate)
+    }
 }

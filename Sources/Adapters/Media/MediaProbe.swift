@@ -32,7 +32,8 @@ public enum MediaProbe {
             }
             guard let sourceDuration = sourceStream.bestDuration else { return }
             let tolerance = max(sourceStream.frameDuration ?? 0, outputStream.frameDuration ?? 0) + 0.002
-            let check = VerificationReport.StreamCheck(kind: kind, sourceDuration: sourceDuration, outputDuration: outputDuration, tolerance: tolerance)
+            var check = VerificationReport.StreamCheck(kind: kind, sourceDuration: sourceDuration, outputDuration: outputDuration, tolerance: tolerance)
+            if kind == .audio { check.primingAllowance = StreamInfo.primingAllowance(outputStream) }
             checks.append(check)
             if !check.passed {
                 problems.append("\(label) lasts \(format(outputDuration)) s, the source \(format(sourceDuration)) s (tolerance \(format(tolerance)) s)")

@@ -128,7 +128,9 @@ public struct RawInspection: Sendable, Hashable {
         guard let rawDuration = raw.decodedDuration ?? raw.packetSpan else { return nil }
         guard let outputDuration = output.decodedDuration else { return "\(raw.label): its output stream has no decodable data" }
         let tolerance = max(raw.frameDuration ?? 0, output.frameDuration ?? 0) + 0.002
-        guard abs(rawDuration - outputDuration) > tolerance else { return nil }
+        let allowance = output.kind == .audio ? StreamInfo.primingAllowance(output) : 0
+        let difference = outputDuration - rawDuration
+        guard difference < -tolerance || difference > tolerance + allowance else { return nil }
         return "\(raw.label) lasts \(seconds(rawDuration)) s in the raw file but \(seconds(outputDuration)) s in the output (tolerance \(seconds(tolerance)) s)"
     }
 

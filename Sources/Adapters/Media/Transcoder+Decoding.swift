@@ -21,6 +21,10 @@ extension TranscodeJob {
                 readFailure = "reading stopped\(at): \(LibAV.errorText(read)); the rest of the input was skipped"
                 break
             }
+            if let copied = copiedByIndex[Int(packet.pointer.pointee.stream_index)] {
+                try copy(copied, packet)
+                continue
+            }
             guard let track = tracksByIndex[Int(packet.pointer.pointee.stream_index)] else {
                 packet.unref()
                 continue

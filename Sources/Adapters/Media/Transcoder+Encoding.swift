@@ -50,6 +50,28 @@ extension TranscodeJob {
         try output.write(packet)
     }
 
+    /// A packet of a copied stream: shifted like the decoded streams, then muxed (or queued until the header).
+    func copy(_ copied: CopiedStream, _ packet: Packet) throws(MediaError) {
+        let pointer = packet.pointer
+        if pointer.pointee.pts != noPTS { pointer.pointee.pts -= copied.ptsOffset }
+        if pointer.pointee.dts != noPTS { pointer.pointee.dts -= copied.ptsOffset }
+        pointer.pointee.stream_index = copied.outputStream.pointee.index
+        pointer.pointee.pos = -1
+        if output.headerWritten {
+            try muxCopied(copied, pointer)
+        } else {
+            let queued = try Packet()
+            av_packet_move_ref(queued.pointer, pointer)
+            copiedQueue.append((copied, queued))
+        }
+        packet.unref()
+    }
+
+    private func muxCopied(_ copied: CopiedStream, _ packet: UnsafeMutablePointer<AVPacket>) throws(MediaError) {
+        av_packet_rescale_ts(packet, copied.inputTimeBase, copied.outputStream.pointee.time_base)
+        try output.write(packet)
+    }
+
     /// The header needs every encoder open (their extradata goes into it). Until then packets wait in `queue`.
     func writeHeaderIfReady() throws(MediaError) {
         guard !output.headerWritten, tracks.allSatisfy({ $0.encoder != nil }) else { return }
@@ -65,6 +87,11 @@ extension TranscodeJob {
         queuedBytes = 0
         for entry in waiting {
             try mux(entry.track, entry.packet.pointer)
+        }
+        let copied = copiedQueue
+        copiedQueue = []
+        for entry in copied {
+            try muxCopied(entry.stream, entry.packet.pointer)
         }
     }
 

@@ -9,6 +9,7 @@ extension TranscodeJob {
             throw MediaError(.notVideo, "\(fileName(inputPath)) has no video stream" + (found.isEmpty ? "" : " (streams: \(found.joined(separator: ", ")))"))
         }
         var audioIndices: [Int] = []
+        var subtitleIndices: [Int] = []
         for index in 0..<input.streamCount {
             let parameters = input.stream(index).pointee.codecpar.pointee
             switch parameters.codec_type {
@@ -23,7 +24,7 @@ extension TranscodeJob {
             case AVMEDIA_TYPE_VIDEO where index != videoIndex:
                 notes.append("extra video stream \(index) (\(codecName(parameters.codec_id))) was dropped")
             case AVMEDIA_TYPE_SUBTITLE:
-                notes.append("subtitle stream \(index) (\(codecName(parameters.codec_id))) was dropped")
+                subtitleIndices.append(index)
             default:
                 break
             }
@@ -37,6 +38,12 @@ extension TranscodeJob {
                 notes.append("\(container.rawValue) cannot hold \(holdsVideo ? profile.audioEncoder : profile.videoEncoder); wrote \(profile.fallbackContainer.rawValue)")
                 container = profile.fallbackContainer
             }
+        }
+        // Subtitles are copied as they are (bitmaps stay bitmaps). MP4 holds them badly or not at all (players ignore
+        // DVD subpictures in MP4, and text needs converting to mov_text), so any subtitle means Matroska.
+        if !subtitleIndices.isEmpty && container == .mp4 {
+            notes.append("mp4 cannot carry the \(subtitleIndices.count) subtitle stream(s) as they are; wrote matroska")
+            container = .matroska
         }
         output = try OutputFile(path: outputPath, formatName: container.muxerName, deadline: deadline)
 
@@ -60,7 +67,32 @@ extension TranscodeJob {
             tracksByIndex[index] = track
             if index == videoIndex { videoTrack = track }
         }
+        try addCopiedSubtitles(subtitleIndices)
         copyMetadataAndChapters()
+    }
+
+    private func addCopiedSubtitles(_ indices: [Int]) throws(MediaError) {
+        guard let format = av_guess_format(container.muxerName, nil, nil) else { return }
+        for index in indices {
+            let stream = input.stream(index)
+            let codec = stream.pointee.codecpar.pointee.codec_id
+            guard avformat_query_codec(format, codec, FF_COMPLIANCE_NORMAL) == 1 else {
+                notes.append("subtitle stream \(index) (\(codecName(codec))) cannot be stored in \(container.rawValue) and was dropped")
+                continue
+            }
+            let outputStream = try output.addStream()
+            try check(avcodec_parameters_copy(outputStream.pointee.codecpar, stream.pointee.codecpar), .output, "\(fileName(outputPath)): cannot copy subtitle stream \(index)")
+            outputStream.pointee.codecpar.pointee.codec_tag = 0
+            outputStream.pointee.time_base = stream.pointee.time_base
+            outputStream.pointee.disposition = stream.pointee.disposition
+            for (key, value) in entries(of: stream.pointee.metadata) where Self.keepsStreamMetadata(key) {
+                av_dict_set(&outputStream.pointee.metadata, key, value, 0)
+            }
+            let start = input.context.pointee.start_time
+            copiedByIndex[index] = CopiedStream(
+                inputIndex: index, inputTimeBase: stream.pointee.time_base, outputStream: outputStream,
+                ptsOffset: start == noPTS ? 0 : av_rescale_q(start, timeBaseQ, stream.pointee.time_base))
+        }
     }
 
     /// Container statistics (Matroska's DURATION, BPS, ...) and encoder tags describe the old file; the rest is kept.

@@ -127,6 +127,15 @@ struct AudioParameters: Equatable {
     var channels: Int32
 }
 
+/// A stream copied without decoding (subtitles): its packets only change time base and index.
+struct CopiedStream {
+    let inputIndex: Int
+    let inputTimeBase: AVRational
+    let outputStream: UnsafeMutablePointer<AVStream>
+    /// The input's start time in this stream's time base, subtracted like the tracks' `ptsOffset`.
+    let ptsOffset: Int64
+}
+
 /// A packet an encoder produced before the header could be written (not every encoder was open yet).
 struct QueuedPacket {
     let track: Track
@@ -145,6 +154,9 @@ final class TranscodeJob {
     var container: TranscodeProfile.Container
     var tracks: [Track] = []
     var tracksByIndex: [Int: Track] = [:]
+    /// Subtitle streams carried over packet for packet (DVD subpictures, SRT, ASS, PGS), by input index.
+    var copiedByIndex: [Int: CopiedStream] = [:]
+    var copiedQueue: [(stream: CopiedStream, packet: Packet)] = []
     var videoTrack: Track!
     let videoCodec: UnsafePointer<AVCodec>
     let audioCodec: UnsafePointer<AVCodec>

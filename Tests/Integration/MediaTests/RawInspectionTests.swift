@@ -100,8 +100,8 @@ struct RawInspectionTests {
         #expect(try Self.transcodeAndJudge(input, inspection, in: directory).reasons.contains { $0.contains("read or decode errors") })
     }
 
-    @Test("two audio streams and a subtitle stream: the transcode carries both audio streams but not the subtitles, so the raw file is kept")
-    func droppedSubtitles() throws {
+    @Test("two audio streams and a subtitle stream: the transcode carries all three (Matroska) and is faithful; an output without the subtitles would keep the raw file")
+    func subtitlesCarried() throws {
         let directory = try Fixtures.directory("raw-subtitles")
         defer { Fixtures.cleanUp(directory) }
         let subtitles = directory.appendingPathComponent("lines.srt")
@@ -119,8 +119,18 @@ struct RawInspectionTests {
         #expect(inspection.streams(.audio).count == 2)
         let subtitle = try #require(inspection.streams(.subtitle).first)
         #expect(subtitle.codec == "subrip" && subtitle.packets == 2)
-        let verdict = try Self.transcodeAndJudge(input, inspection, in: directory)
-        #expect(verdict.reasons == ["subtitle stream 3 (subrip) has no counterpart in the output"], "\(verdict)")
+        let output = directory.appendingPathComponent("party-out.mkv")
+        let report = try Transcoder.transcode(input: input.path, output: output.path, profile: Fixtures.fastH264, metadata: [:], timeLimit: .seconds(120))
+        #expect(report.container == .matroska, "\(report.notes)")
+        let verification = try MediaProbe.verify(output: output.path, against: report)
+        #expect(inspection.verdict(output: verification.output).reasons.isEmpty, "\(inspection.verdict(output: verification.output))")
+        #expect(verification.output.streams.filter { $0.kind == .subtitle }.count == 1)
+
+        // The same output with its subtitles stripped is judged unfaithful: the check that keeps raw files still bites.
+        let stripped = directory.appendingPathComponent("party-stripped.mkv")
+        try Fixtures.ffmpeg(["-i", output.path, "-map", "0", "-map", "-0:s", "-c", "copy"], output: stripped)
+        let strippedInfo = try MediaProbe.verify(output: stripped.path, against: report).output
+        #expect(inspection.verdict(output: strippedInfo).reasons == ["subtitle stream 3 (subrip) has no counterpart in the output"])
     }
 
     @Test("two recordings concatenated byte for byte: the timestamps restart", arguments: ["dvd", "mpegts"])
