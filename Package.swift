@@ -186,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "UnitTests",
             dependencies: [
-                "PipelineCore", "ObjectStore", "SourceReading", "ArchiveFormat", "Media", "JobQueue", "ArchiveStep", "TranscodeStep", "CommandSupport",
+                "PipelineCore", "Catalog", "ObjectStore", "SourceReading", "ArchiveFormat", "Media", "JobQueue", "ArchiveStep", "TranscodeStep", "CommandSupport",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/Unit/UnitTests", swiftSettings: strictSettings),

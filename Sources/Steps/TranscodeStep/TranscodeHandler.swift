@@ -55,20 +55,48 @@ public struct TranscodeHandler: JobHandler {
 
     func transcode(_ job: ClaimedFile, context: JobContext) async -> JobOutcome {
         let catalog = TranscodeCatalog(client: context.client, logger: context.logger)
-        let started = ContinuousClock.now
         let base = configuration.workDirectory + "/\(job.fileID)-\(UUID().uuidString.lowercased())"
         var rawPath = base + ".raw"
-        let outputPath = base + ".out"
-        defer {
-            unlink(rawPath)
-            unlink(outputPath)
-        }
+        defer { unlink(rawPath) }
         do {
             guard let item = try await catalog.load(job) else { return .failed("the row disappeared", permanent: true) }
+            if let role = DVDVideo.role(ofPath: item.path) {
+                return try await transcodeDVDVideo(item, role: role, workBase: base, catalog: catalog, context: context)
+            }
             guard let stagingKey = item.stagingKey else { return .failed("file \(job.fileID) has no staging copy", permanent: true) }
             let ext = (item.name as NSString).pathExtension
             if !ext.isEmpty && ext.count <= 8 { rawPath = base + "." + ext }
             try await fetch(stagingKey, to: rawPath, expecting: item)
+            let placement: Placement = item.keepRaw
+                ? .beside(path: item.path, name: item.name, rawNote: "the source keeps raw videos (--keep-raw)", rawDetails: [:])
+                : .replacesRaw
+            return try await convert(item, localRaw: rawPath, workBase: base, placement: placement, catalog: catalog, context: context)
+        } catch let error as ArchiveError {
+            return .failed(error.description, permanent: error.isPermanent)
+        } catch {
+            return .failed(CatalogDatabase.describe(error), permanent: false)
+        }
+    }
+
+    /// Where a verified transcode goes.
+    enum Placement {
+        /// In place of the raw file, which is then removed from staging.
+        case replacesRaw
+        /// Beside the raw file, as a row of its own named `<path>.<ext>` (`<path>` here is without the extension
+        /// the container adds); the raw row goes on with `rawNote` and `rawDetails` in its details.
+        case beside(path: String, name: String, rawNote: String, rawDetails: [String: Any])
+    }
+
+    /// Inspects, transcodes and verifies a raw video already in a local file, then records the outcome for `item`.
+    func convert(
+        _ item: TranscodeItem, localRaw rawPath: String, workBase: String, placement: Placement, catalog: TranscodeCatalog, context: JobContext
+    ) async throws -> JobOutcome {
+        let job = item.job
+        let started = ContinuousClock.now
+        let outputPath = workBase + ".out"
+        defer { unlink(outputPath) }
+        do {
+            guard let stagingKey = item.stagingKey else { return .failed("file \(job.fileID) has no staging copy", permanent: true) }
             let logMetadata: Logger.Metadata = ["file.id": "\(job.fileID)", "source.label": "\(item.sourceLabel)", "file.path": "\(item.path)"]
 
             let source: MediaInfo
@@ -135,11 +163,14 @@ public struct TranscodeHandler: JobHandler {
             var summary = Self.describe(report, verification: verification)
             summary["raw_inspection_seconds"] = inspection.elapsed.seconds
             let details = try Self.json(["transcode": summary])
-            if item.keepRaw {
+            if case .beside(let path, let name, let rawNote, let rawDetails) = placement {
                 // The raw file stays and is archived as it is; the transcode becomes a file of its own beside it.
+                let ext = report.container.fileExtension
                 guard let companionID = try await catalog.recordTranscodeBeside(
                     item, workerID: context.workerID, resultKey: resultKey, resultSize: put.size, resultHash: put.sha256,
-                    fileExtension: report.container.fileExtension, transcodeDetailsJSON: details)
+                    companionPath: path + "." + ext, companionName: name + "." + ext,
+                    rawDetailsJSON: try Self.json(rawDetails.merging(["raw_kept_by_policy": "\(rawNote); the transcode is archived beside it as \(path).\(ext)"]) { $1 }),
+                    transcodeDetailsJSON: details)
                 else {
                     try? await staging.delete(resultKey)
                     return .leaseLost

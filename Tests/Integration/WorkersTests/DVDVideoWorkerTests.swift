@@ -1,0 +1,115 @@
+import Catalog
+import Foundation
+import PipelineCore
+import Testing
+import TestSupport
+import SystemIO
+
+/// A DVD-Video folder made at test time (ffmpeg, spumux, dvdauthor), its title cut into two VOB files the way a
+/// disc cuts it at 1 GiB: every file of the disc is archived as it is, and the title set is transcoded once, from
+/// both parts joined, with both audio tracks and the subpicture subtitles.
+@Suite("transcoder worker: DVD-Video")
+struct DVDVideoWorkerTests {
+    /// Authors `<directory>/DVD/VIDEO_TS` with one 6-second PAL title (MPEG-2, AC-3 English and MP2 German, one
+    /// subpicture stream, chapters at 0, 2 and 4 s), then cuts VTS_01_1.VOB in two at a sector boundary.
+    /// Returns the title's VOB bytes before the cut.
+    static func makeDisc(in directory: String, work: String) async throws -> [UInt8] {
+        func run(_ arguments: [String], environment: [String: String] = [:]) async throws {
+            let result = try await Subprocess.run("/usr/bin/env", environment.map { "\($0.key)=\($0.value)" } + arguments)
+            #expect(result.status == 0, "\(arguments.first ?? ""): \(result.output.suffix(1500))")
+        }
+        let title = work + "/title.mpg"
+        try await run([
+            "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=720x576:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+            "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000", "-map", "0:v", "-map", "1:a", "-map", "2:a", "-t", "6",
+            "-target", "pal-dvd", "-c:a:0", "ac3", "-c:a:1", "mp2", "-b:a", "192k", "-aspect", "16:9", title,
+        ])
+        let image = work + "/line.png"
+        try await run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=c=white:s=320x64",
+                       "-frames:v", "1", "-pix_fmt", "rgba", image])
+        let spu = work + "/subtitles.xml"
+        try """
+            <subpictures><stream>
+              <spu start="00:00:01.00" end="00:00:02.50" image="\(image)" xoffset="200" yoffset="480"/>
+              <spu start="00:00:04.00" end="00:00:05.00" image="\(image)" xoffset="200" yoffset="480"/>
+            </stream></subpictures>
+            """.write(toFile: spu, atomically: true, encoding: .utf8)
+        let withSubtitles = work + "/title-sub.mpg"
+        try await run(["sh", "-c", "spumux -m dvd '\(spu)' < '\(title)' > '\(withSubtitles)'"])
+        let disc = directory + "/DVD"
+        try await run(["dvdauthor", "-o", disc, "-t", "-c", "0,2,4", "-a", "ac3+en,mp2+de", "-s", "en", withSubtitles], environment: ["VIDEO_FORMAT": "PAL"])
+        try await run(["dvdauthor", "-o", disc, "-T"], environment: ["VIDEO_FORMAT": "PAL"])
+
+        let first = disc + "/VIDEO_TS/VTS_01_1.VOB"
+        let whole = Array(try Data(contentsOf: URL(fileURLWithPath: first)))
+        let cut = (whole.count / 2048 / 2) * 2048
+        try Data(whole[..<cut]).write(to: URL(fileURLWithPath: first))
+        try Data(whole[cut...]).write(to: URL(fileURLWithPath: disc + "/VIDEO_TS/VTS_01_2.VOB"))
+        return whole
+    }
+
+    @Test("a title cut into VTS_01_1.VOB and VTS_01_2.VOB is transcoded once, joined (full length, 2 audio tracks, subtitles, MKV) as VIDEO_TS/VTS_01.mkv; every disc file comes back byte for byte")
+    func titleSetJoined() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            let whole = try await Self.makeDisc(in: harness.source.path, work: harness.work.path)
+            let originals = try Self.files(under: harness.source.path)
+            #expect(originals.keys.contains("DVD/VIDEO_TS/VTS_01_2.VOB") && originals.keys.contains("DVD/VIDEO_TS/VTS_01_0.IFO"), "\(originals.keys.sorted())")
+
+            let upload = try await harness.upload(label: "DVD 7")
+            #expect(upload.status == 0, "\(upload.output)")
+            let transcoded = try await harness.transcodeOnce()
+            #expect(transcoded.status == 0, "\(transcoded.output)")
+            #expect(!transcoded.output.contains("video kept raw"), "\(transcoded.output.suffix(3000))")
+            let archived = try await harness.archiveOnce(environment: ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"])
+            #expect(archived.status == 0, "\(archived.output)")
+
+            let rows = try await harness.rows()
+            // An IFO and its backup (BUP) are the same bytes: one is a duplicate of the other.
+            #expect(rows.allSatisfy { ["archived", "duplicate"].contains($0.state) }, "\(rows.map { ($0.path, $0.state, $0.error) })")
+            let first = try #require(rows.first { $0.path == "DVD/VIDEO_TS/VTS_01_1.VOB" })
+            let second = try #require(rows.first { $0.path == "DVD/VIDEO_TS/VTS_01_2.VOB" })
+            let title = try #require(rows.first { $0.path == "DVD/VIDEO_TS/VTS_01.mkv" }, "\(rows.map(\.path))")
+            #expect(title.kind == "regular" && first.kind == "video" && second.kind == "video")
+            #expect(rows.filter { $0.path.hasSuffix(".mkv") || $0.path.hasSuffix(".mp4") }.count == 1, "one transcode for the whole title set")
+            #expect(try await harness.scalar("SELECT (details->>'transcode_file_id')::bigint FROM objectstoragefiles WHERE id = \(first.id)", as: Int64.self) == title.id)
+            #expect(try await harness.scalar("SELECT (details->>'dvd_title_set_of')::bigint FROM objectstoragefiles WHERE id = \(second.id)", as: Int64.self) == first.id)
+            #expect(try await harness.scalar("SELECT details->'dvd_title_set'->'parts' = jsonb_build_array(\(first.id)::bigint, \(second.id)::bigint) FROM objectstoragefiles WHERE id = \(first.id)", as: Bool.self) == true)
+            #expect(try await harness.scalar("SELECT details->'transcode'->>'container' FROM objectstoragefiles WHERE id = \(title.id)", as: String.self) == "matroska")
+            #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty, "raw or transcoded copies left in staging")
+
+            // The way back: every file of the disc byte for byte, and the joined title beside them.
+            let restored = try await ArchivePromiseTests.restore(harness, source: "DVD 7")
+            #expect(restored.status == 0, "\(restored.output)")
+            for (path, bytes) in originals {
+                let same = restored.files["DVD 7/" + path] == bytes
+                #expect(same, "\(path) did not come back byte for byte")
+            }
+            let joinedParts = (restored.files["DVD 7/DVD/VIDEO_TS/VTS_01_1.VOB"] ?? []) + (restored.files["DVD 7/DVD/VIDEO_TS/VTS_01_2.VOB"] ?? [])
+            #expect(joinedParts == whole, "the two parts are the title's VOB cut in two")
+            let transcode = try #require(restored.files["DVD 7/DVD/VIDEO_TS/VTS_01.mkv"], "\(restored.files.keys.sorted())")
+            let copy = harness.work.path + "/VTS_01.mkv"
+            _ = FileManager.default.createFile(atPath: copy, contents: Data(transcode))
+            let streams = try await Subprocess.run("/usr/bin/env", [
+                "ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name:stream_tags=language:format=duration", "-of", "compact", copy,
+            ])
+            let lines = streams.output.split(separator: "\n")
+            #expect(lines.filter { $0.contains("codec_type=video") }.count == 1, "\(streams.output)")
+            #expect(lines.filter { $0.contains("codec_type=audio") }.count == 2, "\(streams.output)")
+            #expect(lines.contains { $0.contains("codec_name=dvd_subtitle") }, "\(streams.output)")
+            let duration = try #require(lines.first { $0.hasPrefix("format|") }.flatMap { Double($0.split(separator: "=").last ?? "") }, "\(streams.output)")
+            #expect(duration > 5.8 && duration < 6.3, "the transcode covers both parts (\(duration) s of 6)")
+        }
+    }
+
+    static func files(under root: String) throws -> [String: [UInt8]] {
+        var files: [String: [UInt8]] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        while let relative = enumerator?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory)
+            if !isDirectory.boolValue { files[relative] = Array(try Data(contentsOf: URL(fileURLWithPath: root + "/" + relative))) }
+        }
+        return files
+    }
+}

@@ -1,0 +1,69 @@
+import Catalog
+import Testing
+import TranscodeStep
+
+/// Which VOB is what on a DVD-Video disc, and what the transcoder does with a claimed part given its title set.
+@Suite("DVD-Video title sets")
+struct DVDVideoTests {
+    @Test("roles by path: title set parts, menus, case, and files outside VIDEO_TS")
+    func roles() {
+        #expect(DVDVideo.role(ofPath: "DVD 12/VIDEO_TS/VTS_01_1.VOB") == .titleSetPart(titleSet: 1, part: 1))
+        #expect(DVDVideo.role(ofPath: "VIDEO_TS/vts_12_3.vob") == .titleSetPart(titleSet: 12, part: 3))
+        #expect(DVDVideo.role(ofPath: "VIDEO_TS/VTS_01_0.VOB") == .menu)
+        #expect(DVDVideo.role(ofPath: "VIDEO_TS/VIDEO_TS.VOB") == .menu)
+        #expect(DVDVideo.role(ofPath: "backup/VTS_01_1.VOB") == nil, "a VOB outside a VIDEO_TS folder is just a video")
+        #expect(DVDVideo.role(ofPath: "VIDEO_TS/VTS_01_1.IFO") == nil)
+        #expect(DVDVideo.role(ofPath: "VIDEO_TS/VTS_00_1.VOB") == nil)
+        #expect(DVDVideo.role(ofPath: "VIDEO_TS/VTS_1_1.VOB") == nil)
+        #expect(DVDVideo.partPaths(besides: "d/VIDEO_TS/VTS_02_4.VOB", titleSet: 2).first == "d/VIDEO_TS/VTS_02_1.VOB")
+        #expect(DVDVideo.partPaths(besides: "d/VIDEO_TS/VTS_02_4.VOB", titleSet: 2).count == 9)
+    }
+
+    static func part(_ number: Int, id: Int64, state: String = "staged", readable: Bool = true) -> GroupMember {
+        GroupMember(
+            fileID: id, path: "VIDEO_TS/VTS_01_\(number).VOB", state: state, stagingKey: readable ? "k\(id)" : nil, sizeBytes: 2048,
+            hash: readable ? String(repeating: "a", count: 64) : nil)
+    }
+
+    @Test("the lowest part leads once the upload is finished, joining the parts in order; the others wait for it, then go on as they are")
+    func leaderAndPassengers() {
+        let parts = [Self.part(3, id: 30), Self.part(1, id: 10), Self.part(2, id: 20)]
+        #expect(DVDVideo.decide(claimedID: 10, titleSet: 1, members: parts, uploadFinished: true) == .join([parts[1], parts[2], parts[0]]))
+        guard case .wait = DVDVideo.decide(claimedID: 10, titleSet: 1, members: parts, uploadFinished: false) else {
+            Issue.record("the leader must wait while the upload runs: a part may still come")
+            return
+        }
+        guard case .wait = DVDVideo.decide(claimedID: 20, titleSet: 1, members: parts, uploadFinished: true) else {
+            Issue.record("a part must wait while the leader is staged")
+            return
+        }
+        let led = [Self.part(1, id: 10, state: "transcoded"), Self.part(2, id: 20)]
+        #expect(DVDVideo.decide(claimedID: 20, titleSet: 1, members: led, uploadFinished: true) == .passOn(leaderID: 10))
+        let failed = [Self.part(1, id: 10, state: "failed"), Self.part(2, id: 20)]
+        #expect(DVDVideo.decide(claimedID: 20, titleSet: 1, members: failed, uploadFinished: true) == .passOn(leaderID: 10))
+    }
+
+    @Test("a set with a hole is never joined: a missing part or an unreadable one keeps every part raw")
+    func holesKeepRaw() {
+        let gap = [Self.part(1, id: 10), Self.part(3, id: 30)]
+        guard case .keepRaw(let reasons) = DVDVideo.decide(claimedID: 10, titleSet: 1, members: gap, uploadFinished: true) else {
+            Issue.record("a missing part 2 must not be joined over")
+            return
+        }
+        #expect(reasons.first?.contains("part 2 (VTS_01_2.VOB) is missing") == true, "\(reasons)")
+
+        let unreadable = [Self.part(1, id: 10), Self.part(2, id: 20, state: "unreadable", readable: false)]
+        guard case .keepRaw(let why) = DVDVideo.decide(claimedID: 10, titleSet: 1, members: unreadable, uploadFinished: true) else {
+            Issue.record("an unreadable part must not be joined over")
+            return
+        }
+        #expect(why.first?.contains("part 2 could not be read") == true, "\(why)")
+
+        // Part 1 unreadable: part 2 leads, and finds the hole before it.
+        let firstLost = [Self.part(1, id: 10, state: "unreadable", readable: false), Self.part(2, id: 20)]
+        guard case .keepRaw = DVDVideo.decide(claimedID: 20, titleSet: 1, members: firstLost, uploadFinished: true) else {
+            Issue.record("a set whose first part is lost must not be joined")
+            return
+        }
+    }
+}
