@@ -102,4 +102,22 @@ extension TranscodeCatalog {
             return (members, finished)
         }
     }
+
+    /// `details.<key>` of the newest live row among `paths` (compared without case) in the source of `item`, the
+    /// first of `paths` that has it.
+    public func detail(_ key: String, ofFirstOf paths: [String], besides item: TranscodeItem) async throws -> String? {
+        let lowered = paths.map { $0.lowercased() }
+        return try await CatalogError.wrapping("read a detail of the video's group") {
+            let rows = try await client.query("""
+                SELECT lower(f.path), f.details->>\(key)
+                FROM objectstoragefiles f
+                WHERE f.source_id = (SELECT source_id FROM objectstoragefiles WHERE id = \(item.job.fileID))
+                  AND lower(f.path) = ANY(\(lowered)) AND f.deleted_at IS NULL AND f.details ? \(key)
+                  AND f.version = (SELECT max(o.version) FROM objectstoragefiles o WHERE o.source_id = f.source_id AND o.path = f.path)
+                """, logger: logger)
+            var found: [String: String] = [:]
+            for try await (path, value) in rows.decode((String, String).self) { found[path] = value }
+            return lowered.lazy.compactMap { found[$0] }.first
+        }
+    }
 }

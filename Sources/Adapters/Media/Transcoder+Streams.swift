@@ -112,6 +112,10 @@ extension TranscodeJob {
             av_dict_set(&context.pointee.metadata, key, value, 0)
         }
         let count = input.chapterCount
+        if count == 0 && !chapterStarts.isEmpty {
+            addChapters(chapterStarts)
+            return
+        }
         guard count > 0, let storage = av_calloc(count, MemoryLayout<UnsafeMutablePointer<AVChapter>?>.stride) else { return }
         let chapters = storage.assumingMemoryBound(to: UnsafeMutablePointer<AVChapter>?.self)
         context.pointee.chapters = chapters
@@ -126,6 +130,28 @@ extension TranscodeJob {
             chapter.pointee.start = max(0, source.pointee.start - offset)
             chapter.pointee.end = max(chapter.pointee.start, source.pointee.end - offset)
             av_dict_copy(&chapter.pointee.metadata, source.pointee.metadata, 0)
+            chapters[index] = chapter
+            context.pointee.nb_chapters = UInt32(index + 1)
+        }
+    }
+
+    /// Chapters at `starts` (seconds), in milliseconds, each lasting to the next (the last to the end of the input).
+    private func addChapters(_ starts: [Double]) {
+        let context = output.context
+        let end = Int64(((input.duration ?? starts.last ?? 0) * 1000).rounded())
+        let starts = starts.map { Int64(($0 * 1000).rounded()) }.filter { $0 < max(end, 1) }
+        guard !starts.isEmpty, let storage = av_calloc(starts.count, MemoryLayout<UnsafeMutablePointer<AVChapter>?>.stride) else { return }
+        let chapters = storage.assumingMemoryBound(to: UnsafeMutablePointer<AVChapter>?.self)
+        context.pointee.chapters = chapters
+        context.pointee.nb_chapters = 0
+        for (index, start) in starts.enumerated() {
+            guard let raw = av_mallocz(MemoryLayout<AVChapter>.size) else { break }
+            let chapter = raw.assumingMemoryBound(to: AVChapter.self)
+            chapter.pointee.id = Int64(index + 1)
+            chapter.pointee.time_base = AVRational(num: 1, den: 1000)
+            chapter.pointee.start = start
+            chapter.pointee.end = index + 1 < starts.count ? starts[index + 1] : max(end, start + 1)
+            av_dict_set(&chapter.pointee.metadata, "title", "Chapter \(index + 1)", 0)
             chapters[index] = chapter
             context.pointee.nb_chapters = UInt32(index + 1)
         }

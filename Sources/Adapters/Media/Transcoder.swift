@@ -19,7 +19,8 @@ public enum Transcoder {
     /// - The display aspect ratio is kept (the sample aspect ratio is set on the encoder and the output stream).
     /// - Every audio stream is kept, with its channel layout and sample rate when the encoder supports them.
     /// - Global metadata (creation_time, ...) and chapters are copied; `metadata` is added on top (for example
-    ///   "original_filename" and "source_label").
+    ///   "original_filename" and "source_label"). `chapters` (start times in seconds, from a DVD's IFO) are written
+    ///   instead when the input has none of its own.
     /// - Damaged input (broken packets, concealed frames, read errors, a file shorter than its header says) gives a
     ///   best-effort result with `damage` listed; an input with no decodable video throws.
     /// - `timeLimit` stops a runaway job with `MediaError.Kind.timeLimitExceeded`.
@@ -27,7 +28,7 @@ public enum Transcoder {
     /// On any error the partial output file is removed.
     public static func transcode(
         input: String, output: String, profile: TranscodeProfile = .h265, metadata: [String: String] = [:],
-        timeLimit: Duration? = nil
+        chapters: [Double] = [], timeLimit: Duration? = nil
     ) throws(MediaError) -> TranscodeReport {
         let started = ContinuousClock.now
         if input == output {
@@ -35,6 +36,7 @@ public enum Transcoder {
         }
         do {
             let job = try TranscodeJob(inputPath: input, outputPath: output, profile: profile, metadata: metadata, timeLimit: timeLimit)
+            job.chapterStarts = chapters
             var report = try job.run()
             report.elapsed = ContinuousClock.now - started
             return report
@@ -147,6 +149,8 @@ final class TranscodeJob {
     let outputPath: String
     let profile: TranscodeProfile
     let metadata: [String: String]
+    /// Chapter starts in seconds for an input without chapters of its own.
+    var chapterStarts: [Double] = []
     let deadline: Deadline
     let inputSize: Int64
     let input: InputFile

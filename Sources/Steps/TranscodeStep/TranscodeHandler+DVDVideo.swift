@@ -39,7 +39,10 @@ extension TranscodeHandler {
             try await fetchJoined(parts, to: joined)
             let directory = (item.path as NSString).deletingLastPathComponent
             let partNames = parts.map { ($0.path as NSString).lastPathComponent }
-            return try await convert(item, localRaw: joined, workBase: workBase, placement: .beside(
+            // The chapters the uploader read from the title set's IFO (or its backup), if it could.
+            let information = ["IFO", "BUP"].map { directory + "/" + String(format: "VTS_%02d_0.", titleSet) + $0 }
+            let chapters = try await catalog.detail(DVDChapterDetail.key, ofFirstOf: information, besides: item).flatMap(DVDChapterDetail.starts) ?? []
+            return try await convert(item, localRaw: joined, workBase: workBase, chapters: chapters, placement: .beside(
                 path: directory + "/" + name, name: name,
                 rawNote: "DVD-Video: the disc's files are kept as they are; title set \(name) (\(partNames.joined(separator: ", "))) is transcoded as one video",
                 rawDetails: ["dvd_title_set": ["title_set": titleSet, "parts": parts.map(\.fileID)]]

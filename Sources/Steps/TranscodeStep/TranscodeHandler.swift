@@ -89,7 +89,8 @@ public struct TranscodeHandler: JobHandler {
 
     /// Inspects, transcodes and verifies a raw video already in a local file, then records the outcome for `item`.
     func convert(
-        _ item: TranscodeItem, localRaw rawPath: String, workBase: String, placement: Placement, catalog: TranscodeCatalog, context: JobContext
+        _ item: TranscodeItem, localRaw rawPath: String, workBase: String, chapters: [Double] = [], placement: Placement, catalog: TranscodeCatalog,
+        context: JobContext
     ) async throws -> JobOutcome {
         let job = item.job
         let started = ContinuousClock.now
@@ -132,7 +133,7 @@ public struct TranscodeHandler: JobHandler {
             let verification: VerificationReport
             do {
                 report = try await blocking {
-                    try Transcoder.transcode(input: input, output: outputPath, profile: profile, metadata: metadata, timeLimit: timeLimit)
+                    try Transcoder.transcode(input: input, output: outputPath, profile: profile, metadata: metadata, chapters: chapters, timeLimit: timeLimit)
                 }
                 let produced = report
                 verification = try await blocking { try MediaProbe.verify(output: outputPath, against: produced) }

@@ -147,6 +147,7 @@ extension UploadRun {
         let classification = FileClassifier.classify(head: first.readableBytesView.prefix(FileClassifier.headLength), fileName: ingested.name, fileSize: entry.size)
         ingested.kind = classification.kind
         ingested.details["format"] = classification.format
+        Self.noteDVDChapters(&ingested, head: first)
         let chunks = PrefixedChunks(first: first, rest: iterator)
 
         if try await catalog.contentOfSizeExists(entry.size) {
@@ -228,4 +229,15 @@ struct PrefixedChunks<Rest: AsyncIteratorProtocol & Sendable>: AsyncSequence, Se
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(first: first, rest: rest) }
+}
+
+extension UploadRun {
+    /// A DVD title set's IFO read whole in the first chunk: its chapter starts go on the row
+    /// (`details.dvd_chapters`), so the transcoder can mark them in the title's transcode even after the IFO itself
+    /// has gone to Deep Archive.
+    static func noteDVDChapters(_ ingested: inout IngestedFile, head: ByteBuffer) {
+        guard DVDVideoIFO.isTitleSetInformation(path: ingested.path), Int64(head.readableBytes) == ingested.sizeBytes,
+              let starts = DVDVideoIFO.chapterStarts(Array(head.readableBytesView)) else { return }
+        ingested.details[DVDChapterDetail.key] = DVDChapterDetail.text(starts)
+    }
 }

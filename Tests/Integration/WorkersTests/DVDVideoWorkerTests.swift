@@ -49,7 +49,7 @@ struct DVDVideoWorkerTests {
         return whole
     }
 
-    @Test("a title cut into VTS_01_1.VOB and VTS_01_2.VOB is transcoded once, joined (full length, 2 audio tracks, subtitles, MKV) as VIDEO_TS/VTS_01.mkv; every disc file comes back byte for byte")
+    @Test("a title cut into VTS_01_1.VOB and VTS_01_2.VOB is transcoded once, joined (full length, 2 audio tracks, subtitles, the IFO's chapters, MKV) as VIDEO_TS/VTS_01.mkv; every disc file comes back byte for byte")
     func titleSetJoined() async throws {
         try await PipelineHarness.with(.file) { harness in
             let whole = try await Self.makeDisc(in: harness.source.path, work: harness.work.path)
@@ -99,6 +99,16 @@ struct DVDVideoWorkerTests {
             #expect(lines.contains { $0.contains("codec_name=dvd_subtitle") }, "\(streams.output)")
             let duration = try #require(lines.first { $0.hasPrefix("format|") }.flatMap { Double($0.split(separator: "=").last ?? "") }, "\(streams.output)")
             #expect(duration > 5.8 && duration < 6.3, "the transcode covers both parts (\(duration) s of 6)")
+
+            // The chapters dvdauthor wrote into the IFO (at 0, 2 and 4 s, moved to the nearest GOP) reach the transcode.
+            let recorded = try await harness.scalar(
+                "SELECT details->>'dvd_chapters' FROM objectstoragefiles WHERE path = 'DVD/VIDEO_TS/VTS_01_0.IFO'", as: String.self)
+            let starts = try #require(recorded.flatMap(DVDChapterDetail.starts), "\(String(describing: recorded))")
+            #expect(starts.count == 3 && starts[0] == 0 && abs(starts[1] - 2) < 0.7 && abs(starts[2] - 4) < 0.7, "\(starts)")
+            let chapters = try await Subprocess.run("/usr/bin/env", ["ffprobe", "-v", "error", "-show_chapters", "-of", "csv=p=0", copy])
+            let chapterStarts = chapters.output.split(separator: "\n").compactMap { line in line.split(separator: ",").dropFirst(3).first.flatMap { Double($0) } }
+            #expect(chapterStarts.count == 3, "\(chapters.output)")
+            for (found, expected) in zip(chapterStarts, starts) { #expect(abs(found - expected) < 0.05, "\(chapters.output) against \(starts)") }
         }
     }
 

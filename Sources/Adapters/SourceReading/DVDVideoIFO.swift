@@ -1,0 +1,86 @@
+import Foundation
+
+/// Reads what the transcoder needs from a DVD-Video title set's IFO (`VIDEO_TS/VTS_nn_0.IFO`, or its backup
+/// `.BUP`): where each chapter starts, in seconds from the start of the title set's video joined in part order.
+/// Pure parsing of the bytes; a file that is not a VTS IFO, or is damaged, gives nil (the title is still
+/// transcoded, only without chapters).
+///
+/// Layout (DVD-Video VTSI, big-endian): "DVDVIDEO-VTS" at 0; the sector of the program chain table (VTS_PGCITI)
+/// at 0xCC. The table: the number of program chains, then 8-byte entries whose second word is the chain's offset.
+/// A chain: number of programs at 2, of cells at 3, offsets of the program map at 0xE6 and of the cell playback
+/// table at 0xE8. A program starts at its entry cell; a cell's 24-byte playback entry holds its length (BCD
+/// hh:mm:ss:ff, the frame rate in the top bits of ff) at 4 and its first sector at 8.
+public enum DVDVideoIFO {
+    /// Chapter starts in seconds (sorted, distinct, the first at 0), or nil when `bytes` is no readable VTS IFO.
+    public static func chapterStarts(_ bytes: [UInt8]) -> [Double]? {
+        guard bytes.count >= 0x100, Array(bytes[0..<12]) == Array("DVDVIDEO-VTS".utf8) else { return nil }
+        guard let table = u32(bytes, 0xCC).map({ Int($0) * 2048 }), let chainCount = u16(bytes, table), chainCount > 0 else { return nil }
+
+        struct Cell { var firstSector: UInt32; var seconds: Double }
+        var cells: [UInt32: Cell] = [:]
+        var programStartSectors: [UInt32] = []
+        for chain in 0..<Int(chainCount) {
+            guard let offset = u32(bytes, table + 8 + chain * 8 + 4) else { return nil }
+            let pgc = table + Int(offset)
+            guard pgc + 0xEC <= bytes.count else { return nil }
+            let programs = Int(bytes[pgc + 2])
+            let cellCount = Int(bytes[pgc + 3])
+            guard let mapOffset = u16(bytes, pgc + 0xE6), let playbackOffset = u16(bytes, pgc + 0xE8) else { return nil }
+            var chainCells: [Cell] = []
+            for index in 0..<cellCount {
+                let entry = pgc + Int(playbackOffset) + index * 24
+                guard entry + 24 <= bytes.count, let sector = u32(bytes, entry + 8), let seconds = bcdTime(bytes, entry + 4) else { return nil }
+                chainCells.append(Cell(firstSector: sector, seconds: seconds))
+                cells[sector] = cells[sector] ?? Cell(firstSector: sector, seconds: seconds)
+            }
+            for program in 0..<programs {
+                let at = pgc + Int(mapOffset) + program
+                guard at < bytes.count else { return nil }
+                let entryCell = Int(bytes[at])
+                guard entryCell >= 1, entryCell <= chainCells.count else { return nil }
+                programStartSectors.append(chainCells[entryCell - 1].firstSector)
+            }
+        }
+        // The joined stream holds each cell once, in sector order: a cell starts after the ones before it.
+        var startOfSector: [UInt32: Double] = [:]
+        var elapsed = 0.0
+        for cell in cells.values.sorted(by: { $0.firstSector < $1.firstSector }) {
+            startOfSector[cell.firstSector] = elapsed
+            elapsed += cell.seconds
+        }
+        var starts = Set(programStartSectors.compactMap { startOfSector[$0] }.map { ($0 * 1000).rounded() / 1000 })
+        starts.insert(0)
+        return starts.sorted()
+    }
+
+    static func u16(_ bytes: [UInt8], _ at: Int) -> UInt16? {
+        guard at >= 0, at + 2 <= bytes.count else { return nil }
+        return UInt16(bytes[at]) << 8 | UInt16(bytes[at + 1])
+    }
+
+    static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32? {
+        guard at >= 0, at + 4 <= bytes.count else { return nil }
+        return bytes[at..<(at + 4)].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// hh:mm:ss:ff in BCD; the top two bits of ff give the frame rate (01: 25, 11: 29.97).
+    static func bcdTime(_ bytes: [UInt8], _ at: Int) -> Double? {
+        guard at + 4 <= bytes.count else { return nil }
+        func bcd(_ value: UInt8) -> Double? {
+            let high = value >> 4, low = value & 0x0F
+            return high < 10 && low < 10 ? Double(high) * 10 + Double(low) : nil
+        }
+        guard let hours = bcd(bytes[at]), let minutes = bcd(bytes[at + 1]), let seconds = bcd(bytes[at + 2]),
+              let frames = bcd(bytes[at + 3] & 0x3F) else { return nil }
+        let rate = bytes[at + 3] >> 6 == 1 ? 25.0 : 30000.0 / 1001.0
+        return hours * 3600 + minutes * 60 + seconds + frames / rate
+    }
+
+    /// Whether `path` names a title set's IFO or its backup: `VIDEO_TS/VTS_nn_0.IFO` / `.BUP` (without case).
+    public static func isTitleSetInformation(path: String) -> Bool {
+        let components = path.split(separator: "/")
+        guard components.count >= 2, components[components.count - 2].uppercased() == "VIDEO_TS" else { return false }
+        let name = components[components.count - 1].uppercased()
+        return name.count == 12 && name.hasPrefix("VTS_") && (name.hasSuffix("_0.IFO") || name.hasSuffix("_0.BUP"))
+    }
+}
