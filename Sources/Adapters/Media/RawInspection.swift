@@ -57,6 +57,9 @@ public struct RawInspection: Sendable, Hashable {
     public var indexedVideoFrames: Int?
     /// The display aspect ratio of the decoded picture changed ("4:3 → 16:9 at 12.4 s"), one line per change.
     public var aspectChanges: [String] = []
+    /// The widest display aspect ratio of the main video's frames: the canvas a transcode shows every part in
+    /// (narrower parts pillarboxed), so that no part is squeezed.
+    public var widestDisplayAspect: Rational?
     /// The main video ends well before the duration the file's header declares.
     public var truncation: String?
     /// Wall-clock time of the inspection.
@@ -88,7 +91,8 @@ public struct RawInspection: Sendable, Hashable {
         for stream in streams where !stream.jumps.isEmpty {
             problems.append("timestamps jump in \(stream.label): " + Self.summarise(stream.jumps))
         }
-        if !aspectChanges.isEmpty { problems.append("the aspect changes mid-file: " + Self.summarise(aspectChanges)) }
+        // An aspect change is not a problem of the raw file: the transcoder shows every part in the widest aspect's
+        // canvas (`Transcoder.transcode(canvasAspect:)`), narrower parts pillarboxed, none squeezed.
         return problems
     }
 
@@ -211,6 +215,7 @@ extension MediaProbe {
             try trackers[index]!.decode(nil, into: frame, aspectChanges: &inspection.aspectChanges)
         }
         inspection.streams = trackers.keys.sorted().map { trackers[$0]!.result }
+        if let mainVideo { inspection.widestDisplayAspect = trackers[mainVideo]?.widestDisplayAspect }
         if let mainVideo, let decoded = trackers[mainVideo]?.meter?.duration {
             inspection.truncation = truncation(of: input.stream(mainVideo), in: input, decodedVideo: decoded)
         }
@@ -289,6 +294,7 @@ private final class StreamTracker {
     /// The highest timestamp since the start or the last restart or jump.
     var highestTimestamp: Double?
     var aspect: (display: Rational, frames: Int)?
+    var widestDisplayAspect: Rational?
 
     init(stream: UnsafeMutablePointer<AVStream>, input: InputFile, isMainVideo: Bool) {
         let info = MediaProbe.streamInfo(stream, in: input)
@@ -370,5 +376,6 @@ private final class StreamTracker {
             changes.append("\(previous.display) to \(display)\(at) (frame \(count))")
         }
         aspect = (display, count)
+        if display.isValid, display.value > (widestDisplayAspect?.value ?? 0) { widestDisplayAspect = display }
     }
 }

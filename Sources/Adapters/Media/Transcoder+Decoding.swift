@@ -106,7 +106,12 @@ extension TranscodeJob {
         frame.pointee.pts = pts - track.ptsOffset
 
         if track.isVideo {
-            let sar = av_guess_sample_aspect_ratio(input.context, track.stream, frame)
+            // DV and MPEG-2 carry the aspect in every frame or sequence header, and a camcorder switched to 16:9
+            // mid-tape changes it there; the stream's value is only what the demuxer saw first or last. Other
+            // containers may override the codec's aspect on purpose, so libav's choice stands for them.
+            let codec = track.stream.pointee.codecpar.pointee.codec_id
+            let perFrame = (codec == AV_CODEC_ID_DVVIDEO || codec == AV_CODEC_ID_MPEG2VIDEO) && frame.pointee.sample_aspect_ratio.isValid
+            let sar = perFrame ? frame.pointee.sample_aspect_ratio : av_guess_sample_aspect_ratio(input.context, track.stream, frame)
             frame.pointee.sample_aspect_ratio = sar.isValid ? sar : AVRational(num: 1, den: 1)
             let parameters = VideoParameters(width: frame.pointee.width, height: frame.pointee.height, format: frame.pointee.format, sampleAspectRatio: frame.pointee.sample_aspect_ratio)
             if track.encoder == nil {

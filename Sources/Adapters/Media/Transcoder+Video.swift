@@ -24,6 +24,13 @@ extension TranscodeJob {
         if track.deinterlace {
             chain.append(bwdifFilter(track))
         }
+        if let canvas = canvasAspect, canvas.isValid,
+           canvas != MediaProbe.displayAspect(width: parameters.width, height: parameters.height, sar: parameters.sampleAspectRatio) {
+            // Same pixels, the canvas's aspect: the sample aspect that makes width × height show as `canvas`.
+            let sar = av_d2q(canvas.value * Double(parameters.height) / Double(parameters.width), 1000)
+            chain.append(fitFilter(parameters, width: parameters.width, height: parameters.height, sar: sar))
+            notes.append("the aspect changes mid-file; every part is shown in a \(canvas) picture, narrower parts pillarboxed")
+        }
         chain.append("format=\(pixelFormatName(pixelFormat))")
         track.filterChain = chain.joined(separator: ",")
         let graph = try makeVideoGraph(track, parameters: parameters, chain: track.filterChain)
@@ -102,13 +109,31 @@ extension TranscodeJob {
         let encoder = track.encoder!.pointer.pointee
         var chain: [String] = []
         if track.deinterlace { chain.append(bwdifFilter(track)) }
-        chain.append("scale=\(encoder.width):\(encoder.height)")
-        chain.append("setsar=\(encoder.sample_aspect_ratio.num)/\(encoder.sample_aspect_ratio.den)")
+        chain.append(fitFilter(parameters, width: encoder.width, height: encoder.height, sar: encoder.sample_aspect_ratio))
         chain.append("format=\(pixelFormatName(track.encoderPixelFormat))")
         track.graph = nil
         track.graph = try makeVideoGraph(track, parameters: parameters, chain: chain.joined(separator: ","))
         track.videoInput = parameters
-        notes.append("the video changed to \(parameters.width)x\(parameters.height) \(pixelFormatName(parameters.format)) mid-stream and was scaled to \(encoder.width)x\(encoder.height)")
+        notes.append("the video changed to \(parameters.width)x\(parameters.height) \(pixelFormatName(parameters.format)) mid-stream and was fitted into \(encoder.width)x\(encoder.height) with its aspect kept")
+    }
+
+    /// Scales a frame of `parameters` into a `width`×`height` canvas of sample aspect `sar` keeping the frame's
+    /// display aspect, centred, with black bars where the aspects differ (pillarbox or letterbox).
+    func fitFilter(_ parameters: VideoParameters, width: Int32, height: Int32, sar: AVRational) -> String {
+        let frameAspect = MediaProbe.displayAspect(width: parameters.width, height: parameters.height, sar: parameters.sampleAspectRatio).value
+        let sampleAspect = sar.isValid ? Double(sar.num) / Double(sar.den) : 1
+        let canvasAspect = Double(width) / Double(height) * sampleAspect
+        func even(_ value: Double) -> Int32 { max(2, Int32((value / 2).rounded()) * 2) }
+        var fittedWidth = width, fittedHeight = height
+        if frameAspect > 0, abs(frameAspect - canvasAspect) > 0.001 {
+            if frameAspect < canvasAspect {
+                fittedWidth = min(width, even(Double(height) * frameAspect / sampleAspect))
+            } else {
+                fittedHeight = min(height, even(Double(width) * sampleAspect / frameAspect))
+            }
+        }
+        let sarText = sar.isValid ? "\(sar.num)/\(sar.den)" : "1"
+        return "scale=\(fittedWidth):\(fittedHeight),setsar=1,pad=\(width):\(height):(ow-iw)/2:(oh-ih)/2:black,setsar=\(sarText)"
     }
 
     func encodeVideo(_ track: Track, _ frame: UnsafeMutablePointer<AVFrame>, from timeBase: AVRational) throws(MediaError) {

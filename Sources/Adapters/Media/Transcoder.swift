@@ -17,6 +17,8 @@ public enum Transcoder {
     /// - The main video stream is deinterlaced with bwdif when the stream (or, when the stream does not say, its
     ///   first frame) is interlaced; progressive video is only converted to the profile's 4:2:0 pixel format.
     /// - The display aspect ratio is kept (the sample aspect ratio is set on the encoder and the output stream).
+    ///   `canvasAspect` (the widest aspect of a file whose aspect changes) is the output's: every frame is scaled to
+    ///   fit it with its own aspect kept, narrower parts pillarboxed, wider ones letterboxed, none distorted.
     /// - Every audio stream is kept, with its channel layout and sample rate when the encoder supports them.
     /// - Global metadata (creation_time, ...) and chapters are copied; `metadata` is added on top (for example
     ///   "original_filename" and "source_label"). `chapters` (start times in seconds, from a DVD's IFO) are written
@@ -28,7 +30,7 @@ public enum Transcoder {
     /// On any error the partial output file is removed.
     public static func transcode(
         input: String, output: String, profile: TranscodeProfile = .h265, metadata: [String: String] = [:],
-        chapters: [Double] = [], timeLimit: Duration? = nil
+        chapters: [Double] = [], canvasAspect: Rational? = nil, timeLimit: Duration? = nil
     ) throws(MediaError) -> TranscodeReport {
         let started = ContinuousClock.now
         if input == output {
@@ -37,6 +39,7 @@ public enum Transcoder {
         do {
             let job = try TranscodeJob(inputPath: input, outputPath: output, profile: profile, metadata: metadata, timeLimit: timeLimit)
             job.chapterStarts = chapters
+            job.canvasAspect = canvasAspect
             var report = try job.run()
             report.elapsed = ContinuousClock.now - started
             return report
@@ -151,6 +154,8 @@ final class TranscodeJob {
     let metadata: [String: String]
     /// Chapter starts in seconds for an input without chapters of its own.
     var chapterStarts: [Double] = []
+    /// The output's display aspect when it should differ from the first frame's (see `transcode(canvasAspect:)`).
+    var canvasAspect: Rational?
     let deadline: Deadline
     let inputSize: Int64
     let input: InputFile

@@ -132,8 +132,11 @@ public struct TranscodeHandler: JobHandler {
             let report: TranscodeReport
             let verification: VerificationReport
             do {
+                // A tape switched between 4:3 and 16:9: every part shown in the widest aspect, none squeezed.
+                let canvas = inspection.aspectChanges.isEmpty ? nil : inspection.widestDisplayAspect
                 report = try await blocking {
-                    try Transcoder.transcode(input: input, output: outputPath, profile: profile, metadata: metadata, chapters: chapters, timeLimit: timeLimit)
+                    try Transcoder.transcode(
+                        input: input, output: outputPath, profile: profile, metadata: metadata, chapters: chapters, canvasAspect: canvas, timeLimit: timeLimit)
                 }
                 let produced = report
                 verification = try await blocking { try MediaProbe.verify(output: outputPath, against: produced) }

@@ -35,6 +35,14 @@ enum Fixtures {
         return outData
     }
 
+    /// The mean luma (0-255) of a region of the frame at `seconds`, e.g. "crop=40:ih:0:0" for the left edge.
+    static func meanLuma(_ url: URL, at seconds: Double, region: String) throws -> Int {
+        let pixel = try run("ffmpeg", [
+            "-v", "error", "-ss", String(seconds), "-i", url.path, "-frames:v", "1", "-vf", "\(region),scale=1:1", "-f", "rawvideo", "-pix_fmt", "gray", "-",
+        ])
+        return Int(pixel.first ?? 255)
+    }
+
     /// `ffmpeg -y <arguments> <output>` with quiet logging.
     static func ffmpeg(_ arguments: [String], output: URL) throws {
         try run("ffmpeg", ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"] + arguments + [output.path])

@@ -19,7 +19,7 @@ struct KeptRawWorkerTests {
         ] + container + [path])
     }
 
-    @Test("a DV tape that switches from 4:3 to 16:9 and a damaged capture are archived raw byte for byte with details.kept_raw and listed on the status JSON; a clean tape is transcoded and its raw file dropped; a video with subtitles is transcoded to Matroska with them")
+    @Test("a damaged capture is archived raw byte for byte with details.kept_raw and listed on the status JSON; a clean tape is transcoded and its raw file dropped; a tape switching from 4:3 to 16:9 is transcoded into one 16:9 picture; a video with subtitles is transcoded to Matroska with them")
     func keptRawIsArchivedAndListed() async throws {
         try await PipelineHarness.with(.file) { harness in
             try FileManager.default.createDirectory(atPath: harness.source.path + "/tapes", withIntermediateDirectories: true)
@@ -59,18 +59,13 @@ struct KeptRawWorkerTests {
             let rows = try await harness.rows()
             #expect(rows.allSatisfy { $0.state == "archived" && $0.error == nil }, "\(rows.map { ($0.path, $0.state, $0.error) })")
 
-            // The switched tape: the raw bytes themselves are in the archive, and the row says why.
-            let kept = try #require(rows.first { $0.path == "tapes/switched.dv" })
-            #expect(kept.kind == "video")
-            #expect(kept.hash == PipelineHarness.sha256(switched))
-            let keptKey = try #require(kept.storageKey)
-            #expect(!keptKey.contains(".transcoded-"), "\(keptKey)")
-            let archivedBytes = try await harness.archive.getBytes(keptKey, limit: 64 << 20)
-            #expect(archivedBytes.count == switched.count)
-            #expect(PipelineHarness.sha256(archivedBytes) == PipelineHarness.sha256(switched), "the archived object is not the raw file")
-            let reasons = try #require(try await harness.scalar("SELECT coalesce(details->>'kept_raw', '') FROM objectstoragefiles WHERE id = \(kept.id)", as: String.self))
-            #expect(reasons.contains("the aspect changes mid-file: 4:3 to 16:9"), "\(reasons)")
-            #expect(try await harness.scalar("SELECT details ? 'transcode' FROM objectstoragefiles WHERE id = \(kept.id)", as: Bool.self) == false)
+            // The switched tape is transcoded into one 16:9 picture, its 4:3 part pillarboxed (RawInspectionTests
+            // checks the pixels): an aspect change no longer keeps the raw file.
+            let switchedRow = try #require(rows.first { $0.path == "tapes/switched.dv" })
+            #expect(switchedRow.hash == PipelineHarness.sha256(switched))
+            #expect(try await harness.scalar("SELECT details->'transcode'->>'display_aspect_ratio' FROM objectstoragefiles WHERE id = \(switchedRow.id)", as: String.self) == "16:9")
+            #expect(try await harness.scalar("SELECT details->'transcode'->>'notes' FROM objectstoragefiles WHERE id = \(switchedRow.id)", as: String.self)?.contains("pillarboxed") == true)
+            #expect(try await harness.scalar("SELECT details ? 'kept_raw' FROM objectstoragefiles WHERE id = \(switchedRow.id)", as: Bool.self) == false)
 
             for (path, reason) in [("tapes/damaged.avi", "the raw file has read or decode errors: only ")] {
                 let row = try #require(rows.first { $0.path == path })
@@ -131,13 +126,13 @@ struct KeptRawWorkerTests {
             let body = try #require(response?.status == 0 ? response?.output : nil, "the status server did not answer: \(String(describing: response))")
             let status = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
             let keptRaw = try #require(status["kept_raw"] as? [String: Any], "\(body.prefix(2000))")
-            #expect(keptRaw["count"] as? Int == 2)
+            #expect(keptRaw["count"] as? Int == 1)
             let latest = try #require(keptRaw["latest"] as? [[String: Any]])
-            #expect(Set(latest.compactMap { $0["path"] as? String }) == ["tapes/switched.dv", "tapes/damaged.avi"])
-            let switchedEntry = latest.first { $0["path"] as? String == "tapes/switched.dv" }
-            #expect((switchedEntry?["reasons"] as? [String])?.contains { $0.hasPrefix("the aspect changes mid-file") } == true, "\(latest)")
+            #expect(latest.compactMap { $0["path"] as? String } == ["tapes/damaged.avi"])
+            let damagedEntry = latest.first { $0["path"] as? String == "tapes/damaged.avi" }
+            #expect((damagedEntry?["reasons"] as? [String])?.contains { $0.hasPrefix("the raw file has read or decode errors") } == true, "\(latest)")
             let page = try await get("")
-            #expect(page.output.contains("Videos kept raw") && page.output.contains("tapes/switched.dv"))
+            #expect(page.output.contains("Videos kept raw") && page.output.contains("tapes/damaged.avi"))
             if let running = server {
                 server = nil
                 running.signal(SIGTERM)
