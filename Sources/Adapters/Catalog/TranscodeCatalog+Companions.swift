@@ -120,4 +120,26 @@ extension TranscodeCatalog {
             return lowered.lazy.compactMap { found[$0] }.first
         }
     }
+
+    /// `details.<key>` of every newest live row directly in `directory` (compared without case) in the source of
+    /// `item`, by path.
+    public func detailValues(_ key: String, inDirectory directory: String, besides item: TranscodeItem) async throws -> [String: String] {
+        // LIKE's own characters in the directory's name are matched literally.
+        let escaped = directory.lowercased().replacingOccurrences(of: "\\", with: "\\\\")
+            .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+        let pattern = escaped + "/%"
+        return try await CatalogError.wrapping("read the details of the video's neighbours") {
+            let rows = try await client.query("""
+                SELECT f.path, f.details->>\(key)
+                FROM objectstoragefiles f
+                WHERE f.source_id = (SELECT source_id FROM objectstoragefiles WHERE id = \(item.job.fileID))
+                  AND lower(f.path) LIKE \(pattern) ESCAPE '\\' AND position('/' IN substr(f.path, \(directory.unicodeScalars.count + 2)::int)) = 0
+                  AND f.deleted_at IS NULL AND f.details ? \(key)
+                  AND f.version = (SELECT max(o.version) FROM objectstoragefiles o WHERE o.source_id = f.source_id AND o.path = f.path)
+                """, logger: logger)
+            var values: [String: String] = [:]
+            for try await (path, value) in rows.decode((String, String).self) { values[path] = value }
+            return values
+        }
+    }
 }

@@ -14,22 +14,22 @@ public enum DVDVideoIFO {
     /// Chapter starts in seconds (sorted, distinct, the first at 0), or nil when `bytes` is no readable VTS IFO.
     public static func chapterStarts(_ bytes: [UInt8]) -> [Double]? {
         guard bytes.count >= 0x100, Array(bytes[0..<12]) == Array("DVDVIDEO-VTS".utf8) else { return nil }
-        guard let table = u32(bytes, 0xCC).map({ Int($0) * 2048 }), let chainCount = u16(bytes, table), chainCount > 0 else { return nil }
+        guard let table = bytes.bigEndianUInt32(at: 0xCC).map({ Int($0) * 2048 }), let chainCount = bytes.bigEndianUInt16(at: table), chainCount > 0 else { return nil }
 
         struct Cell { var firstSector: UInt32; var seconds: Double }
         var cells: [UInt32: Cell] = [:]
         var programStartSectors: [UInt32] = []
         for chain in 0..<Int(chainCount) {
-            guard let offset = u32(bytes, table + 8 + chain * 8 + 4) else { return nil }
+            guard let offset = bytes.bigEndianUInt32(at: table + 8 + chain * 8 + 4) else { return nil }
             let pgc = table + Int(offset)
             guard pgc + 0xEC <= bytes.count else { return nil }
             let programs = Int(bytes[pgc + 2])
             let cellCount = Int(bytes[pgc + 3])
-            guard let mapOffset = u16(bytes, pgc + 0xE6), let playbackOffset = u16(bytes, pgc + 0xE8) else { return nil }
+            guard let mapOffset = bytes.bigEndianUInt16(at: pgc + 0xE6), let playbackOffset = bytes.bigEndianUInt16(at: pgc + 0xE8) else { return nil }
             var chainCells: [Cell] = []
             for index in 0..<cellCount {
                 let entry = pgc + Int(playbackOffset) + index * 24
-                guard entry + 24 <= bytes.count, let sector = u32(bytes, entry + 8), let seconds = bcdTime(bytes, entry + 4) else { return nil }
+                guard entry + 24 <= bytes.count, let sector = bytes.bigEndianUInt32(at: entry + 8), let seconds = bcdTime(bytes, entry + 4) else { return nil }
                 chainCells.append(Cell(firstSector: sector, seconds: seconds))
                 cells[sector] = cells[sector] ?? Cell(firstSector: sector, seconds: seconds)
             }
@@ -51,16 +51,6 @@ public enum DVDVideoIFO {
         var starts = Set(programStartSectors.compactMap { startOfSector[$0] }.map { ($0 * 1000).rounded() / 1000 })
         starts.insert(0)
         return starts.sorted()
-    }
-
-    static func u16(_ bytes: [UInt8], _ at: Int) -> UInt16? {
-        guard at >= 0, at + 2 <= bytes.count else { return nil }
-        return UInt16(bytes[at]) << 8 | UInt16(bytes[at + 1])
-    }
-
-    static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32? {
-        guard at >= 0, at + 4 <= bytes.count else { return nil }
-        return bytes[at..<(at + 4)].reduce(0) { $0 << 8 | UInt32($1) }
     }
 
     /// hh:mm:ss:ff in BCD; the top two bits of ff give the frame rate (01: 25, 11: 29.97).

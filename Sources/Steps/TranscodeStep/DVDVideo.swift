@@ -34,44 +34,15 @@ public enum DVDVideo {
     /// "VTS_01": the name of a title set's joined transcode (plus the container's extension).
     public static func titleName(titleSet: Int) -> String { String(format: "VTS_%02d", titleSet) }
 
-    /// What to do with one claimed part, given its title set as the catalog has it.
-    public enum Decision: Sendable, Hashable {
-        /// Not yet: the part that transcodes the set has not finished, or the disc's upload is still running.
-        case wait(Duration, because: String)
-        /// Another part transcodes the set: this one is archived as it is.
-        case passOn(leaderID: Int64)
-        /// The set cannot be joined without a hole (a part unreadable or missing): every part is archived as it is.
-        case keepRaw([String])
-        /// This part leads: join these parts, in order, and transcode them as one video.
-        case join([GroupMember])
-    }
-
-    public static func decide(claimedID: Int64, titleSet: Int, members: [GroupMember], uploadFinished: Bool) -> Decision {
-        let name = titleName(titleSet: titleSet)
-        let numbered = members.compactMap { member -> (part: Int, member: GroupMember)? in
+    /// What to do with one claimed part, given its title set as the catalog has it: parts 1 to the highest one
+    /// present are expected (a part missing after the last one present cannot be known, and is not a hole).
+    public static func decide(claimedID: Int64, titleSet: Int, members: [GroupMember], uploadFinished: Bool) -> JoinedGroup.Decision {
+        let parts = members.compactMap { member -> Int? in
             guard case .titleSetPart(titleSet, let part)? = role(ofPath: member.path) else { return nil }
-            return (part, member)
-        }.sorted { $0.part < $1.part }
-        // The lowest part the transcoder can claim leads (an unreadable row is never claimed).
-        guard let leader = numbered.first(where: { $0.member.state != "unreadable" }) else {
-            return .keepRaw(["DVD title set \(name): none of its parts could be read"])
+            return part
         }
-        guard leader.member.fileID == claimedID else {
-            if ["staged", "transcoding"].contains(leader.member.state) {
-                return .wait(.seconds(10), because: "part \(leader.part) of title set \(name) transcodes the set and has not finished")
-            }
-            return .passOn(leaderID: leader.member.fileID)
-        }
-        guard uploadFinished else { return .wait(.seconds(30), because: "the upload of the disc has not finished; parts may still come") }
-        var problems: [String] = []
-        for (expected, entry) in zip(1..., numbered) where entry.part != expected {
-            problems.append("DVD title set \(name): part \(expected) (\(String(format: "VTS_%02d_%d.VOB", titleSet, expected))) is missing")
-            break
-        }
-        for entry in numbered where entry.member.stagingKey == nil || entry.member.hash == nil {
-            problems.append("DVD title set \(name): part \(entry.part) could not be read or is no longer in staging (\(entry.member.state))")
-        }
-        if !problems.isEmpty { return .keepRaw(problems + ["its parts are archived as they are, without a joined transcode"]) }
-        return .join(numbered.map(\.member))
+        let expected = Array(partPaths(besides: members.first?.path ?? "", titleSet: titleSet).prefix(parts.max() ?? 0))
+        return JoinedGroup.decide(
+            claimedID: claimedID, name: "DVD title set \(titleName(titleSet: titleSet))", expected: expected, members: members, uploadFinished: uploadFinished)
     }
 }

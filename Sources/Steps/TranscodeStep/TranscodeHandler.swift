@@ -63,6 +63,10 @@ public struct TranscodeHandler: JobHandler {
             if let role = DVDVideo.role(ofPath: item.path) {
                 return try await transcodeDVDVideo(item, role: role, workBase: base, catalog: catalog, context: context)
             }
+            if let clip = AVCHDClip(path: item.path),
+               let outcome = try await transcodeAVCHDClip(item, clip: clip, workBase: base, catalog: catalog, context: context) {
+                return outcome
+            }
             guard let stagingKey = item.stagingKey else { return .failed("file \(job.fileID) has no staging copy", permanent: true) }
             let ext = (item.name as NSString).pathExtension
             if !ext.isEmpty && ext.count <= 8 { rawPath = base + "." + ext }

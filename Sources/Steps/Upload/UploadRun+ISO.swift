@@ -147,7 +147,7 @@ extension UploadRun {
         let classification = FileClassifier.classify(head: first.readableBytesView.prefix(FileClassifier.headLength), fileName: ingested.name, fileSize: entry.size)
         ingested.kind = classification.kind
         ingested.details["format"] = classification.format
-        Self.noteDVDChapters(&ingested, head: first)
+        Self.noteDiscStructure(&ingested, head: first)
         let chunks = PrefixedChunks(first: first, rest: iterator)
 
         if try await catalog.contentOfSizeExists(entry.size) {
@@ -232,12 +232,16 @@ struct PrefixedChunks<Rest: AsyncIteratorProtocol & Sendable>: AsyncSequence, Se
 }
 
 extension UploadRun {
-    /// A DVD title set's IFO read whole in the first chunk: its chapter starts go on the row
-    /// (`details.dvd_chapters`), so the transcoder can mark them in the title's transcode even after the IFO itself
-    /// has gone to Deep Archive.
-    static func noteDVDChapters(_ ingested: inout IngestedFile, head: ByteBuffer) {
-        guard DVDVideoIFO.isTitleSetInformation(path: ingested.path), Int64(head.readableBytes) == ingested.sizeBytes,
-              let starts = DVDVideoIFO.chapterStarts(Array(head.readableBytesView)) else { return }
-        ingested.details[DVDChapterDetail.key] = DVDChapterDetail.text(starts)
+    /// A disc's structure files read whole in the first chunk: a DVD title set's IFO gives its chapter starts
+    /// (`details.dvd_chapters`), an AVCHD playlist its recordings (`details.avchd_recordings`), so the transcoder can
+    /// use them even after these small files have gone to Deep Archive.
+    static func noteDiscStructure(_ ingested: inout IngestedFile, head: ByteBuffer) {
+        guard Int64(head.readableBytes) == ingested.sizeBytes else { return }
+        if DVDVideoIFO.isTitleSetInformation(path: ingested.path), let starts = DVDVideoIFO.chapterStarts(Array(head.readableBytesView)) {
+            ingested.details[DVDChapterDetail.key] = DVDChapterDetail.text(starts)
+        }
+        if AVCHDPlaylist.isPlaylist(path: ingested.path), let items = AVCHDPlaylist.items(Array(head.readableBytesView)), !items.isEmpty {
+            ingested.details[AVCHDRecordingsDetail.key] = AVCHDRecordingsDetail.text(AVCHDPlaylist.recordings(items))
+        }
     }
 }

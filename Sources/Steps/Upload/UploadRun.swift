@@ -191,7 +191,7 @@ public struct UploadRun: Sendable {
                 : try await FileClassifier.classify(fileAt: file.absolutePath)  // chunks smaller than the classifier's head
             ingested.kind = classification.kind
             ingested.details["format"] = classification.format
-            Self.noteDVDChapters(&ingested, head: first)
+            Self.noteDiscStructure(&ingested, head: first)
             let chunks = PrefixedChunks(first: first, rest: iterator)
 
             // Hash first when content of this size exists: a known hash means nothing needs sending.

@@ -1,0 +1,45 @@
+import Catalog
+import Foundation
+
+/// Files that are one video only when joined in order: a DVD title set's VOB parts, an AVCHD recording's clips.
+/// The first file the transcoder can claim leads: once the upload has finished it joins them all and transcodes
+/// the whole; the others wait for it, then go to the archiver as they are. A hole (a file missing, unreadable or no
+/// longer in staging) is never joined over: every file is kept raw instead.
+public enum JoinedGroup {
+    public enum Decision: Sendable, Hashable {
+        /// Not yet: the leader has not finished, or the upload is still running (a file may still come).
+        case wait(Duration, because: String)
+        /// Another file leads the group: this one is archived as it is.
+        case passOn(leaderID: Int64)
+        /// The group cannot be joined without a hole: every file is archived as it is.
+        case keepRaw([String])
+        /// This file leads: join these files, in order, and transcode them as one video.
+        case join([GroupMember])
+    }
+
+    /// `expected`: every file of the group in play order (paths, compared without case); `members`: the rows the
+    /// catalog has for them (others are ignored).
+    public static func decide(claimedID: Int64, name: String, expected: [String], members: [GroupMember], uploadFinished: Bool) -> Decision {
+        let position = Dictionary(expected.enumerated().map { ($1.lowercased(), $0) }) { first, _ in first }
+        let ordered = members.compactMap { member in position[member.path.lowercased()].map { ($0, member) } }.sorted { $0.0 < $1.0 }
+        guard let leader = ordered.first(where: { $0.1.state != "unreadable" })?.1 else {
+            return .keepRaw(["\(name): none of its files could be read"])
+        }
+        guard leader.fileID == claimedID else {
+            if ["staged", "transcoding"].contains(leader.state) {
+                return .wait(.seconds(10), because: "\(leader.path) leads \(name) and has not finished")
+            }
+            return .passOn(leaderID: leader.fileID)
+        }
+        guard uploadFinished else { return .wait(.seconds(30), because: "the upload has not finished; files of \(name) may still come") }
+        let present = Set(ordered.map(\.0))
+        var problems = expected.enumerated().filter { !present.contains($0.offset) }.map {
+            "\(name): \(($0.element as NSString).lastPathComponent) is missing"
+        }
+        for (_, member) in ordered where member.stagingKey == nil || member.hash == nil {
+            problems.append("\(name): \((member.path as NSString).lastPathComponent) could not be read or is no longer in staging (\(member.state))")
+        }
+        if !problems.isEmpty { return .keepRaw(problems + ["its files are archived as they are, without a joined transcode"]) }
+        return .join(ordered.map(\.1))
+    }
+}

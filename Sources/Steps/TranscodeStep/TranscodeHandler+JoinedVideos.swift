@@ -1,0 +1,139 @@
+import ArchiveFormat
+import Catalog
+import Crypto
+import Foundation
+import ObjectStore
+import PipelineCore
+import JobQueue
+import Logging
+import NIOCore
+import SystemIO
+
+extension TranscodeHandler {
+    /// A VOB of a DVD-Video folder. The disc's own files are always archived as they are (menus, IFOs and every
+    /// part), so the disc can be rebuilt as it was; each title set is also transcoded once, from all its parts
+    /// joined, into `VIDEO_TS/VTS_nn.mkv` beside them (a row of its own), with every audio track and the
+    /// subpicture subtitles. The part with the lowest number does that work; the others wait for it, then go on.
+    func transcodeDVDVideo(
+        _ item: TranscodeItem, role: DVDVideo.Role, workBase: String, catalog: TranscodeCatalog, context: JobContext
+    ) async throws -> JobOutcome {
+        guard case .titleSetPart(let titleSet, _) = role else {
+            return try await passRawOn(item, details: ["raw_kept_by_policy": "a DVD-Video menu, kept as it is with the disc's other files"], catalog: catalog, context: context)
+        }
+        let name = DVDVideo.titleName(titleSet: titleSet)
+        let (members, uploadFinished) = try await catalog.groupMembers(of: item, paths: DVDVideo.partPaths(besides: item.path, titleSet: titleSet))
+        let directory = (item.path as NSString).deletingLastPathComponent
+        let group = JoinedVideo(
+            name: "DVD title set \(name)", outputPath: directory + "/" + name, outputName: name, memberKey: "dvd_title_set_of", groupKey: "dvd_title_set",
+            joinedExtension: "vob", extraDetails: ["title_set": titleSet])
+        return try await act(on: DVDVideo.decide(claimedID: item.job.fileID, titleSet: titleSet, members: members, uploadFinished: uploadFinished),
+                             for: item, group: group, workBase: workBase, catalog: catalog, context: context) {
+            // The chapters the uploader read from the title set's IFO (or its backup), if it could.
+            let information = ["IFO", "BUP"].map { directory + "/" + String(format: "VTS_%02d_0.", titleSet) + $0 }
+            return try await catalog.detail(DVDChapterDetail.key, ofFirstOf: information, besides: item).flatMap(DVDChapterDetail.starts) ?? []
+        }
+    }
+
+    /// Files that are one video only when joined (a DVD title set, an AVCHD recording), as the handler records them.
+    struct JoinedVideo {
+        /// "DVD title set VTS_01", for people.
+        var name: String
+        /// The joined transcode's path without the container's extension, and its name.
+        var outputPath: String
+        var outputName: String
+        /// The detail naming the leader on the other files ("dvd_title_set_of"), and the one listing the group's
+        /// files on the leader ("dvd_title_set").
+        var memberKey: String
+        var groupKey: String
+        var joinedExtension: String
+        var extraDetails: [String: Any] = [:]
+    }
+
+    /// Does what `decision` says for `item`: wait, pass the file on raw, keep every file raw, or (the leader) join
+    /// the files and transcode them beside the originals, with `chapters` when it finds some.
+    func act(
+        on decision: JoinedGroup.Decision, for item: TranscodeItem, group: JoinedVideo, workBase: String, catalog: TranscodeCatalog,
+        context: JobContext, chapters: () async throws -> [Double] = { [] }
+    ) async throws -> JobOutcome {
+        switch decision {
+        case .wait(let delay, let reason):
+            context.logger.debug("a file of a joined video waits", metadata: ["file.id": "\(item.job.fileID)", "reason": "\(reason)"])
+            return .deferred(delay)
+        case .passOn(let leaderID):
+            return try await passRawOn(item, details: [
+                "raw_kept_by_policy": "a file of \(group.name), kept as it is; they are transcoded as one video with the first",
+                group.memberKey: leaderID,
+            ], catalog: catalog, context: context)
+        case .keepRaw(let reasons):
+            return try await keepRaw(item, reasons, inspection: nil, catalog: catalog, context: context, logMetadata: ["file.id": "\(item.job.fileID)", "file.path": "\(item.path)"])
+        case .join(let parts):
+            let joined = workBase + "." + group.joinedExtension
+            defer { unlink(joined) }
+            try await fetchJoined(parts, to: joined)
+            let names = parts.map { ($0.path as NSString).lastPathComponent }
+            var details = group.extraDetails
+            details["parts"] = parts.map(\.fileID)
+            return try await convert(item, localRaw: joined, workBase: workBase, chapters: try await chapters(), placement: .beside(
+                path: group.outputPath, name: group.outputName,
+                rawNote: "\(group.name) (\(names.joined(separator: ", "))) is kept as it is and transcoded as one video",
+                rawDetails: [group.groupKey: details]
+            ), catalog: catalog, context: context)
+        }
+    }
+
+    /// Streams the parts from staging into one local file, in order, checking each part's size and SHA-256.
+    func fetchJoined(_ parts: [GroupMember], to path: String) async throws {
+        let writer = try BufferedFileWriter(creating: path, flushSize: 4 << 20)
+        for part in parts {
+            guard let key = part.stagingKey, let expected = part.hash else { throw ArchiveError.stagingObjectMissing(fileID: part.fileID, key: "-") }
+            let download: ObjectDownload
+            do {
+                download = try await staging.get(key)
+            } catch let error as ObjectStoreError where error.kind == .notFound {
+                throw ArchiveError.stagingObjectMissing(fileID: part.fileID, key: key)
+            }
+            let start = writer.offset
+            var hasher = SHA256()
+            for try await chunk in download.body {
+                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                try await writer.write(chunk)
+            }
+            let digest = hasher.finalize().hexString
+            guard digest == expected, writer.offset - start == part.sizeBytes else {
+                throw ArchiveError.contentMismatch(fileID: part.fileID, key: key, expected: expected, actual: digest)
+            }
+        }
+        try await writer.finish()
+    }
+}
+
+extension TranscodeHandler {
+    /// A clip of an AVCHD camcorder's `BDMV/STREAM`. A recording the camera spread over several clips (its
+    /// playlist joins them seamlessly) is transcoded once, from its clips joined, into `<first>-<last>.<ext>`
+    /// beside them, and the clips are kept as the camera wrote them. Returns nil for a recording of one clip, or a
+    /// clip no playlist names: that goes the usual way.
+    func transcodeAVCHDClip(
+        _ item: TranscodeItem, clip: AVCHDClip, workBase: String, catalog: TranscodeCatalog, context: JobContext
+    ) async throws -> JobOutcome? {
+        let playlists = try await catalog.detailValues(AVCHDRecordingsDetail.key, inDirectory: clip.playlistDirectory, besides: item)
+        let recording = playlists.sorted { $0.key < $1.key }.lazy
+            .flatMap { AVCHDRecordingsDetail.recordings($0.value) }
+            .first { $0.contains(clip.clip) }
+        guard let recording else {
+            // The playlist may not be catalogued yet: wait for the upload to finish before going it alone.
+            let (_, uploadFinished) = try await catalog.groupMembers(of: item, paths: [])
+            return uploadFinished ? nil : .deferred(.seconds(30))
+        }
+        guard recording.count > 1 else { return nil }
+        let expected = recording.map { clip.path(ofClip: $0, besides: item.path) }
+        let name = "AVCHD recording \(recording.first!)-\(recording.last!)"
+        let (members, uploadFinished) = try await catalog.groupMembers(of: item, paths: expected)
+        let title = "\(recording.first!)-\(recording.last!)"
+        let group = JoinedVideo(
+            name: name, outputPath: (item.path as NSString).deletingLastPathComponent + "/" + title, outputName: title,
+            memberKey: "avchd_recording_of", groupKey: "avchd_recording", joinedExtension: "m2ts")
+        return try await act(
+            on: JoinedGroup.decide(claimedID: item.job.fileID, name: name, expected: expected, members: members, uploadFinished: uploadFinished),
+            for: item, group: group, workBase: workBase, catalog: catalog, context: context)
+    }
+}
