@@ -247,6 +247,10 @@ struct StreamMeter {
     private var firstPTS: Int64?
     private var lastEnd: Int64?
     private var previousPTS: Int64?
+    /// The spans of the recordings before the current one: timestamps that restart or jump (two recordings in one
+    /// file) start a new span, and the video lasts as long as all spans together.
+    private var earlierSpans: Int64 = 0
+    private(set) var segments = 1
 
     init(stream: UnsafeMutablePointer<AVStream>, input: InputFile) {
         isVideo = stream.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO
@@ -260,6 +264,12 @@ struct StreamMeter {
         if isVideo {
             var pts = frame.pointee.best_effort_timestamp
             if pts == noPTS { pts = (previousPTS ?? 0) + defaultFrameDuration }
+            if let previous = previousPTS, let first = firstPTS, let end = lastEnd, Discontinuity.between(previous, pts, timeBase: timeBase) {
+                earlierSpans += end - first
+                firstPTS = nil
+                lastEnd = nil
+                segments += 1
+            }
             previousPTS = pts
             let duration = frame.pointee.pkt_duration > 0 ? frame.pointee.pkt_duration : defaultFrameDuration
             firstPTS = min(firstPTS ?? pts, pts)
@@ -278,7 +288,7 @@ struct StreamMeter {
     var duration: Double? {
         if isVideo {
             guard let firstPTS, let lastEnd else { return nil }
-            return Double(lastEnd - firstPTS) * timeBase.doubleValue
+            return Double(earlierSpans + lastEnd - firstPTS) * timeBase.doubleValue
         }
         guard samples > 0, sampleRate > 0 else { return nil }
         return Double(samples) / Double(sampleRate)
@@ -288,5 +298,18 @@ struct StreamMeter {
         if isVideo { return Double(defaultFrameDuration) * timeBase.doubleValue }
         guard largestFrameSamples > 0, sampleRate > 0 else { return nil }
         return Double(largestFrameSamples) / Double(sampleRate)
+    }
+}
+
+/// Timestamps that go back by more than half a second between two frames of a stream: the camera started a new
+/// recording and its clock with it (HDV, MPEG-TS, DVD recorders). B-frame reordering stays well below that.
+/// Going *forward* by more than `forwardLimit` is ambiguous (the clock jumped, or one stream has a gap while the
+/// others go on): it is not treated as a new recording, and the raw inspection keeps such a file raw.
+enum Discontinuity {
+    static let backLimit = 0.5
+    static let forwardLimit = 3.0
+
+    static func between(_ previous: Int64, _ next: Int64, timeBase: AVRational) -> Bool {
+        Double(next - previous) * timeBase.doubleValue < -backLimit
     }
 }

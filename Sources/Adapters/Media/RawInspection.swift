@@ -85,9 +85,10 @@ public struct RawInspection: Sendable, Hashable {
         }
         if let truncation { damage.append(truncation) }
         if !damage.isEmpty { problems.append("the raw file has read or decode errors: " + damage.joined(separator: "; ")) }
-        for stream in streams where !stream.restarts.isEmpty {
-            problems.append("timestamps restart in \(stream.label): " + Self.summarise(stream.restarts))
-        }
+        // Timestamps that restart (separate recordings in one file) are not a problem of the raw file either: the
+        // transcoder plays the recordings one after another, each a chapter, and the lengths are compared recording
+        // by recording (`StreamMeter`). A jump forward may be a gap in one stream only: shifting it would put sound
+        // and picture apart, so it keeps the raw file.
         for stream in streams where !stream.jumps.isEmpty {
             problems.append("timestamps jump in \(stream.label): " + Self.summarise(stream.jumps))
         }
@@ -131,7 +132,9 @@ public struct RawInspection: Sendable, Hashable {
     static func durationMismatch(_ raw: Stream, _ output: StreamInfo) -> String? {
         guard let rawDuration = raw.decodedDuration ?? raw.packetSpan else { return nil }
         guard let outputDuration = output.decodedDuration else { return "\(raw.label): its output stream has no decodable data" }
-        let tolerance = max(raw.frameDuration ?? 0, output.frameDuration ?? 0) + 0.002
+        // Each recording boundary may round by a frame.
+        let boundaries = Double(raw.restarts.count)
+        let tolerance = max(raw.frameDuration ?? 0, output.frameDuration ?? 0) * (1 + boundaries) + 0.002
         let allowance = output.kind == .audio ? StreamInfo.primingAllowance(output) : 0
         let difference = outputDuration - rawDuration
         guard difference < -tolerance || difference > tolerance + allowance else { return nil }
@@ -158,10 +161,10 @@ public enum RawVerdict: Sendable, Hashable {
 extension MediaProbe {
     /// Timestamps that go forward by more than this within a stream are a jump (a scene break, a gap in the
     /// recording). Subtitle and data streams are sparse and are only checked for going backwards.
-    public static let timestampJumpLimit = 3.0
+    public static let timestampJumpLimit = Discontinuity.forwardLimit
     /// Going back by more than this below the highest timestamp so far is a restart; less is reordering (Matroska
     /// and others carry presentation times only, which B-frames put out of order by a few frames).
-    static let timestampRestartLimit = 0.5
+    static let timestampRestartLimit = Discontinuity.backLimit
 
     /// Reads the raw file end to end, independently of any transcode: demuxes every packet (per stream: kind,
     /// count, timestamp span, discontinuities, corrupt flags), decodes the main video (errors, concealment, the

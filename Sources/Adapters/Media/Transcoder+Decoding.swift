@@ -52,6 +52,13 @@ extension TranscodeJob {
             if !track.isVideo { try encodeBufferedAudio(track, final: true) }
             try encode(track, nil)
         }
+        if !recordingStarts.isEmpty {
+            notes.append("the timestamps restart \(recordingStarts.count) time(s) (separate recordings); they play one after another, each a chapter")
+            if input.chapterCount == 0 && chapterStarts.isEmpty {
+                let end = Double(videoTrack.lastOutputEnd ?? 0) * videoTrack.encoder!.pointer.pointee.time_base.doubleValue
+                addChapters([0] + recordingStarts, title: "Recording", end: end)
+            }
+        }
         try output.writeTrailer()
     }
 
@@ -102,8 +109,17 @@ extension TranscodeJob {
                 pts = track.ptsOffset
             }
         }
+        if let last = track.lastInputPTS, Discontinuity.between(last, pts, timeBase: track.stream.pointee.time_base) {
+            // A new recording: go on right after the previous frame, whatever the camera's clock says.
+            let step = track.isVideo
+                ? track.meter.defaultFrameDuration
+                : av_rescale_q(Int64(frame.pointee.nb_samples), AVRational(num: 1, den: max(1, frame.pointee.sample_rate)), track.stream.pointee.time_base)
+            let continued = last + step - track.ptsOffset + track.segmentShift
+            track.segmentShift = continued - (pts - track.ptsOffset)
+            if track.isVideo { recordingStarts.append(Double(continued) * track.stream.pointee.time_base.doubleValue) }
+        }
         track.lastInputPTS = pts
-        frame.pointee.pts = pts - track.ptsOffset
+        frame.pointee.pts = pts - track.ptsOffset + track.segmentShift
 
         if track.isVideo {
             // DV and MPEG-2 carry the aspect in every frame or sequence header, and a camcorder switched to 16:9

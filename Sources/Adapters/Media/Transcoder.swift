@@ -84,6 +84,8 @@ final class Track {
     var audioFrameSize: Int32 = 0
     var nextAudioPTS: Int64?
     var lastInputPTS: Int64?
+    /// Added to every timestamp after a discontinuity so the stream continues where it left off.
+    var segmentShift: Int64 = 0
     var lastEncodedPTS: Int64?
     var oneFrame: Int64 = 1
     var framesEncoded = 0
@@ -156,6 +158,8 @@ final class TranscodeJob {
     var chapterStarts: [Double] = []
     /// The output's display aspect when it should differ from the first frame's (see `transcode(canvasAspect:)`).
     var canvasAspect: Rational?
+    /// Where the video's timestamps restarted or jumped (a new recording), in output seconds: chapters.
+    var recordingStarts: [Double] = []
     let deadline: Deadline
     let inputSize: Int64
     let input: InputFile
