@@ -60,6 +60,22 @@ public struct RawInspection: Sendable, Hashable {
     /// The widest display aspect ratio of the main video's frames: the canvas a transcode shows every part in
     /// (narrower parts pillarboxed), so that no part is squeezed.
     public var widestDisplayAspect: Rational?
+    /// The recordings of a DV tape captured as one file, told apart by the date and time the camcorder stamps in
+    /// every frame: where each starts (seconds into the video) and when it was recorded. Empty when the frames
+    /// carry no stamp; one entry for a single recording.
+    public var recordings: [Recording] = []
+
+    public struct Recording: Sendable, Hashable {
+        public var start: Double
+        public var recordedAt: DVRecordingStamp
+    }
+
+    /// The recordings as chapters titled with their date and time ("Recorded 2004-06-12 14:03:22"), when there is
+    /// more than one.
+    public var recordingChapters: [ChapterMark] {
+        recordings.count < 2 ? [] : recordings.map { ChapterMark(start: $0.start, title: "Recorded \($0.recordedAt)") }
+    }
+
     /// The main video ends well before the duration the file's header declares.
     public var truncation: String?
     /// Wall-clock time of the inspection.
@@ -196,6 +212,7 @@ extension MediaProbe {
             return created
         }
         for index in 0..<input.streamCount { _ = tracker(index) }
+        var lastStamp: DVRecordingStamp?
 
         while true {
             if deadline.expired { throw MediaError(.timeLimitExceeded, "\(fileName(path)): time limit reached while inspecting the raw file") }
@@ -211,6 +228,7 @@ extension MediaProbe {
             let track = tracker(Int(packet.pointer.pointee.stream_index))
             track.add(packet: packet.pointer)
             if track.isDV, dvFrameIsDamaged(packet.pointer) { inspection.damagedDVFrames += 1 }
+            if track.isDV, track.isMainVideo { noteRecording(packet.pointer, timeBase: track.timeBase, in: &inspection, last: &lastStamp) }
             try track.decode(packet.pointer, into: frame, aspectChanges: &inspection.aspectChanges)
             packet.unref()
         }
@@ -259,6 +277,16 @@ extension MediaProbe {
     /// two subcode, three VAUX blocks, then nine times one audio and fifteen video blocks. The decoder does not
     /// check that layout, so garbage decodes to a silently wrong picture; nor does it read the status (STA) nibble
     /// a camcorder or deck sets on macroblocks it had to conceal (tape dropouts). Both are checked here.
+    /// A DV frame's recording stamp: a stamp that does not run on from the previous frame's starts a recording.
+    static func noteRecording(_ packet: UnsafeMutablePointer<AVPacket>, timeBase: AVRational, in inspection: inout RawInspection, last: inout DVRecordingStamp?) {
+        guard let data = packet.pointee.data,
+              let stamp = DVRecordingStamp.read(frame: UnsafeRawBufferPointer(start: data, count: Int(packet.pointee.size))) else { return }
+        defer { last = stamp }
+        if let last, last.isContinued(by: stamp) { return }
+        let pts = packet.pointee.pts == noPTS ? 0 : packet.pointee.pts
+        inspection.recordings.append(RawInspection.Recording(start: Double(pts) * timeBase.doubleValue, recordedAt: stamp))
+    }
+
     static func dvFrameIsDamaged(_ packet: UnsafeMutablePointer<AVPacket>) -> Bool {
         let size = Int(packet.pointee.size)
         let sequenceBytes = 150 * 80

@@ -54,9 +54,9 @@ extension TranscodeJob {
         }
         if !recordingStarts.isEmpty {
             notes.append("the timestamps restart \(recordingStarts.count) time(s) (separate recordings); they play one after another, each a chapter")
-            if input.chapterCount == 0 && chapterStarts.isEmpty {
+            if input.chapterCount == 0 && chapterMarks.isEmpty {
                 let end = Double(videoTrack.lastOutputEnd ?? 0) * videoTrack.encoder!.pointer.pointee.time_base.doubleValue
-                addChapters([0] + recordingStarts, title: "Recording", end: end)
+                addChapters(([0] + recordingStarts).map { ChapterMark(start: $0) }, title: "Recording", end: end)
             }
         }
         try output.writeTrailer()

@@ -112,8 +112,8 @@ extension TranscodeJob {
             av_dict_set(&context.pointee.metadata, key, value, 0)
         }
         let count = input.chapterCount
-        if count == 0 && !chapterStarts.isEmpty {
-            addChapters(chapterStarts, title: "Chapter")
+        if count == 0 && !chapterMarks.isEmpty {
+            addChapters(chapterMarks, title: "Chapter")
             return
         }
         guard count > 0, let storage = av_calloc(count, MemoryLayout<UnsafeMutablePointer<AVChapter>?>.stride) else { return }
@@ -135,12 +135,13 @@ extension TranscodeJob {
         }
     }
 
-    /// Chapters at `starts` (seconds), in milliseconds, each lasting to the next (the last to the end of the input),
-    /// titled "<title> 1", "<title> 2", ….
-    func addChapters(_ starts: [Double], title: String, end endSeconds: Double? = nil) {
+    /// Chapters at `marks` (seconds), in milliseconds, each lasting to the next (the last to the end of the input),
+    /// titled by the mark or "<title> 1", "<title> 2", ….
+    func addChapters(_ marks: [ChapterMark], title: String, end endSeconds: Double? = nil) {
         let context = output.context
-        let end = Int64(((endSeconds ?? input.duration ?? starts.last ?? 0) * 1000).rounded())
-        let starts = starts.map { Int64(($0 * 1000).rounded()) }.filter { $0 < max(end, 1) }
+        let end = Int64(((endSeconds ?? input.duration ?? marks.last?.start ?? 0) * 1000).rounded())
+        let marks = marks.filter { Int64(($0.start * 1000).rounded()) < max(end, 1) }
+        let starts = marks.map { Int64(($0.start * 1000).rounded()) }
         guard !starts.isEmpty, let storage = av_calloc(starts.count, MemoryLayout<UnsafeMutablePointer<AVChapter>?>.stride) else { return }
         let chapters = storage.assumingMemoryBound(to: UnsafeMutablePointer<AVChapter>?.self)
         context.pointee.chapters = chapters
@@ -152,7 +153,7 @@ extension TranscodeJob {
             chapter.pointee.time_base = AVRational(num: 1, den: 1000)
             chapter.pointee.start = start
             chapter.pointee.end = index + 1 < starts.count ? starts[index + 1] : max(end, start + 1)
-            av_dict_set(&chapter.pointee.metadata, "title", "\(title) \(index + 1)", 0)
+            av_dict_set(&chapter.pointee.metadata, "title", marks[index].title ?? "\(title) \(index + 1)", 0)
             chapters[index] = chapter
             context.pointee.nb_chapters = UInt32(index + 1)
         }

@@ -30,7 +30,7 @@ public enum Transcoder {
     /// On any error the partial output file is removed.
     public static func transcode(
         input: String, output: String, profile: TranscodeProfile = .h265, metadata: [String: String] = [:],
-        chapters: [Double] = [], canvasAspect: Rational? = nil, timeLimit: Duration? = nil
+        chapters: [ChapterMark] = [], canvasAspect: Rational? = nil, timeLimit: Duration? = nil
     ) throws(MediaError) -> TranscodeReport {
         let started = ContinuousClock.now
         if input == output {
@@ -38,7 +38,7 @@ public enum Transcoder {
         }
         do {
             let job = try TranscodeJob(inputPath: input, outputPath: output, profile: profile, metadata: metadata, timeLimit: timeLimit)
-            job.chapterStarts = chapters
+            job.chapterMarks = chapters
             job.canvasAspect = canvasAspect
             var report = try job.run()
             report.elapsed = ContinuousClock.now - started
@@ -134,6 +134,18 @@ struct AudioParameters: Equatable {
     var channels: Int32
 }
 
+/// A chapter the caller knows of (a DVD's IFO, a DV tape's recordings): where it starts, in seconds from the start
+/// of the video, and its title (nil: "Chapter n").
+public struct ChapterMark: Sendable, Hashable {
+    public var start: Double
+    public var title: String?
+
+    public init(start: Double, title: String? = nil) {
+        self.start = start
+        self.title = title
+    }
+}
+
 /// A stream copied without decoding (subtitles): its packets only change time base and index.
 struct CopiedStream {
     let inputIndex: Int
@@ -154,8 +166,8 @@ final class TranscodeJob {
     let outputPath: String
     let profile: TranscodeProfile
     let metadata: [String: String]
-    /// Chapter starts in seconds for an input without chapters of its own.
-    var chapterStarts: [Double] = []
+    /// Chapters for an input without chapters of its own.
+    var chapterMarks: [ChapterMark] = []
     /// The output's display aspect when it should differ from the first frame's (see `transcode(canvasAspect:)`).
     var canvasAspect: Rational?
     /// Where the video's timestamps restarted or jumped (a new recording), in output seconds: chapters.

@@ -6,6 +6,7 @@ import ObjectStore
 import PipelineCore
 import JobQueue
 import Logging
+import Media
 import NIOCore
 import SystemIO
 
@@ -30,7 +31,8 @@ extension TranscodeHandler {
                              for: item, group: group, workBase: workBase, catalog: catalog, context: context) {
             // The chapters the uploader read from the title set's IFO (or its backup), if it could.
             let information = ["IFO", "BUP"].map { directory + "/" + String(format: "VTS_%02d_0.", titleSet) + $0 }
-            return try await catalog.detail(DVDChapterDetail.key, ofFirstOf: information, besides: item).flatMap(DVDChapterDetail.starts) ?? []
+            let starts = try await catalog.detail(DVDChapterDetail.key, ofFirstOf: information, besides: item).flatMap(DVDChapterDetail.starts) ?? []
+            return starts.map { ChapterMark(start: $0) }
         }
     }
 
@@ -53,7 +55,7 @@ extension TranscodeHandler {
     /// the files and transcode them beside the originals, with `chapters` when it finds some.
     func act(
         on decision: JoinedGroup.Decision, for item: TranscodeItem, group: JoinedVideo, workBase: String, catalog: TranscodeCatalog,
-        context: JobContext, chapters: () async throws -> [Double] = { [] }
+        context: JobContext, chapters: () async throws -> [ChapterMark] = { [] }
     ) async throws -> JobOutcome {
         switch decision {
         case .wait(let delay, let reason):

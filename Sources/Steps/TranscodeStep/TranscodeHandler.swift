@@ -93,7 +93,7 @@ public struct TranscodeHandler: JobHandler {
 
     /// Inspects, transcodes and verifies a raw video already in a local file, then records the outcome for `item`.
     func convert(
-        _ item: TranscodeItem, localRaw rawPath: String, workBase: String, chapters: [Double] = [], placement: Placement, catalog: TranscodeCatalog,
+        _ item: TranscodeItem, localRaw rawPath: String, workBase: String, chapters: [ChapterMark] = [], placement: Placement, catalog: TranscodeCatalog,
         context: JobContext
     ) async throws -> JobOutcome {
         let job = item.job
@@ -138,6 +138,8 @@ public struct TranscodeHandler: JobHandler {
             do {
                 // A tape switched between 4:3 and 16:9: every part shown in the widest aspect, none squeezed.
                 let canvas = inspection.aspectChanges.isEmpty ? nil : inspection.widestDisplayAspect
+                // A DV tape's recordings, by the camcorder's date and time, as chapters (unless the caller has some).
+                let chapters = chapters.isEmpty ? inspection.recordingChapters : chapters
                 report = try await blocking {
                     try Transcoder.transcode(
                         input: input, output: outputPath, profile: profile, metadata: metadata, chapters: chapters, canvasAspect: canvas, timeLimit: timeLimit)

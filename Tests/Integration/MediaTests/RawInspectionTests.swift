@@ -197,6 +197,34 @@ struct RawInspectionTests {
         #expect(try Fixtures.meanLuma(letterboxed, at: 0.4, region: "crop=iw:30:0:0") > 40)
     }
 
+    @Test("a DV tape with two recordings on different days: told apart by the camcorder's date and time stamps, and each a chapter of the transcode titled with its date")
+    func recordingDates() throws {
+        let directory = try Fixtures.directory("raw-dates")
+        defer { Fixtures.cleanUp(directory) }
+        func recording(_ name: String, at time: String) throws -> URL {
+            let url = directory.appendingPathComponent(name)
+            try Fixtures.ffmpeg(
+                ["-f", "lavfi", "-i", "testsrc2=size=720x576:rate=25"] + Fixtures.sine()
+                    + ["-t", "2", "-c:v", "dvvideo", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", "-metadata", "creation_time=\(time)", "-f", "dv"],
+                output: url)
+            return url
+        }
+        let june = try recording("june.dv", at: "2004-06-12T14:03:22Z")
+        let july = try recording("july.dv", at: "2004-07-01T09:15:00Z")
+        let input = try Fixtures.concatenate([june, july], as: "tape.dv", in: directory)
+
+        #expect(try MediaProbe.inspectRaw(path: june.path, timeLimit: .seconds(60)).recordingChapters.isEmpty, "one recording: no chapters")
+        let inspection = try MediaProbe.inspectRaw(path: input.path, timeLimit: .seconds(60))
+        #expect(inspection.recordings.map(\.recordedAt.description) == ["2004-06-12 14:03:22", "2004-07-01 09:15:00"], "\(inspection.recordings)")
+        #expect(inspection.recordings.map(\.start) == [0, 2])
+        #expect(inspection.problems.isEmpty, "\(inspection.problems)")
+
+        let output = directory.appendingPathComponent("tape.mp4")
+        _ = try Transcoder.transcode(input: input.path, output: output.path, profile: Fixtures.fastH264, chapters: inspection.recordingChapters, timeLimit: .seconds(120))
+        let chapters = String(decoding: try Fixtures.run("ffprobe", ["-v", "error", "-show_chapters", "-of", "csv=p=0", output.path]), as: UTF8.self)
+        #expect(chapters.contains("Recorded 2004-06-12 14:03:22") && chapters.contains("Recorded 2004-07-01 09:15:00"), "\(chapters)")
+    }
+
     @Test("an output shorter than the raw file is caught even when the transcoder's own report agrees with it")
     func shortOutput() throws {
         let directory = try Fixtures.directory("raw-short")
