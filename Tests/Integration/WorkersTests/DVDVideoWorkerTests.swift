@@ -10,8 +10,8 @@ import SystemIO
 /// both parts joined, with both audio tracks and the subpicture subtitles.
 @Suite("transcoder worker: DVD-Video")
 struct DVDVideoWorkerTests {
-    /// Authors `<directory>/DVD/VIDEO_TS` with one 6-second PAL title (MPEG-2, AC-3 English and MP2 German, one
-    /// subpicture stream, chapters at 0, 2 and 4 s), then cuts VTS_01_1.VOB in two at a sector boundary.
+    /// Authors `<directory>/DVD/VIDEO_TS` with one 6-second PAL title (MPEG-2; AC-3 English, MP2 German and LPCM
+    /// French; one subpicture stream; chapters at 0, 2 and 4 s), then cuts VTS_01_1.VOB in two at a sector boundary.
     /// Returns the title's VOB bytes before the cut.
     static func makeDisc(in directory: String, work: String) async throws -> [UInt8] {
         func run(_ arguments: [String], environment: [String: String] = [:]) async throws {
@@ -22,8 +22,9 @@ struct DVDVideoWorkerTests {
         try await run([
             "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", "testsrc2=size=720x576:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-            "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000", "-map", "0:v", "-map", "1:a", "-map", "2:a", "-t", "6",
-            "-target", "pal-dvd", "-c:a:0", "ac3", "-c:a:1", "mp2", "-b:a", "192k", "-aspect", "16:9", title,
+            "-f", "lavfi", "-i", "sine=frequency=660:sample_rate=48000", "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "2:a", "-t", "6",
+            "-target", "pal-dvd", "-c:a:0", "ac3", "-c:a:1", "mp2", "-c:a:2", "pcm_dvd", "-b:a:0", "192k", "-b:a:1", "192k", "-ac", "2",
+            "-aspect", "16:9", title,
         ])
         let image = work + "/line.png"
         try await run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=c=white:s=320x64",
@@ -38,7 +39,7 @@ struct DVDVideoWorkerTests {
         let withSubtitles = work + "/title-sub.mpg"
         try await run(["sh", "-c", "spumux -m dvd '\(spu)' < '\(title)' > '\(withSubtitles)'"])
         let disc = directory + "/DVD"
-        try await run(["dvdauthor", "-o", disc, "-t", "-c", "0,2,4", "-a", "ac3+en,mp2+de", "-s", "en", withSubtitles], environment: ["VIDEO_FORMAT": "PAL"])
+        try await run(["dvdauthor", "-o", disc, "-t", "-c", "0,2,4", "-a", "ac3+en,mp2+de,pcm+fr", "-s", "en", withSubtitles], environment: ["VIDEO_FORMAT": "PAL"])
         try await run(["dvdauthor", "-o", disc, "-T"], environment: ["VIDEO_FORMAT": "PAL"])
 
         let first = disc + "/VIDEO_TS/VTS_01_1.VOB"
@@ -49,7 +50,7 @@ struct DVDVideoWorkerTests {
         return whole
     }
 
-    @Test("a title cut into VTS_01_1.VOB and VTS_01_2.VOB is transcoded once, joined (full length, 2 audio tracks, subtitles, the IFO's chapters, MKV) as VIDEO_TS/VTS_01.mkv; every disc file comes back byte for byte")
+    @Test("a title cut into VTS_01_1.VOB and VTS_01_2.VOB is transcoded once, joined (full length, AC-3, MPEG and LPCM tracks, subtitles, the IFO's chapters, MKV) as VIDEO_TS/VTS_01.mkv; every disc file comes back byte for byte")
     func titleSetJoined() async throws {
         try await PipelineHarness.with(.file) { harness in
             let whole = try await Self.makeDisc(in: harness.source.path, work: harness.work.path)
@@ -95,7 +96,7 @@ struct DVDVideoWorkerTests {
             ])
             let lines = streams.output.split(separator: "\n")
             #expect(lines.filter { $0.contains("codec_type=video") }.count == 1, "\(streams.output)")
-            #expect(lines.filter { $0.contains("codec_type=audio") }.count == 2, "\(streams.output)")
+            #expect(lines.filter { $0.contains("codec_type=audio") }.count == 3, "AC-3, MPEG and LPCM tracks: \(streams.output)")
             #expect(lines.contains { $0.contains("codec_name=dvd_subtitle") }, "\(streams.output)")
             let duration = try #require(lines.first { $0.hasPrefix("format|") }.flatMap { Double($0.split(separator: "=").last ?? "") }, "\(streams.output)")
             #expect(duration > 5.8 && duration < 6.3, "the transcode covers both parts (\(duration) s of 6)")
@@ -109,6 +110,29 @@ struct DVDVideoWorkerTests {
             let chapterStarts = chapters.output.split(separator: "\n").compactMap { line in line.split(separator: ",").dropFirst(3).first.flatMap { Double($0) } }
             #expect(chapterStarts.count == 3, "\(chapters.output)")
             for (found, expected) in zip(chapterStarts, starts) { #expect(abs(found - expected) < 0.05, "\(chapters.output) against \(starts)") }
+        }
+    }
+
+    @Test("the same disc as an ISO image (xorriso): its title set is joined and transcoded from the image's members")
+    func titleSetInImage() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            let folder = harness.work.path + "/disc"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            _ = try await Self.makeDisc(in: folder, work: harness.work.path)
+            let image = harness.work.path + "/dvd.iso"
+            let made = try await Subprocess.run("/usr/bin/env", ["xorriso", "-as", "mkisofs", "-quiet", "-V", "HOLIDAY", "-o", image, folder + "/DVD"])
+            #expect(made.status == 0, "\(made.output)")
+
+            let upload = try await harness.upload(label: "DVD 8", path: image)
+            #expect(upload.status == 0, "\(upload.output)")
+            let transcoded = try await harness.transcodeOnce()
+            #expect(transcoded.status == 0, "\(transcoded.output.suffix(3000))")
+            let rows = try await harness.rows()
+            let title = try #require(rows.first { $0.path.hasSuffix("VIDEO_TS/VTS_01.mkv") }, "\(rows.map(\.path))")
+            let first = try #require(rows.first { $0.path.hasSuffix("VIDEO_TS/VTS_01_1.VOB") })
+            #expect(try await harness.scalar("SELECT (details->>'transcode_file_id')::bigint FROM objectstoragefiles WHERE id = \(first.id)", as: Int64.self) == title.id)
+            #expect(try await harness.scalar("SELECT details->>'dvd_chapters' FROM objectstoragefiles WHERE path LIKE '%VTS_01_0.IFO'", as: String.self) != nil,
+                    "the IFO's chapters are read from the image too")
         }
     }
 
