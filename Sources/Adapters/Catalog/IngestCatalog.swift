@@ -448,10 +448,15 @@ public struct IngestCatalog: Sendable {
         }
     }
 
-    /// Closes a run: counts for the source and its finish time.
+    /// Closes a run: counts for the source and its finish time. Videos of the source that wait for its upload to
+    /// finish (the parts of a DVD title set, the clips of an AVCHD recording) are made claimable at once.
     public func finishSource(_ sourceID: Int64, counts: SourceCounts) async throws {
         try await CatalogError.wrapping("finish the source") {
             _ = try await client.query("""
+                WITH woken AS (
+                    UPDATE objectstoragefiles SET run_after = now()
+                    WHERE source_id = \(sourceID) AND kind = 'video' AND state = 'staged' AND run_after > now() AND lease_owner IS NULL
+                    RETURNING 1)
                 UPDATE sources SET finished_at = now(), files_seen = \(counts.filesSeen), bytes_seen = \(counts.bytesSeen),
                     files_stored = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state NOT IN ('duplicate', 'unreadable', 'failed')),
                     files_duplicate = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state = 'duplicate'),

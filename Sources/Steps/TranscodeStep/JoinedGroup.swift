@@ -6,6 +6,11 @@ import Foundation
 /// the whole; the others wait for it, then go to the archiver as they are. A hole (a file missing, unreadable or no
 /// longer in staging) is never joined over: every file is kept raw instead.
 public enum JoinedGroup {
+    /// How long a file waits for an upload that has not finished: longer than the 60 s within which `--once` still
+    /// waits for a retry, so `transcoder run --once` ends (the file stays staged) when an upload was interrupted and
+    /// is not running; a running worker looks again after it.
+    public static let uploadWait: Duration = .seconds(90)
+
     public enum Decision: Sendable, Hashable {
         /// Not yet: the leader has not finished, or the upload is still running (a file may still come).
         case wait(Duration, because: String)
@@ -27,11 +32,12 @@ public enum JoinedGroup {
         }
         guard leader.fileID == claimedID else {
             if ["staged", "transcoding"].contains(leader.state) {
-                return .wait(.seconds(10), because: "\(leader.path) leads \(name) and has not finished")
+                // The leader itself waits for the upload while it runs: no sooner than it.
+                return .wait(uploadFinished ? .seconds(10) : uploadWait, because: "\(leader.path) leads \(name) and has not finished")
             }
             return .passOn(leaderID: leader.fileID)
         }
-        guard uploadFinished else { return .wait(.seconds(30), because: "the upload has not finished; files of \(name) may still come") }
+        guard uploadFinished else { return .wait(uploadWait, because: "the upload has not finished; files of \(name) may still come") }
         let present = Set(ordered.map(\.0))
         var problems = expected.enumerated().filter { !present.contains($0.offset) }.map {
             "\(name): \(($0.element as NSString).lastPathComponent) is missing"

@@ -124,7 +124,7 @@ extension TranscodeHandler {
         guard let recording else {
             // The playlist may not be catalogued yet: wait for the upload to finish before going it alone.
             let (_, uploadFinished) = try await catalog.groupMembers(of: item, paths: [])
-            return uploadFinished ? nil : .deferred(.seconds(30))
+            return uploadFinished ? nil : .deferred(JoinedGroup.uploadWait)
         }
         guard recording.count > 1 else { return nil }
         let expected = recording.map { clip.path(ofClip: $0, besides: item.path) }

@@ -136,6 +136,30 @@ struct DVDVideoWorkerTests {
         }
     }
 
+    @Test("an upload that did not finish: transcoder run --once ends without joining (a part may be missing), the parts stay staged; once the upload has finished the title is joined")
+    func unfinishedUploadWaits() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            _ = try await Self.makeDisc(in: harness.source.path, work: harness.work.path)
+            let upload = try await harness.upload(label: "DVD 9")
+            #expect(upload.status == 0, "\(upload.output)")
+            // As if the uploader had been interrupted before its end.
+            try await harness.execute("UPDATE sources SET finished_at = NULL WHERE label = 'DVD 9'")
+            let started = ContinuousClock.now
+            let waited = try await harness.transcodeOnce()
+            #expect(waited.status == 0, "\(waited.output.suffix(2000))")
+            #expect(ContinuousClock.now - started < .seconds(60), "--once must not wait for an upload that is not running")
+            let staged = try await harness.rows().filter { $0.path.hasSuffix(".VOB") && $0.path.contains("VTS_01_") && !$0.path.hasSuffix("_0.VOB") }
+            #expect(staged.count == 2 && staged.allSatisfy { $0.state == "staged" }, "\(staged.map { ($0.path, $0.state) })")
+
+            // The upload run again, to its end: the waiting parts are claimable at once, not after their wait.
+            let finished = try await harness.upload(label: "DVD 9")
+            #expect(finished.status == 0, "\(finished.output)")
+            let joined = try await harness.transcodeOnce()
+            #expect(joined.status == 0, "\(joined.output.suffix(2000))")
+            #expect(try await harness.rows().contains { $0.path == "DVD/VIDEO_TS/VTS_01.mkv" })
+        }
+    }
+
     static func files(under root: String) throws -> [String: [UInt8]] {
         var files: [String: [UInt8]] = [:]
         let enumerator = FileManager.default.enumerator(atPath: root)
