@@ -1,23 +1,47 @@
 import Foundation
 
 /// Reads what the transcoder needs from a DVD-Video title set's IFO (`VIDEO_TS/VTS_nn_0.IFO`, or its backup
-/// `.BUP`): where each chapter starts, in seconds from the start of the title set's video joined in part order.
-/// Pure parsing of the bytes; a file that is not a VTS IFO, or is damaged, gives nil (the title is still
-/// transcoded, only without chapters).
+/// `.BUP`): the cells in play order and where each chapter starts, in seconds from the start of the played
+/// video. Pure parsing of the bytes; a file that is not a VTS IFO, or is damaged, gives nil (the title is still
+/// transcoded, in file order and without chapters).
 ///
 /// Layout (DVD-Video VTSI, big-endian): "DVDVIDEO-VTS" at 0; the sector of the program chain table (VTS_PGCITI)
 /// at 0xCC. The table: the number of program chains, then 8-byte entries whose second word is the chain's offset.
 /// A chain: number of programs at 2, of cells at 3, offsets of the program map at 0xE6 and of the cell playback
 /// table at 0xE8. A program starts at its entry cell; a cell's 24-byte playback entry holds its length (BCD
-/// hh:mm:ss:ff, the frame rate in the top bits of ff) at 4 and its first sector at 8.
+/// hh:mm:ss:ff, the frame rate in the top bits of ff) at 4, its first sector at 8 and its last at 0x14.
 public enum DVDVideoIFO {
-    /// Chapter starts in seconds (sorted, distinct, the first at 0), or nil when `bytes` is no readable VTS IFO.
-    public static func chapterStarts(_ bytes: [UInt8]) -> [Double]? {
+    /// A cell: the sectors it plays (counted from the start of part 1) and how long it lasts.
+    public struct Cell: Sendable, Hashable {
+        public var firstSector: UInt32
+        public var lastSector: UInt32
+        public var seconds: Double
+    }
+
+    /// What the transcoder needs of a title set: its cells in play order (each once: a cell several titles share
+    /// is played once) and where the chapters start in that order.
+    public struct TitleSetLayout: Sendable, Hashable {
+        public var cells: [Cell]
+        /// Chapter starts in seconds (sorted, distinct, the first at 0), on the cells played in `cells` order.
+        public var chapterStarts: [Double]
+
+        /// Whether playing the cells means reading the parts out of their order (commercial discs may do this;
+        /// recorders, camcorders and dvdauthor write cells in play order).
+        public var isOutOfSectorOrder: Bool {
+            zip(cells, cells.dropFirst()).contains { $0.firstSector > $1.firstSector }
+        }
+    }
+
+    /// Chapter starts in seconds, or nil when `bytes` is no readable VTS IFO.
+    public static func chapterStarts(_ bytes: [UInt8]) -> [Double]? { layout(bytes)?.chapterStarts }
+
+    /// The title set's cells and chapters, or nil when `bytes` is no readable VTS IFO.
+    public static func layout(_ bytes: [UInt8]) -> TitleSetLayout? {
         guard bytes.count >= 0x100, Array(bytes[0..<12]) == Array("DVDVIDEO-VTS".utf8) else { return nil }
         guard let table = bytes.bigEndianUInt32(at: 0xCC).map({ Int($0) * 2048 }), let chainCount = bytes.bigEndianUInt16(at: table), chainCount > 0 else { return nil }
 
-        struct Cell { var firstSector: UInt32; var seconds: Double }
-        var cells: [UInt32: Cell] = [:]
+        var played: [Cell] = []
+        var seen: Set<UInt32> = []
         var programStartSectors: [UInt32] = []
         for chain in 0..<Int(chainCount) {
             guard let offset = bytes.bigEndianUInt32(at: table + 8 + chain * 8 + 4) else { return nil }
@@ -29,9 +53,11 @@ public enum DVDVideoIFO {
             var chainCells: [Cell] = []
             for index in 0..<cellCount {
                 let entry = pgc + Int(playbackOffset) + index * 24
-                guard entry + 24 <= bytes.count, let sector = bytes.bigEndianUInt32(at: entry + 8), let seconds = bcdTime(bytes, entry + 4) else { return nil }
-                chainCells.append(Cell(firstSector: sector, seconds: seconds))
-                cells[sector] = cells[sector] ?? Cell(firstSector: sector, seconds: seconds)
+                guard entry + 24 <= bytes.count, let first = bytes.bigEndianUInt32(at: entry + 8), let last = bytes.bigEndianUInt32(at: entry + 0x14),
+                      last >= first, let seconds = bcdTime(bytes, entry + 4) else { return nil }
+                let cell = Cell(firstSector: first, lastSector: last, seconds: seconds)
+                chainCells.append(cell)
+                if seen.insert(first).inserted { played.append(cell) }
             }
             for program in 0..<programs {
                 let at = pgc + Int(mapOffset) + program
@@ -41,16 +67,16 @@ public enum DVDVideoIFO {
                 programStartSectors.append(chainCells[entryCell - 1].firstSector)
             }
         }
-        // The joined stream holds each cell once, in sector order: a cell starts after the ones before it.
+        // The played stream holds each cell once, in play order: a cell starts after the ones before it.
         var startOfSector: [UInt32: Double] = [:]
         var elapsed = 0.0
-        for cell in cells.values.sorted(by: { $0.firstSector < $1.firstSector }) {
+        for cell in played {
             startOfSector[cell.firstSector] = elapsed
             elapsed += cell.seconds
         }
         var starts = Set(programStartSectors.compactMap { startOfSector[$0] }.map { ($0 * 1000).rounded() / 1000 })
         starts.insert(0)
-        return starts.sorted()
+        return TitleSetLayout(cells: played, chapterStarts: starts.sorted())
     }
 
     /// hh:mm:ss:ff in BCD; the top two bits of ff give the frame rate (01: 25, 11: 29.97).

@@ -16,3 +16,24 @@ public enum DVDChapterDetail {
         return values.compactMap { $0 }
     }
 }
+
+/// The cells of a DVD title set in play order, when that is not the order of its sectors: `details.dvd_cells` on
+/// the IFO's row, "first-last" sector ranges, "300-599,0-299". Absent, the parts play in file order.
+public enum DVDCellOrderDetail {
+    public static let key = "dvd_cells"
+
+    public static func text(_ ranges: [ClosedRange<UInt32>]) -> String {
+        ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
+    }
+
+    /// The ranges, or nil for anything malformed.
+    public static func ranges(_ text: String) -> [ClosedRange<UInt32>]? {
+        var ranges: [ClosedRange<UInt32>] = []
+        for item in text.split(separator: ",") {
+            let bounds = item.split(separator: "-").compactMap { UInt32($0) }
+            guard bounds.count == 2, bounds[0] <= bounds[1] else { return nil }
+            ranges.append(bounds[0]...bounds[1])
+        }
+        return ranges.isEmpty ? nil : ranges
+    }
+}

@@ -27,13 +27,27 @@ extension TranscodeHandler {
         let group = JoinedVideo(
             name: "DVD title set \(name)", outputPath: directory + "/" + name, outputName: name, memberKey: "dvd_title_set_of", groupKey: "dvd_title_set",
             joinedExtension: "vob", extraDetails: ["title_set": titleSet])
-        return try await act(on: DVDVideo.decide(claimedID: item.job.fileID, titleSet: titleSet, members: members, uploadFinished: uploadFinished),
-                             for: item, group: group, workBase: workBase, catalog: catalog, context: context) {
-            // The chapters the uploader read from the title set's IFO (or its backup), if it could.
-            let information = ["IFO", "BUP"].map { directory + "/" + String(format: "VTS_%02d_0.", titleSet) + $0 }
-            let starts = try await catalog.detail(DVDChapterDetail.key, ofFirstOf: information, besides: item).flatMap(DVDChapterDetail.starts) ?? []
-            return starts.map { ChapterMark(start: $0) }
-        }
+        // What the uploader read from the title set's IFO (or its backup), if it could: chapters, and the cells'
+        // play order when it is not the order of the parts.
+        let information = ["IFO", "BUP"].map { directory + "/" + String(format: "VTS_%02d_0.", titleSet) + $0 }
+        return try await act(
+            on: DVDVideo.decide(claimedID: item.job.fileID, titleSet: titleSet, members: members, uploadFinished: uploadFinished),
+            for: item, group: group, workBase: workBase, catalog: catalog, context: context,
+            chapters: {
+                let starts = try await catalog.detail(DVDChapterDetail.key, ofFirstOf: information, besides: item).flatMap(DVDChapterDetail.starts) ?? []
+                return starts.map { ChapterMark(start: $0) }
+            },
+            arrange: { joined in
+                guard let text = try await catalog.detail(DVDCellOrderDetail.key, ofFirstOf: information, besides: item),
+                      let cells = DVDCellOrderDetail.ranges(text) else { return joined }
+                let played = workBase + ".played.vob"
+                // An IFO that does not fit the parts is not trusted: file order, which loses nothing.
+                guard try await blocking({ try Self.copySectors(cells, from: joined, to: played) }) else {
+                    context.logger.warning("the IFO's cells do not fit the title set; joined in file order", metadata: ["file.path": "\(item.path)"])
+                    return joined
+                }
+                return played
+            })
     }
 
     /// Files that are one video only when joined (a DVD title set, an AVCHD recording), as the handler records them.
@@ -55,7 +69,8 @@ extension TranscodeHandler {
     /// the files and transcode them beside the originals, with `chapters` when it finds some.
     func act(
         on decision: JoinedGroup.Decision, for item: TranscodeItem, group: JoinedVideo, workBase: String, catalog: TranscodeCatalog,
-        context: JobContext, chapters: () async throws -> [ChapterMark] = { [] }
+        context: JobContext, chapters: () async throws -> [ChapterMark] = { [] },
+        arrange: (_ joined: String) async throws -> String = { $0 }
     ) async throws -> JobOutcome {
         switch decision {
         case .wait(let delay, let reason):
@@ -72,15 +87,40 @@ extension TranscodeHandler {
             let joined = workBase + "." + group.joinedExtension
             defer { unlink(joined) }
             try await fetchJoined(parts, to: joined)
+            let arranged = try await arrange(joined)
+            defer { if arranged != joined { unlink(arranged) } }
             let names = parts.map { ($0.path as NSString).lastPathComponent }
             var details = group.extraDetails
             details["parts"] = parts.map(\.fileID)
-            return try await convert(item, localRaw: joined, workBase: workBase, chapters: try await chapters(), placement: .beside(
+            return try await convert(item, localRaw: arranged, workBase: workBase, chapters: try await chapters(), placement: .beside(
                 path: group.outputPath, name: group.outputName,
                 rawNote: "\(group.name) (\(names.joined(separator: ", "))) is kept as it is and transcoded as one video",
                 rawDetails: [group.groupKey: details]
             ), catalog: catalog, context: context)
         }
+    }
+
+    /// Writes the sectors of `cells` (2,048 bytes each, counted from the start of `source`) to `destination` in
+    /// that order: a title set played as its IFO says. False, with nothing written, when a cell lies beyond the end
+    /// of `source` (the IFO and the parts disagree).
+    static func copySectors(_ cells: [ClosedRange<UInt32>], from source: String, to destination: String) throws -> Bool {
+        let input = try POSIXFile.openForReading(source)
+        defer { POSIXFile.closeFile(input) }
+        let size = Int64(try POSIXFile.status(fd: input).st_size)
+        guard cells.allSatisfy({ (Int64($0.upperBound) + 1) * 2048 <= size }) else { return false }
+        let output = try POSIXFile.createExclusive(destination)
+        defer { POSIXFile.closeFile(output) }
+        for cell in cells {
+            var offset = Int64(cell.lowerBound) * 2048
+            let end = (Int64(cell.upperBound) + 1) * 2048
+            while offset < end {
+                let chunk = try POSIXFile.read(fd: input, offset: offset, count: Int(min(end - offset, 4 << 20)))
+                try POSIXFile.writeAll(fd: output, chunk, path: destination)
+                offset += Int64(chunk.readableBytes)
+                if chunk.readableBytes == 0 { break }
+            }
+        }
+        return true
     }
 
     /// Streams the parts from staging into one local file, in order, checking each part's size and SHA-256.

@@ -237,8 +237,11 @@ extension UploadRun {
     /// use them even after these small files have gone to Deep Archive.
     static func noteDiscStructure(_ ingested: inout IngestedFile, head: ByteBuffer) {
         guard Int64(head.readableBytes) == ingested.sizeBytes else { return }
-        if DVDVideoIFO.isTitleSetInformation(path: ingested.path), let starts = DVDVideoIFO.chapterStarts(Array(head.readableBytesView)) {
-            ingested.details[DVDChapterDetail.key] = DVDChapterDetail.text(starts)
+        if DVDVideoIFO.isTitleSetInformation(path: ingested.path), let layout = DVDVideoIFO.layout(Array(head.readableBytesView)) {
+            ingested.details[DVDChapterDetail.key] = DVDChapterDetail.text(layout.chapterStarts)
+            if layout.isOutOfSectorOrder {
+                ingested.details[DVDCellOrderDetail.key] = DVDCellOrderDetail.text(layout.cells.map { $0.firstSector...$0.lastSector })
+            }
         }
         if AVCHDPlaylist.isPlaylist(path: ingested.path), let items = AVCHDPlaylist.items(Array(head.readableBytesView)), !items.isEmpty {
             ingested.details[AVCHDRecordingsDetail.key] = AVCHDRecordingsDetail.text(AVCHDPlaylist.recordings(items))

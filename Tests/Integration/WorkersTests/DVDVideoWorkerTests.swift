@@ -160,6 +160,67 @@ struct DVDVideoWorkerTests {
         }
     }
 
+    @Test("a title whose IFO plays its cells out of sector order: the transcode plays them as the IFO says (blue, then red), not in file order")
+    func cellOrder() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            func run(_ arguments: [String], environment: [String: String] = [:]) async throws {
+                let result = try await Subprocess.run("/usr/bin/env", environment.map { "\($0.key)=\($0.value)" } + arguments)
+                #expect(result.status == 0, "\(arguments.first ?? ""): \(result.output.suffix(1500))")
+            }
+            var clips: [String] = []
+            for colour in ["red", "blue"] {
+                let clip = harness.work.path + "/\(colour).mpg"
+                try await run([
+                    "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=c=\(colour):size=720x576:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "2", "-target", "pal-dvd", "-b:a", "192k", "-ac", "2", clip,
+                ])
+                clips.append(clip)
+            }
+            let disc = harness.source.path + "/DVD"
+            try await run(["dvdauthor", "-o", disc, "-t"] + clips, environment: ["VIDEO_FORMAT": "PAL"])
+            try await run(["dvdauthor", "-o", disc, "-T"], environment: ["VIDEO_FORMAT": "PAL"])
+            // Play the second cell first: swap the first program chain's two cell playback entries, in the IFO and
+            // its backup, as a commercial disc may lay them out.
+            for name in ["VTS_01_0.IFO", "VTS_01_0.BUP"] {
+                let path = disc + "/VIDEO_TS/" + name
+                var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+                func u32(_ at: Int) -> Int { bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
+                let table = u32(0xCC) * 2048
+                let pgc = table + u32(table + 12)
+                let playback = pgc + (Int(bytes[pgc + 0xE8]) << 8 | Int(bytes[pgc + 0xE9]))
+                #expect(bytes[pgc + 3] == 2, "two cells expected, dvdauthor wrote \(bytes[pgc + 3])")
+                let first = Array(bytes[playback..<(playback + 24)])
+                bytes.replaceSubrange(playback..<(playback + 24), with: bytes[(playback + 24)..<(playback + 48)])
+                bytes.replaceSubrange((playback + 24)..<(playback + 48), with: first)
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+            }
+
+            let upload = try await harness.upload(label: "DVD 10")
+            #expect(upload.status == 0, "\(upload.output)")
+            #expect(try await harness.scalar(
+                "SELECT details->>'dvd_cells' FROM objectstoragefiles WHERE path = 'DVD/VIDEO_TS/VTS_01_0.IFO'", as: String.self) != nil)
+            let transcoded = try await harness.transcodeOnce()
+            #expect(transcoded.status == 0, "\(transcoded.output.suffix(2000))")
+            let archived = try await harness.archiveOnce(environment: ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"])
+            #expect(archived.status == 0, "\(archived.output)")
+            let restored = try await ArchivePromiseTests.restore(harness, source: "DVD 10")
+            let title = try #require(restored.files.first { $0.key.hasPrefix("DVD 10/DVD/VIDEO_TS/VTS_01.") }?.value, "\(restored.files.keys.sorted())")
+            let copy = harness.work.path + "/title.out"
+            _ = FileManager.default.createFile(atPath: copy, contents: Data(title))
+            // The mean colour of a frame, as Y, Cb, Cr: blue has a high Cb, red a high Cr.
+            func colour(at seconds: Double) async throws -> [UInt8] {
+                let pixel = try await Subprocess.run("/usr/bin/env", [
+                    "sh", "-c", "ffmpeg -v error -ss \(seconds) -i '\(copy)' -frames:v 1 -vf scale=1:1,format=yuv444p -f rawvideo - | od -An -tu1",
+                ])
+                return pixel.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt8($0) }
+            }
+            let start = try await colour(at: 0.5)
+            let end = try await colour(at: 3.0)
+            #expect(start.count == 3 && start[1] > start[2], "the title starts blue: \(start)")
+            #expect(end.count == 3 && end[2] > end[1], "and ends red: \(end)")
+        }
+    }
+
     static func files(under root: String) throws -> [String: [UInt8]] {
         var files: [String: [UInt8]] = [:]
         let enumerator = FileManager.default.enumerator(atPath: root)

@@ -36,6 +36,7 @@ struct DVDVideoIFOTests {
                 bytes[entry + 6] = bcd(cell.seconds)
                 bytes[entry + 7] = bcd(cell.frames) | 0x40
                 put32(&bytes, entry + 8, cell.sector)
+                put32(&bytes, entry + 0x14, cell.sector + 99)
             }
             next += playback + chain.cells.count * 24
         }
@@ -55,6 +56,20 @@ struct DVDVideoIFOTests {
         let third: Cell = (0, 0, 7, 0, 800)
         let bytes = Self.ifo([(programs: [1], cells: [first, second]), (programs: [1, 2], cells: [second, third])])
         #expect(DVDVideoIFO.chapterStarts(bytes) == [0, 10, 15])
+    }
+
+    @Test("cells played out of sector order: the layout keeps the play order, chapters fall where they play, and the detail round-trips")
+    func outOfOrder() throws {
+        let bytes = Self.ifo([(programs: [1, 2], cells: [(0, 0, 3, 0, 300), (0, 0, 2, 0, 0)])])
+        let layout = try #require(DVDVideoIFO.layout(bytes))
+        #expect(layout.cells.map(\.firstSector) == [300, 0] && layout.cells.map(\.lastSector) == [399, 99])
+        #expect(layout.isOutOfSectorOrder)
+        #expect(layout.chapterStarts == [0, 3])
+        let ranges = layout.cells.map { $0.firstSector...$0.lastSector }
+        #expect(DVDCellOrderDetail.ranges(DVDCellOrderDetail.text(ranges)) == ranges)
+        #expect(DVDCellOrderDetail.ranges("5-2") == nil && DVDCellOrderDetail.ranges("") == nil)
+        let inOrder = try #require(DVDVideoIFO.layout(Self.ifo([(programs: [1], cells: [(0, 0, 1, 0, 0), (0, 0, 1, 0, 100)])])))
+        #expect(!inOrder.isOutOfSectorOrder)
     }
 
     @Test("not a VTS IFO, or cut short: no chapters, never a crash")
