@@ -27,12 +27,30 @@ extension TranscodeCatalog {
                     held = true
                 }
                 guard held else { return nil }
-                // A later version when the path is taken (a file of that name on the disc, or an earlier transcode).
+                // A file of the source's own may have that path (a disc with a VTS_01.mkv): the transcode must never
+                // shadow it in a restore, so it takes `<name>.transcode.<ext>` instead. Only an earlier transcode of
+                // this same raw file is superseded, as a later version.
+                var path = companionPath
+                var name = companionName
+                let taken = try await connection.query("""
+                    SELECT EXISTS (SELECT 1 FROM objectstoragefiles o
+                                   WHERE o.source_id = (SELECT source_id FROM objectstoragefiles WHERE id = \(item.job.fileID))
+                                     AND lower(o.path) = lower(\(companionPath))
+                                     AND coalesce((o.details->>'transcode_of')::bigint, -1) <> \(item.job.fileID))
+                    """, logger: logger)
+                for try await isTaken in taken.decode(Bool.self) where isTaken {
+                    func aside(_ text: String) -> String {
+                        let ext = (text as NSString).pathExtension
+                        return (text as NSString).deletingPathExtension + ".transcode" + (ext.isEmpty ? "" : "." + ext)
+                    }
+                    path = aside(companionPath)
+                    name = aside(companionName)
+                }
                 let inserted = try await connection.query("""
                     INSERT INTO objectstoragefiles (source_id, name, path, kind, version, size_bytes, hash, modified_at, state, storage,
                                                     storage_key, details)
-                    SELECT f.source_id, \(companionName), \(companionPath), 'regular',
-                           coalesce((SELECT max(o.version) FROM objectstoragefiles o WHERE o.source_id = f.source_id AND o.path = \(companionPath)), 0) + 1,
+                    SELECT f.source_id, \(name), \(path), 'regular',
+                           coalesce((SELECT max(o.version) FROM objectstoragefiles o WHERE o.source_id = f.source_id AND o.path = \(path)), 0) + 1,
                            \(resultSize), \(resultHash), f.modified_at, 'staged', 'staging', \(resultKey),
                            jsonb_build_object('transcode_of', f.id) || \(transcodeDetailsJSON)::jsonb
                     FROM objectstoragefiles f WHERE f.id = \(item.job.fileID)
@@ -42,7 +60,7 @@ extension TranscodeCatalog {
                 for try await id in inserted.decode(Int64.self) { companionID = id }
                 guard let companionID else { throw CatalogError(.queryFailed, "catalog: the transcode row for file \(item.job.fileID) was not created") }
                 _ = try await connection.query("""
-                    UPDATE objectstoragefiles SET details = details || jsonb_build_object('transcode_file_id', \(companionID)::bigint)
+                    UPDATE objectstoragefiles SET details = details || jsonb_build_object('transcode_file_id', \(companionID)::bigint, 'transcode_path', \(path)::text)
                     WHERE id = \(item.job.fileID)
                     """, logger: logger)
                 return companionID

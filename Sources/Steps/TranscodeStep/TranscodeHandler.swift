@@ -179,7 +179,7 @@ public struct TranscodeHandler: JobHandler {
                 guard let companionID = try await catalog.recordTranscodeBeside(
                     item, workerID: context.workerID, resultKey: resultKey, resultSize: put.size, resultHash: put.sha256,
                     companionPath: path + "." + ext, companionName: name + "." + ext,
-                    rawDetailsJSON: try Self.json(rawDetails.merging(["raw_kept_by_policy": "\(rawNote); the transcode is archived beside it as \(path).\(ext)"]) { $1 }),
+                    rawDetailsJSON: try Self.json(rawDetails.merging(["raw_kept_by_policy": "\(rawNote); the transcode is archived beside it (details.transcode_path)"]) { $1 }),
                     transcodeDetailsJSON: details)
                 else {
                     try? await staging.delete(resultKey)

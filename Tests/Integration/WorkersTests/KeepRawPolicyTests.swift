@@ -70,4 +70,32 @@ struct KeepRawPolicyTests {
             #expect(try await harness.scalar("SELECT keep_raw FROM sources WHERE label = 'Other'", as: Bool.self) == false)
         }
     }
+
+    @Test("a file of the source that already has the transcode's path is never shadowed: the transcode goes to <path>.transcode.mp4 and both come back")
+    func companionPathTaken() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            try FileManager.default.createDirectory(atPath: harness.source.path + "/tapes", withIntermediateDirectories: true)
+            try KeptRawWorkerTests.dv(aspect: "4:3", seconds: 1, to: harness.source.path + "/tapes/wedding.avi")
+            // The user's own file with the name a transcode would take (not a video: it is archived as it is).
+            let notes = Array("the tape was recorded at the church, not at home\n".utf8)
+            try harness.write("tapes/wedding.avi.mp4", notes)
+            let upload = try await harness.upload(label: "Tapes", extra: ["--keep-raw"])
+            #expect(upload.status == 0, "\(upload.output)")
+            let transcoded = try await harness.transcodeOnce()
+            #expect(transcoded.status == 0, "\(transcoded.output)")
+            let archived = try await harness.archiveOnce(environment: ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"])
+            #expect(archived.status == 0, "\(archived.output)")
+
+            let rows = try await harness.rows()
+            #expect(rows.allSatisfy { $0.state == "archived" }, "\(rows.map { ($0.path, $0.state, $0.error) })")
+            let raw = try #require(rows.first { $0.path == "tapes/wedding.avi" })
+            let companion = try #require(rows.first { $0.path == "tapes/wedding.avi.transcode.mp4" }, "\(rows.map(\.path))")
+            #expect(try await harness.scalar("SELECT details->>'transcode_path' FROM objectstoragefiles WHERE id = \(raw.id)", as: String.self) == companion.path)
+            #expect(rows.filter { $0.path == "tapes/wedding.avi.mp4" }.count == 1, "the user's file keeps its path alone")
+
+            let restored = try await ArchivePromiseTests.restore(harness, source: "Tapes")
+            #expect(restored.files["Tapes/tapes/wedding.avi.mp4"] == notes, "the user's file comes back, not the transcode")
+            #expect(restored.files["Tapes/tapes/wedding.avi.transcode.mp4"] != nil, "\(restored.files.keys.sorted())")
+        }
+    }
 }
