@@ -61,6 +61,32 @@ public struct WorkQueue: Sendable {
         }
     }
 
+    /// A worker process as `<program> health` judges it: its newest row for this role and host (and process, when
+    /// given), how old its heartbeat is by the database's clock, and whether it recorded a stop.
+    public struct WorkerPulse: Sendable, Hashable {
+        public let workerID: UUID
+        public let processID: Int?
+        public let heartbeatAge: Double
+        public let stopReason: String?
+        public let stopped: Bool
+    }
+
+    public func pulse(role: WorkerRole, host: String, processID: Int32?) async throws -> WorkerPulse? {
+        try await CatalogError.wrapping("read the worker's heartbeat") {
+            let pid = processID.map(Int.init)
+            let rows = try await client.query("""
+                SELECT id, pid, extract(epoch FROM now() - heartbeat_at)::float8, stop_reason, stopped_at IS NOT NULL
+                FROM workers
+                WHERE role = \(role.rawValue) AND host = \(host) AND (\(pid)::int IS NULL OR pid = \(pid))
+                ORDER BY started_at DESC LIMIT 1
+                """, logger: logger)
+            for try await (id, pid, age, reason, stopped) in rows.decode((UUID, Int?, Double, String?, Bool).self) {
+                return WorkerPulse(workerID: id, processID: pid, heartbeatAge: age, stopReason: reason, stopped: stopped)
+            }
+            return nil
+        }
+    }
+
     public func heartbeat(workerID: UUID) async throws {
         try await CatalogError.wrapping("record the heartbeat") {
             _ = try await client.query("UPDATE workers SET heartbeat_at = now() WHERE id = \(workerID)", logger: logger)

@@ -9,7 +9,7 @@ struct Archiver: AsyncParsableCommand, ProgramRole {
         commandName: "archiver",
         abstract: "Archive staged files: dedupe by SHA-256, pack small files into bundles, store in the archive bucket.",
         version: PipelineVersion.current,
-        subcommands: [RunCommand.self, ExportCatalogCommand.self, MigrateCommand<Archiver>.self, ConfigCommand<Archiver>.self],
+        subcommands: [RunCommand.self, ExportCatalogCommand.self, MigrateCommand<Archiver>.self, ConfigCommand<Archiver>.self, HealthCommand<Archiver>.self],
         defaultSubcommand: RunCommand.self)
 }
 

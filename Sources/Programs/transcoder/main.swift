@@ -9,7 +9,7 @@ struct Transcoder: AsyncParsableCommand, ProgramRole {
         commandName: "transcoder",
         abstract: "Transcode staged raw videos with libav before they are archived.",
         version: PipelineVersion.current,
-        subcommands: [RunCommand.self, MigrateCommand<Transcoder>.self, ConfigCommand<Transcoder>.self, LibAVCommand.self],
+        subcommands: [RunCommand.self, MigrateCommand<Transcoder>.self, ConfigCommand<Transcoder>.self, HealthCommand<Transcoder>.self, LibAVCommand.self],
         defaultSubcommand: RunCommand.self)
 }
 
