@@ -111,13 +111,19 @@ extension TranscodeCatalog {
                 members.append(GroupMember(fileID: row.0, path: row.1, state: row.2, stagingKey: row.3, sizeBytes: row.4, hash: row.5))
                 finished = row.6
             }
-            if members.isEmpty {
-                for try await done in try await client.query(
-                    "SELECT s.finished_at IS NOT NULL FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id WHERE f.id = \(item.job.fileID)",
-                    logger: logger
-                ).decode(Bool.self) { finished = done }
-            }
+            if members.isEmpty { finished = try await uploadFinished(of: item) }
             return (members, finished)
+        }
+    }
+
+    /// Whether the upload run of `item`'s source has finished (before that, files may still be on their way).
+    public func uploadFinished(of item: TranscodeItem) async throws -> Bool {
+        try await CatalogError.wrapping("read whether the source's upload has finished") {
+            let rows = try await client.query(
+                "SELECT s.finished_at IS NOT NULL FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id WHERE f.id = \(item.job.fileID)",
+                logger: logger)
+            for try await finished in rows.decode(Bool.self) { return finished }
+            return false
         }
     }
 

@@ -1,6 +1,5 @@
 import ArchiveFormat
 import Catalog
-import Crypto
 import Foundation
 import ObjectStore
 import PipelineCore
@@ -128,22 +127,7 @@ extension TranscodeHandler {
         let writer = try BufferedFileWriter(creating: path, flushSize: 4 << 20)
         for part in parts {
             guard let key = part.stagingKey, let expected = part.hash else { throw ArchiveError.stagingObjectMissing(fileID: part.fileID, key: "-") }
-            let download: ObjectDownload
-            do {
-                download = try await staging.get(key)
-            } catch let error as ObjectStoreError where error.kind == .notFound {
-                throw ArchiveError.stagingObjectMissing(fileID: part.fileID, key: key)
-            }
-            let start = writer.offset
-            var hasher = SHA256()
-            for try await chunk in download.body {
-                chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                try await writer.write(chunk)
-            }
-            let digest = hasher.finalize().hexString
-            guard digest == expected, writer.offset - start == part.sizeBytes else {
-                throw ArchiveError.contentMismatch(fileID: part.fileID, key: key, expected: expected, actual: digest)
-            }
+            try await append(key, to: writer, fileID: part.fileID, size: part.sizeBytes, sha256: expected)
         }
         try await writer.finish()
     }
@@ -163,8 +147,7 @@ extension TranscodeHandler {
             .first { $0.contains(clip.clip) }
         guard let recording else {
             // The playlist may not be catalogued yet: wait for the upload to finish before going it alone.
-            let (_, uploadFinished) = try await catalog.groupMembers(of: item, paths: [])
-            return uploadFinished ? nil : .deferred(JoinedGroup.uploadWait)
+            return try await catalog.uploadFinished(of: item) ? nil : .deferred(JoinedGroup.uploadWait)
         }
         guard recording.count > 1 else { return nil }
         let expected = recording.map { clip.path(ofClip: $0, besides: item.path) }

@@ -265,15 +265,22 @@ public struct TranscodeHandler: JobHandler {
 
     /// Streams the raw file from staging to a local file, checking its SHA-256 against the catalog.
     func fetch(_ key: String, to path: String, expecting item: TranscodeItem) async throws {
+        let writer = try BufferedFileWriter(creating: path, flushSize: 4 << 20)
+        try await append(key, to: writer, fileID: item.job.fileID, size: item.sizeBytes, sha256: item.hash)
+        try await writer.finish()
+    }
+
+    /// Streams one staging object onto the end of `writer`, checking that its size and SHA-256 are the catalog's.
+    func append(_ key: String, to writer: BufferedFileWriter, fileID: Int64, size: Int64, sha256: String) async throws {
         let download: ObjectDownload
         do {
             download = try await staging.get(key)
         } catch let error as ObjectStoreError where error.kind == .notFound {
-            throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: key)
+            throw ArchiveError.stagingObjectMissing(fileID: fileID, key: key)
         }
-        let (size, digest) = try await saveToFile(download.body, path: path)
-        guard digest == item.hash, size == item.sizeBytes else {
-            throw ArchiveError.contentMismatch(fileID: item.job.fileID, key: key, expected: item.hash, actual: digest)
+        let written = try await SystemIO.append(download.body, to: writer)
+        guard written.sha256 == sha256, written.size == size else {
+            throw ArchiveError.contentMismatch(fileID: fileID, key: key, expected: sha256, actual: written.sha256)
         }
     }
 
