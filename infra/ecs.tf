@@ -42,10 +42,10 @@ locals {
     { name = "BACKUP_DATA_DIR", value = "/var/lib/personal-backup" },
   ]
 
-  # The root filesystem is read-only; local state and temporary files go to the task's ephemeral storage.
+  # The root filesystem is read-only; the work directory on the task's ephemeral storage is the only writable
+  # place (temporary files too: the image sets TMPDIR to it). The container test runs the image the same way.
   writable_mounts = [
     { sourceVolume = "data", containerPath = "/var/lib/personal-backup", readOnly = false },
-    { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
   ]
 
   roles = {
@@ -108,10 +108,6 @@ resource "aws_ecs_task_definition" "role" {
 
   volume {
     name = "data"
-  }
-
-  volume {
-    name = "tmp"
   }
 
   container_definitions = jsonencode([{
