@@ -236,9 +236,15 @@ let package = Package(
                 postgres, logging, lifecycle, .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             path: "Tests/Integration/WorkersTests", swiftSettings: strictSettings),
+        // The cloud image (docker/Dockerfile, built by docker/build) run with podman against the servers scripts/test started.
+        .testTarget(
+            name: "ContainerTests",
+            dependencies: ["TestSupport", "SystemIO", "Catalog", postgres, .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            path: "Tests/Integration/ContainerTests", swiftSettings: strictSettings),
         // Helpers shared by test targets: the servers scripts/test started, running the built executables.
         .target(
-            name: "TestSupport", dependencies: ["Catalog", "PipelineCore", "ObjectStore", "SystemIO", postgres, logging, crypto],
+            name: "TestSupport",
+            dependencies: ["Catalog", "PipelineCore", "ObjectStore", "SystemIO", postgres, logging, crypto, .product(name: "Hummingbird", package: "hummingbird"), lifecycle],
             path: "Tests/TestSupport", swiftSettings: strictSettings),
     ]
 )

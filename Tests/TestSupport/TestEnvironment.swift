@@ -44,6 +44,22 @@ public enum TestEnvironment {
     }
 
     /// A unique name for a test's database, bucket or directory.
+    /// A loopback TCP port nobody listens on now (bound, read and closed again).
+    public static func freeLoopbackPort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else { throw Missing(variable: "a free loopback port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     public static func uniqueName(_ prefix: String) -> String {
         "\(prefix)_\(UInt64.random(in: 0...UInt64.max) % 1_000_000_000_000)"
     }

@@ -14,7 +14,12 @@ APT_PACKAGES=(
     dvdauthor                      # tests: authors DVD-Video fixtures (VIDEO_TS with IFOs, chapters, subpictures)
     chromium                       # tests: the status page rendered by a real headless browser
     fuse3 libfuse2                 # tests: scripts/lib/eio_fs.py, a FUSE file system that returns EIO (fusermount; fusepy loads libfuse 2)
+    podman runc uidmap             # tests: the cloud image run as containers (docker/build, Tests/Integration/ContainerTests)
+    debootstrap                    # docker/build: base images from Debian packages where no registry is reachable
+    golang-github-containernetworking-plugin-dnsname  # tests: compose services find each other by name (CNI)
 )
+# podman-compose from PyPI: Debian's 1.0.3 cannot run docker/compose.yml (see docs/deploy.md).
+COMPOSE_PIP_PACKAGES=("podman-compose==1.6.0")
 # What scripts/demo needs: building and running the pipeline, and ffmpeg for the sample disc.
 # shellcheck disable=SC2034  # used by scripts/demo, which sources this file
 DEMO_APT_PACKAGES=(
@@ -59,6 +64,11 @@ install_pip_packages_in_venv() {
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" >&2
     printf '%s\n' "$wanted" > "$venv/.requirements"
+}
+
+# podman-compose in a virtual environment of its own, where ComposeTests looks for it.
+install_compose() {
+    install_pip_packages_in_venv "${XDG_CACHE_HOME:-$HOME/.cache}/personal-backup/compose-venv" "${COMPOSE_PIP_PACKAGES[@]}"
 }
 
 install_missing_pip_packages() {

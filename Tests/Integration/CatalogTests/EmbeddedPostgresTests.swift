@@ -79,7 +79,7 @@ struct EmbeddedPostgresTests {
     @Test("an unreachable database server is reported with its cause and without the password")
     func unreachableServer() async throws {
         // A port nothing listens on: bind one, note it, close it.
-        let port = try closedLoopbackPort()
+        let port = try TestEnvironment.freeLoopbackPort()
         let result = try await Program.run("uploader", ["migrate"], environment: [
             "DATABASE_URL": "postgres://someone:hunter2secret@127.0.0.1:\(port)/catalog?sslmode=disable",
         ])
@@ -105,23 +105,5 @@ struct EmbeddedPostgresTests {
             throw error
         }
         await cleanUp()
-    }
-
-    private func closedLoopbackPort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                guard bind(descriptor, socketAddress, length) == 0, getsockname(descriptor, socketAddress, &length) == 0 else {
-                    throw CatalogError(.unreachable, "cannot bind a loopback port")
-                }
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

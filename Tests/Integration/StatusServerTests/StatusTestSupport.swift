@@ -53,22 +53,7 @@ func withStatusServer<T: Sendable>(
     let app = buildStatusApplication(configuration: configuration, client: client, logger: logger) { port in
         portContinuation.yield(port)
     }
-    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw TestFailure("the server did not start") }
-        do {
-            let result = try await body("http://127.0.0.1:\(port)")
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        } catch {
-            await group.triggerGracefulShutdown()
-            try? await tasks.waitForAll()
-            throw error
-        }
-    }
+    return try await withRunningService(app, port: ports) { port in try await body("http://127.0.0.1:\(port)") }
 }
 
 struct HTTPResult: Sendable {
@@ -92,73 +77,6 @@ func request(_ url: String, method: HTTPMethod = .GET, headers: [(String, String
     let response = try await testHTTPClient.execute(request, timeout: .seconds(30))
     let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
     return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
-}
-
-/// A loopback HTTP server standing in for Slack/Discord/ntfy/any webhook: records every request, and can be told
-/// to fail the first few with a 500.
-actor WebhookInbox {
-    struct Received: Sendable {
-        var path: String
-        var headers: [String: String]
-        var body: String
-        var at: ContinuousClock.Instant
-    }
-
-    private(set) var received: [Received] = []
-    private var failuresLeft: Int
-
-    init(failFirst: Int = 0) { failuresLeft = failFirst }
-
-    func record(_ item: Received) -> Bool {
-        received.append(item)
-        if failuresLeft > 0 {
-            failuresLeft -= 1
-            return false
-        }
-        return true
-    }
-
-    /// Waits until at least `count` requests arrived (or `timeout` passed) and returns what arrived.
-    func wait(for count: Int, timeout: Duration) async -> [Received] {
-        let deadline = ContinuousClock.now + timeout
-        while received.count < count && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return received
-    }
-}
-
-func withWebhookReceiver<T: Sendable>(failFirst: Int = 0, _ body: (String, WebhookInbox) async throws -> T) async throws -> T {
-    let inbox = WebhookInbox(failFirst: failFirst)
-    let router = Router()
-    router.post("/**") { request, _ -> Response in
-        var request = request
-        let bytes = try await request.collectBody(upTo: 1024 * 1024)
-        var headers: [String: String] = [:]
-        for field in request.headers { headers[field.name.canonicalName.lowercased()] = field.value }
-        let ok = await inbox.record(.init(path: request.uri.path, headers: headers, body: String(buffer: bytes), at: .now))
-        return Response(status: ok ? .ok : .internalServerError)
-    }
-    let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-    let app = Application(
-        router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }, logger: logger)
-    let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw TestFailure("the webhook receiver did not start") }
-        do {
-            let result = try await body("http://127.0.0.1:\(port)", inbox)
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return result
-        } catch {
-            await group.triggerGracefulShutdown()
-            try? await tasks.waitForAll()
-            throw error
-        }
-    }
 }
 
 /// Decodes a JSON object body.
