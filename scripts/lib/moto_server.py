@@ -10,6 +10,10 @@ This launcher keeps moto's own verification (botocore's signer, moto's IAM keys 
   2. verifies query-signed S3 requests itself (AWS4-HMAC-SHA256, expiry checked) with the key's secret from
      moto's IAM backend, and answers 403 AccessDenied to S3 requests that carry no signature at all.
 
+With MOTO_ACCESS_KEY_ID and MOTO_SECRET_ACCESS_KEY set, it also creates, before serving, an IAM user allowed
+everything whose access key is exactly that pair, so a stack with fixed local credentials (docker/compose.local.yml)
+can enforce signatures from the first request (INITIAL_NO_AUTH_ACTION_COUNT=0).
+
 Usage: python3 moto_server.py [moto server arguments, e.g. -H 127.0.0.1 -p 5000]
 """
 import datetime
@@ -92,5 +96,27 @@ def authenticate_as_aws_does(self, iam_request_cls, resource="*"):
 
 ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate_as_aws_does
 
+def create_fixed_credentials(access_key_id: str, secret_access_key: str) -> None:
+    import json
+    import os
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    user_name = os.environ.get("MOTO_USER_NAME", "personal-backup-local")
+    backend.create_user("us-east-1", user_name)
+    backend.put_user_policy(user_name, "everything", json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = backend.create_access_key(user_name)
+    del backend.access_keys[key.physical_resource_id]
+    key.access_key_id, key.secret_access_key = access_key_id, secret_access_key
+    backend.access_keys[key.physical_resource_id] = key
+
+
 if __name__ == "__main__":
+    import os
+
+    if os.environ.get("MOTO_ACCESS_KEY_ID") and os.environ.get("MOTO_SECRET_ACCESS_KEY"):
+        create_fixed_credentials(os.environ["MOTO_ACCESS_KEY_ID"], os.environ["MOTO_SECRET_ACCESS_KEY"])
     main()
