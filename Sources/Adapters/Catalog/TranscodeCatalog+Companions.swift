@@ -27,38 +27,9 @@ extension TranscodeCatalog {
                     held = true
                 }
                 guard held else { return nil }
-                // A file of the source's own may have that path (a disc with a VTS_01.mkv): the transcode must never
-                // shadow it in a restore, so it takes `<name>.transcode.<ext>` instead. Only an earlier transcode of
-                // this same raw file is superseded, as a later version.
-                var path = companionPath
-                var name = companionName
-                let taken = try await connection.query("""
-                    SELECT EXISTS (SELECT 1 FROM objectstoragefiles o
-                                   WHERE o.source_id = (SELECT source_id FROM objectstoragefiles WHERE id = \(item.job.fileID))
-                                     AND lower(o.path) = lower(\(companionPath))
-                                     AND coalesce((o.details->>'transcode_of')::bigint, -1) <> \(item.job.fileID))
-                    """, logger: logger)
-                for try await isTaken in taken.decode(Bool.self) where isTaken {
-                    func aside(_ text: String) -> String {
-                        let ext = (text as NSString).pathExtension
-                        return (text as NSString).deletingPathExtension + ".transcode" + (ext.isEmpty ? "" : "." + ext)
-                    }
-                    path = aside(companionPath)
-                    name = aside(companionName)
-                }
-                let inserted = try await connection.query("""
-                    INSERT INTO objectstoragefiles (source_id, name, path, kind, version, size_bytes, hash, modified_at, state, storage,
-                                                    storage_key, details)
-                    SELECT f.source_id, \(name), \(path), 'regular',
-                           coalesce((SELECT max(o.version) FROM objectstoragefiles o WHERE o.source_id = f.source_id AND o.path = \(path)), 0) + 1,
-                           \(resultSize), \(resultHash), f.modified_at, 'staged', 'staging', \(resultKey),
-                           jsonb_build_object('transcode_of', f.id) || \(transcodeDetailsJSON)::jsonb
-                    FROM objectstoragefiles f WHERE f.id = \(item.job.fileID)
-                    RETURNING id
-                    """, logger: logger)
-                var companionID: Int64?
-                for try await id in inserted.decode(Int64.self) { companionID = id }
-                guard let companionID else { throw CatalogError(.queryFailed, "catalog: the transcode row for file \(item.job.fileID) was not created") }
+                let (companionID, path) = try await insertCompanion(
+                    of: item.job.fileID, connection: connection, path: companionPath, name: companionName, resultKey: resultKey, resultSize: resultSize,
+                    resultHash: resultHash, detailsJSON: transcodeDetailsJSON)
                 _ = try await connection.query("""
                     UPDATE objectstoragefiles SET details = details || jsonb_build_object('transcode_file_id', \(companionID)::bigint, 'transcode_path', \(path)::text)
                     WHERE id = \(item.job.fileID)
@@ -66,6 +37,47 @@ extension TranscodeCatalog {
                 return companionID
             }
         }
+    }
+}
+
+extension TranscodeCatalog {
+    /// Inserts a transcode as a row of its own beside raw row `rawID` (same source, `regular`, `staged` with the
+    /// result's key, size and hash, `details.transcode_of` plus `detailsJSON`), inside the caller's transaction.
+    /// A file of the source's own may have that path (a disc with a VTS_01.mkv): the transcode must never shadow it
+    /// in a restore, so it takes `<name>.transcode.<ext>` instead. Only an earlier transcode of this same raw file
+    /// is superseded, as a later version. Returns the new row's id and the path it got.
+    func insertCompanion(
+        of rawID: Int64, connection: PostgresConnection, path companionPath: String, name companionName: String, resultKey: String,
+        resultSize: Int64, resultHash: String, detailsJSON: String
+    ) async throws -> (id: Int64, path: String) {
+        var path = companionPath
+        var name = companionName
+        let taken = try await connection.query("""
+            SELECT EXISTS (SELECT 1 FROM objectstoragefiles o
+                           WHERE o.source_id = (SELECT source_id FROM objectstoragefiles WHERE id = \(rawID))
+                             AND lower(o.path) = lower(\(companionPath))
+                             AND coalesce((o.details->>'transcode_of')::bigint, -1) <> \(rawID))
+            """, logger: logger)
+        for try await isTaken in taken.decode(Bool.self) where isTaken {
+            func aside(_ text: String) -> String {
+                let ext = (text as NSString).pathExtension
+                return (text as NSString).deletingPathExtension + ".transcode" + (ext.isEmpty ? "" : "." + ext)
+            }
+            path = aside(companionPath)
+            name = aside(companionName)
+        }
+        let inserted = try await connection.query("""
+            INSERT INTO objectstoragefiles (source_id, name, path, kind, version, size_bytes, hash, modified_at, state, storage,
+                                            storage_key, details)
+            SELECT f.source_id, \(name), \(path), 'regular',
+                   coalesce((SELECT max(o.version) FROM objectstoragefiles o WHERE o.source_id = f.source_id AND o.path = \(path)), 0) + 1,
+                   \(resultSize), \(resultHash), f.modified_at, 'staged', 'staging', \(resultKey),
+                   jsonb_build_object('transcode_of', f.id) || \(detailsJSON)::jsonb
+            FROM objectstoragefiles f WHERE f.id = \(rawID)
+            RETURNING id
+            """, logger: logger)
+        for try await id in inserted.decode(Int64.self) { return (id, path) }
+        throw CatalogError(.queryFailed, "catalog: the transcode row for file \(rawID) was not created")
     }
 }
 

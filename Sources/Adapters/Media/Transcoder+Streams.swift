@@ -113,7 +113,7 @@ extension TranscodeJob {
         }
         let count = input.chapterCount
         if count == 0 && !chapterMarks.isEmpty {
-            addChapters(chapterMarks, title: "Chapter")
+            addChapters(chapterMarks, title: "Chapter", end: chapterEnd)
             return
         }
         guard count > 0, let storage = av_calloc(count, MemoryLayout<UnsafeMutablePointer<AVChapter>?>.stride) else { return }

@@ -22,7 +22,9 @@ public enum Transcoder {
     /// - Every audio stream is kept, with its channel layout and sample rate when the encoder supports them.
     /// - Global metadata (creation_time, ...) and chapters are copied; `metadata` is added on top (for example
     ///   "original_filename" and "source_label"). `chapters` (start times in seconds, from a DVD's IFO) are written
-    ///   instead when the input has none of its own.
+    ///   instead when the input has none of its own; `chapterEnd` is where the last of them ends, when the caller
+    ///   knows the video's length better than the container's header does (timestamps that restart make the
+    ///   header's duration the length of one recording, and chapters past it would be lost).
     /// - Damaged input (broken packets, concealed frames, read errors, a file shorter than its header says) gives a
     ///   best-effort result with `damage` listed; an input with no decodable video throws.
     /// - `timeLimit` stops a runaway job with `MediaError.Kind.timeLimitExceeded`.
@@ -30,7 +32,7 @@ public enum Transcoder {
     /// On any error the partial output file is removed.
     public static func transcode(
         input: String, output: String, profile: TranscodeProfile = .h265, metadata: [String: String] = [:],
-        chapters: [ChapterMark] = [], canvasAspect: Rational? = nil, timeLimit: Duration? = nil
+        chapters: [ChapterMark] = [], chapterEnd: Double? = nil, canvasAspect: Rational? = nil, timeLimit: Duration? = nil
     ) throws(MediaError) -> TranscodeReport {
         let started = ContinuousClock.now
         if input == output {
@@ -39,6 +41,7 @@ public enum Transcoder {
         do {
             let job = try TranscodeJob(inputPath: input, outputPath: output, profile: profile, metadata: metadata, timeLimit: timeLimit)
             job.chapterMarks = chapters
+            job.chapterEnd = chapterEnd
             job.canvasAspect = canvasAspect
             var report = try job.run()
             report.elapsed = ContinuousClock.now - started
@@ -168,6 +171,8 @@ final class TranscodeJob {
     let metadata: [String: String]
     /// Chapters for an input without chapters of its own.
     var chapterMarks: [ChapterMark] = []
+    /// Where the last of `chapterMarks` ends, in seconds (nil: the input's duration).
+    var chapterEnd: Double?
     /// The output's display aspect when it should differ from the first frame's (see `transcode(canvasAspect:)`).
     var canvasAspect: Rational?
     /// Where the video's timestamps restarted or jumped (a new recording), in output seconds: chapters.

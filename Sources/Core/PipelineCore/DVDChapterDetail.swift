@@ -37,3 +37,45 @@ public enum DVDCellOrderDetail {
         return ranges.isEmpty ? nil : ranges
     }
 }
+
+/// The titles of a DVD title set that holds more than one (DVD recorders write each recording as a title of one
+/// set): `details.dvd_titles` on the IFO's row. A title is a program chain of the set's VTS_PGCIT that has cells,
+/// numbered by its place in that table; its cells in play order (a cell several chains share is in each of them)
+/// and its chapter starts, as `dvd_cells` and `dvd_chapters` spell them, one title per ";":
+/// "1:0-28,29-107@0.000,1.200;2:108-252,0-107@0.000,4.000". Absent, the set is one transcode.
+public enum DVDTitlesDetail {
+    public static let key = "dvd_titles"
+
+    public struct Title: Sendable, Hashable {
+        /// The program chain's number in the title set (1-based, the order of VTS_PGCIT).
+        public var number: Int
+        /// Sector ranges counted from the start of part 1, in play order.
+        public var cells: [ClosedRange<UInt32>]
+        /// Seconds from the title's start (sorted, the first at 0).
+        public var chapterStarts: [Double]
+
+        public init(number: Int, cells: [ClosedRange<UInt32>], chapterStarts: [Double]) {
+            self.number = number
+            self.cells = cells
+            self.chapterStarts = chapterStarts
+        }
+    }
+
+    public static func text(_ titles: [Title]) -> String {
+        titles.map { "\($0.number):\(DVDCellOrderDetail.text($0.cells))@\(DVDChapterDetail.text($0.chapterStarts))" }.joined(separator: ";")
+    }
+
+    /// The titles, or nil for anything malformed (no title, a number twice, a title without cells).
+    public static func titles(_ text: String) -> [Title]? {
+        var titles: [Title] = []
+        for item in text.split(separator: ";") {
+            let numbered = item.split(separator: ":", maxSplits: 1)
+            guard numbered.count == 2, let number = Int(numbered[0]), number > 0, !titles.contains(where: { $0.number == number }) else { return nil }
+            let fields = numbered[1].split(separator: "@", omittingEmptySubsequences: false)
+            guard fields.count == 2, let cells = DVDCellOrderDetail.ranges(String(fields[0])),
+                  let starts = DVDChapterDetail.starts(String(fields[1])) else { return nil }
+            titles.append(Title(number: number, cells: cells, chapterStarts: starts))
+        }
+        return titles.isEmpty ? nil : titles
+    }
+}

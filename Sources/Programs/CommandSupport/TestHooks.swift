@@ -12,15 +12,19 @@ public struct TestHooks: Sendable, Hashable {
     public var restoreKillAfterBytes: Int64?
     /// `BACKUP_TEST_FILE_RESTORE_SECONDS=<s>`: `file://` restores take this long, as Deep Archive's take hours.
     public var fileRestoreDelay: Duration?
+    /// `BACKUP_TRANSCODER_CRASH_AFTER_TITLES=<n>`: the transcoder SIGKILLs itself once it recorded n titles of a DVD
+    /// title set, between two titles.
+    public var transcoderCrashAfterTitles: Int?
 
     public init(
         archiverCrashAt: String? = nil, uploaderCrashAfterUpload: Bool = false, restoreKillAfterBytes: Int64? = nil,
-        fileRestoreDelay: Duration? = nil
+        fileRestoreDelay: Duration? = nil, transcoderCrashAfterTitles: Int? = nil
     ) {
         self.archiverCrashAt = archiverCrashAt
         self.uploaderCrashAfterUpload = uploaderCrashAfterUpload
         self.restoreKillAfterBytes = restoreKillAfterBytes
         self.fileRestoreDelay = fileRestoreDelay
+        self.transcoderCrashAfterTitles = transcoderCrashAfterTitles
     }
 
     public static func read(from environment: [String: String]) -> TestHooks {
@@ -30,6 +34,7 @@ public struct TestHooks: Sendable, Hashable {
             restoreKillAfterBytes: environment["BACKUP_RESTORE_TEST_KILL_AFTER_BYTES"].flatMap(Int64.init),
             fileRestoreDelay: environment["BACKUP_TEST_FILE_RESTORE_SECONDS"].flatMap(Double.init).flatMap {
                 $0 > 0 ? .milliseconds(Int64($0 * 1000)) : nil
-            })
+            },
+            transcoderCrashAfterTitles: environment["BACKUP_TRANSCODER_CRASH_AFTER_TITLES"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil })
     }
 }

@@ -39,7 +39,7 @@ struct RunCommand: AsyncParsableCommand {
         LibAV.logLevel = .error
         let configuration = TranscodeConfiguration(
             profile: try TranscodeProfile.chosen(flag: profile, setting: context.setting(TranscodeProfile.setting)),
-            workDirectory: workDirectory ?? context.layout.transcoderWork)
+            workDirectory: workDirectory ?? context.layout.transcoderWork, testCrashAfterTitles: context.hooks.transcoderCrashAfterTitles)
         // A transcode takes minutes: claim one video at a time unless asked otherwise.
         var workerConfiguration = worker.configuration(step: .transcode)
         if !worker.batchSizeWasGiven { workerConfiguration.batchSize = 1 }

@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import PipelineCore
 
 /// The files of a DVD-Video disc as the transcoder sees them, in its `VIDEO_TS` folder: `VIDEO_TS.VOB` and
 /// `VTS_nn_0.VOB` are menus; `VTS_nn_1.VOB` … `VTS_nn_9.VOB` are the video of title set nn, cut into files of at
@@ -33,6 +34,16 @@ public enum DVDVideo {
 
     /// "VTS_01": the name of a title set's joined transcode (plus the container's extension).
     public static func titleName(titleSet: Int) -> String { String(format: "VTS_%02d", titleSet) }
+
+    /// "VTS_01_title02": the name of the transcode of title (program chain) 2 of title set 1, when the set holds
+    /// several titles (plus the container's extension).
+    public static func titleName(titleSet: Int, title: Int) -> String { String(format: "VTS_%02d_title%02d", titleSet, title) }
+
+    /// Whether every title's cells lie within the joined parts (`size` bytes): an IFO that does not fit the parts
+    /// is not trusted.
+    public static func titlesFit(_ titles: [DVDTitlesDetail.Title], size: Int64) -> Bool {
+        titles.allSatisfy { $0.cells.allSatisfy { (Int64($0.upperBound) + 1) * 2048 <= size } }
+    }
 
     /// What to do with one claimed part, given its title set as the catalog has it: parts 1 to the highest one
     /// present are expected (a part missing after the last one present cannot be known, and is not a hole).

@@ -11,9 +11,10 @@ import SystemIO
 
 extension TranscodeHandler {
     /// A VOB of a DVD-Video folder. The disc's own files are always archived as they are (menus, IFOs and every
-    /// part), so the disc can be rebuilt as it was; each title set is also transcoded once, from all its parts
-    /// joined, into `VIDEO_TS/VTS_nn.mkv` beside them (a row of its own), with every audio track and the
-    /// subpicture subtitles. The part with the lowest number does that work; the others wait for it, then go on.
+    /// part), so the disc can be rebuilt as it was; each title set is also transcoded, from all its parts joined,
+    /// into `VIDEO_TS/VTS_nn.mkv` beside them (a row of its own) — or, when its IFO lists several titles, into one
+    /// `VIDEO_TS/VTS_nn_titlemm.mkv` per title (`transcodeDVDTitles`) — with every audio track and the subpicture
+    /// subtitles. The part with the lowest number does that work; the others wait for it, then go on.
     func transcodeDVDVideo(
         _ item: TranscodeItem, role: DVDVideo.Role, workBase: String, catalog: TranscodeCatalog, context: JobContext
     ) async throws -> JobOutcome {
@@ -29,9 +30,18 @@ extension TranscodeHandler {
         // What the uploader read from the title set's IFO (or its backup), if it could: chapters, and the cells'
         // play order when it is not the order of the parts.
         let information = ["IFO", "BUP"].map { directory + "/" + String(format: "VTS_%02d_0.", titleSet) + $0 }
+        let decision = DVDVideo.decide(claimedID: item.job.fileID, titleSet: titleSet, members: members, uploadFinished: uploadFinished)
+        // A set of several titles (a recorder's recordings): one transcode per title, when the IFO fits the parts.
+        if case .join(let parts) = decision, let text = try await catalog.detail(DVDTitlesDetail.key, ofFirstOf: information, besides: item),
+           let titles = DVDTitlesDetail.titles(text), titles.count > 1 {
+            if DVDVideo.titlesFit(titles, size: parts.reduce(0) { $0 + $1.sizeBytes }) {
+                return try await transcodeDVDTitles(
+                    item, titleSet: titleSet, parts: parts, titles: titles, group: group, workBase: workBase, catalog: catalog, context: context)
+            }
+            context.logger.warning("the IFO's titles do not fit the title set; transcoded as one video", metadata: ["file.path": "\(item.path)"])
+        }
         return try await act(
-            on: DVDVideo.decide(claimedID: item.job.fileID, titleSet: titleSet, members: members, uploadFinished: uploadFinished),
-            for: item, group: group, workBase: workBase, catalog: catalog, context: context,
+            on: decision, for: item, group: group, workBase: workBase, catalog: catalog, context: context,
             chapters: {
                 let starts = try await catalog.detail(DVDChapterDetail.key, ofFirstOf: information, besides: item).flatMap(DVDChapterDetail.starts) ?? []
                 return starts.map { ChapterMark(start: $0) }
@@ -77,7 +87,7 @@ extension TranscodeHandler {
             return .deferred(delay)
         case .passOn(let leaderID):
             return try await passRawOn(item, details: [
-                "raw_kept_by_policy": "a file of \(group.name), kept as it is; they are transcoded as one video with the first",
+                "raw_kept_by_policy": "a file of \(group.name), kept as it is; the first file transcodes them, joined",
                 group.memberKey: leaderID,
             ], catalog: catalog, context: context)
         case .keepRaw(let reasons):

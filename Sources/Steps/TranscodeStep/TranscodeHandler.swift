@@ -13,12 +13,17 @@ import SystemIO
 /// How the transcoder works: which profile, and where it keeps the raw file and the result while it works.
 public struct TranscodeConfiguration: Sendable {
     public var profile: TranscodeProfile
-    /// Needs room for one raw file and its transcode.
+    /// Needs room for one raw file and its transcode (a DVD title set: its parts joined, one title and its
+    /// transcode).
     public var workDirectory: String
+    /// For crash tests only: the process kills itself (SIGKILL) once it has recorded this many titles of a DVD title
+    /// set, before the next.
+    public var testCrashAfterTitles: Int?
 
-    public init(profile: TranscodeProfile = .h265, workDirectory: String) {
+    public init(profile: TranscodeProfile = .h265, workDirectory: String, testCrashAfterTitles: Int? = nil) {
         self.profile = profile
         self.workDirectory = workDirectory
+        self.testCrashAfterTitles = testCrashAfterTitles
     }
 }
 
@@ -103,76 +108,31 @@ public struct TranscodeHandler: JobHandler {
         do {
             guard let stagingKey = item.stagingKey else { return .failed("file \(job.fileID) has no staging copy", permanent: true) }
             let logMetadata: Logger.Metadata = ["file.id": "\(job.fileID)", "source.label": "\(item.sourceLabel)", "file.path": "\(item.path)"]
-
-            let source: MediaInfo
-            do {
-                let path = rawPath
-                source = try await blocking { try MediaProbe.probe(path: path) }
-            } catch let error as MediaError where [.emptyFile, .notVideo, .unreadable].contains(error.kind) {
-                context.logger.warning("not a video after all; archived as a regular file", metadata: logMetadata.merging(["reason": "\(error.message)"]) { $1 })
-                return try await catalog.reclassifyAsRegular(item, workerID: context.workerID, reason: error.message) ? .completed : .leaseLost
-            }
-
-            let profile = configuration.profile
-            let metadata = ["original_filename": item.name, "source_label": item.sourceLabel, "source_path": item.path]
-            let timeLimit = Transcoder.suggestedTimeLimit(for: source, profile: profile)
-            let input = rawPath
-
-            // The raw file on its own, in a pass of its own: what the transcode must match comes from here, not from
-            // what the transcoder decoded. Damage, restarting timestamps or a changing aspect keep the raw file
-            // without transcoding at all.
-            let inspection: RawInspection
-            do {
-                inspection = try await blocking { try MediaProbe.inspectRaw(path: input, timeLimit: timeLimit) }
-            } catch let error as MediaError {
-                return try await keepRaw(
-                    item, ["the raw file could not be inspected: \(error.message)"], inspection: nil, catalog: catalog, context: context,
-                    logMetadata: logMetadata)
-            }
-            if !inspection.problems.isEmpty {
-                return try await keepRaw(item, inspection.problems, inspection: inspection, catalog: catalog, context: context, logMetadata: logMetadata)
-            }
-
-            let report: TranscodeReport
-            let verification: VerificationReport
-            do {
-                // A tape switched between 4:3 and 16:9: every part shown in the widest aspect, none squeezed.
-                let canvas = inspection.aspectChanges.isEmpty ? nil : inspection.widestDisplayAspect
-                // A DV tape's recordings, by the camcorder's date and time, as chapters (unless the caller has some).
-                let chapters = chapters.isEmpty ? inspection.recordingChapters : chapters
-                report = try await blocking {
-                    try Transcoder.transcode(
-                        input: input, output: outputPath, profile: profile, metadata: metadata, chapters: chapters, canvasAspect: canvas, timeLimit: timeLimit)
-                }
-                let produced = report
-                verification = try await blocking { try MediaProbe.verify(output: outputPath, against: produced) }
-            } catch let error as MediaError where [.emptyFile, .notVideo, .unreadable].contains(error.kind) {
-                // The container opened, but there is no video in it after all.
-                context.logger.warning("not a video after all; archived as a regular file", metadata: logMetadata.merging(["reason": "\(error.message)"]) { $1 })
-                return try await catalog.reclassifyAsRegular(item, workerID: context.workerID, reason: error.message) ? .completed : .leaseLost
-            } catch let error as MediaError {
-                // Keep the footage: pass the raw file on to the archiver, and say why.
-                context.logger.error("transcode failed; the raw file is archived unconverted", metadata: logMetadata.merging(["error": "\(error.message)"]) { $1 })
-                return try await passRawOn(item, details: ["transcode_failed": error.message, "transcode_profile": profile.name], catalog: catalog, context: context)
-            }
-            // Damage the transcoder met while decoding counts too, should the inspection have missed it.
-            let reasons = inspection.verdict(output: verification.output).reasons + report.damage.map { "the transcoder met damage: \($0)" }
-            if !reasons.isEmpty {
+            let verified: Verified
+            switch try await produce(item, localRaw: rawPath, output: outputPath, chapters: chapters) {
+            case .notVideo(let reason):
+                context.logger.warning("not a video after all; archived as a regular file", metadata: logMetadata.merging(["reason": "\(reason)"]) { $1 })
+                return try await catalog.reclassifyAsRegular(item, workerID: context.workerID, reason: reason) ? .completed : .leaseLost
+            case .keepRaw(let reasons, let inspection):
                 // The output is discarded (the local file goes with this function's cleanup): the raw file is what
                 // gets archived, and a person decides.
                 return try await keepRaw(item, reasons, inspection: inspection, catalog: catalog, context: context, logMetadata: logMetadata)
+            case .failed(let message):
+                // Keep the footage: pass the raw file on to the archiver, and say why.
+                context.logger.error("transcode failed; the raw file is archived unconverted", metadata: logMetadata.merging(["error": "\(message)"]) { $1 })
+                return try await passRawOn(
+                    item, details: ["transcode_failed": message, "transcode_profile": configuration.profile.name], catalog: catalog, context: context)
+            case .verified(let result):
+                verified = result
             }
+            let report = verified.report
 
-            // The container may be Matroska when MP4 could not hold a stream: the key's extension says which. The
-            // key carries this claim's fencing token, so a worker that lost its lease writes (and on failure
+            // The key carries this claim's fencing token, so a worker that lost its lease writes (and on failure
             // deletes) only its own object, never the result another worker recorded.
-            let resultPath = outputPath
             let resultKey = Self.resultKey(raw: stagingKey, leaseToken: job.leaseToken, container: report.container)
-            let put = try await staging.put(resultKey, from: .file(resultPath), options: PutOptions(contentType: report.container == .mp4 ? "video/mp4" : "video/x-matroska"))
+            let put = try await upload(verified, from: outputPath, to: resultKey)
             guard context.stillHolds(job) else { return .leaseLost }
-            var summary = Self.describe(report, verification: verification)
-            summary["raw_inspection_seconds"] = inspection.elapsed.seconds
-            let details = try Self.json(["transcode": summary])
+            let details = try Self.json(["transcode": verified.summary])
             if case .beside(let path, let name, let rawNote, let rawDetails) = placement {
                 // The raw file stays and is archived as it is; the transcode becomes a file of its own beside it.
                 let ext = report.container.fileExtension
@@ -210,6 +170,94 @@ public struct TranscodeHandler: JobHandler {
         } catch {
             return .failed(CatalogDatabase.describe(error), permanent: false)
         }
+    }
+
+    /// A transcode that passed every check against its raw file.
+    struct Verified {
+        var report: TranscodeReport
+        var verification: VerificationReport
+        var inspection: RawInspection
+        /// What `details.transcode` says of it.
+        var summary: [String: Any] {
+            var summary = TranscodeHandler.describe(report, verification: verification)
+            summary["raw_inspection_seconds"] = inspection.elapsed.seconds
+            return summary
+        }
+    }
+
+    /// What came of converting one raw file.
+    enum Produced {
+        /// `output` holds a transcode that may stand for the raw file.
+        case verified(Verified)
+        /// No video in it after all (the reason).
+        case notVideo(String)
+        /// Nothing failed, but the transcode cannot stand for the raw file: the reasons.
+        case keepRaw([String], RawInspection?)
+        /// libav could not convert it (its message).
+        case failed(String)
+    }
+
+    /// Inspects the raw video in `rawPath` in a pass of its own, transcodes it into `output` (with `chapters`, when
+    /// given) and verifies the result against that inspection. Records nothing.
+    func produce(_ item: TranscodeItem, localRaw rawPath: String, output outputPath: String, chapters: [ChapterMark]) async throws -> Produced {
+        let source: MediaInfo
+        do {
+            let path = rawPath
+            source = try await blocking { try MediaProbe.probe(path: path) }
+        } catch let error as MediaError where [.emptyFile, .notVideo, .unreadable].contains(error.kind) {
+            return .notVideo(error.message)
+        }
+
+        let profile = configuration.profile
+        let metadata = ["original_filename": item.name, "source_label": item.sourceLabel, "source_path": item.path]
+        let timeLimit = Transcoder.suggestedTimeLimit(for: source, profile: profile)
+        let input = rawPath
+
+        // The raw file on its own, in a pass of its own: what the transcode must match comes from here, not from
+        // what the transcoder decoded. Damage, restarting timestamps or a changing aspect keep the raw file
+        // without transcoding at all.
+        let inspection: RawInspection
+        do {
+            inspection = try await blocking { try MediaProbe.inspectRaw(path: input, timeLimit: timeLimit) }
+        } catch let error as MediaError {
+            return .keepRaw(["the raw file could not be inspected: \(error.message)"], nil)
+        }
+        if !inspection.problems.isEmpty { return .keepRaw(inspection.problems, inspection) }
+
+        let report: TranscodeReport
+        let verification: VerificationReport
+        do {
+            // A tape switched between 4:3 and 16:9: every part shown in the widest aspect, none squeezed.
+            let canvas = inspection.aspectChanges.isEmpty ? nil : inspection.widestDisplayAspect
+            // A DV tape's recordings, by the camcorder's date and time, as chapters (unless the caller has some).
+            let chapters = chapters.isEmpty ? inspection.recordingChapters : chapters
+            // The last chapter ends where the video does: with restarting timestamps (a DVD's titles, a camera's
+            // recordings) the container's header knows only the first recording's length.
+            let end = inspection.mainVideo?.decodedDuration
+            report = try await blocking {
+                try Transcoder.transcode(
+                    input: input, output: outputPath, profile: profile, metadata: metadata, chapters: chapters, chapterEnd: end, canvasAspect: canvas,
+                    timeLimit: timeLimit)
+            }
+            let produced = report
+            verification = try await blocking { try MediaProbe.verify(output: outputPath, against: produced) }
+        } catch let error as MediaError where [.emptyFile, .notVideo, .unreadable].contains(error.kind) {
+            // The container opened, but there is no video in it after all.
+            return .notVideo(error.message)
+        } catch let error as MediaError {
+            return .failed(error.message)
+        }
+        // Damage the transcoder met while decoding counts too, should the inspection have missed it.
+        let reasons = inspection.verdict(output: verification.output).reasons + report.damage.map { "the transcoder met damage: \($0)" }
+        if !reasons.isEmpty { return .keepRaw(reasons, inspection) }
+        return .verified(Verified(report: report, verification: verification, inspection: inspection))
+    }
+
+    /// Puts a verified transcode into staging at `key`. The container may be Matroska when MP4 could not hold a
+    /// stream: the key's extension says which.
+    func upload(_ verified: Verified, from path: String, to key: String) async throws -> PutResult {
+        let contentType = verified.report.container == .mp4 ? "video/mp4" : "video/x-matroska"
+        return try await staging.put(key, from: .file(path), options: PutOptions(contentType: contentType))
     }
 
     /// The raw file goes to the archiver unconverted: the row becomes `transcoded` with the raw key and hash.
@@ -259,8 +307,10 @@ public struct TranscodeHandler: JobHandler {
         return summary
     }
 
-    static func resultKey(raw: String, leaseToken: Int64, container: TranscodeProfile.Container) -> String {
-        "\(raw).transcoded-\(leaseToken).\(container.fileExtension)"
+    /// Where a transcode waits in staging: beside the raw key, with the claim's fencing token (and a DVD title's
+    /// number) in it.
+    static func resultKey(raw: String, leaseToken: Int64, container: TranscodeProfile.Container, title: Int? = nil) -> String {
+        "\(raw).transcoded-\(leaseToken)" + (title.map { ".title\($0)" } ?? "") + ".\(container.fileExtension)"
     }
 
     /// Streams the raw file from staging to a local file, checking its SHA-256 against the catalog.

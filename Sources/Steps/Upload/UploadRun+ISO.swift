@@ -233,7 +233,8 @@ struct PrefixedChunks<Rest: AsyncIteratorProtocol & Sendable>: AsyncSequence, Se
 
 extension UploadRun {
     /// A disc's structure files read whole in the first chunk: a DVD title set's IFO gives its chapter starts
-    /// (`details.dvd_chapters`), an AVCHD playlist its recordings (`details.avchd_recordings`), so the transcoder can
+    /// (`details.dvd_chapters`), its cells' play order and its titles when it has several (`dvd_cells`,
+    /// `dvd_titles`), an AVCHD playlist its recordings (`details.avchd_recordings`), so the transcoder can
     /// use them even after these small files have gone to Deep Archive.
     static func noteDiscStructure(_ ingested: inout IngestedFile, head: ByteBuffer) {
         guard Int64(head.readableBytes) == ingested.sizeBytes else { return }
@@ -241,6 +242,12 @@ extension UploadRun {
             ingested.details[DVDChapterDetail.key] = DVDChapterDetail.text(layout.chapterStarts)
             if layout.isOutOfSectorOrder {
                 ingested.details[DVDCellOrderDetail.key] = DVDCellOrderDetail.text(layout.cells.map { $0.firstSector...$0.lastSector })
+            }
+            // Several titles in the set (a recorder's recordings): the transcoder makes one file of each.
+            if layout.titles.count > 1 {
+                ingested.details[DVDTitlesDetail.key] = DVDTitlesDetail.text(layout.titles.map { title in
+                    DVDTitlesDetail.Title(number: title.number, cells: title.cells.map { $0.firstSector...$0.lastSector }, chapterStarts: title.chapterStarts)
+                })
             }
         }
         if AVCHDPlaylist.isPlaylist(path: ingested.path), let items = AVCHDPlaylist.items(Array(head.readableBytesView)), !items.isEmpty {

@@ -59,15 +59,7 @@ struct DVDVideoWorkerTests {
 
             let upload = try await harness.upload(label: "DVD 7")
             #expect(upload.status == 0, "\(upload.output)")
-            let transcoded = try await harness.transcodeOnce()
-            #expect(transcoded.status == 0, "\(transcoded.output)")
-            #expect(!transcoded.output.contains("video kept raw"), "\(transcoded.output.suffix(3000))")
-            let archived = try await harness.archiveOnce(environment: ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"])
-            #expect(archived.status == 0, "\(archived.output)")
-
-            let rows = try await harness.rows()
-            // An IFO and its backup (BUP) are the same bytes: one is a duplicate of the other.
-            #expect(rows.allSatisfy { ["archived", "duplicate"].contains($0.state) }, "\(rows.map { ($0.path, $0.state, $0.error) })")
+            let rows = try await Self.transcodeAndArchive(harness)
             let first = try #require(rows.first { $0.path == "DVD/VIDEO_TS/VTS_01_1.VOB" })
             let second = try #require(rows.first { $0.path == "DVD/VIDEO_TS/VTS_01_2.VOB" })
             let title = try #require(rows.first { $0.path == "DVD/VIDEO_TS/VTS_01.mkv" }, "\(rows.map(\.path))")
@@ -80,36 +72,19 @@ struct DVDVideoWorkerTests {
             #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty, "raw or transcoded copies left in staging")
 
             // The way back: every file of the disc byte for byte, and the joined title beside them.
-            let restored = try await ArchivePromiseTests.restore(harness, source: "DVD 7")
-            #expect(restored.status == 0, "\(restored.output)")
-            for (path, bytes) in originals {
-                let same = restored.files["DVD 7/" + path] == bytes
-                #expect(same, "\(path) did not come back byte for byte")
-            }
-            let joinedParts = (restored.files["DVD 7/DVD/VIDEO_TS/VTS_01_1.VOB"] ?? []) + (restored.files["DVD 7/DVD/VIDEO_TS/VTS_01_2.VOB"] ?? [])
+            let restored = try await Self.restore(harness, source: "DVD 7", expecting: originals)
+            let joinedParts = (restored["DVD 7/DVD/VIDEO_TS/VTS_01_1.VOB"] ?? []) + (restored["DVD 7/DVD/VIDEO_TS/VTS_01_2.VOB"] ?? [])
             #expect(joinedParts == whole, "the two parts are the title's VOB cut in two")
-            let transcode = try #require(restored.files["DVD 7/DVD/VIDEO_TS/VTS_01.mkv"], "\(restored.files.keys.sorted())")
+            let transcode = try #require(restored["DVD 7/DVD/VIDEO_TS/VTS_01.mkv"], "\(restored.keys.sorted())")
             let copy = harness.work.path + "/VTS_01.mkv"
             _ = FileManager.default.createFile(atPath: copy, contents: Data(transcode))
-            let streams = try await Subprocess.run("/usr/bin/env", [
-                "ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name:stream_tags=language:format=duration", "-of", "compact", copy,
-            ])
-            let lines = streams.output.split(separator: "\n")
-            #expect(lines.filter { $0.contains("codec_type=video") }.count == 1, "\(streams.output)")
-            #expect(lines.filter { $0.contains("codec_type=audio") }.count == 3, "AC-3, MPEG and LPCM tracks: \(streams.output)")
-            #expect(lines.contains { $0.contains("codec_name=dvd_subtitle") }, "\(streams.output)")
-            let duration = try #require(lines.first { $0.hasPrefix("format|") }.flatMap { Double($0.split(separator: "=").last ?? "") }, "\(streams.output)")
-            #expect(duration > 5.8 && duration < 6.3, "the transcode covers both parts (\(duration) s of 6)")
-
-            // The chapters dvdauthor wrote into the IFO (at 0, 2 and 4 s, moved to the nearest GOP) reach the transcode.
+            // AC-3, MPEG and LPCM tracks; the transcode covers both parts (6 s). The chapters dvdauthor wrote into
+            // the IFO (at 0, 2 and 4 s, moved to the nearest GOP) reach the transcode.
             let recorded = try await harness.scalar(
                 "SELECT details->>'dvd_chapters' FROM objectstoragefiles WHERE path = 'DVD/VIDEO_TS/VTS_01_0.IFO'", as: String.self)
             let starts = try #require(recorded.flatMap(DVDChapterDetail.starts), "\(String(describing: recorded))")
             #expect(starts.count == 3 && starts[0] == 0 && abs(starts[1] - 2) < 0.7 && abs(starts[2] - 4) < 0.7, "\(starts)")
-            let chapters = try await Subprocess.run("/usr/bin/env", ["ffprobe", "-v", "error", "-show_chapters", "-of", "csv=p=0", copy])
-            let chapterStarts = chapters.output.split(separator: "\n").compactMap { line in line.split(separator: ",").dropFirst(3).first.flatMap { Double($0) } }
-            #expect(chapterStarts.count == 3, "\(chapters.output)")
-            for (found, expected) in zip(chapterStarts, starts) { #expect(abs(found - expected) < 0.05, "\(chapters.output) against \(starts)") }
+            try await Self.expectTranscode(copy, audioTracks: 3, length: 5.8...6.3, chapters: starts)
         }
     }
 
@@ -207,18 +182,63 @@ struct DVDVideoWorkerTests {
             let title = try #require(restored.files.first { $0.key.hasPrefix("DVD 10/DVD/VIDEO_TS/VTS_01.") }?.value, "\(restored.files.keys.sorted())")
             let copy = harness.work.path + "/title.out"
             _ = FileManager.default.createFile(atPath: copy, contents: Data(title))
-            // The mean colour of a frame, as Y, Cb, Cr: blue has a high Cb, red a high Cr.
-            func colour(at seconds: Double) async throws -> [UInt8] {
-                let pixel = try await Subprocess.run("/usr/bin/env", [
-                    "sh", "-c", "ffmpeg -v error -ss \(seconds) -i '\(copy)' -frames:v 1 -vf scale=1:1,format=yuv444p -f rawvideo - | od -An -tu1",
-                ])
-                return pixel.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt8($0) }
-            }
-            let start = try await colour(at: 0.5)
-            let end = try await colour(at: 3.0)
+            let start = try await Self.colour(of: copy, at: 0.5)
+            let end = try await Self.colour(of: copy, at: 3.0)
             #expect(start.count == 3 && start[1] > start[2], "the title starts blue: \(start)")
             #expect(end.count == 3 && end[2] > end[1], "and ends red: \(end)")
         }
+    }
+
+    /// Runs the transcoder and the archiver once each, expecting nothing kept raw and every row archived (an IFO
+    /// and its backup, BUP, are the same bytes: one is a duplicate of the other); returns the rows.
+    static func transcodeAndArchive(_ harness: PipelineHarness) async throws -> [PipelineHarness.Row] {
+        let transcoded = try await harness.transcodeOnce()
+        #expect(transcoded.status == 0, "\(transcoded.output.suffix(3000))")
+        #expect(!transcoded.output.contains("kept raw"), "\(transcoded.output.suffix(3000))")
+        let archived = try await harness.archiveOnce(environment: ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"])
+        #expect(archived.status == 0, "\(archived.output)")
+        let rows = try await harness.rows()
+        #expect(rows.allSatisfy { ["archived", "duplicate"].contains($0.state) }, "\(rows.map { ($0.path, $0.state, $0.error) })")
+        return rows
+    }
+
+    /// One video, `audioTracks` audio tracks, the subtitles, a length within `length`, and (when given) chapters
+    /// where the IFO says.
+    static func expectTranscode(_ path: String, audioTracks: Int, length: ClosedRange<Double>, chapters: [Double]?) async throws {
+        let streams = try await Subprocess.run("/usr/bin/env", [
+            "ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name:format=duration", "-of", "compact", path,
+        ])
+        let lines = streams.output.split(separator: "\n")
+        #expect(lines.filter { $0.contains("codec_type=video") }.count == 1, "\(path): \(streams.output)")
+        #expect(lines.filter { $0.contains("codec_type=audio") }.count == audioTracks, "\(path): \(streams.output)")
+        #expect(lines.contains { $0.contains("codec_name=dvd_subtitle") }, "\(path): \(streams.output)")
+        let duration = try #require(lines.first { $0.hasPrefix("format|") }.flatMap { Double($0.split(separator: "=").last ?? "") }, "\(streams.output)")
+        #expect(length.contains(duration), "\(path): \(duration) s, expected \(length)")
+        guard let chapters else { return }
+        let found = try await Subprocess.run("/usr/bin/env", ["ffprobe", "-v", "error", "-show_chapters", "-of", "csv=p=0", path])
+        let starts = found.output.split(separator: "\n").compactMap { line in line.split(separator: ",").dropFirst(3).first.flatMap { Double($0) } }
+        #expect(starts.count == chapters.count, "\(path): \(found.output) against \(chapters)")
+        for (start, expected) in zip(starts, chapters) { #expect(abs(start - expected) < 0.05, "\(path): \(found.output) against \(chapters)") }
+    }
+
+    /// Restores the source and expects every one of `originals` (paths in the source) back byte for byte; returns
+    /// the restored files by path (under the source's label).
+    static func restore(_ harness: PipelineHarness, source label: String, expecting originals: [String: [UInt8]]) async throws -> [String: [UInt8]] {
+        let restored = try await ArchivePromiseTests.restore(harness, source: label)
+        #expect(restored.status == 0, "\(restored.output)")
+        for (path, bytes) in originals {
+            let same = restored.files[label + "/" + path] == bytes
+            #expect(same, "\(path) did not come back byte for byte")
+        }
+        return restored.files
+    }
+
+    /// The mean colour of a frame, as Y, Cb, Cr: blue has a high Cb, red a high Cr.
+    static func colour(of path: String, at seconds: Double) async throws -> [UInt8] {
+        let pixel = try await Subprocess.run("/usr/bin/env", [
+            "sh", "-c", "ffmpeg -v error -ss \(seconds) -i '\(path)' -frames:v 1 -vf scale=1:1,format=yuv444p -f rawvideo - | od -An -tu1",
+        ])
+        return pixel.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { UInt8($0) }
     }
 
     static func files(under root: String) throws -> [String: [UInt8]] {

@@ -58,6 +58,29 @@ struct DVDVideoIFOTests {
         #expect(DVDVideoIFO.chapterStarts(bytes) == [0, 10, 15])
     }
 
+    @Test("a set of several titles: each program chain with cells is a title of its own, its chapters on its own cells, a shared cell in each title that plays it")
+    func titlesOfASet() throws {
+        let first: Cell = (0, 0, 10, 0, 0)
+        let second: Cell = (0, 0, 5, 0, 500)
+        let third: Cell = (0, 0, 7, 0, 800)
+        // Chain 2 has no cells (a recorder's deleted recording): no title; chain 3 plays the second cell again.
+        let bytes = Self.ifo([(programs: [1], cells: [first, second]), (programs: [], cells: []), (programs: [1, 2, 3], cells: [third, second, first])])
+        let layout = try #require(DVDVideoIFO.layout(bytes))
+        #expect(layout.titles.map(\.number) == [1, 3])
+        #expect(layout.titles[0].cells.map(\.firstSector) == [0, 500] && layout.titles[0].chapterStarts == [0])
+        #expect(layout.titles[1].cells.map(\.firstSector) == [800, 500, 0], "the shared cells are in the second title too")
+        #expect(layout.titles[1].chapterStarts == [0, 7, 12])
+        #expect(layout.cells.map(\.firstSector) == [0, 500, 800], "the whole set still plays each cell once")
+
+        let detail = layout.titles.map { DVDTitlesDetail.Title(number: $0.number, cells: $0.cells.map { $0.firstSector...$0.lastSector }, chapterStarts: $0.chapterStarts) }
+        let text = DVDTitlesDetail.text(detail)
+        #expect(text == "1:0-99,500-599@0.000;3:800-899,500-599,0-99@0.000,7.000,12.000")
+        #expect(DVDTitlesDetail.titles(text) == detail)
+        for malformed in ["", "1:0-99", "1:0-99@", "0:0-99@0.000", "1:0-99@0.000;1:5-9@0.000", "x:0-99@0.000", "1:9-2@0.000"] {
+            #expect(DVDTitlesDetail.titles(malformed) == nil, "\(malformed)")
+        }
+    }
+
     @Test("cells played out of sector order: the layout keeps the play order, chapters fall where they play, and the detail round-trips")
     func outOfOrder() throws {
         let bytes = Self.ifo([(programs: [1, 2], cells: [(0, 0, 3, 0, 300), (0, 0, 2, 0, 0)])])

@@ -1,4 +1,5 @@
 import Catalog
+import PipelineCore
 import Testing
 import TranscodeStep
 
@@ -17,6 +18,15 @@ struct DVDVideoTests {
         #expect(DVDVideo.role(ofPath: "VIDEO_TS/VTS_1_1.VOB") == nil)
         #expect(DVDVideo.partPaths(besides: "d/VIDEO_TS/VTS_02_4.VOB", titleSet: 2).first == "d/VIDEO_TS/VTS_02_1.VOB")
         #expect(DVDVideo.partPaths(besides: "d/VIDEO_TS/VTS_02_4.VOB", titleSet: 2).count == 9)
+        #expect(DVDVideo.titleName(titleSet: 1) == "VTS_01" && DVDVideo.titleName(titleSet: 3, title: 12) == "VTS_03_title12")
+        #expect(DVDVideo.role(ofPath: "VIDEO_TS/VTS_01_title01.mkv") == nil, "a title's transcode is no part of the disc")
+    }
+
+    @Test("a set's titles are trusted only when every cell lies within the joined parts")
+    func titlesFit() {
+        let titles = [DVDTitlesDetail.Title(number: 1, cells: [0...9], chapterStarts: [0]), DVDTitlesDetail.Title(number: 2, cells: [10...19, 0...9], chapterStarts: [0])]
+        #expect(DVDVideo.titlesFit(titles, size: 20 * 2048))
+        #expect(!DVDVideo.titlesFit(titles, size: 20 * 2048 - 1))
     }
 
     static func part(_ number: Int, id: Int64, state: String = "staged", readable: Bool = true) -> GroupMember {
