@@ -10,7 +10,7 @@ RUN export DEBIAN_FRONTEND=noninteractive \
     && rm -rf /var/lib/apt/lists/* \
     && install -d -o postgres -g postgres -m 0700 /var/lib/postgresql/data \
     && install -d -o postgres -g postgres -m 0775 /var/run/postgresql
-COPY --chmod=0755 docker/local/postgres-entrypoint /usr/local/bin/postgres-entrypoint
+COPY --chmod=0755 postgres-entrypoint /usr/local/bin/postgres-entrypoint
 ENV PGDATA=/var/lib/postgresql/data PATH=/usr/lib/postgresql/15/bin:$PATH
 VOLUME ["/var/lib/postgresql/data"]
 USER postgres

@@ -45,7 +45,7 @@ start_test_moto() {
     local port waited=0
     port=$(free_port)
     # Every request counts towards the free ones, so readiness is a plain TCP connect, not an HTTP probe.
-    INITIAL_NO_AUTH_ACTION_COUNT=4 python3 "$(dirname "${BASH_SOURCE[0]}")/moto_server.py" -H 127.0.0.1 -p "$port" >"$TEST_SERVERS_DIR/moto.log" 2>&1 &
+    INITIAL_NO_AUTH_ACTION_COUNT=4 python3 "$(dirname "${BASH_SOURCE[0]}")/../../docker/local/moto_server.py" -H 127.0.0.1 -p "$port" >"$TEST_SERVERS_DIR/moto.log" 2>&1 &
     MOTO_PID=$!
     until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.5)" 2>/dev/null; do
         sleep 0.2

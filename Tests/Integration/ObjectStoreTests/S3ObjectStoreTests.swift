@@ -95,7 +95,7 @@ struct S3ObjectStoreTests {
         #expect(try await store.head("long") == nil)
     }
 
-    /// scripts/lib/moto_server.py makes moto check signatures over the path as sent, as AWS does; plain moto
+    /// docker/local/moto_server.py makes moto check signatures over the path as sent, as AWS does; plain moto
     /// refuses '+', non-ASCII and reserved characters even from boto3.
     @Test("keys with spaces, '+', unicode and reserved punctuation", arguments: [
         "with space/file name.txt", "  leading and trailing spaces  ", "dash-under_score.tilde~/x.y",
