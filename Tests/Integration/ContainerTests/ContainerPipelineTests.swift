@@ -171,7 +171,7 @@ struct ContainerPipelineTests {
         }
     }
 
-    @Test("podman kill of the archiver in the middle of a batch: exactly one crash alert within 60 s; a new archiver container finishes with nothing lost and nothing stored twice")
+    @Test("podman stop of an archiver holding a batch hands it back and exits 0; podman kill of the next one in the middle of a batch: exactly one crash alert within 60 s; a new archiver container finishes with nothing lost and nothing stored twice")
     func killedArchiverAlertsOnceAndANewOneFinishes() async throws {
         try await Podman.buildImage()
         try await PipelineHarness.with(.s3) { harness in
@@ -194,11 +194,29 @@ struct ContainerPipelineTests {
                 try writeEnvironmentFile(Self.containerEnvironment(harness, statusPort: statusPort, webhook: webhook), to: environmentFile)
                 try writeEnvironmentFile(Self.containerEnvironment(harness, statusPort: statusPort, webhook: webhook, s3Endpoint: proxy.endpoint), to: throughProxy)
                 _ = try await containers.start(["status-server"], name: "status", environmentFile: environmentFile)
-                let doomed = try await containers.start(["archiver", "run"], name: "archiver", environmentFile: throughProxy)
-
-                try await Self.waitUntil(.seconds(120), "the archiver holds a batch") {
-                    try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE state = 'archiving'", as: Int64.self) ?? 0 > 0
+                func waitForHeldBatch() async throws {
+                    try await Self.waitUntil(.seconds(120), "the archiver holds a batch") {
+                        try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE state = 'archiving'", as: Int64.self) ?? 0 > 0
+                    }
                 }
+
+                // podman stop while the batch hangs: SIGTERM, the claims handed back within the grace period, exit 0.
+                let stopped = try await containers.start(["archiver", "run"], name: "archiver-stopped", environmentFile: throughProxy)
+                try await waitForHeldBatch()
+                let stopStarted = ContinuousClock.now
+                try await Podman.must(["stop", "-t", "30", stopped.name])
+                let stopTook = ContinuousClock.now - stopStarted
+                let stoppedExit = try await stopped.state("ExitCode")
+                let stoppedLog = try await stopped.logs()
+                #expect(stoppedExit == "0", "\(stoppedLog.suffix(2000))")
+                #expect(stopTook < .seconds(30), "podman stop took \(stopTook)")
+                #expect(try await harness.scalar(
+                    "SELECT count(*) FROM objectstoragefiles WHERE state = 'archiving' OR lease_owner IS NOT NULL", as: Int64.self) == 0,
+                        "the stopped archiver's claims were not handed back")
+                print("podman stop of an archiver holding a hung batch: exit \(stoppedExit) after \(stopTook)")
+
+                let doomed = try await containers.start(["archiver", "run"], name: "archiver", environmentFile: throughProxy)
+                try await waitForHeldBatch()
                 let held = try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE state = 'archiving'", as: Int64.self) ?? 0
                 try await Podman.must(["kill", doomed.name])
                 let killedAt = ContinuousClock.now
