@@ -88,6 +88,20 @@ struct ImageContainer: Sendable {
         try await Podman.must(["inspect", "--format", "{{.State.\(field)}}", name]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// `podman stop -t 30` (SIGTERM, SIGKILL after 30 s, as ECS's stopTimeout): expects exit 0 well within the 30 s,
+    /// and returns how long the stop took.
+    @discardableResult
+    func expectGracefulStop(sourceLocation: SourceLocation = #_sourceLocation) async throws -> Duration {
+        let started = ContinuousClock.now
+        try await Podman.must(["stop", "-t", "30", name])
+        let took = ContinuousClock.now - started
+        let exitCode = try await state("ExitCode")
+        let log = try await logs()
+        #expect(exitCode == "0", "\(name) exited \(exitCode): \(log.suffix(2000))", sourceLocation: sourceLocation)
+        #expect(took < .seconds(30), "\(name) took \(took) to stop", sourceLocation: sourceLocation)
+        return took
+    }
+
     /// Removes the container (killing it if it still runs) and its volume; errors ignored (clean-up).
     func remove() async {
         _ = try? await Podman.run(["rm", "-f", "-t", "0", name])
