@@ -2,6 +2,7 @@ import SystemIO
 import Catalog
 import Foundation
 import ObjectStore
+import PostgresNIO
 import Testing
 import TestSupport
 
@@ -35,13 +36,24 @@ struct ResumeTests {
             try harness.write("docs/small.txt", "small")
 
             let child = try harness.startUpload(extra: ["--concurrency", "1"])
-            // Wait until the catalog's journal shows two finished parts, then kill the process outright.
-            var partsBeforeKill: Int32 = 0
-            let deadline = ContinuousClock.now + .seconds(120)
-            while ContinuousClock.now < deadline {
-                partsBeforeKill = await harness.storedParts()
-                if partsBeforeKill >= 2 { break }
-                try await Task.sleep(for: .milliseconds(5))
+            // Wait until the catalog's journal shows two finished parts, then kill the process outright. One
+            // connection for the whole wait: on a loaded machine a new connection per look can take longer than
+            // the uploader needs for the remaining parts, and the moment would be missed.
+            let partsBeforeKill = try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { client in
+                var parts: Int32 = 0
+                let deadline = ContinuousClock.now + .seconds(120)
+                while ContinuousClock.now < deadline, kill(child.processID, 0) == 0 {
+                    do {
+                        for try await value in try await client.query(
+                            "SELECT coalesce(max(jsonb_array_length(multipart_state->'parts')), 0)::int FROM pending_uploads",
+                            logger: TestEnvironment.logger).decode(Int32.self) { parts = value }
+                    } catch {
+                        parts = 0 // the uploader has not created its tables yet
+                    }
+                    if parts >= 2 { break }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                return parts
             }
             child.signal(SIGKILL)
             let killed = try await child.wait()
