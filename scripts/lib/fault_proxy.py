@@ -32,9 +32,7 @@ import argparse
 import http.client
 import json
 import random
-import os
 import select
-import signal
 import socket
 import sys
 import threading
@@ -247,8 +245,6 @@ def main():
     parser.add_argument("--port-file")
     arguments = parser.parse_args()
     state = State()
-    # Stopped with SIGTERM while connections hang in "hang" threads: end at once, without waiting for them.
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     server = ThreadingHTTPServer((arguments.host, arguments.port), make_handler(arguments.upstream, state))
     server.daemon_threads = True
     port = server.server_address[1]
