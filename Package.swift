@@ -40,6 +40,11 @@ let package = Package(
         .target(name: "PipelineCore", path: "Sources/Core/PipelineCore", swiftSettings: strictSettings),
         // AWS Signature Version 4: pure (no networking, date injected), tested against AWS's vectors.
         .target(name: "SigV4", dependencies: [crypto], path: "Sources/Core/SigV4", swiftSettings: strictSettings),
+        // The age file format (age-encryption.org/v1): X25519 and passphrase recipients, streaming STREAM payload.
+        // Pure: swift-crypto's primitives, no I/O.
+        .target(
+            name: "AgeEncryption", dependencies: ["PipelineCore", crypto, .product(name: "_CryptoExtras", package: "swift-crypto")],
+            path: "Sources/Core/AgeEncryption", swiftSettings: strictSettings),
 
         // ── Adapters: each talks to one outside thing (the OS, a bucket, PostgreSQL, libav, a disc) ───────────────
 
@@ -183,6 +188,9 @@ let package = Package(
 
         .testTarget(name: "PipelineCoreTests", dependencies: ["PipelineCore"], path: "Tests/Unit/PipelineCoreTests", swiftSettings: strictSettings),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], path: "Tests/Unit/SigV4Tests", resources: [.copy("Vectors")], swiftSettings: strictSettings),
+        .testTarget(
+            name: "AgeEncryptionTests", dependencies: ["AgeEncryption", "PipelineCore", "CZlib", crypto], path: "Tests/Unit/AgeEncryptionTests",
+            resources: [.copy("Vectors")], swiftSettings: strictSettings),
         .testTarget(
             name: "UnitTests",
             dependencies: [
