@@ -12,8 +12,10 @@ enum StanzaType {
 
     // MARK: X25519
 
-    static func wrap(_ fileKey: FileKey, to recipient: AgeX25519Recipient) throws -> Stanza {
-        let ephemeral = Curve25519.KeyAgreement.PrivateKey()
+    static func wrap(_ fileKey: FileKey, to recipient: AgeX25519Recipient, randomness: AgeRandomness = .system, index: Int = 0) throws -> Stanza {
+        let ephemeral = try randomness.seeded
+            ? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: randomness.bytes(32, label: "x25519 ephemeral \(index)"))
+            : Curve25519.KeyAgreement.PrivateKey()
         let share = Array(ephemeral.publicKey.rawRepresentation)
         let secret = try ephemeral.sharedSecretFromKeyAgreement(with: Curve25519.KeyAgreement.PublicKey(rawRepresentation: recipient.publicKey))
         guard !isAllZero(secret) else { throw AgeError.key("the recipient \(recipient) is a low-order point, not a usable public key") }
@@ -44,10 +46,10 @@ enum StanzaType {
 
     static let workFactors = 1...30
 
-    static func wrap(_ fileKey: FileKey, passphrase: String, workFactor: Int) throws -> Stanza {
+    static func wrap(_ fileKey: FileKey, passphrase: String, workFactor: Int, randomness: AgeRandomness = .system) throws -> Stanza {
         guard !passphrase.isEmpty else { throw AgeError(.badPassphrase, "the passphrase is empty") }
         guard workFactors.contains(workFactor) else { throw AgeError(.invalidRecipients, "the scrypt work factor must be within \(workFactors), not \(workFactor)") }
-        let salt = randomBytes(16)
+        let salt = randomness.bytes(16, label: "scrypt salt")
         let wrapKey = try scrypt(passphrase, salt: salt, workFactor: workFactor)
         return Stanza(type: scrypt, arguments: [AgeBase64.encode(salt), String(workFactor)], body: KeyWrap.seal(fileKey, with: wrapKey))
     }
