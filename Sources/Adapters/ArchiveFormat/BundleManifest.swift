@@ -17,9 +17,12 @@ public struct BundleManifestMember: Codable, Sendable, Hashable {
     public var sha256: String
     public var originalSHA256: String
     public var modifiedAt: Date?
+    /// An encrypted file's placement (label, path, name, time) as an age file in base64, readable only with the
+    /// source's identity; `sourceLabel` and `path` are then empty, and the member is one age file.
+    public var sealed: String?
 
     public init(fileID: Int64, sourceLabel: String, path: String, version: Int, kind: String, member: String, offset: Int64,
-                size: Int64, sha256: String, originalSHA256: String, modifiedAt: Date?) {
+                size: Int64, sha256: String, originalSHA256: String, modifiedAt: Date?, sealed: String? = nil) {
         self.fileID = fileID
         self.sourceLabel = sourceLabel
         self.path = path
@@ -31,11 +34,12 @@ public struct BundleManifestMember: Codable, Sendable, Hashable {
         self.sha256 = sha256
         self.originalSHA256 = originalSHA256
         self.modifiedAt = modifiedAt
+        self.sealed = sealed
     }
 
     enum CodingKeys: String, CodingKey {
         case fileID = "file_id", sourceLabel = "source_label", path, version, kind, member, offset, size, sha256
-        case originalSHA256 = "original_sha256", modifiedAt = "modified_at"
+        case originalSHA256 = "original_sha256", modifiedAt = "modified_at", sealed
     }
 }
 
@@ -55,15 +59,19 @@ public struct BundleManifest: Codable, Sendable {
     public var tarBytes: Int64?
     public var storedBytes: Int64?
     public var storedSHA256: String?
+    /// The encryption records (`SourceEncryptionRecord` JSON) of the sources of sealed members, by source id: no
+    /// secret (keys only wrapped for the identity's holder), and what lets a rebuild open those members.
+    public var encryptedSources: [String: String]?
 
-    public init(createdAt: Date, members: [BundleManifestMember]) {
+    public init(createdAt: Date, members: [BundleManifestMember], encryptedSources: [String: String]? = nil) {
         self.createdAt = createdAt
         self.members = members
+        self.encryptedSources = encryptedSources
     }
 
     enum CodingKeys: String, CodingKey {
         case format, createdAt = "created_at", members, bundleKey = "bundle_key", bundleID = "bundle_id", compression
-        case tarBytes = "tar_bytes", storedBytes = "stored_bytes", storedSHA256 = "stored_sha256"
+        case tarBytes = "tar_bytes", storedBytes = "stored_bytes", storedSHA256 = "stored_sha256", encryptedSources = "encrypted_sources"
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> BundleManifest {

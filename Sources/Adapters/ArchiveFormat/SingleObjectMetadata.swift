@@ -15,6 +15,9 @@ public struct SingleObjectMetadata: Sendable, Hashable {
     public var kind: String?
     public var originalSize: Int64?
     public var modifiedAt: Date?
+    /// An encrypted file's sealed placement (see `BundleManifestMember.sealed`), in place of label, path and time;
+    /// nil when it would not fit the metadata limit (the catalog export has it then).
+    public var sealed: String?
 
     /// S3 allows 2 KB of user metadata in all; the rest of the request's headers need room too.
     static let placementLimit = 1600
@@ -34,6 +37,14 @@ public struct SingleObjectMetadata: Sendable, Hashable {
 
     public var headers: [String: String] {
         var result = ["sha256": sha256, "original-sha256": originalSHA256, "file-id": String(fileID)]
+        if let sealed {
+            result["encryption"] = "age"
+            if let version { result["version"] = String(version) }
+            if let kind { result["kind"] = kind }
+            if let originalSize { result["original-size"] = String(originalSize) }
+            if sealed.count <= Self.placementLimit { result["sealed"] = sealed }
+            return result
+        }
         if let sourceLabel, let path, let version, let kind {
             let placement = [
                 "source-label": Self.encode(sourceLabel), "path": Self.encode(path), "version": String(version), "kind": kind,
@@ -57,6 +68,7 @@ public struct SingleObjectMetadata: Sendable, Hashable {
         kind = headers["kind"]
         originalSize = headers["original-size"].flatMap(Int64.init)
         modifiedAt = headers["modified-at"].flatMap { Self.dateFormatter.date(from: $0) }
+        sealed = headers["sealed"]
     }
 
     /// RFC 3986 unreserved characters and `/` stay as they are; everything else (spaces, `%`, non-ASCII) is encoded.

@@ -24,6 +24,12 @@ public struct ArchiveItem: Sendable {
     public let degraded: Bool
     /// A disc image's map of unreadable sectors, stored beside it in staging.
     public let rescueMapKey: String?
+    /// An encrypted file's placement, sealed by the uploader (`details.sealed`): the archive carries it instead
+    /// of the label, path and time, which stay out of the bucket.
+    public let sealed: String?
+    /// The source's encryption record (JSON) for an encrypted file: bundle manifests carry it, so that a rebuild
+    /// from the archive alone can open the file with the identity.
+    public let sourceEncryption: String?
 
     public var isTranscoded: Bool { job.claimedFrom == .transcoded }
 }
@@ -105,17 +111,17 @@ public struct ArchiveCatalog: Sendable {
             let rows = try await client.query("""
                 SELECT f.id, f.source_id, s.label, f.name, f.path, f.version, f.kind, f.modified_at, f.hash, f.size_bytes,
                        f.storage_key, coalesce(f.stored_size_bytes, f.size_bytes), coalesce(f.stored_hash, f.hash), f.degraded,
-                       f.details->>'rescue_map_key'
+                       f.details->>'rescue_map_key', f.details->>'sealed', s.encryption::text
                 FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
                 WHERE f.id = ANY(\(Array(byID.keys)))
                 """, logger: logger)
             var items: [ArchiveItem] = []
-            for try await row in rows.decode((Int64, Int64, String, String, String, Int, String, Date?, String, Int64, String?, Int64, String, Bool, String?).self) {
+            for try await row in rows.decode((Int64, Int64, String, String, String, Int, String, Date?, String, Int64, String?, Int64, String, Bool, String?, String?, String?).self) {
                 guard let job = byID[row.0] else { continue }
                 items.append(ArchiveItem(
                     job: job, sourceID: row.1, sourceLabel: row.2, name: row.3, path: row.4, version: row.5,
                     kind: FileKind(rawValue: row.6) ?? .regular, modifiedAt: row.7, originalHash: row.8, originalSize: row.9,
-                    stagingKey: row.10, contentSize: row.11, contentHash: row.12, degraded: row.13, rescueMapKey: row.14))
+                    stagingKey: row.10, contentSize: row.11, contentHash: row.12, degraded: row.13, rescueMapKey: row.14, sealed: row.15, sourceEncryption: row.16))
             }
             return items.sorted { $0.job.fileID < $1.job.fileID }
         }

@@ -2,7 +2,7 @@
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
     public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers,
-                                                       contentHolders, walkProblems, keepRaw]
+                                                       contentHolders, walkProblems, keepRaw, sourceEncryption]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -329,5 +329,12 @@ public enum CatalogSchema {
     /// (`details.transcode_of` names the raw row). Once on, it stays on: a later upload cannot turn it off.
     static let keepRaw = Migration(version: 9, name: "keep raw videos per source", statements: [
         "ALTER TABLE sources ADD COLUMN keep_raw BOOLEAN NOT NULL DEFAULT false",
+    ])
+
+    /// A source encrypted on the client (age): how, to whom, and its keys wrapped for the identity holder
+    /// (`Upload.SourceEncryptionRecord`'s JSON). Set once, before the source holds any file; never removed.
+    static let sourceEncryption = Migration(version: 10, name: "source encryption", statements: [
+        "ALTER TABLE sources ADD COLUMN encryption JSONB CHECK (encryption IS NULL OR jsonb_typeof(encryption) = 'object')",
+        "CREATE INDEX sources_recipients_idx ON sources ((encryption->>'recipients_fingerprint')) WHERE encryption IS NOT NULL",
     ])
 }

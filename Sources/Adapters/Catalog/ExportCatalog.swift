@@ -52,14 +52,26 @@ public struct ExportCatalog: Sendable {
     }
 
     private static func streamRows(on connection: PostgresConnection, logger: Logger, _ emit: (String) async throws -> Void) async throws {
-        // Lease bookkeeping and presigned URLs (which carry signatures) stay out of the export.
+        // Lease bookkeeping and presigned URLs (which carry signatures) stay out of the export. So does every
+        // name, path, time and note of an encrypted source: the export is in the bucket, and the bucket holds
+        // those only sealed (the source's `encryption.sealed_source`, each file's `details.sealed`).
         let queries: [PostgresQuery] = [
-            "SELECT (jsonb_build_object('type', 'source') || to_jsonb(s))::text FROM sources s ORDER BY id",
+            """
+            SELECT (jsonb_build_object('type', 'source') || CASE WHEN s.encryption IS NULL THEN to_jsonb(s)
+                ELSE (to_jsonb(s) - 'note' - 'origin') || jsonb_build_object('label', 'encrypted-source-' || s.id, 'metadata', '{}'::jsonb) END)::text
+            FROM sources s ORDER BY id
+            """,
             "SELECT (jsonb_build_object('type', 'bundle') || (to_jsonb(b) - 'owner'))::text FROM bundles b ORDER BY id",
             """
-            SELECT (jsonb_build_object('type', 'file') || (to_jsonb(f) - 'lease_owner' - 'lease_token' - 'lease_expires_at'
-                    - 'lease_from_state' - 'signed_download_url' - 'signed_download_url_expires_at' - 'run_after'))::text
-            FROM objectstoragefiles f ORDER BY id
+            SELECT (jsonb_build_object('type', 'file') || CASE WHEN s.encryption IS NULL THEN e.row
+                ELSE (e.row - 'name' - 'path' - 'raw_path' - 'modified_at' - 'error') || jsonb_build_object(
+                    'name', '', 'path', 'encrypted/' || f.id,
+                    'details', jsonb_strip_nulls(jsonb_build_object('encryption', f.details->'encryption', 'sealed', f.details->'sealed',
+                        'rescue_map_key', f.details->'rescue_map_key'))) END)::text
+            FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id,
+                LATERAL (SELECT to_jsonb(f) - 'lease_owner' - 'lease_token' - 'lease_expires_at' - 'lease_from_state'
+                         - 'signed_download_url' - 'signed_download_url_expires_at' - 'run_after' AS row) e
+            ORDER BY f.id
             """,
             "SELECT (jsonb_build_object('type', 'delete_request') || to_jsonb(d))::text FROM objectstoragedeletelog d ORDER BY id",
         ]

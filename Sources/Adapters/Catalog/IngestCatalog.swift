@@ -3,124 +3,6 @@ import Logging
 import PipelineCore
 import PostgresNIO
 
-/// A file as the catalog knows it, for the uploader's decisions.
-public struct CataloguedFile: Sendable, Hashable {
-    public let id: Int64
-    public let version: Int
-    public let sizeBytes: Int64
-    public let modifiedAt: Date?
-    public let hash: String?
-    public let state: FileState
-    /// Deleted, or its deletion was asked for (`ObjectStorageDeleteLog`): it is history, or about to be, so the
-    /// same path coming again is stored again as a new version instead of being called unchanged.
-    public let deleted: Bool
-
-    /// Whether this row already holds the content that a file of `size` bytes (and `hash`, when known) has: then
-    /// nothing new needs storing. A deleted, unreadable or failed row never does.
-    public func holdsContent(size: Int64, hash: String? = nil) -> Bool {
-        !deleted && state != .unreadable && state != .failed && sizeBytes == size && (hash == nil || self.hash == hash)
-    }
-}
-
-extension CataloguedFile {
-    /// The columns of a LEFT JOIN that may have found no row (then nil).
-    init?(joinedID id: Int64?, version: Int?, sizeBytes: Int64?, modifiedAt: Date?, hash: String?, state: String?, deleted: Bool?) {
-        guard let id, let version, let sizeBytes, let state else { return nil }
-        self.init(
-            id: id, version: version, sizeBytes: sizeBytes, modifiedAt: modifiedAt, hash: hash, state: FileState(rawValue: state) ?? .failed,
-            deleted: deleted ?? false)
-    }
-}
-
-/// An upload that started but is not catalogued yet (see the `pending_uploads` table).
-public struct PendingUpload: Sendable, Hashable {
-    public let id: Int64
-    public let stagingKey: String
-    public let sizeBytes: Int64
-    public let modifiedAt: Date?
-    /// The multipart journal's JSON, when a multipart upload was begun.
-    public let multipartState: String?
-}
-
-/// What a file found on the source is, ready to be catalogued.
-public struct IngestedFile: Sendable {
-    public var sourceID: Int64
-    /// The path inside the source, `/`-separated; invalid UTF-8 bytes escaped as `\xNN`.
-    public var path: String
-    /// The exact bytes of the path when it is not valid UTF-8.
-    public var rawPath: [UInt8]?
-    public var name: String
-    public var sizeBytes: Int64
-    public var modifiedAt: Date?
-    public var kind: FileKind
-    public var details: [String: String]
-    public var degraded: Bool
-
-    public init(sourceID: Int64, path: String, rawPath: [UInt8]?, name: String, sizeBytes: Int64, modifiedAt: Date?,
-                kind: FileKind, details: [String: String] = [:], degraded: Bool = false) {
-        self.sourceID = sourceID
-        self.path = path
-        self.rawPath = rawPath
-        self.name = name
-        self.sizeBytes = sizeBytes
-        self.modifiedAt = modifiedAt
-        self.kind = kind
-        self.details = details
-        self.degraded = degraded
-    }
-}
-
-/// A file about to be read: ``IngestCatalog/lookUp(_:)`` answers what the catalog knows of its path and size.
-public struct CatalogLookUp: Sendable {
-    public var sourceID: Int64
-    public var path: String
-    public var size: Int64
-
-    public init(sourceID: Int64, path: String, size: Int64) {
-        self.sourceID = sourceID
-        self.path = path
-        self.size = size
-    }
-}
-
-public struct CatalogLookUpResult: Sendable {
-    /// The newest version of the path, if any.
-    public var latest: CataloguedFile?
-    /// Some row holds content of this size: hash before sending.
-    public var contentOfSizeExists: Bool
-
-    public var pair: (latest: CataloguedFile?, contentOfSizeExists: Bool) { (latest, contentOfSizeExists) }
-}
-
-/// A hashed file for ``IngestCatalog/record(_:)``: where its bytes were staged (nil when its hash was already
-/// known and nothing was sent) and the pending upload it completes.
-public struct IngestRecord: Sendable {
-    public var file: IngestedFile
-    public var hash: String
-    public var stagingKey: String?
-    public var pendingID: Int64?
-
-    public init(file: IngestedFile, hash: String, stagingKey: String?, pendingID: Int64?) {
-        self.file = file
-        self.hash = hash
-        self.stagingKey = stagingKey
-        self.pendingID = pendingID
-    }
-}
-
-/// How the catalog took a file whose bytes were hashed (and possibly staged).
-public enum CatalogOutcome: Sendable, Hashable {
-    /// A new row in state `staged`; its bytes are in staging under the key given.
-    case staged(fileID: Int64, version: Int)
-    /// Its content is already held by another row; the row is `duplicate` and any staged copy is not needed.
-    case duplicate(fileID: Int64, version: Int, of: Int64)
-    /// The same path with the same content is catalogued already: nothing new, any staged copy is not needed.
-    case unchanged(fileID: Int64)
-    /// Nothing was stored: the content was sent as a duplicate (no bytes) but its holder was deleted meanwhile,
-    /// so the bytes must be sent after all.
-    case needsContent
-}
-
 /// The uploader's queries. Every decision that must not race (versions, duplicates) is taken in one transaction
 /// under an advisory lock on the content hash, so that concurrent uploaders never store one content twice.
 public struct IngestCatalog: Sendable {
@@ -379,7 +261,7 @@ public struct IngestCatalog: Sendable {
                     UPDATE objectstoragefiles SET hash = \(hash), size_bytes = \(file.sizeBytes), modified_at = \(file.modifiedAt),
                         kind = \(file.kind.rawValue), state = \(state.rawValue), storage = \(storage), storage_key = \(key),
                         duplicate_of = \(holder), error = NULL, details = \(details[index])::jsonb, degraded = \(file.degraded),
-                        attempts = 0, run_after = now(), stored_size_bytes = NULL, stored_hash = NULL
+                        attempts = 0, run_after = now(), stored_size_bytes = \(holder == nil ? record.stored?.size : nil), stored_hash = \(holder == nil ? record.stored?.sha256 : nil)
                     WHERE id = \(latest.id)
                     """, logger: logger)
                 outcomes[index] = holder.map { .duplicate(fileID: latest.id, version: latest.version, of: $0) } ?? .staged(fileID: latest.id, version: latest.version)
@@ -396,19 +278,20 @@ public struct IngestCatalog: Sendable {
         let holderIDs = inserts.map { holders[$0] ?? 0 }
         let inserted = try await connection.query("""
             INSERT INTO objectstoragefiles (source_id, name, path, raw_path, kind, version, size_bytes, hash, modified_at,
-                state, storage, storage_key, duplicate_of, details, degraded)
+                state, storage, storage_key, duplicate_of, details, degraded, stored_size_bytes, stored_hash)
             SELECT source_id, name, path, CASE WHEN has_raw_path THEN raw_path END, kind, version, size_bytes, hash,
                 CASE WHEN has_modified_at THEN modified_at END,
                 CASE WHEN holder = 0 THEN 'staged' ELSE 'duplicate' END, CASE WHEN holder = 0 THEN 'staging' END,
-                CASE WHEN holder = 0 THEN staging_key END, NULLIF(holder, 0), details::jsonb, degraded
+                CASE WHEN holder = 0 THEN staging_key END, NULLIF(holder, 0), details::jsonb, degraded,
+                CASE WHEN holder = 0 AND stored_hash <> '' THEN stored_size END, CASE WHEN holder = 0 AND stored_hash <> '' THEN stored_hash END
             FROM unnest(\(new.map(\.file.sourceID))::bigint[], \(new.map(\.file.name))::text[], \(new.map(\.file.path))::text[],
                 \(new.map { $0.file.rawPath != nil })::boolean[], \(new.map { ByteBuffer(bytes: $0.file.rawPath ?? []) })::bytea[],
                 \(new.map(\.file.kind.rawValue))::text[], \(versions)::bigint[], \(new.map(\.file.sizeBytes))::bigint[], \(new.map(\.hash))::text[],
                 \(new.map { $0.file.modifiedAt != nil })::boolean[], \(new.map { $0.file.modifiedAt ?? Date(timeIntervalSince1970: 0) })::timestamptz[],
                 \(holderIDs)::bigint[], \(new.map { $0.stagingKey ?? "" })::text[], \(inserts.map { details[$0] })::text[],
-                \(new.map(\.file.degraded))::boolean[])
+                \(new.map(\.file.degraded))::boolean[], \(new.map { $0.stored?.size ?? 0 })::bigint[], \(new.map { $0.stored?.sha256 ?? "" })::text[])
                 AS n(source_id, name, path, has_raw_path, raw_path, kind, version, size_bytes, hash, has_modified_at, modified_at,
-                     holder, staging_key, details, degraded)
+                     holder, staging_key, details, degraded, stored_size, stored_hash)
             RETURNING id, source_id, path
             """, logger: logger)
         var ids: [String: Int64] = [:]

@@ -22,7 +22,10 @@ public struct RestoreSelection: Sendable, Hashable {
 /// that holds its content.
 public struct CatalogFileLocation: Sendable, Hashable, Codable {
     public var fileID: Int64
+    public var sourceID: Int64
     public var sourceLabel: String
+    /// The source is encrypted (`sources.encryption`): the stored bytes are an age file, `hash` is keyed.
+    public var encrypted: Bool
     public var path: String
     /// The exact bytes of a path that is not valid UTF-8 (hex), as the uploader recorded them.
     public var rawPathHex: String?
@@ -57,7 +60,7 @@ public struct CatalogFileLocation: Sendable, Hashable, Codable {
     public var archivedAt: Double?
 
     enum CodingKeys: String, CodingKey {
-        case fileID = "id", sourceLabel = "label", path, rawPathHex = "raw_path", name, version, isLatestVersion = "latest"
+        case fileID = "id", sourceID = "source_id", encrypted, sourceLabel = "label", path, rawPathHex = "raw_path", name, version, isLatestVersion = "latest"
         case kind, state, error, degraded, modifiedAt = "modified_at", originalHash = "hash", originalSize = "size"
         case holderID = "holder_id", holderState = "holder_state", archiveKey = "archive_key", bundleID = "bundle_id"
         case bundleOffset = "bundle_offset", storedSize = "stored_size", storedHash = "stored_hash"
@@ -103,6 +106,10 @@ public struct SourceSummary: Sendable, Hashable {
     /// Paths the last upload could not read (see `WalkProblems`), and the first few as "path: problem".
     public var walkProblems: Int64 = 0
     public var walkProblemPaths: [String] = []
+    /// The source's encryption record (JSON), when it is encrypted, and its videos kept as they are because the
+    /// cloud cannot read them to transcode them.
+    public var encryptionJSON: String?
+    public var videosNotTranscoded: Int64 = 0
 }
 
 /// An archive object to verify, with what the catalog expects of it.
@@ -131,7 +138,7 @@ public struct RestoreCatalog: Sendable {
         try await CatalogError.wrapping("list the files to restore") {
             let rows = try await client.query("""
                 SELECT jsonb_build_object(
-                    'id', f.id, 'label', s.label, 'path', f.path, 'raw_path', encode(f.raw_path, 'hex'), 'name', f.name,
+                    'id', f.id, 'source_id', s.id, 'encrypted', s.encryption IS NOT NULL, 'label', s.label, 'path', f.path, 'raw_path', encode(f.raw_path, 'hex'), 'name', f.name,
                     'version', f.version,
                     'latest', f.version = (SELECT max(g.version) FROM objectstoragefiles g
                                            WHERE g.source_id = f.source_id AND g.path = f.path AND g.deleted_at IS NULL),
@@ -159,6 +166,19 @@ public struct RestoreCatalog: Sendable {
                 if selection.allVersions || location.isLatestVersion { result.append(location) }
             }
             return result
+        }
+    }
+
+    /// The encryption records (JSON) of these sources, for those that are encrypted.
+    public func encryptionRecords(sourceIDs: [Int64]) async throws -> [Int64: String] {
+        try await CatalogError.wrapping("read the sources' encryption") {
+            var records: [Int64: String] = [:]
+            for try await (id, record) in try await client.query(
+                "SELECT id, encryption::text FROM sources WHERE id = ANY(\(sourceIDs)) AND encryption IS NOT NULL", logger: logger
+            ).decode((Int64, String).self) {
+                records[id] = record
+            }
+            return records
         }
     }
 
@@ -247,6 +267,18 @@ public struct RestoreCatalog: Sendable {
                     id: row.0, label: row.1, metadataJSON: row.2, note: row.3, startedAt: row.4, finishedAt: row.5, files: row.6,
                     bytes: row.7, storedBytes: row.8, archived: row.9, duplicates: row.10, inProgress: row.11, failed: row.12,
                     unreadable: row.13, deleted: row.14))
+            }
+            let encrypted = try await client.query("""
+                SELECT s.id, s.encryption::text, count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.details ? 'video_not_transcoded')
+                FROM sources s LEFT JOIN objectstoragefiles f ON f.source_id = s.id
+                WHERE s.encryption IS NOT NULL GROUP BY s.id
+                """, logger: logger)
+            var encryption: [Int64: (String, Int64)] = [:]
+            for try await (id, record, videos) in encrypted.decode((Int64, String, Int64).self) { encryption[id] = (record, videos) }
+            for index in result.indices {
+                guard let (record, videos) = encryption[result[index].id] else { continue }
+                result[index].encryptionJSON = record
+                result[index].videosNotTranscoded = videos
             }
             let problems = try await WalkProblems.summaries(client: client, logger: logger)
             for index in result.indices {

@@ -115,7 +115,8 @@ public struct StatusCatalog: Sendable {
                     bytesPerSecond: rate,
                     etaSeconds: pendingBytes == 0 ? 0 : (rate > 0 ? Double(pendingBytes) / rate : nil),
                     complete: row.finishedAt != nil && pending == 0 && (files["failed"] ?? 0) == 0 && doneFiles > 0 && problems == nil,
-                    walkProblems: problems?.count ?? 0, walkProblemPaths: problems?.sample.map(\.line) ?? []))
+                    walkProblems: problems?.count ?? 0, walkProblemPaths: problems?.sample.map(\.line) ?? [],
+                    encryption: row.encryption, videosNotTranscoded: row.videosNotTranscoded))
             }
             // Rows of sources missing from the list (cannot happen with the foreign key, but never undercount).
             bytesExpected = max(bytesExpected, bytesRaw)
@@ -186,19 +187,26 @@ public struct StatusCatalog: Sendable {
         var finishedAt: Date?
         var filesSeen: Int64
         var bytesSeen: Int64
+        var encryption: String?
+        var videosNotTranscoded: Int64
     }
 
     func readSources() async throws -> [SourceRow] {
         let rows = try await client.query("""
-            SELECT id, label, metadata::text, note, started_at, finished_at, files_seen, bytes_seen
+            SELECT id, label, metadata::text, note, started_at, finished_at, files_seen, bytes_seen,
+                CASE WHEN encryption IS NULL THEN NULL WHEN encryption->>'scheme' = 'passphrase' THEN 'age, with a passphrase'
+                     ELSE 'age, to ' || jsonb_array_length(encryption->'recipients') || ' recipient'
+                          || CASE WHEN jsonb_array_length(encryption->'recipients') = 1 THEN '' ELSE 's' END END,
+                CASE WHEN encryption IS NULL THEN 0 ELSE (SELECT count(*) FROM objectstoragefiles f
+                    WHERE f.source_id = sources.id AND f.details ? 'video_not_transcoded' AND f.deleted_at IS NULL) END
             FROM sources ORDER BY started_at DESC, id DESC LIMIT 500
             """, logger: logger)
         var result: [SourceRow] = []
-        for try await (id, label, metadata, note, started, finished, files, bytes) in rows.decode(
-            (Int64, String, String, String?, Date, Date?, Int64, Int64).self) {
+        for try await (id, label, metadata, note, started, finished, files, bytes, encryption, videos) in rows.decode(
+            (Int64, String, String, String?, Date, Date?, Int64, Int64, String?, Int64).self) {
             result.append(SourceRow(
                 id: id, label: label, metadata: JSONValue.parse(metadata), note: note, startedAt: started, finishedAt: finished,
-                filesSeen: files, bytesSeen: bytes))
+                filesSeen: files, bytesSeen: bytes, encryption: encryption, videosNotTranscoded: videos))
         }
         return result
     }

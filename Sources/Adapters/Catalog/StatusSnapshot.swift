@@ -91,9 +91,14 @@ public struct SourceStatus: Sendable, Codable {
     /// inspected): files may be missing. `walkProblemPaths` lists the first few as "path: problem".
     public var walkProblems: Int64 = 0
     public var walkProblemPaths: [String] = []
+    /// "age, to 2 recipients" or "age, with a passphrase" for an encrypted source; its videos are archived as
+    /// recorded, not transcoded (the cloud cannot read them), and counted here.
+    public var encryption: String?
+    public var videosNotTranscoded: Int64 = 0
 
     enum CodingKeys: String, CodingKey {
-        case id, label, metadata, note
+        case id, label, metadata, note, encryption
+        case videosNotTranscoded = "videos_not_transcoded"
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case filesSeen = "files_seen"

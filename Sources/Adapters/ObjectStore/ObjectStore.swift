@@ -160,6 +160,10 @@ public struct PutOptions: Sendable, Hashable {
     /// ``ObjectStore/syncNames(of:)``, so that many small objects share one directory sync. Until then a crash
     /// may lose the object, never leave a partial one. S3 ignores it: its objects are durable when written.
     public var deferNameSync: Bool
+    /// A resumed multipart upload whose stored part no longer matches the local bytes fails with `sourceChanged`
+    /// instead of sending that part again. For encrypted streams: their key is derived per object, so a second,
+    /// different ciphertext under the same key must never leave the machine; the caller starts a new object.
+    public var resumedPartsMustMatch = false
 
     public init(
         storageClass: StorageClass? = nil, contentType: String? = nil, metadata: [String: String] = [:],

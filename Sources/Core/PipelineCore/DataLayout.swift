@@ -11,6 +11,9 @@ public struct DataLayout: Sendable, Hashable {
     public var defaultStaging: String { root + "/staging" }
     public var defaultArchive: String { root + "/archive" }
 
+    /// Dedupe keys of encrypted sources written on this machine (mode 0700; not scratch: keep it).
+    public var encryptionKeys: String { root + "/keys" }
+
     /// Scratch space, safe to delete while no program runs.
     public var scratch: String { root + "/tmp" }
     /// Disc-image members copied while hashed (the uploader reads a disc once).

@@ -190,9 +190,10 @@ struct MultipartUploader {
                 let fullKey = self.fullKey
                 let previous = stored[number]
                 let bodyHandoff = BufferHandoff(body)
+                let mustMatch = options.resumedPartsMustMatch
                 group.addTask {
                     try await Self.sendPart(store: store, fullKey: fullKey, uploadID: uploadID, number: number,
-                                            body: bodyHandoff.take()!, previous: previous, journal: journal)
+                                            body: bodyHandoff.take()!, previous: previous, mustMatch: mustMatch, journal: journal)
                 }
                 running += 1
             }
@@ -213,7 +214,7 @@ struct MultipartUploader {
     /// Sends one part unless the server already holds exactly these bytes.
     private static func sendPart(
         store: S3ObjectStore, fullKey: String, uploadID: String, number: Int, body: ByteBuffer,
-        previous: StoredPart?, journal: (any MultipartUploadJournal)?
+        previous: StoredPart?, mustMatch: Bool, journal: (any MultipartUploadJournal)?
     ) async throws -> PartOutcome {
         let digest = SHA256.hash(buffer: body)
         let checksum = Data(digest).base64EncodedString()
@@ -230,6 +231,10 @@ struct MultipartUploader {
                 if !previous.journaled { try await journal?.recordPart(part) }
                 return PartOutcome(part: part, sent: false, body: body)
             }
+        }
+        if previous != nil, mustMatch {
+            throw ObjectStoreError(.sourceChanged, operation: "UploadPart \(number)", location: store.client.location(fullKey),
+                                   message: "part \(number) stored by an earlier attempt no longer matches the local bytes")
         }
         var request = S3Client.Request(
             method: .PUT, key: fullKey, query: [("partNumber", String(number)), ("uploadId", uploadID)],
