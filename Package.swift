@@ -81,7 +81,7 @@ let package = Package(
         // What the archiver writes and restore reads: bundle manifests, tar, zstd and gzip streams. No libav, no
         // buckets: the uploader (restore) links it too.
         .target(
-            name: "ArchiveFormat", dependencies: ["PipelineCore", "SystemIO", "CZstd", "CZlib", crypto],
+            name: "ArchiveFormat", dependencies: ["PipelineCore", "SystemIO", "AgeEncryption", "CZstd", "CZlib", crypto],
             path: "Sources/Adapters/ArchiveFormat", swiftSettings: strictSettings),
         // Optional OTLP export of logs, metrics and traces (swift-otel) when OTEL_EXPORTER_OTLP_ENDPOINT is set.
         .target(
@@ -111,12 +111,13 @@ let package = Package(
             path: "Sources/Steps/TranscodeStep", swiftSettings: strictSettings),
         // The upload run: sources into the staging bucket and the catalog, resumable.
         .target(
-            name: "Upload", dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", logging, nioCore],
+            name: "Upload",
+            dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", "ArchiveFormat", "AgeEncryption", logging, crypto, nioCore],
             path: "Sources/Steps/Upload", swiftSettings: strictSettings),
         // The way back: restore (requests, waiting, downloads, verified files), verify, audit, rebuild-catalog, ls, sources.
         .target(
             name: "Restore",
-            dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", "ArchiveFormat", logging, crypto, nioCore],
+            dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", "ArchiveFormat", "AgeEncryption", logging, crypto, nioCore],
             path: "Sources/Steps/Restore", swiftSettings: strictSettings),
         // Alerts: the watchdog, the alert store, delivery and webhook payloads. Used by the workers (a crash alert on
         // the way out) and the status server (the watchdog), without Hummingbird.
@@ -148,7 +149,7 @@ let package = Package(
             path: "Sources/Programs/CommandSupport", swiftSettings: strictSettings),
         .executableTarget(
             name: "uploader",
-            dependencies: ["CommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Restore", argumentParser, postgres],
+            dependencies: ["CommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Restore", "ArchiveFormat", "AgeEncryption", argumentParser, postgres],
             path: "Sources/Programs/uploader", swiftSettings: strictSettings),
         .executableTarget(
             name: "transcoder",
@@ -194,7 +195,7 @@ let package = Package(
         .testTarget(
             name: "UnitTests",
             dependencies: [
-                "PipelineCore", "Catalog", "ObjectStore", "SourceReading", "ArchiveFormat", "Media", "JobQueue", "ArchiveStep", "TranscodeStep", "CommandSupport",
+                "PipelineCore", "Catalog", "ObjectStore", "SourceReading", "ArchiveFormat", "Media", "JobQueue", "ArchiveStep", "TranscodeStep", "CommandSupport", "AgeEncryption", crypto,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/Unit/UnitTests", swiftSettings: strictSettings),

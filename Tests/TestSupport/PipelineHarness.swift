@@ -211,3 +211,28 @@ public struct PipelineHarness: Sendable {
         return Self.sha256(bytes)
     }
 }
+
+extension PipelineHarness {
+    /// Waits (up to two minutes) until the catalog's multipart journal shows `parts` finished parts or the process
+    /// has exited, and returns the parts seen: the moment a crash test kills the uploader mid-file. One connection
+    /// for the whole wait: on a loaded machine a new connection per look can take longer than the uploader needs
+    /// for the remaining parts, and the moment would be missed.
+    public func waitForStoredParts(_ parts: Int32, of process: Subprocess.Running) async throws -> Int32 {
+        try await CatalogDatabase.withClient(database.url, logger: TestEnvironment.logger) { client in
+            var seen: Int32 = 0
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline, kill(process.processID, 0) == 0 {
+                do {
+                    for try await value in try await client.query(
+                        "SELECT coalesce(max(jsonb_array_length(multipart_state->'parts')), 0)::int FROM pending_uploads",
+                        logger: TestEnvironment.logger).decode(Int32.self) { seen = value }
+                } catch {
+                    seen = 0  // the uploader has not created its tables yet
+                }
+                if seen >= parts { break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            return seen
+        }
+    }
+}

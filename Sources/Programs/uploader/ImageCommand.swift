@@ -25,6 +25,8 @@ struct ImageCommand: AsyncParsableCommand {
 
     @OptionGroup var source: SourceOptions
 
+    @OptionGroup(title: "Encryption (age)") var encryption: EncryptionOptions
+
     @Option(help: "Extra passes over unreadable sectors before giving up on them.")
     var retryPasses: Int = 3
 
@@ -42,6 +44,7 @@ struct ImageCommand: AsyncParsableCommand {
         if !name.lowercased().hasSuffix(".iso") { name += ".iso" }
         var configuration = UploadConfiguration(label: source.label, metadata: try source.parsedMetadata(), note: source.note)
         configuration.keepRaw = source.keepRaw
+        configuration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
         let progress = UploadProgress.standard(style: .choose(json: json))
         let imageName = name
         let passes = retryPasses

@@ -1,3 +1,4 @@
+import ArchiveFormat
 import ArgumentParser
 import Catalog
 import CommandSupport
@@ -26,7 +27,7 @@ func withArchive<Result: Sendable>(
         throw ExitCode(130)
     } catch let error as RestoreError {
         CommandRunner.printToStandardError("error: \(error)")
-        throw ExitCode(error.code == .invalidRequest || error.code == .catalog ? 2 : 1)
+        throw ExitCode(error.code == .invalidRequest || error.code == .catalog || error.code == .wrongIdentity ? 2 : 1)
     } catch let error as ObjectStoreError {
         CommandRunner.printToStandardError("error: \(error)")
         throw ExitCode(1)
@@ -62,6 +63,8 @@ struct RestoreCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: GlobalOptions
+
+    @OptionGroup(title: "Encrypted sources") var keys: IdentityOptions
 
     @Option(help: "Restore the files of this source (its newest versions).")
     var source: String?
@@ -105,13 +108,15 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         let style = RestoreProgress.Style.choose(json: json)
-        let configuration = RestoreConfiguration(
+        var configuration = RestoreConfiguration(
             destination: URL(fileURLWithPath: to).standardizedFileURL.path,
             selection: RestoreSelection(sourceLabel: source, hash: hash?.lowercased(), allVersions: hash != nil),
             pathPattern: path, tier: RestoreTier(rawValue: tier.capitalized) ?? .standard, days: days, wait: wait,
             pollInterval: .milliseconds(Int64(pollSeconds * 1000)), overwrite: overwrite)
+        configuration.keyring = try keys.keys()
+        let restoreConfiguration = configuration
         let report = try await withArchive(options, resumeHint: "finished files are kept and partial downloads resume: run the same command again") { context, handle, archive in
-            var configuration = configuration
+            var configuration = restoreConfiguration
             configuration.testKillAfterBytes = context.hooks.restoreKillAfterBytes
             let run = RestoreRun(catalog: RestoreCatalog(client: handle, logger: context.logger), archive: archive,
                                  configuration: configuration, progress: RestoreProgress.standard(style: style), logger: context.logger)
@@ -157,6 +162,8 @@ struct VerifyCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
+    @OptionGroup(title: "Encrypted sources") var keys: IdentityOptions
+
     @Option(help: "Only objects holding files of this source.")
     var source: String?
 
@@ -176,7 +183,9 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let style = RestoreProgress.Style.choose(json: json)
-        let configuration = VerifyConfiguration(sourceLabel: source, samplePercent: sample, against: against)
+        var verifyConfiguration = VerifyConfiguration(sourceLabel: source, samplePercent: sample, against: against)
+        verifyConfiguration.keyring = try keys.keys()
+        let configuration = verifyConfiguration
         let report = try await withArchive(options) { context, handle, archive in
             try await VerifyRun(catalog: RestoreCatalog(client: handle, logger: context.logger), archive: archive,
                                 configuration: configuration, progress: RestoreProgress.standard(style: style)).run()
@@ -232,6 +241,8 @@ struct RebuildCatalogCommand: AsyncParsableCommand {
 
     @OptionGroup var options: GlobalOptions
 
+    @OptionGroup(title: "Encrypted sources") var keys: IdentityOptions
+
     @Option(help: ArgumentHelp("The archive bucket (s3://bucket/prefix or file:///path); default BACKUP_ARCHIVE_URL.", valueName: "url"))
     var from: String?
 
@@ -246,10 +257,11 @@ struct RebuildCatalogCommand: AsyncParsableCommand {
             throw ValidationError("--from: \(error)")
         }
         let style = RestoreProgress.Style.choose(json: json)
+        let keyring = try keys.keys()
         let report = try await withArchive(options, archiveURL: url) { context, handle, archive in
             try await RebuildRun(catalog: RebuildCatalog(client: handle, logger: context.logger), archive: archive,
                                  workDirectory: context.layout.rebuildWork,
-                                 progress: RestoreProgress.standard(style: style), logger: context.logger).run()
+                                 progress: RestoreProgress.standard(style: style), logger: context.logger, keyring: keyring).run()
         }
         if style == .terminal { for line in report.summaryLines { print(line) } }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }

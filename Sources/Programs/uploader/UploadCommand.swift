@@ -28,6 +28,8 @@ struct UploadCommand: AsyncParsableCommand {
 
     @OptionGroup var source: SourceOptions
 
+    @OptionGroup(title: "Encryption (age)") var encryption: EncryptionOptions
+
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
 
@@ -57,6 +59,7 @@ struct UploadCommand: AsyncParsableCommand {
         var configuration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
         configuration.keepRaw = source.keepRaw
+        configuration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
         let style = UploadProgress.Style.choose(json: json)
         let progress = UploadProgress.standard(style: style)
         let spoolDirectory = context.layout.uploadSpool

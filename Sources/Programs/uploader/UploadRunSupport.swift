@@ -1,3 +1,4 @@
+import ArchiveFormat
 import ArgumentParser
 import Catalog
 import CommandSupport
@@ -26,6 +27,10 @@ func withUploadRun<Result: Sendable>(
     } catch is Interruption.Interrupted {
         CommandRunner.printToStandardError("\ninterrupted: \(resumeHint)")
         throw ExitCode(130)
+    } catch let error as EncryptionError {
+        // The source's encryption and the command disagree: nothing was read or sent.
+        CommandRunner.printToStandardError("error: \(error)")
+        throw ExitCode(2)
     }
 }
 

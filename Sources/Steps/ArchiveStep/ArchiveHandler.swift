@@ -119,10 +119,14 @@ public struct ArchiveHandler: JobHandler {
         do {
             guard let stagingKey = item.stagingKey else { throw ArchiveError.stagingObjectMissing(fileID: item.job.fileID, key: "-") }
             let key = singleKey(item)
-            let metadata = SingleObjectMetadata(
+            var objectMetadata = SingleObjectMetadata(
                 fileID: item.job.fileID, sha256: item.contentHash, originalSHA256: item.originalHash, sourceLabel: item.sourceLabel,
-                path: item.path, version: item.version, kind: item.kind.rawValue, originalSize: item.originalSize, modifiedAt: item.modifiedAt
-            ).headers
+                path: item.path, version: item.version, kind: item.kind.rawValue, originalSize: item.originalSize, modifiedAt: item.modifiedAt)
+            if let sealed = item.sealed {
+                // Encrypted: the label, path and time travel sealed, never in the clear.
+                (objectMetadata.sourceLabel, objectMetadata.path, objectMetadata.modifiedAt, objectMetadata.sealed) = (nil, nil, nil, sealed)
+            }
+            let metadata = objectMetadata.headers
             // An earlier attempt may have uploaded it and died before recording it: reuse it only if its content is
             // verifiably the file's (read back, or the server's own checksum or ETag against the staging copy),
             // never on the strength of its metadata.

@@ -23,6 +23,7 @@ final class BundleWriter {
     let tarPath: String
     private let writer: BufferedFileWriter
     private(set) var members: [BundleManifestMember] = []
+    private var encryptedSources: [String: String] = [:]
     private(set) var rawBytes: Int64 = 0
     private var compressedBytes: Int64 = 0
     private var names: Set<String> = []
@@ -41,7 +42,8 @@ final class BundleWriter {
     func append(_ item: ArchiveItem, body: ObjectByteStream) async throws {
         let start = writer.offset
         let name = memberName(for: item)
-        let mtime = Int64(item.modifiedAt?.timeIntervalSince1970 ?? 0)
+        // An encrypted file's time stays out of the archive with its name (its sealed placement has both).
+        let mtime = item.sealed == nil ? Int64(item.modifiedAt?.timeIntervalSince1970 ?? 0) : 0
         try await write(TarFormat.headers(name: name, size: item.contentSize, modificationTime: mtime))
         let dataOffset = writer.offset
         var memberHasher = SHA256()
@@ -69,17 +71,25 @@ final class BundleWriter {
         try await write(TarFormat.padding(for: size))
         names.insert(name)
         rawBytes += size
-        if Compressibility.isCompressed(name: item.name, firstBytes: firstBytes) { compressedBytes += size }
-        members.append(BundleManifestMember(
-            fileID: item.job.fileID, sourceLabel: item.sourceLabel, path: item.path, version: item.version,
-            kind: item.kind.rawValue, member: name, offset: dataOffset, size: size, sha256: digest,
-            originalSHA256: item.originalHash, modifiedAt: item.modifiedAt))
+        // Ciphertext does not compress.
+        if item.sealed != nil || Compressibility.isCompressed(name: item.name, firstBytes: firstBytes) { compressedBytes += size }
+        if let sealed = item.sealed {
+            if let record = item.sourceEncryption { encryptedSources[String(item.sourceID)] = record }
+            members.append(BundleManifestMember(
+                fileID: item.job.fileID, sourceLabel: "", path: "", version: item.version, kind: item.kind.rawValue, member: name,
+                offset: dataOffset, size: size, sha256: digest, originalSHA256: item.originalHash, modifiedAt: nil, sealed: sealed))
+        } else {
+            members.append(BundleManifestMember(
+                fileID: item.job.fileID, sourceLabel: item.sourceLabel, path: item.path, version: item.version,
+                kind: item.kind.rawValue, member: name, offset: dataOffset, size: size, sha256: digest,
+                originalSHA256: item.originalHash, modifiedAt: item.modifiedAt))
+        }
     }
 
     /// Writes the manifest and the end of the archive, then compresses when it helps: only when at least a
     /// quarter of the bytes are not compressed formats already, and only if zstd saves at least 10%.
     func finish(compressionLevel: Int32) async throws -> FinishedBundle {
-        let manifest = BundleManifest(createdAt: createdAt, members: members)
+        let manifest = BundleManifest(createdAt: createdAt, members: members, encryptedSources: encryptedSources.isEmpty ? nil : encryptedSources)
         let manifestBytes = try manifest.encoded()
         try await write(TarFormat.headers(name: BundleManifest.memberName, size: Int64(manifestBytes.count), modificationTime: Int64(createdAt.timeIntervalSince1970)))
         try await write(manifestBytes)
@@ -110,7 +120,9 @@ final class BundleWriter {
     }
 
     /// `label/path`, made unique inside the bundle (another version of the same path gets `~v2` and so on).
+    /// An encrypted file's is `encrypted/<file id>.age`: no name or path of it enters the archive.
     private func memberName(for item: ArchiveItem) -> String {
+        if item.sealed != nil { return "encrypted/\(item.job.fileID).age" }
         let label = item.sourceLabel.replacingOccurrences(of: "/", with: "_")
         var path = item.path
         while path.hasPrefix("/") { path.removeFirst() }

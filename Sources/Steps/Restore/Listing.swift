@@ -1,3 +1,4 @@
+import ArchiveFormat
 import Catalog
 import Foundation
 import ObjectStore
@@ -109,6 +110,7 @@ public enum Listing {
                     "note": source.note ?? NSNull(), "started_at": RestoreReport.dateText(source.startedAt),
                     "finished_at": source.finishedAt.map(RestoreReport.dateText) ?? NSNull(),
                     "walk_problems": source.walkProblems, "walk_problem_paths": source.walkProblemPaths,
+                    "encryption": encryptionText(source) ?? NSNull(), "videos_not_transcoded": source.videosNotTranscoded,
                 ])
             }
         case .table:
@@ -117,6 +119,12 @@ public enum Listing {
                  String(source.inProgress), String(source.failed + source.unreadable), Format.bytes(source.storedBytes)]
             }
             var lines = table(["LABEL", "STATE", "FILES", "SIZE", "ARCHIVED", "DUPLICATES", "IN PROGRESS", "FAILED", "STORED"], rows)
+            for source in sources {
+                guard let encryption = encryptionText(source) else { continue }
+                lines.append("\(source.label): encrypted (\(encryption))" + (source.videosNotTranscoded > 0
+                    ? "; \(source.videosNotTranscoded) video\(source.videosNotTranscoded == 1 ? "" : "s") archived as recorded, not transcoded (the cloud cannot read encrypted files)"
+                    : ""))
+            }
             for source in sources where source.walkProblems > 0 {
                 lines.append("\(source.label): \(source.walkProblems) path\(source.walkProblems == 1 ? "" : "s") could not be read by the last upload (files may be missing):")
                 lines += source.walkProblemPaths.map { "  \($0)" }
@@ -126,6 +134,12 @@ public enum Listing {
             }
             return lines
         }
+    }
+
+    /// "age, to 1 recipient (age1qyqszqgp…)" for an encrypted source.
+    static func encryptionText(_ source: SourceSummary) -> String? {
+        guard let json = source.encryptionJSON else { return nil }
+        return (try? SourceEncryptionRecord.decode(json))?.summary ?? "age"
     }
 
     // MARK: restore-status

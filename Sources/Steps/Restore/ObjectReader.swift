@@ -30,8 +30,11 @@ struct FileWriter: Sendable {
     /// Writes `expected.size` bytes into the target's partial file, keeping (and re-hashing) what an earlier run
     /// left there; verifies the SHA-256; sets the modification time and renames it into place. Returns the bytes
     /// fetched. A checksum mismatch after resuming starts over once from the first byte.
-    func write(_ target: SafeDestination.Target, size: Int64, sha256: String, modifiedAt: Double?, label: String,
-               fetch: Fetch) async throws -> Int64 {
+    func write(_ target: SafeDestination.Target, size: Int64, sha256: String, decryption: FileDecryption? = nil, modifiedAt: Double?,
+               label: String, fetch: Fetch) async throws -> Int64 {
+        if let decryption {
+            return try await writeDecrypted(target, size: size, sha256: sha256, decryption: decryption, modifiedAt: modifiedAt, label: label, fetch: fetch)
+        }
         var fetched: Int64 = 0
         for attempt in 0..<2 {
             let destination = self.destination
@@ -97,12 +100,13 @@ struct FileWriter: Sendable {
 
     /// The SHA-256 of a regular file already at the target (nil when something else is there or it cannot be
     /// read), to tell "already restored" from "in the way".
-    static func hashExisting(_ destination: SafeDestination, _ target: SafeDestination.Target) -> String? {
+    static func hashExisting(_ destination: SafeDestination, _ target: SafeDestination.Target, decryption: FileDecryption? = nil) -> String? {
         let descriptor = destination.openExisting(target)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        if let decryption { return DecryptingSink.keyedHashOfExisting(descriptor, unlock: decryption.unlock) }
         return (try? hash(descriptor, upTo: Int64(info.st_size))).map { Array($0.finalize()).hexString }
     }
 }
@@ -144,7 +148,7 @@ struct LocalBundleExtractor {
             do {
                 let target = try destination.target(job.path, partialTag: String(job.location.fileID))
                 let (descriptor, _) = try destination.openPartial(target, fresh: true)
-                outputs.append(MemberOutput(job: job, target: target, descriptor: descriptor))
+                outputs.append(MemberOutput(job: job, target: target, descriptor: descriptor, sink: job.decryption.map(DecryptingSink.init)))
             } catch {
                 results.append((job, .failure(Self.restoreError(error))))
             }
@@ -157,7 +161,7 @@ struct LocalBundleExtractor {
                 if data.isEmpty { break }
                 for index in outputs.indices {
                     outputs[index].hasher.update(data: data)
-                    try data.withUnsafeBytes { raw in try writeAll(outputs[index].descriptor, raw, at: offset) }
+                    try outputs[index].write(data, at: offset, label: "\(outputs[index].job.path) (\(bundleKey))")
                 }
                 offset += Int64(data.count)
                 writer.noteWritten(Int64(data.count) * Int64(outputs.count))
@@ -165,14 +169,23 @@ struct LocalBundleExtractor {
         } catch {
             failure = Self.restoreError(error)
         }
-        for output in outputs {
-            let job = output.job
-            defer { output.target.close() }
+        for index in outputs.indices {
+            let job = outputs[index].job
+            defer { outputs[index].target.close() }
+            var memberFailure = failure
+            if memberFailure == nil {
+                do { try outputs[index].finish(label: "\(job.path) (\(bundleKey))") } catch { memberFailure = Self.restoreError(error) }
+            }
+            let output = outputs[index]
             let digest = Array(output.hasher.finalize()).hexString
-            if let failure {
+            if let failure = memberFailure {
                 close(output.descriptor)
                 destination.removePartial(output.target)
                 results.append((job, .failure(failure)))
+            } else if let problem = output.sink?.problem(storedSize: job.size, storedSHA256: job.sha256) {
+                close(output.descriptor)
+                destination.removePartial(output.target)
+                results.append((job, .failure(RestoreError(.checksumMismatch, "\(job.path) (\(bundleKey)): \(problem); not restored"))))
             } else if entry.size != job.size || digest != job.sha256 {
                 close(output.descriptor)
                 destination.removePartial(output.target)
@@ -194,7 +207,37 @@ struct LocalBundleExtractor {
         let job: FileJob
         let target: SafeDestination.Target
         let descriptor: Int32
+        /// An encrypted file's decryption: the member's bytes are an age file, its plaintext goes to disk.
+        var sink: DecryptingSink?
         var hasher = SHA256()
+        var plainOffset: Int64 = 0
+
+        init(job: FileJob, target: SafeDestination.Target, descriptor: Int32, sink: DecryptingSink?) {
+            self.job = job
+            self.target = target
+            self.descriptor = descriptor
+            self.sink = sink
+        }
+
+        mutating func write(_ data: [UInt8], at offset: Int64, label: String) throws {
+            guard sink != nil else {
+                try data.withUnsafeBytes { raw in try writeAll(descriptor, raw, at: offset) }
+                return
+            }
+            let plain = try data.withUnsafeBytes { try sink!.consume($0, label: label) }
+            try writePlain(plain)
+        }
+
+        mutating func finish(label: String) throws {
+            guard sink != nil else { return }
+            try writePlain(try sink!.finish(label: label))
+        }
+
+        private mutating func writePlain(_ plain: [UInt8]) throws {
+            guard !plain.isEmpty else { return }
+            try plain.withUnsafeBytes { raw in try writeAll(descriptor, raw, at: plainOffset) }
+            plainOffset += Int64(plain.count)
+        }
     }
 
     static func restoreError(_ error: any Error) -> RestoreError {

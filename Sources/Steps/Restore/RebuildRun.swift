@@ -50,8 +50,12 @@ public struct RebuildRun: Sendable {
     let workDirectory: String
     let progress: RestoreProgress
     let logger: Logger
+    /// `--identity` / `--passphrase`: what opens encrypted sources, whose names and paths the archive holds sealed.
+    let keyring: SourceKeyring
 
-    public init(catalog: RebuildCatalog, archive: any ObjectStore, workDirectory: String, progress: RestoreProgress, logger: Logger) {
+    public init(catalog: RebuildCatalog, archive: any ObjectStore, workDirectory: String, progress: RestoreProgress, logger: Logger,
+                keyring: SourceKeyring = SourceKeyring()) {
+        self.keyring = keyring
         self.catalog = catalog
         self.archive = archive
         self.workDirectory = workDirectory
@@ -68,6 +72,7 @@ public struct RebuildRun: Sendable {
         await progress.say("\(objects.count) objects in \(archive.location)")
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
 
+        let encrypted = EncryptedRebuild(keyring: keyring)
         return try await catalog.withTransaction { session in
             var report = RebuildReport()
             if objects[CatalogExportFormat.key] != nil {
@@ -75,9 +80,12 @@ public struct RebuildRun: Sendable {
                 try await importExport(session, report: &report)
                 // New rows from manifests must not take ids the export used.
                 try await session.resetSequences()
+                encrypted.learn(try await session.encryptedSources())
             }
-            try await recoverBundles(session, objects: objects, report: &report)
-            try await recoverSingles(session, objects: objects, report: &report)
+            try await recoverBundles(session, objects: objects, encrypted: encrypted, report: &report)
+            try await recoverSingles(session, objects: objects, encrypted: encrypted, report: &report)
+            // Inside the transaction: keys that do not open an encrypted source leave the database empty.
+            try await unsealAll(session, encrypted: encrypted)
             for (key, ids) in try await session.archivedKeys().sorted(by: { $0.key < $1.key }) where objects[key] == nil {
                 try await session.markMissing(ids: ids, key: key)
                 report.unrecovered.append("\(key): catalogued for \(ids.count) files but missing from the archive; those files are marked failed")
@@ -124,7 +132,7 @@ public struct RebuildRun: Sendable {
         return object["type"] as? String
     }
 
-    func recoverBundles(_ session: RebuildSession, objects: [String: ObjectSummary], report: inout RebuildReport) async throws {
+    func recoverBundles(_ session: RebuildSession, objects: [String: ObjectSummary], encrypted: EncryptedRebuild, report: inout RebuildReport) async throws {
         var known = try await session.bundles()
         for key in objects.keys.sorted() where key.hasPrefix("bundles/") && key.hasSuffix(".manifest.json") {
             let manifest: BundleManifest
@@ -153,9 +161,10 @@ public struct RebuildRun: Sendable {
                 report.bundlesFromManifests += 1
             }
             let states = try await session.fileStates(ids: manifest.members.map(\.fileID))
+            encrypted.learn(Dictionary(uniqueKeysWithValues: (manifest.encryptedSources ?? [:]).compactMap { key, value in Int64(key).map { ($0, value) } }))
             var changed = false
             for member in manifest.members {
-                let recovered = RecoveredFile(
+                var recovered = RecoveredFile(
                     fileID: member.fileID, sourceLabel: member.sourceLabel, path: member.path,
                     name: member.path.split(separator: "/").last.map(String.init) ?? member.path, version: member.version, kind: member.kind,
                     originalHash: member.originalSHA256, originalSize: member.size, modifiedAt: member.modifiedAt, archiveKey: bundleKey,
@@ -163,6 +172,14 @@ public struct RebuildRun: Sendable {
                     archivedAt: manifest.createdAt,
                     detailsJSON: member.sha256 == member.originalSHA256 ? #"{"rebuilt_from": "manifest"}"#
                         : #"{"rebuilt_from": "manifest", "original_size_unknown": true, "transcode": {}}"#)
+                var encryptedSourceID: Int64?
+                if let sealed = member.sealed {
+                    guard let (file, sourceID) = try await recoverEncrypted(sealed, encrypted: encrypted, session: session, base: recovered) else {
+                        report.unrecovered.append("encrypted file \(member.fileID) in \(bundleKey): its source's encryption record is in no export or manifest")
+                        continue
+                    }
+                    (recovered, encryptedSourceID) = (file, sourceID)
+                }
                 if let state = states[member.fileID] {
                     if state.state == "archived" { continue }
                     if try await session.markArchived(recovered) {
@@ -171,7 +188,7 @@ public struct RebuildRun: Sendable {
                     } else if state.state != "duplicate" {
                         report.unrecovered.append("\(member.sourceLabel)/\(member.path): in \(bundleKey), but the catalog row \(member.fileID) holds other content")
                     }
-                } else if try await session.insertArchived(recovered, sourceID: try await session.sourceID(label: member.sourceLabel)) {
+                } else if try await session.insertArchived(recovered, sourceID: encryptedSourceID != nil ? encryptedSourceID! : session.sourceID(label: member.sourceLabel)) {
                     changed = true
                     report.filesFromManifests += 1
                 } else {
@@ -184,7 +201,7 @@ public struct RebuildRun: Sendable {
 
     /// Files stored alone (`files/…`): their metadata names the file id and hashes. One the export saw on its
     /// way is completed; one nobody knows is listed (its path and source are in no manifest).
-    func recoverSingles(_ session: RebuildSession, objects: [String: ObjectSummary], report: inout RebuildReport) async throws {
+    func recoverSingles(_ session: RebuildSession, objects: [String: ObjectSummary], encrypted: EncryptedRebuild, report: inout RebuildReport) async throws {
         let archived = try await session.archivedKeys()
         for (key, object) in objects.sorted(by: { $0.key < $1.key }) where key.hasPrefix("files/") && !key.hasSuffix(".map") {
             guard archived[key] == nil else { continue }
@@ -193,17 +210,24 @@ public struct RebuildRun: Sendable {
             let fileID = metadata["file-id"].flatMap(Int64.init)
             if let single = SingleObjectMetadata(headers: metadata) {
                 let path = single.path ?? ""
-                let recovered = RecoveredFile(
+                var recovered = RecoveredFile(
                     fileID: single.fileID, sourceLabel: single.sourceLabel ?? "", path: path,
                     name: path.split(separator: "/").last.map(String.init) ?? path, version: single.version ?? 1,
                     kind: single.kind ?? "regular", originalHash: single.originalSHA256, originalSize: single.originalSize ?? object.size,
                     modifiedAt: single.modifiedAt, archiveKey: key, bundleID: nil, bundleOffset: nil, storedSize: object.size,
                     storedHash: single.sha256, archivedAt: object.lastModified, detailsJSON: #"{"rebuilt_from": "archive object metadata"}"#)
+                var encryptedSourceID: Int64?
+                if let sealed = single.sealed, let (file, sourceID) = try await recoverEncrypted(sealed, encrypted: encrypted, session: session, base: recovered) {
+                    (recovered, encryptedSourceID) = (file, sourceID)
+                }
                 if let state = try await session.fileStates(ids: [single.fileID])[single.fileID] {
                     if state.state != "archived", try await session.markArchived(recovered) {
                         report.filesCompletedFromArchive += 1
                         continue
                     }
+                } else if let sourceID = encryptedSourceID, try await session.insertArchived(recovered, sourceID: sourceID) {
+                    report.filesCompletedFromArchive += 1
+                    continue
                 } else if let label = single.sourceLabel, !path.isEmpty,
                           try await session.insertArchived(recovered, sourceID: try await session.sourceID(label: label)) {
                     // Archived after the export: placed from its own metadata.

@@ -21,4 +21,8 @@ public enum RestoreErrorCode: String, Sendable, Hashable {
     case localIO
     /// The database is not empty (rebuild-catalog), or the archive holds no catalog.
     case catalog
+    /// An encrypted source cannot be opened: no identity or passphrase given, or none that fits.
+    case wrongIdentity
+    /// An encrypted file's ciphertext failed age's authentication (altered or truncated): nothing written.
+    case decryptionFailed
 }

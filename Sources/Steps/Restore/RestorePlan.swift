@@ -1,3 +1,4 @@
+import ArchiveFormat
 import Catalog
 import Foundation
 import ObjectStore
@@ -24,6 +25,8 @@ public struct RestoreConfiguration: Sendable {
     public var concurrency: Int
     /// A test hook: the process kills itself (SIGKILL) once this many bytes were written to partial files.
     public var testKillAfterBytes: Int64?
+    /// `--identity` and `--passphrase`: what opens the encrypted sources among the files asked for.
+    public var keyring = SourceKeyring()
 
     public init(destination: String, selection: RestoreSelection, pathPattern: String? = nil, tier: RestoreTier = .standard, days: Int = 7,
                 wait: Bool = false, pollInterval: Duration = .seconds(600), overwrite: Bool = false, rangeMemberLimit: Int = 32,
@@ -58,6 +61,12 @@ struct FileJob: Sendable {
     /// Size and SHA-256 of the stored content (for a transcoded video, the transcode's).
     let size: Int64
     let sha256: String
+    /// For a file of an encrypted source: the stored bytes are an age file, decrypted on the way to disk.
+    var decryption: FileDecryption?
+
+    /// What the restored file must be on disk: its plaintext size and hash for an encrypted one.
+    var restoredSize: Int64 { decryption?.plaintextSize ?? size }
+    var restoredHash: String { decryption?.keyedHash ?? sha256 }
 }
 
 /// One archive object (a bundle or a file stored alone) and the files wanted from it.

@@ -91,10 +91,12 @@ public struct RestoreRun: Sendable {
         } catch {
             throw RestoreError(.invalidRequest, "--path: \(error)")
         }
+        let locations = try await catalog.files(configuration.selection)
+        let (plain, problems) = RestorePlanner.plan(locations, pattern: pattern)
+        // Before the destination is touched: a wrong identity leaves it as it was.
+        let planned = try await attachDecryption(plain, locations: locations)
         let destination = try SafeDestination(root: configuration.destination)
         let writer = FileWriter(destination: destination, killAfterBytes: configuration.testKillAfterBytes, progress: progress)
-
-        let (planned, problems) = RestorePlanner.plan(try await catalog.files(configuration.selection), pattern: pattern)
         report.problems = problems
         guard !planned.isEmpty || !problems.isEmpty else {
             throw RestoreError(.invalidRequest, "nothing matches: no catalogued file fits \(configuration.requestDescription)")
@@ -150,7 +152,7 @@ public struct RestoreRun: Sendable {
                     switch outcome {
                     case .success:
                         report.restored.append(job.path.description)
-                        report.bytesRestored += job.size
+                        report.bytesRestored += job.restoredSize
                         await progress.fileDone()
                         await progress.event("file", ["path": job.path.description, "outcome": "restored", "size": job.size, "sha256": job.sha256])
                     case .failure(let error):
@@ -206,7 +208,8 @@ public struct RestoreRun: Sendable {
             }
             defer { target.close() }
             guard let existing = destination.existing(target) else { return .missing }
-            if (existing.st_mode & S_IFMT) == S_IFREG, Int64(existing.st_size) == job.size, FileWriter.hashExisting(destination, target) == job.sha256 {
+            if (existing.st_mode & S_IFMT) == S_IFREG, Int64(existing.st_size) == job.restoredSize,
+               FileWriter.hashExisting(destination, target, decryption: job.decryption) == job.restoredHash {
                 return .present
             }
             if (existing.st_mode & S_IFMT) == S_IFDIR {
@@ -308,7 +311,8 @@ public struct RestoreRun: Sendable {
                 let target = try await blocking { try destination.target(job.path, partialTag: String(job.location.fileID)) }
                 defer { target.close() }
                 result.downloaded += try await writer.write(
-                    target, size: job.size, sha256: job.sha256, modifiedAt: job.location.modifiedAt, label: "\(job.path) (\(object.key))"
+                    target, size: job.size, sha256: job.sha256, decryption: job.decryption, modifiedAt: job.location.modifiedAt,
+                    label: "\(job.path) (\(object.key))"
                 ) { offset in
                     try await archive.get(object.key, range: offset > 0 ? ByteRange(first: offset, last: job.size - 1) : nil).body
                 }
@@ -366,7 +370,8 @@ public struct RestoreRun: Sendable {
                 let target = try await blocking { try destination.target(job.path, partialTag: String(job.location.fileID)) }
                 defer { target.close() }
                 result.downloaded += try await writer.write(
-                    target, size: job.size, sha256: job.sha256, modifiedAt: job.location.modifiedAt, label: "\(job.path) (\(object.key))"
+                    target, size: job.size, sha256: job.sha256, decryption: job.decryption, modifiedAt: job.location.modifiedAt,
+                    label: "\(job.path) (\(object.key))"
                 ) { start in
                     try await archive.get(object.key, range: ByteRange(first: offset + start, last: offset + job.size - 1)).body
                 }

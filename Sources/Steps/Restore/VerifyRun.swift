@@ -15,6 +15,8 @@ public struct VerifyConfiguration: Sendable {
     /// A local copy of the source (the original disc) to re-read and compare with what was archived.
     public var against: String?
     public var concurrency: Int
+    /// What opens an encrypted source for `--against`: its catalog hashes are keyed, so comparing needs its key.
+    public var keyring = SourceKeyring()
 
     public init(sourceLabel: String? = nil, samplePercent: Double = 100, against: String? = nil, concurrency: Int = 4) {
         self.sourceLabel = sourceLabel
@@ -148,7 +150,14 @@ public struct VerifyRun: Sendable {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw RestoreError(.invalidRequest, "--against \(root): not a directory (mount the disc and give its mount point)")
         }
-        for location in try await catalog.files(RestoreSelection(sourceLabel: label)) where location.state == "archived" || location.state == "duplicate" {
+        let locations = try await catalog.files(RestoreSelection(sourceLabel: label))
+        // An encrypted source's hashes are HMACs under its dedupe key: the keys given open it, or nothing is compared.
+        var opened: SourceUnlock?
+        if let first = locations.first(where: \.encrypted) {
+            opened = try await RestoreRun.unlock(sourceIDs: [first.sourceID], locations: locations, catalog: catalog, keyring: configuration.keyring)[first.sourceID]
+        }
+        let unlock = opened
+        for location in locations where location.state == "archived" || location.state == "duplicate" {
             guard location.kind != "disc_image", let expected = location.originalHash else { continue }
             let relative = location.rawPathHex.flatMap(RestorePlanner.bytes(hex:)) ?? Array(location.path.utf8)
             let path = String(decoding: Array(root.utf8) + [UInt8(ascii: "/")] + relative, as: UTF8.self)
@@ -157,6 +166,11 @@ public struct VerifyRun: Sendable {
                 digest = try await blocking { () throws -> String? in
                     guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
                     defer { try? handle.close() }
+                    if let unlock {
+                        var mac = unlock.contentHasher()
+                        while let data = try handle.read(upToCount: 4 << 20), !data.isEmpty { mac.update(data: data) }
+                        return Array(mac.finalize()).hexString
+                    }
                     var hasher = SHA256()
                     while let data = try handle.read(upToCount: 4 << 20), !data.isEmpty { hasher.update(data: data) }
                     return Array(hasher.finalize()).hexString

@@ -162,7 +162,7 @@ enum StatusPage {
             html += """
                 <tr><td><div class="label-cell"><b>\(htmlEscape(source.label))</b> \(status)</div>
                 <div class="muted small">\(metadata)\(source.note.map { " · " + htmlEscape($0) } ?? "")</div>
-                <div class="muted small">started \(Format.timestamp(source.startedAt))\(source.finishedAt == nil ? " · \(Format.count(source.filesSeen)) files found so far" : "")</div>\(walkProblems(source))</td>
+                <div class="muted small">started \(Format.timestamp(source.startedAt))\(source.finishedAt == nil ? " · \(Format.count(source.filesSeen)) files found so far" : "")</div>\(encryption(source))\(walkProblems(source))</td>
                 <td>\(statePills(source.filesByState))</td>
                 <td class="progress-cell">\(progressBar(source.progress, states: source.bytesByState, total: max(expected, source.bytesTotal)))
                 <div class="small">\(Format.percent(source.progress)) · \(Format.bytes(source.bytesDone)) of \(Format.bytes(expected)) · \(Format.count(source.filesDone))/\(Format.count(max(source.filesTotal, source.filesSeen))) files</div></td>
@@ -170,6 +170,15 @@ enum StatusPage {
                 """
         }
         return html + "</tbody></table></section>\n"
+    }
+
+    /// An encrypted source says so, and that its videos are archived as recorded: the cloud cannot transcode them.
+    static func encryption(_ source: SourceStatus) -> String {
+        guard let encryption = source.encryption else { return "" }
+        let videos = source.videosNotTranscoded > 0
+            ? " · \(Format.count(source.videosNotTranscoded)) video\(source.videosNotTranscoded == 1 ? "" : "s") archived as recorded, not transcoded (the cloud cannot read encrypted files)"
+            : ""
+        return "\n<div class=\"small encryption\">encrypted on this side (\(htmlEscape(encryption)))\(videos)</div>"
     }
 
     /// The paths the last upload could not read, under the source's label (nothing when it saw everything).

@@ -19,7 +19,7 @@ extension UploadRun {
         let started = ContinuousClock.now
         let device = try await FileSectorDevice.open(RawPath(devicePath))
         await progress.planned(files: 1, bytes: device.byteCount)
-        let sourceID = try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw, origin: devicePath)
+        let sourceID = try await openSource(origin: devicePath)
         await progress.fileStarted(imageName)
 
         let stream = try DiscImager(device: device, configuration: imagerConfiguration).stream()

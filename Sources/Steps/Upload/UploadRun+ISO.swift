@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import SystemIO
 import NIOCore
 import ObjectStore
 import PipelineCore
@@ -50,7 +51,7 @@ extension UploadRun {
 
         let sourceID = configuration.dryRun
             ? -1
-            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw, origin: imagePath)
+            : try await openSource(origin: imagePath)
         try FileManager.default.createDirectory(atPath: spoolDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let excludes = try configuration.excludes.map(ExcludePattern.init)
         let results = ResultCollector()
@@ -87,7 +88,7 @@ extension UploadRun {
         await progress.planned(files: 1, bytes: size)
         let sourceID = configuration.dryRun
             ? -1
-            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw, origin: imagePath)
+            : try await openSource(origin: imagePath)
         let name = image.lastComponent
         let file = IngestedFile(
             sourceID: sourceID, path: name.catalogText, rawPath: name.isValidUTF8 ? nil : name.bytes, name: name.catalogText, sizeBytes: size,
@@ -153,8 +154,9 @@ extension UploadRun {
         if try await catalog.contentOfSizeExists(entry.size) {
             let spool = spoolDirectory + "/" + UUID().uuidString
             defer { try? FileManager.default.removeItem(atPath: spool) }
-            let hash = try await Self.spool(CountingChunks(base: chunks, progress: progress), to: spool)
+            let hash = try await Self.spool(CountingChunks(base: chunks, progress: progress), to: spool, hasher: ContentHasher(encryption.value?.keys))
             if try await catalog.holder(ofHash: hash) != nil {
+                try sealIfEncrypted(&ingested)
                 let outcome = try await catalog.record(ingested, hash: hash, stagingKey: nil, pendingID: nil)
                 if outcome != .needsContent {  // else the holder was deleted meanwhile: store the bytes after all
                     await progress.fileFinished(path, outcome: outcome.isUnchanged ? "unchanged" : "duplicate", size: entry.size)
@@ -177,7 +179,9 @@ extension UploadRun {
             sourceID: sourceID, path: path, rawPath: entry.path.isValidUTF8 ? nil : entry.path.bytes,
             name: entry.path.lastComponent.catalogText, sizeBytes: targetRow.sizeBytes,
             modifiedAt: entry.modificationTime.map(Self.catalogPrecision), kind: .regular, details: ["hard_link_to": target.catalogText])
-        let outcome = try await catalog.record(file, hash: hash, stagingKey: nil, pendingID: nil)
+        var sealed = file
+        try sealIfEncrypted(&sealed)
+        let outcome = try await catalog.record(sealed, hash: hash, stagingKey: nil, pendingID: nil)
         if outcome == .needsContent {
             throw IngestError(.archiveFailed, path: path, "hard link to \(target.catalogText), whose content was deleted during this run; run the upload again")
         }
@@ -185,14 +189,14 @@ extension UploadRun {
         return outcome.isUnchanged ? .unchanged : .duplicate(read: 0, uploaded: 0)
     }
 
-    /// Writes chunks to a new file (flushed to disk) and returns their SHA-256.
-    static func spool<Chunks: AsyncSequence>(_ chunks: Chunks, to path: String) async throws -> String where Chunks.Element == ByteBuffer {
+    /// Writes chunks to a new file (flushed to disk) and returns their content hash (SHA-256, or keyed).
+    static func spool<Chunks: AsyncSequence>(_ chunks: Chunks, to path: String, hasher: ContentHasher) async throws -> String where Chunks.Element == ByteBuffer {
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
               let handle = FileHandle(forWritingAtPath: path) else {
             throw IngestError(.cannotOpen, path: path, "cannot create a spool file")
         }
         defer { try? handle.close() }
-        var hasher = SHA256Stream()
+        var hasher = hasher
         for try await chunk in chunks {
             hasher.update(chunk)
             try handle.write(contentsOf: Data(chunk.readableBytesView))

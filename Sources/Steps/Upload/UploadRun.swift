@@ -21,6 +21,8 @@ public struct UploadConfiguration: Sendable {
     public var dryRun: Bool
     public var putOptions: PutOptions
     public var readConfiguration: ChunkedReadConfiguration
+    /// Client-side encryption (age) of the source, when asked for; a source encrypted once is refused without it.
+    public var encryption: UploadEncryptionSettings?
     /// Tests only (the programs set it from `BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD=1`, TestHooks): SIGKILL itself
     /// after a multipart upload completed and before the file is recorded, to prove the next run keeps that upload.
     public var testCrashAfterUpload = false
@@ -56,6 +58,8 @@ public struct UploadRun: Sendable {
     let recorder: GroupCommit<IngestRecord, CatalogOutcome>
     /// Where files wait for the catalog's answer about their path and size: one query for all that are waiting.
     let lookUps: GroupCommit<CatalogLookUp, CatalogLookUpResult>
+    /// The source's encryption, once ``openSource(origin:)`` agreed on it with the catalog (nil: in the clear).
+    let encryption = LockedBox<RunEncryption?>(nil)
 
     public init(catalog: IngestCatalog, staging: any ObjectStore, configuration: UploadConfiguration, progress: UploadProgress, logger: Logger) {
         self.catalog = catalog
@@ -83,7 +87,7 @@ public struct UploadRun: Sendable {
 
         let sourceID = configuration.dryRun
             ? -1
-            : try await catalog.openSource(label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw, origin: root)
+            : try await openSource(origin: root)
         let gate = SameSizeGate()
         let results = ResultCollector()
         // `concurrency` files are read and sent at a time; more may wait for the catalog, so that a batch of
@@ -125,6 +129,19 @@ public struct UploadRun: Sendable {
         if !configuration.dryRun { try await finishSource(sourceID, report: report) }
         await progress.finished(report)
         return report
+    }
+
+    /// Opens (or reopens) the source in the catalog and settles its encryption, before any file is read.
+    func openSource(origin: String) async throws -> Int64 {
+        let sourceID = try await catalog.openSource(
+            label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw, origin: origin)
+        encryption.value = try await setUpEncryption(sourceID: sourceID, origin: origin)
+        return sourceID
+    }
+
+    /// An encrypted source's row carries its placement sealed, whether its bytes are sent or it is a duplicate.
+    func sealIfEncrypted(_ file: inout IngestedFile) throws {
+        try encryption.value?.prepare(&file, sourceLabel: configuration.label)
     }
 
     /// Closes the run in the catalog: its walk problems replace the source's earlier ones (none after a complete
@@ -196,13 +213,14 @@ public struct UploadRun: Sendable {
 
             // Hash first when content of this size exists: a known hash means nothing needs sending.
             if sizeKnown {
-                var hasher = SHA256Stream()
+                var hasher = ContentHasher(encryption.value?.keys)
                 for try await chunk in chunks { hasher.update(chunk) }
                 let hash = hasher.finalize()
                 bytesRead += file.size
                 // The holder may be deleted before the row is written: then the catalog says `needsContent` and
                 // the bytes are sent after all, below.
                 if try await catalog.holder(ofHash: hash) != nil {
+                    try sealIfEncrypted(&ingested)
                     let outcome = try await recorder.submit(IngestRecord(file: ingested, hash: hash, stagingKey: nil, pendingID: nil))
                     if outcome != .needsContent {
                         slot.release()
@@ -239,22 +257,48 @@ public struct UploadRun: Sendable {
     ) async throws -> FileOutcome {
         var ingested = file
         let path = ingested.path
+        let encryption = self.encryption.value
         // Only a multipart upload can be resumed, so only it is announced in `pending_uploads` first; a small
         // file interrupted mid-upload is simply sent again (its partial object never becomes visible).
         let resumable = ingested.sizeBytes > Int64(configuration.putOptions.multipartThreshold)
         let pending = resumable ? try await pendingUpload(for: ingested) : nil
-        let stagingKey = pending?.stagingKey ?? Self.newStagingKey(sourceID: ingested.sourceID)
+        let stagingKey = pending?.stagingKey ?? Self.newStagingKey(sourceID: ingested.sourceID, encrypted: encryption != nil)
         let journal = try pending.map { try CatalogUploadJournal(catalog: catalog, pending: $0) }
         // The object's name is synced together with the others of its catalog batch, just before the rows commit.
         var options = configuration.putOptions
         options.deferNameSync = true
-        let result = try await staging.put(stagingKey, from: source, options: options, journal: journal)
+        var source = source
+        var plaintextHash: LockedBox<String?>?
+        if let encryption {
+            // Encrypted before any byte leaves: staging holds one age file, the catalog its keyed hash.
+            let encrypted = try encryption.encrypt(source, plaintextSize: ingested.sizeBytes, stagingKey: stagingKey)
+            (source, plaintextHash) = (encrypted.source, encrypted.plaintextHash)
+            options.resumedPartsMustMatch = true
+        }
+        try sealIfEncrypted(&ingested)
+        let result: PutResult
+        do {
+            result = try await staging.put(stagingKey, from: source, options: options, journal: journal)
+        } catch let error as ObjectStoreError where error.kind == .sourceChanged && encryption != nil && pending != nil {
+            // Its stored parts are not these bytes any more: the file changed since the interrupted attempt.
+            // Never re-encrypt other bytes under that object's key; drop it, and the next run starts a new one.
+            if let pending { try await discard(pending) }
+            throw IngestError(.sourceChanged, path: path, "changed since its interrupted upload, which was discarded; run again to send it anew")
+        }
         slot?.release()
         // The crash tests' hook: die between a completed multipart upload and its catalog row.
         if resumable, configuration.testCrashAfterUpload { kill(getpid(), SIGKILL) }
         try await beforeRecording?(&ingested, stagingKey)
         let uploaded = result.bytesUploaded
-        let outcome = try await recorder.submit(IngestRecord(file: ingested, hash: result.sha256, stagingKey: stagingKey, pendingID: pending?.id))
+        var hash = result.sha256
+        var stored: (size: Int64, sha256: String)?
+        if let plaintextHash {
+            guard let keyed = plaintextHash.value else {
+                throw IngestError(.archiveFailed, path: path, "the encrypted upload ended before the whole file was read")
+            }
+            (hash, stored) = (keyed, (result.size, result.sha256))
+        }
+        let outcome = try await recorder.submit(IngestRecord(file: ingested, hash: hash, stagingKey: stagingKey, pendingID: pending?.id, stored: stored))
         switch outcome {
         case .staged:
             await progress.fileFinished(path, outcome: "staged", size: ingested.sizeBytes)
@@ -274,8 +318,9 @@ public struct UploadRun: Sendable {
         }
     }
 
-    static func newStagingKey(sourceID: Int64) -> String {
-        "sources/\(sourceID)/\(UUID().uuidString.lowercased())"
+    /// A new object in staging; an encrypted file's ends in `.age` (the archive keeps the extension).
+    static func newStagingKey(sourceID: Int64, encrypted: Bool = false) -> String {
+        "sources/\(sourceID)/\(UUID().uuidString.lowercased())" + (encrypted ? ".age" : "")
     }
 
     static func sameTime(_ a: Date?, _ b: Date?) -> Bool {
@@ -299,7 +344,7 @@ public struct UploadRun: Sendable {
         }
         return try await catalog.beginPendingUpload(
             sourceID: file.sourceID, path: file.path, sizeBytes: file.sizeBytes, modifiedAt: file.modifiedAt,
-            stagingKey: Self.newStagingKey(sourceID: file.sourceID))
+            stagingKey: Self.newStagingKey(sourceID: file.sourceID, encrypted: encryption.value != nil))
     }
 
     /// Aborts a pending upload's multipart upload, deletes its object, and forgets it.

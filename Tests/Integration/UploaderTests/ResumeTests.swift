@@ -36,25 +36,8 @@ struct ResumeTests {
             try harness.write("docs/small.txt", "small")
 
             let child = try harness.startUpload(extra: ["--concurrency", "1"])
-            // Wait until the catalog's journal shows two finished parts, then kill the process outright. One
-            // connection for the whole wait: on a loaded machine a new connection per look can take longer than
-            // the uploader needs for the remaining parts, and the moment would be missed.
-            let partsBeforeKill = try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { client in
-                var parts: Int32 = 0
-                let deadline = ContinuousClock.now + .seconds(120)
-                while ContinuousClock.now < deadline, kill(child.processID, 0) == 0 {
-                    do {
-                        for try await value in try await client.query(
-                            "SELECT coalesce(max(jsonb_array_length(multipart_state->'parts')), 0)::int FROM pending_uploads",
-                            logger: TestEnvironment.logger).decode(Int32.self) { parts = value }
-                    } catch {
-                        parts = 0 // the uploader has not created its tables yet
-                    }
-                    if parts >= 2 { break }
-                    try await Task.sleep(for: .milliseconds(5))
-                }
-                return parts
-            }
+            // Two finished parts in the catalog's journal, then kill the process outright.
+            let partsBeforeKill = try await harness.waitForStoredParts(2, of: child)
             child.signal(SIGKILL)
             let killed = try await child.wait()
             #expect(killed.status == 128 + SIGKILL, "the uploader was killed, not finished: \(killed.output)")

@@ -1,0 +1,305 @@
+import ArchiveFormat
+import Catalog
+import Foundation
+import ObjectStore
+import PipelineCore
+import SystemIO
+import Testing
+import TestSupport
+
+/// Encrypted sources (age) through the real programs: `uploader upload --encrypt-to`, the archiver, restore,
+/// rebuild-catalog, against PostgreSQL and moto S3 (SigV4 enforced), with Debian's `age` as the outside reader.
+@Suite("encrypted sources end to end", .serialized)
+struct EncryptionTests {
+    static let marker = "MARKER-7f3a9c-PLAINTEXT-MUST-NOT-LEAK"
+    static let label = "Tax papers 2019"
+
+    /// Small files (bundled), a duplicate, an empty file, a video (kept as it is), and a 40 MB scan (stored
+    /// alone, multipart). Every file holds the marker string.
+    static func makeTree(_ harness: PipelineHarness) throws -> [String: [UInt8]] {
+        var files: [String: [UInt8]] = [:]
+        for index in 0..<6 {
+            files["letters/note \(index) to grandma.txt"] = Array("\(marker) letter \(index)\n".utf8) + PipelineHarness.bytes(count: 3000 + index, seed: UInt64(index))
+        }
+        files["letters/copy of note 0.txt"] = files["letters/note 0 to grandma.txt"]
+        files["taxes/return-2019 ünïcode.pdf"] = Array("%PDF-1.4 \(marker)\n".utf8) + PipelineHarness.bytes(count: 50_000, seed: 70)
+        files["empty.txt"] = []
+        files["video/holiday clip.mpg"] = [0x00, 0x00, 0x01, 0xBA] + Array(marker.utf8) + PipelineHarness.bytes(count: 60_000, seed: 71)
+        files["scans/passport scan.tiff"] = Array(marker.utf8) + PipelineHarness.bytes(count: 40 << 20, seed: 72)
+        for (path, bytes) in files { try harness.write(path, bytes) }
+        for (index, path) in files.keys.sorted().enumerated() {
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_300_000_000.5 + Double(index) * 100)],
+                                                  ofItemAtPath: harness.source.path + "/" + path)
+        }
+        return files
+    }
+
+    /// `age-keygen -o path` (Debian's): the identity file, and its recipient.
+    static func ageKeygen(_ path: String) async throws -> String {
+        let result = try await Subprocess.run("/usr/bin/age-keygen", ["-o", path])
+        #expect(result.status == 0, "\(result.output)")
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return try #require(text.split(separator: "\n").first { $0.hasPrefix("# public key: ") }.map { String($0.dropFirst("# public key: ".count)) })
+    }
+
+    /// Every object of both buckets with its metadata, each bundle's members and the catalog export decompressed:
+    /// all that someone reading the buckets can see.
+    static func everythingInTheBuckets(_ harness: PipelineHarness) async throws -> [(key: String, text: [UInt8])] {
+        var seen: [(String, [UInt8])] = []
+        for store in [harness.staging, harness.archive] {
+            for key in try await PipelineHarness.allKeys(store) {
+                let info = try await store.head(key)
+                if let info, !info.restore.isReadable {
+                    // Deep Archive: moto restores at once when asked, as S3 does after hours.
+                    _ = try await store.requestRestore(key, days: 1, tier: .standard)
+                }
+                var bytes = try await store.getBytes(key)
+                if key.hasSuffix(".gz") || key.hasSuffix(".zst") {
+                    let path = harness.work.path + "/decompress-\(UUID().uuidString)"
+                    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+                    let tool = key.hasSuffix(".gz") ? "gzip" : "zstd"
+                    let result = try await Subprocess.run("/bin/sh", ["-c", "\(tool) -dc < '\(path)' > '\(path).out'"])
+                    #expect(result.status == 0, "\(key): \(result.output)")
+                    bytes = Array(FileManager.default.contents(atPath: path + ".out") ?? Data())
+                }
+                let metadata = (info?.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "\n")
+                seen.append((key, Array(key.utf8) + [0x0A] + Array(metadata.utf8) + [0x0A] + bytes))
+            }
+        }
+        return seen
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
+        let pattern = Array(needle.utf8)
+        guard !pattern.isEmpty, haystack.count >= pattern.count else { return false }
+        return haystack.withUnsafeBufferPointer { hay in
+            var index = 0
+            while index <= hay.count - pattern.count {
+                if hay[index] == pattern[0] && Array(hay[index..<index + pattern.count]) == pattern { return true }
+                index += 1
+            }
+            return false
+        }
+    }
+
+    @Test("upload killed mid-file and resumed, archived, restored byte for byte; no plaintext, name or path in either bucket; age reads every object; wrong identity writes nothing; a flipped byte is caught")
+    func encryptedSourceEndToEnd() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            let files = try Self.makeTree(harness)
+            let keyPath = harness.work.path + "/key.txt"
+            let recipient = try await Self.ageKeygen(keyPath)
+            let encrypt = ["--encrypt-to", recipient, "--concurrency", "1"]
+
+            // Killed once two parts of the 40 MB scan are stored, then run again: it resumes, byte-identical.
+            let child = try harness.startUpload(label: Self.label, extra: encrypt)
+            let partsBeforeKill = try await harness.waitForStoredParts(2, of: child)
+            child.signal(SIGKILL)
+            _ = try await child.wait()
+            #expect(partsBeforeKill >= 2)
+            let resumed = try await harness.upload(label: Self.label, extra: encrypt)
+            #expect(resumed.status == 0, "\(resumed.output)")
+            #expect(resumed.output.contains("resuming an interrupted upload"), "\(resumed.output)")
+            let sent = try #require(resumed.summary["bytes_uploaded"] as? Int)
+            #expect(sent < 40 << 20, "the parts stored before the kill were kept: \(sent) bytes sent")
+
+            // The catalog: keyed hashes (no plaintext SHA-256), the ciphertext's hash as stored_hash, the video kept.
+            let plainHashes = Set(files.values.map(PipelineHarness.sha256))
+            let rows = try await harness.rows()
+            #expect(rows.count == files.count)
+            #expect(rows.allSatisfy { !plainHashes.contains($0.hash ?? "") }, "no plaintext SHA-256 in the catalog")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE details ? 'sealed' AND details->>'encryption' = 'age'", as: Int64.self) == Int64(files.count))
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE kind = 'video'", as: Int64.self) == 0)
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE details->>'video_not_transcoded' = 'encrypted'", as: Int64.self) == 1)
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE state = 'duplicate'", as: Int64.self) == 1, "the copy is stored once")
+
+            // Staging holds the age files while they wait for the archiver.
+            let staged = try await Self.everythingInTheBuckets(harness)
+            #expect(staged.count == files.count - 1, "one object per stored file (the copy is a duplicate): \(staged.map(\.key))")
+
+            let archived = try await harness.archiveOnce(RestoreTests.archiveOptions)
+            #expect(archived.status == 0, "\(archived.output)")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE state NOT IN ('archived', 'duplicate')", as: Int64.self) == 0)
+            let exported = try await Program.run("archiver", ["export-catalog"], environment: harness.environment)
+            #expect(exported.status == 0, "\(exported.output)")
+
+            // Nothing of the plaintext, and no name or path, anywhere in either bucket.
+            let visible = try await Self.everythingInTheBuckets(harness) + staged
+            #expect(visible.contains { $0.key == CatalogExportFormat.key }, "the export was written")
+            var words = [Self.marker, Self.label, "Tax papers"]
+            for path in files.keys {
+                words.append(path)
+                words += path.split(separator: "/").map(String.init)
+                words += path.split(separator: "/").flatMap { $0.split(separator: " ") }.map(String.init).filter { $0.count >= 5 }
+            }
+            var leaks: [String] = []
+            for (key, bytes) in visible {
+                leaks += Set(words).filter { Self.contains(bytes, $0) }.map { "\(key) shows '\($0)'" }
+                leaks += plainHashes.filter { Self.contains(bytes, $0) }.map { "\(key) shows the plaintext SHA-256 \($0)" }
+            }
+            #expect(leaks.isEmpty, "\(leaks)")
+            #expect(visible.filter { $0.key.hasPrefix("sources/") }.count == staged.count && visible.count >= staged.count + 4,
+                    "staging, then the bundle, its manifest, the scan and the export: \(visible.map(\.key))")
+
+            // Debian's age opens what we stored, with nothing of ours: the scan stored alone, a bundle member.
+            let scanKey = try #require(try await harness.scalar(
+                "SELECT archive_key FROM objectstoragefiles WHERE bundle_id IS NULL AND size_bytes = \(40 << 20 + Self.marker.utf8.count)", as: String.self))
+            #expect(scanKey.hasSuffix(".age"))
+            let restoredScan = try await Self.ageDecrypt(harness, harness.archive, scanKey, identity: keyPath)
+            #expect(restoredScan == files["scans/passport scan.tiff"])
+            let bundleKey = try #require(try await harness.scalar("SELECT archive_key FROM bundles WHERE state = 'archived' LIMIT 1", as: String.self))
+            let tarPath = harness.work.path + "/bundle.tar"
+            if let info = try await harness.archive.head(bundleKey), !info.restore.isReadable {
+                _ = try await harness.archive.requestRestore(bundleKey, days: 1, tier: .standard)
+            }
+            FileManager.default.createFile(atPath: tarPath, contents: Data(try await harness.archive.getBytes(bundleKey)))
+            let untar = try await Subprocess.run("/bin/tar", ["-xf", tarPath, "-C", harness.work.path])
+            #expect(untar.status == 0, "\(untar.output)")
+            let members = try FileManager.default.contentsOfDirectory(atPath: harness.work.path + "/encrypted")
+            #expect(!members.isEmpty)
+            var opened = 0
+            for member in members {
+                let out = harness.work.path + "/member.out"
+                let result = try await Subprocess.run("/usr/bin/age", ["-d", "-i", keyPath, "-o", out, harness.work.path + "/encrypted/" + member])
+                #expect(result.status == 0, "\(member): \(result.output)")
+                let plain = Array(FileManager.default.contents(atPath: out) ?? Data())
+                #expect(files.values.contains(plain), "\(member) decrypts to one of the files")
+                opened += 1
+            }
+            #expect(opened == members.count)
+
+            // A later upload without the key is refused; so is one to other recipients.
+            let unencrypted = try await harness.upload(label: Self.label)
+            #expect(unencrypted.status == 2, "\(unencrypted.output)")
+            #expect(unencrypted.output.contains("is encrypted"), "\(unencrypted.output)")
+            let otherKey = harness.work.path + "/other.txt"
+            let otherRecipient = try await Self.ageKeygen(otherKey)
+            let other = try await harness.upload(label: Self.label, extra: ["--encrypt-to", otherRecipient])
+            #expect(other.status == 2, "\(other.output)")
+            #expect(other.output.contains("other recipients"), "\(other.output)")
+
+            // Without a key, or with the wrong one: one clear error, and the destination is not even created.
+            for (arguments, what) in [([String](), "pass --identity"), (["--identity", otherKey], "none of the identities")] {
+                let directory = restoreDirectory(harness, "refused")
+                let refused = try await harness.restore(["--source", Self.label] + arguments, to: directory)
+                #expect(refused.status == 2, "\(refused.output)")
+                #expect(refused.output.contains(what), "\(refused.output)")
+                #expect(!FileManager.default.fileExists(atPath: directory), "nothing written")
+            }
+
+            // With the identity: every file back, byte for byte, with its time.
+            let directory = restoreDirectory(harness)
+            let restore = try await harness.restore(["--source", Self.label, "--identity", keyPath], to: directory)
+            #expect(restore.status == 0, "\(restore.output)")
+            try RestoreTests.expectRestored(harness, files, in: directory, label: Self.label)
+            let again = try await harness.restore(["--source", Self.label, "--identity", keyPath], to: directory)
+            #expect(again.files("already_present").count == files.count, "a second run recognises the plaintext in place")
+
+            let sources = try await harness.uploader(["sources", "--json"])
+            let source = try #require(sources.events.first)
+            #expect((source["encryption"] as? String)?.hasPrefix("age, to 1 recipient") == true, "\(sources.output)")
+            #expect(source["videos_not_transcoded"] as? Int == 1)
+
+            // One flipped byte in the scan's stored copy: that file is refused, the others come back.
+            var tampered = try await harness.archive.getBytes(scanKey)
+            tampered[tampered.count / 2] ^= 0x01
+            _ = try await harness.archive.put(scanKey, bytes: tampered, options: PutOptions(storageClass: .deepArchive))
+            let afterFlip = restoreDirectory(harness, "after-flip")
+            let flipped = try await harness.restore(["--source", Self.label, "--identity", keyPath], to: afterFlip)
+            #expect(flipped.status == 1, "\(flipped.output)")
+            #expect(flipped.files("failed") == ["\(Self.label)/scans/passport scan.tiff"], "\(flipped.output)")
+            #expect(flipped.output.contains("cannot be decrypted"), "\(flipped.output)")
+            #expect(!FileManager.default.fileExists(atPath: afterFlip + "/\(Self.label)/scans/passport scan.tiff"))
+            #expect(try PipelineHarness.files(under: afterFlip + "/" + Self.label).count == files.count - 1)
+        }
+    }
+
+    static func ageDecrypt(_ harness: PipelineHarness, _ store: any ObjectStore, _ key: String, identity: String) async throws -> [UInt8] {
+        let encrypted = harness.work.path + "/object.age"
+        let plain = harness.work.path + "/object.plain"
+        if let info = try await store.head(key), !info.restore.isReadable { _ = try await store.requestRestore(key, days: 1, tier: .standard) }
+        FileManager.default.createFile(atPath: encrypted, contents: Data(try await store.getBytes(key)))
+        let result = try await Subprocess.run("/usr/bin/age", ["-d", "-i", identity, "-o", plain, encrypted])
+        #expect(result.status == 0, "\(key): \(result.output)")
+        return Array(FileManager.default.contents(atPath: plain) ?? Data())
+    }
+
+    @Test("rebuild-catalog from the archive alone: refused without the identity (database left empty), names and paths back with it")
+    func rebuildWithIdentity() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            var files: [String: [UInt8]] = [:]
+            for index in 0..<4 { files["private/letter \(index).txt"] = Array("\(Self.marker) \(index)".utf8) }
+            files["private/big.bin"] = PipelineHarness.bytes(count: 3 << 20, seed: 5)
+            for (path, bytes) in files { try harness.write(path, bytes) }
+            let keyPath = harness.work.path + "/key.txt"
+            let recipient = try await Self.ageKeygen(keyPath)
+            #expect(try await harness.upload(label: Self.label, extra: ["--encrypt-to", recipient]).status == 0)
+            #expect(try await harness.archiveOnce(RestoreTests.archiveOptions).status == 0)
+            #expect(try await Program.run("archiver", ["export-catalog"], environment: harness.environment).status == 0)
+            let before = try await harness.uploader(["ls", "--json", "--all-versions"])
+
+            let database = try await TestDatabase.create()
+            var environment = harness.environment
+            environment["DATABASE_URL"] = try TestEnvironment.required("TEST_DATABASE_URL").replacingOccurrences(of: "/postgres?", with: "/\(database.url.database)?")
+            let refused = try await Program.run("uploader", ["rebuild-catalog", "--from", harness.archiveURL], environment: environment)
+            #expect(refused.status == 2, "\(refused.output)")
+            #expect(refused.output.contains("encrypted source"), "\(refused.output)")
+            let empty = try await Program.run("uploader", ["sources", "--json"], environment: environment)
+            #expect(!empty.output.contains("\"label\""), "the failed rebuild left nothing: \(empty.output)")
+
+            let rebuilt = try await Program.run("uploader", ["rebuild-catalog", "--from", harness.archiveURL, "--identity", keyPath, "--json"], environment: environment)
+            #expect(rebuilt.status == 0, "\(rebuilt.output)")
+            let after = try await Program.run("uploader", ["ls", "--json", "--all-versions"], environment: environment)
+            func placements(_ output: String) -> Set<String> {
+                Set(UploaderRun(status: 0, output: output).events.compactMap { line -> String? in
+                    guard line["path"] != nil else { return nil }
+                    return ["source", "path", "version", "state", "sha256", "archive_key", "stored_sha256", "id"].map { "\(line[$0] ?? "-")" }.joined(separator: "|")
+                })
+            }
+            #expect(placements(after.output) == placements(before.output), "\(after.output)")
+            #expect(placements(after.output).count == files.count)
+            let directory = restoreDirectory(harness)
+            let restore = try await Program.run("uploader", ["restore", "--source", Self.label, "--identity", keyPath, "--to", directory, "--json"], environment: environment)
+            #expect(restore.status == 0, "\(restore.output)")
+            #expect(try PipelineHarness.files(under: directory + "/" + Self.label) == files)
+            try? await database.drop()
+        }
+    }
+
+    @Test("a passphrase source: refused without it or with another, dedupe inside the source, restore with the passphrase file")
+    func passphraseSource() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            let secret = harness.work.path + "/passphrase.txt"
+            let wrong = harness.work.path + "/wrong.txt"
+            FileManager.default.createFile(atPath: secret, contents: Data("correct horse battery staple\n".utf8))
+            FileManager.default.createFile(atPath: wrong, contents: Data("not the passphrase\n".utf8))
+            let files = ["a.txt": Array("\(Self.marker) a".utf8), "b.txt": Array("\(Self.marker) a".utf8), "c.bin": PipelineHarness.bytes(count: 20_000, seed: 3)]
+            for (path, bytes) in files { try harness.write(path, bytes) }
+            let first = try await harness.upload(label: "Scans", extra: ["--passphrase-file", secret])
+            #expect(first.status == 0, "\(first.output)")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE state = 'duplicate'", as: Int64.self) == 1)
+            try harness.write("d.txt", "later")
+            let withWrong = try await harness.upload(label: "Scans", extra: ["--passphrase-file", wrong])
+            #expect(withWrong.status == 2, "\(withWrong.output)")
+            #expect(withWrong.output.contains("passphrase does not open"), "\(withWrong.output)")
+            let second = try await harness.upload(label: "Scans", extra: ["--passphrase-file", secret])
+            #expect(second.status == 0, "\(second.output)")
+            #expect(try await harness.archiveOnce(RestoreTests.archiveOptions).status == 0)
+
+            let directory = restoreDirectory(harness)
+            let refused = try await harness.restore(["--source", "Scans", "--passphrase-file", wrong], to: directory)
+            #expect(refused.status == 2, "\(refused.output)")
+            #expect(!FileManager.default.fileExists(atPath: directory))
+            let restore = try await harness.restore(["--source", "Scans", "--passphrase-file", secret], to: directory)
+            #expect(restore.status == 0, "\(restore.output)")
+            var expected = files
+            expected["d.txt"] = Array("later".utf8)
+            #expect(try PipelineHarness.files(under: directory + "/Scans") == expected)
+
+            // A source that already holds clear files never turns encrypted.
+            #expect(try await harness.upload(label: "Clear").status == 0)
+            let mixed = try await harness.upload(label: "Clear", extra: ["--passphrase-file", secret])
+            #expect(mixed.status == 2, "\(mixed.output)")
+            #expect(mixed.output.contains("without encryption"), "\(mixed.output)")
+        }
+    }
+}
