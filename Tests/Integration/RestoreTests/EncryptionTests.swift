@@ -167,6 +167,24 @@ struct EncryptionTests {
             }
             #expect(opened == members.count)
 
+            // The README's recipe: names and paths from the object metadata and the manifest, with base64, jq and age.
+            let sealedMetadata = try #require(try await harness.archive.head(scanKey)?.metadata["sealed"])
+            FileManager.default.createFile(atPath: harness.work.path + "/sealed.txt", contents: Data(sealedMetadata.utf8))
+            let placement = try await Subprocess.run("/bin/sh", ["-c", "base64 -d < '\(harness.work.path)/sealed.txt' | age -d -i '\(keyPath)'"])
+            #expect(placement.status == 0 && placement.output.contains("\"path\":\"scans\\/passport scan.tiff\"") || placement.output.contains("\"path\":\"scans/passport scan.tiff\""), "\(placement.output)")
+            let manifestKey = try #require(try await harness.scalar("SELECT manifest_key FROM bundles WHERE archive_key = '\(bundleKey)'", as: String.self))
+            FileManager.default.createFile(atPath: harness.work.path + "/manifest.json", contents: Data(try await harness.archive.getBytes(manifestKey)))
+            let recipe = """
+                cd '\(harness.work.path)' && jq -r '.members[] | select(.sealed) | .member + " " + .sealed' manifest.json | while read -r member sealed; do
+                    path=$(printf '%s' "$sealed" | base64 -d | age -d -i '\(keyPath)' | jq -r .path)
+                    mkdir -p "restored-by-hand/$(dirname "$path")" && age -d -i '\(keyPath)' "$member" > "restored-by-hand/$path"
+                done
+                """
+            let byHand = try await Subprocess.run("/bin/sh", ["-c", recipe])
+            #expect(byHand.status == 0, "\(byHand.output)")
+            let handFiles = try PipelineHarness.files(under: harness.work.path + "/restored-by-hand")
+            #expect(handFiles.count == members.count && handFiles.allSatisfy { files[$0.key] == $0.value }, "\(handFiles.keys.sorted()) vs \(members.sorted()): \(byHand.output)")
+
             // A later upload without the key is refused; so is one to other recipients.
             let unencrypted = try await harness.upload(label: Self.label)
             #expect(unencrypted.status == 2, "\(unencrypted.output)")

@@ -53,17 +53,24 @@ final class EncryptingTransform: ByteTransform {
 /// One source's encryption during an upload run.
 public struct RunEncryption: Sendable {
     public let keys: SourceKeys
+    /// Every file's age header has this size: X25519 stanzas and the MAC are fixed-length.
+    let headerSize: Int
+
+    /// Builds one header up front, so that a recipient that cannot be encrypted to fails here, with its message,
+    /// rather than inside a put.
+    init(keys: SourceKeys) throws {
+        self.keys = keys
+        headerSize = try AgeEncryptor(recipients: keys.ageRecipients, seed: keys.encryptionSeed(forStagingKey: "header size")).header.count
+    }
 
     /// The source's bytes as the age file to stage, and where the keyed hash of the plaintext appears once the
     /// put has read all of it.
     func encrypt(_ source: ObjectSource, plaintextSize: Int64, stagingKey: String) throws -> (source: ObjectSource, size: Int64, plaintextHash: LockedBox<String?>) {
-        // Built once here so that a bad recipient fails now, with its message, rather than inside the put.
-        let headerSize = try AgeEncryptor(recipients: keys.ageRecipients, seed: keys.encryptionSeed(forStagingKey: stagingKey)).header.count
         let size = AgeEncryptor.ciphertextSize(plaintextSize: plaintextSize, headerSize: headerSize)
         let hash = LockedBox<String?>(nil)
         let keys = self.keys
         let encrypted = source.transformed(outputLength: size) {
-            // Cannot fail: the same arguments just succeeded above.
+            // Cannot fail: these recipients made a header in init, and a seed is always 32 bytes.
             try! EncryptingTransform(keys: keys, stagingKey: stagingKey, plaintextHash: hash)
         }
         return (encrypted, size, hash)

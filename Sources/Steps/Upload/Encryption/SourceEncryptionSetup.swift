@@ -33,7 +33,7 @@ extension UploadRun {
         let request = configuration.encryption?.request
         let first = try await catalog.claimEncryption(sourceID: sourceID, proposed: nil)
         if let record = first.record {
-            return RunEncryption(keys: try resumeKeys(try SourceEncryptionRecord.decode(record), request: request))
+            return try RunEncryption(keys: try resumeKeys(try SourceEncryptionRecord.decode(record), request: request))
         }
         guard let request else { return nil }
         guard !first.holdsFiles else {
@@ -52,7 +52,7 @@ extension UploadRun {
         }
         let claimed = try await catalog.claimEncryption(sourceID: sourceID, proposed: proposed.record.encoded())
         guard let record = claimed.record else { throw EncryptionError(.badRecord, "the catalog did not keep the source's encryption") }
-        return RunEncryption(keys: try resumeKeys(try SourceEncryptionRecord.decode(record), request: request))
+        return try RunEncryption(keys: try resumeKeys(try SourceEncryptionRecord.decode(record), request: request))
     }
 
     /// The keys of a source that has its record already (or just got it).
