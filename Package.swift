@@ -148,7 +148,9 @@ let package = Package(
             path: "Sources/Programs/CommandSupport", swiftSettings: strictSettings),
         .executableTarget(
             name: "uploader",
-            dependencies: ["CommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Restore", argumentParser, postgres],
+            dependencies: [
+                "CommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Restore", "AgeEncryption", argumentParser, postgres,
+            ],
             path: "Sources/Programs/uploader", swiftSettings: strictSettings),
         .executableTarget(
             name: "transcoder",
@@ -199,6 +201,10 @@ let package = Package(
             ],
             path: "Tests/Unit/UnitTests", swiftSettings: strictSettings),
 
+        // Our age encryption against Debian's age and age-keygen, and the uploader's keygen/encrypt/decrypt commands.
+        .testTarget(
+            name: "AgeInteropTests", dependencies: ["AgeEncryption", "TestSupport", "SystemIO", "PipelineCore"],
+            path: "Tests/Integration/AgeInteropTests", swiftSettings: strictSettings),
         .testTarget(
             name: "CatalogTests", dependencies: ["Catalog", "SystemIO", "PipelineCore", "TestSupport", postgres, logging],
             path: "Tests/Integration/CatalogTests", swiftSettings: strictSettings),
