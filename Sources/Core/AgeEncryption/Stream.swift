@@ -19,13 +19,10 @@ struct ChunkCipher: Sendable {
         return bytes
     }
 
-    /// Returns the sealed box too, for the caller to keep until the next chunk is sealed (see StreamSealer).
-    @discardableResult
-    func seal(_ plaintext: UnsafeRawBufferPointer, last: Bool, into output: inout [UInt8]) -> ChaChaPoly.SealedBox {
+    func seal(_ plaintext: UnsafeRawBufferPointer, last: Bool, into output: inout [UInt8]) {
         let box = try! ChaChaPoly.seal(plaintext, using: key, nonce: ChaChaPoly.Nonce(data: nonce(last: last)))
         // combined is nonce || ciphertext || tag; the file carries the last two.
         box.combined.withUnsafeBytes { output.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0.dropFirst(12))) }
-        return box
     }
 
     /// Appends the plaintext and returns true when the chunk authenticates under this counter and flag; appends
@@ -77,35 +74,24 @@ struct LookaheadChunker: Sendable {
 
 /// Splits plaintext into 64 KiB chunks and seals them; the last (possibly full) chunk at `finish`.
 struct StreamSealer: Sendable {
-    struct State: Sendable {
-        var cipher: ChunkCipher
-        /// The previous chunk's box, released only once the next one exists. swift-crypto builds each box through
-        /// 64-128 KiB temporaries; with nothing live above them, glibc hands the top of the heap back to the kernel
-        /// after every chunk and faults it in again for the next (0.85 s of system time per GiB, encryption 2-3×
-        /// slower). A live box keeps the freed space below it, for the next chunk to reuse.
-        var previous: ChaChaPoly.SealedBox?
-    }
-
-    private var state: State
+    var cipher: ChunkCipher
     private var chunker = LookaheadChunker(size: ChunkCipher.chunkSize)
-    var cipher: ChunkCipher { state.cipher }
 
     init(key: SymmetricKey, counter: UInt64) {
-        state = State(cipher: ChunkCipher(key: key, counter: counter))
+        cipher = ChunkCipher(key: key, counter: counter)
     }
 
     mutating func feed(_ plaintext: UnsafeRawBufferPointer, into output: inout [UInt8]) {
-        chunker.feed(plaintext, &state) { chunk, state in
-            state.previous = state.cipher.seal(chunk, last: false, into: &output)
-            state.cipher.counter += 1
+        chunker.feed(plaintext, &cipher) { chunk, cipher in
+            cipher.seal(chunk, last: false, into: &output)
+            cipher.counter += 1
         }
     }
 
     /// Seals what is left as the last chunk: empty only when the whole payload is.
     mutating func finish(into output: inout [UInt8]) {
         precondition(!chunker.pending.isEmpty || cipher.counter == 0, "age: the last chunk would be empty (resumed at or past the end of the plaintext)")
-        chunker.pending.withUnsafeBytes { _ = cipher.seal($0, last: true, into: &output) }
-        state.previous = nil
+        chunker.pending.withUnsafeBytes { cipher.seal($0, last: true, into: &output) }
     }
 }
 

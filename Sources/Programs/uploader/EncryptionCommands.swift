@@ -153,6 +153,7 @@ private func readSome(_ fd: Int32, into buffer: inout [UInt8], path: String?) th
 /// Streams the input (a path, or standard input) through `step` into the output: `step` gets each block read, then
 /// nil at the end, and appends what to write. Memory stays at one read block and what it yields.
 private func transform(_ files: StreamFiles, start: [UInt8], _ step: (UnsafeRawBufferPointer?, inout [UInt8]) throws -> Void) throws {
+    HeapTuning.keepFreedMemory()  // 64-128 KiB freed per chunk would otherwise be returned to the kernel each time
     let input = files.input
     let inputFD = try input.map { try POSIXFile.openForReading($0) } ?? STDIN_FILENO
     defer { if input != nil { POSIXFile.closeFile(inputFD) } }
