@@ -200,6 +200,10 @@ let package = Package(
             ],
             path: "Tests/Unit/UnitTests", swiftSettings: strictSettings),
 
+        // Our age encryption against Debian's age and age-keygen, and the uploader's keygen/encrypt/decrypt commands.
+        .testTarget(
+            name: "AgeInteropTests", dependencies: ["AgeEncryption", "TestSupport", "SystemIO", "PipelineCore"],
+            path: "Tests/Integration/AgeInteropTests", swiftSettings: strictSettings),
         .testTarget(
             name: "CatalogTests", dependencies: ["Catalog", "SystemIO", "PipelineCore", "TestSupport", postgres, logging],
             path: "Tests/Integration/CatalogTests", swiftSettings: strictSettings),

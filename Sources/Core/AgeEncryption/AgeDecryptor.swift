@@ -4,7 +4,8 @@ import PipelineCore
 
 /// Streaming decryption of an age file. Feed the file's bytes in any splits: the header is parsed once it is
 /// complete (its MAC checked, the file key unwrapped), then plaintext comes out chunk by chunk, each only after it
-/// authenticated. After an error every call throws that error again.
+/// authenticated. After an error every call throws that error again. Memory: the header (at most 1 MiB, a few
+/// hundred bytes in practice) and one 64 KiB chunk, whatever the size of the file or of the pieces fed.
 public struct AgeDecryptor: Sendable {
     private let identities: [AgeIdentity]
     /// The header and nonce while they arrive.
@@ -30,12 +31,15 @@ public struct AgeDecryptor: Sendable {
         if let failure { throw failure }
         precondition(!finished, "AgeDecryptor.decrypt after finish")
         do {
-            if opener != nil {
-                try opener!.feed(ciphertext, into: &output)
-                return
+            // The header is looked for a few KiB at a time, so that only it (and not a large first read) is copied.
+            var rest = ciphertext[...]
+            while opener == nil, !rest.isEmpty {
+                let piece = rest.prefix(4096)
+                buffer.append(contentsOf: piece)
+                rest = rest.dropFirst(piece.count)
+                try startPayloadIfReady(into: &output)
             }
-            buffer.append(contentsOf: ciphertext)
-            try startPayloadIfReady(into: &output)
+            if opener != nil, !rest.isEmpty { try opener!.feed(UnsafeRawBufferPointer(rebasing: rest), into: &output) }
         } catch let error as AgeError {
             failure = error
             throw error

@@ -3,7 +3,9 @@ import Foundation
 import PipelineCore
 
 /// Streaming encryption to the age format (age-encryption.org/v1). Write `header` first, then what `encrypt`
-/// and `finish` append. Memory stays at one 64 KiB chunk whatever the file's size.
+/// and `finish` append. Memory stays at one 64 KiB chunk whatever the file's size. (On glibc, a program streaming
+/// GiBs should raise the heap trim threshold first, as SystemIO's `HeapTuning` does: swift-crypto allocates and
+/// frees 64-128 KiB per chunk.)
 public struct AgeEncryptor: Sendable {
     /// Plaintext bytes per payload chunk, as the spec fixes it.
     public static let chunkSize = ChunkCipher.chunkSize

@@ -3,6 +3,7 @@ import ArgumentParser
 import ArchiveFormat
 import CommandSupport
 import Foundation
+import SystemIO
 import Upload
 
 /// `upload` and `image`: how to encrypt the source (age). Secrets never come as flag values: a passphrase is
@@ -57,6 +58,8 @@ struct EncryptionOptions: ParsableArguments {
         } else if passphrase {
             request = .passphrase(try SecretInput.askNewPassphrase())
         }
+        // Encrypting frees and allocates 64-128 KiB per chunk: keep that memory instead of faulting it in again.
+        if request != nil { HeapTuning.keepFreedMemory() }
         return UploadEncryptionSettings(
             request: request, identities: try IdentityOptions.loadIdentities(identityFiles), keyStore: DedupeKeyStore(directory: keyDirectory))
     }
@@ -81,7 +84,9 @@ struct IdentityOptions: ParsableArguments {
         } else if passphrase {
             passphraseText = try SecretInput.askPassphrase("Passphrase: ")
         }
-        return SourceKeyring(identities: try Self.loadIdentities(identityFiles), passphrase: passphraseText)
+        let keyring = SourceKeyring(identities: try Self.loadIdentities(identityFiles), passphrase: passphraseText)
+        if !keyring.isEmpty { HeapTuning.keepFreedMemory() }  // decrypting allocates and frees per chunk, as above
+        return keyring
     }
 
     static func loadIdentities(_ files: [String]) throws -> [AgeX25519Identity] {
