@@ -49,11 +49,7 @@ struct EncryptionTests {
         for store in [harness.staging, harness.archive] {
             for key in try await PipelineHarness.allKeys(store) {
                 let info = try await store.head(key)
-                if let info, !info.restore.isReadable {
-                    // Deep Archive: moto restores at once when asked, as S3 does after hours.
-                    _ = try await store.requestRestore(key, days: 1, tier: .standard)
-                }
-                var bytes = try await store.getBytes(key)
+                var bytes = try await Self.read(store, key)
                 if key.hasSuffix(".gz") || key.hasSuffix(".zst") {
                     let path = harness.work.path + "/decompress-\(UUID().uuidString)"
                     FileManager.default.createFile(atPath: path, contents: Data(bytes))
@@ -148,10 +144,7 @@ struct EncryptionTests {
             #expect(restoredScan == files["scans/passport scan.tiff"])
             let bundleKey = try #require(try await harness.scalar("SELECT archive_key FROM bundles WHERE state = 'archived' LIMIT 1", as: String.self))
             let tarPath = harness.work.path + "/bundle.tar"
-            if let info = try await harness.archive.head(bundleKey), !info.restore.isReadable {
-                _ = try await harness.archive.requestRestore(bundleKey, days: 1, tier: .standard)
-            }
-            FileManager.default.createFile(atPath: tarPath, contents: Data(try await harness.archive.getBytes(bundleKey)))
+            FileManager.default.createFile(atPath: tarPath, contents: Data(try await Self.read(harness.archive, bundleKey)))
             let untar = try await Subprocess.run("/bin/tar", ["-xf", tarPath, "-C", harness.work.path])
             #expect(untar.status == 0, "\(untar.output)")
             let members = try FileManager.default.contentsOfDirectory(atPath: harness.work.path + "/encrypted")
@@ -218,7 +211,7 @@ struct EncryptionTests {
             #expect(source["videos_not_transcoded"] as? Int == 1)
 
             // One flipped byte in the scan's stored copy: that file is refused, the others come back.
-            var tampered = try await harness.archive.getBytes(scanKey)
+            var tampered = try await Self.read(harness.archive, scanKey)
             tampered[tampered.count / 2] ^= 0x01
             _ = try await harness.archive.put(scanKey, bytes: tampered, options: PutOptions(storageClass: .deepArchive))
             let afterFlip = restoreDirectory(harness, "after-flip")
@@ -231,11 +224,16 @@ struct EncryptionTests {
         }
     }
 
+    /// An object's bytes, asking for its restore first when it is in Deep Archive (moto and the file store restore at once).
+    static func read(_ store: any ObjectStore, _ key: String) async throws -> [UInt8] {
+        if let info = try await store.head(key), !info.restore.isReadable { _ = try await store.requestRestore(key, days: 1, tier: .standard) }
+        return try await store.getBytes(key)
+    }
+
     static func ageDecrypt(_ harness: PipelineHarness, _ store: any ObjectStore, _ key: String, identity: String) async throws -> [UInt8] {
         let encrypted = harness.work.path + "/object.age"
         let plain = harness.work.path + "/object.plain"
-        if let info = try await store.head(key), !info.restore.isReadable { _ = try await store.requestRestore(key, days: 1, tier: .standard) }
-        FileManager.default.createFile(atPath: encrypted, contents: Data(try await store.getBytes(key)))
+        FileManager.default.createFile(atPath: encrypted, contents: Data(try await Self.read(store, key)))
         let result = try await Subprocess.run("/usr/bin/age", ["-d", "-i", identity, "-o", plain, encrypted])
         #expect(result.status == 0, "\(key): \(result.output)")
         return Array(FileManager.default.contents(atPath: plain) ?? Data())
@@ -283,6 +281,33 @@ struct EncryptionTests {
         }
     }
 
+    @Test("uploader image --encrypt-to: the whole disc image is one age file in the archive, and comes back byte for byte")
+    func encryptedDiscImage() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            let tree = harness.work.path + "/disc-tree"
+            try FileManager.default.createDirectory(atPath: tree + "/DCIM", withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: tree + "/DCIM/photo.raw", contents: Data(Array(Self.marker.utf8) + PipelineHarness.bytes(count: 300_000, seed: 8)))
+            let iso = harness.work.path + "/disc14.iso"
+            let xorriso = try #require(["/usr/bin/xorriso", "/bin/xorriso"].first { FileManager.default.isExecutableFile(atPath: $0) }, "xorriso is installed by scripts/test")
+            #expect(try await Subprocess.run(xorriso, ["-as", "mkisofs", "-quiet", "-J", "-R", "-o", iso, tree]).status == 0)
+            let keyPath = harness.work.path + "/key.txt"
+            let recipient = try await Self.ageKeygen(keyPath)
+            let imaged = try await harness.uploader(["image", iso, "--label", "DVD 14", "--json", "--encrypt-to", recipient])
+            #expect(imaged.status == 0, "\(imaged.output)")
+            #expect(try await harness.archiveOnce().status == 0)
+            let key = try #require(try await harness.scalar("SELECT archive_key FROM objectstoragefiles WHERE kind = 'disc_image'", as: String.self))
+            let stored = try await Self.read(harness.archive, key)
+            #expect(stored.starts(with: Array("age-encryption.org/v1\n".utf8)))
+            #expect(!Self.contains(stored, Self.marker) && !Self.contains(stored, "photo.raw") && !key.contains("disc14"))
+            let original = try #require(FileManager.default.contents(atPath: iso))
+            #expect(try await Self.ageDecrypt(harness, harness.archive, key, identity: keyPath) == Array(original))
+            let directory = restoreDirectory(harness)
+            let run = try await harness.restore(["--source", "DVD 14", "--identity", keyPath], to: directory)
+            #expect(run.status == 0, "\(run.output)")
+            #expect(FileManager.default.contents(atPath: directory + "/DVD 14/disc14.iso") == original)
+        }
+    }
+
     @Test("a passphrase source: refused without it or with another, dedupe inside the source, restore with the passphrase file")
     func passphraseSource() async throws {
         try await PipelineHarness.with(.file) { harness in
@@ -312,6 +337,16 @@ struct EncryptionTests {
             var expected = files
             expected["d.txt"] = Array("later".utf8)
             #expect(try PipelineHarness.files(under: directory + "/Scans") == expected)
+
+            // The original medium against the archive: the keyed hashes need the source's key.
+            let verified = try await harness.uploader(["verify", "--source", "Scans", "--against", harness.source.path, "--passphrase-file", secret, "--json"])
+            #expect(verified.status == 0, "\(verified.output)")
+            #expect(verified.summary["source_files_compared"] as? Int == expected.count, "\(verified.output)")
+            try harness.write("c.bin", "bit rot")
+            let rotten = try await harness.uploader(["verify", "--source", "Scans", "--against", harness.source.path, "--passphrase-file", secret, "--json"])
+            #expect(rotten.status == 1 && rotten.output.contains("c.bin: CHANGED"), "\(rotten.output)")
+            let keyless = try await harness.uploader(["verify", "--source", "Scans", "--against", harness.source.path])
+            #expect(keyless.status == 2 && keyless.output.contains("pass --passphrase"), "\(keyless.output)")
 
             // A source that already holds clear files never turns encrypted.
             #expect(try await harness.upload(label: "Clear").status == 0)

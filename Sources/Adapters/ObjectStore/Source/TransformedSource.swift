@@ -45,6 +45,9 @@ private final class TransformingIterator: ChunkIterator {
                 self.reader = reader
             }
             if reader.remaining == 0 {
+                // The source's own end is read too: a stream that reports its outcome at its end (a disc being
+                // imaged) sees it, and one longer than announced fails as it would untransformed.
+                try await reader.verifyEnd()
                 finished = true
                 let tail = try transform.finish()
                 return tail.readableBytes > 0 ? tail : nil
