@@ -21,18 +21,19 @@ struct ChunkCipher: Sendable {
 
     func seal(_ plaintext: UnsafeRawBufferPointer, last: Bool, into output: inout [UInt8]) {
         let box = try! ChaChaPoly.seal(plaintext, using: key, nonce: ChaChaPoly.Nonce(data: nonce(last: last)))
-        // combined is nonce || ciphertext || tag; the file carries the last two.
-        box.combined.withUnsafeBytes { output.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0.dropFirst(12))) }
+        // The file carries ciphertext || tag. Appended part by part: `combined` would first copy both behind the nonce.
+        box.ciphertext.withUnsafeBytes { output.append(contentsOf: $0) }
+        box.tag.withUnsafeBytes { output.append(contentsOf: $0) }
     }
 
     /// Appends the plaintext and returns true when the chunk authenticates under this counter and flag; appends
     /// nothing otherwise.
     func open(_ sealed: UnsafeRawBufferPointer, last: Bool, into output: inout [UInt8]) -> Bool {
         guard sealed.count >= Self.tagSize else { return false }
-        var combined = Data(capacity: 12 + sealed.count)
-        combined.append(contentsOf: nonce(last: last))
-        combined.append(contentsOf: sealed)
-        guard let box = try? ChaChaPoly.SealedBox(combined: combined), let plaintext = try? ChaChaPoly.open(box, using: key) else { return false }
+        let body = UnsafeRawBufferPointer(rebasing: sealed.dropLast(Self.tagSize))
+        let tag = UnsafeRawBufferPointer(rebasing: sealed.suffix(Self.tagSize))
+        guard let box = try? ChaChaPoly.SealedBox(nonce: ChaChaPoly.Nonce(data: nonce(last: last)), ciphertext: body, tag: tag),
+              let plaintext = try? ChaChaPoly.open(box, using: key) else { return false }
         plaintext.withUnsafeBytes { output.append(contentsOf: $0) }
         return true
     }
