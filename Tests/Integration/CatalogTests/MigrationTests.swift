@@ -61,7 +61,7 @@ struct MigrationTests {
             try await migrator.migrate(client)
             let second = try await migrator.migrate(client)
             #expect(second.applied.isEmpty)
-            let recorded = try await strings(client, "SELECT version::text FROM schema_migrations ORDER BY version")
+            let recorded = try await strings(client, "SELECT version::text FROM schema_migrations ORDER BY schema_migrations.version")
             #expect(recorded == CatalogSchema.migrations.map { String($0.version) })
         }
     }

@@ -308,6 +308,24 @@ struct EncryptionTests {
         }
     }
 
+    @Test("dedupe: the same file in two sources to the same recipients is stored once; to other recipients, or in the clear, it is not")
+    func dedupeAcrossSources() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            let keyPath = harness.work.path + "/key.txt"
+            let recipient = try await Self.ageKeygen(keyPath)
+            let other = try await Self.ageKeygen(harness.work.path + "/other.txt")
+            try harness.write("letter.txt", "\(Self.marker) the same letter")
+            for (label, extra) in [("A", ["--encrypt-to", recipient]), ("B", ["--encrypt-to", recipient]), ("C", ["--encrypt-to", other]), ("D", [])] {
+                let run = try await harness.upload(label: label, extra: extra)
+                #expect(run.status == 0, "\(label): \(run.output)")
+            }
+            let states = try await harness.rows().map(\.state)
+            #expect(states.sorted() == ["duplicate", "staged", "staged", "staged"], "B is A's duplicate; C (other key) and D (clear) are stored: \(states)")
+            #expect(try await harness.scalar(
+                "SELECT s.label FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id WHERE f.state = 'duplicate'", as: String.self) == "B")
+        }
+    }
+
     @Test("a passphrase source: refused without it or with another, dedupe inside the source, restore with the passphrase file")
     func passphraseSource() async throws {
         try await PipelineHarness.with(.file) { harness in
