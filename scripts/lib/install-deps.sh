@@ -18,6 +18,7 @@ APT_PACKAGES=(
     debootstrap                    # docker/build: base images from Debian packages where no registry is reachable
     golang-github-containernetworking-plugin-dnsname  # tests: compose services find each other by name (CNI)
     age                            # tests and bench/age: age and age-keygen, the other side of AgeEncryption's interop
+    jq zstd                        # tests: the README's recovery recipe (jq) and reading every object of a bucket (zstd)
 )
 # podman-compose from PyPI: Debian's 1.0.3 cannot run docker/compose.yml (see docs/deploy.md).
 COMPOSE_PIP_PACKAGES=("podman-compose==1.6.0")
