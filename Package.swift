@@ -147,9 +147,17 @@ let package = Package(
                 argumentParser, logging,
             ],
             path: "Sources/Programs/CommandSupport", swiftSettings: strictSettings),
+        // The upload commands' shared flags (encryption: recipients, passphrases, identities), for the uploader and
+        // `pipeline run`; apart from CommandSupport so that the workers do not link the upload step.
+        .target(
+            name: "UploadCommandSupport", dependencies: ["SystemIO", "Upload", "ArchiveFormat", "AgeEncryption", argumentParser],
+            path: "Sources/Programs/UploadCommandSupport", swiftSettings: strictSettings),
         .executableTarget(
             name: "uploader",
-            dependencies: ["CommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Restore", "ArchiveFormat", "AgeEncryption", argumentParser, postgres],
+            dependencies: [
+                "CommandSupport", "UploadCommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Restore",
+                "ArchiveFormat", "AgeEncryption", argumentParser, postgres,
+            ],
             path: "Sources/Programs/uploader", swiftSettings: strictSettings),
         .executableTarget(
             name: "transcoder",
@@ -165,8 +173,8 @@ let package = Package(
         .executableTarget(
             name: "pipeline",
             dependencies: [
-                "CommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Media", "JobQueue", "ArchiveStep",
-                "TranscodeStep", "StatusServer", argumentParser, .product(name: "Hummingbird", package: "hummingbird"), nioCore, postgres,
+                "CommandSupport", "UploadCommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Media",
+                "JobQueue", "ArchiveStep", "ArchiveFormat", "TranscodeStep", "StatusServer", argumentParser, .product(name: "Hummingbird", package: "hummingbird"), nioCore, postgres,
                 lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), logging,
             ],
             path: "Sources/Programs/pipeline", swiftSettings: strictSettings),

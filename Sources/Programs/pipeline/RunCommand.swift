@@ -1,3 +1,4 @@
+import ArchiveFormat
 import ArgumentParser
 import Catalog
 import CommandSupport
@@ -12,6 +13,7 @@ import ServiceLifecycle
 import StatusServer
 import UnixSignals
 import Upload
+import UploadCommandSupport
 import SourceReading
 import TranscodeStep
 import ArchiveStep
@@ -37,6 +39,8 @@ struct RunCommand: AsyncParsableCommand {
     var path: String
 
     @OptionGroup var source: SourceOptions
+
+    @OptionGroup(title: "Encryption (age)") var encryption: EncryptionOptions
 
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
@@ -90,6 +94,7 @@ struct RunCommand: AsyncParsableCommand {
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency)
         uploadConfiguration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
         uploadConfiguration.keepRaw = source.keepRaw
+        uploadConfiguration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
         let progress = UploadProgress.standard(style: isatty(STDERR_FILENO) == 1 ? .terminal : .silent)
         let layout = context.layout
         let grace = Duration.seconds(shutdownGraceSeconds)
@@ -148,6 +153,10 @@ struct RunCommand: AsyncParsableCommand {
                 throw ConfigurationError(
                     setting: "BACKUP_STATUS_PORT",
                     problem: "port \(statusConfiguration.port) is already in use; choose another with --port (0 picks a free one)")
+            } catch let error as EncryptionError {
+                // The source's encryption and the command disagree: nothing was read or sent.
+                CommandRunner.printToStandardError("error: \(error)")
+                throw ExitCode(2)
             }
             return job.outcome
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import CommandSupport
+import UploadCommandSupport
 import Foundation
 import ObjectStore
 import PipelineCore

@@ -2,6 +2,7 @@ import ArchiveFormat
 import ArgumentParser
 import Catalog
 import CommandSupport
+import UploadCommandSupport
 import Foundation
 import ObjectStore
 import PipelineCore

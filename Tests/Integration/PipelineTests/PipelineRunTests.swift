@@ -95,6 +95,29 @@ struct PipelineRunTests {
         }
     }
 
+    @Test("--encrypt-to: the sample disc archived encrypted, its videos kept as recorded (not transcoded); run again without it: refused")
+    func encryptedSampleDisc() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            try await Self.makeSampleDisc(harness)
+            let keyPath = harness.work.path + "/key.txt"
+            #expect(try await Subprocess.run("/usr/bin/age-keygen", ["-o", keyPath]).status == 0)
+            let key = try String(contentsOfFile: keyPath, encoding: .utf8)
+            let recipient = try #require(key.split(separator: "\n").first { $0.hasPrefix("# public key: ") }).dropFirst("# public key: ".count)
+            let result = try await Self.run(harness, ["--encrypt-to", String(recipient)]).wait()
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("everything archived"), "\(result.output)")
+            let rows = try await harness.rows()
+            #expect(rows.count == Self.sampleFiles && rows.allSatisfy { $0.kind != "video" })
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE details->>'video_not_transcoded' = 'encrypted'", as: Int64.self) == 2)
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE details ? 'transcode'", as: Int64.self) == 0)
+            #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty)
+
+            let again = try await Self.run(harness).wait()
+            #expect(again.status == 2, "\(again.output)")
+            #expect(again.output.contains("is encrypted"), "\(again.output)")
+        }
+    }
+
     @Test("--serve keeps the status page up with the final numbers until Ctrl-C, then exits 0")
     func serveKeepsThePageUp() async throws {
         try await PipelineHarness.with(.file) { harness in

@@ -1,14 +1,15 @@
 import AgeEncryption
 import ArgumentParser
 import ArchiveFormat
-import CommandSupport
 import Foundation
 import SystemIO
 import Upload
 
-/// `upload` and `image`: how to encrypt the source (age). Secrets never come as flag values: a passphrase is
+/// `uploader upload`, `uploader image` and `pipeline run`: how to encrypt the source (age). Secrets never come as flag values: a passphrase is
 /// asked on the terminal (twice) or read from a file.
-struct EncryptionOptions: ParsableArguments {
+public struct EncryptionOptions: ParsableArguments, Sendable {
+    public init() {}
+
     @Option(name: .customLong("encrypt-to"), help: ArgumentHelp(
         "Encrypt the source's files to this age recipient (age1…) before they leave this machine (repeatable).", valueName: "recipient"))
     var recipients: [String] = []
@@ -28,7 +29,7 @@ struct EncryptionOptions: ParsableArguments {
         valueName: "file"))
     var identityFiles: [String] = []
 
-    func validate() throws {
+    public func validate() throws {
         let recipientMode = !recipients.isEmpty || recipientsFile != nil
         let passphraseMode = passphrase || passphraseFile != nil
         if recipientMode && passphraseMode { throw ValidationError("--encrypt-to and --passphrase cannot be combined: choose one") }
@@ -36,7 +37,7 @@ struct EncryptionOptions: ParsableArguments {
     }
 
     /// The settings for the run (nil request: not asked to encrypt; an encrypted source then refuses the upload).
-    func settings(keyDirectory: String) throws -> UploadEncryptionSettings {
+    public func settings(keyDirectory: String) throws -> UploadEncryptionSettings {
         var request: EncryptionRequest?
         if !recipients.isEmpty || recipientsFile != nil {
             var parsed: [AgeX25519Recipient] = []
@@ -66,7 +67,9 @@ struct EncryptionOptions: ParsableArguments {
 }
 
 /// `restore`, `verify`, `rebuild-catalog`: what opens encrypted sources.
-struct IdentityOptions: ParsableArguments {
+public struct IdentityOptions: ParsableArguments, Sendable {
+    public init() {}
+
     @Option(name: .customLong("identity"), help: ArgumentHelp(
         "An age identity file (age-keygen's format) that opens encrypted sources (repeatable).", valueName: "file"))
     var identityFiles: [String] = []
@@ -77,7 +80,7 @@ struct IdentityOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Read the passphrase of sources encrypted with one from this file (its first line).", valueName: "file"))
     var passphraseFile: String?
 
-    func keys() throws -> SourceKeyring {
+    public func keys() throws -> SourceKeyring {
         var passphraseText: String?
         if let passphraseFile {
             passphraseText = try SecretInput.passphrase(fromFile: passphraseFile)
@@ -89,7 +92,7 @@ struct IdentityOptions: ParsableArguments {
         return keyring
     }
 
-    static func loadIdentities(_ files: [String]) throws -> [AgeX25519Identity] {
+    public static func loadIdentities(_ files: [String]) throws -> [AgeX25519Identity] {
         var identities: [AgeX25519Identity] = []
         for file in files {
             let text = try SecretInput.readFile(file, what: "--identity")
@@ -109,15 +112,15 @@ struct IdentityOptions: ParsableArguments {
 }
 
 /// Reading secrets: from a file, or from the terminal without echo (never from a flag's value).
-enum SecretInput {
-    static func readFile(_ path: String, what: String) throws -> String {
+public enum SecretInput {
+    public static func readFile(_ path: String, what: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("\(what) \(path): cannot be read")
         }
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func passphrase(fromFile path: String) throws -> String {
+    public static func passphrase(fromFile path: String) throws -> String {
         let text = try readFile(path, what: "--passphrase-file")
         let line = String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
             .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
@@ -125,7 +128,7 @@ enum SecretInput {
         return line
     }
 
-    static func askNewPassphrase() throws -> String {
+    public static func askNewPassphrase() throws -> String {
         let first = try askPassphrase("Passphrase for this source: ")
         guard !first.isEmpty else { throw ValidationError("the passphrase must not be empty") }
         let second = try askPassphrase("The same passphrase again: ")
@@ -134,7 +137,7 @@ enum SecretInput {
     }
 
     /// Asks on the controlling terminal with echo off, like `age -p` and ssh.
-    static func askPassphrase(_ prompt: String) throws -> String {
+    public static func askPassphrase(_ prompt: String) throws -> String {
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard tty >= 0 else { throw ValidationError("no terminal to ask the passphrase on: use --passphrase-file") }
         defer { close(tty) }
