@@ -147,10 +147,10 @@ public enum SecretInput {
         if haveTerminal {
             var quiet = saved
             quiet.c_lflag &= ~tcflag_t(ECHO)
-            tcsetattr(tty, TCSAFLUSH, &quiet)
+            tcsetattr(tty, TCSANOW, &quiet)  // not TCSAFLUSH: that would drop what was typed ahead
         }
         defer {
-            if haveTerminal { tcsetattr(tty, TCSAFLUSH, &saved) }
+            if haveTerminal { tcsetattr(tty, TCSANOW, &saved) }
             _ = write(tty, "\n", 1)
         }
         var bytes: [UInt8] = []

@@ -6,7 +6,8 @@ import PipelineCore
 
 /// What a rebuild knows of encrypted sources: their records (from the export, then from bundle manifests) and the
 /// identities that open their sealed placements. The user's keys are asked for only when an encrypted source is
-/// met; without them the rebuild stops before anything is committed.
+/// met; without them the rebuild stops before anything is committed. Used by the one task of a rebuild, in its
+/// transaction's order (hence unchecked: nothing runs it concurrently).
 final class EncryptedRebuild: @unchecked Sendable {
     let keyring: SourceKeyring
     private(set) var records: [Int64: String] = [:]

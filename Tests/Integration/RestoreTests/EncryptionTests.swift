@@ -224,6 +224,14 @@ struct EncryptionTests {
         }
     }
 
+    /// Runs `command` on a terminal (`script`), typing `lines`: passphrases are read from the terminal only.
+    static func onTerminal(_ harness: PipelineHarness, _ command: String, typing lines: [String]) async throws -> Subprocess.Result {
+        let typed = lines.map { $0 + "\\n" }.joined()
+        var environment = harness.environment
+        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"]
+        return try await Subprocess.run("/bin/sh", ["-c", "printf '\(typed)' | script -qec '\(command)' /dev/null"], environment: environment)
+    }
+
     /// An object's bytes, asking for its restore first when it is in Deep Archive (moto and the file store restore at once).
     static func read(_ store: any ObjectStore, _ key: String) async throws -> [UInt8] {
         if let info = try await store.head(key), !info.restore.isReadable { _ = try await store.requestRestore(key, days: 1, tier: .standard) }
@@ -365,6 +373,20 @@ struct EncryptionTests {
             #expect(rotten.status == 1 && rotten.output.contains("c.bin: CHANGED"), "\(rotten.output)")
             let keyless = try await harness.uploader(["verify", "--source", "Scans", "--against", harness.source.path])
             #expect(keyless.status == 2 && keyless.output.contains("pass --passphrase"), "\(keyless.output)")
+
+            // --passphrase asks twice on the terminal (never a flag value); two different answers store nothing.
+            try harness.write("typed/e.txt", "typed on a terminal")
+            let uploader = TestEnvironment.productsDirectory + "/uploader"
+            let differ = try await Self.onTerminal(harness, "\(uploader) upload \(harness.source.path)/typed --label Typed --passphrase", typing: ["one", "two"])
+            #expect(differ.status == 2 && differ.output.contains("the two passphrases differ"), "\(differ.output)")
+            #expect(try await harness.scalar("SELECT count(*) FROM sources WHERE label = 'Typed'", as: Int64.self) == 0)
+            let typed = try await Self.onTerminal(harness, "\(uploader) upload \(harness.source.path)/typed --label Typed --passphrase", typing: ["tiger lily", "tiger lily"])
+            #expect(typed.status == 0, "\(typed.output)")
+            #expect(try await harness.archiveOnce(RestoreTests.archiveOptions).status == 0)
+            let typedBack = try await Self.onTerminal(
+                harness, "\(uploader) restore --source Typed --passphrase --to \(directory)/typed-back", typing: ["tiger lily"])
+            #expect(typedBack.status == 0, "\(typedBack.output)")
+            #expect(FileManager.default.contents(atPath: directory + "/typed-back/Typed/e.txt") == Data("typed on a terminal".utf8))
 
             // A source that already holds clear files never turns encrypted.
             #expect(try await harness.upload(label: "Clear").status == 0)
