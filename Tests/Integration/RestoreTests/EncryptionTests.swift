@@ -331,6 +331,21 @@ struct EncryptionTests {
             #expect(states.sorted() == ["duplicate", "staged", "staged", "staged"], "B is A's duplicate; C (other key) and D (clear) are stored: \(states)")
             #expect(try await harness.scalar(
                 "SELECT s.label FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id WHERE f.state = 'duplicate'", as: String.self) == "B")
+
+            // Another machine (another data directory, the same catalog and buckets) does not hold A's dedupe key:
+            // refused, and told how; with --identity once, the key comes back from the catalog and stays.
+            let elsewhere = ["BACKUP_DATA_DIR": harness.work.path + "/other-machine"]
+            try harness.write("second.txt", "a second letter")
+            let refused = try await harness.upload(label: "A", extra: ["--encrypt-to", recipient], environment: elsewhere)
+            #expect(refused.status == 2 && refused.output.contains("--identity"), "\(refused.output)")
+            let recovered = try await harness.upload(label: "A", extra: ["--encrypt-to", recipient, "--identity", keyPath], environment: elsewhere)
+            #expect(recovered.status == 0, "\(recovered.output)")
+            let keys = try FileManager.default.contentsOfDirectory(atPath: harness.work.path + "/other-machine/keys")
+            #expect(keys.count == 1 && keys[0].hasPrefix("dedupe-"))
+            let mode = try FileManager.default.attributesOfItem(atPath: harness.work.path + "/other-machine/keys/" + keys[0])[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            let again = try await harness.upload(label: "A", extra: ["--encrypt-to", recipient], environment: elsewhere)
+            #expect(again.status == 0, "\(again.output)")
         }
     }
 
