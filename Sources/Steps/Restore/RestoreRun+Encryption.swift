@@ -6,7 +6,9 @@ extension RestoreRun {
     /// Opens every encrypted source among the files asked for, before anything is downloaded or written: a
     /// missing or wrong identity is one clear error naming the source, and the destination stays untouched.
     func attachDecryption(_ objects: [ObjectJob], locations: [CatalogFileLocation]) async throws -> [ObjectJob] {
-        let encrypted = Set(locations.filter(\.encrypted).map(\.sourceID))
+        // Only the sources of files that will be written: a --path that matches nothing of an encrypted source
+        // needs no key for it.
+        let encrypted = Set(objects.flatMap(\.files).map(\.location).filter(\.encrypted).map(\.sourceID))
         guard !encrypted.isEmpty else { return objects }
         let unlocks = try await Self.unlock(sourceIDs: encrypted, locations: locations, catalog: catalog, keyring: configuration.keyring)
         return objects.map { object in

@@ -379,6 +379,19 @@ struct EncryptionTests {
             expected["d.txt"] = Array("later".utf8)
             #expect(try PipelineHarness.files(under: directory + "/Scans") == expected)
 
+            // The audit's verdict needs no key: it checks the stored age files against their recorded SHA-256.
+            let audit = try await harness.uploader(["audit", "--source", "Scans"])
+            #expect(audit.status == 0, "\(audit.output)")
+
+            // A restore that selects nothing of the encrypted source needs no key for it.
+            try harness.write("clear/readme.txt", "in the clear")
+            #expect(try await harness.upload(label: "Clear notes", path: harness.source.path + "/clear").status == 0)
+            #expect(try await harness.archiveOnce(RestoreTests.archiveOptions).status == 0)
+            let clearOnly = try await harness.restore(["--path", "readme.txt"], to: directory + "/clear-only")
+            #expect(clearOnly.status == 0 && clearOnly.files("restored") == ["Clear notes/readme.txt"], "\(clearOnly.output)")
+            let both = try await harness.restore(["--path", "*.txt"], to: directory + "/both")
+            #expect(both.status == 2 && both.output.contains("source 'Scans'"), "\(both.output)")
+
             // The original medium against the archive: the keyed hashes need the source's key.
             let verified = try await harness.uploader(["verify", "--source", "Scans", "--against", harness.source.path, "--passphrase-file", secret, "--json"])
             #expect(verified.status == 0, "\(verified.output)")
