@@ -247,6 +247,39 @@ struct EncryptionTests {
         return Array(FileManager.default.contents(atPath: plain) ?? Data())
     }
 
+    @Test("a file changed (same size and time) after its encrypted upload was killed: no part is re-encrypted under the old key; the next run sends it anew")
+    func changedAfterKill() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            let path = try harness.write("scans/album.tiff", PipelineHarness.bytes(count: 40 << 20, seed: 90))
+            let when = Date(timeIntervalSince1970: 1_400_000_000)
+            try FileManager.default.setAttributes([.modificationDate: when], ofItemAtPath: path)
+            let recipient = try await Self.ageKeygen(harness.work.path + "/key.txt")
+            let encrypt = ["--encrypt-to", recipient, "--concurrency", "1"]
+            let child = try harness.startUpload(label: "Album", extra: encrypt)
+            #expect(try await harness.waitForStoredParts(2, of: child) >= 2)
+            child.signal(SIGKILL)
+            _ = try await child.wait()
+
+            // Rewritten in place: same size, same modification time, other bytes (what a size-and-time check misses).
+            let changed = PipelineHarness.bytes(count: 40 << 20, seed: 91)
+            FileManager.default.createFile(atPath: path, contents: Data(changed))
+            try FileManager.default.setAttributes([.modificationDate: when], ofItemAtPath: path)
+            let second = try await harness.upload(label: "Album", extra: encrypt)
+            #expect(second.status == 1, "\(second.output)")
+            #expect(second.output.contains("changed since its interrupted upload"), "\(second.output)")
+            #expect(try await harness.staging.listMultipartUploads(prefix: "").isEmpty, "the old upload and its parts are gone")
+            #expect(try await harness.scalar("SELECT count(*) FROM pending_uploads", as: Int64.self) == 0)
+
+            let third = try await harness.upload(label: "Album", extra: encrypt)
+            #expect(third.status == 0, "\(third.output)")
+            let row = try #require(try await harness.rows().first)
+            #expect(row.state == "staged")
+            let stored = try #require(try await harness.scalar("SELECT stored_hash FROM objectstoragefiles WHERE id = \(row.id)", as: String.self))
+            #expect(try await harness.stagedHash(try #require(row.storageKey)) == stored)
+            #expect(try await Self.ageDecrypt(harness, harness.staging, try #require(row.storageKey), identity: harness.work.path + "/key.txt") == changed)
+        }
+    }
+
     @Test("rebuild-catalog from the archive alone: refused without the identity (database left empty), names and paths back with it")
     func rebuildWithIdentity() async throws {
         try await PipelineHarness.with(.s3) { harness in
