@@ -26,7 +26,7 @@ struct FileDecryption: Sendable {
 struct DecryptingSink {
     private var decryptor: AgeDecryptor
     private var cipherHasher = SHA256()
-    private var keyed: HMAC<SHA256>
+    private var keyed: ContentHasher
     private(set) var cipherBytes: Int64 = 0
     private(set) var plainBytes: Int64 = 0
     let decryption: FileDecryption
@@ -34,7 +34,7 @@ struct DecryptingSink {
     init(_ decryption: FileDecryption) {
         self.decryption = decryption
         decryptor = AgeDecryptor(identities: decryption.unlock.fileIdentities)
-        keyed = decryption.unlock.contentHasher()
+        keyed = ContentHasher(dedupeKey: decryption.unlock.dedupeKey)
     }
 
     /// The plaintext for these ciphertext bytes (possibly none yet).
@@ -63,7 +63,7 @@ struct DecryptingSink {
     }
 
     private mutating func note(_ plain: [UInt8]) {
-        plain.withUnsafeBytes { keyed.update(data: $0) }
+        plain.withUnsafeBytes { keyed.update($0) }
         plainBytes += Int64(plain.count)
     }
 
@@ -73,7 +73,7 @@ struct DecryptingSink {
         if cipherBytes != storedSize || cipherDigest != storedSHA256 {
             return "the archive's copy is \(cipherBytes) bytes with SHA-256 \(cipherDigest), the catalog says \(storedSize) bytes and \(storedSHA256)"
         }
-        let keyedDigest = Array(keyed.finalize()).hexString
+        let keyedDigest = keyed.finalize()
         if plainBytes != decryption.plaintextSize || keyedDigest != decryption.keyedHash {
             return "it decrypts to \(plainBytes) bytes that are not the file the catalog recorded (\(decryption.plaintextSize) bytes)"
         }
@@ -85,21 +85,6 @@ struct DecryptingSink {
             return RestoreError(.wrongIdentity, "\(label): none of the identities given decrypts it; not restored")
         }
         return RestoreError(.decryptionFailed, "\(label): cannot be decrypted (\(error)): the stored copy was altered or cut short; not restored")
-    }
-
-    /// The keyed hash of a file already in the destination, to tell "already restored" from "in the way".
-    static func keyedHashOfExisting(_ descriptor: Int32, unlock: SourceUnlock) -> String? {
-        var mac = unlock.contentHasher()
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var offset: off_t = 0
-        while true {
-            let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, $0.count, offset) }
-            if count < 0 { return nil }
-            if count == 0 { break }
-            buffer.withUnsafeBytes { mac.update(data: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            offset += off_t(count)
-        }
-        return Array(mac.finalize()).hexString
     }
 }
 

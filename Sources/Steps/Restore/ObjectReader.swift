@@ -84,18 +84,23 @@ struct FileWriter: Sendable {
 
     static func hash(_ descriptor: Int32, upTo length: Int64) throws -> SHA256 {
         var hasher = SHA256()
+        try readBack(descriptor, upTo: length) { hasher.update(bufferPointer: $0) }
+        return hasher
+    }
+
+    /// Hands the first `length` bytes of a file to `body`, 4 MiB at a time.
+    static func readBack(_ descriptor: Int32, upTo length: Int64, _ body: (UnsafeRawBufferPointer) -> Void) throws {
         var buffer = [UInt8](repeating: 0, count: 4 << 20)
         var offset: Int64 = 0
         while offset < length {
             let count = try buffer.withUnsafeMutableBytes { raw -> Int in
                 let result = pread(descriptor, raw.baseAddress!, min(raw.count, Int(length - offset)), off_t(offset))
-                guard result > 0 else { throw RestoreError(.localIO, "cannot read back a partial file: \(String(cString: strerror(errno)))") }
+                guard result > 0 else { throw RestoreError(.localIO, "cannot read back a file: \(String(cString: strerror(errno)))") }
                 return result
             }
-            hasher.update(data: buffer[0..<count])
+            buffer.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
             offset += Int64(count)
         }
-        return hasher
     }
 
     /// The SHA-256 of a regular file already at the target (nil when something else is there or it cannot be
@@ -106,8 +111,10 @@ struct FileWriter: Sendable {
         defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        if let decryption { return DecryptingSink.keyedHashOfExisting(descriptor, unlock: decryption.unlock) }
-        return (try? hash(descriptor, upTo: Int64(info.st_size))).map { Array($0.finalize()).hexString }
+        // An encrypted source's catalog hash is keyed: the file in place is hashed the same way.
+        var hasher = ContentHasher(dedupeKey: decryption?.unlock.dedupeKey)
+        guard (try? readBack(descriptor, upTo: Int64(info.st_size), { hasher.update($0) })) != nil else { return nil }
+        return hasher.finalize()
     }
 }
 

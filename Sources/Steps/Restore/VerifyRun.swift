@@ -166,14 +166,9 @@ public struct VerifyRun: Sendable {
                 digest = try await blocking { () throws -> String? in
                     guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
                     defer { try? handle.close() }
-                    if let unlock {
-                        var mac = unlock.contentHasher()
-                        while let data = try handle.read(upToCount: 4 << 20), !data.isEmpty { mac.update(data: data) }
-                        return Array(mac.finalize()).hexString
-                    }
-                    var hasher = SHA256()
-                    while let data = try handle.read(upToCount: 4 << 20), !data.isEmpty { hasher.update(data: data) }
-                    return Array(hasher.finalize()).hexString
+                    var hasher = ContentHasher(dedupeKey: unlock?.dedupeKey)
+                    while let data = try handle.read(upToCount: 4 << 20), !data.isEmpty { data.withUnsafeBytes { hasher.update($0) } }
+                    return hasher.finalize()
                 }
             } catch {
                 report.sourceWarnings.append("\(location.path): cannot be read on \(root) any more (\(error)); the archived copy is what remains")

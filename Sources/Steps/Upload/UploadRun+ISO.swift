@@ -1,3 +1,4 @@
+import ArchiveFormat
 import Catalog
 import Foundation
 import SystemIO

@@ -40,9 +40,6 @@ public struct SourceKeys: Sendable {
 
     public var ageRecipients: [AgeRecipient] { recipients.map { .x25519($0) } }
 
-    /// A keyed hash (HMAC-SHA-256) of a file's content, in the `hash` column's place.
-    public func contentHasher() -> HMAC<SHA256> { HMAC<SHA256>(key: dedupeKey) }
-
     /// The randomness of one staged object's encryption, derived from the secret key and the object's staging
     /// key: a resumed multipart upload regenerates byte-identical ciphertext without any key on disk, and no two
     /// objects share one (every attempt gets a new staging key).
@@ -162,8 +159,6 @@ public struct SourceUnlock: Sendable {
             return SourceUnlock(fileIdentities: [.x25519(identity)], dedupeKey: SourceKeys.passphraseDedupeKey(identity))
         }
     }
-
-    public func contentHasher() -> HMAC<SHA256> { HMAC<SHA256>(key: dedupeKey) }
 }
 
 extension SymmetricKey {

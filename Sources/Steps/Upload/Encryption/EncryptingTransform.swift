@@ -1,7 +1,6 @@
 import AgeEncryption
 import ArchiveFormat
 import Catalog
-import Crypto
 import NIOCore
 import ObjectStore
 import PipelineCore
@@ -16,13 +15,13 @@ import SystemIO
 /// part that no longer matches (``PutOptions/resumedPartsMustMatch``).
 final class EncryptingTransform: ByteTransform {
     private var encryptor: AgeEncryptor
-    private var hasher: HMAC<SHA256>
+    private var hasher: ContentHasher
     private var headerPending = true
     private let plaintextHash: LockedBox<String?>
 
     init(keys: SourceKeys, stagingKey: String, plaintextHash: LockedBox<String?>) throws {
         encryptor = try AgeEncryptor(recipients: keys.ageRecipients, seed: keys.encryptionSeed(forStagingKey: stagingKey))
-        hasher = keys.contentHasher()
+        hasher = ContentHasher(keys)
         self.plaintextHash = plaintextHash
     }
 
@@ -30,7 +29,7 @@ final class EncryptingTransform: ByteTransform {
         var output = takeHeader()
         output.reserveCapacity(output.count + piece.readableBytes + piece.readableBytes / AgeEncryptor.chunkSize * 16 + 16)
         piece.withUnsafeReadableBytes { plaintext in
-            hasher.update(data: plaintext)
+            hasher.update(plaintext)
             encryptor.encrypt(plaintext, into: &output)
         }
         return ByteBuffer(bytes: output)
@@ -39,7 +38,7 @@ final class EncryptingTransform: ByteTransform {
     func finish() throws -> ByteBuffer {
         var output = takeHeader()
         encryptor.finish(into: &output)
-        plaintextHash.value = Array(hasher.finalize()).hexString
+        plaintextHash.value = hasher.finalize()
         return ByteBuffer(bytes: output)
     }
 
