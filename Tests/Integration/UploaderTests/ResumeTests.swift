@@ -48,7 +48,8 @@ struct ResumeTests {
             #expect(resumed.status == 0, "\(resumed.output)")
             let uploaded = try #require(resumed.summary["bytes_uploaded"] as? Int)
             let partSize = 16 << 20
-            #expect(uploaded <= big.count - Int(partsBeforeKill) * partSize + 10, "sent \(uploaded) bytes after \(partsBeforeKill) parts were stored")
+            // The last part is short: on a loaded machine the kill may land after it, and then nothing is left to send.
+            #expect(uploaded <= max(0, big.count - Int(partsBeforeKill) * partSize) + 10, "sent \(uploaded) bytes after \(partsBeforeKill) parts were stored")
             #expect(resumed.output.contains("resuming an interrupted upload"))
 
             let rows = try await harness.rows()
