@@ -1,6 +1,7 @@
 import ArchiveFormat
 import Catalog
 import PipelineCore
+import SystemIO
 
 extension RestoreRun {
     /// Opens every encrypted source among the files asked for, before anything is downloaded or written: a
@@ -33,7 +34,9 @@ extension RestoreRun {
             let label = labels[id] ?? "#\(id)"
             guard let text = records[id] else { throw RestoreError(.catalog, "source '\(label)' is marked encrypted but has no encryption record") }
             do {
-                unlocks[id] = try keyring.unlock(try SourceEncryptionRecord.decode(text))
+                let record = try SourceEncryptionRecord.decode(text)
+                // A passphrase costs a second of scrypt: on the thread pool, never on the cooperative pool.
+                unlocks[id] = try await blocking { try keyring.unlock(record) }
             } catch let error as EncryptionError {
                 throw RestoreError(.wrongIdentity, "source '\(label)': \(error); nothing was restored")
             }

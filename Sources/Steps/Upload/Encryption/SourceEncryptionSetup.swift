@@ -4,6 +4,7 @@ import Catalog
 import Crypto
 import Foundation
 import PipelineCore
+import SystemIO
 
 /// What the user asked for: encryption to recipients (`--encrypt-to`, `--encrypt-to-file`) or with a passphrase.
 public enum EncryptionRequest: Sendable {
@@ -33,7 +34,7 @@ extension UploadRun {
         let request = configuration.encryption?.request
         let first = try await catalog.claimEncryption(sourceID: sourceID, proposed: nil)
         if let record = first.record {
-            return try RunEncryption(keys: try resumeKeys(try SourceEncryptionRecord.decode(record), request: request))
+            return try RunEncryption(keys: try await resumeKeys(try SourceEncryptionRecord.decode(record), request: request))
         }
         guard let request else { return nil }
         guard !first.holdsFiles else {
@@ -48,21 +49,22 @@ extension UploadRun {
             // no machine holds.
             try configuration.encryption?.keyStore.save(proposed.dedupeKey)
         case .passphrase(let passphrase):
-            proposed = try SourceKeys.create(passphrase: passphrase, source: sealed)
+            // scrypt takes a second of CPU: on the thread pool, never on the cooperative pool.
+            proposed = try await blocking { try SourceKeys.create(passphrase: passphrase, source: sealed) }
         }
         let claimed = try await catalog.claimEncryption(sourceID: sourceID, proposed: proposed.record.encoded())
         guard let record = claimed.record else { throw EncryptionError(.badRecord, "the catalog did not keep the source's encryption") }
-        return try RunEncryption(keys: try resumeKeys(try SourceEncryptionRecord.decode(record), request: request))
+        return try RunEncryption(keys: try await resumeKeys(try SourceEncryptionRecord.decode(record), request: request))
     }
 
     /// The keys of a source that has its record already (or just got it).
-    private func resumeKeys(_ record: SourceEncryptionRecord, request: EncryptionRequest?) throws -> SourceKeys {
+    private func resumeKeys(_ record: SourceEncryptionRecord, request: EncryptionRequest?) async throws -> SourceKeys {
         switch request {
         case nil:
             throw EncryptionError(.mismatch, "source '\(configuration.label)' is encrypted (\(record.summary)); run again with "
                 + (record.scheme == .passphrase ? "--passphrase" : "the same --encrypt-to") + " to add to it (nothing was uploaded)")
         case .passphrase(let passphrase):
-            return try SourceKeys.resume(record, passphrase: passphrase)
+            return try await blocking { try SourceKeys.resume(record, passphrase: passphrase) }
         case .recipients(let recipients):
             guard let settings = configuration.encryption else { throw EncryptionError(.keyMissing, "no key store") }
             var key = try settings.keyStore.load(keyID: record.dedupeKeyID)

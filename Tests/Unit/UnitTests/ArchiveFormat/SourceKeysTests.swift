@@ -3,6 +3,7 @@ import ArchiveFormat
 import Crypto
 import Foundation
 import PipelineCore
+import SystemIO
 import Testing
 
 @Suite("encrypted sources: records, keys, sealed placements")
@@ -41,20 +42,24 @@ struct SourceKeysTests {
     }
 
     @Test("a passphrase source: its own identity sealed with the passphrase; the same keys come back with it, never with another")
-    func passphraseSource() throws {
-        let keys = try SourceKeys.create(passphrase: "correct horse", source: Self.source)
-        let record = try SourceEncryptionRecord.decode(keys.record.encoded())
-        #expect(record.scheme == .passphrase && record.sourceIdentity != nil)
-        let again = try SourceKeys.resume(record, passphrase: "correct horse")
-        #expect(again.dedupeKey == keys.dedupeKey && again.recipients == keys.recipients)
-        do {
-            _ = try SourceKeys.resume(record, passphrase: "wrong horse")
-            Issue.record("a wrong passphrase opened the source")
-        } catch let error as EncryptionError {
-            #expect(error.code == .wrongPassphrase)
+    func passphraseSource() async throws {
+        // Four scrypt runs at age's work factor (seconds of CPU in a debug build) on the thread pool: on the
+        // cooperative pool they would stall every other test of the process, the watchdog's timing among them.
+        try await blocking {
+            let keys = try SourceKeys.create(passphrase: "correct horse", source: Self.source)
+            let record = try SourceEncryptionRecord.decode(keys.record.encoded())
+            #expect(record.scheme == .passphrase && record.sourceIdentity != nil)
+            let again = try SourceKeys.resume(record, passphrase: "correct horse")
+            #expect(again.dedupeKey == keys.dedupeKey && again.recipients == keys.recipients)
+            do {
+                _ = try SourceKeys.resume(record, passphrase: "wrong horse")
+                Issue.record("a wrong passphrase opened the source")
+            } catch let error as EncryptionError {
+                #expect(error.code == .wrongPassphrase)
+            }
+            let unlock = try SourceKeyring(passphrase: "correct horse").unlock(record)
+            #expect(unlock.dedupeKey == keys.dedupeKey)
         }
-        let unlock = try SourceKeyring(passphrase: "correct horse").unlock(record)
-        #expect(unlock.dedupeKey == keys.dedupeKey)
     }
 
     @Test("keyed content hashes: equal files equal under one key, unrelated under another and to SHA-256; seeds differ per staging key")
