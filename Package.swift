@@ -237,7 +237,7 @@ let package = Package(
             name: "RestoreTests", dependencies: ["TestSupport", "SystemIO", "Restore", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", crypto],
             path: "Tests/Integration/RestoreTests", swiftSettings: strictSettings),
         .testTarget(
-            name: "SourceReadingTests", dependencies: ["SourceReading", "PipelineCore", nioCore],
+            name: "SourceReadingTests", dependencies: ["SourceReading", "SystemIO", "PipelineCore", nioCore],
             path: "Tests/Integration/SourceReadingTests", swiftSettings: strictSettings),
         .testTarget(
             name: "StatusServerTests",

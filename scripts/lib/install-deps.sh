@@ -19,6 +19,7 @@ APT_PACKAGES=(
     golang-github-containernetworking-plugin-dnsname  # tests: compose services find each other by name (CNI)
     age                            # tests and bench/age: age and age-keygen, the other side of AgeEncryption's interop
     jq zstd                        # tests: the README's recovery recipe (jq) and reading every object of a bucket (zstd)
+    git                            # uploader: what git ignores in a git work tree is asked of git itself
 )
 # podman-compose from PyPI: Debian's 1.0.3 cannot run docker/compose.yml (see docs/deploy.md).
 COMPOSE_PIP_PACKAGES=("podman-compose==1.6.0")
@@ -29,6 +30,7 @@ DEMO_APT_PACKAGES=(
     libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
     pkg-config libarchive-dev libzstd-dev zlib1g-dev
     ffmpeg
+    git                            # the uploader reads git work trees' ignore rules through git
 )
 PIP_PACKAGES=("moto[server]==5.*" "boto3" "fusepy==3.*")
 

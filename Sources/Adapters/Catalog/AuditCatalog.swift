@@ -33,6 +33,8 @@ public struct AuditedSource: Sendable, Hashable {
     public var label: String
     public var uploadFinished: Bool
     public var pendingUploads: Int64
+    /// Entries the last upload run deliberately did not store (`--exclude`, ignored by git, links, special files).
+    public var entriesNotStored: Int64 = 0
     /// What the last upload run could not read of the source (files there may be missing from the catalog).
     public var walkProblems: [WalkProblem] = []
 }
@@ -50,12 +52,13 @@ public struct AuditCatalog: Sendable {
     public func sources(label: String?) async throws -> [AuditedSource] {
         try await CatalogError.wrapping("list the sources to audit") {
             let rows = try await client.query("""
-                SELECT s.id, s.label, s.finished_at IS NOT NULL, (SELECT count(*) FROM pending_uploads p WHERE p.source_id = s.id)
+                SELECT s.id, s.label, s.finished_at IS NOT NULL, (SELECT count(*) FROM pending_uploads p WHERE p.source_id = s.id),
+                       s.files_skipped
                 FROM sources s WHERE \(label)::text IS NULL OR s.label = \(label) ORDER BY s.label
                 """, logger: logger)
             var result: [AuditedSource] = []
-            for try await (id, label, finished, pending) in rows.decode((Int64, String, Bool, Int64).self) {
-                result.append(AuditedSource(id: id, label: label, uploadFinished: finished, pendingUploads: pending))
+            for try await (id, label, finished, pending, notStored) in rows.decode((Int64, String, Bool, Int64, Int64).self) {
+                result.append(AuditedSource(id: id, label: label, uploadFinished: finished, pendingUploads: pending, entriesNotStored: notStored))
             }
             for index in result.indices {
                 result[index].walkProblems = try await WalkProblems.read(label: result[index].label, client: client, logger: logger)

@@ -83,6 +83,19 @@ public enum SourceEntry: Sendable, Hashable {
     case skipped(SkippedEntry)
     /// Matched an `--exclude` pattern; a directory is not entered.
     case excluded(RawPath, isDirectory: Bool)
+    /// Git ignores it (in a git work tree found in the source, unless `--no-gitignore`); a directory is not entered.
+    case gitIgnored(GitIgnoredEntry)
+    /// A git work tree whose ignore rules git could not give: everything in it is kept.
+    case gitRulesUnreadable(GitRulesProblem)
+}
+
+/// An entry left out because git ignores it, with what it holds (for the run's summary).
+public struct GitIgnoredEntry: Sendable, Hashable {
+    public let relativePath: RawPath
+    public let isDirectory: Bool
+    /// Regular files in it (1 for a file) and their bytes.
+    public let files: Int
+    public let bytes: Int64
 }
 
 public struct WalkSummary: Sendable, Hashable {
@@ -92,6 +105,8 @@ public struct WalkSummary: Sendable, Hashable {
     public var skipped = 0
     public var excludedFiles = 0
     public var excludedDirectories = 0
+    public var gitIgnoredFiles = 0
+    public var gitIgnoredBytes: Int64 = 0
 }
 
 public struct SourceWalkerConfiguration: Sendable, Hashable {
@@ -99,12 +114,15 @@ public struct SourceWalkerConfiguration: Sendable, Hashable {
     /// Do not descend into other file systems mounted inside the source (reported as skipped). On by default:
     /// a drive's backup should not wander into whatever else is mounted below it.
     public var stayOnFileSystem: Bool
+    /// Inside a git work tree found in the source (a directory holding `.git`), leave out what git ignores.
+    public var respectGitIgnore: Bool
     /// Entries fetched per trip to the thread pool.
     public var batchSize: Int
 
-    public init(excludes: [ExcludePattern] = [], stayOnFileSystem: Bool = true, batchSize: Int = 256) {
+    public init(excludes: [ExcludePattern] = [], stayOnFileSystem: Bool = true, respectGitIgnore: Bool = false, batchSize: Int = 256) {
         self.excludes = excludes
         self.stayOnFileSystem = stayOnFileSystem
+        self.respectGitIgnore = respectGitIgnore
         self.batchSize = batchSize
     }
 }
@@ -148,6 +166,11 @@ public struct SourceWalker: Sendable {
                 case .skipped: summary.skipped += 1
                 case .excluded(_, let isDirectory):
                     if isDirectory { summary.excludedDirectories += 1 } else { summary.excludedFiles += 1 }
+                case .gitIgnored(let ignored):
+                    summary.gitIgnoredFiles += ignored.files
+                    summary.gitIgnoredBytes += ignored.bytes
+                case .gitRulesUnreadable:
+                    break
                 }
                 try await body(entry)
             }
@@ -171,6 +194,24 @@ private let typeSocket: UInt32 = 0o140000
 private let typeFIFO: UInt32 = 0o010000
 private let typeCharacter: UInt32 = 0o020000
 private let typeBlock: UInt32 = 0o060000
+private let gitName: [UInt8] = Array(".git".utf8)
+
+/// The ignored paths of one git work tree, and where that tree starts in the source.
+final class GitScope: Sendable {
+    /// Bytes of the work tree's path in the source plus its `/` (0 at the source's root).
+    let prefixCount: Int
+    let ignored: GitIgnoredPaths
+
+    init(prefixCount: Int, ignored: GitIgnoredPaths) {
+        self.prefixCount = prefixCount
+        self.ignored = ignored
+    }
+
+    func ignores(_ relative: RawPath, isDirectory: Bool) -> Bool {
+        let local = Array(relative.bytes.dropFirst(prefixCount))
+        return isDirectory ? ignored.directories.contains(local) : ignored.files.contains(local)
+    }
+}
 
 /// The walk's position: a stack of open directories, each with its sorted remaining children. Used by one walk
 /// at a time, each step on the thread pool, hence `@unchecked Sendable`.
@@ -192,10 +233,13 @@ private final class WalkState: @unchecked Sendable {
         var index = 0
         /// Directories reported but not yet entered (their contents start at their "name/" marker).
         var opened: [[UInt8]: Frame] = [:]
-        init(directory: OpaquePointer, relativePath: RawPath, children: [Child]) {
+        /// The innermost git work tree this directory is in, when its rules apply.
+        let gitScope: GitScope?
+        init(directory: OpaquePointer, relativePath: RawPath, children: [Child], gitScope: GitScope?) {
             self.directory = directory
             self.relativePath = relativePath
             self.children = children
+            self.gitScope = gitScope
         }
         var fd: Int32 { dirfd(directory) }
         func closeAll() {
@@ -233,7 +277,21 @@ private final class WalkState: @unchecked Sendable {
             closedir(directory)
             throw IngestError.system(.cannotOpen, path: root.string, errno: failure, "cannot list the source directory")
         }
-        stack.append(Frame(directory: directory, relativePath: RawPath(bytes: []), children: children))
+        let scope = gitScope(for: RawPath(bytes: []), children: children, inherited: nil)
+        stack.append(Frame(directory: directory, relativePath: RawPath(bytes: []), children: children, gitScope: scope))
+    }
+
+    /// A directory holding `.git` is the top of a work tree: its rules (and only its) apply below it. Nested
+    /// repositories and submodules have their own; a failure to read them keeps everything and is reported.
+    private func gitScope(for relative: RawPath, children: [Child], inherited: GitScope?) -> GitScope? {
+        guard configuration.respectGitIgnore, children.contains(where: { $0.name == gitName && !$0.isEnterMarker }) else { return inherited }
+        switch GitIgnoredPaths.read(workTree: root.appending(relative)) {
+        case .success(let ignored):
+            return ignored.isEmpty ? nil : GitScope(prefixCount: relative.bytes.isEmpty ? 0 : relative.bytes.count + 1, ignored: ignored)
+        case .failure(let problem):
+            pending.append(.gitRulesUnreadable(GitRulesProblem(workTree: relative, message: problem.message)))
+            return nil
+        }
     }
 
     deinit {
@@ -310,6 +368,9 @@ private final class WalkState: @unchecked Sendable {
             if configuration.excludes.contains(where: { $0.matches(relative, isDirectory: false) }) {
                 return .excluded(relative, isDirectory: false)
             }
+            if let scope = frame.gitScope, scope.ignores(relative, isDirectory: false) {
+                return .gitIgnored(GitIgnoredEntry(relativePath: relative, isDirectory: false, files: 1, bytes: Int64(status.st_size)))
+            }
             return .file(SourceFile(
                 relativePath: relative, absolutePath: root.appending(relative), size: Int64(status.st_size),
                 modificationTime: modified, mode: mode, device: UInt64(status.st_dev), inode: UInt64(status.st_ino),
@@ -317,6 +378,10 @@ private final class WalkState: @unchecked Sendable {
         case typeDirectory:
             if configuration.excludes.contains(where: { $0.matches(relative, isDirectory: true) }) {
                 return .excluded(relative, isDirectory: true)
+            }
+            if let scope = frame.gitScope, scope.ignores(relative, isDirectory: true) {
+                let (files, bytes) = usage(ofDirectory: child.name, in: frame.fd)
+                return .gitIgnored(GitIgnoredEntry(relativePath: relative, isDirectory: true, files: files, bytes: bytes))
             }
             if configuration.stayOnFileSystem && UInt64(status.st_dev) != rootDevice {
                 return .skipped(SkippedEntry(relativePath: relative, reason: .otherFileSystem))
@@ -338,7 +403,8 @@ private final class WalkState: @unchecked Sendable {
                 return .skipped(SkippedEntry(relativePath: relative, reason: .unreadableDirectory(errno: code, message: errnoText(code))))
             }
             let (children, failure) = Self.list(directory)
-            frame.opened[child.name] = Frame(directory: directory, relativePath: relative, children: children)
+            let scope = gitScope(for: relative, children: children, inherited: frame.gitScope)
+            frame.opened[child.name] = Frame(directory: directory, relativePath: relative, children: children, gitScope: scope)
             if let failure {
                 // Walk what could be listed, and say that the listing is incomplete.
                 let listed = children.filter { !$0.isEnterMarker }.count
@@ -355,6 +421,39 @@ private final class WalkState: @unchecked Sendable {
         case typeBlock: return .skipped(SkippedEntry(relativePath: relative, reason: .blockDevice))
         default: return .skipped(SkippedEntry(relativePath: relative, reason: .unknownType(mode: mode)))
         }
+    }
+
+    /// Regular files and their bytes under a directory left out, for the summary (metadata only, no symlink
+    /// followed; what cannot be listed is not counted).
+    private func usage(ofDirectory name: [UInt8], in parent: Int32) -> (files: Int, bytes: Int64) {
+        let fd = (name + [0]).withUnsafeBufferPointer {
+            $0.withMemoryRebound(to: CChar.self) { openat(parent, $0.baseAddress!, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        }
+        guard fd >= 0 else { return (0, 0) }
+        guard let directory = fdopendir(fd) else {
+            closeDescriptor(fd)
+            return (0, 0)
+        }
+        defer { closedir(directory) }
+        var files = 0, bytes: Int64 = 0
+        while let entry = readdir(directory) {
+            let child: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(while: { $0 != 0 })) }
+            if child == [46] || child == [46, 46] { continue }
+            var status = stat()
+            let found = (child + [0]).withUnsafeBufferPointer {
+                $0.withMemoryRebound(to: CChar.self) { fstatat(dirfd(directory), $0.baseAddress!, &status, AT_SYMLINK_NOFOLLOW) }
+            }
+            guard found == 0 else { continue }
+            switch UInt32(status.st_mode) & typeMask {
+            case typeRegular: files += 1; bytes += Int64(status.st_size)
+            case typeDirectory:
+                let inner = usage(ofDirectory: child, in: dirfd(directory))
+                files += inner.files
+                bytes += inner.bytes
+            default: break
+            }
+        }
+        return (files, bytes)
     }
 
     private func readLink(_ name: [UInt8], in fd: Int32) -> RawPath {

@@ -73,20 +73,9 @@ public enum Subprocess {
         defer { argv.forEach { free($0) } }
         let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
         defer { envp?.forEach { free($0) } }
-        // The child starts as a shell would start it: no signal blocked, the usual ones at their default action.
-        // Without this it inherits the calling thread's mask (NIO and Dispatch threads block most signals) and any
-        // ignored SIGTERM (ServiceLifecycle's), and a helper stopped with SIGTERM never ends.
         var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        startsLikeFromAShell(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var processID = pid_t()
         let spawnError =
             if let envp { posix_spawn(&processID, executable, &fileActions, &attributes, argv, envp) }
@@ -96,6 +85,21 @@ public enum Subprocess {
         }
         return Running(processID: processID, executable: executable, outputPath: outputPath)
     }
+}
+
+/// Initialises `attributes` so that the child starts as a shell would start it: no signal blocked, the usual ones
+/// at their default action. Without this it inherits the calling thread's mask (NIO and Dispatch threads block most
+/// signals) and any ignored SIGTERM (ServiceLifecycle's), and a helper stopped with SIGTERM never ends.
+func startsLikeFromAShell(_ attributes: inout posix_spawnattr_t) {
+    posix_spawnattr_init(&attributes)
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2] { sigaddset(&defaults, signal) }
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 }
 
 /// A helper program that could not be started or waited for.

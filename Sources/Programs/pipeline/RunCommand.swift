@@ -45,6 +45,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
 
+    @Flag(name: .customLong("no-gitignore"), help: "In git work trees, keep what git ignores too (by default it is left out and counted).")
+    var noGitIgnore = false
+
     @Option(help: "Files read and uploaded at the same time (1-64).")
     var concurrency: Int = 4
 
@@ -92,6 +95,8 @@ struct RunCommand: AsyncParsableCommand {
 
         var uploadConfiguration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency)
+
+        uploadConfiguration.respectGitIgnore = !noGitIgnore
         uploadConfiguration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
         uploadConfiguration.keepRaw = source.keepRaw
         uploadConfiguration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)

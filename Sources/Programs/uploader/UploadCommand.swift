@@ -34,6 +34,9 @@ struct UploadCommand: AsyncParsableCommand {
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
 
+    @Flag(name: .customLong("no-gitignore"), help: "In git work trees, keep what git ignores too (by default it is left out and counted).")
+    var noGitIgnore = false
+
     @Option(help: "Files read and uploaded at the same time (1-64).")
     var concurrency: Int = 8
 
@@ -59,6 +62,7 @@ struct UploadCommand: AsyncParsableCommand {
         let isImage = ingestRoot.isImage
         var configuration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
+        configuration.respectGitIgnore = !noGitIgnore
         configuration.keepRaw = source.keepRaw
         configuration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
         let style = UploadProgress.Style.choose(json: json)

@@ -29,6 +29,9 @@ public struct SourceVerdict: Sendable {
     public var contentVerified = 0
     /// Files whose archive object was checked by size, class and manifest only (its bytes need a restore).
     public var sizeChecked = 0
+    /// Entries the upload deliberately did not store (excluded, ignored by git, links): not a problem, but the
+    /// user should know before destroying the original.
+    public var entriesNotStored: Int64 = 0
     public var problems: [String] = []
 
     public var isSafe: Bool { problems.isEmpty }
@@ -43,7 +46,10 @@ public struct AuditReport: Sendable {
         for source in sources {
             if source.isSafe {
                 lines.append("SAFE \(source.label): all \(source.files) files are in the archive (\(source.contentVerified) read back and matched, "
-                    + "\(source.sizeChecked) checked by size, class and manifest); you may destroy the original")
+                    + "\(source.sizeChecked) checked by size, class and manifest); you may destroy the original"
+                    + (source.entriesNotStored > 0
+                        ? " if you do not need the \(source.entriesNotStored) path\(source.entriesNotStored == 1 ? "" : "s") the upload deliberately left out (excluded, ignored by git, links, special files: its summary lists them)"
+                        : ""))
             } else {
                 lines.append("NOT SAFE \(source.label): keep the original; \(source.problems.count) problem\(source.problems.count == 1 ? "" : "s"):")
                 lines += source.problems.prefix(50).map { "  \($0)" }
@@ -91,6 +97,7 @@ public struct AuditRun: Sendable {
         var checked: [String: ObjectCheck] = [:]
         for source in sources {
             var verdict = SourceVerdict(label: source.label)
+            verdict.entriesNotStored = source.entriesNotStored
             if !source.uploadFinished { verdict.problems.append("the upload of this source did not finish (interrupted or still running): run it again") }
             verdict.problems += source.walkProblems.map { "\($0.path): not read from the original (\($0.problem)); files there may be missing" }
             if source.pendingUploads > 0 { verdict.problems.append("\(source.pendingUploads) upload\(source.pendingUploads == 1 ? "" : "s") begun and not finished") }
@@ -123,7 +130,7 @@ public struct AuditRun: Sendable {
             }
             verdict.problems.sort()
             await progress.event("source", [
-                "label": source.label, "safe": verdict.isSafe, "files": verdict.files, "content_verified": verdict.contentVerified,
+                "label": source.label, "safe": verdict.isSafe, "files": verdict.files, "entries_not_stored": verdict.entriesNotStored, "content_verified": verdict.contentVerified,
                 "size_checked": verdict.sizeChecked, "problems": verdict.problems,
             ])
             report.sources.append(verdict)

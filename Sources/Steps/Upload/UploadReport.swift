@@ -25,6 +25,9 @@ public struct UploadReport: Sendable {
     public var unreadable: [Unreadable] = []
     /// Symlinks, sockets, devices and excluded entries: deliberately not stored, listed.
     public var skipped: [String] = []
+    /// Files left out because git ignores them (in git work trees, unless `--no-gitignore`), and their bytes.
+    public var gitIgnoredFiles = 0
+    public var gitIgnoredBytes: Int64 = 0
     /// How the source was read when that matters to the user (an image read through UDF, or kept whole).
     public var notes: [String] = []
     /// Directories that could not be opened or listed to the end, entries that could not be inspected: what lies
@@ -41,6 +44,9 @@ public struct UploadReport: Sendable {
             "  staged \(filesStaged), duplicates \(duplicates), unchanged since the last run \(unchanged), unreadable \(unreadable.count), not stored (skipped) \(skipped.count), not read (walk problems) \(walkProblems.count)",
             "  read \(Format.bytes(bytesRead)), uploaded \(Format.bytes(bytesUploaded)), saved by dedupe \(Format.bytes(bytesSavedByDedupe))",
         ]
+        if gitIgnoredFiles > 0 {
+            lines.append("  left out because git ignores them: \(gitIgnoredFiles) files, \(Format.bytes(gitIgnoredBytes)) (--no-gitignore keeps them)")
+        }
         lines += notes.map { "  note: \($0)" }
         if !skipped.isEmpty {
             lines.append("not stored:")

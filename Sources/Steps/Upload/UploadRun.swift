@@ -16,6 +16,8 @@ public struct UploadConfiguration: Sendable {
     /// Archive raw videos as they are, each with its transcode beside it (`--keep-raw`; sticky per source).
     public var keepRaw = false
     public var excludes: [String]
+    /// In git work trees found in the source, leave out what git ignores (`--no-gitignore` turns it off).
+    public var respectGitIgnore = true
     /// Files read and uploaded at the same time.
     public var concurrency: Int
     /// Walk, classify and compare with the catalog, but read no content and store nothing.
@@ -79,7 +81,8 @@ public struct UploadRun: Sendable {
         let started = ContinuousClock.now
         var report = UploadReport()
         report.label = configuration.label
-        let walkerConfiguration = SourceWalkerConfiguration(excludes: try configuration.excludes.map(ExcludePattern.init))
+        let walkerConfiguration = SourceWalkerConfiguration(
+            excludes: try configuration.excludes.map(ExcludePattern.init), respectGitIgnore: configuration.respectGitIgnore)
         let walker = SourceWalker(root: RawPath(root), configuration: walkerConfiguration)
 
         // A metadata-only pass first, so that progress has totals and an ETA.
@@ -118,6 +121,11 @@ public struct UploadRun: Sendable {
                     await results.skip("\(skipped.relativePath.catalogText): \(skipped.reason)")
                 case .excluded(let path, let isDirectory):
                     await results.skip("\(path.catalogText)\(isDirectory ? "/" : ""): excluded by --exclude")
+                case .gitIgnored(let ignored):
+                    await results.gitIgnored(ignored)
+                case .gitRulesUnreadable(let problem):
+                    await results.note("git work tree \(problem.workTree.bytes.isEmpty ? "." : problem.workTree.catalogText): its ignore rules "
+                        + "could not be read, so everything in it was kept (\(problem.message))")
                 case .directory:
                     break
                 }
@@ -450,6 +458,17 @@ actor ResultCollector {
 
     func skip(_ description: String) {
         report.skipped.append(description)
+    }
+
+    func gitIgnored(_ ignored: GitIgnoredEntry) {
+        report.gitIgnoredFiles += ignored.files
+        report.gitIgnoredBytes += ignored.bytes
+        let what = ignored.isDirectory ? "/: ignored by git (\(ignored.files) file\(ignored.files == 1 ? "" : "s"), \(Format.bytes(ignored.bytes)))" : ": ignored by git"
+        report.skipped.append(ignored.relativePath.catalogText + what)
+    }
+
+    func note(_ text: String) {
+        report.notes.append(text)
     }
 
     func walkProblem(_ problem: WalkProblem) {

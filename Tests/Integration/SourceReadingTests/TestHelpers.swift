@@ -3,7 +3,7 @@ import Testing
 @testable import SourceReading
 
 /// A fresh directory under the system temp dir, removed when the value goes away.
-final class TemporaryDirectory {
+final class TemporaryDirectory: Sendable {
     let path: String
 
     init() throws {
