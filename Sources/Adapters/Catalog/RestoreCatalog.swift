@@ -58,6 +58,9 @@ public struct CatalogFileLocation: Sendable, Hashable, Codable {
     public var bundleState: String?
     public var bundleStorageClass: String?
     public var archivedAt: Double?
+    /// A git repository kept whole (`details.git_repository`: `bundle` or `directory`): the stored file is a tar that
+    /// restore turns back into the repository's directory.
+    public var gitRepository: String?
 
     enum CodingKeys: String, CodingKey {
         case fileID = "id", sourceID = "source_id", encrypted, sourceLabel = "label", path, rawPathHex = "raw_path", name, version, isLatestVersion = "latest"
@@ -66,7 +69,7 @@ public struct CatalogFileLocation: Sendable, Hashable, Codable {
         case bundleOffset = "bundle_offset", storedSize = "stored_size", storedHash = "stored_hash"
         case transcodeContainer = "container", transcoded, bundleCompression = "compression", bundleHash = "bundle_hash"
         case bundleStoredBytes = "bundle_stored_bytes", bundleState = "bundle_state", bundleStorageClass = "storage_class"
-        case archivedAt = "archived_at"
+        case archivedAt = "archived_at", gitRepository = "git_repository"
     }
 }
 
@@ -148,7 +151,8 @@ public struct RestoreCatalog: Sendable {
                     'bundle_offset', h.bundle_offset, 'stored_size', h.stored_size_bytes, 'stored_hash', h.stored_hash,
                     'container', h.details->'transcode'->>'container', 'transcoded', coalesce(h.details ? 'transcode', false),
                     'compression', b.compression, 'bundle_hash', b.hash, 'bundle_stored_bytes', b.stored_bytes,
-                    'bundle_state', b.state, 'storage_class', b.storage_class, 'archived_at', extract(epoch FROM h.archived_at)
+                    'bundle_state', b.state, 'storage_class', b.storage_class, 'archived_at', extract(epoch FROM h.archived_at),
+                    'git_repository', f.details->>'git_repository'
                 )::text
                 FROM objectstoragefiles f
                 JOIN sources s ON s.id = f.source_id

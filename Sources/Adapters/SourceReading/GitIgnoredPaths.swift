@@ -22,15 +22,10 @@ public struct GitIgnoredPaths: Sendable {
     public static func read(workTree: RawPath) -> Result<GitIgnoredPaths, GitRulesProblem> {
         let workTree = workTree.bytes.first == UInt8(ascii: "/")
             ? workTree : RawPath(FileManager.default.currentDirectoryPath).appending(workTree)
-        // Read-only drives from another machine are owned by someone else; a repository's own config must not
-        // run programs (fsmonitor) or write anything.
-        let options = ["-c", "safe.directory=*", "-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false"]
         let command = ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"]
         let process: CapturedProcess
         do {
-            process = try CapturedProcess.run(
-                "git", options.map { Array($0.utf8) } + [Array("-C".utf8), workTree.bytes] + command.map { Array($0.utf8) },
-                environment: environment(workTree: workTree))
+            process = try GitProgram.run([Array("-C".utf8), workTree.bytes] + command.map { Array($0.utf8) }, ceiling: workTree)
         } catch {
             return .failure(GitRulesProblem(workTree: workTree, message: "git is not installed (\(error)); install git, or pass --no-gitignore"))
         }
@@ -43,20 +38,6 @@ public struct GitIgnoredPaths: Sendable {
             if entry.last == UInt8(ascii: "/") { directories.insert(Array(entry.dropLast())) } else { files.insert(Array(entry)) }
         }
         return .success(GitIgnoredPaths(files: files, directories: directories))
-    }
-
-    /// Nothing of the uploader's machine or user: no system or global config (their excludes are about other
-    /// projects), no repository discovery above the work tree (a source's rules are its own), no locks taken.
-    static func environment(workTree: RawPath) -> [String: String] {
-        var path = workTree.bytes
-        while path.count > 1, path.last == UInt8(ascii: "/") { path.removeLast() }
-        let parent = String(decoding: path[..<(path.lastIndex(of: UInt8(ascii: "/")) ?? 0)], as: UTF8.self)
-        return [
-            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
-            "HOME": "/nonexistent", "LC_ALL": "C", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
-            "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0",
-            "GIT_CEILING_DIRECTORIES": parent.isEmpty ? "/" : parent,
-        ]
     }
 }
 

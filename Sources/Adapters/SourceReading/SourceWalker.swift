@@ -87,16 +87,11 @@ public enum SourceEntry: Sendable, Hashable {
     case gitIgnored(GitIgnoredEntry)
     /// A git work tree whose ignore rules git could not give: everything in it is kept.
     case gitRulesUnreadable(GitRulesProblem)
+    /// A git repository (a `.git` directory or a bare repository), not entered: it is kept whole, as one file.
+    case gitRepository(GitRepositoryEntry)
 }
 
-/// An entry left out because git ignores it, with what it holds (for the run's summary).
-public struct GitIgnoredEntry: Sendable, Hashable {
-    public let relativePath: RawPath
-    public let isDirectory: Bool
-    /// Regular files in it (1 for a file) and their bytes.
-    public let files: Int
-    public let bytes: Int64
-}
+
 
 public struct WalkSummary: Sendable, Hashable {
     public var files = 0
@@ -107,6 +102,7 @@ public struct WalkSummary: Sendable, Hashable {
     public var excludedDirectories = 0
     public var gitIgnoredFiles = 0
     public var gitIgnoredBytes: Int64 = 0
+    public var gitRepositories = 0
 }
 
 public struct SourceWalkerConfiguration: Sendable, Hashable {
@@ -116,13 +112,17 @@ public struct SourceWalkerConfiguration: Sendable, Hashable {
     public var stayOnFileSystem: Bool
     /// Inside a git work tree found in the source (a directory holding `.git`), leave out what git ignores.
     public var respectGitIgnore: Bool
+    /// Yield `.git` directories and bare repositories as `.gitRepository` instead of entering them.
+    public var keepGitRepositoriesWhole: Bool
     /// Entries fetched per trip to the thread pool.
     public var batchSize: Int
 
-    public init(excludes: [ExcludePattern] = [], stayOnFileSystem: Bool = true, respectGitIgnore: Bool = false, batchSize: Int = 256) {
+    public init(excludes: [ExcludePattern] = [], stayOnFileSystem: Bool = true, respectGitIgnore: Bool = false,
+                keepGitRepositoriesWhole: Bool = false, batchSize: Int = 256) {
         self.excludes = excludes
         self.stayOnFileSystem = stayOnFileSystem
         self.respectGitIgnore = respectGitIgnore
+        self.keepGitRepositoriesWhole = keepGitRepositoriesWhole
         self.batchSize = batchSize
     }
 }
@@ -171,6 +171,8 @@ public struct SourceWalker: Sendable {
                     summary.gitIgnoredBytes += ignored.bytes
                 case .gitRulesUnreadable:
                     break
+                case .gitRepository:
+                    summary.gitRepositories += 1
                 }
                 try await body(entry)
             }
@@ -196,22 +198,6 @@ private let typeCharacter: UInt32 = 0o020000
 private let typeBlock: UInt32 = 0o060000
 private let gitName: [UInt8] = Array(".git".utf8)
 
-/// The ignored paths of one git work tree, and where that tree starts in the source.
-final class GitScope: Sendable {
-    /// Bytes of the work tree's path in the source plus its `/` (0 at the source's root).
-    let prefixCount: Int
-    let ignored: GitIgnoredPaths
-
-    init(prefixCount: Int, ignored: GitIgnoredPaths) {
-        self.prefixCount = prefixCount
-        self.ignored = ignored
-    }
-
-    func ignores(_ relative: RawPath, isDirectory: Bool) -> Bool {
-        let local = Array(relative.bytes.dropFirst(prefixCount))
-        return isDirectory ? ignored.directories.contains(local) : ignored.files.contains(local)
-    }
-}
 
 /// The walk's position: a stack of open directories, each with its sorted remaining children. Used by one walk
 /// at a time, each step on the thread pool, hence `@unchecked Sendable`.
@@ -386,6 +372,9 @@ private final class WalkState: @unchecked Sendable {
             if configuration.stayOnFileSystem && UInt64(status.st_dev) != rootDevice {
                 return .skipped(SkippedEntry(relativePath: relative, reason: .otherFileSystem))
             }
+            if configuration.keepGitRepositoriesWhole && child.name == gitName {
+                return .gitRepository(GitRepositoryEntry(relativePath: relative, isBare: false))
+            }
             let fd = child.name.withUnsafeBufferPointer { buffer -> Int32 in
                 var terminated = Array(buffer)
                 terminated.append(0)
@@ -403,6 +392,10 @@ private final class WalkState: @unchecked Sendable {
                 return .skipped(SkippedEntry(relativePath: relative, reason: .unreadableDirectory(errno: code, message: errnoText(code))))
             }
             let (children, failure) = Self.list(directory)
+            if configuration.keepGitRepositoriesWhole && failure == nil && Self.looksLikeBareRepository(children) {
+                closedir(directory)
+                return .gitRepository(GitRepositoryEntry(relativePath: relative, isBare: true))
+            }
             let scope = gitScope(for: relative, children: children, inherited: frame.gitScope)
             frame.opened[child.name] = Frame(directory: directory, relativePath: relative, children: children, gitScope: scope)
             if let failure {
@@ -421,6 +414,15 @@ private final class WalkState: @unchecked Sendable {
         case typeBlock: return .skipped(SkippedEntry(relativePath: relative, reason: .blockDevice))
         default: return .skipped(SkippedEntry(relativePath: relative, reason: .unknownType(mode: mode)))
         }
+    }
+
+    /// What git itself checks before it calls a directory a repository: `HEAD`, `objects/` and `refs/`. (A
+    /// false match is harmless: keeping it whole fails and its files are then stored one by one.)
+    static func looksLikeBareRepository(_ children: [Child]) -> Bool {
+        func has(_ name: String, _ type: UInt32) -> Bool {
+            children.contains { !$0.isEnterMarker && $0.name == Array(name.utf8) && $0.status.map { UInt32($0.st_mode) & typeMask == type } == true }
+        }
+        return has("HEAD", typeRegular) && has("objects", typeDirectory) && has("refs", typeDirectory)
     }
 
     /// Regular files and their bytes under a directory left out, for the summary (metadata only, no symlink

@@ -48,6 +48,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-gitignore"), help: "In git work trees, keep what git ignores too (by default it is left out and counted).")
     var noGitIgnore = false
 
+    @Flag(name: .customLong("git-as-files"), help: "Store git repositories file by file (by default each is kept whole as one file: a verified bundle and the rest of .git).")
+    var gitAsFiles = false
+
     @Option(help: "Files read and uploaded at the same time (1-64).")
     var concurrency: Int = 4
 
@@ -97,6 +100,8 @@ struct RunCommand: AsyncParsableCommand {
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency)
 
         uploadConfiguration.respectGitIgnore = !noGitIgnore
+        uploadConfiguration.keepGitRepositoriesWhole = !gitAsFiles
+        uploadConfiguration.workDirectory = context.layout.uploadSpool
         uploadConfiguration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
         uploadConfiguration.keepRaw = source.keepRaw
         uploadConfiguration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)

@@ -37,6 +37,9 @@ struct UploadCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-gitignore"), help: "In git work trees, keep what git ignores too (by default it is left out and counted).")
     var noGitIgnore = false
 
+    @Flag(name: .customLong("git-as-files"), help: "Store git repositories file by file (by default each is kept whole as one file: a verified bundle and the rest of .git).")
+    var gitAsFiles = false
+
     @Option(help: "Files read and uploaded at the same time (1-64).")
     var concurrency: Int = 8
 
@@ -63,6 +66,8 @@ struct UploadCommand: AsyncParsableCommand {
         var configuration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
         configuration.respectGitIgnore = !noGitIgnore
+        configuration.keepGitRepositoriesWhole = !gitAsFiles
+        configuration.workDirectory = context.layout.uploadSpool
         configuration.keepRaw = source.keepRaw
         configuration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
         let style = UploadProgress.Style.choose(json: json)

@@ -151,6 +151,10 @@ public struct RestoreRun: Sendable {
                 for (job, outcome) in result.files {
                     switch outcome {
                     case .success:
+                        if let layout = job.location.gitRepository, let problem = await expandRepository(job, layout: layout, destination: destination) {
+                            report.problems.append(RestoreProblem(path: job.path.description, error: problem))
+                            continue
+                        }
                         report.restored.append(job.path.description)
                         report.bytesRestored += job.restoredSize
                         await progress.fileDone()
@@ -211,6 +215,11 @@ public struct RestoreRun: Sendable {
             if (existing.st_mode & S_IFMT) == S_IFREG, Int64(existing.st_size) == job.restoredSize,
                FileWriter.hashExisting(destination, target, decryption: job.decryption) == job.restoredHash {
                 return .present
+            }
+            if (existing.st_mode & S_IFMT) == S_IFDIR, job.location.gitRepository != nil {
+                // A repository restored before (the stored tar was made into this directory).
+                return GitRepositoryRestore.looksRestored(destination.root + "/" + job.path.description) ? .present
+                    : .inTheWay(RestoreError(.exists, "\(job.path): a directory that is not the repository is in the way"))
             }
             if (existing.st_mode & S_IFMT) == S_IFDIR {
                 return .inTheWay(RestoreError(.exists, "\(job.path): a directory of that name is in the way"))

@@ -28,6 +28,8 @@ public struct UploadReport: Sendable {
     /// Files left out because git ignores them (in git work trees, unless `--no-gitignore`), and their bytes.
     public var gitIgnoredFiles = 0
     public var gitIgnoredBytes: Int64 = 0
+    /// Git repositories stored whole, each as one file (a bundle and the rest of `.git`).
+    public var gitRepositories = 0
     /// How the source was read when that matters to the user (an image read through UDF, or kept whole).
     public var notes: [String] = []
     /// Directories that could not be opened or listed to the end, entries that could not be inspected: what lies
@@ -44,6 +46,9 @@ public struct UploadReport: Sendable {
             "  staged \(filesStaged), duplicates \(duplicates), unchanged since the last run \(unchanged), unreadable \(unreadable.count), not stored (skipped) \(skipped.count), not read (walk problems) \(walkProblems.count)",
             "  read \(Format.bytes(bytesRead)), uploaded \(Format.bytes(bytesUploaded)), saved by dedupe \(Format.bytes(bytesSavedByDedupe))",
         ]
+        if gitRepositories > 0 {
+            lines.append("  git repositories kept whole (one file each: a verified bundle and the rest of .git): \(gitRepositories)")
+        }
         if gitIgnoredFiles > 0 {
             lines.append("  left out because git ignores them: \(gitIgnoredFiles) files, \(Format.bytes(gitIgnoredBytes)) (--no-gitignore keeps them)")
         }

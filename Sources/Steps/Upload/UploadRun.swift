@@ -18,6 +18,10 @@ public struct UploadConfiguration: Sendable {
     public var excludes: [String]
     /// In git work trees found in the source, leave out what git ignores (`--no-gitignore` turns it off).
     public var respectGitIgnore = true
+    /// Store each git repository as one file (a verified `git bundle` and the rest of `.git`), not file by file.
+    public var keepGitRepositoriesWhole = true
+    /// Where a repository's file is made before it is sent (the uploader's spool directory).
+    public var workDirectory = FileManager.default.temporaryDirectory.path
     /// Files read and uploaded at the same time.
     public var concurrency: Int
     /// Walk, classify and compare with the catalog, but read no content and store nothing.
@@ -82,7 +86,8 @@ public struct UploadRun: Sendable {
         var report = UploadReport()
         report.label = configuration.label
         let walkerConfiguration = SourceWalkerConfiguration(
-            excludes: try configuration.excludes.map(ExcludePattern.init), respectGitIgnore: configuration.respectGitIgnore)
+            excludes: try configuration.excludes.map(ExcludePattern.init), respectGitIgnore: configuration.respectGitIgnore,
+            keepGitRepositoriesWhole: configuration.keepGitRepositoriesWhole)
         let walker = SourceWalker(root: RawPath(root), configuration: walkerConfiguration)
 
         // A metadata-only pass first, so that progress has totals and an ETA.
@@ -101,15 +106,19 @@ public struct UploadRun: Sendable {
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             var inFlight = 0
+            // Back-pressure: the walk waits while `filesInFlight` files are being stored.
+            func admit(_ work: @escaping @Sendable () async throws -> Void) async throws {
+                if inFlight >= filesInFlight {
+                    try await group.next()
+                    inFlight -= 1
+                }
+                inFlight += 1
+                group.addTask(operation: work)
+            }
             _ = try await walker.walk { entry in
                 switch entry {
                 case .file(let file):
-                    if inFlight >= filesInFlight {
-                        try await group.next()
-                        inFlight -= 1
-                    }
-                    inFlight += 1
-                    group.addTask {
+                    try await admit {
                         let outcome = try await ingest(file, sourceID: sourceID, gate: gate, readers: readers)
                         await results.add(outcome, path: file.relativePath, size: file.size)
                     }
@@ -123,6 +132,10 @@ public struct UploadRun: Sendable {
                     await results.skip("\(path.catalogText)\(isDirectory ? "/" : ""): excluded by --exclude")
                 case .gitIgnored(let ignored):
                     await results.gitIgnored(ignored)
+                case .gitRepository(let repository):
+                    try await admit {
+                        try await keepWhole(repository, root: RawPath(root), sourceID: sourceID, gate: gate, readers: readers, results: results)
+                    }
                 case .gitRulesUnreadable(let problem):
                     await results.note("git work tree \(problem.workTree.bytes.isEmpty ? "." : problem.workTree.catalogText): its ignore rules "
                         + "could not be read, so everything in it was kept (\(problem.message))")
@@ -170,7 +183,7 @@ public struct UploadRun: Sendable {
         case planned
     }
 
-    private func ingest(_ file: SourceFile, sourceID: Int64, gate: SameSizeGate, readers: ReadSlots) async throws -> FileOutcome {
+    func ingest(_ file: SourceFile, sourceID: Int64, gate: SameSizeGate, readers: ReadSlots, details: [String: String] = [:]) async throws -> FileOutcome {
         let path = file.relativePath.catalogText
         await progress.fileStarted(path)
         let modifiedAt = Self.catalogPrecision(file.modificationTime)
@@ -191,7 +204,7 @@ public struct UploadRun: Sendable {
             } else {
                 let slot = await readers.acquire()
                 defer { slot.release() }
-                outcome = try await ingestContent(file, path: path, modifiedAt: modifiedAt, sourceID: sourceID, sizeKnown: sizeKnown, slot: slot)
+                outcome = try await ingestContent(file, path: path, modifiedAt: modifiedAt, sourceID: sourceID, sizeKnown: sizeKnown, slot: slot, details: details)
             }
             await gate.leave(file.size)
             return outcome
@@ -203,7 +216,9 @@ public struct UploadRun: Sendable {
 
     /// `sizeKnown`: the catalog holds content of this file's size, so it is hashed before anything is sent.
     /// `slot` is given back once the bytes are read and stored, before the file waits for the catalog.
-    private func ingestContent(_ file: SourceFile, path: String, modifiedAt: Date, sourceID: Int64, sizeKnown: Bool, slot: ReadSlot) async throws -> FileOutcome {
+    private func ingestContent(
+        _ file: SourceFile, path: String, modifiedAt: Date, sourceID: Int64, sizeKnown: Bool, slot: ReadSlot, details: [String: String]
+    ) async throws -> FileOutcome {
         var ingested = IngestedFile(
             sourceID: sourceID, path: path, rawPath: file.relativePath.isValidUTF8 ? nil : file.relativePath.bytes,
             name: file.name.catalogText, sizeBytes: file.size, modifiedAt: modifiedAt, kind: .regular)
@@ -217,6 +232,7 @@ public struct UploadRun: Sendable {
                 : try await FileClassifier.classify(fileAt: file.absolutePath)  // chunks smaller than the classifier's head
             ingested.kind = classification.kind
             ingested.details["format"] = classification.format
+            ingested.details.merge(details) { $1 }
             Self.noteDiscStructure(&ingested, head: first)
             let chunks = PrefixedChunks(first: first, rest: iterator)
 
@@ -428,58 +444,6 @@ actor SameSizeGate {
             waiters[size] = queue.isEmpty ? nil : queue
             next.resume()
         }
-    }
-}
-
-/// Gathers per-file outcomes from concurrent tasks.
-actor ResultCollector {
-    private var report = UploadReport()
-
-    func add(_ outcome: UploadRun.FileOutcome, path: RawPath, size: Int64) {
-        report.filesSeen += 1
-        report.bytesSeen += size
-        switch outcome {
-        case .staged(let read, let uploaded):
-            report.filesStaged += 1
-            report.bytesRead += read
-            report.bytesUploaded += uploaded
-        case .duplicate(let read, let uploaded):
-            report.duplicates += 1
-            report.bytesRead += read
-            report.bytesUploaded += uploaded
-            report.bytesSavedByDedupe += max(0, size - uploaded)
-        case .unchanged, .planned:
-            report.unchanged += outcome.isPlanned ? 0 : 1
-        case .unreadable(let error, let read):
-            report.bytesRead += read
-            report.unreadable.append(.init(path: path.catalogText, error: error))
-        }
-    }
-
-    func skip(_ description: String) {
-        report.skipped.append(description)
-    }
-
-    func gitIgnored(_ ignored: GitIgnoredEntry) {
-        report.gitIgnoredFiles += ignored.files
-        report.gitIgnoredBytes += ignored.bytes
-        let what = ignored.isDirectory ? "/: ignored by git (\(ignored.files) file\(ignored.files == 1 ? "" : "s"), \(Format.bytes(ignored.bytes)))" : ": ignored by git"
-        report.skipped.append(ignored.relativePath.catalogText + what)
-    }
-
-    func note(_ text: String) {
-        report.notes.append(text)
-    }
-
-    func walkProblem(_ problem: WalkProblem) {
-        report.walkProblems.append(problem)
-    }
-
-    func fill(_ base: UploadReport) -> UploadReport {
-        var result = report
-        result.label = base.label
-        result.unreadable.sort { $0.path < $1.path }
-        return result
     }
 }
 

@@ -46,7 +46,7 @@ import Testing
             case .directory(let directory): order.append(directory.relativePath)
             case .skipped(let entry): skipped.append(entry); order.append(entry.relativePath)
             case .excluded(let path, let isDirectory): excluded.append((path, isDirectory)); order.append(path)
-            case .gitIgnored, .gitRulesUnreadable: Issue.record("git rules applied outside a git work tree: \(entry)")
+            case .gitIgnored, .gitRulesUnreadable, .gitRepository: Issue.record("git handling that was not asked for: \(entry)")
             }
         }
         // Deterministic byte-wise order of the full relative paths.

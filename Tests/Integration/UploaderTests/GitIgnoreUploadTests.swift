@@ -18,17 +18,17 @@ struct GitIgnoreUploadTests {
             try harness.write("project/kept.log", "tracked although *.log is ignored")
             try harness.write("photos/beach.jpg", UploaderHarness.bytes(count: 50_000, seed: 3))
             try await blocking {
-                try git(["init", "-q", "-b", "main"], in: project)
-                try git(["add", "-f", "kept.log", "src/main.rs", ".gitignore"], in: project)
-                try git(["commit", "-q", "-m", "first"], in: project)
+                try TestGit.run(["init", "-q", "-b", "main"], in: project)
+                try TestGit.run(["add", "-f", "kept.log", "src/main.rs", ".gitignore"], in: project)
+                try TestGit.run(["commit", "-q", "-m", "first"], in: project)
             }
 
             let result = try await harness.upload(label: "Old laptop")
             #expect(result.status == 0, "\(result.output)")
             let paths = Set(try await harness.rows().map(\.path))
-            // What git lists, and the whole .git directory as it is.
-            #expect(paths.isSuperset(of: ["project/.gitignore", "project/src/main.rs", "project/kept.log", "photos/beach.jpg"]))
-            #expect(paths.contains { $0.hasPrefix("project/.git/") })
+            // What git lists, and the repository kept whole as one file.
+            #expect(paths.isSuperset(of: ["project/.gitignore", "project/src/main.rs", "project/kept.log", "photos/beach.jpg", "project/.git"]))
+            #expect(!paths.contains { $0.hasPrefix("project/.git/") })
             #expect(!paths.contains { $0.contains("node_modules") || $0.contains("target/") || $0.hasSuffix("build.log") })
             #expect(result.summary["git_ignored_files"] as? Int == 4)
             #expect(result.summary["git_ignored_bytes"] as? Int == 200_000 + 30_000 + 2 + 5)
@@ -53,18 +53,4 @@ struct GitIgnoreUploadTests {
             #expect(everything == 4)
         }
     }
-}
-
-private func git(_ arguments: [String], in directory: String) throws {
-    let environment = [
-        "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    ]
-    let result = try CapturedProcess.run("git", (["-C", directory] + arguments).map { Array($0.utf8) }, environment: environment)
-    guard result.status == 0 else { throw GitFailed(description: "git \(arguments.joined(separator: " ")) exited \(result.status): \(result.errorText)") }
-}
-
-private struct GitFailed: Error, CustomStringConvertible {
-    let description: String
 }
