@@ -14,6 +14,9 @@ public struct ObjectStoreSettings: Sendable {
     public var httpClient: HTTPClient
     public var fileSystem: FileSystemObjectStore.Configuration
     public var logger: Logger
+    /// `--bwlimit` and `--window` for every S3 store opened with these settings (one per process, shared by all its
+    /// stores); `file://` stores are not paced.
+    public var throttle: TransferThrottle?
 
     public init(
         environment: [String: String], s3: S3Configuration? = nil, credentials: (any CredentialProvider)? = nil,
@@ -60,6 +63,6 @@ public func openObjectStore(url: StorageURL, settings: ObjectStoreSettings) asyn
             ?? CredentialChain(environment: settings.environment, httpClient: settings.httpClient)
         return try S3ObjectStore(
             bucket: bucket, prefix: prefix, configuration: settings.s3 ?? .fromEnvironment(settings.environment),
-            credentials: credentials, httpClient: settings.httpClient, logger: settings.logger)
+            credentials: credentials, httpClient: settings.httpClient, logger: settings.logger, throttle: settings.throttle)
     }
 }

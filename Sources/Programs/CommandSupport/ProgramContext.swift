@@ -26,6 +26,8 @@ public struct ProgramContext: Sendable {
     public let hooks: TestHooks
     /// The process environment as read at start (the credential chain and S3 defaults look at it).
     let environment: [String: String]
+    /// `--bwlimit` and `--window` (``TransferLimitOptions``), shared by every S3 store `openStore` opens.
+    public var transferThrottle: TransferThrottle?
 
     /// The local directories under `BACKUP_DATA_DIR`.
     public var layout: DataLayout { configuration.layout }
@@ -91,8 +93,9 @@ extension ProgramContext {
     /// Opens a bucket (`s3://…` or `file://…`) with the configured region, endpoint, credentials and hooks: the one
     /// place every program opens its stores.
     public func openStore(_ url: StorageURL, logger: Logger? = nil) async throws -> any ObjectStore {
-        let settings = ObjectStoreSettings(
+        var settings = ObjectStoreSettings(
             aws: configuration.aws, environment: environment, fileRestoreDelay: hooks.fileRestoreDelay, logger: logger ?? self.logger)
+        settings.throttle = transferThrottle
         return try await openObjectStore(url: url, settings: settings)
     }
 

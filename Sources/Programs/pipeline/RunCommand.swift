@@ -42,6 +42,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Encryption (age)") var encryption: EncryptionOptions
 
+    @OptionGroup(title: "Bandwidth and time windows (every S3 transfer of the run)") var transfers: TransferLimitOptions
+
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
 
@@ -78,7 +80,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try ProgramContext.load(options, role: .pipeline)
+        let context = try ProgramContext.load(options, role: .pipeline).pacingTransfers(transfers)
         LibAV.logLevel = .error
         let ingestRoot: IngestRoot
         do {

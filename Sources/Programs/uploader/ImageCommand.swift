@@ -28,6 +28,8 @@ struct ImageCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Encryption (age)") var encryption: EncryptionOptions
 
+    @OptionGroup(title: "Bandwidth and time windows") var transfers: TransferLimitOptions
+
     @Option(help: "Extra passes over unreadable sectors before giving up on them.")
     var retryPasses: Int = 3
 
@@ -39,7 +41,7 @@ struct ImageCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try ProgramContext.load(options, role: .uploader)
+        let context = try ProgramContext.load(options, role: .uploader).pacingTransfers(transfers)
         guard FileManager.default.fileExists(atPath: device) else { throw ValidationError("\(device): no such file or device") }
         var name = URL(fileURLWithPath: device).lastPathComponent
         if !name.lowercased().hasSuffix(".iso") { name += ".iso" }

@@ -13,9 +13,10 @@ import Restore
 /// code (2 for a request that cannot be served as asked, 1 otherwise), Ctrl-C into 130.
 func withArchive<Result: Sendable>(
     _ options: GlobalOptions, archiveURL: StorageURL? = nil, resumeHint: String = "run the same command again",
-    _ body: @escaping @Sendable (ProgramContext, PostgresClient, any ObjectStore) async throws -> Result
+    transfers: TransferLimitOptions? = nil, _ body: @escaping @Sendable (ProgramContext, PostgresClient, any ObjectStore) async throws -> Result
 ) async throws -> Result {
-    let context = try ProgramContext.load(options, role: .uploader)
+    let loaded = try ProgramContext.load(options, role: .uploader)
+    let context = try transfers.map { try loaded.pacingTransfers($0) } ?? loaded
     do {
         return try await Interruption.cancellingOnSignals {
             try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
@@ -67,6 +68,8 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Encrypted sources") var keys: IdentityOptions
 
+    @OptionGroup(title: "Bandwidth and time windows (downloads)") var transfers: TransferLimitOptions
+
     @Option(help: "Restore the files of this source (its newest versions).")
     var source: String?
 
@@ -116,7 +119,9 @@ struct RestoreCommand: AsyncParsableCommand {
             pollInterval: .milliseconds(Int64(pollSeconds * 1000)), overwrite: overwrite)
         configuration.keyring = try keys.keys()
         let restoreConfiguration = configuration
-        let report = try await withArchive(options, resumeHint: "finished files are kept and partial downloads resume: run the same command again") { context, handle, archive in
+        let report = try await withArchive(
+            options, resumeHint: "finished files are kept and partial downloads resume: run the same command again", transfers: transfers
+        ) { context, handle, archive in
             var configuration = restoreConfiguration
             configuration.testKillAfterBytes = context.hooks.restoreKillAfterBytes
             let run = RestoreRun(catalog: RestoreCatalog(client: handle, logger: context.logger), archive: archive,

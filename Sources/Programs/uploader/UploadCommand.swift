@@ -31,6 +31,8 @@ struct UploadCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Encryption (age)") var encryption: EncryptionOptions
 
+    @OptionGroup(title: "Bandwidth and time windows") var transfers: TransferLimitOptions
+
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
 
@@ -54,7 +56,7 @@ struct UploadCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let context = try ProgramContext.load(options, role: .uploader)
+        let context = try ProgramContext.load(options, role: .uploader).pacingTransfers(transfers)
         let ingestRoot: IngestRoot
         do {
             ingestRoot = try await IngestRoot.resolve(path)

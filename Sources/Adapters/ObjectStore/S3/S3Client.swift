@@ -16,6 +16,8 @@ struct S3Client: Sendable {
     let credentials: any CredentialProvider
     let transport: any HTTPTransport
     let logger: Logger
+    /// `--bwlimit` and `--window`; nil sends at full speed, at any time.
+    var throttle: TransferThrottle? = nil
 
     struct Request: Sendable {
         var method: HTTPMethod
@@ -29,6 +31,9 @@ struct S3Client: Sendable {
         var bodySHA256: SHA256Digest?
         /// Names the request in errors and logs (`PUT`, `UploadPart 7`, …).
         var operation: String
+        /// A new object or part transfer (a PUT of data, an UploadPart, a GET of an object): it waits for a
+        /// `--window` to be open. Its retries do not: a transfer under way is finished.
+        var startsTransfer = false
     }
 
     func location(_ key: String?) -> String { "s3://\(bucket)/\(key ?? "")" }
@@ -41,6 +46,14 @@ struct S3Client: Sendable {
     ) async throws -> Result {
         var attempt = 0
         var refreshedCredentials = false
+        if request.startsTransfer, let throttle {
+            do {
+                try await throttle.waitForWindow()
+            } catch {
+                throw ObjectStoreError(.cancelled, operation: request.operation, location: location(request.key),
+                                       message: "cancelled while waiting for a transfer window")
+            }
+        }
         while true {
             attempt += 1
             do {
@@ -124,12 +137,19 @@ struct S3Client: Sendable {
         http.headers.add(name: "Host", value: endpoint.host)
         for header in signed.headers { http.headers.add(name: header.name, value: header.value) }
         let bodySize = request.body?.readableBytes ?? 0
+        var minimumThroughput = configuration.minimumThroughputBytesPerSecond
         if let body = request.body {
-            http.body = .bytes(body)
+            if let bucket = throttle?.upload, body.readableBytes > 0 {
+                // Metered slice by slice; the slowest scheduled rate, shared by many parts, still counts as progress.
+                http.body = .stream(ThrottledBody(body: body, bucket: bucket), length: .known(Int64(body.readableBytes)))
+                minimumThroughput = min(minimumThroughput, max(1, (throttle?.lowestRate(uploading: true) ?? 0) / 64))
+            } else {
+                http.body = .bytes(body)
+            }
         } else if [.PUT, .POST].contains(request.method) {
             http.headers.add(name: "Content-Length", value: "0")
         }
-        let allowance = Duration.seconds(Double(bodySize) / Double(max(1, configuration.minimumThroughputBytesPerSecond)))
+        let allowance = Duration.seconds(Double(bodySize) / Double(max(1, minimumThroughput)))
         let deadline = NIODeadline.now() + (configuration.requestTimeout + allowance).timeAmount
         return try await transport.execute(http, deadline: deadline)
     }

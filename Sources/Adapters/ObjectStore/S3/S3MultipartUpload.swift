@@ -239,6 +239,7 @@ struct MultipartUploader {
         var request = S3Client.Request(
             method: .PUT, key: fullKey, query: [("partNumber", String(number)), ("uploadId", uploadID)],
             body: body, bodySHA256: digest, operation: "UploadPart \(number)")
+        request.startsTransfer = true
         request.headers.append(("x-amz-checksum-sha256", checksum))
         let response = try await store.client.performCollecting(request)
         guard let etag = response.headers.first(name: "ETag") else {

@@ -23,19 +23,20 @@ public struct S3ObjectStore: ObjectStore {
 
     public init(
         bucket: String, prefix: String = "", configuration: S3Configuration, credentials: any CredentialProvider,
-        httpClient: HTTPClient = ObjectStoreHTTPClient.shared, logger: Logger = Logger(label: "ObjectStore.S3")
+        httpClient: HTTPClient = ObjectStoreHTTPClient.shared, logger: Logger = Logger(label: "ObjectStore.S3"),
+        throttle: TransferThrottle? = nil
     ) throws {
         try self.init(bucket: bucket, prefix: prefix, configuration: configuration, credentials: credentials,
-                      transport: AsyncHTTPClientTransport(client: httpClient), logger: logger)
+                      transport: AsyncHTTPClientTransport(client: httpClient), logger: logger, throttle: throttle)
     }
 
     init(bucket: String, prefix: String, configuration: S3Configuration, credentials: any CredentialProvider,
-         transport: any HTTPTransport, logger: Logger) throws {
+         transport: any HTTPTransport, logger: Logger, throttle: TransferThrottle? = nil) throws {
         self.bucket = bucket
         self.prefix = prefix
         self.client = S3Client(
             bucket: bucket, endpoint: try S3Endpoint(bucket: bucket, configuration: configuration),
-            configuration: configuration, credentials: credentials, transport: transport, logger: logger)
+            configuration: configuration, credentials: credentials, transport: transport, logger: logger, throttle: throttle)
     }
 
     /// The S3 key of a store key; rejects keys S3 cannot hold.
@@ -76,6 +77,7 @@ public struct S3ObjectStore: ObjectStore {
         let digest = SHA256.hash(buffer: body)
         var request = S3Client.Request(method: .PUT, key: fullKey, headers: headers, body: body, bodySHA256: digest,
                                        operation: "PUT")
+        request.startsTransfer = true
         let checksum = Data(digest).base64EncodedString()
         request.headers.append(("x-amz-checksum-sha256", checksum))
         // As the AWS SDKs send it: servers that only keep (and report back) a checksum named by its algorithm — moto —
@@ -124,7 +126,7 @@ public struct S3ObjectStore: ObjectStore {
 
     public func get(_ key: String, range: ByteRange?) async throws -> ObjectDownload {
         let full = try fullKey(key, operation: "GET")
-        let response = try await openGet(fullKey: full, range: range, ifMatch: nil)
+        let response = try await openGet(fullKey: full, range: range, ifMatch: nil, startsTransfer: true)
         var info = Self.objectInfo(key: key, headers: response.headers)
         var contentLength = Int64(response.headers.first(name: "Content-Length") ?? "") ?? info.size
         if let total = Self.totalSize(contentRange: response.headers.first(name: "Content-Range")) {
@@ -140,8 +142,9 @@ public struct S3ObjectStore: ObjectStore {
         return ObjectDownload(info: info, contentLength: contentLength, body: ObjectByteStream { box.take() })
     }
 
-    func openGet(fullKey: String, range: ByteRange?, ifMatch: String?) async throws -> HTTPClientResponse {
+    func openGet(fullKey: String, range: ByteRange?, ifMatch: String?, startsTransfer: Bool = false) async throws -> HTTPClientResponse {
         var request = S3Client.Request(method: .GET, key: fullKey, operation: "GET")
+        request.startsTransfer = startsTransfer
         if let range { request.headers.append(("Range", range.description)) }
         if let ifMatch { request.headers.append(("If-Match", ifMatch)) }
         return try await client.perform(request) { $0 }
@@ -363,6 +366,8 @@ final class ResumingBodyIterator: ChunkIterator {
             do {
                 if let chunk = try await current.next() {
                     delivered += Int64(chunk.readableBytes)
+                    // Held back until the bucket grants it: the server then meets TCP back-pressure.
+                    if let bucket = store.client.throttle?.download { try await bucket.take(chunk.readableBytes) }
                     return chunk
                 }
                 if delivered >= length { return nil }
