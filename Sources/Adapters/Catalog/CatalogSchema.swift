@@ -2,7 +2,7 @@
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
     public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers,
-                                                       contentHolders, walkProblems, keepRaw, sourceEncryption]
+                                                       contentHolders, walkProblems, keepRaw, sourceEncryption, snapshots]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -336,5 +336,67 @@ public enum CatalogSchema {
     static let sourceEncryption = Migration(version: 10, name: "source encryption", statements: [
         "ALTER TABLE sources ADD COLUMN encryption JSONB CHECK (encryption IS NULL OR jsonb_typeof(encryption) = 'object')",
         "CREATE INDEX sources_recipients_idx ON sources ((encryption->>'recipients_fingerprint')) WHERE encryption IS NOT NULL",
+    ])
+
+    /// Each finished run over a source is a snapshot: the paths that were there and the version each had.
+    /// Stored as changes (restic's parent snapshot, git's index): a snapshot records only the paths whose version
+    /// differs from the source's previous finished snapshot: a new or changed file (`file_id` its row), one that
+    /// came back, or one gone (`file_id` NULL). `snapshot_files(source, n)` is the whole set. Sources catalogued
+    /// before this migration get snapshot 1 with the newest version of every path.
+    static let snapshots = Migration(version: 11, name: "snapshots", statements: [
+        """
+        CREATE TABLE snapshots (
+            id BIGSERIAL PRIMARY KEY,
+            source_id BIGINT NOT NULL REFERENCES sources(id),
+            number INT NOT NULL CHECK (number > 0),
+            started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            finished_at TIMESTAMPTZ,
+            complete BOOLEAN NOT NULL DEFAULT true,
+            files BIGINT NOT NULL DEFAULT 0,
+            bytes BIGINT NOT NULL DEFAULT 0,
+            files_changed BIGINT NOT NULL DEFAULT 0,
+            files_gone BIGINT NOT NULL DEFAULT 0,
+            bytes_uploaded BIGINT NOT NULL DEFAULT 0,
+            UNIQUE (source_id, number)
+        )
+        """,
+        """
+        CREATE TABLE snapshot_changes (
+            snapshot_id BIGINT NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            file_id BIGINT REFERENCES objectstoragefiles(id),
+            PRIMARY KEY (snapshot_id, path)
+        )
+        """,
+        "CREATE INDEX snapshot_changes_file_idx ON snapshot_changes (file_id) WHERE file_id IS NOT NULL",
+        """
+        CREATE FUNCTION snapshot_files(p_source BIGINT, p_number INT) RETURNS TABLE (path TEXT, file_id BIGINT)
+        LANGUAGE sql STABLE AS $$
+            SELECT m.path, m.file_id FROM (
+                SELECT DISTINCT ON (c.path) c.path, c.file_id
+                FROM snapshot_changes c JOIN snapshots s ON s.id = c.snapshot_id
+                WHERE s.source_id = p_source AND s.number <= p_number AND s.finished_at IS NOT NULL
+                ORDER BY c.path, s.number DESC
+            ) m WHERE m.file_id IS NOT NULL
+        $$
+        """,
+        """
+        INSERT INTO snapshots (source_id, number, started_at, finished_at)
+        SELECT s.id, 1, s.started_at, coalesce(s.finished_at, now()) FROM sources s
+        WHERE EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.source_id = s.id)
+        """,
+        """
+        INSERT INTO snapshot_changes (snapshot_id, path, file_id)
+        SELECT DISTINCT ON (f.source_id, f.path) n.id, f.path, f.id
+        FROM objectstoragefiles f JOIN snapshots n ON n.source_id = f.source_id AND n.number = 1
+        WHERE f.deleted_at IS NULL
+        ORDER BY f.source_id, f.path, f.version DESC
+        """,
+        """
+        UPDATE snapshots n SET files = t.files, bytes = t.bytes, files_changed = t.files
+        FROM (SELECT c.snapshot_id, count(*) AS files, coalesce(sum(f.size_bytes), 0) AS bytes
+              FROM snapshot_changes c JOIN objectstoragefiles f ON f.id = c.file_id GROUP BY c.snapshot_id) t
+        WHERE t.snapshot_id = n.id
+        """,
     ])
 }

@@ -14,6 +14,9 @@ public struct IngestCatalog: Sendable {
         self.logger = logger
     }
 
+    /// The same database's snapshots (each run is one).
+    public var snapshots: SnapshotCatalog { SnapshotCatalog(client: client, logger: logger) }
+
     /// The `sources` row for this label, created or updated (metadata merged, note replaced when given, `keepRaw`
     /// turned on when asked and never off).
     public func openSource(label: String, metadata: [String: String], note: String?, keepRaw: Bool = false, origin: String) async throws -> Int64 {

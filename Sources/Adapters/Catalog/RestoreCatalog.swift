@@ -10,11 +10,15 @@ public struct RestoreSelection: Sendable, Hashable {
     public var hash: String?
     /// All versions (a hash selection), not only the newest version of each path.
     public var allVersions: Bool
+    /// The source's tree as snapshot N recorded it (needs `sourceLabel`): each path it held, at the version it
+    /// had then, files gone since included.
+    public var snapshotNumber: Int?
 
-    public init(sourceLabel: String? = nil, hash: String? = nil, allVersions: Bool = false) {
+    public init(sourceLabel: String? = nil, hash: String? = nil, allVersions: Bool = false, snapshotNumber: Int? = nil) {
         self.sourceLabel = sourceLabel
         self.hash = hash
         self.allVersions = allVersions
+        self.snapshotNumber = snapshotNumber
     }
 }
 
@@ -136,6 +140,9 @@ public struct RestoreCatalog: Sendable {
         self.logger = logger
     }
 
+    /// The same database's snapshots.
+    public var snapshots: SnapshotCatalog { SnapshotCatalog(client: client, logger: logger) }
+
     /// Files matching the selection (not deleted), in label and path order, with where their content is.
     public func files(_ selection: RestoreSelection) async throws -> [CatalogFileLocation] {
         try await CatalogError.wrapping("list the files to restore") {
@@ -161,13 +168,21 @@ public struct RestoreCatalog: Sendable {
                 WHERE f.deleted_at IS NULL
                   AND (\(selection.sourceLabel)::text IS NULL OR s.label = \(selection.sourceLabel))
                   AND (\(selection.hash)::text IS NULL OR f.hash = \(selection.hash) OR h.stored_hash = \(selection.hash))
+                  AND (\(selection.snapshotNumber)::int IS NULL OR f.id IN (
+                        SELECT sf.file_id FROM snapshot_files((SELECT id FROM sources WHERE label = \(selection.sourceLabel)), \(selection.snapshotNumber)::int) sf))
                 ORDER BY s.label, f.path, f.version
                 """, logger: logger)
             let decoder = JSONDecoder()
             var result: [CatalogFileLocation] = []
             for try await text in rows.decode(String.self) {
-                let location = try decoder.decode(CatalogFileLocation.self, from: Data(text.utf8))
-                if selection.allVersions || location.isLatestVersion { result.append(location) }
+                var location = try decoder.decode(CatalogFileLocation.self, from: Data(text.utf8))
+                if selection.snapshotNumber != nil {
+                    // The snapshot's version of each path is written at the path itself.
+                    location.isLatestVersion = true
+                    result.append(location)
+                } else if selection.allVersions || location.isLatestVersion {
+                    result.append(location)
+                }
             }
             return result
         }

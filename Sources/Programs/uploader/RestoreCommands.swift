@@ -70,6 +70,8 @@ struct RestoreCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Bandwidth and time windows (downloads)") var transfers: TransferLimitOptions
 
+    @OptionGroup(title: "A source as it was") var snapshot: SnapshotOptions
+
     @Option(help: "Restore the files of this source (its newest versions).")
     var source: String?
 
@@ -102,6 +104,7 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard source != nil || path != nil || hash != nil else { throw ValidationError("say what to restore: --source LABEL, --path GLOB or --hash SHA256") }
+        if snapshot.choice != nil, source == nil || hash != nil { throw ValidationError("--snapshot and --as-of restore one source: give --source (and no --hash)") }
         if let hash { guard hash.count == 64, hash.allSatisfy(\.isHexDigit) else { throw ValidationError("--hash expects 64 hex digits (a SHA-256)") } }
         guard RestoreTier(rawValue: tier.capitalized) == .standard || RestoreTier(rawValue: tier.capitalized) == .bulk else {
             throw ValidationError("--tier must be Standard or Bulk")
@@ -118,6 +121,7 @@ struct RestoreCommand: AsyncParsableCommand {
             pathPattern: path, tier: RestoreTier(rawValue: tier.capitalized) ?? .standard, days: days, wait: wait,
             pollInterval: .milliseconds(Int64(pollSeconds * 1000)), overwrite: overwrite)
         configuration.keyring = try keys.keys()
+        configuration.snapshot = snapshot.choice
         let restoreConfiguration = configuration
         let report = try await withArchive(
             options, resumeHint: "finished files are kept and partial downloads resume: run the same command again", transfers: transfers

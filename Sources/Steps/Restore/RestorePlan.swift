@@ -27,6 +27,8 @@ public struct RestoreConfiguration: Sendable {
     public var testKillAfterBytes: Int64?
     /// `--identity` and `--passphrase`: what opens the encrypted sources among the files asked for.
     public var keyring = SourceKeyring()
+    /// `--snapshot N` or `--as-of DATE` (with a source): the source's tree as it was then.
+    public var snapshot: SnapshotChoice?
 
     public init(destination: String, selection: RestoreSelection, pathPattern: String? = nil, tier: RestoreTier = .standard, days: Int = 7,
                 wait: Bool = false, pollInterval: Duration = .seconds(600), overwrite: Bool = false, rangeMemberLimit: Int = 32,

@@ -91,7 +91,7 @@ public struct RestoreRun: Sendable {
         } catch {
             throw RestoreError(.invalidRequest, "--path: \(error)")
         }
-        let locations = try await catalog.files(configuration.selection)
+        let locations = try await catalog.files(try await resolvedSelection())
         let (plain, problems) = RestorePlanner.plan(locations, pattern: pattern)
         // Before the destination is touched: a wrong identity leaves it as it was.
         let planned = try await attachDecryption(plain, locations: locations)

@@ -8,6 +8,7 @@ actor ResultCollector {
     private var report = UploadReport()
 
     func add(_ outcome: UploadRun.FileOutcome, path: RawPath, size: Int64) {
+        if !outcome.isPlanned { report.seenPaths.append(path.catalogText) }
         report.filesSeen += 1
         report.bytesSeen += size
         switch outcome {

@@ -36,6 +36,8 @@ public struct UploadReport: Sendable {
     /// there was not seen at all (recorded in `source_problems`).
     public var walkProblems: [WalkProblem] = []
     public var elapsed: Duration = .zero
+    /// Every path the run found and catalogued (the run's snapshot is made of them).
+    public var seenPaths: [String] = []
 
     /// Everything there is was seen, and everything found was stored (or was stored already).
     public var isComplete: Bool { unreadable.isEmpty && walkProblems.isEmpty }

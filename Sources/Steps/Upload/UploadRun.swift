@@ -67,6 +67,8 @@ public struct UploadRun: Sendable {
     let lookUps: GroupCommit<CatalogLookUp, CatalogLookUpResult>
     /// The source's encryption, once ``openSource(origin:)`` agreed on it with the catalog (nil: in the clear).
     let encryption = LockedBox<RunEncryption?>(nil)
+    /// The run's snapshot (`snapshots.id`), opened with the source.
+    let snapshot = LockedBox<Int64?>(nil)
 
     public init(catalog: IngestCatalog, staging: any ObjectStore, configuration: UploadConfiguration, progress: UploadProgress, logger: Logger) {
         self.catalog = catalog
@@ -158,6 +160,7 @@ public struct UploadRun: Sendable {
         let sourceID = try await catalog.openSource(
             label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw, origin: origin)
         encryption.value = try await setUpEncryption(sourceID: sourceID, origin: origin)
+        snapshot.value = try await catalog.snapshots.begin(sourceID: sourceID)
         return sourceID
     }
 
@@ -170,6 +173,11 @@ public struct UploadRun: Sendable {
     /// walk), then the counts and the finish time. In that order, so a finished run always has its problems on record.
     func finishSource(_ sourceID: Int64, report: UploadReport) async throws {
         try await catalog.recordWalkProblems(sourceID: sourceID, report.walkProblems)
+        if let snapshotID = snapshot.value {
+            try await catalog.snapshots.finish(
+                snapshotID: snapshotID, sourceID: sourceID, seenPaths: report.seenPaths, complete: report.walkProblems.isEmpty,
+                bytesUploaded: report.bytesUploaded)
+        }
         try await catalog.finishSource(sourceID, counts: SourceCounts(
             filesSeen: Int64(report.filesSeen), bytesSeen: report.bytesSeen, filesSkipped: Int64(report.skipped.count)))
     }

@@ -36,6 +36,30 @@ struct MigrationTests {
         }
     }
 
+    @Test("a catalog made before snapshots gets snapshot 1 per source: the newest live version of every path")
+    func snapshotsOfAnOlderCatalog() async throws {
+        try await TestDatabase.withFresh { _, client in
+            let before = CatalogSchema.migrations.filter { $0.version < 11 }
+            try await Migrator(migrations: before, logger: logger).migrate(client)
+            try await client.query("INSERT INTO sources (label) VALUES ('Old'), ('Empty')", logger: logger).collect()
+            for (path, version, deleted) in [("a.txt", 1, false), ("a.txt", 2, false), ("b.txt", 1, false), ("c.txt", 1, true)] {
+                try await client.query("""
+                    INSERT INTO objectstoragefiles (source_id, name, path, version, kind, size_bytes, hash, state, deleted_at)
+                    VALUES ((SELECT id FROM sources WHERE label = 'Old'), \(path), \(path), \(version), 'regular', \(version * 10),
+                            encode(sha256(convert_to(\(path) || \(version), 'UTF8')), 'hex'), 'staged', CASE WHEN \(deleted) THEN now() END)
+                    """, logger: logger).collect()
+            }
+            try await Migrator(logger: logger).migrate(client)
+            let snapshots = try await strings(client, "SELECT s.label || ':' || n.number || ':' || n.files || ':' || n.bytes FROM snapshots n JOIN sources s ON s.id = n.source_id")
+            #expect(snapshots == ["Old:1:2:30"], "one snapshot for the source with files: a.txt v2 and b.txt")
+            let members = try await strings(client, """
+                SELECT sf.path || ' v' || f.version FROM snapshot_files((SELECT id FROM sources WHERE label = 'Old'), 1) sf
+                JOIN objectstoragefiles f ON f.id = sf.file_id ORDER BY sf.path
+                """)
+            #expect(members == ["a.txt v2", "b.txt v1"])
+        }
+    }
+
     @Test("the table answers to ObjectStorageFiles and objectstoragefiles alike")
     func unquotedTableName() async throws {
         try await TestDatabase.withFresh { _, client in

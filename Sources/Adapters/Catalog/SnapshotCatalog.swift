@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import PipelineCore
+import PostgresNIO
+
+/// One snapshot of a source (a finished run over it), as `uploader snapshots` lists it.
+public struct SnapshotSummary: Sendable, Hashable {
+    public var number: Int
+    public var startedAt: Date
+    public var finishedAt: Date
+    /// The run saw everything (no walk problems): a path it did not see is gone. An incomplete run keeps what it
+    /// could not see as it was.
+    public var complete: Bool
+    public var files: Int64
+    public var bytes: Int64
+    /// Paths whose version differs from the previous snapshot (new, changed, or back), and paths gone.
+    public var filesChanged: Int64
+    public var filesGone: Int64
+    /// Bytes the run sent (new content).
+    public var bytesUploaded: Int64
+}
+
+/// What differs between two snapshots of a source, path by path.
+public struct SnapshotDifference: Sendable, Hashable {
+    public enum Change: String, Sendable {
+        case added = "+", removed = "-", modified = "M"
+    }
+
+    public var change: Change
+    public var path: String
+    /// The version in the older snapshot and in the newer one (nil where the path is not in it).
+    public var before: Int?
+    public var after: Int?
+}
+
+/// Which snapshot: by number, or the last one finished at or before a time (`--as-of`).
+public enum SnapshotChoice: Sendable, Hashable {
+    case number(Int)
+    case asOf(Date)
+}
+
+/// Snapshots: begun and finished by the uploader's runs, listed and compared by `uploader snapshots` and `diff`,
+/// and read by `restore --snapshot/--as-of`.
+public struct SnapshotCatalog: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Opens the run's snapshot: the next number of the source. A run that never finished left a snapshot without
+    /// changes (they are written only when a run finishes); it is dropped, so numbers count finished runs.
+    public func begin(sourceID: Int64) async throws -> Int64 {
+        try await CatalogError.wrapping("begin the run's snapshot") {
+            try await client.withTransaction(logger: logger) { connection in
+                // One run at a time picks a number for a source.
+                _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
+                _ = try await connection.query("""
+                    DELETE FROM snapshots s WHERE s.source_id = \(sourceID) AND s.finished_at IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM snapshot_changes c WHERE c.snapshot_id = s.id)
+                    """, logger: logger)
+                let rows = try await connection.query("""
+                    INSERT INTO snapshots (source_id, number)
+                    SELECT \(sourceID), coalesce(max(number), 0) + 1 FROM snapshots WHERE source_id = \(sourceID)
+                    RETURNING id
+                    """, logger: logger)
+                for try await id in rows.decode(Int64.self) { return id }
+                throw CatalogError(.migrationFailed, "the snapshot row was not returned")
+            }
+        }
+    }
+
+    /// Closes the run's snapshot: `seenPaths` are the paths the run found (each now has its newest version in the
+    /// catalog). Compared with the source's previous finished snapshot, every path whose version differs is
+    /// recorded: new or changed, back, or gone (not seen). When the run was incomplete (`complete` false) nothing
+    /// is called gone: what it could not see is kept as it was.
+    public func finish(snapshotID: Int64, sourceID: Int64, seenPaths: [String], complete: Bool, bytesUploaded: Int64) async throws {
+        try await CatalogError.wrapping("finish the run's snapshot") {
+            try await client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
+                _ = try await connection.query("CREATE TEMPORARY TABLE seen_paths (path TEXT PRIMARY KEY) ON COMMIT DROP", logger: logger)
+                var start = 0
+                while start < seenPaths.count {
+                    let batch = Array(seenPaths[start..<min(seenPaths.count, start + 10_000)])
+                    _ = try await connection.query(
+                        "INSERT INTO seen_paths SELECT DISTINCT unnest(\(batch)::text[]) ON CONFLICT DO NOTHING", logger: logger)
+                    start += batch.count
+                }
+                _ = try await connection.query("""
+                    WITH this AS (SELECT number FROM snapshots WHERE id = \(snapshotID)),
+                    previous AS (
+                        SELECT p.path, p.file_id FROM snapshot_files(\(sourceID),
+                            (SELECT coalesce(max(s.number), 0) FROM snapshots s, this
+                             WHERE s.source_id = \(sourceID) AND s.finished_at IS NOT NULL AND s.number < this.number)::int) p),
+                    current AS (
+                        SELECT w.path, (SELECT f.id FROM objectstoragefiles f
+                                        WHERE f.source_id = \(sourceID) AND f.path = w.path AND f.deleted_at IS NULL
+                                        ORDER BY f.version DESC LIMIT 1) AS file_id
+                        FROM seen_paths w
+                        UNION ALL
+                        SELECT p.path, p.file_id FROM previous p
+                        WHERE NOT \(complete) AND NOT EXISTS (SELECT 1 FROM seen_paths w WHERE w.path = p.path)),
+                    changes AS (
+                        INSERT INTO snapshot_changes (snapshot_id, path, file_id)
+                        SELECT \(snapshotID), coalesce(c.path, p.path), c.file_id
+                        FROM current c FULL JOIN previous p ON p.path = c.path
+                        WHERE c.file_id IS DISTINCT FROM p.file_id
+                        RETURNING file_id)
+                    UPDATE snapshots SET finished_at = now(), complete = \(complete), bytes_uploaded = \(bytesUploaded),
+                        files = (SELECT count(*) FROM current WHERE file_id IS NOT NULL),
+                        bytes = (SELECT coalesce(sum(f.size_bytes), 0) FROM current c JOIN objectstoragefiles f ON f.id = c.file_id),
+                        files_changed = (SELECT count(*) FROM changes WHERE file_id IS NOT NULL),
+                        files_gone = (SELECT count(*) FROM changes WHERE file_id IS NULL)
+                    WHERE id = \(snapshotID)
+                    """, logger: logger)
+            }
+        }
+    }
+
+    /// The source's finished snapshots, oldest first.
+    public func list(sourceID: Int64) async throws -> [SnapshotSummary] {
+        try await CatalogError.wrapping("list the snapshots") {
+            let rows = try await client.query("""
+                SELECT number, started_at, finished_at, complete, files, bytes, files_changed, files_gone, bytes_uploaded
+                FROM snapshots WHERE source_id = \(sourceID) AND finished_at IS NOT NULL ORDER BY number
+                """, logger: logger)
+            var result: [SnapshotSummary] = []
+            for try await (number, started, finished, complete, files, bytes, changed, gone, uploaded)
+                in rows.decode((Int, Date, Date, Bool, Int64, Int64, Int64, Int64, Int64).self) {
+                result.append(SnapshotSummary(
+                    number: number, startedAt: started, finishedAt: finished, complete: complete, files: files, bytes: bytes,
+                    filesChanged: changed, filesGone: gone, bytesUploaded: uploaded))
+            }
+            return result
+        }
+    }
+
+    /// The number of the snapshot chosen, or nil when there is none (no such number, or nothing finished by then).
+    public func resolve(_ choice: SnapshotChoice, sourceID: Int64) async throws -> Int? {
+        try await CatalogError.wrapping("find the snapshot") {
+            let rows: PostgresRowSequence
+            switch choice {
+            case .number(let number):
+                rows = try await client.query(
+                    "SELECT number FROM snapshots WHERE source_id = \(sourceID) AND number = \(number) AND finished_at IS NOT NULL", logger: logger)
+            case .asOf(let date):
+                rows = try await client.query("""
+                    SELECT max(number) FROM snapshots WHERE source_id = \(sourceID) AND finished_at IS NOT NULL AND finished_at <= \(date)
+                    HAVING max(number) IS NOT NULL
+                    """, logger: logger)
+            }
+            for try await number in rows.decode(Int.self) { return number }
+            return nil
+        }
+    }
+
+    /// Path by path, what differs between snapshot `older` and snapshot `newer` of the source.
+    public func difference(sourceID: Int64, older: Int, newer: Int) async throws -> [SnapshotDifference] {
+        try await CatalogError.wrapping("compare the snapshots") {
+            let rows = try await client.query("""
+                SELECT coalesce(a.path, b.path), fa.version, fb.version
+                FROM snapshot_files(\(sourceID), \(older)::int) a
+                FULL JOIN snapshot_files(\(sourceID), \(newer)::int) b ON b.path = a.path
+                LEFT JOIN objectstoragefiles fa ON fa.id = a.file_id
+                LEFT JOIN objectstoragefiles fb ON fb.id = b.file_id
+                WHERE a.file_id IS DISTINCT FROM b.file_id
+                ORDER BY coalesce(a.path, b.path) COLLATE "C"
+                """, logger: logger)
+            var result: [SnapshotDifference] = []
+            for try await (path, before, after) in rows.decode((String, Int?, Int?).self) {
+                let change: SnapshotDifference.Change = before == nil ? .added : after == nil ? .removed : .modified
+                result.append(SnapshotDifference(change: change, path: path, before: before, after: after))
+            }
+            return result
+        }
+    }
+
+    /// The source's id by label (nil when there is no such source).
+    public func sourceID(label: String) async throws -> Int64? {
+        try await CatalogError.wrapping("look up the source") {
+            for try await id in try await client.query("SELECT id FROM sources WHERE label = \(label)", logger: logger).decode(Int64.self) {
+                return id
+            }
+            return nil
+        }
+    }
+}
