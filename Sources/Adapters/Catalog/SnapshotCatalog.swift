@@ -74,9 +74,11 @@ public struct SnapshotCatalog: Sendable {
 
     /// Closes the run's snapshot: `seenPaths` are the paths the run found (each now has its newest version in the
     /// catalog). Compared with the source's previous finished snapshot, every path whose version differs is
-    /// recorded: new or changed, back, or gone (not seen). When the run was incomplete (`complete` false) nothing
-    /// is called gone: what it could not see is kept as it was.
-    public func finish(snapshotID: Int64, sourceID: Int64, seenPaths: [String], complete: Bool, bytesUploaded: Int64) async throws {
+    /// recorded: new or changed, back, or gone (not seen). `unreadPaths` are the run's walk problems (a directory
+    /// it could not open or list to the end, an entry it could not inspect): what lies at or under them is kept
+    /// as it was, never called gone, and the snapshot is marked incomplete.
+    public func finish(snapshotID: Int64, sourceID: Int64, seenPaths: [String], unreadPaths: [String], bytesUploaded: Int64) async throws {
+        let complete = unreadPaths.isEmpty
         try await CatalogError.wrapping("finish the run's snapshot") {
             try await client.withTransaction(logger: logger) { connection in
                 _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
@@ -101,7 +103,9 @@ public struct SnapshotCatalog: Sendable {
                         FROM seen_paths w
                         UNION ALL
                         SELECT p.path, p.file_id FROM previous p
-                        WHERE NOT \(complete) AND NOT EXISTS (SELECT 1 FROM seen_paths w WHERE w.path = p.path)),
+                        WHERE NOT EXISTS (SELECT 1 FROM seen_paths w WHERE w.path = p.path)
+                          AND EXISTS (SELECT 1 FROM unnest(\(unreadPaths)::text[]) u(path)
+                                      WHERE u.path = '' OR p.path = u.path OR left(p.path, length(u.path) + 1) = u.path || '/')),
                     changes AS (
                         INSERT INTO snapshot_changes (snapshot_id, path, file_id)
                         SELECT \(snapshotID), coalesce(c.path, p.path), c.file_id
@@ -184,6 +188,71 @@ public struct SnapshotCatalog: Sendable {
                 return id
             }
             return nil
+        }
+    }
+}
+
+/// A version no kept snapshot holds, released by `forget` (a row in `ObjectStorageDeleteLog`).
+public struct ReleasedVersion: Sendable, Hashable {
+    public var fileID: Int64
+    public var path: String
+    public var version: Int
+    public var size: Int64
+}
+
+extension SnapshotCatalog {
+    /// Forgets the finished snapshots `numbers` of the source (never its newest: the caller's policy keeps it) and
+    /// releases, through `ObjectStorageDeleteLog` and its grace period, every version that only forgotten
+    /// snapshots held. Kept snapshots stay exactly as they were: a forgotten snapshot's changes move into the next
+    /// snapshot wherever it has none of its own for that path. With `dryRun` nothing changes; the versions that
+    /// would be released are returned all the same.
+    public func forget(sourceID: Int64, numbers: [Int], dryRun: Bool) async throws -> [ReleasedVersion] {
+        try await CatalogError.wrapping("forget snapshots") {
+            try await client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
+                let forgotten = numbers.sorted()
+                let rows = try await connection.query("""
+                    WITH finished AS (SELECT number FROM snapshots WHERE source_id = \(sourceID) AND finished_at IS NOT NULL),
+                    held_by_forgotten AS (
+                        SELECT DISTINCT sf.file_id FROM finished n, LATERAL snapshot_files(\(sourceID), n.number) sf
+                        WHERE n.number = ANY(\(forgotten)::int[])),
+                    held_by_kept AS (
+                        SELECT DISTINCT sf.file_id FROM finished n, LATERAL snapshot_files(\(sourceID), n.number) sf
+                        WHERE NOT n.number = ANY(\(forgotten)::int[]))
+                    SELECT f.id, f.path, f.version, f.size_bytes FROM objectstoragefiles f
+                    WHERE f.id IN (SELECT file_id FROM held_by_forgotten EXCEPT SELECT file_id FROM held_by_kept)
+                      AND f.deleted_at IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM objectstoragedeletelog d WHERE d.file_id = f.id AND d.processed_at IS NULL)
+                    ORDER BY f.path COLLATE "C", f.version
+                    """, logger: logger)
+                var released: [ReleasedVersion] = []
+                for try await (id, path, version, size) in rows.decode((Int64, String, Int, Int64).self) {
+                    released.append(ReleasedVersion(fileID: id, path: path, version: version, size: size))
+                }
+                guard !dryRun else { return released }
+                for number in forgotten {
+                    _ = try await connection.query("""
+                        WITH this AS (SELECT id FROM snapshots WHERE source_id = \(sourceID) AND number = \(number) AND finished_at IS NOT NULL),
+                        next AS (SELECT id FROM snapshots WHERE source_id = \(sourceID) AND number > \(number) AND finished_at IS NOT NULL
+                                 ORDER BY number LIMIT 1)
+                        UPDATE snapshot_changes c SET snapshot_id = (SELECT id FROM next)
+                        WHERE c.snapshot_id = (SELECT id FROM this) AND (SELECT id FROM next) IS NOT NULL
+                          AND NOT EXISTS (SELECT 1 FROM snapshot_changes x WHERE x.snapshot_id = (SELECT id FROM next) AND x.path = c.path)
+                        """, logger: logger)
+                    _ = try await connection.query(
+                        "DELETE FROM snapshots WHERE source_id = \(sourceID) AND number = \(number) AND finished_at IS NOT NULL", logger: logger)
+                }
+                // What each remaining snapshot changed, counted again (a merged one holds more changes now).
+                _ = try await connection.query("""
+                    UPDATE snapshots n SET
+                        files_changed = (SELECT count(*) FROM snapshot_changes c WHERE c.snapshot_id = n.id AND c.file_id IS NOT NULL),
+                        files_gone = (SELECT count(*) FROM snapshot_changes c WHERE c.snapshot_id = n.id AND c.file_id IS NULL)
+                    WHERE n.source_id = \(sourceID) AND n.finished_at IS NOT NULL
+                    """, logger: logger)
+                _ = try await connection.query(
+                    "INSERT INTO objectstoragedeletelog (file_id) SELECT unnest(\(released.map(\.fileID))::bigint[])", logger: logger)
+                return released
+            }
         }
     }
 }

@@ -101,3 +101,75 @@ struct SnapshotOptions: ParsableArguments {
         return Calendar.current.date(byAdding: DateComponents(day: 1, second: -1), to: start)
     }
 }
+
+/// `uploader forget --source L --keep-…`: restic's retention policy over a source's snapshots.
+struct ForgetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forget",
+        abstract: "Forget a source's old snapshots by a retention policy and release the versions only they held.",
+        discussion: """
+            A snapshot is kept when any rule keeps it, and the newest always is. Released versions go through \
+            ObjectStorageDeleteLog: the archiver deletes them after its grace period, and a version a kept snapshot \
+            needs is never released. --dry-run lists what would go and changes nothing.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "The source.")
+    var source: String
+
+    @Option(help: ArgumentHelp("Keep the newest N snapshots.", valueName: "n"))
+    var keepLast: Int?
+
+    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N days that have one.", valueName: "n"))
+    var keepDaily: Int?
+
+    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N weeks (ISO 8601) that have one.", valueName: "n"))
+    var keepWeekly: Int?
+
+    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N months that have one.", valueName: "n"))
+    var keepMonthly: Int?
+
+    @Option(help: ArgumentHelp("Keep every snapshot within this span of the newest (90d, 12h, 2w, 6m, 1y, 1y6m).", valueName: "span"))
+    var keepWithin: String?
+
+    @Flag(help: "List what would be forgotten and released; change nothing.")
+    var dryRun = false
+
+    @Flag(help: "One JSON object per line (the default when standard output is not a terminal).")
+    var json = false
+
+    func validate() throws {
+        for (name, value) in [("--keep-last", keepLast), ("--keep-daily", keepDaily), ("--keep-weekly", keepWeekly), ("--keep-monthly", keepMonthly)] {
+            if let value, value < 1 { throw ValidationError("\(name) must be at least 1") }
+        }
+        if let keepWithin {
+            do { _ = try RetentionPolicy.parseSpan(keepWithin) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    func run() async throws {
+        let policy = RetentionPolicy(
+            keepLast: keepLast, keepDaily: keepDaily, keepWeekly: keepWeekly, keepMonthly: keepMonthly,
+            keepWithin: try keepWithin.map(RetentionPolicy.parseSpan))
+        let (label, dryRun) = (source, dryRun)
+        let report = try await withArchive(options) { context, handle, _ in
+            try await ForgetRun(catalog: SnapshotCatalog(client: handle, logger: context.logger), policy: policy).run(source: label, dryRun: dryRun)
+        }
+        switch Listing.Style.choose(json: json) {
+        case .table:
+            for line in report.summaryLines { print(line) }
+        case .jsonLines:
+            for decision in report.decisions {
+                print(Listing.jsonLine(["event": "snapshot", "snapshot": decision.snapshot.number, "keep": !decision.keptBy.isEmpty, "reasons": decision.keptBy]))
+            }
+            for version in report.released {
+                print(Listing.jsonLine(["event": "release", "file_id": version.fileID, "path": version.path, "version": version.version, "size": version.size]))
+            }
+            print(Listing.jsonLine([
+                "event": "summary", "dry_run": dryRun, "forgotten": report.forgotten, "released": report.released.count,
+                "released_bytes": report.released.reduce(Int64(0)) { $0 + $1.size },
+            ]))
+        }
+    }
+}

@@ -175,7 +175,7 @@ public struct UploadRun: Sendable {
         try await catalog.recordWalkProblems(sourceID: sourceID, report.walkProblems)
         if let snapshotID = snapshot.value {
             try await catalog.snapshots.finish(
-                snapshotID: snapshotID, sourceID: sourceID, seenPaths: report.seenPaths, complete: report.walkProblems.isEmpty,
+                snapshotID: snapshotID, sourceID: sourceID, seenPaths: report.seenPaths, unreadPaths: report.walkProblems.map(\.path),
                 bytesUploaded: report.bytesUploaded)
         }
         try await catalog.finishSource(sourceID, counts: SourceCounts(

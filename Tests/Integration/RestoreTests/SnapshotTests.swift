@@ -96,4 +96,78 @@ struct SnapshotTests {
             #expect(diff.status == 0 && diff.events.isEmpty, "\(diff.output)")
         }
     }
+
+    /// The tree of each snapshot as the catalog holds it: "path vN" lines.
+    static func tree(_ harness: PipelineHarness, _ label: String, _ number: Int) async throws -> String {
+        try await harness.scalar("""
+            SELECT coalesce(string_agg(sf.path || ' v' || f.version, ', ' ORDER BY sf.path), '')
+            FROM snapshot_files((SELECT id FROM sources WHERE label = '\(label)'), \(number)) sf JOIN objectstoragefiles f ON f.id = sf.file_id
+            """, as: String.self) ?? ""
+    }
+
+    @Test("forget --keep-last: a dry run changes nothing; then the kept snapshots restore as before, the versions only forgotten ones held are released and deleted, content a kept file shares survives")
+    func forgetByPolicy() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            let shared = PipelineHarness.bytes(count: 40_000, seed: 9)
+            try harness.write("a.txt", "a one")
+            try harness.write("b.bin", shared)
+            try harness.write("c.txt", "never changes")
+            #expect(try await harness.upload(label: "Drive").status == 0)                       // 1: a1 b1 c1
+            try harness.write("a.txt", "a two, longer")
+            try FileManager.default.removeItem(atPath: harness.source.path + "/b.bin")
+            try harness.write("e.bin", shared)                                                       // b's content under another name
+            #expect(try await harness.upload(label: "Drive").status == 0)                       // 2: a2 c1 e1 (e a duplicate of b)
+            try harness.write("a.txt", "a three, longer still")
+            #expect(try await harness.upload(label: "Drive").status == 0)                       // 3: a3 c1 e1
+            #expect(try await harness.upload(label: "Drive").status == 0)                       // 4: the same
+            try harness.write("d.txt", "new at the end")
+            #expect(try await harness.upload(label: "Drive").status == 0)                       // 5: a3 c1 d1 e1
+            #expect(try await harness.archiveOnce().status == 0)
+            var before: [Int: String] = [:]
+            for number in 1...5 { before[number] = try await Self.tree(harness, "Drive", number) }
+
+            let dry = try await harness.uploader(["forget", "--source", "Drive", "--keep-last", "2", "--dry-run", "--json"])
+            #expect(dry.status == 0, "\(dry.output)")
+            let wouldRelease = dry.events("release").map { "\($0["path"] as? String ?? "?") v\($0["version"] as? Int ?? 0)" }
+            #expect(wouldRelease == ["a.txt v1", "a.txt v2", "b.bin v1"])
+            #expect(dry.summary["forgotten"] as? [Int] == [1, 2, 3])
+            #expect(try await Self.snapshots(harness, "Drive").count == 5, "a dry run forgets nothing")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragedeletelog", as: Int64.self) == 0)
+
+            let forget = try await harness.uploader(["forget", "--source", "Drive", "--keep-last", "2", "--json"])
+            #expect(forget.status == 0, "\(forget.output)")
+            #expect(try await Self.snapshots(harness, "Drive").map { $0["snapshot"] as? Int } == [4, 5])
+            let (four, five) = (try await Self.tree(harness, "Drive", 4), try await Self.tree(harness, "Drive", 5))
+            #expect(four == before[4] && five == before[5], "kept snapshots hold exactly what they held")
+            #expect(try await harness.scalar(
+                "SELECT string_agg(f.path || ' v' || f.version, ', ' ORDER BY f.path, f.version) FROM objectstoragedeletelog d JOIN objectstoragefiles f ON f.id = d.file_id",
+                as: String.self) == "a.txt v1, a.txt v2, b.bin v1")
+
+            // The archiver carries the deletes out (no grace here): b.bin's content lives on in e.bin.
+            #expect(try await harness.archiveOnce(["--delete-grace-days", "0"]).status == 0)
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE deleted_at IS NOT NULL", as: Int64.self) == 3)
+            let directory = restoreDirectory(harness)
+            let restore = try await harness.restore(["--source", "Drive", "--snapshot", "5"], to: directory)
+            #expect(restore.status == 0, "\(restore.output)")
+            #expect(try PipelineHarness.files(under: directory + "/Drive") == [
+                "a.txt": Array("a three, longer still".utf8), "c.txt": Array("never changes".utf8), "d.txt": Array("new at the end".utf8), "e.bin": shared,
+            ])
+            let gone = try await harness.restore(["--source", "Drive", "--snapshot", "2"], to: restoreDirectory(harness, "gone"))
+            #expect(gone.status == 2 && gone.output.contains("has no snapshot 2"), "\(gone.output)")
+        }
+    }
+
+    @Test("forget needs a rule and a known source; a bad span is one line")
+    func forgetRefusals() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            try harness.write("a.txt", "a")
+            #expect(try await harness.upload(label: "Drive").status == 0)
+            let none = try await harness.uploader(["forget", "--source", "Drive"])
+            #expect(none.status == 2 && none.output.contains("say what to keep"), "\(none.output)")
+            let unknown = try await harness.uploader(["forget", "--source", "Nope", "--keep-last", "1"])
+            #expect(unknown.status == 2 && unknown.output.contains("no source is labelled 'Nope'"), "\(unknown.output)")
+            let span = try await harness.uploader(["forget", "--source", "Drive", "--keep-within", "3x"])
+            #expect(span.status == 2 && span.output.contains("\"3x\" is not a span"), "\(span.output)")
+        }
+    }
 }

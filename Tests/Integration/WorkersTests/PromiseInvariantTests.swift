@@ -17,17 +17,7 @@ import TestSupport
 /// length. The seed and every step are printed on failure.
 @Suite("the archive promise, randomized")
 struct PromiseInvariantTests {
-    /// A small deterministic generator (SplitMix64), so a seed replays the same run.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = SplitMix
 
     /// What the test knows independently of the catalog: every content it ever wrote, and for each source and
     /// path the content of its last successful upload.
@@ -51,7 +41,7 @@ struct PromiseInvariantTests {
         let environment = ProcessInfo.processInfo.environment
         let seed = environment["PROMISE_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...UInt64(Int64.max))
         let seconds = environment["PROMISE_TEST_SECONDS"].flatMap(Double.init) ?? 40
-        var random = Generator(state: seed)
+        var random = Generator(seed: seed)
         var log: [String] = ["\(storage) buckets, seed \(seed) (replay with PROMISE_TEST_SEED=\(seed))"]
         print("promise test (\(storage)): seed \(seed)")
 
