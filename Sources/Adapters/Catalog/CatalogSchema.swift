@@ -2,7 +2,7 @@
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
     public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers,
-                                                       contentHolders, walkProblems, keepRaw, sourceEncryption]
+                                                       contentHolders, walkProblems, keepRaw, sourceEncryption, sourceTier]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -336,5 +336,12 @@ public enum CatalogSchema {
     static let sourceEncryption = Migration(version: 10, name: "source encryption", statements: [
         "ALTER TABLE sources ADD COLUMN encryption JSONB CHECK (encryption IS NULL OR jsonb_typeof(encryption) = 'object')",
         "CREATE INDEX sources_recipients_idx ON sources ((encryption->>'recipients_fingerprint')) WHERE encryption IS NOT NULL",
+    ])
+
+    /// How fast a source reads back: `cold` (the archive class, Deep Archive by default) or `warm` (a class that reads
+    /// back at once, in smaller bundles). Chosen with the source's first files and then fixed (`--tier`). Version 12:
+    /// 11 is another change's number; the migrator applies versions by number, gaps allowed.
+    static let sourceTier = Migration(version: 12, name: "source tier", statements: [
+        "ALTER TABLE sources ADD COLUMN tier TEXT NOT NULL DEFAULT 'cold' CHECK (tier IN ('cold', 'warm'))",
     ])
 }
