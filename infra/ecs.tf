@@ -37,6 +37,7 @@ locals {
     { name = "BACKUP_STAGING_URL", value = "s3://${aws_s3_bucket.staging.bucket}/" },
     { name = "BACKUP_ARCHIVE_URL", value = "s3://${aws_s3_bucket.archive.bucket}/" },
     { name = "BACKUP_ARCHIVE_STORAGE_CLASS", value = var.archive_storage_class },
+    { name = "BACKUP_WARM_STORAGE_CLASS", value = var.warm_storage_class },
     { name = "AWS_REGION", value = var.region },
     { name = "BACKUP_LOG_FORMAT", value = "json" },
     { name = "BACKUP_DATA_DIR", value = "/var/lib/personal-backup" },

@@ -95,6 +95,12 @@ variable "archive_storage_class" {
   default     = "DEEP_ARCHIVE"
 }
 
+variable "warm_storage_class" {
+  description = "Storage class of the data of warm sources (uploader --tier warm): one that reads back at once, GLACIER_IR or STANDARD_IA (BACKUP_WARM_STORAGE_CLASS)."
+  type        = string
+  default     = "GLACIER_IR"
+}
+
 variable "archive_noncurrent_days" {
   description = "Overwritten or deleted data in the versioned archive bucket is kept this long, then removed. 180 days matches Deep Archive's minimum storage charge, so shorter saves nothing."
   type        = number

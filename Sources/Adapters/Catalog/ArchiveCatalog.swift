@@ -30,15 +30,22 @@ public struct ArchiveItem: Sendable {
     /// The source's encryption record (JSON) for an encrypted file: bundle manifests carry it, so that a rebuild
     /// from the archive alone can open the file with the identity.
     public let sourceEncryption: String?
+    /// The source's tier: which storage class, and which bundles, the file goes into.
+    public let tier: SourceTier
 
     public var isTranscoded: Bool { job.claimedFrom == .transcoded }
 }
 
 /// For one SHA-256: a row that already holds it in the archive, and the lowest-id row outside the batch that
-/// is still on its way there.
+/// is still on its way there; for a file of a warm source only rows of warm sources count (`TierDedupe`).
 public struct ContentHolders: Sendable, Hashable {
     public let archived: Int64?
     public let pending: Int64?
+
+    public init(archived: Int64?, pending: Int64?) {
+        self.archived = archived
+        self.pending = pending
+    }
 }
 
 /// Where a file's content ended up, for the transaction that marks it archived.
@@ -111,37 +118,42 @@ public struct ArchiveCatalog: Sendable {
             let rows = try await client.query("""
                 SELECT f.id, f.source_id, s.label, f.name, f.path, f.version, f.kind, f.modified_at, f.hash, f.size_bytes,
                        f.storage_key, coalesce(f.stored_size_bytes, f.size_bytes), coalesce(f.stored_hash, f.hash), f.degraded,
-                       f.details->>'rescue_map_key', f.details->>'sealed', s.encryption::text
+                       f.details->>'rescue_map_key', f.details->>'sealed', s.encryption::text, s.tier
                 FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
                 WHERE f.id = ANY(\(Array(byID.keys)))
                 """, logger: logger)
             var items: [ArchiveItem] = []
-            for try await row in rows.decode((Int64, Int64, String, String, String, Int, String, Date?, String, Int64, String?, Int64, String, Bool, String?, String?, String?).self) {
+            for try await row in rows.decode((Int64, Int64, String, String, String, Int, String, Date?, String, Int64, String?, Int64, String, Bool, String?, String?, String?, String).self) {
                 guard let job = byID[row.0] else { continue }
                 items.append(ArchiveItem(
                     job: job, sourceID: row.1, sourceLabel: row.2, name: row.3, path: row.4, version: row.5,
                     kind: FileKind(rawValue: row.6) ?? .regular, modifiedAt: row.7, originalHash: row.8, originalSize: row.9,
-                    stagingKey: row.10, contentSize: row.11, contentHash: row.12, degraded: row.13, rescueMapKey: row.14, sealed: row.15, sourceEncryption: row.16))
+                    stagingKey: row.10, contentSize: row.11, contentHash: row.12, degraded: row.13, rescueMapKey: row.14, sealed: row.15, sourceEncryption: row.16,
+                    tier: SourceTier(rawValue: row.17) ?? .cold))
             }
             return items.sorted { $0.job.fileID < $1.job.fileID }
         }
     }
 
-    /// Who else has each hash: an archived holder, or a lower-id row outside `batch` still on its way.
-    public func holders(of hashes: [String], excluding batch: [Int64]) async throws -> [String: ContentHolders] {
+    /// Who else has each hash, per tier of the file asking: an archived holder, or a lower-id row outside `batch`
+    /// still on its way. A warm file counts only rows of warm sources (`TierDedupe`); a cold one counts every row.
+    public func holders(of hashes: [String], excluding batch: [Int64]) async throws -> [SourceTier: [String: ContentHolders]] {
         try await CatalogError.wrapping("look up who holds the content") {
             guard !hashes.isEmpty else { return [:] }
             let rows = try await client.query("""
-                SELECT hash,
-                       min(id) FILTER (WHERE state = 'archived'),
-                       min(id) FILTER (WHERE state IN ('staged', 'transcoding', 'transcoded', 'archiving') AND NOT (id = ANY(\(batch))))
-                FROM objectstoragefiles
-                WHERE hash = ANY(\(hashes)) AND deleted_at IS NULL
-                GROUP BY hash
+                SELECT f.hash,
+                       min(f.id) FILTER (WHERE f.state = 'archived'),
+                       min(f.id) FILTER (WHERE f.state IN ('staged', 'transcoding', 'transcoded', 'archiving') AND NOT (f.id = ANY(\(batch)))),
+                       min(f.id) FILTER (WHERE f.state = 'archived' AND s.tier = 'warm'),
+                       min(f.id) FILTER (WHERE f.state IN ('staged', 'transcoding', 'transcoded', 'archiving') AND NOT (f.id = ANY(\(batch))) AND s.tier = 'warm')
+                FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
+                WHERE f.hash = ANY(\(hashes)) AND f.deleted_at IS NULL
+                GROUP BY f.hash
                 """, logger: logger)
-            var result: [String: ContentHolders] = [:]
-            for try await (hash, archived, pending) in rows.decode((String, Int64?, Int64?).self) {
-                result[hash] = ContentHolders(archived: archived, pending: pending)
+            var result: [SourceTier: [String: ContentHolders]] = [:]
+            for try await (hash, archived, pending, warmArchived, warmPending) in rows.decode((String, Int64?, Int64?, Int64?, Int64?).self) {
+                result[.cold, default: [:]][hash] = ContentHolders(archived: archived, pending: pending)
+                result[.warm, default: [:]][hash] = ContentHolders(archived: warmArchived, pending: warmPending)
             }
             return result
         }

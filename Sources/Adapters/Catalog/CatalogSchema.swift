@@ -2,7 +2,7 @@
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
     public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers,
-                                                       contentHolders, walkProblems, keepRaw, sourceEncryption, snapshots]
+                                                       contentHolders, walkProblems, keepRaw, sourceEncryption, snapshots, sourceTier]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -398,5 +398,12 @@ public enum CatalogSchema {
               FROM snapshot_changes c JOIN objectstoragefiles f ON f.id = c.file_id GROUP BY c.snapshot_id) t
         WHERE t.snapshot_id = n.id
         """,
+    ])
+
+    /// How fast a source reads back: `cold` (the archive class, Deep Archive by default) or `warm` (a class that reads
+    /// back at once, in smaller bundles). Chosen with the source's first files and then fixed (`--tier`). Version 12
+    /// (after snapshots, 11).
+    static let sourceTier = Migration(version: 12, name: "source tier", statements: [
+        "ALTER TABLE sources ADD COLUMN tier TEXT NOT NULL DEFAULT 'cold' CHECK (tier IN ('cold', 'warm'))",
     ])
 }

@@ -18,19 +18,37 @@ public struct IngestCatalog: Sendable {
     public var snapshots: SnapshotCatalog { SnapshotCatalog(client: client, logger: logger) }
 
     /// The `sources` row for this label, created or updated (metadata merged, note replaced when given, `keepRaw`
-    /// turned on when asked and never off).
-    public func openSource(label: String, metadata: [String: String], note: String?, keepRaw: Bool = false, origin: String) async throws -> Int64 {
+    /// turned on when asked and never off, `tier` set only while the source holds no file: nil keeps it, and a new
+    /// source is cold).
+    public func openSource(label: String, metadata: [String: String], note: String?, keepRaw: Bool = false, tier: SourceTier? = nil, origin: String) async throws -> Int64 {
         try await CatalogError.wrapping("open the source") {
             let metadataJSON = String(decoding: try JSONEncoder().encode(metadata), as: UTF8.self)
+            let tierText = tier?.rawValue
             let rows = try await client.query("""
-                INSERT INTO sources (label, metadata, note, origin, keep_raw) VALUES (\(label), \(metadataJSON)::jsonb, \(note), \(origin), \(keepRaw))
+                INSERT INTO sources (label, metadata, note, origin, keep_raw, tier)
+                VALUES (\(label), \(metadataJSON)::jsonb, \(note), \(origin), \(keepRaw), coalesce(\(tierText), 'cold'))
                 ON CONFLICT (label) DO UPDATE SET metadata = sources.metadata || EXCLUDED.metadata,
                     note = COALESCE(EXCLUDED.note, sources.note), origin = EXCLUDED.origin, finished_at = NULL,
-                    keep_raw = sources.keep_raw OR EXCLUDED.keep_raw
+                    keep_raw = sources.keep_raw OR EXCLUDED.keep_raw,
+                    tier = CASE WHEN \(tierText)::text IS NULL OR EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.source_id = sources.id)
+                                THEN sources.tier ELSE EXCLUDED.tier END
                 RETURNING id
                 """, logger: logger)
             for try await id in rows.decode(Int64.self) { return id }
             throw CatalogError(.migrationFailed, "the sources row for \(label) was not returned")
+        }
+    }
+
+    /// The tier recorded for a label, and whether the source holds any file yet (nil: no such source).
+    public func tierOfSource(label: String) async throws -> (tier: SourceTier, holdsFiles: Bool)? {
+        try await CatalogError.wrapping("look up the source's tier") {
+            let rows = try await client.query("""
+                SELECT s.tier, EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.source_id = s.id) FROM sources s WHERE s.label = \(label)
+                """, logger: logger)
+            for try await (tier, holdsFiles) in rows.decode((String, Bool).self) {
+                return (SourceTier(rawValue: tier) ?? .cold, holdsFiles)
+            }
+            return nil
         }
     }
 
@@ -86,11 +104,15 @@ public struct IngestCatalog: Sendable {
     /// The row that holds this content (the oldest live one that is not itself a duplicate or lost). A deleted
     /// row is never a holder: its content may already be gone, and the delete processor hands the content of a
     /// deleted holder over to one of its live duplicates (`DeleteRequests`).
-    public func holder(ofHash hash: String) async throws -> Int64? {
+    /// For a file of a warm source (`sourceID`), only a row of a warm source holds its content (`TierDedupe`).
+    public func holder(ofHash hash: String, sourceID: Int64? = nil) async throws -> Int64? {
         try await CatalogError.wrapping("look up the content's holder") {
             let rows = try await client.query("""
                 SELECT id FROM objectstoragefiles
-                WHERE hash = \(hash) AND state NOT IN ('duplicate', 'unreadable', 'failed') AND deleted_at IS NULL ORDER BY id LIMIT 1
+                WHERE hash = \(hash) AND state NOT IN ('duplicate', 'unreadable', 'failed') AND deleted_at IS NULL
+                    AND (NOT EXISTS (SELECT 1 FROM sources ts WHERE ts.id = \(sourceID) AND ts.tier = 'warm')
+                         OR \(unescaped: TierDedupe.isWarm("objectstoragefiles.source_id")))
+                ORDER BY id LIMIT 1
                 """, logger: logger)
             for try await id in rows.decode(Int64.self) { return id }
             return nil
@@ -214,7 +236,8 @@ public struct IngestCatalog: Sendable {
         let rows = try await connection.query("""
             SELECT f.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state, l.deleted,
                 (SELECT id FROM objectstoragefiles WHERE hash = f.hash AND state NOT IN ('duplicate', 'unreadable', 'failed')
-                 AND deleted_at IS NULL ORDER BY id LIMIT 1)
+                 AND deleted_at IS NULL AND \(unescaped: TierDedupe.holderFits(holderSource: "objectstoragefiles.source_id", fileSource: "f.source_id"))
+                 ORDER BY id LIMIT 1)
             FROM unnest(\(records.map(\.file.sourceID))::bigint[], \(records.map(\.file.path))::text[], \(records.map(\.hash))::text[])
                 WITH ORDINALITY AS f(source_id, path, hash, ord)
             LEFT JOIN LATERAL (

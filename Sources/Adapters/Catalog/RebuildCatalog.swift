@@ -124,7 +124,7 @@ public struct RebuildSession: @unchecked Sendable {
                 return total
             }
             let sources = try await count("""
-                WITH inserted AS (INSERT INTO sources SELECT (jsonb_populate_record(NULL::sources, '{"keep_raw": false}'::jsonb || doc)).* FROM rebuild_export WHERE kind = 'source' RETURNING 1)
+                WITH inserted AS (INSERT INTO sources SELECT (jsonb_populate_record(NULL::sources, '{"keep_raw": false, "tier": "cold"}'::jsonb || doc)).* FROM rebuild_export WHERE kind = 'source' RETURNING 1)
                 SELECT count(*)::int FROM inserted
                 """)
             let bundles = try await count("""

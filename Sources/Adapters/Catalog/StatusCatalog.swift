@@ -20,6 +20,8 @@ public struct StatusCatalog: Sendable {
     public var rateWindow: Duration = .seconds(30 * 60)
     /// A worker is shown as dead when its heartbeat is older than this and it did not stop.
     public var deadAfter: Duration = .seconds(45)
+    /// The class each tier stores in now, for the per-tier cost estimate.
+    public var tierClasses = TierStorageClasses()
 
     public init(client: PostgresClient, logger: Logger) {
         self.client = client
@@ -51,6 +53,7 @@ public struct StatusCatalog: Sendable {
             async let compression = readBundleCompression()
             async let alerts = readAlerts()
             async let problemRows = WalkProblems.summaries(client: client, logger: logger)
+            async let tierRows = readTiers()
 
             let states = try await stateRows
             let sourcesTable = try await sourceRows
@@ -62,6 +65,7 @@ public struct StatusCatalog: Sendable {
             let compressionSaved = try await compression
             let (recentAlerts, undelivered) = try await alerts
             let walkProblems = try await problemRows
+            let (warmSources, tierCounts) = try await tierRows
             let elapsed = ContinuousClock.now - started
             let now = Date()
 
@@ -116,7 +120,8 @@ public struct StatusCatalog: Sendable {
                     etaSeconds: pendingBytes == 0 ? 0 : (rate > 0 ? Double(pendingBytes) / rate : nil),
                     complete: row.finishedAt != nil && pending == 0 && (files["failed"] ?? 0) == 0 && doneFiles > 0 && problems == nil,
                     walkProblems: problems?.count ?? 0, walkProblemPaths: problems?.sample.map(\.line) ?? [],
-                    encryption: row.encryption, videosNotTranscoded: row.videosNotTranscoded))
+                    encryption: row.encryption, videosNotTranscoded: row.videosNotTranscoded,
+                    tier: warmSources.contains(row.id) ? SourceTier.warm.rawValue : SourceTier.cold.rawValue))
             }
             // Rows of sources missing from the list (cannot happen with the foreign key, but never undercount).
             bytesExpected = max(bytesExpected, bytesRaw)
@@ -141,7 +146,8 @@ public struct StatusCatalog: Sendable {
                 etaSeconds: pendingOverall == 0 ? 0 : (overallRate > 0 ? Double(pendingOverall) / overallRate : nil),
                 sources: sources, workers: workers, failures: failures, keptRaw: keptRaw,
                 archivedSeries: ArchivedSeries(bucketSeconds: series.bucketSeconds, points: points),
-                recentAlerts: recentAlerts, alertsUndelivered: undelivered)
+                recentAlerts: recentAlerts, alertsUndelivered: undelivered,
+                tiers: Self.tierStatuses(states, warm: warmSources, sourceCounts: tierCounts, classes: tierClasses))
         }
     }
 

@@ -38,6 +38,10 @@ public struct StatusSnapshot: Sendable, Codable {
     public var archivedSeries: ArchivedSeries
     public var recentAlerts: [AlertStatus]
     public var alertsUndelivered: Int64
+    /// Cold and warm: sources, files, bytes stored and an estimated monthly storage cost at list price.
+    public var tiers: [TierStatus] = []
+    /// The tiers' estimates together.
+    public var estimatedMonthlyUSD: Double { tiers.reduce(0) { $0 + $1.estimatedMonthlyUSD } }
 
     enum CodingKeys: String, CodingKey {
         case generatedAt = "generated_at"
@@ -61,6 +65,7 @@ public struct StatusSnapshot: Sendable, Codable {
         case archivedSeries = "archived_series"
         case recentAlerts = "recent_alerts"
         case alertsUndelivered = "alerts_undelivered"
+        case tiers
     }
 }
 
@@ -95,9 +100,11 @@ public struct SourceStatus: Sendable, Codable {
     /// recorded, not transcoded (the cloud cannot read them), and counted here.
     public var encryption: String?
     public var videosNotTranscoded: Int64 = 0
+    /// `cold` or `warm` (`sources.tier`).
+    public var tier: String = SourceTier.cold.rawValue
 
     enum CodingKeys: String, CodingKey {
-        case id, label, metadata, note, encryption
+        case id, label, metadata, note, encryption, tier
         case videosNotTranscoded = "videos_not_transcoded"
         case startedAt = "started_at"
         case finishedAt = "finished_at"

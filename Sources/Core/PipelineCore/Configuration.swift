@@ -11,6 +11,10 @@ public struct PipelineConfiguration: Sendable {
     public var stagingURL: StorageURL
     public var archiveURL: StorageURL
     public var archiveStorageClass: StorageClass
+    /// Class of the archived data of warm sources (`--tier warm`): one that reads back at once.
+    public var warmStorageClass: StorageClass
+    /// The class of each tier: cold is `archiveStorageClass`.
+    public var tierClasses: TierStorageClasses { TierStorageClasses(cold: archiveStorageClass, warm: warmStorageClass) }
     public var aws: AWSSettings
     /// Where alerts go; the URL itself usually carries a token, so it is a secret.
     public var alertWebhookURL: Secret?
@@ -19,13 +23,15 @@ public struct PipelineConfiguration: Sendable {
 
     public init(
         dataDirectory: String, database: DatabaseSetting, stagingURL: StorageURL, archiveURL: StorageURL,
-        archiveStorageClass: StorageClass, aws: AWSSettings, alertWebhookURL: Secret?, statusToken: Secret?
+        archiveStorageClass: StorageClass, warmStorageClass: StorageClass = .glacierInstantRetrieval, aws: AWSSettings,
+        alertWebhookURL: Secret?, statusToken: Secret?
     ) {
         self.dataDirectory = dataDirectory
         self.database = database
         self.stagingURL = stagingURL
         self.archiveURL = archiveURL
         self.archiveStorageClass = archiveStorageClass
+        self.warmStorageClass = warmStorageClass
         self.aws = aws
         self.alertWebhookURL = alertWebhookURL
         self.statusToken = statusToken
@@ -39,6 +45,7 @@ public struct PipelineConfiguration: Sendable {
             "BACKUP_STAGING_URL=\(stagingURL)",
             "BACKUP_ARCHIVE_URL=\(archiveURL)",
             "BACKUP_ARCHIVE_STORAGE_CLASS=\(archiveStorageClass)",
+            "BACKUP_WARM_STORAGE_CLASS=\(warmStorageClass)",
             "AWS_REGION=\(aws.region)",
         ]
         if let profile = aws.profile { lines.append("AWS_PROFILE=\(profile)") }

@@ -9,6 +9,7 @@ public struct ConfigurationLoader: Sendable {
         public static let stagingURL = "BACKUP_STAGING_URL"
         public static let archiveURL = "BACKUP_ARCHIVE_URL"
         public static let archiveStorageClass = "BACKUP_ARCHIVE_STORAGE_CLASS"
+        public static let warmStorageClass = "BACKUP_WARM_STORAGE_CLASS"
         public static let alertWebhookURL = "BACKUP_ALERT_WEBHOOK_URL"
         public static let statusToken = "BACKUP_STATUS_TOKEN"
         public static let configFile = "BACKUP_CONFIG_FILE"
@@ -71,6 +72,17 @@ public struct ConfigurationLoader: Sendable {
             storageClass = parsed
         }
 
+        var warmClass = StorageClass.glacierInstantRetrieval
+        if let text = value(Key.warmStorageClass) {
+            // Only classes that read back without a restore request: that is what warm promises.
+            guard let parsed = StorageClass(rawValue: text.uppercased()), TierStorageClasses.warmChoices.contains(parsed) else {
+                throw ConfigurationError(
+                    setting: Key.warmStorageClass,
+                    problem: "must be \(TierStorageClasses.warmChoices.map(\.rawValue).joined(separator: ", ")) (a class that reads back at once)")
+            }
+            warmClass = parsed
+        }
+
         let aws = try awsSettings()
 
         var webhook: Secret?
@@ -88,7 +100,7 @@ public struct ConfigurationLoader: Sendable {
 
         return PipelineConfiguration(
             dataDirectory: dataDirectory, database: database, stagingURL: stagingURL, archiveURL: archiveURL,
-            archiveStorageClass: storageClass, aws: aws, alertWebhookURL: webhook, statusToken: statusToken)
+            archiveStorageClass: storageClass, warmStorageClass: warmClass, aws: aws, alertWebhookURL: webhook, statusToken: statusToken)
     }
 
     private func resolveDataDirectory() throws(ConfigurationError) -> String {

@@ -12,6 +12,8 @@ public struct StorageClass: RawRepresentable, Sendable, Hashable, CustomStringCo
     public static let standard = StorageClass(known: "STANDARD")
     public static let deepArchive = StorageClass(known: "DEEP_ARCHIVE")
     public static let glacier = StorageClass(known: "GLACIER")
+    public static let glacierInstantRetrieval = StorageClass(known: "GLACIER_IR")
+    public static let standardInfrequentAccess = StorageClass(known: "STANDARD_IA")
 
     /// The classes S3 accepts on PutObject (GLACIER is "Glacier Flexible Retrieval").
     public static let known: Set<String> = [

@@ -23,6 +23,9 @@ public struct GlobalOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("archive-storage-class"), help: ArgumentHelp("Storage class of archived data (BACKUP_ARCHIVE_STORAGE_CLASS), default DEEP_ARCHIVE.", valueName: "class"))
     public var archiveStorageClass: String?
 
+    @Option(name: .customLong("warm-storage-class"), help: ArgumentHelp("Storage class of warm sources' data (BACKUP_WARM_STORAGE_CLASS): GLACIER_IR (default), STANDARD_IA or STANDARD.", valueName: "class"))
+    public var warmStorageClass: String?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (BACKUP_LOG_LEVEL).", valueName: "level"))
     public var logLevel: String?
 
@@ -36,6 +39,7 @@ public struct GlobalOptions: ParsableArguments, Sendable {
         flags[ConfigurationLoader.Key.stagingURL] = stagingURL
         flags[ConfigurationLoader.Key.archiveURL] = archiveURL
         flags[ConfigurationLoader.Key.archiveStorageClass] = archiveStorageClass
+        flags[ConfigurationLoader.Key.warmStorageClass] = warmStorageClass
         flags[LogSetup.levelSetting] = logLevel
         return flags
     }

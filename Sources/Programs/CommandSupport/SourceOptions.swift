@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
+import PipelineCore
 
 /// What `uploader upload`, `uploader image` and `pipeline run` say about the source: its label, metadata, note and
-/// whether its raw videos are kept.
+/// whether its raw videos are kept, and its tier.
 public struct SourceOptions: ParsableArguments, Sendable {
     public init() {}
 
@@ -18,6 +19,12 @@ public struct SourceOptions: ParsableArguments, Sendable {
     @Flag(help: ArgumentHelp(
         "Archive this source's raw videos as they are, each with its transcode beside it (<path>.mp4 or .mkv). Stays on for the source once given."))
     public var keepRaw = false
+
+    @Option(help: ArgumentHelp(
+        "cold (Deep Archive: cheapest, a restore takes hours) or warm (BACKUP_WARM_STORAGE_CLASS, GLACIER_IR by default: reads back at once, "
+            + "smaller bundles). Fixed once the source holds files; left out: the source keeps its tier (cold for a new one).",
+        valueName: "tier"))
+    public var tier: SourceTier?
 
     public func validate() throws {
         guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--label must not be empty") }
@@ -35,3 +42,5 @@ public struct SourceOptions: ParsableArguments, Sendable {
         return result
     }
 }
+
+extension SourceTier: ExpressibleByArgument {}

@@ -28,6 +28,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Target size of a bundle (e.g. 256MiB).", valueName: "size"))
     var bundleSize: ByteSize = ByteSize(bytes: 256 << 20)
 
+    @Option(help: ArgumentHelp("Target size of a warm source's bundle (e.g. 8MiB); its files of this size or more are stored alone.", valueName: "size"))
+    var warmBundleSize: ByteSize = ByteSize(bytes: 8 << 20)
+
     @Option(help: ArgumentHelp("Days a delete request waits before the data is removed.", valueName: "days"))
     var deleteGraceDays: Double = 30
 
@@ -40,6 +43,7 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         guard smallFileThreshold.bytes >= 1 else { throw ValidationError("--small-file-threshold must be at least 1 byte") }
         guard bundleSize.bytes >= smallFileThreshold.bytes else { throw ValidationError("--bundle-size must be at least --small-file-threshold") }
+        guard warmBundleSize.bytes >= 1 else { throw ValidationError("--warm-bundle-size must be at least 1 byte") }
         guard deleteGraceDays >= 0 else { throw ValidationError("--delete-grace-days cannot be negative") }
         guard exportInterval >= 0 else { throw ValidationError("--export-interval cannot be negative") }
         try worker.validate()
@@ -50,6 +54,7 @@ struct RunCommand: AsyncParsableCommand {
         let archiveConfiguration = ArchiveConfiguration(
             smallFileThreshold: smallFileThreshold.bytes, bundleTargetSize: bundleSize.bytes,
             storageClass: context.configuration.archiveStorageClass,
+            warmStorageClass: context.configuration.warmStorageClass, warmBundleTargetSize: warmBundleSize.bytes,
             catalogExportInterval: .seconds(exportInterval), deleteGrace: .milliseconds(Int64(deleteGraceDays * 86_400_000)),
             orphanAfter: .seconds(Int64(worker.leaseSeconds * 3)),
             workDirectory: workDirectory ?? context.layout.archiverWork,

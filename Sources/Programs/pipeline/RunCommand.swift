@@ -89,8 +89,10 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         let transcodeProfile = try TranscodeProfile.chosen(flag: profile, setting: context.setting(TranscodeProfile.setting))
-        let statusConfiguration = try StatusServerConfiguration.fromEnvironment(
+        var resolvedStatus = try StatusServerConfiguration.fromEnvironment(
             context.settings, host: host, port: port, token: context.configuration.statusToken, alertWebhookURL: context.configuration.alertWebhookURL)
+        resolvedStatus.tierClasses = context.configuration.tierClasses
+        let statusConfiguration = resolvedStatus
         let configuration = context.configuration
         // The three programs' routine lines would bury the progress; warnings and errors still show.
         var quieter = context.logger
@@ -106,11 +108,13 @@ struct RunCommand: AsyncParsableCommand {
         uploadConfiguration.workDirectory = context.layout.uploadSpool
         uploadConfiguration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
         uploadConfiguration.keepRaw = source.keepRaw
+        uploadConfiguration.tier = source.tier
         uploadConfiguration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
         let progress = UploadProgress.standard(style: isatty(STDERR_FILENO) == 1 ? .terminal : .silent)
         let layout = context.layout
         let grace = Duration.seconds(shutdownGraceSeconds)
-        let archiveConfiguration = ArchiveConfiguration(storageClass: configuration.archiveStorageClass, workDirectory: layout.archiverWork)
+        let archiveConfiguration = ArchiveConfiguration(
+            storageClass: configuration.archiveStorageClass, warmStorageClass: configuration.warmStorageClass, workDirectory: layout.archiverWork)
 
         let label = source.label
         let archiveURL = configuration.archiveURL
@@ -167,6 +171,10 @@ struct RunCommand: AsyncParsableCommand {
                     problem: "port \(statusConfiguration.port) is already in use; choose another with --port (0 picks a free one)")
             } catch let error as EncryptionError {
                 // The source's encryption and the command disagree: nothing was read or sent.
+                CommandRunner.printToStandardError("error: \(error)")
+                throw ExitCode(2)
+            } catch let error as SourceTierError {
+                // So do its tier and --tier.
                 CommandRunner.printToStandardError("error: \(error)")
                 throw ExitCode(2)
             }

@@ -27,9 +27,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try ProgramContext.load(options, role: .statusServer)
-        let configuration = try StatusServerConfiguration.fromEnvironment(
+        var resolved = try StatusServerConfiguration.fromEnvironment(
             context.settings, host: host, port: port,
             token: context.configuration.statusToken, alertWebhookURL: context.configuration.alertWebhookURL)
+        resolved.tierClasses = context.configuration.tierClasses
+        let configuration = resolved
         let logger = context.logger
         try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: logger) { client, _ in
             let application = buildStatusApplication(configuration: configuration, client: client, logger: logger) { port in

@@ -47,6 +47,7 @@ struct ImageCommand: AsyncParsableCommand {
         if !name.lowercased().hasSuffix(".iso") { name += ".iso" }
         var configuration = UploadConfiguration(label: source.label, metadata: try source.parsedMetadata(), note: source.note)
         configuration.keepRaw = source.keepRaw
+        configuration.tier = source.tier
         configuration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
         let progress = UploadProgress.standard(style: .choose(json: json))
         let imageName = name

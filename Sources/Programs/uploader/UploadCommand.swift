@@ -71,6 +71,7 @@ struct UploadCommand: AsyncParsableCommand {
         configuration.keepGitRepositoriesWhole = !gitAsFiles
         configuration.workDirectory = context.layout.uploadSpool
         configuration.keepRaw = source.keepRaw
+        configuration.tier = source.tier
         configuration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
         let style = UploadProgress.Style.choose(json: json)
         let progress = UploadProgress.standard(style: style)

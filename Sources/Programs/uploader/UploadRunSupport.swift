@@ -31,6 +31,10 @@ func withUploadRun<Result: Sendable>(
         // The source's encryption and the command disagree: nothing was read or sent.
         CommandRunner.printToStandardError("error: \(error)")
         throw ExitCode(2)
+    } catch let error as SourceTierError {
+        // So do its tier and --tier: nothing was read or sent.
+        CommandRunner.printToStandardError("error: \(error)")
+        throw ExitCode(2)
     }
 }
 

@@ -6,8 +6,13 @@ public struct ArchiveConfiguration: Sendable {
     public var smallFileThreshold: Int64
     /// A bundle is closed when adding the next member would take it past this size.
     public var bundleTargetSize: Int64
-    /// Class of archived data (manifests and the catalog export always go to STANDARD).
+    /// Class of archived data of cold sources (manifests and the catalog export always go to STANDARD).
     public var storageClass: StorageClass
+    /// Class of archived data of warm sources: one that reads back without a restore (GLACIER_IR, STANDARD_IA).
+    public var warmStorageClass: StorageClass
+    /// Target size of a warm source's bundles: small, so that reading one file back reads little. Files of at
+    /// least this size are stored alone.
+    public var warmBundleTargetSize: Int64
     /// zstd level for bundles that are worth compressing.
     public var compressionLevel: Int32
     /// How often, at most, the catalog export is rewritten while busy (always at the end of a drain).
@@ -25,6 +30,7 @@ public struct ArchiveConfiguration: Sendable {
 
     public init(
         smallFileThreshold: Int64 = 16 << 20, bundleTargetSize: Int64 = 256 << 20, storageClass: StorageClass = .deepArchive,
+        warmStorageClass: StorageClass = .glacierInstantRetrieval, warmBundleTargetSize: Int64 = 8 << 20,
         compressionLevel: Int32 = 3, catalogExportInterval: Duration = .seconds(60), deleteGrace: Duration = .seconds(30 * 86_400),
         orphanAfter: Duration = .seconds(90), workDirectory: String, singleFileConcurrency: Int = 2, crashPoint: ArchiveCrashPoint? = nil
     ) {
@@ -32,12 +38,30 @@ public struct ArchiveConfiguration: Sendable {
         self.smallFileThreshold = smallFileThreshold
         self.bundleTargetSize = bundleTargetSize
         self.storageClass = storageClass
+        self.warmStorageClass = warmStorageClass
+        self.warmBundleTargetSize = warmBundleTargetSize
         self.compressionLevel = compressionLevel
         self.catalogExportInterval = catalogExportInterval
         self.deleteGrace = deleteGrace
         self.orphanAfter = orphanAfter
         self.workDirectory = workDirectory
         self.singleFileConcurrency = singleFileConcurrency
+    }
+}
+
+extension ArchiveConfiguration {
+    /// Where a tier's data goes.
+    public func storageClass(for tier: SourceTier) -> StorageClass {
+        tier == .warm ? warmStorageClass : storageClass
+    }
+
+    public func bundleTargetSize(for tier: SourceTier) -> Int64 {
+        tier == .warm ? warmBundleTargetSize : bundleTargetSize
+    }
+
+    /// A warm file as large as a warm bundle is stored alone: a bundle of one buys nothing.
+    public func smallFileThreshold(for tier: SourceTier) -> Int64 {
+        tier == .warm ? min(smallFileThreshold, warmBundleTargetSize) : smallFileThreshold
     }
 }
 

@@ -27,7 +27,7 @@ public struct ArchiveHandler: JobHandler {
         let catalog = ArchiveCatalog(client: context.client, logger: context.logger)
         var outcomes: [Int64: JobOutcome] = [:]
         let items: [ArchiveItem]
-        let holders: [String: ContentHolders]
+        let holders: [SourceTier: [String: ContentHolders]]
         do {
             items = try await catalog.load(jobs)
             holders = try await catalog.holders(of: Array(Set(items.map(\.originalHash))), excluding: jobs.map(\.fileID))
@@ -36,29 +36,37 @@ public struct ArchiveHandler: JobHandler {
         }
 
         // Dedupe: content already archived makes a duplicate; content another row is still taking to the archive
-        // waits for it (the lowest id goes first); the same content twice in this batch is archived once.
+        // waits for it (the lowest id goes first); the same content twice in this batch is archived once. Per tier:
+        // a warm file takes only a warm holder (`TierDedupe`), so it is led only by a warm row of the batch.
         var leaders: [String: ArchiveItem] = [:]
         var followers: [(item: ArchiveItem, leader: Int64)] = []
         var duplicates: [(item: ArchiveItem, holder: Int64)] = []
         for item in items {
-            if let holder = holders[item.originalHash]?.archived {
+            let known = holders[item.tier]?[item.originalHash]
+            let leaderKey = item.tier.rawValue + ":" + item.originalHash
+            if let holder = known?.archived {
                 duplicates.append((item, holder))
-            } else if let pending = holders[item.originalHash]?.pending, pending < item.job.fileID {
+            } else if let pending = known?.pending, pending < item.job.fileID {
                 outcomes[item.job.fileID] = .deferred(.seconds(10))
-            } else if let leader = leaders[item.originalHash] {
+            } else if let leader = leaders[leaderKey] {
                 followers.append((item, leader.job.fileID))
             } else {
-                leaders[item.originalHash] = item
+                leaders[leaderKey] = item
             }
         }
         outcomes.merge(await recordDuplicates(duplicates, catalog: catalog, context: context)) { $1 }
 
         let toArchive = leaders.values.sorted { $0.job.fileID < $1.job.fileID }
-        let singles = toArchive.filter { $0.kind == .discImage || $0.contentSize >= configuration.smallFileThreshold }
-        let small = toArchive.filter { !($0.kind == .discImage || $0.contentSize >= configuration.smallFileThreshold) }
+        let isSingle = { (item: ArchiveItem) in item.kind == .discImage || item.contentSize >= configuration.smallFileThreshold(for: item.tier) }
+        let singles = toArchive.filter(isSingle)
+        let small = toArchive.filter { !isSingle($0) }
 
         await withTaskGroup(of: [Int64: JobOutcome].self) { group in
-            group.addTask { await archiveBundles(small, catalog: catalog, context: context) }
+            // Warm and cold files never share a bundle: each tier has its own class and bundle size.
+            for tier in SourceTier.allCases {
+                let members = small.filter { $0.tier == tier }
+                if !members.isEmpty { group.addTask { await archiveBundles(members, tier: tier, catalog: catalog, context: context) } }
+            }
             group.addTask { await archiveSingles(singles, catalog: catalog, context: context) }
             for await result in group { outcomes.merge(result) { $1 } }
         }
@@ -130,7 +138,8 @@ public struct ArchiveHandler: JobHandler {
             // An earlier attempt may have uploaded it and died before recording it: reuse it only if its content is
             // verifiably the file's (read back, or the server's own checksum or ETag against the staging copy),
             // never on the strength of its metadata.
-            let options = PutOptions(storageClass: configuration.storageClass, metadata: metadata)
+            let storageClass = configuration.storageClass(for: item.tier)
+            let options = PutOptions(storageClass: storageClass, metadata: metadata)
             let staging = self.staging
             let existing = try await archive.head(key)
             var reusable = false
@@ -158,7 +167,7 @@ public struct ArchiveHandler: JobHandler {
                     throw ArchiveError.contentMismatch(fileID: item.job.fileID, key: stagingKey, expected: item.contentHash, actual: result.sha256)
                 }
             }
-            try await verify(key, size: item.contentSize, storageClass: configuration.storageClass)
+            try await verify(key, size: item.contentSize, storageClass: storageClass)
             crashIfAsked(.singleUploaded)
 
             var extraKeys: [String] = []
@@ -169,7 +178,7 @@ public struct ArchiveHandler: JobHandler {
                 extraKeys.append(mapKey)
             }
             var signedURL: String?
-            if !configuration.storageClass.needsRestoreBeforeRead {
+            if !storageClass.needsRestoreBeforeRead {
                 signedURL = try? await archive.presignedGetURL(key, expiresIn: .seconds(7 * 86_400))
             }
             guard context.stillHolds(item.job) else { return .leaseLost }
@@ -222,7 +231,8 @@ public struct ArchiveHandler: JobHandler {
     static let prefetchLimit: Int64 = 1 << 20
     static let prefetchWindow = 16
 
-    func archiveBundles(_ items: [ArchiveItem], catalog: ArchiveCatalog, context: JobContext) async -> [Int64: JobOutcome] {
+    func archiveBundles(_ items: [ArchiveItem], tier: SourceTier, catalog: ArchiveCatalog, context: JobContext) async -> [Int64: JobOutcome] {
+        let targetSize = configuration.bundleTargetSize(for: tier)
         var outcomes: [Int64: JobOutcome] = [:]
         let ordered = items.sorted { ($0.sourceLabel, $0.path, $0.version) < ($1.sourceLabel, $1.path, $1.version) }
         var writer: BundleWriter?
@@ -246,8 +256,8 @@ public struct ArchiveHandler: JobHandler {
         for (index, item) in ordered.enumerated() {
             prefetch(index + Self.prefetchWindow)
             if Task.isCancelled { break }
-            if let current = writer, !current.isEmpty, current.rawBytes + item.contentSize > configuration.bundleTargetSize {
-                outcomes.merge(await finishBundle(current, included, catalog: catalog, context: context)) { $1 }
+            if let current = writer, !current.isEmpty, current.rawBytes + item.contentSize > targetSize {
+                outcomes.merge(await finishBundle(current, included, tier: tier, catalog: catalog, context: context)) { $1 }
                 writer = nil
                 included = []
             }
@@ -279,14 +289,17 @@ public struct ArchiveHandler: JobHandler {
             if writer.isEmpty || Task.isCancelled {
                 writer.discard()
             } else {
-                outcomes.merge(await finishBundle(writer, included, catalog: catalog, context: context)) { $1 }
+                outcomes.merge(await finishBundle(writer, included, tier: tier, catalog: catalog, context: context)) { $1 }
             }
         }
         return outcomes
     }
 
-    func finishBundle(_ writer: BundleWriter, _ included: [ArchiveItem], catalog: ArchiveCatalog, context: JobContext) async -> [Int64: JobOutcome] {
+    func finishBundle(
+        _ writer: BundleWriter, _ included: [ArchiveItem], tier: SourceTier, catalog: ArchiveCatalog, context: JobContext
+    ) async -> [Int64: JobOutcome] {
         defer { writer.discard() }
+        let storageClass = configuration.storageClass(for: tier)
         let started = ContinuousClock.now
         do {
             let finished = try await writer.finish(compressionLevel: configuration.compressionLevel)
@@ -301,13 +314,13 @@ public struct ArchiveHandler: JobHandler {
                 archiveKey: key, manifestKey: manifestKey, compression: finished.compression,
                 memberCount: finished.manifest.members.count, rawBytes: writer.rawBytes, owner: context.workerID)
             let result = try await archive.put(key, from: .file(finished.path), options: PutOptions(
-                storageClass: configuration.storageClass,
+                storageClass: storageClass,
                 contentType: finished.compression == "zstd" ? "application/zstd" : "application/x-tar",
                 metadata: ["sha256": finished.sha256, "bundle-id": String(bundleID), "tar-bytes": String(finished.tarBytes)]))
             guard result.sha256 == finished.sha256 else {
                 throw ArchiveError.verificationFailed(key: key, problem: "the bytes sent hash to \(result.sha256), the bundle written to \(finished.sha256)")
             }
-            try await verify(key, size: finished.size, storageClass: configuration.storageClass)
+            try await verify(key, size: finished.size, storageClass: storageClass)
             crashIfAsked(.bundleUploaded)
 
             var sidecar = finished.manifest
@@ -327,7 +340,7 @@ public struct ArchiveHandler: JobHandler {
             }
             let changed = try await catalog.recordArchived(
                 placements,
-                bundle: BundleCompletion(bundleID: bundleID, storedBytes: finished.size, hash: finished.sha256, storageClass: configuration.storageClass.rawValue),
+                bundle: BundleCompletion(bundleID: bundleID, storedBytes: finished.size, hash: finished.sha256, storageClass: storageClass.rawValue),
                 workerID: context.workerID)
             crashIfAsked(.recorded)
             let recorded = ContinuousClock.now
@@ -338,7 +351,7 @@ public struct ArchiveHandler: JobHandler {
                 // removing the staging copies.
                 "compress_ms": "\(milliseconds(compressed - started))", "store_ms": "\(milliseconds(stored - compressed))",
                 "record_ms": "\(milliseconds(recorded - stored))", "cleanup_ms": "\(milliseconds(ContinuousClock.now - recorded))",
-                "bundle.id": "\(bundleID)", "archive.key": "\(key)", "bundle.members": "\(changed.count)",
+                "bundle.id": "\(bundleID)", "archive.key": "\(key)", "bundle.members": "\(changed.count)", "bundle.tier": "\(tier)",
                 "bundle.compression": "\(finished.compression)", "bytes": "\(writer.rawBytes)", "bytes_stored": "\(finished.size)",
                 "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
             ])

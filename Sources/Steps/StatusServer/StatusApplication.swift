@@ -22,6 +22,7 @@ public func buildStatusApplication(
 ) -> some ApplicationProtocol {
     var reader = StatusCatalog(client: client, logger: logger)
     if let watchdog = configuration.watchdog { reader.deadAfter = watchdog.deadAfter }
+    reader.tierClasses = configuration.tierClasses
     let cache = SnapshotCache(reader: reader, maxAge: configuration.snapshotMaxAge)
     let router = Router(context: BasicRequestContext.self)
     // Request metrics and spans: no-ops unless OTLP export is configured (Telemetry).

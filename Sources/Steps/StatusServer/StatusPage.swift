@@ -32,6 +32,7 @@ enum StatusPage {
         html += overview(snapshot)
         html += chart(snapshot.archivedSeries)
         html += sources(snapshot)
+        html += tiers(snapshot)
         html += states(snapshot)
         html += workers(snapshot.workers)
         html += failures(snapshot.failures)
@@ -160,7 +161,7 @@ enum StatusPage {
             }
             let expected = source.finishedAt == nil ? max(source.bytesSeen, source.bytesTotal) : source.bytesTotal
             html += """
-                <tr><td><div class="label-cell"><b>\(htmlEscape(source.label))</b> \(status)</div>
+                <tr><td><div class="label-cell"><b>\(htmlEscape(source.label))</b> \(status) \(tierBadge(source.tier))</div>
                 <div class="muted small">\(metadata)\(source.note.map { " · " + htmlEscape($0) } ?? "")</div>
                 <div class="muted small">started \(Format.timestamp(source.startedAt))\(source.finishedAt == nil ? " · \(Format.count(source.filesSeen)) files found so far" : "")</div>\(encryption(source))\(walkProblems(source))</td>
                 <td>\(statePills(source.filesByState))</td>

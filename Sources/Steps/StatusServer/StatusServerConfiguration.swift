@@ -22,6 +22,8 @@ public struct StatusServerConfiguration: Sendable {
     public var snapshotMaxAge: Duration
     /// The watchdog; nil runs the server without it.
     public var watchdog: WatchdogSettings?
+    /// The storage class of each tier, for the cost estimate (`BACKUP_ARCHIVE_STORAGE_CLASS`, `BACKUP_WARM_STORAGE_CLASS`).
+    public var tierClasses = TierStorageClasses()
 
     /// The default port (`BACKUP_STATUS_PORT`).
     public static let defaultPort = 8080

@@ -156,7 +156,7 @@ extension UploadRun {
             let spool = spoolDirectory + "/" + UUID().uuidString
             defer { try? FileManager.default.removeItem(atPath: spool) }
             let hash = try await Self.spool(CountingChunks(base: chunks, progress: progress), to: spool, hasher: ContentHasher(encryption.value?.keys))
-            if try await catalog.holder(ofHash: hash) != nil {
+            if try await catalog.holder(ofHash: hash, sourceID: ingested.sourceID) != nil {
                 try sealIfEncrypted(&ingested)
                 let outcome = try await catalog.record(ingested, hash: hash, stagingKey: nil, pendingID: nil)
                 if outcome != .needsContent {  // else the holder was deleted meanwhile: store the bytes after all

@@ -15,6 +15,8 @@ public struct UploadConfiguration: Sendable {
     public var note: String?
     /// Archive raw videos as they are, each with its transcode beside it (`--keep-raw`; sticky per source).
     public var keepRaw = false
+    /// The source's tier (`--tier`): nil keeps what the source has (cold for a new one). Fixed once it holds files.
+    public var tier: SourceTier?
     public var excludes: [String]
     /// In git work trees found in the source, leave out what git ignores (`--no-gitignore` turns it off).
     public var respectGitIgnore = true
@@ -157,8 +159,10 @@ public struct UploadRun: Sendable {
 
     /// Opens (or reopens) the source in the catalog and settles its encryption, before any file is read.
     func openSource(origin: String) async throws -> Int64 {
+        try await checkTier()
         let sourceID = try await catalog.openSource(
-            label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw, origin: origin)
+            label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw,
+            tier: configuration.tier, origin: origin)
         encryption.value = try await setUpEncryption(sourceID: sourceID, origin: origin)
         snapshot.value = try await catalog.snapshots.begin(sourceID: sourceID)
         return sourceID
@@ -252,7 +256,7 @@ public struct UploadRun: Sendable {
                 bytesRead += file.size
                 // The holder may be deleted before the row is written: then the catalog says `needsContent` and
                 // the bytes are sent after all, below.
-                if try await catalog.holder(ofHash: hash) != nil {
+                if try await catalog.holder(ofHash: hash, sourceID: ingested.sourceID) != nil {
                     try sealIfEncrypted(&ingested)
                     let outcome = try await recorder.submit(IngestRecord(file: ingested, hash: hash, stagingKey: nil, pendingID: nil))
                     if outcome != .needsContent {
