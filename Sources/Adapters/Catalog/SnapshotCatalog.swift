@@ -33,6 +33,13 @@ public struct SnapshotDifference: Sendable, Hashable {
     public var after: Int?
 }
 
+/// A run's open snapshot.
+public struct SnapshotHandle: Sendable, Hashable {
+    public let id: Int64
+    /// Its number within the source (1, 2, …).
+    public let number: Int
+}
+
 /// Which snapshot: by number, or the last one finished at or before a time (`--as-of`).
 public enum SnapshotChoice: Sendable, Hashable {
     case number(Int)
@@ -52,7 +59,7 @@ public struct SnapshotCatalog: Sendable {
 
     /// Opens the run's snapshot: the next number of the source. A run that never finished left a snapshot without
     /// changes (they are written only when a run finishes); it is dropped, so numbers count finished runs.
-    public func begin(sourceID: Int64) async throws -> Int64 {
+    public func begin(sourceID: Int64) async throws -> SnapshotHandle {
         try await CatalogError.wrapping("begin the run's snapshot") {
             try await client.withTransaction(logger: logger) { connection in
                 // One run at a time picks a number for a source.
@@ -64,9 +71,9 @@ public struct SnapshotCatalog: Sendable {
                 let rows = try await connection.query("""
                     INSERT INTO snapshots (source_id, number)
                     SELECT \(sourceID), coalesce(max(number), 0) + 1 FROM snapshots WHERE source_id = \(sourceID)
-                    RETURNING id
+                    RETURNING id, number
                     """, logger: logger)
-                for try await id in rows.decode(Int64.self) { return id }
+                for try await (id, number) in rows.decode((Int64, Int).self) { return SnapshotHandle(id: id, number: number) }
                 throw CatalogError(.migrationFailed, "the snapshot row was not returned")
             }
         }

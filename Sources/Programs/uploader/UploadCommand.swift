@@ -39,6 +39,11 @@ struct UploadCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-gitignore"), help: "In git work trees, keep what git ignores too (by default it is left out and counted).")
     var noGitIgnore = false
 
+    @Option(name: .customLong("check-unchanged"), help: ArgumentHelp(
+        "Read this percentage of the files unchanged by size and time again, to catch bit rot on the original (a rolling sample: every file within 100/PERCENT runs).",
+        valueName: "percent"))
+    var checkUnchanged: Int = 0
+
     @Flag(name: .customLong("git-as-files"), help: "Store git repositories file by file (by default each is kept whole as one file: a verified bundle and the rest of .git).")
     var gitAsFiles = false
 
@@ -52,6 +57,7 @@ struct UploadCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
+        guard (0...100).contains(checkUnchanged) else { throw ValidationError("--check-unchanged is a percentage, 0 to 100") }
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
     }
 
@@ -69,6 +75,7 @@ struct UploadCommand: AsyncParsableCommand {
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
         configuration.respectGitIgnore = !noGitIgnore
         configuration.keepGitRepositoriesWhole = !gitAsFiles
+        configuration.checkUnchangedPercent = checkUnchanged
         configuration.workDirectory = context.layout.uploadSpool
         configuration.keepRaw = source.keepRaw
         configuration.tier = source.tier

@@ -23,6 +23,13 @@ actor ResultCollector {
             report.bytesSavedByDedupe += max(0, size - uploaded)
         case .unchanged, .planned:
             report.unchanged += outcome.isPlanned ? 0 : 1
+        case .checkedUnchanged(let read):
+            report.unchanged += 1
+            report.unchangedChecked += 1
+            report.bytesRead += read
+        case .suspectedBitRot(let detail, let read):
+            report.bytesRead += read
+            report.suspectedBitRot.append(.init(path: path.catalogText, error: detail))
         case .unreadable(let error, let read):
             report.bytesRead += read
             report.unreadable.append(.init(path: path.catalogText, error: error))
@@ -56,6 +63,7 @@ actor ResultCollector {
         var result = report
         result.label = base.label
         result.unreadable.sort { $0.path < $1.path }
+        result.suspectedBitRot.sort { $0.path < $1.path }
         return result
     }
 }

@@ -69,6 +69,7 @@ public actor UploadProgress {
             "bytes_read": report.bytesRead, "bytes_uploaded": report.bytesUploaded, "bytes_saved_by_dedupe": report.bytesSavedByDedupe,
             "staged": report.filesStaged, "duplicates": report.duplicates, "unchanged": report.unchanged,
             "unreadable": report.unreadable.map(\.path), "skipped": report.skipped, "notes": report.notes,
+            "unchanged_checked": report.unchangedChecked, "bit_rot": report.suspectedBitRot.map { ["path": $0.path, "detail": $0.error] },
             "git_ignored_files": report.gitIgnoredFiles, "git_ignored_bytes": report.gitIgnoredBytes, "git_repositories": report.gitRepositories,
             "walk_problems": report.walkProblems.map(\.line), "complete": report.isComplete, "elapsed_seconds": report.elapsed.seconds,
         ])

@@ -23,6 +23,10 @@ public struct UploadReport: Sendable {
     /// Files whose path, size and modification time were catalogued already: not read at all.
     public var unchanged = 0
     public var unreadable: [Unreadable] = []
+    /// Unchanged files read again (`--check-unchanged`) that matched, and those whose bytes differ or cannot be
+    /// read now although their size and time did not change: possible bit rot on the original (nothing stored).
+    public var unchangedChecked = 0
+    public var suspectedBitRot: [Unreadable] = []
     /// Symlinks, sockets, devices and excluded entries: deliberately not stored, listed.
     public var skipped: [String] = []
     /// Files left out because git ignores them (in git work trees, unless `--no-gitignore`), and their bytes.
@@ -40,7 +44,7 @@ public struct UploadReport: Sendable {
     public var seenPaths: [String] = []
 
     /// Everything there is was seen, and everything found was stored (or was stored already).
-    public var isComplete: Bool { unreadable.isEmpty && walkProblems.isEmpty }
+    public var isComplete: Bool { unreadable.isEmpty && walkProblems.isEmpty && suspectedBitRot.isEmpty }
 
     public var summaryLines: [String] {
         var lines = [
@@ -62,6 +66,13 @@ public struct UploadReport: Sendable {
         if !unreadable.isEmpty {
             lines.append("UNREADABLE (recorded as unreadable, not stored):")
             lines += unreadable.map { "  \($0.path): \($0.error)" }
+        }
+        if unchangedChecked > 0 || !suspectedBitRot.isEmpty {
+            lines.append("  unchanged files read again (--check-unchanged): \(unchangedChecked + suspectedBitRot.count), \(suspectedBitRot.count) differ")
+        }
+        if !suspectedBitRot.isEmpty {
+            lines.append("POSSIBLE BIT ROT on the original (nothing stored; the archived copy stays the file's; keep the archive, check the medium):")
+            lines += suspectedBitRot.map { "  \($0.path): \($0.error)" }
         }
         if !walkProblems.isEmpty {
             lines.append("INCOMPLETE: these paths could not be read, so files in or under them may be missing from the archive:")

@@ -48,8 +48,8 @@ extension UploadRun {
             switch outcome {
             case .staged: result.isClean ? "staged" : "staged (degraded)"
             case .duplicate: "duplicate of an image already stored"
-            case .unchanged: "unchanged (this image is already catalogued)"
-            case .unreadable, .planned: "not stored"
+            case .unchanged, .checkedUnchanged: "unchanged (this image is already catalogued)"
+            case .unreadable, .planned, .suspectedBitRot: "not stored"
             }
         return DiscImageReport(result: result, outcome: outcomeText, elapsed: ContinuousClock.now - started)
     }

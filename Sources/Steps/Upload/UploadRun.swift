@@ -20,6 +20,9 @@ public struct UploadConfiguration: Sendable {
     public var excludes: [String]
     /// In git work trees found in the source, leave out what git ignores (`--no-gitignore` turns it off).
     public var respectGitIgnore = true
+    /// `--check-unchanged PERCENT`: that share of the files unchanged by size and time is read again each run (a
+    /// rolling sample: every file within 100/PERCENT runs) to catch bit rot on the original medium.
+    public var checkUnchangedPercent = 0
     /// Store each git repository as one file (a verified `git bundle` and the rest of `.git`), not file by file.
     public var keepGitRepositoriesWhole = true
     /// Where a repository's file is made before it is sent (the uploader's spool directory).
@@ -69,8 +72,8 @@ public struct UploadRun: Sendable {
     let lookUps: GroupCommit<CatalogLookUp, CatalogLookUpResult>
     /// The source's encryption, once ``openSource(origin:)`` agreed on it with the catalog (nil: in the clear).
     let encryption = LockedBox<RunEncryption?>(nil)
-    /// The run's snapshot (`snapshots.id`), opened with the source.
-    let snapshot = LockedBox<Int64?>(nil)
+    /// The run's snapshot, opened with the source.
+    let snapshot = LockedBox<SnapshotHandle?>(nil)
 
     public init(catalog: IngestCatalog, staging: any ObjectStore, configuration: UploadConfiguration, progress: UploadProgress, logger: Logger) {
         self.catalog = catalog
@@ -177,9 +180,9 @@ public struct UploadRun: Sendable {
     /// walk), then the counts and the finish time. In that order, so a finished run always has its problems on record.
     func finishSource(_ sourceID: Int64, report: UploadReport) async throws {
         try await catalog.recordWalkProblems(sourceID: sourceID, report.walkProblems)
-        if let snapshotID = snapshot.value {
+        if let handle = snapshot.value {
             try await catalog.snapshots.finish(
-                snapshotID: snapshotID, sourceID: sourceID, seenPaths: report.seenPaths, unreadPaths: report.walkProblems.map(\.path),
+                snapshotID: handle.id, sourceID: sourceID, seenPaths: report.seenPaths, unreadPaths: report.walkProblems.map(\.path),
                 bytesUploaded: report.bytesUploaded)
         }
         try await catalog.finishSource(sourceID, counts: SourceCounts(
@@ -191,6 +194,11 @@ public struct UploadRun: Sendable {
         case staged(read: Int64, uploaded: Int64)
         case duplicate(read: Int64, uploaded: Int64)
         case unchanged
+        /// Unchanged by size and time, read again for `--check-unchanged`, and the same.
+        case checkedUnchanged(read: Int64)
+        /// Unchanged by size and time, but the bytes read now differ from the catalogued ones (or cannot be read):
+        /// the original medium may be decaying. Nothing is stored; the archived version stays the file's.
+        case suspectedBitRot(detail: String, read: Int64)
         case unreadable(error: String, read: Int64)
         case planned
     }
@@ -211,8 +219,14 @@ public struct UploadRun: Sendable {
             let (latest, sizeKnown) = try await lookUps.submit(CatalogLookUp(sourceID: sourceID, path: path, size: file.size)).pair
             let outcome: FileOutcome
             if let latest, latest.holdsContent(size: file.size), Self.sameTime(latest.modifiedAt, modifiedAt) {
-                await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
-                outcome = .unchanged
+                if isSampledForCheck(path) {
+                    let slot = await readers.acquire()
+                    defer { slot.release() }
+                    outcome = await checkUnchanged(file, path: path, catalogued: latest)
+                } else {
+                    await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
+                    outcome = .unchanged
+                }
             } else {
                 let slot = await readers.acquire()
                 defer { slot.release() }
@@ -365,7 +379,7 @@ public struct UploadRun: Sendable {
         return abs(a.timeIntervalSince(b)) < 0.000_01
     }
 
-    private func reader(for file: SourceFile) -> ChunkedFileReader {
+    func reader(for file: SourceFile) -> ChunkedFileReader {
         ChunkedFileReader(path: file.absolutePath, expectedSize: file.size, configuration: configuration.readConfiguration)
     }
 

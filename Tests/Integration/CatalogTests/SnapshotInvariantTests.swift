@@ -43,7 +43,7 @@ struct SnapshotInvariantTests {
                     for path in seen where try await latest(client, sourceID: sourceID, path: path) == nil {
                         try await newVersion(client, sourceID: sourceID, path: path)
                     }
-                    let snapshotID = try await catalog.begin(sourceID: sourceID)
+                    let snapshotID = try await catalog.begin(sourceID: sourceID).id
                     try await catalog.finish(snapshotID: snapshotID, sourceID: sourceID, seenPaths: seen, unreadPaths: unseen.map { [$0] } ?? [], bytesUploaded: 0)
 
                     var expected: [String: Int64] = [:]
