@@ -73,6 +73,9 @@ struct GitRepositoryTests {
         try TestGit.run(["config", "backup.test", "kept"], in: code)
         try write(".git/hooks/pre-commit", "#!/bin/sh\necho checked\n")
 
+        // A linked worktree beside the repository, on the feature branch.
+        try TestGit.run(["worktree", "add", "-q", harness.source.path + "/code-feature", "feature"], in: code)
+        try TestGit.run(["-c", "protocol.file.allow=always", "submodule", "--quiet", "update", "--init"], in: harness.source.path + "/code-feature")
         try FileManager.default.createDirectory(atPath: harness.source.path + "/backups", withIntermediateDirectories: true)
         try TestGit.run(["clone", "-q", "--bare", code, harness.source.path + "/backups/project.git"], in: harness.work.path)
     }
@@ -122,6 +125,14 @@ struct GitRepositoryTests {
             #expect(fsck.isEmpty)
             #expect(hook.contains("echo checked"))
             #expect(!FileManager.default.fileExists(atPath: restoredCode + "/.git.git-repository.tar"))
+
+            // The linked worktree: its .git file names the old place; `git worktree repair` (as the README says) fixes it.
+            let restoredWorktree = directory + "/Laptop/code-feature"
+            let worktreeStatus = try await blocking { () -> String in
+                try TestGit.run(["worktree", "repair", restoredWorktree], in: restoredCode)
+                return try TestGit.run(["status", "--porcelain=v1", "--branch"], in: restoredWorktree)
+            }
+            #expect(worktreeStatus == "## feature\n", "\(worktreeStatus)")
 
             // Run again: the repositories are in place, nothing is downloaded.
             let second = try await harness.restore(["--source", "Laptop"], to: directory)
