@@ -30,4 +30,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON pending_uploads TO backup_uploader;
 GRANT SELECT, INSERT ON pending_object_deletes TO backup_uploader;
 GRANT SELECT, INSERT, DELETE ON source_problems TO backup_uploader;
 GRANT SELECT ON objectstoragedeletelog TO backup_uploader;
+-- Each upload run is a snapshot: opened (an unfinished one left by a crash is dropped), then its changes written.
+-- `uploader forget` releases versions through the delete log, which this role cannot write: run it as the owner.
+GRANT SELECT, INSERT, UPDATE, DELETE ON snapshots TO backup_uploader;
+GRANT SELECT, INSERT ON snapshot_changes TO backup_uploader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO backup_uploader;

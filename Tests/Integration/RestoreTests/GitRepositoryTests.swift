@@ -161,6 +161,16 @@ struct GitRepositoryTests {
             #expect(try await harness.restore(["--source", "Fresh"], to: directory).status == 0)
             let status = try await blocking { try TestGit.run(["status", "--porcelain=v1"], in: directory + "/Fresh/fresh") }
             #expect(status == "A  draft.txt\n")
+
+            // Unchanged: not made again (no git, no tar) and no new version. A first commit: a new version, now a bundle.
+            let again = try await harness.upload(label: "Fresh")
+            #expect(again.status == 0 && again.summary["unchanged"] as? Int == 2, "\(again.output)")
+            try await blocking { try TestGit.run(["commit", "-q", "-m", "first"], in: fresh) }
+            let committed = try await harness.upload(label: "Fresh")
+            #expect(committed.status == 0 && committed.summary["staged"] as? Int == 1, "\(committed.output)")
+            #expect(try await harness.scalar(
+                "SELECT version || ':' || (details->>'git_repository') FROM objectstoragefiles WHERE path = 'fresh/.git' ORDER BY version DESC LIMIT 1",
+                as: String.self) == "2:bundle")
         }
     }
 }

@@ -49,6 +49,12 @@ struct LeastPrivilegeTests {
             let rows = try await harness.rows()
             #expect(rows.count == 4, "\(rows.map { ($0.path, $0.version, $0.state) })")
             #expect(rows.filter { $0.path == "docs/a.txt" }.map(\.version).sorted() == [1, 2])
+            // Each run was a snapshot; forgetting one writes the delete log, which this role may not.
+            let snapshots = try await Program.run("uploader", ["snapshots", "--source", "Restricted", "--json"], environment: environment)
+            #expect(snapshots.status == 0 && snapshots.output.split(separator: "\n").filter { $0.contains("\"snapshot\"") }.count == 2, "\(snapshots.output)")
+            let forget = try await Program.run("uploader", ["forget", "--source", "Restricted", "--keep-last", "1"], environment: environment)
+            #expect(forget.status != 0 && forget.output.contains("permission denied"), "\(forget.output)")
+            #expect(try await harness.scalar("SELECT count(*) FROM snapshots", as: Int64.self) == 2, "nothing forgotten")
 
             // What the role may not do.
             try await CatalogDatabase.withClient(restricted, logger: TestEnvironment.logger) { client in

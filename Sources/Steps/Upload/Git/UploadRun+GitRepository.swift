@@ -17,6 +17,17 @@ extension UploadRun {
             await results.add(.planned, path: path, size: 0)
             return
         }
+        // Nothing in the repository is newer than the catalogued file: the same bytes would come out, so neither
+        // git nor tar runs (unless this run samples it for --check-unchanged, which makes it again and compares).
+        let modified = await (try? blocking { GitRepositoryArtifact.newestModification(in: absolute) }) ?? Date()
+        if let latest = try await catalog.latestVersion(sourceID: sourceID, path: path.catalogText),
+           latest.holdsContent(size: latest.sizeBytes), Self.sameTime(latest.modifiedAt, Self.catalogPrecision(modified)),
+           !isSampledForCheck(path.catalogText) {
+            await progress.fileFinished(path.catalogText, outcome: "unchanged", size: latest.sizeBytes, skippedBytes: latest.sizeBytes)
+            await results.add(.unchanged, path: path, size: latest.sizeBytes)
+            await results.keptRepository()
+            return
+        }
         let workDirectory = configuration.workDirectory
         let artifact: GitRepositoryArtifact
         do {
@@ -28,7 +39,6 @@ extension UploadRun {
         }
         defer { unlink(artifact.path) }
         if let note = artifact.note { await results.note("git repository \(path.catalogText): \(note)") }
-        let modified = await (try? blocking { GitRepositoryArtifact.newestModification(in: absolute) }) ?? Date()
         let standIn = SourceFile.standIn(relativePath: path, absolutePath: RawPath(artifact.path), size: artifact.size, modificationTime: modified)
         var details = ["git_repository": artifact.layout.rawValue, "git_bare": repository.isBare ? "true" : "false"]
         if artifact.layout == .bundle { details["git_refs"] = String(artifact.refs) }
