@@ -47,3 +47,21 @@ public struct GitRulesProblem: Error, Sendable, Hashable, CustomStringConvertibl
     public let message: String
     public var description: String { message }
 }
+
+/// The ignore rules read for each work tree, kept for the walks of one run (the uploader walks twice: a counting
+/// pass for the progress totals, then the real one), so git runs once per work tree per run.
+public final class GitRulesCache: Sendable, Hashable {
+    private let known = LockedBox<[[UInt8]: Result<GitIgnoredPaths, GitRulesProblem>]>([:])
+
+    public init() {}
+
+    func rules(for workTree: RawPath) -> Result<GitIgnoredPaths, GitRulesProblem> {
+        if let cached = known.withLock({ $0[workTree.bytes] }) { return cached }
+        let read = GitIgnoredPaths.read(workTree: workTree)
+        known.withLock { $0[workTree.bytes] = read }
+        return read
+    }
+
+    public static func == (lhs: GitRulesCache, rhs: GitRulesCache) -> Bool { lhs === rhs }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}

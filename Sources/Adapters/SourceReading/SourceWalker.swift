@@ -114,15 +114,18 @@ public struct SourceWalkerConfiguration: Sendable, Hashable {
     public var respectGitIgnore: Bool
     /// Yield `.git` directories and bare repositories as `.gitRepository` instead of entering them.
     public var keepGitRepositoriesWhole: Bool
+    /// Shared by the walks of one run, so each work tree's rules are asked of git once.
+    public var gitRules: GitRulesCache?
     /// Entries fetched per trip to the thread pool.
     public var batchSize: Int
 
     public init(excludes: [ExcludePattern] = [], stayOnFileSystem: Bool = true, respectGitIgnore: Bool = false,
-                keepGitRepositoriesWhole: Bool = false, batchSize: Int = 256) {
+                keepGitRepositoriesWhole: Bool = false, gitRules: GitRulesCache? = nil, batchSize: Int = 256) {
         self.excludes = excludes
         self.stayOnFileSystem = stayOnFileSystem
         self.respectGitIgnore = respectGitIgnore
         self.keepGitRepositoriesWhole = keepGitRepositoriesWhole
+        self.gitRules = gitRules
         self.batchSize = batchSize
     }
 }
@@ -271,7 +274,8 @@ private final class WalkState: @unchecked Sendable {
     /// repositories and submodules have their own; a failure to read them keeps everything and is reported.
     private func gitScope(for relative: RawPath, children: [Child], inherited: GitScope?) -> GitScope? {
         guard configuration.respectGitIgnore, children.contains(where: { $0.name == gitName && !$0.isEnterMarker }) else { return inherited }
-        switch GitIgnoredPaths.read(workTree: root.appending(relative)) {
+        let workTree = root.appending(relative)
+        switch configuration.gitRules?.rules(for: workTree) ?? GitIgnoredPaths.read(workTree: workTree) {
         case .success(let ignored):
             return ignored.isEmpty ? nil : GitScope(prefixCount: relative.bytes.isEmpty ? 0 : relative.bytes.count + 1, ignored: ignored)
         case .failure(let problem):

@@ -94,7 +94,7 @@ public struct UploadRun: Sendable {
         report.label = configuration.label
         let walkerConfiguration = SourceWalkerConfiguration(
             excludes: try configuration.excludes.map(ExcludePattern.init), respectGitIgnore: configuration.respectGitIgnore,
-            keepGitRepositoriesWhole: configuration.keepGitRepositoriesWhole)
+            keepGitRepositoriesWhole: configuration.keepGitRepositoriesWhole, gitRules: GitRulesCache())
         let walker = SourceWalker(root: RawPath(root), configuration: walkerConfiguration)
 
         // A metadata-only pass first, so that progress has totals and an ETA.
