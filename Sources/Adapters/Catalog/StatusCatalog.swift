@@ -19,7 +19,7 @@ public struct StatusCatalog: Sendable {
     /// The window the recent rate (and so the ETA) is computed over.
     public var rateWindow: Duration = .seconds(30 * 60)
     /// A worker is shown as dead when its heartbeat is older than this and it did not stop.
-    public var deadAfter: Duration = .seconds(45)
+    public var deadAfter: Duration = .seconds(35)
     /// The class each tier stores in now, for the per-tier cost estimate.
     public var tierClasses = TierStorageClasses()
 

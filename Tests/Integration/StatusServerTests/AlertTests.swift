@@ -86,7 +86,7 @@ struct WatchdogTests {
                         let first = try #require(received.first, "no webhook message within 70 s")
                         let delay = first.at - killedAt
                         #expect(delay < .seconds(60), "alerted \(delay) after the kill")
-                        print("worker-dead alert arrived \(delay) after SIGKILL (dead after 45 s without a heartbeat, heartbeat every 10 s, watchdog every 5 s)")
+                        print("worker-dead alert arrived \(delay) after SIGKILL (dead after 35 s without a heartbeat, heartbeat every 10 s, watchdog every 5 s)")
                         #expect(first.path == "/hook/SECRET-PATH")
                         let body = try jsonObject(first.body)
                         #expect(body["kind"] as? String == "worker-dead")
