@@ -25,10 +25,13 @@ struct BandwidthLimitTests {
     /// Now, rounded up to a whole second: the windows and timetables below are written to the second.
     static func wholeSecondNow() -> Date { Date(timeIntervalSince1970: (Date().timeIntervalSince1970).rounded(.up)) }
 
-    func expectNear(_ measured: Double, _ target: Double, tolerance: Double = 0.10, _ what: String) {
+    /// Within `tolerance` of the target; with `below`, a shortfall down to that fraction is accepted too (a sender
+    /// starved of CPU for a moment on a loaded machine sends less; a limiter must never let it send more).
+    func expectNear(_ measured: Double, _ target: Double, tolerance: Double = 0.10, below: Double? = nil, _ what: String) {
         print("bwlimit measured: \(what): \(Int(measured / 1024)) KiB/s for \(Int(target / 1024)) KiB/s (\(String(format: "%+.1f", (measured / target - 1) * 100)) %)")
-        #expect(abs(measured - target) <= target * tolerance,
-                "\(what): \(Int(measured / 1024)) KiB/s measured, \(Int(target / 1024)) KiB/s ± \(Int(tolerance * 100)) % wanted")
+        let low = target * (1 - (below ?? tolerance)), high = target * (1 + tolerance)
+        #expect(measured >= low && measured <= high,
+                "\(what): \(Int(measured / 1024)) KiB/s measured, \(Int(low / 1024))…\(Int(high / 1024)) KiB/s wanted")
     }
 
     @Test("--bwlimit 1M: 40 MiB in 4 parts at once (two files of 2 parts) hold 1 MiB/s ± 10 % over 30 s, all connections together")
@@ -51,7 +54,8 @@ struct BandwidthLimitTests {
             let middle = (active.lowerBound + 20)...(active.lowerBound + 319)
             expectNear(counts.rate(counts.up, middle), Double(Self.mebibyte), "over 30 s")
             for start in stride(from: middle.lowerBound, to: middle.upperBound, by: 50) {
-                expectNear(counts.rate(counts.up, start...(start + 49)), Double(Self.mebibyte), tolerance: 0.15,
+                // Never more than 15 % over in any 5 s; a dip (the uploader waiting for CPU) may go lower.
+                expectNear(counts.rate(counts.up, start...(start + 49)), Double(Self.mebibyte), tolerance: 0.15, below: 0.30,
                            "5 s from \(Double(start - active.lowerBound) / 10) s")
             }
         }
