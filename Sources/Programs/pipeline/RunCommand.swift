@@ -47,16 +47,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
 
-    @Flag(name: .customLong("no-gitignore"), help: "In git work trees, keep what git ignores too (by default it is left out and counted).")
-    var noGitIgnore = false
-
-    @Option(name: .customLong("check-unchanged"), help: ArgumentHelp(
-        "Read this percentage of the files unchanged by size and time again, to catch bit rot on the original (a rolling sample: every file within 100/PERCENT runs).",
-        valueName: "percent"))
-    var checkUnchanged: Int = 0
-
-    @Flag(name: .customLong("git-as-files"), help: "Store git repositories file by file (by default each is kept whole as one file: a verified bundle and the rest of .git).")
-    var gitAsFiles = false
+    @OptionGroup(title: "Git work trees and unchanged files") var walk: WalkOptions
 
     @Option(help: "Files read and uploaded at the same time (1-64).")
     var concurrency: Int = 4
@@ -80,7 +71,6 @@ struct RunCommand: AsyncParsableCommand {
     var verbose = false
 
     func validate() throws {
-        guard (0...100).contains(checkUnchanged) else { throw ValidationError("--check-unchanged is a percentage, 0 to 100") }
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
         guard shutdownGraceSeconds >= 0 else { throw ValidationError("--shutdown-grace-seconds cannot be negative") }
     }
@@ -109,9 +99,7 @@ struct RunCommand: AsyncParsableCommand {
         var uploadConfiguration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency)
 
-        uploadConfiguration.respectGitIgnore = !noGitIgnore
-        uploadConfiguration.keepGitRepositoriesWhole = !gitAsFiles
-        uploadConfiguration.checkUnchangedPercent = checkUnchanged
+        walk.apply(to: &uploadConfiguration)
         uploadConfiguration.workDirectory = context.layout.uploadSpool
         uploadConfiguration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
         uploadConfiguration.keepRaw = source.keepRaw

@@ -36,16 +36,7 @@ struct UploadCommand: AsyncParsableCommand {
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
 
-    @Flag(name: .customLong("no-gitignore"), help: "In git work trees, keep what git ignores too (by default it is left out and counted).")
-    var noGitIgnore = false
-
-    @Option(name: .customLong("check-unchanged"), help: ArgumentHelp(
-        "Read this percentage of the files unchanged by size and time again, to catch bit rot on the original (a rolling sample: every file within 100/PERCENT runs).",
-        valueName: "percent"))
-    var checkUnchanged: Int = 0
-
-    @Flag(name: .customLong("git-as-files"), help: "Store git repositories file by file (by default each is kept whole as one file: a verified bundle and the rest of .git).")
-    var gitAsFiles = false
+    @OptionGroup(title: "Git work trees and unchanged files") var walk: WalkOptions
 
     @Option(help: "Files read and uploaded at the same time (1-64).")
     var concurrency: Int = 8
@@ -57,7 +48,6 @@ struct UploadCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard (0...100).contains(checkUnchanged) else { throw ValidationError("--check-unchanged is a percentage, 0 to 100") }
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
     }
 
@@ -73,9 +63,7 @@ struct UploadCommand: AsyncParsableCommand {
         let isImage = ingestRoot.isImage
         var configuration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
-        configuration.respectGitIgnore = !noGitIgnore
-        configuration.keepGitRepositoriesWhole = !gitAsFiles
-        configuration.checkUnchangedPercent = checkUnchanged
+        walk.apply(to: &configuration)
         configuration.workDirectory = context.layout.uploadSpool
         configuration.keepRaw = source.keepRaw
         configuration.tier = source.tier
