@@ -86,12 +86,15 @@ struct EncryptionTests {
             let recipient = try await Self.ageKeygen(keyPath)
             let encrypt = ["--encrypt-to", recipient, "--concurrency", "1"]
 
-            // Killed once two parts of the 40 MB scan are stored, then run again: it resumes, byte-identical.
-            let child = try harness.startUpload(label: Self.label, extra: encrypt)
-            let partsBeforeKill = try await harness.waitForStoredParts(2, of: child)
+            // Killed once a part of the 40 MB scan (16 MB parts) is stored, then run again: it resumes, byte-identical.
+            // The first run is held to 4 MB/s so the kill lands mid-file even when this process is slow to poll
+            // (unlimited, the last 8 MB after the second part took a tenth of a second and a busy CI run missed it).
+            let child = try harness.startUpload(label: Self.label, extra: encrypt + ["--bwlimit", "4M"])
+            let partsBeforeKill = try await harness.waitForStoredParts(1, of: child)
             child.signal(SIGKILL)
-            _ = try await child.wait()
-            #expect(partsBeforeKill >= 2)
+            let killed = try await child.wait()
+            #expect(killed.status == 128 + SIGKILL, "the uploader was killed, not finished: \(killed.output)")
+            #expect(partsBeforeKill >= 1)
             let resumed = try await harness.upload(label: Self.label, extra: encrypt)
             #expect(resumed.status == 0, "\(resumed.output)")
             #expect(resumed.output.contains("resuming an interrupted upload"), "\(resumed.output)")
@@ -255,10 +258,11 @@ struct EncryptionTests {
             try FileManager.default.setAttributes([.modificationDate: when], ofItemAtPath: path)
             let recipient = try await Self.ageKeygen(harness.work.path + "/key.txt")
             let encrypt = ["--encrypt-to", recipient, "--concurrency", "1"]
-            let child = try harness.startUpload(label: "Album", extra: encrypt)
-            #expect(try await harness.waitForStoredParts(2, of: child) >= 2)
+            let child = try harness.startUpload(label: "Album", extra: encrypt + ["--bwlimit", "4M"])
+            #expect(try await harness.waitForStoredParts(1, of: child) >= 1)
             child.signal(SIGKILL)
-            _ = try await child.wait()
+            let killed = try await child.wait()
+            #expect(killed.status == 128 + SIGKILL, "the uploader was killed, not finished: \(killed.output)")
 
             // Rewritten in place: same size, same modification time, other bytes (what a size-and-time check misses).
             let changed = PipelineHarness.bytes(count: 40 << 20, seed: 91)
