@@ -83,12 +83,17 @@ public struct TransferWindows: Sendable, Hashable {
         return ends.sorted().first { !isOpen(at: $0, in: timeZone) }
     }
 
-    /// Parses every `--window` value.
+    /// Parses every `--window` value. `always` means no window at all: the way to lift configured windows for one
+    /// run (`uploader verify --window always`).
     public init(parsing values: [String], setting: String = "--window") throws(ConfigurationError) {
         var windows: [TransferWindow] = []
         for value in values {
             // The config file holds them in one setting, separated by spaces or commas.
             for part in value.split(whereSeparator: { $0 == "," || $0.isWhitespace }) {
+                if part.lowercased() == "always" {
+                    self.init([])
+                    return
+                }
                 windows.append(try TransferWindow(parsing: String(part), setting: setting))
             }
         }

@@ -4,7 +4,8 @@ import Logging
 import ObjectStore
 import PipelineCore
 
-/// `--bwlimit`, `--timezone` and `--window` of `uploader upload`, `image`, `restore` and `pipeline run`; the same in
+/// `--bwlimit`, `--timezone` and `--window` of `uploader upload`, `image`, `restore`, `verify`, `audit`,
+/// `rebuild-catalog` and `pipeline run`; the same in
 /// the environment or config file as `BACKUP_BWLIMIT`, `BACKUP_TIMEZONE` and `BACKUP_WINDOWS`.
 public struct TransferLimitOptions: ParsableArguments, Sendable {
     public init() {}
@@ -15,7 +16,7 @@ public struct TransferLimitOptions: ParsableArguments, Sendable {
     var bandwidth: String?
 
     @Option(name: .customLong("window"), help: ArgumentHelp(
-        "Start S3 transfers only in this daily window, e.g. 01:00-07:00 or 22:00-06:00 (repeatable; BACKUP_WINDOWS).", valueName: "HH:MM-HH:MM"))
+        "Start S3 transfers only in this daily window, e.g. 01:00-07:00 or 22:00-06:00 (repeatable; BACKUP_WINDOWS); always: no window, whatever is configured.", valueName: "HH:MM-HH:MM"))
     var windows: [String] = []
 
     @Option(name: .customLong("timezone"), help: ArgumentHelp(

@@ -186,6 +186,8 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(help: "Events and summary as JSON lines on standard output.")
     var json = false
 
+    @OptionGroup(title: "Bandwidth and time windows (downloads)") var transfers: TransferLimitOptions
+
     func validate() throws {
         guard sample > 0 && sample <= 100 else { throw ValidationError("--sample must be a percentage above 0 and at most 100") }
         if against != nil && source == nil { throw ValidationError("--against needs --source: which source is on that medium?") }
@@ -196,7 +198,7 @@ struct VerifyCommand: AsyncParsableCommand {
         var verifyConfiguration = VerifyConfiguration(sourceLabel: source, samplePercent: sample, against: against)
         verifyConfiguration.keyring = try keys.keys()
         let configuration = verifyConfiguration
-        let report = try await withArchive(options) { context, handle, archive in
+        let report = try await withArchive(options, transfers: transfers) { context, handle, archive in
             try await VerifyRun(catalog: RestoreCatalog(client: handle, logger: context.logger), archive: archive,
                                 configuration: configuration, progress: RestoreProgress.standard(style: style)).run()
         }
@@ -227,10 +229,12 @@ struct AuditCommand: AsyncParsableCommand {
     @Flag(help: "Events and summary as JSON lines on standard output.")
     var json = false
 
+    @OptionGroup(title: "Bandwidth and time windows (downloads)") var transfers: TransferLimitOptions
+
     func run() async throws {
         let style = RestoreProgress.Style.choose(json: json)
         let source = source
-        let report = try await withArchive(options) { context, handle, archive in
+        let report = try await withArchive(options, transfers: transfers) { context, handle, archive in
             let workDirectory = context.layout.auditWork
             try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
             return try await AuditRun(catalog: AuditCatalog(client: handle, logger: context.logger), archive: archive,
@@ -259,6 +263,8 @@ struct RebuildCatalogCommand: AsyncParsableCommand {
     @Flag(help: "Summary as JSON lines on standard output.")
     var json = false
 
+    @OptionGroup(title: "Bandwidth and time windows (downloads)") var transfers: TransferLimitOptions
+
     func run() async throws {
         let url: StorageURL?
         do {
@@ -268,7 +274,7 @@ struct RebuildCatalogCommand: AsyncParsableCommand {
         }
         let style = RestoreProgress.Style.choose(json: json)
         let keyring = try keys.keys()
-        let report = try await withArchive(options, archiveURL: url) { context, handle, archive in
+        let report = try await withArchive(options, archiveURL: url, transfers: transfers) { context, handle, archive in
             try await RebuildRun(catalog: RebuildCatalog(client: handle, logger: context.logger), archive: archive,
                                  workDirectory: context.layout.rebuildWork,
                                  progress: RestoreProgress.standard(style: style), logger: context.logger, keyring: keyring).run()

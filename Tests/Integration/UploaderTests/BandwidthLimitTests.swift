@@ -147,4 +147,35 @@ struct BandwidthLimitTests {
             expectNear(counts.rate(counts.down, middle), Double(Self.mebibyte), "download")
         }
     }
+
+    @Test("verify and audit read back under --bwlimit off:1M: each stays within 1 MiB/s + 10 % on the download side (a starved reader may fall to -30 %); rebuild-catalog takes the same flags")
+    func verifyAndAuditDownloadLimit() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            // A warm source: its objects are readable at once, so verify and audit read every byte back.
+            let bytes = PipelineHarness.bytes(count: 16 * Self.mebibyte, seed: 12)
+            try harness.write("scan.tiff", bytes)
+            #expect(try await harness.upload(extra: ["--tier", "warm"]).status == 0)
+            let archived = try await harness.archiveOnce()
+            #expect(archived.status == 0, "\(archived.output)")
+
+            for command in [["verify", "--source", "DVD 12"], ["audit", "--source", "DVD 12"]] {
+                let proxy = try await RateProxy()
+                let result = try await Program.run(
+                    "uploader", command + ["--json", "--bwlimit", "off:1M"], environment: proxied(harness, proxy))
+                let counts = try await proxy.stop()
+                #expect(result.status == 0, "\(command[0]): \(result.output)")
+                let active = try #require(RateProxy.Counts.active(counts.down, threshold: 4096), "\(command[0]) read nothing back")
+                // As for restore: the socket buffers take the first few MiB at once, so the first 3 s are left out.
+                let middle = (active.lowerBound + 30)...(active.upperBound - 10)
+                #expect(middle.count >= 70, "\(command[0]): at least 7 s measured, \(middle.count) buckets")
+                // Never above the limit; below it only when the reader was starved on a loaded machine.
+                expectNear(counts.rate(counts.down, middle), Double(Self.mebibyte), below: 0.30, "\(command[0]) download")
+            }
+
+            // rebuild-catalog reads the same flags; a bad one stops it before the database or the archive is touched.
+            let refused = try await Program.run("uploader", ["rebuild-catalog", "--bwlimit", "1X"], environment: harness.environment)
+            #expect(refused.status == 2, "\(refused.output)")
+            #expect(refused.output.contains(#"--bwlimit "1X""#), "\(refused.output)")
+        }
+    }
 }

@@ -149,6 +149,11 @@ struct TransferLimitsTests {
         #expect(flags.windows.windows == [TransferWindow(start: TimeOfDay(hour: 2, minute: 0), end: TimeOfDay(hour: 3, minute: 0))])
         #expect(flags.timeZone.secondsFromGMT() == 0)
         #expect(try TransferLimits.resolve(bandwidth: nil, windows: [], timeZone: nil, settings: { _ in nil }).isUnlimited)
+        // `--window always` lifts the configured windows for one run, whatever else is given with it.
+        let lifted = try TransferLimits.resolve(bandwidth: "off", windows: ["always"], timeZone: nil, settings: { file[$0] })
+        #expect(lifted.windows.isAlwaysOpen && lifted.isUnlimited)
+        #expect(try TransferWindows(parsing: ["01:00-02:00", "ALWAYS"]).isAlwaysOpen)
+        #expect(try TransferLimits.resolve(bandwidth: nil, windows: [], timeZone: nil, settings: { $0 == "BACKUP_WINDOWS" ? "always" : nil }).isUnlimited)
         #expect(problem { _ = try TransferLimits.resolve(bandwidth: nil, windows: [], timeZone: nil, settings: { $0 == "BACKUP_WINDOWS" ? "1-2" : nil }) }?
             .hasPrefix(#"configuration error: BACKUP_WINDOWS "1-2""#) == true)
     }
