@@ -1,0 +1,271 @@
+import Catalog
+import Foundation
+import PostgresNIO
+import Testing
+import TestSupport
+import SystemIO
+
+/// `uploader discs`: the disc loop on the real stack (PostgreSQL, moto S3 with SigV4). A regular file stands in for
+/// the drive; the eject command (a small shell script) moves the next image into its place, as a person swaps discs.
+@Suite("uploader discs: the disc loop")
+struct DiscLoopTests {
+    static func xorriso() throws -> String {
+        try #require(["/usr/bin/xorriso", "/bin/xorriso"].first { FileManager.default.isExecutableFile(atPath: $0) }, "xorriso is installed by scripts/test")
+    }
+
+    /// Writes `files` under a fresh directory and makes an ISO 9660 image of it with volume label `volume`.
+    static func makeDisc(_ image: String, volume: String, files: [String: [UInt8]], in harness: UploaderHarness) async throws {
+        let tree = harness.work.path + "/tree-" + UUID().uuidString
+        for (path, bytes) in files {
+            let full = tree + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            #expect(FileManager.default.createFile(atPath: full, contents: Data(bytes)))
+        }
+        let build = try await Subprocess.run(try xorriso(), ["-as", "mkisofs", "-quiet", "-J", "-R", "-V", volume, "-o", image, tree])
+        #expect(build.status == 0, "\(build.output)")
+        try FileManager.default.removeItem(atPath: tree)
+    }
+
+    /// An eject command that logs each call and moves the next image of `queue` (by name) onto the drive, or
+    /// removes the drive's file when the queue is empty.
+    static func ejectScript(queue: String, log: String, in harness: UploaderHarness) throws -> String {
+        let script = harness.work.path + "/eject.sh"
+        let text = """
+            #!/bin/sh
+            echo "eject $1" >> '\(log)'
+            next=$(ls '\(queue)' | sort | head -n 1)
+            if [ -n "$next" ]; then mv '\(queue)'/"$next" "$1"; else rm -f "$1"; fi
+            """
+        #expect(FileManager.default.createFile(atPath: script, contents: Data(text.utf8), attributes: [.posixPermissions: 0o755]))
+        return script
+    }
+
+    static func events(_ output: String, _ name: String) -> [[String: Any]] {
+        output.split(separator: "\n").compactMap { line -> [String: Any]? in
+            guard line.hasPrefix("{"), let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return object["event"] as? String == name ? object : nil
+        }
+    }
+
+    /// Waits (up to two minutes, one connection) until `first` is catalogued and the multipart upload of `big` has
+    /// begun; false when the process ended first.
+    static func waitUntilUploading(_ big: String, after first: String, _ running: Subprocess.Running, _ harness: UploaderHarness) async throws -> Bool {
+        try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { (client: PostgresClient) async throws -> Bool in
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline, kill(running.processID, 0) == 0 {
+                let query: PostgresQuery = """
+                    SELECT (SELECT count(*) FROM objectstoragefiles WHERE path = \(first))
+                         + (SELECT count(*) FROM pending_uploads WHERE path = \(big))
+                    """
+                var seen: Int64 = 0
+                do {
+                    for try await value in try await client.query(query, logger: TestEnvironment.logger).decode(Int64.self) { seen = value }
+                } catch {
+                    seen = 0  // the tables are not there yet
+                }
+                if seen == 2 { return true }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return false
+        }
+    }
+
+    /// Runs `uploader discs` to its end, killing it after `limit` (a loop that waits forever fails the test, never hangs it).
+    static func discs(_ arguments: [String], _ harness: UploaderHarness, limit: Duration = .seconds(300)) async throws -> Subprocess.Result {
+        try await finish(try Program.start("uploader", ["discs"] + arguments, environment: harness.environment), limit: limit)
+    }
+
+    static func finish(_ running: Subprocess.Running, limit: Duration = .seconds(300)) async throws -> Subprocess.Result {
+        let watchdog = Task {
+            try await Task.sleep(for: limit)
+            running.signal(SIGKILL)
+        }
+        defer { watchdog.cancel() }
+        let result = try await running.wait()
+        #expect(result.status != 128 + SIGKILL, "uploader discs did not end within \(limit): \(result.output)")
+        return result
+    }
+
+    static func restore(_ label: String, in harness: UploaderHarness) async throws -> String {
+        let directory = harness.work.path + "/restored-" + UUID().uuidString
+        let result = try await Program.run("uploader", ["restore", "--source", label, "--to", directory, "--json"], environment: harness.environment)
+        #expect(result.status == 0, "restore \(label): \(result.output)")
+        return directory + "/" + label
+    }
+
+    @Test("three discs, the middle one unreadable: both good discs stored, archived and restorable byte for byte, the bad one reported, every disc ejected")
+    func threeDiscsOneUnreadable() async throws {
+        try await UploaderHarness.with(.s3) { harness in
+            let first: [String: [UInt8]] = [
+                "letters/to grandma.txt": Array("Dear grandma,\n".utf8),
+                "photos/beach.jpg": UploaderHarness.bytes(count: 700_000, seed: 1),
+                "photos/copy of beach.jpg": UploaderHarness.bytes(count: 700_000, seed: 1),
+                "archive.bin": UploaderHarness.bytes(count: 3_000_000, seed: 2),
+            ]
+            // The third disc has the same volume label (the counter tells them apart) and is a DVD-Video: kept as
+            // files and, whole, as an image.
+            let third: [String: [UInt8]] = [
+                "VIDEO_TS/VIDEO_TS.IFO": UploaderHarness.bytes(count: 12_288, seed: 3),
+                "VIDEO_TS/VIDEO_TS.BUP": UploaderHarness.bytes(count: 12_288, seed: 3),
+                "notes.txt": Array("a DVD of the holiday\n".utf8),
+                "extra/photo.jpg": UploaderHarness.bytes(count: 400_000, seed: 4),
+            ]
+            let queue = harness.work.path + "/queue"
+            try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+            let drive = harness.work.path + "/drive.iso"
+            try await Self.makeDisc(drive, volume: "HOLIDAY_2008", files: first, in: harness)
+            // The second "disc": garbage, as a scratched disc or an audio CD reads.
+            #expect(FileManager.default.createFile(atPath: queue + "/2.iso", contents: Data(UploaderHarness.bytes(count: 1 << 20, seed: 9))))
+            let thirdImage = harness.work.path + "/third.iso"
+            try await Self.makeDisc(thirdImage, volume: "HOLIDAY_2008", files: third, in: harness)
+            let thirdImageBytes = try #require(FileManager.default.contents(atPath: thirdImage))
+            try FileManager.default.copyItem(atPath: thirdImage, toPath: queue + "/3.iso")
+            let log = harness.work.path + "/eject.log"
+            let script = try Self.ejectScript(queue: queue, log: log, in: harness)
+
+            let result = try await Self.discs(
+                [drive, "--count", "3", "--json", "--poll-seconds", "0.2", "--eject-command", script, "--meta", "shelf=attic"], harness)
+            #expect(result.status == 1, "one disc was unreadable: \(result.output)")
+            let done = Self.events(result.output, "disc_done")
+            #expect(done.map { $0["status"] as? String } == ["stored", "unreadable", "stored"], "\(result.output)")
+            #expect(done.map { $0["labels"] as? [String] ?? [] } == [["HOLIDAY 2008 #1"], [], ["HOLIDAY 2008 #2", "HOLIDAY 2008 #2 (image)"]])
+            #expect((done.dropFirst().first?["detail"] as? String)?.contains("cannot be read") == true)
+            #expect(done.map { $0["complete"] as? Bool } == [true, false, true])
+            // Every disc was ejected, the unreadable one too, and the loop went on after it.
+            let ejects = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            #expect(ejects == String(repeating: "eject \(drive)\n", count: 3), "\(ejects)")
+            #expect(Self.events(result.output, "ejected").count == 3)
+            let summary = try #require(Self.events(result.output, "discs_summary").first)
+            #expect(summary["stored"] as? Int == 2 && summary["unreadable"] as? Int == 1)
+
+            // Three sources: the first disc, the third as files and as an image; none for the unreadable disc.
+            let labels = try await harness.scalar("SELECT string_agg(label, '|' ORDER BY label) FROM sources", as: String.self)
+            #expect(labels == "HOLIDAY 2008 #1|HOLIDAY 2008 #2|HOLIDAY 2008 #2 (image)")
+            #expect(try await harness.scalar("SELECT count(*) FROM sources WHERE metadata->>'shelf' = 'attic' AND finished_at IS NOT NULL", as: Int64.self) == 3)
+
+            let archived = try await harness.archiveOnce()
+            #expect(archived.status == 0, "\(archived.output)")
+            let rows = try await harness.rows()
+            #expect(rows.count == first.count + third.count + 1, "\(rows.map(\.path))")
+            #expect(rows.allSatisfy { $0.state == "archived" || $0.state == "duplicate" }, "\(rows.map { "\($0.path) \($0.state)" })")
+            #expect(rows.filter { $0.kind == "disc_image" }.map(\.path) == ["HOLIDAY 2008.iso"])
+
+            // Byte for byte back from the archive (moto's Deep Archive restores finish at once).
+            let firstBack = try await Self.restore("HOLIDAY 2008 #1", in: harness)
+            for (path, bytes) in first {
+                #expect(FileManager.default.contents(atPath: firstBack + "/" + path).map(Array.init) == bytes, "\(path)")
+            }
+            let thirdBack = try await Self.restore("HOLIDAY 2008 #2", in: harness)
+            for (path, bytes) in third {
+                #expect(FileManager.default.contents(atPath: thirdBack + "/" + path).map(Array.init) == bytes, "\(path)")
+            }
+            let imageBack = try await Self.restore("HOLIDAY 2008 #2 (image)", in: harness)
+            #expect(FileManager.default.contents(atPath: imageBack + "/HOLIDAY 2008.iso") == thirdImageBytes)
+
+            for label in ["HOLIDAY 2008 #1", "HOLIDAY 2008 #2", "HOLIDAY 2008 #2 (image)"] {
+                let audit = try await Program.run("uploader", ["audit", "--source", label, "--json"], environment: harness.environment)
+                #expect(audit.status == 0 && audit.output.contains("\"safe\":true"), "\(label): \(audit.output)")
+            }
+        }
+    }
+
+    @Test("a disc pulled out mid-read: its source is marked incomplete, never archived nor called safe; the same disc inserted again continues it")
+    func discPulledMidRead() async throws {
+        try await UploaderHarness.with(.s3) { harness in
+            // The big file is larger than the parts the upload holds in memory (4 of 16 MiB), so at 2 MiB/s its
+            // bytes are still being read from the "disc" for several seconds after its upload began.
+            let files: [String: [UInt8]] = [
+                "a first letter.txt": Array("read before the disc was pulled\n".utf8),
+                "b big recording.bin": UploaderHarness.bytes(count: 80 << 20, seed: 21),
+            ]
+            let drive = harness.work.path + "/drive.iso"
+            let image = harness.work.path + "/disc.iso"
+            try await Self.makeDisc(image, volume: "SCHOOL_DVD", files: files, in: harness)
+            try FileManager.default.copyItem(atPath: image, toPath: drive)
+
+            let running = try Program.start(
+                "uploader", ["discs", drive, "--once", "--json", "--poll-seconds", "0.2", "--bwlimit", "2M"], environment: harness.environment)
+            // Pull the disc once the first file is catalogued and the big one's upload has begun.
+            let started = try await Self.waitUntilUploading("b big recording.bin", after: "a first letter.txt", running, harness)
+            #expect(started, "the big file's upload began: \(running.outputSoFar())")
+            #expect(truncate(drive, 1 << 20) == 0)
+            let result = try await Self.finish(running)
+            #expect(result.status == 1, "\(result.output)")
+            let done = try #require(Self.events(result.output, "disc_done").first, "\(result.output)")
+            #expect(done["status"] as? String == "incomplete" && done["complete"] as? Bool == false)
+            #expect(done["labels"] as? [String] == ["SCHOOL DVD #1"])
+            #expect((done["detail"] as? String)?.contains("could not be read to the end") == true, "\(done)")
+            print("disc pulled mid-read, reported as: \(done["detail"] ?? "")")
+
+            // The source is marked: its problem is on record and it is never called archived, even once all that
+            // was read is in the archive.
+            #expect(try await harness.scalar("SELECT count(*) FROM source_problems", as: Int64.self) == 1)
+            #expect(try await harness.archiveOnce().status == 0)
+            #expect(try await harness.rows().map(\.path) == ["a first letter.txt"])
+            let completion = try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { client in
+                try await SourceCompletion.read(label: "SCHOOL DVD #1", client: client, logger: TestEnvironment.logger)
+            }
+            #expect(!completion.isFullyArchived, "\(completion.reasonsNotArchived)")
+            let audit = try await Program.run("uploader", ["audit", "--source", "SCHOOL DVD #1", "--json"], environment: harness.environment)
+            #expect(audit.status == 1 && audit.output.contains("\"safe\":false"), "\(audit.output)")
+            let sources = try await Program.run("uploader", ["sources", "--json"], environment: harness.environment)
+            #expect(sources.output.contains("SCHOOL DVD #1") && !sources.output.contains("\"state\":\"archived\""), "\(sources.output)")
+
+            // The same disc again: recognised by its volume descriptors, same label, read in full, the mark cleared.
+            try FileManager.default.removeItem(atPath: drive)
+            try FileManager.default.copyItem(atPath: image, toPath: drive)
+            let again = try await Self.discs([drive, "--once", "--json", "--poll-seconds", "0.2"], harness)
+            #expect(again.status == 0, "\(again.output)")
+            #expect(Self.events(again.output, "disc_done").first?["labels"] as? [String] == ["SCHOOL DVD #1"])
+            #expect(try await harness.scalar("SELECT count(*) FROM source_problems", as: Int64.self) == 0)
+            #expect(try await harness.archiveOnce().status == 0)
+            let back = try await Self.restore("SCHOOL DVD #1", in: harness)
+            for (path, bytes) in files {
+                #expect(FileManager.default.contents(atPath: back + "/" + path).map(Array.init) == bytes, "\(path)")
+            }
+        }
+    }
+
+    @Test("a scratched disc (EIO from the middle of a file on, through FUSE): INCOMPLETE, the files before it kept, the source never called archived",
+          .enabled(if: FaultyFileSystem.isAvailable))
+    func scratchedDisc() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            let drives = harness.work.path + "/drives"
+            try FileManager.default.createDirectory(atPath: drives, withIntermediateDirectories: true)
+            try await Self.makeDisc(drives + "/drive.iso", volume: "SCRATCHED", files: [
+                "a.txt": Array("before the scratch\n".utf8),
+                "b.bin": UploaderHarness.bytes(count: 3 << 20, seed: 31),
+            ], in: harness)
+            // The image is a few directory sectors, a.txt, then b.bin's 3 MiB: from 2 MiB on, every read fails.
+            try await FaultyFileSystem.with(mirroring: drives, faults: FaultyFileSystem.Faults(readAfter: ["/drive.iso": 2 << 20])) { disc in
+                let result = try await Self.discs([disc.mountPoint + "/drive.iso", "--once", "--json", "--poll-seconds", "0.2"], harness)
+                #expect(result.status == 1, "\(result.output)")
+                let done = try #require(Self.events(result.output, "disc_done").first, "\(result.output)")
+                #expect(done["status"] as? String == "incomplete" && done["labels"] as? [String] == ["SCRATCHED #1"], "\(done)")
+                print("scratched disc reported as: \(done["detail"] ?? "")")
+            }
+            #expect(try await harness.rows().map(\.path) == ["a.txt"])
+            #expect(try await harness.archiveOnce().status == 0)
+            let audit = try await Program.run("uploader", ["audit", "--source", "SCRATCHED #1", "--json"], environment: harness.environment)
+            #expect(audit.status == 1 && audit.output.contains("\"safe\":false"), "\(audit.output)")
+        }
+    }
+
+    @Test("waiting for a disc, SIGTERM stops the loop gracefully (exit 0, nothing read)")
+    func stopsWhileWaiting() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            let drive = harness.work.path + "/no-disc-yet.iso"
+            let running = try Program.start("uploader", ["discs", drive, "--json", "--poll-seconds", "0.2"], environment: harness.environment)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, !running.outputSoFar().contains("\"event\":\"waiting\"") {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(running.outputSoFar().contains("\"event\":\"waiting\""), "\(running.outputSoFar())")
+            running.signal(SIGTERM)
+            let result = try await Self.finish(running, limit: .seconds(60))
+            #expect(result.status == 0, "\(result.output)")
+            let summary = try #require(Self.events(result.output, "discs_summary").first, "\(result.output)")
+            #expect(summary["discs"] as? Int == 0 && summary["interrupted"] as? Bool == true)
+        }
+    }
+}
