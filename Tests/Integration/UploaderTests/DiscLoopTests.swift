@@ -251,6 +251,58 @@ struct DiscLoopTests {
         }
     }
 
+    @Test("a UDF disc whose ISO 9660 view lacks a file: read through UDF as files, and kept as an image as well")
+    func incompleteISOViewIsAlsoKeptAsAnImage() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            let genisoimage = try #require(["/usr/bin/genisoimage", "/bin/genisoimage"].first { FileManager.default.isExecutableFile(atPath: $0) })
+            let tree = harness.work.path + "/tree"
+            let hidden = UploaderHarness.bytes(count: 200_000, seed: 41)
+            try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+            #expect(FileManager.default.createFile(atPath: tree + "/shown.txt", contents: Data("in both views\n".utf8)))
+            #expect(FileManager.default.createFile(atPath: tree + "/hidden.bin", contents: Data(hidden)))
+            let drive = harness.work.path + "/drive.iso"
+            // -hide hides from ISO 9660 (and Rock Ridge) only: the file is in UDF alone.
+            let build = try await Subprocess.run(genisoimage, ["-quiet", "-udf", "-R", "-V", "BRIDGE", "-hide", "hidden.bin", "-o", drive, tree])
+            #expect(build.status == 0, "\(build.output)")
+
+            let result = try await Self.discs([drive, "--once", "--json", "--poll-seconds", "0.2"], harness)
+            #expect(result.status == 0, "\(result.output)")
+            let plan = try #require(Self.events(result.output, "disc_label").first, "\(result.output)")
+            #expect(plan["as_files"] as? Bool == true && plan["as_image"] as? Bool == true && plan["dvd_video"] as? Bool == false)
+            #expect(Self.events(result.output, "disc_done").first?["labels"] as? [String] == ["BRIDGE #1", "BRIDGE #1 (image)"])
+            let rows = try await harness.rows()
+            #expect(rows.map(\.path).sorted() == ["BRIDGE.iso", "hidden.bin", "shown.txt"], "\(rows.map(\.path))")
+            #expect(rows.first { $0.path == "hidden.bin" }?.hash == UploaderHarness.sha256(hidden))
+            #expect(try await harness.scalar("SELECT details->>'read_through' FROM objectstoragefiles WHERE path = 'hidden.bin'", as: String.self) == "udf")
+            let image = try #require(FileManager.default.contents(atPath: drive))
+            #expect(rows.first { $0.path == "BRIDGE.iso" }?.hash == UploaderHarness.sha256(Array(image)))
+        }
+    }
+
+    @Test("SIGTERM while a disc is read: the loop stops at once with 130, the disc's source stays unfinished (never archived), not ejected")
+    func stopsWhileReading() async throws {
+        try await UploaderHarness.with(.s3) { harness in
+            let drive = harness.work.path + "/drive.iso"
+            try await Self.makeDisc(drive, volume: "LONG_DISC", files: [
+                "a.txt": Array("first\n".utf8), "b.bin": UploaderHarness.bytes(count: 40 << 20, seed: 51),
+            ], in: harness)
+            let log = harness.work.path + "/eject.log"
+            let running = try Program.start(
+                "uploader", ["discs", drive, "--json", "--poll-seconds", "0.2", "--bwlimit", "1M", "--eject-command", "echo >> '\(log)'"],
+                environment: harness.environment)
+            #expect(try await Self.waitUntilUploading("b.bin", after: "a.txt", running, harness), "\(running.outputSoFar())")
+            let stopped = ContinuousClock.now
+            running.signal(SIGTERM)
+            let result = try await Self.finish(running, limit: .seconds(60))
+            #expect(result.status == 130, "\(result.output)")
+            #expect(ContinuousClock.now - stopped < .seconds(15), "stopped without sending the rest")
+            #expect(Self.events(result.output, "disc_done").isEmpty && Self.events(result.output, "ejected").isEmpty)
+            #expect(Self.events(result.output, "discs_summary").first?["interrupted"] as? Bool == true)
+            #expect(!FileManager.default.fileExists(atPath: log), "not ejected")
+            #expect(try await harness.scalar("SELECT finished_at IS NULL FROM sources WHERE label = 'LONG DISC #1'", as: Bool.self) == true)
+        }
+    }
+
     @Test("waiting for a disc, SIGTERM stops the loop gracefully (exit 0, nothing read)")
     func stopsWhileWaiting() async throws {
         try await UploaderHarness.with(.file) { harness in
