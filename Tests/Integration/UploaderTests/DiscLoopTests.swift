@@ -303,6 +303,50 @@ struct DiscLoopTests {
         }
     }
 
+    static var loopDevicesAvailable: Bool {
+        geteuid() == 0 && FileManager.default.fileExists(atPath: "/dev/loop-control") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/losetup")
+    }
+
+    @Test("a loop device stands in for the drive (a block device without CDROM_DRIVE_STATUS): two discs attached in turn, each read, detached by the eject command",
+          .enabled(if: loopDevicesAvailable))
+    func loopDeviceAsTheDrive() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            let first: [String: [UInt8]] = ["one.txt": Array("first disc\n".utf8), "one.bin": UploaderHarness.bytes(count: 300_000, seed: 61)]
+            let second: [String: [UInt8]] = ["two.bin": UploaderHarness.bytes(count: 500_000, seed: 62)]
+            try await Self.makeDisc(harness.work.path + "/first.iso", volume: "LOOP_ONE", files: first, in: harness)
+            let queue = harness.work.path + "/queue"
+            try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+            try await Self.makeDisc(queue + "/2.iso", volume: "LOOP_TWO", files: second, in: harness)
+            let attach = try await Subprocess.run("/usr/sbin/losetup", ["--find", "--show", "--read-only", harness.work.path + "/first.iso"])
+            try #require(attach.status == 0, "\(attach.output)")
+            let device = attach.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            // Whatever is still attached to this test's images is detached at the end (never a device by number: once
+            // detached, the number may be someone else's).
+            defer {
+                _ = try? Subprocess.spawn("/bin/sh", ["-c", "for f in \"$1\"/first.iso \"$1\"/current.iso; do /usr/sbin/losetup -j \"$f\" | cut -d: -f1 | xargs -r -n1 /usr/sbin/losetup -d; done", "sh", harness.work.path])
+            }
+            // Eject: detach; then attach the next image, if any, to the same device.
+            let script = harness.work.path + "/eject.sh"
+            let text = """
+                #!/bin/sh
+                echo "eject $1" >> '\(harness.work.path)/eject.log'
+                /usr/sbin/losetup -d "$1" || exit 1
+                next=$(ls '\(queue)' | sort | head -n 1)
+                if [ -n "$next" ]; then mv '\(queue)'/"$next" '\(harness.work.path)'/current.iso && /usr/sbin/losetup --read-only "$1" '\(harness.work.path)'/current.iso; fi
+                """
+            #expect(FileManager.default.createFile(atPath: script, contents: Data(text.utf8), attributes: [.posixPermissions: 0o755]))
+
+            let result = try await Self.discs([device, "--count", "2", "--json", "--poll-seconds", "0.2", "--eject-command", script], harness, limit: .seconds(120))
+            #expect(result.status == 0, "\(result.output)")
+            #expect(Self.events(result.output, "disc_done").map { $0["labels"] as? [String] ?? [] } == [["LOOP ONE #1"], ["LOOP TWO #1"]], "\(result.output)")
+            let rows = try await harness.rows()
+            #expect(Set(rows.map(\.path)) == Set(first.keys).union(second.keys))
+            for row in rows {
+                #expect(row.hash == UploaderHarness.sha256(first[row.path] ?? second[row.path] ?? []), "\(row.path)")
+            }
+        }
+    }
+
     @Test("waiting for a disc, SIGTERM stops the loop gracefully (exit 0, nothing read)")
     func stopsWhileWaiting() async throws {
         try await UploaderHarness.with(.file) { harness in

@@ -166,7 +166,7 @@ public final class DiscLoop: Service, Sendable {
             } else {
                 let drive = self.drive
                 if try await blocking({ try drive.eject() }) == false {
-                    output.event("ejected", ["disc": number, "ejected": false], line: "disc \(number): done; \(device) is a file standing in for a drive: nothing to eject, replace it with the next image")
+                    output.event("ejected", ["disc": number, "ejected": false], line: "disc \(number): \(device) is a file standing in for a drive: nothing to eject; put the next image in its place")
                     return
                 }
             }
