@@ -1,4 +1,3 @@
-import ArchiveFormat
 import ArgumentParser
 import Catalog
 import CommandSupport
@@ -106,15 +105,7 @@ struct DiscsCommand: AsyncParsableCommand {
             let loop = DiscLoop(
                 configuration: configuration, catalog: IngestCatalog(client: client, logger: context.logger), staging: try await context.openStaging(),
                 output: output, logger: context.logger)
-            do {
-                try await runUntilShutdown([loop], logger: context.logger)
-            } catch let error as EncryptionError {
-                CommandRunner.printToStandardError("error: \(error)")
-                throw ExitCode(2)
-            } catch let error as SourceTierError {
-                CommandRunner.printToStandardError("error: \(error)")
-                throw ExitCode(2)
-            }
+            try await exitingOnSourceSettingConflicts { try await runUntilShutdown([loop], logger: context.logger) }
             return loop
         }
         let results = loop.results
