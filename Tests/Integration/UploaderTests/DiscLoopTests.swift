@@ -16,6 +16,7 @@ struct DiscLoopTests {
     /// Writes `files` under a fresh directory and makes an ISO 9660 image of it with volume label `volume`.
     static func makeDisc(_ image: String, volume: String, files: [String: [UInt8]], in harness: UploaderHarness) async throws {
         let tree = harness.work.path + "/tree-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
         for (path, bytes) in files {
             let full = tree + "/" + path
             try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -37,7 +38,7 @@ struct DiscLoopTests {
             if [ -n "$next" ]; then mv '\(queue)'/"$next" "$1"; else rm -f "$1"; fi
             """
         #expect(FileManager.default.createFile(atPath: script, contents: Data(text.utf8), attributes: [.posixPermissions: 0o755]))
-        return script
+        return "/bin/sh '\(script)'"  // read by sh, not executed: a file just written may be "busy" for exec (ETXTBSY)
     }
 
     static func events(_ output: String, _ name: String) -> [[String: Any]] {
@@ -303,6 +304,31 @@ struct DiscLoopTests {
         }
     }
 
+    @Test("an empty disc is reported and ejected, nothing recorded; the next disc is labelled by a template with {created}")
+    func emptyDiscThenATemplate() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            let queue = harness.work.path + "/queue"
+            try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+            let drive = harness.work.path + "/drive.iso"
+            try await Self.makeDisc(drive, volume: "BLANKISH", files: [:], in: harness)
+            try await Self.makeDisc(queue + "/2.iso", volume: "GOOD", files: ["f.txt": Array("kept\n".utf8)], in: harness)
+            let log = harness.work.path + "/eject.log"
+            let script = try Self.ejectScript(queue: queue, log: log, in: harness)
+            let result = try await Self.discs(
+                [drive, "--count", "2", "--json", "--poll-seconds", "0.2", "--eject-command", script, "--label-template", "{volume} {created} #{n}"], harness)
+            #expect(result.status == 1, "an empty disc is worth a look: \(result.output)")
+            let done = Self.events(result.output, "disc_done")
+            #expect(done.map { $0["status"] as? String } == ["empty", "stored"], "\(result.output)")
+            let label = try #require((done.last?["labels"] as? [String])?.first)
+            #expect(label.wholeMatch(of: /GOOD \d{4}-\d{2}-\d{2} #1/) != nil, "\(label)")
+            #expect(try await harness.scalar("SELECT count(*) FROM sources", as: Int64.self) == 1)
+            #expect(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count == 2)
+
+            let bad = try await Program.run("uploader", ["discs", drive, "--label-template", "{volume}"], environment: harness.environment)
+            #expect(bad.status == 2 && bad.output.contains("configuration error: --label-template: it must contain {n}"), "\(bad.output)")
+        }
+    }
+
     static var loopDevicesAvailable: Bool {
         geteuid() == 0 && FileManager.default.fileExists(atPath: "/dev/loop-control") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/losetup")
     }
@@ -336,7 +362,8 @@ struct DiscLoopTests {
                 """
             #expect(FileManager.default.createFile(atPath: script, contents: Data(text.utf8), attributes: [.posixPermissions: 0o755]))
 
-            let result = try await Self.discs([device, "--count", "2", "--json", "--poll-seconds", "0.2", "--eject-command", script], harness, limit: .seconds(120))
+            let result = try await Self.discs(
+                [device, "--count", "2", "--json", "--poll-seconds", "0.2", "--eject-command", "/bin/sh '\(script)'"], harness, limit: .seconds(120))
             #expect(result.status == 0, "\(result.output)")
             #expect(Self.events(result.output, "disc_done").map { $0["labels"] as? [String] ?? [] } == [["LOOP ONE #1"], ["LOOP TWO #1"]], "\(result.output)")
             let rows = try await harness.rows()
