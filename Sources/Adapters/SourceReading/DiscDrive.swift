@@ -13,8 +13,8 @@ import SystemIO
 /// - A CD/DVD drive holds a disc when `ioctl(CDROM_DRIVE_STATUS)` says `CDS_DISC_OK`; it is ejected with
 ///   `ioctl(CDROMEJECT)`.
 /// - Another block device (a loop device) holds a disc while its size is not zero (a detached loop device has none).
-/// - A regular file holds a disc while it exists and is not empty; a new disc is a new file (another inode, size or
-///   modification time), which is what a test's eject command makes by renaming the next image into place.
+/// - A regular file holds a disc while it exists and is not empty; a new disc is a new file (another inode or size),
+///   which is what a test's eject command makes by renaming the next image into place.
 public struct DiscDrive: Sendable {
     public let path: String
 
@@ -53,7 +53,9 @@ public struct DiscDrive: Sendable {
         switch info.st_mode & S_IFMT {
         case S_IFREG:
             guard info.st_size > 0 else { return .noDisc("no disc (\(path) is empty)") }
-            return .disc(token: "file:\(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")
+            // Not the modification time: a truncation shows its new size before its new time, so a read that
+            // failed at the new end would see two "discs" in one.
+            return .disc(token: "file:\(info.st_dev):\(info.st_ino):\(info.st_size)")
         case S_IFBLK:
             let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else { return .noDisc("no disc (\(String(cString: strerror(errno))))") }

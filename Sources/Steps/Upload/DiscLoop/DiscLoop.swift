@@ -105,7 +105,7 @@ public final class DiscLoop: Service, Sendable {
     }
 
     private func loop() async throws {
-        var previous: String?
+        var previous: Set<String> = []
         var number = 0
         while configuration.maxDiscs.map({ number < $0 }) ?? true {
             let token = try await waitForDisc(after: previous)
@@ -120,22 +120,26 @@ public final class DiscLoop: Service, Sendable {
                 "disc": result.number, "status": result.status.rawValue, "labels": result.labels, "detail": result.detail,
                 "complete": result.status == .stored,
             ], line: Self.line(result))
+            // The disc as it is now counts as this one too (an image file cut short while it was read is not a
+            // new disc), unless the eject below puts another in.
+            let drive = self.drive
+            previous = [token]
+            if case .disc(let now) = try await blocking({ drive.presence() }) { previous.insert(now) }
             await eject(number: number)
-            previous = token
         }
     }
 
-    /// Waits until the drive holds a disc other than `previous`: another token, or any disc after the drive was
-    /// seen empty (a CD drive cannot tell two discs apart).
-    private func waitForDisc(after previous: String?) async throws -> String {
-        var sawEmpty = previous == nil
+    /// Waits until the drive holds a disc other than the last one (whose tokens are `previous`): another token, or
+    /// any disc after the drive was seen empty (a CD drive cannot tell two discs apart).
+    private func waitForDisc(after previous: Set<String>) async throws -> String {
+        var sawEmpty = previous.isEmpty
         var announced = false
         while true {
             try Task.checkCancellation()
             let drive = self.drive
             switch try await blocking({ drive.presence() }) {
             case .disc(let token):
-                if sawEmpty || token != previous { return token }
+                if sawEmpty || !previous.contains(token) { return token }
                 if !announced {
                     output.event("waiting", ["device": configuration.device, "reason": "the last disc is still in"],
                                  line: "waiting: take the disc out of \(configuration.device) and insert the next one")
