@@ -185,13 +185,22 @@ struct DiscLoopTests {
             try FileManager.default.copyItem(atPath: image, toPath: drive)
 
             let running = try Program.start(
-                "uploader", ["discs", drive, "--once", "--json", "--poll-seconds", "0.2", "--bwlimit", "2M"], environment: harness.environment)
+                "uploader", ["discs", drive, "--json", "--poll-seconds", "0.2", "--bwlimit", "2M"], environment: harness.environment)
             // Pull the disc once the first file is catalogued and the big one's upload has begun.
             let started = try await Self.waitUntilUploading("b big recording.bin", after: "a first letter.txt", running, harness)
             #expect(started, "the big file's upload began: \(running.outputSoFar())")
             #expect(truncate(drive, 1 << 20) == 0)
+            // The loop goes on: the cut-short image is the same disc, not a new one, so it waits for the next.
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline, Self.events(running.outputSoFar(), "waiting").isEmpty, kill(running.processID, 0) == 0 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try await Task.sleep(for: .seconds(1.5))
+            running.signal(SIGTERM)
             let result = try await Self.finish(running)
             #expect(result.status == 1, "\(result.output)")
+            #expect(Self.events(result.output, "disc").count == 1, "the cut-short disc was not read again: \(result.output)")
+            #expect(Self.events(result.output, "waiting").first?["reason"] as? String == "the last disc is still in")
             let done = try #require(Self.events(result.output, "disc_done").first, "\(result.output)")
             #expect(done["status"] as? String == "incomplete" && done["complete"] as? Bool == false)
             #expect(done["labels"] as? [String] == ["SCHOOL DVD #1"])
