@@ -338,6 +338,35 @@ struct DiscLoopTests {
         }
     }
 
+    @Test("a disc without a volume label: on a terminal the loop asks for a name; without one it takes --fallback-volume",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func asksForANameOnATerminal() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            let asked = harness.work.path + "/asked.iso"
+            let unattended = harness.work.path + "/unattended.iso"
+            try await Self.makeDisc(asked, volume: "", files: ["a.txt": Array("one\n".utf8)], in: harness)
+            try await Self.makeDisc(unattended, volume: "", files: ["b.txt": Array("two\n".utf8)], in: harness)
+
+            // util-linux `script` gives the uploader a terminal; the name is typed on it.
+            let uploader = TestEnvironment.productsDirectory + "/uploader"
+            var environment = harness.environment
+            environment["PATH"] = ProcessInfo.processInfo.environment["PATH"]
+            environment["XDG_CONFIG_HOME"] = "/nonexistent"
+            let typed = try await Subprocess.run(
+                "/bin/sh", ["-c", "printf 'Grandma tapes\\n' | /usr/bin/script -qec \"'$0' discs '$1' --once --json --poll-seconds 0.2\" /dev/null", uploader, asked],
+                environment: environment)
+            #expect(typed.status == 0, "\(typed.output)")
+            #expect(typed.output.contains("This disc has no volume label"), "\(typed.output)")
+            #expect(typed.output.contains("\"labels\":[\"Grandma tapes #1\"]"), "\(typed.output)")
+
+            let result = try await Self.discs([unattended, "--once", "--json", "--poll-seconds", "0.2", "--fallback-volume", "Unnamed disc"], harness)
+            #expect(result.status == 0, "\(result.output)")
+            #expect(Self.events(result.output, "disc_done").first?["labels"] as? [String] == ["Unnamed disc #1"], "\(result.output)")
+            let labels = try await harness.scalar("SELECT string_agg(label, '|' ORDER BY label) FROM sources", as: String.self)
+            #expect(labels == "Grandma tapes #1|Unnamed disc #1")
+        }
+    }
+
     static var loopDevicesAvailable: Bool {
         geteuid() == 0 && FileManager.default.fileExists(atPath: "/dev/loop-control") && FileManager.default.isExecutableFile(atPath: "/usr/sbin/losetup")
     }
