@@ -112,7 +112,7 @@ let package = Package(
         // The upload run: sources into the staging bucket and the catalog, resumable.
         .target(
             name: "Upload",
-            dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", "ArchiveFormat", "AgeEncryption", logging, crypto, nioCore],
+            dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", "ArchiveFormat", "AgeEncryption", logging, crypto, nioCore, lifecycle],
             path: "Sources/Steps/Upload", swiftSettings: strictSettings),
         // The way back: restore (requests, waiting, downloads, verified files), verify, audit, rebuild-catalog, ls, sources.
         .target(

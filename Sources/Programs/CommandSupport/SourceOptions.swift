@@ -2,13 +2,31 @@ import ArgumentParser
 import Foundation
 import PipelineCore
 
-/// What `uploader upload`, `uploader image` and `pipeline run` say about the source: its label, metadata, note and
-/// whether its raw videos are kept, and its tier.
+/// What `uploader upload`, `uploader image` and `pipeline run` say about the source: its label, and the details
+/// every source has (``SourceDetailOptions``).
 public struct SourceOptions: ParsableArguments, Sendable {
     public init() {}
 
     @Option(help: "A name for this disc or drive, e.g. \"DVD 12\". Running again with the same label continues or updates it.")
     public var label: String
+
+    @OptionGroup public var details: SourceDetailOptions
+
+    public var note: String? { details.note }
+    public var keepRaw: Bool { details.keepRaw }
+    public var tier: SourceTier? { details.tier }
+
+    public func validate() throws {
+        guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--label must not be empty") }
+    }
+
+    public func parsedMetadata() throws -> [String: String] { try details.parsedMetadata() }
+}
+
+/// A source's metadata, note, whether its raw videos are kept, and its tier: given to one source by `uploader upload`
+/// and `uploader image`, to every disc's source by `uploader discs`.
+public struct SourceDetailOptions: ParsableArguments, Sendable {
+    public init() {}
 
     @Option(name: .customLong("meta"), help: ArgumentHelp("Free-form metadata for the source, repeatable.", valueName: "key=value"))
     public var metadata: [String] = []
@@ -27,7 +45,6 @@ public struct SourceOptions: ParsableArguments, Sendable {
     public var tier: SourceTier?
 
     public func validate() throws {
-        guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--label must not be empty") }
         _ = try parsedMetadata()
     }
 

@@ -159,19 +159,11 @@ struct RunCommand: AsyncParsableCommand {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: workerLogger))
             do {
-                try await group.run()
+                try await exitingOnSourceSettingConflicts { try await group.run() }
             } catch let error as IOError where error.errnoCode == EADDRINUSE {
                 throw ConfigurationError(
                     setting: "BACKUP_STATUS_PORT",
                     problem: "port \(statusConfiguration.port) is already in use; choose another with --port (0 picks a free one)")
-            } catch let error as EncryptionError {
-                // The source's encryption and the command disagree: nothing was read or sent.
-                CommandRunner.printToStandardError("error: \(error)")
-                throw ExitCode(2)
-            } catch let error as SourceTierError {
-                // So do its tier and --tier.
-                CommandRunner.printToStandardError("error: \(error)")
-                throw ExitCode(2)
             }
             return job.outcome
         }

@@ -1,4 +1,3 @@
-import ArchiveFormat
 import ArgumentParser
 import Catalog
 import CommandSupport
@@ -6,6 +5,7 @@ import Foundation
 import ObjectStore
 import PipelineCore
 import Upload
+import UploadCommandSupport
 
 /// Opens the catalog and the staging store, runs `body` with an `UploadRun`, and turns Ctrl-C into a message
 /// that says how to continue (exit 130).
@@ -14,27 +14,21 @@ func withUploadRun<Result: Sendable>(
     _ body: @escaping @Sendable (UploadRun) async throws -> Result
 ) async throws -> Result {
     do {
-        return try await Interruption.cancellingOnSignals {
-            try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
-                let staging = try await context.openStaging()
-                var configuration = configuration
-                configuration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
-                let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger), staging: staging,
-                                    configuration: configuration, progress: progress, logger: context.logger)
-                return try await body(run)
+        return try await exitingOnSourceSettingConflicts {
+            try await Interruption.cancellingOnSignals {
+                try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
+                    let staging = try await context.openStaging()
+                    var configuration = configuration
+                    configuration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
+                    let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger), staging: staging,
+                                        configuration: configuration, progress: progress, logger: context.logger)
+                    return try await body(run)
+                }
             }
         }
     } catch is Interruption.Interrupted {
         CommandRunner.printToStandardError("\ninterrupted: \(resumeHint)")
         throw ExitCode(130)
-    } catch let error as EncryptionError {
-        // The source's encryption and the command disagree: nothing was read or sent.
-        CommandRunner.printToStandardError("error: \(error)")
-        throw ExitCode(2)
-    } catch let error as SourceTierError {
-        // So do its tier and --tier: nothing was read or sent.
-        CommandRunner.printToStandardError("error: \(error)")
-        throw ExitCode(2)
     }
 }
 
