@@ -1,8 +1,6 @@
-import ArchiveFormat
 import Catalog
 import Foundation
 import Logging
-import NIOCore
 import SourceReading
 import SystemIO
 
@@ -102,18 +100,10 @@ extension UploadRun {
     /// A file the index asks to re-check, unchanged by size and time in the catalog: is its content still the
     /// catalogued one? (False too when it cannot be read: the ordinary ingest then reads it and records what it finds.)
     func sameContent(_ file: SourceFile, as catalogued: CataloguedFile) async -> Bool {
-        var hasher = ContentHasher(encryption.value?.keys)
-        var read: Int64 = 0
-        do {
-            for try await chunk in reader(for: file) {
-                read += Int64(chunk.readableBytes)
-                hasher.update(chunk)
-            }
-        } catch {
-            return false
-        }
+        let (result, read) = await contentHash(of: file)
         index.value?.rechecked.withLock { $0 = ($0.files + 1, $0.bytes + read) }
-        return hasher.finalize() == catalogued.hash
+        guard case .success(let digest) = result else { return false }
+        return digest == catalogued.hash
     }
 
     /// After the run's catalog writes and its snapshot: the index for the next run, if the catalog is exactly as
