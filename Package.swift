@@ -203,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "UnitTests",
             dependencies: [
-                "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "ArchiveFormat", "Media", "JobQueue", "ArchiveStep", "TranscodeStep", "CommandSupport", "AgeEncryption", crypto,
+                "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "ArchiveFormat", "Media", "JobQueue", "ArchiveStep", "TranscodeStep", "CommandSupport", "AgeEncryption", "Upload", crypto,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/Unit/UnitTests", swiftSettings: strictSettings),

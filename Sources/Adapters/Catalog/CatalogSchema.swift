@@ -2,7 +2,8 @@
 /// `objectstoragefiles` both work. docs/architecture.md explains each table and column.
 public enum CatalogSchema {
     public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers,
-                                                       contentHolders, walkProblems, keepRaw, sourceEncryption, snapshots, sourceTier]
+                                                       contentHolders, walkProblems, keepRaw, sourceEncryption, snapshots, sourceTier,
+                                                       uploadIndexToken]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """

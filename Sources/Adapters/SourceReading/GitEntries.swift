@@ -46,6 +46,7 @@ extension SourceFile {
     /// The same file, its relative path under `prefix` (a directory walked on its own, as part of the source).
     public func relocated(under prefix: RawPath) -> SourceFile {
         SourceFile(relativePath: prefix.appending(relativePath), absolutePath: absolutePath, size: size, modificationTime: modificationTime,
-                   mode: mode, device: device, inode: inode, linkCount: linkCount)
+                   mode: mode, device: device, inode: inode, linkCount: linkCount,
+                   modificationNanoseconds: modificationNanoseconds, changeNanoseconds: changeNanoseconds)
     }
 }

@@ -20,6 +20,10 @@ public struct SourceFile: Sendable, Hashable {
     public let device: UInt64
     public let inode: UInt64
     public let linkCount: UInt64
+    /// `st_mtim` and `st_ctim` exactly, in nanoseconds since 1970 (a `Date` rounds them): the uploader's local index
+    /// compares them (`Upload/LocalIndex`). Zero for a stand-in, which the index never records.
+    public var modificationNanoseconds: Int64 = 0
+    public var changeNanoseconds: Int64 = 0
 
     /// The file name (last component).
     public var name: RawPath { relativePath.lastComponent }
@@ -364,7 +368,9 @@ private final class WalkState: @unchecked Sendable {
             return .file(SourceFile(
                 relativePath: relative, absolutePath: root.appending(relative), size: Int64(status.st_size),
                 modificationTime: modified, mode: mode, device: UInt64(status.st_dev), inode: UInt64(status.st_ino),
-                linkCount: UInt64(status.st_nlink)))
+                linkCount: UInt64(status.st_nlink),
+                modificationNanoseconds: Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec),
+                changeNanoseconds: Int64(status.st_ctim.tv_sec) * 1_000_000_000 + Int64(status.st_ctim.tv_nsec)))
         case typeDirectory:
             if configuration.excludes.contains(where: { $0.matches(relative, isDirectory: true) }) {
                 return .excluded(relative, isDirectory: true)

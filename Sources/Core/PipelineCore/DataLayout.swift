@@ -14,6 +14,10 @@ public struct DataLayout: Sendable, Hashable {
     /// Dedupe keys of encrypted sources written on this machine (mode 0700; not scratch: keep it).
     public var encryptionKeys: String { root + "/keys" }
 
+    /// The uploader's local per-source indexes (which files the last run saw, as the catalog had them). Not scratch,
+    /// but safe to delete: without it the next run asks the catalog about every file.
+    public var uploadIndex: String { root + "/upload-index" }
+
     /// Scratch space, safe to delete while no program runs.
     public var scratch: String { root + "/tmp" }
     /// Disc-image members copied while hashed (the uploader reads a disc once).

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Upload
 
-/// How `uploader upload` and `pipeline run` treat git work trees and files unchanged since the last run.
+/// How `uploader upload` and `pipeline run` treat git work trees and files unchanged since the last run (and the local
+/// index that recognises those).
 public struct WalkOptions: ParsableArguments {
     @Flag(name: .customLong("no-gitignore"), help: "In git work trees, keep what git ignores too (by default it is left out and counted).")
     var noGitIgnore = false
@@ -14,6 +15,9 @@ public struct WalkOptions: ParsableArguments {
         valueName: "percent"))
     var checkUnchanged: Int = 0
 
+    @Flag(name: .customLong("no-index"), help: "Do not trust the local index of the last run: ask the catalog about every file (a fresh index is still written).")
+    var noIndex = false
+
     public init() {}
 
     public func validate() throws {
@@ -25,5 +29,6 @@ public struct WalkOptions: ParsableArguments {
         configuration.respectGitIgnore = !noGitIgnore
         configuration.keepGitRepositoriesWhole = !gitAsFiles
         configuration.checkUnchangedPercent = checkUnchanged
+        configuration.useLocalIndex = !noIndex
     }
 }

@@ -101,6 +101,7 @@ struct RunCommand: AsyncParsableCommand {
 
         walk.apply(to: &uploadConfiguration)
         uploadConfiguration.workDirectory = context.layout.uploadSpool
+        uploadConfiguration.indexDirectory = context.layout.uploadIndex
         uploadConfiguration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
         uploadConfiguration.keepRaw = source.keepRaw
         uploadConfiguration.tier = source.tier

@@ -65,6 +65,7 @@ struct UploadCommand: AsyncParsableCommand {
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
         walk.apply(to: &configuration)
         configuration.workDirectory = context.layout.uploadSpool
+        configuration.indexDirectory = context.layout.uploadIndex
         configuration.keepRaw = source.keepRaw
         configuration.tier = source.tier
         configuration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)

@@ -72,6 +72,7 @@ public actor UploadProgress {
             "unchanged_checked": report.unchangedChecked, "bit_rot": report.suspectedBitRot.map { ["path": $0.path, "detail": $0.error] },
             "git_ignored_files": report.gitIgnoredFiles, "git_ignored_bytes": report.gitIgnoredBytes, "git_repositories": report.gitRepositories,
             "walk_problems": report.walkProblems.map(\.line), "complete": report.isComplete, "elapsed_seconds": report.elapsed.seconds,
+            "index_hits": report.indexHits, "index_rechecked": report.indexRechecked, "index": report.indexStatus ?? "none",
         ])
     }
 

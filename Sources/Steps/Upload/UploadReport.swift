@@ -42,6 +42,12 @@ public struct UploadReport: Sendable {
     public var elapsed: Duration = .zero
     /// Every path the run found and catalogued (the run's snapshot is made of them).
     public var seenPaths: [String] = []
+    /// The local index (`Upload/LocalIndex`): files it knew unchanged without asking the catalog, files it had
+    /// re-read because they were touched with their time put back (or too soon after the last run to tell), and
+    /// how it was used or why not (nil: no index directory, as in a dry run).
+    public var indexHits = 0
+    public var indexRechecked = 0
+    public var indexStatus: String?
 
     /// Everything there is was seen, and everything found was stored (or was stored already).
     public var isComplete: Bool { unreadable.isEmpty && walkProblems.isEmpty && suspectedBitRot.isEmpty }
@@ -57,6 +63,9 @@ public struct UploadReport: Sendable {
         }
         if gitIgnoredFiles > 0 {
             lines.append("  left out because git ignores them: \(gitIgnoredFiles) files, \(Format.bytes(gitIgnoredBytes)) (--no-gitignore keeps them)")
+        }
+        if let indexStatus {
+            lines.append("  local index: \(indexHits) known unchanged without the catalog, \(indexRechecked) re-read to compare (\(indexStatus))")
         }
         lines += notes.map { "  note: \($0)" }
         if !skipped.isEmpty {

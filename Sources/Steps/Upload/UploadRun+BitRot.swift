@@ -23,18 +23,14 @@ extension UploadRun {
 
     /// Reads a file unchanged by size and time again and compares its digest with the catalogued one.
     func checkUnchanged(_ file: SourceFile, path: String, catalogued: CataloguedFile) async -> FileOutcome {
-        var hasher = ContentHasher(encryption.value?.keys)
-        var read: Int64 = 0
-        do {
-            for try await chunk in reader(for: file) {
-                read += Int64(chunk.readableBytes)
-                hasher.update(chunk)
-            }
-        } catch {
+        let (result, read) = await contentHash(of: file)
+        let digest: String
+        switch result {
+        case .success(let value): digest = value
+        case .failure(let error):
             await progress.fileFinished(path, outcome: "bit_rot", size: file.size, skippedBytes: max(0, file.size - read))
             return .suspectedBitRot(detail: "size and time unchanged, but it cannot be read any more (\(error))", read: read)
         }
-        let digest = hasher.finalize()
         await progress.fileFinished(path, outcome: digest == catalogued.hash ? "unchanged" : "bit_rot", size: file.size)
         guard digest == catalogued.hash else {
             logger.warning("possible bit rot on the original", metadata: ["ingest.path": "\(path)"])
@@ -43,5 +39,21 @@ extension UploadRun {
                 read: read)
         }
         return .checkedUnchanged(read: read)
+    }
+
+    /// The file's content hash as the catalog keeps it (SHA-256, or the keyed hash of an encrypted source), or why it
+    /// could not be read to the end; and the bytes read either way.
+    func contentHash(of file: SourceFile) async -> (hash: Result<String, any Error>, read: Int64) {
+        var hasher = ContentHasher(encryption.value?.keys)
+        var read: Int64 = 0
+        do {
+            for try await chunk in reader(for: file) {
+                read += Int64(chunk.readableBytes)
+                hasher.update(chunk)
+            }
+        } catch {
+            return (.failure(error), read)
+        }
+        return (.success(hasher.finalize()), read)
     }
 }

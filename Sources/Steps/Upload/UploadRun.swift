@@ -38,6 +38,10 @@ public struct UploadConfiguration: Sendable {
     /// Tests only (the programs set it from `BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD=1`, TestHooks): SIGKILL itself
     /// after a multipart upload completed and before the file is recorded, to prove the next run keeps that upload.
     public var testCrashAfterUpload = false
+    /// Where the local per-source indexes live (`<data dir>/upload-index`); nil: no index is read or written.
+    public var indexDirectory: String?
+    /// False (`--no-index`): the index is not read (every file asks the catalog), but a fresh one is written.
+    public var useLocalIndex = true
 
     public init(label: String, metadata: [String: String] = [:], note: String? = nil, excludes: [String] = [],
                 concurrency: Int = 8, dryRun: Bool = false, putOptions: PutOptions = PutOptions(),
@@ -74,12 +78,20 @@ public struct UploadRun: Sendable {
     let encryption = LockedBox<RunEncryption?>(nil)
     /// The run's snapshot, opened with the source.
     let snapshot = LockedBox<SnapshotHandle?>(nil)
+    /// The source's local index for this run (`LocalIndex/`), once the source is open; nil without one.
+    let index = LockedBox<UploadIndexSession?>(nil)
+    /// The rows the run's catalog writes returned.
+    let recordedRows: RecordedRows
 
     public init(catalog: IngestCatalog, staging: any ObjectStore, configuration: UploadConfiguration, progress: UploadProgress, logger: Logger) {
         self.catalog = catalog
+        let recordedRows = RecordedRows()
+        self.recordedRows = recordedRows
         self.recorder = GroupCommit { records in
             try await staging.syncNames(of: records.compactMap(\.stagingKey))
-            return try await catalog.record(records)
+            let outcomes = try await catalog.record(records)
+            recordedRows.note(records, outcomes)
+            return outcomes
         }
         self.lookUps = GroupCommit { try await catalog.lookUp($0) }
         self.staging = staging
@@ -90,6 +102,7 @@ public struct UploadRun: Sendable {
 
     public func run(root: String) async throws -> UploadReport {
         let started = ContinuousClock.now
+        let runStarted = UploadIndexStore.now()  // before the first lstat: the index's racy rule counts from here
         var report = UploadReport()
         report.label = configuration.label
         let walkerConfiguration = SourceWalkerConfiguration(
@@ -104,6 +117,7 @@ public struct UploadRun: Sendable {
         let sourceID = configuration.dryRun
             ? -1
             : try await openSource(origin: root)
+        if !configuration.dryRun { try await openIndex(sourceID: sourceID, root: root, runStarted: runStarted) }
         let gate = SameSizeGate()
         let results = ResultCollector()
         // `concurrency` files are read and sent at a time; more may wait for the catalog, so that a batch of
@@ -155,7 +169,10 @@ public struct UploadRun: Sendable {
 
         report = await results.fill(report)
         report.elapsed = ContinuousClock.now - started
-        if !configuration.dryRun { try await finishSource(sourceID, report: report) }
+        if !configuration.dryRun {
+            try await finishSource(sourceID, report: report)
+            await saveIndex(sourceID: sourceID, into: &report)
+        }
         await progress.finished(report)
         return report
     }
@@ -212,17 +229,37 @@ public struct UploadRun: Sendable {
             await progress.fileFinished(path, outcome: "planned", size: file.size, skippedBytes: file.size)
             return .planned
         }
+        // Exactly as the local index recorded it, and the catalog unchanged since: nothing to ask.
+        let verdict = indexVerdict(for: file, path: path)
+        if case .trusted(let rowID) = verdict {
+            await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
+            indexSaw(file, path: path, rowID: rowID)
+            return .unchanged
+        }
         // Two files of one size never go at once: the second waits, then finds the first's content by hash. The
         // gate is entered before the catalog is asked, so the answer includes whatever the first one recorded.
         await gate.enter(file.size)
         do {
             let (latest, sizeKnown) = try await lookUps.submit(CatalogLookUp(sourceID: sourceID, path: path, size: file.size)).pair
             let outcome: FileOutcome
+            var catalogued: CataloguedFile?
             if let latest, latest.holdsContent(size: file.size), Self.sameTime(latest.modifiedAt, modifiedAt) {
+                catalogued = latest
                 if isSampledForCheck(path) {
                     let slot = await readers.acquire()
                     defer { slot.release() }
                     outcome = await checkUnchanged(file, path: path, catalogued: latest)
+                } else if verdict == .recheck {
+                    let slot = await readers.acquire()
+                    defer { slot.release() }
+                    if await sameContent(file, as: latest) {
+                        await progress.fileFinished(path, outcome: "unchanged", size: file.size)
+                        outcome = .unchanged
+                    } else {
+                        // Touched since the index saw it and its time put back: other content behind the same size and time.
+                        outcome = try await ingestContent(
+                            file, path: path, modifiedAt: modifiedAt, sourceID: sourceID, sizeKnown: true, slot: slot, details: details)
+                    }
                 } else {
                     await progress.fileFinished(path, outcome: "unchanged", size: file.size, skippedBytes: file.size)
                     outcome = .unchanged
@@ -231,6 +268,10 @@ public struct UploadRun: Sendable {
                 let slot = await readers.acquire()
                 defer { slot.release() }
                 outcome = try await ingestContent(file, path: path, modifiedAt: modifiedAt, sourceID: sourceID, sizeKnown: sizeKnown, slot: slot, details: details)
+            }
+            switch outcome {
+            case .staged, .duplicate, .unchanged, .checkedUnchanged: indexSaw(file, path: path, rowID: recordedRows.rowID(for: path) ?? catalogued?.id)
+            default: break
             }
             await gate.leave(file.size)
             return outcome
@@ -292,7 +333,7 @@ public struct UploadRun: Sendable {
             if let pending = try await catalog.pendingUpload(sourceID: sourceID, path: path) {
                 try await discard(pending)
             }
-            _ = try await catalog.recordUnreadable(ingested, error: error.description)
+            recordedRows.note(rowID: try await catalog.recordUnreadable(ingested, error: error.description))
             await progress.fileFinished(path, outcome: "unreadable", size: file.size)
             logger.warning("unreadable file", metadata: ["ingest.path": "\(path)", "ingest.error": "\(error)"])
             return .unreadable(error: error.description, read: bytesRead)
@@ -411,65 +452,6 @@ public struct UploadRun: Sendable {
     /// PostgreSQL keeps microseconds: round the same way so that a re-run compares equal.
     static func catalogPrecision(_ date: Date) -> Date {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1_000_000).rounded() / 1_000_000)
-    }
-}
-
-/// The right to read and send one file; given back once (later calls do nothing).
-final class ReadSlot: Sendable {
-    private let slots: ReadSlots
-    private let held = LockedBox(true)
-
-    init(slots: ReadSlots) { self.slots = slots }
-
-    func release() {
-        if held.exchange(false) { Task { await slots.release() } }
-    }
-}
-
-/// A counting semaphore: how many files are read and sent at once.
-actor ReadSlots {
-    private var available: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    init(count: Int) { available = count }
-
-    func acquire() async -> ReadSlot {
-        if available > 0 {
-            available -= 1
-        } else {
-            await withCheckedContinuation { waiters.append($0) }
-        }
-        return ReadSlot(slots: self)
-    }
-
-    func release() {
-        if waiters.isEmpty {
-            available += 1
-        } else {
-            waiters.removeFirst().resume()  // the slot passes straight to the next waiter
-        }
-    }
-}
-
-/// Lets one file of each size be in flight at a time.
-actor SameSizeGate {
-    private var busy: Set<Int64> = []
-    private var waiters: [Int64: [CheckedContinuation<Void, Never>]] = [:]
-
-    func enter(_ size: Int64) async {
-        while busy.contains(size) {
-            await withCheckedContinuation { waiters[size, default: []].append($0) }
-        }
-        busy.insert(size)
-    }
-
-    func leave(_ size: Int64) {
-        busy.remove(size)
-        if var queue = waiters[size], !queue.isEmpty {
-            let next = queue.removeFirst()
-            waiters[size] = queue.isEmpty ? nil : queue
-            next.resume()
-        }
     }
 }
 
