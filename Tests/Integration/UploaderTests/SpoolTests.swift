@@ -1,0 +1,301 @@
+import Catalog
+import Foundation
+import ObjectStore
+import PostgresNIO
+import SystemIO
+import Testing
+import TestSupport
+
+/// `uploader upload --spool` and `uploader send` on the real stack (PostgreSQL, moto with SigV4): the disc is read
+/// into a spool, the rows say `spooled` (never claimed, never safe), senders move them to staging.
+@Suite("spool and sender", .serialized)
+struct SpoolTests {
+    static let standard = ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"]
+
+    static func spoolPath(_ harness: PipelineHarness) -> String { harness.work.path + "/spool" }
+
+    /// The files waiting in a spool directory (its `sources/` tree), by key.
+    static func spoolFiles(_ spool: String) -> [String] {
+        guard let enumerator = FileManager.default.enumerator(atPath: spool + "/sources") else { return [] }
+        var keys: [String] = []
+        while let relative = enumerator.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: spool + "/sources/" + relative, isDirectory: &isDirectory)
+            if !isDirectory.boolValue { keys.append("sources/" + relative) }
+        }
+        return keys.sorted()
+    }
+
+    static func send(_ harness: PipelineHarness, _ extra: [String] = []) async throws -> Subprocess.Result {
+        try await Program.run("uploader", ["send", "--spool", spoolPath(harness), "--json", "--lease-seconds", "3"] + extra, environment: harness.environment)
+    }
+
+    static func startSend(_ harness: PipelineHarness, _ extra: [String] = []) throws -> Subprocess.Running {
+        try Program.start("uploader", ["send", "--spool", spoolPath(harness), "--json", "--lease-seconds", "3"] + extra, environment: harness.environment)
+    }
+
+    /// The keys a sender's `--json` output says it sent.
+    static func sentKeys(_ output: String) -> [String] {
+        output.split(separator: "\n").compactMap { line in
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], object["event"] as? String == "sent" else { return nil }
+            return object["key"] as? String
+        }
+    }
+
+    @Test("a disc read into the spool, drained by two senders at once: each file sent once, every row staged, spool empty, archived and restored byte for byte")
+    func twoSendersDrainOneSpool() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            var files: [String: [UInt8]] = [:]
+            for index in 0..<14 { files["docs/file-\(index).bin"] = PipelineHarness.bytes(count: 1000 + index * 37_000, seed: UInt64(100 + index)) }
+            files["video/big-1.bin"] = PipelineHarness.bytes(count: 20_000_000, seed: 7)
+            files["video/big-2.bin"] = PipelineHarness.bytes(count: 18_000_000, seed: 8)
+            files["copy/file-3.bin"] = files["docs/file-3.bin"]  // a duplicate on the same disc
+            for (path, bytes) in files { try harness.write(path, bytes) }
+
+            let upload = try await harness.upload(extra: ["--spool", Self.spoolPath(harness)])
+            #expect(upload.status == 0, "\(upload.output)")
+            #expect(upload.output.contains("DVD 12 is read; you may eject it. Do not destroy it until `uploader audit` says it is safe"))
+            #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty, "nothing in staging before a sender ran")
+            var rows = try await harness.rows()
+            #expect(rows.count == files.count)
+            #expect(rows.filter { $0.state == "spooled" }.count == files.count - 1, "\(rows.map(\.state))")
+            #expect(rows.filter { $0.state == "duplicate" }.count == 1)
+            #expect(rows.allSatisfy { $0.state != "spooled" || $0.storage == "spool" })
+            let spooledKeys = Set(rows.compactMap { $0.state == "spooled" ? $0.storageKey : nil })
+            #expect(Set(Self.spoolFiles(Self.spoolPath(harness))) == spooledKeys, "every spooled row has its file in the spool")
+            #expect(try await harness.sourceState("DVD 12")?.hasPrefix("read, waiting to send") == true)
+
+            // Workers never take spooled rows, and the audit does not call the source safe.
+            #expect(try await harness.archiveOnce([], environment: Self.standard).status == 0)
+            #expect(try await harness.rows().filter { $0.state == "spooled" }.count == files.count - 1)
+            let audit = try await Program.run("uploader", ["audit", "--source", "DVD 12"], environment: harness.environment.merging(Self.standard) { $1 })
+            #expect(audit.status == 1, "\(audit.output)")
+            #expect(audit.output.contains("not sent yet"), "\(audit.output)")
+
+            // Two senders at once, two files each at a time.
+            let first = try Self.startSend(harness)
+            let second = try Self.startSend(harness)
+            let (a, b) = (try await first.wait(), try await second.wait())
+            #expect(a.status == 0, "\(a.output)")
+            #expect(b.status == 0, "\(b.output)")
+            let sent = Self.sentKeys(a.output) + Self.sentKeys(b.output)
+            #expect(sent.count == spooledKeys.count && Set(sent) == spooledKeys, "each file sent exactly once: \(sent.sorted())")
+            rows = try await harness.rows()
+            #expect(rows.filter { $0.state == "staged" }.count == files.count - 1, "\(rows.map(\.state))")
+            #expect(rows.allSatisfy { $0.state != "staged" || $0.storage == "staging" })
+            #expect(Self.spoolFiles(Self.spoolPath(harness)).isEmpty, "the spool is empty")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE spool_id IS NOT NULL OR send_state IS NOT NULL OR lease_owner IS NOT NULL", as: Int64.self) == 0)
+            for row in rows where row.state == "staged" {
+                #expect(try await harness.stagedHash(try #require(row.storageKey)) == row.hash, "\(row.path)")
+            }
+            #expect(try await harness.staging.listMultipartUploads(prefix: "").isEmpty)
+
+            // Then the usual way to the archive, and back.
+            let archived = try await harness.archiveOnce(["--small-file-threshold", "1MiB"], environment: Self.standard)
+            #expect(archived.status == 0, "\(archived.output)")
+            #expect(try await harness.rows().allSatisfy { $0.state == "archived" || $0.state == "duplicate" })
+            let restore = try await harness.restoreSource("DVD 12", environment: Self.standard)
+            #expect(restore.status == 0, "\(restore.output)")
+            #expect(restore.files.count == files.count)
+            for (path, bytes) in files { #expect(restore.files["DVD 12/" + path] == bytes, "\(path) restored byte for byte") }
+            let safe = try await Program.run("uploader", ["audit", "--source", "DVD 12"], environment: harness.environment.merging(Self.standard) { $1 })
+            #expect(safe.status == 0, "\(safe.output)")
+        }
+    }
+
+    @Test("a sender SIGKILLed mid-file: the next one resumes and sends only the missing parts")
+    func killedSenderResumes() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            let big = PipelineHarness.bytes(count: 100_000_000, seed: 42)
+            try harness.write("tape.dv", big)
+            #expect(try await harness.upload(extra: ["--spool", Self.spoolPath(harness)]).status == 0)
+
+            let child = try Self.startSend(harness, ["--bwlimit", "8M"])
+            let parts = try await Self.waitForSentParts(harness, 2, of: child)
+            child.signal(SIGKILL)
+            let killed = try await child.wait()
+            #expect(killed.status == 128 + SIGKILL, "the sender was killed, not finished: \(killed.output)")
+            #expect(parts >= 2)
+            #expect(try await harness.rows().map(\.state) == ["spooled"], "still spooled after the kill")
+            #expect(Self.spoolFiles(Self.spoolPath(harness)).count == 1, "the spool copy stays")
+
+            // A sender started at once finds the file still held by the dead one's lease and leaves it.
+            let early = try await Self.send(harness)
+            #expect(early.status == 0 && Self.sentKeys(early.output).isEmpty, "\(early.output)")
+            try await Task.sleep(for: .seconds(4))
+            let resumed = try await Self.send(harness)
+            #expect(resumed.status == 0, "\(resumed.output)")
+            let summary = PipelineHarness.summary(in: resumed.output)
+            let uploaded = try #require(summary["bytes_uploaded"] as? Int)
+            #expect(summary["files_sent"] as? Int == 1)
+            #expect(uploaded <= max(0, big.count - Int(parts) * (16 << 20)) + 10, "sent \(uploaded) bytes after \(parts) parts were stored")
+            #expect(uploaded < big.count)
+            let row = try #require(try await harness.rows().first)
+            #expect(row.state == "staged" && row.hash == PipelineHarness.sha256(big))
+            #expect(try await harness.stagedHash(try #require(row.storageKey)) == row.hash)
+            #expect(try await harness.staging.listMultipartUploads(prefix: "").isEmpty, "no multipart upload left behind")
+            #expect(Self.spoolFiles(Self.spoolPath(harness)).isEmpty)
+        }
+    }
+
+    @Test("the spool full during a read: reading pauses, a sender frees space, reading goes on; nothing dropped, the limit held")
+    func spoolFullDuringRead() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            var files: [String: [UInt8]] = [:]
+            for index in 0..<8 { files["part-\(index).bin"] = PipelineHarness.bytes(count: 6_000_000, seed: UInt64(300 + index)) }
+            for (path, bytes) in files { try harness.write(path, bytes) }
+            let spool = Self.spoolPath(harness)
+            let limit = 20_000_000
+            let upload = try harness.startUpload(extra: ["--spool", spool, "--spool-limit", "\(limit)", "--concurrency", "4"])
+
+            // The reader stops at the limit and waits.
+            var maxUsed = 0
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, !upload.outputSoFar().contains("spool full") {
+                maxUsed = max(maxUsed, Self.usedBytes(spool))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(upload.outputSoFar().contains("reading paused until `uploader send` frees space"), "\(upload.outputSoFar())")
+            try await Task.sleep(for: .seconds(2))
+            #expect(PipelineHarness.summary(in: upload.outputSoFar()).isEmpty, "the upload waits instead of finishing or dropping files")
+            let spooledWhileFull = try await harness.rows().count
+            #expect(spooledWhileFull < files.count, "not everything fit: \(spooledWhileFull)")
+
+            // Senders free space until the reader is done.
+            var sendRuns = 0
+            // (A finished child stays a zombie until waited for, so its summary line says it is done, not kill(pid, 0).)
+            while PipelineHarness.summary(in: upload.outputSoFar()).isEmpty || sendRuns == 0 {
+                maxUsed = max(maxUsed, Self.usedBytes(spool))
+                let sent = try await Self.send(harness)
+                #expect(sent.status == 0, "\(sent.output)")
+                sendRuns += 1
+                if sendRuns > 200 { break }
+            }
+            let finished = try await upload.wait()
+            #expect(finished.status == 0, "\(finished.output)")
+            #expect(finished.output.contains("reading goes on"))
+            #expect(try await Self.send(harness).status == 0)
+            #expect(maxUsed <= limit + 65_536, "the spool held at most its limit: \(maxUsed)")
+            let rows = try await harness.rows()
+            #expect(rows.count == files.count && rows.allSatisfy { $0.state == "staged" }, "\(rows.map(\.state))")
+            for row in rows { #expect(row.hash == PipelineHarness.sha256(try #require(files[row.path]))) }
+            #expect(Self.spoolFiles(spool).isEmpty)
+        }
+    }
+
+    @Test("send --watch, SIGTERM mid-part: exits 0 at once, the file given back with its journal; the next sender sends only the missing parts")
+    func watchStopsGracefully() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            let big = PipelineHarness.bytes(count: 100_000_000, seed: 44)
+            try harness.write("tape.dv", big)
+            #expect(try await harness.upload(extra: ["--spool", Self.spoolPath(harness)]).status == 0)
+
+            let child = try Self.startSend(harness, ["--watch", "--bwlimit", "8M", "--poll-seconds", "0.5"])
+            let parts = try await Self.waitForSentParts(harness, 2, of: child)
+            let signalled = ContinuousClock.now
+            child.signal(SIGTERM)
+            let stopped = try await child.wait()
+            #expect(stopped.status == 0, "\(stopped.output)")
+            #expect(ContinuousClock.now - signalled < .seconds(10), "stopped without waiting for the file")
+            #expect(parts >= 2)
+            #expect(try await harness.rows().map(\.state) == ["spooled"])
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE lease_owner IS NULL AND jsonb_array_length(send_state->'parts') >= 2", as: Int64.self) == 1,
+                    "given back with its journal")
+
+            let resumed = try await Self.send(harness)  // no wait for a lease: it was given back
+            #expect(resumed.status == 0, "\(resumed.output)")
+            let summary = PipelineHarness.summary(in: resumed.output)
+            let uploaded = try #require(summary["bytes_uploaded"] as? Int)
+            #expect(summary["files_sent"] as? Int == 1)
+            #expect(uploaded <= big.count - Int(parts) * (16 << 20) + 10, "sent \(uploaded) bytes after \(parts) parts were stored")
+            let row = try #require(try await harness.rows().first)
+            #expect(row.state == "staged")
+            #expect(try await harness.stagedHash(try #require(row.storageKey)) == PipelineHarness.sha256(big))
+        }
+    }
+
+    @Test("send --watch through a line that is cut for a while and comes back: backs off, resumes, nothing lost or doubled")
+    func networkOutage() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            var files: [String: [UInt8]] = [:]
+            for index in 0..<3 { files["big-\(index).bin"] = PipelineHarness.bytes(count: 24_000_000, seed: UInt64(500 + index)) }
+            for index in 0..<6 { files["small-\(index).txt"] = PipelineHarness.bytes(count: 10_000 + index, seed: UInt64(600 + index)) }
+            for (path, bytes) in files { try harness.write(path, bytes) }
+            #expect(try await harness.upload(extra: ["--spool", Self.spoolPath(harness)]).status == 0)
+
+            let proxy = try await RateProxy()
+            var environment = harness.environment
+            environment["AWS_ENDPOINT_URL_S3"] = proxy.endpoint
+            let child = try Program.start("uploader", [
+                "send", "--spool", Self.spoolPath(harness), "--json", "--watch", "--lease-seconds", "3", "--bwlimit", "6M",
+                "--poll-seconds", "0.5", "--max-backoff-seconds", "2",
+            ], environment: environment)
+            _ = try await Self.waitForSentParts(harness, 1, of: child)
+            // Cut long enough for the S3 client's own retries (8 tries, backoff up to ~25 s) to give up, so the
+            // sender's backoff is what carries it over the outage.
+            proxy.cut()
+            let cutDeadline = ContinuousClock.now + .seconds(90)
+            while ContinuousClock.now < cutDeadline, !child.outputSoFar().contains("not sending") {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(child.outputSoFar().contains("not sending"), "the sender noticed the outage: \(child.outputSoFar())")
+            try await Task.sleep(for: .seconds(4))  // and tried again, backing off, while the line was still cut
+            let offline = try await harness.scalar("SELECT sender_state FROM spools", as: String.self)
+            #expect(offline == "offline", "the sender's state is recorded")
+            proxy.reconnect()
+
+            let deadline = ContinuousClock.now + .seconds(180)
+            while ContinuousClock.now < deadline, try await harness.rows().contains(where: { $0.state == "spooled" }) {
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            child.signal(SIGTERM)
+            let stopped = try await child.wait()
+            _ = try await proxy.stop()
+            #expect(stopped.status == 0, "\(stopped.output)")
+            #expect(stopped.output.contains("sending again"))
+            let rows = try await harness.rows()
+            #expect(rows.count == files.count && rows.allSatisfy { $0.state == "staged" }, "\(rows.map(\.state))")
+            let sent = Self.sentKeys(stopped.output)
+            #expect(sent.count == files.count && Set(sent).count == files.count, "each file sent once: \(sent.count)")
+            for row in rows {
+                #expect(row.hash == PipelineHarness.sha256(try #require(files[row.path])))
+                #expect(try await harness.stagedHash(try #require(row.storageKey)) == row.hash, "\(row.path)")
+            }
+            #expect(try await harness.staging.listMultipartUploads(prefix: "").isEmpty, "no multipart upload left behind")
+            #expect(Self.spoolFiles(Self.spoolPath(harness)).isEmpty)
+        }
+    }
+
+    // MARK: helpers
+
+    /// Bytes of the files in place in the spool (not the temporary files being written: a rename between two
+    /// directories' listings would count one file twice).
+    static func usedBytes(_ spool: String) -> Int {
+        guard let enumerator = FileManager.default.enumerator(atPath: spool) else { return 0 }
+        var total = 0
+        while let relative = enumerator.nextObject() as? String {
+            if relative.hasPrefix(".objectstore/tmp") { continue }
+            if let attributes = try? FileManager.default.attributesOfItem(atPath: spool + "/" + relative),
+               attributes[.type] as? FileAttributeType == .typeRegular {
+                total += (attributes[.size] as? Int) ?? 0
+            }
+        }
+        return total
+    }
+
+    /// Waits until a sender's journal in the catalog shows `parts` stored parts (or the process ended).
+    static func waitForSentParts(_ harness: PipelineHarness, _ parts: Int32, of process: Subprocess.Running) async throws -> Int32 {
+        try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { client in
+            var seen: Int32 = 0
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline, kill(process.processID, 0) == 0 {
+                for try await value in try await client.query(
+                    "SELECT coalesce(max(jsonb_array_length(send_state->'parts')), 0)::int FROM objectstoragefiles",
+                    logger: TestEnvironment.logger).decode(Int32.self) { seen = value }
+                if seen >= parts { break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            return seen
+        }
+    }
+}
