@@ -58,6 +58,8 @@ public struct SpoolSender: Sendable {
     let logger: Logger
     /// This sender's lease owner (a new one per process).
     public let owner = UUID()
+    /// Set by `watch` while sending fails: the recorded state stays `offline` through retries until a file goes.
+    let offline = LockedBox(false)
 
     public init(catalog: SpoolCatalog, spool: SpoolStore, staging: any ObjectStore, configuration: SendConfiguration, logger: Logger) {
         self.catalog = catalog
@@ -87,7 +89,7 @@ public struct SpoolSender: Sendable {
                         guard let file = try await catalog.claim(
                             spoolID: spool.spool.id, owner: owner, limit: 1, lease: configuration.lease, excluding: given.value).first else { break }
                         held.withLock { $0[file.fileID] = file }
-                        await recordState("sending", file.path)
+                        if !offline.value { await recordState("sending", file.path) }
                         defer { held.withLock { $0[file.fileID] = nil } }
                         do {
                             let sent = try await send(file)
@@ -97,6 +99,7 @@ public struct SpoolSender: Sendable {
                                 $0.bytesUploaded += sent.uploaded
                             }
                             onSent(sent)
+                            if offline.exchange(false) { await recordState("sending", file.path) }
                         } catch let error as CatalogError {
                             throw error
                         } catch {
@@ -151,6 +154,7 @@ public struct SpoolSender: Sendable {
             if let trouble {
                 let since = offlineSince ?? Date()
                 if offlineSince == nil { offlineSince = since }
+                offline.value = true
                 onEvent("not sending (\(trouble)); trying again in \(Int(backoff.seconds)) s")
                 await recordState("offline", "since \(Format.timestamp(since)): \(trouble)")
                 // Full jitter on the upper half, so that several senders cut off together do not come back in step.
@@ -160,6 +164,7 @@ public struct SpoolSender: Sendable {
             } else {
                 if offlineSince != nil { onEvent("sending again") }
                 offlineSince = nil
+                offline.value = false
                 backoff = .seconds(1)
                 await recordState("idle", nil)
                 try? await Task.sleep(for: poll)
