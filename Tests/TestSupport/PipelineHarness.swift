@@ -240,10 +240,12 @@ extension PipelineHarness {
 extension PipelineHarness {
     /// Runs `uploader restore --source LABEL` into a fresh directory (with `environment` added) and returns the
     /// restored files by path (`LABEL/path`).
-    public func restoreSource(_ label: String, environment extra: [String: String] = [:]) async throws -> (status: Int32, output: String, files: [String: [UInt8]]) {
+    public func restoreSource(
+        _ label: String, arguments: [String] = [], environment extra: [String: String] = [:]
+    ) async throws -> (status: Int32, output: String, files: [String: [UInt8]]) {
         let directory = work.path + "/restored-" + UUID().uuidString.prefix(8)
         let result = try await Program.run(
-            "uploader", ["restore", "--source", label, "--to", directory, "--json"], environment: environment.merging(extra) { $1 })
+            "uploader", ["restore", "--source", label, "--to", directory, "--json"] + arguments, environment: environment.merging(extra) { $1 })
         var files: [String: [UInt8]] = [:]
         if let enumerator = FileManager.default.enumerator(atPath: directory) {
             while let relative = enumerator.nextObject() as? String {

@@ -103,6 +103,48 @@ struct SpoolTests {
         }
     }
 
+    @Test("an encrypted source (--encrypt-to) spools ciphertext only; sent, archived, restored byte for byte with the identity")
+    func encryptedSourceSpoolsCiphertext() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            let marker = "PLAINTEXT-MARKER-7f3a"
+            var files: [String: [UInt8]] = [
+                "letters/to-bank.txt": Array("\(marker) account 1234".utf8),
+                "scans/passport.tiff": PipelineHarness.bytes(count: 20_000_000, seed: 91) + Array(marker.utf8),
+            ]
+            files["copy/to-bank.txt"] = files["letters/to-bank.txt"]
+            for (path, bytes) in files { try harness.write(path, bytes) }
+            let keyPath = harness.work.path + "/key.txt"
+            let keygen = try await Subprocess.run("/usr/bin/age-keygen", ["-o", keyPath])
+            #expect(keygen.status == 0, "\(keygen.output)")
+            let recipient = try #require(try String(contentsOfFile: keyPath, encoding: .utf8).split(separator: "\n")
+                .first { $0.hasPrefix("# public key: ") }.map { String($0.dropFirst("# public key: ".count)) })
+
+            let upload = try await harness.upload(extra: ["--spool", Self.spoolPath(harness), "--encrypt-to", recipient])
+            #expect(upload.status == 0, "\(upload.output)")
+            let spool = Self.spoolPath(harness)
+            let keys = Self.spoolFiles(spool)
+            #expect(keys.count == 2, "the copy is a duplicate: \(keys)")
+            var spooledHashes: [String: String] = [:]
+            for key in keys {
+                let bytes = try #require(FileManager.default.contents(atPath: spool + "/" + key))
+                #expect(bytes.starts(with: Data("age-encryption.org/v1".utf8)), "\(key) is an age file")
+                #expect(bytes.range(of: Data(marker.utf8)) == nil, "no plaintext in the spool")
+                spooledHashes[key] = PipelineHarness.sha256(Array(bytes))
+            }
+            #expect(try await harness.scalar(
+                "SELECT count(*) FROM objectstoragefiles WHERE state = 'spooled' AND storage_key LIKE '%.age' AND stored_hash IS NOT NULL", as: Int64.self) == 2)
+
+            let sent = try await Self.send(harness)
+            #expect(sent.status == 0, "\(sent.output)")
+            for (key, hash) in spooledHashes { #expect(try await harness.stagedHash(key) == hash, "staging holds exactly the spooled bytes") }
+
+            #expect(try await harness.archiveOnce(["--small-file-threshold", "1MiB"], environment: Self.standard).status == 0)
+            let restore = try await harness.restoreSource("DVD 12", arguments: ["--identity", keyPath], environment: Self.standard)
+            #expect(restore.status == 0, "\(restore.output)")
+            for (path, bytes) in files { #expect(restore.files["DVD 12/" + path] == bytes, "\(path) restored byte for byte") }
+        }
+    }
+
     @Test("a sender SIGKILLed mid-file: the next one resumes and sends only the missing parts")
     func killedSenderResumes() async throws {
         try await PipelineHarness.with(.s3) { harness in
