@@ -308,6 +308,69 @@ struct SpoolTests {
         }
     }
 
+    @Test("randomized: senders killed (SIGKILL or SIGTERM) at random moments, round after round; at every pause each file is either spooled with its spool copy intact or staged with the right bytes; at the end all staged, nothing lost or doubled")
+    func randomKillsLoseNothing() async throws {
+        let seed = UInt64(ProcessInfo.processInfo.environment["SPOOL_TEST_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+        print("randomKillsLoseNothing seed \(seed) (SPOOL_TEST_SEED replays it)")
+        var random = SplitMix(seed: seed)
+        try await PipelineHarness.with(.s3) { harness in
+            var files: [String: [UInt8]] = [:]
+            for index in 0..<3 { files["large-\(index).bin"] = PipelineHarness.bytes(count: Int.random(in: 17_000_000...34_000_000, using: &random), seed: random.next()) }
+            for index in 0..<9 { files["small-\(index).bin"] = PipelineHarness.bytes(count: Int.random(in: 0...300_000, using: &random), seed: random.next()) }
+            files["small-dup.bin"] = files["small-1.bin"]
+            for (path, bytes) in files { try harness.write(path, bytes) }
+            #expect(try await harness.upload(extra: ["--spool", Self.spoolPath(harness)]).status == 0)
+            let spool = Self.spoolPath(harness)
+
+            /// The invariant: a spooled row's spool copy is there with the bytes the catalog expects; a staged
+            /// row's object in staging is; no other state appears.
+            func check(_ moment: String) async throws {
+                let rows = try await harness.rows()
+                #expect(rows.count == files.count, "\(moment): no row lost or added")
+                for row in rows where row.state != "duplicate" {
+                    let key = try #require(row.storageKey)
+                    let expected = PipelineHarness.sha256(try #require(files[row.path]))
+                    #expect(row.hash == expected, "\(moment): \(row.path)")
+                    switch row.state {
+                    case "spooled":
+                        let bytes = FileManager.default.contents(atPath: spool + "/" + key).map(Array.init)
+                        #expect(bytes.map(PipelineHarness.sha256) == expected, "\(moment): \(row.path) is spooled and its spool copy is intact")
+                    case "staged":
+                        #expect(try await harness.stagedHash(key) == expected, "\(moment): \(row.path) is staged with its bytes")
+                    default:
+                        Issue.record("\(moment): \(row.path) is \(row.state)")
+                    }
+                }
+            }
+
+            for round in 0..<5 {
+                let senders = try (0..<2).map { _ in
+                    try Self.startSend(harness, ["--bwlimit", "\(Int.random(in: 8...32, using: &random))M", "--concurrency", "\(Int.random(in: 1...3, using: &random))"])
+                }
+                for sender in senders {
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 100...2500, using: &random)))
+                    sender.signal(Bool.random(using: &random) ? SIGKILL : SIGTERM)
+                }
+                for sender in senders {
+                    let result = try await sender.wait()
+                    #expect([0, 130, 128 + SIGKILL].contains(result.status), "round \(round): \(result.output)")
+                }
+                try await check("after round \(round)")
+            }
+
+            // Leases of killed senders run out; then one sender finishes the job.
+            try await Task.sleep(for: .seconds(4))
+            let last = try await Self.send(harness)
+            #expect(last.status == 0, "\(last.output)")
+            try await check("at the end")
+            let rows = try await harness.rows()
+            #expect(rows.filter { $0.state == "staged" }.count == files.count - 1, "\(rows.map(\.state))")
+            #expect(Self.spoolFiles(spool).isEmpty, "the spool is empty: \(Self.spoolFiles(spool))")
+            let staged = try await PipelineHarness.allKeys(harness.staging)
+            #expect(Set(staged) == Set(rows.compactMap { $0.state == "staged" ? $0.storageKey : nil }), "one object per staged row and no other: \(staged)")
+        }
+    }
+
     // MARK: helpers
 
     /// Bytes of the files in place in the spool (not the temporary files being written: a rename between two
