@@ -294,7 +294,7 @@ public struct IngestCatalog: Sendable {
                 _ = try await connection.query("""
                     UPDATE objectstoragefiles SET hash = \(hash), size_bytes = \(file.sizeBytes), modified_at = \(file.modifiedAt),
                         kind = \(file.kind.rawValue), state = \(state.rawValue), storage = \(storage), storage_key = \(key),
-                        duplicate_of = \(holder), spool_id = \(holder == nil ? spoolID : nil), error = NULL, details = \(details[index])::jsonb, degraded = \(file.degraded),
+                        duplicate_of = \(holder), spool_id = \(holder == nil ? spoolID : nil)::uuid, error = NULL, details = \(details[index])::jsonb, degraded = \(file.degraded),
                         attempts = 0, run_after = now(), stored_size_bytes = \(holder == nil ? record.stored?.size : nil), stored_hash = \(holder == nil ? record.stored?.sha256 : nil)
                     WHERE id = \(latest.id)
                     """, logger: logger)
@@ -318,7 +318,7 @@ public struct IngestCatalog: Sendable {
                 CASE WHEN holder = 0 THEN \(storedState.rawValue) ELSE 'duplicate' END, CASE WHEN holder = 0 THEN \(storedArea) END,
                 CASE WHEN holder = 0 THEN staging_key END, NULLIF(holder, 0), details::jsonb, degraded,
                 CASE WHEN holder = 0 AND stored_hash <> '' THEN stored_size END, CASE WHEN holder = 0 AND stored_hash <> '' THEN stored_hash END,
-                CASE WHEN holder = 0 THEN \(spoolID) END
+                CASE WHEN holder = 0 THEN \(spoolID)::uuid END
             FROM unnest(\(new.map(\.file.sourceID))::bigint[], \(new.map(\.file.name))::text[], \(new.map(\.file.path))::text[],
                 \(new.map { $0.file.rawPath != nil })::boolean[], \(new.map { ByteBuffer(bytes: $0.file.rawPath ?? []) })::bytea[],
                 \(new.map(\.file.kind.rawValue))::text[], \(versions)::bigint[], \(new.map(\.file.sizeBytes))::bigint[], \(new.map(\.hash))::text[],
