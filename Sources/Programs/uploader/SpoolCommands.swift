@@ -116,7 +116,9 @@ struct SendCommand: AsyncParsableCommand {
                     let catalog = SpoolCatalog(client: client, logger: context.logger)
                     try await catalog.register(spoolID: directory.id, host: ProcessInfo.processInfo.hostName, path: directory.path)
                     let sender = try await makeSender(context, client: client, directory: directory)
-                    return try await sender.drain(onSent: Self.printer(json: json))
+                    let report = try await sender.drain(onSent: Self.printer(json: json))
+                    await sender.recordState("stopped", "the last run sent \(report.filesSent) file\(report.filesSent == 1 ? "" : "s")")
+                    return report
                 }
             }
         } catch is Interruption.Interrupted {
@@ -149,7 +151,8 @@ struct SendCommand: AsyncParsableCommand {
         try await catalog.register(spoolID: directory.id, host: ProcessInfo.processInfo.hostName, path: directory.path)
         return SpoolSender(
             catalog: catalog, spool: try await SpoolStore(spool: directory, limit: nil), staging: try await context.openStaging(),
-            configuration: SendConfiguration(concurrency: concurrency, lease: .seconds(leaseSeconds)), logger: context.logger)
+            configuration: SendConfiguration(concurrency: concurrency, lease: .seconds(leaseSeconds), limits: context.transferThrottle?.limits),
+            logger: context.logger)
     }
 
     /// `--watch`: the sender as a service until SIGTERM or Ctrl-C, which abandon the part in flight (its file given

@@ -12,11 +12,15 @@ public struct SendConfiguration: Sendable {
     /// How long a claim holds a file without renewal; a killed sender's files are taken over after this.
     public var lease: Duration
     public var putOptions: PutOptions
+    /// `--window`/`--timezone` (and `--bwlimit`, which the stores apply): outside every window no file is claimed,
+    /// and the state says `paused until HH:MM`.
+    public var limits: TransferLimits?
 
-    public init(concurrency: Int = 2, lease: Duration = .seconds(60), putOptions: PutOptions = PutOptions()) {
+    public init(concurrency: Int = 2, lease: Duration = .seconds(60), putOptions: PutOptions = PutOptions(), limits: TransferLimits? = nil) {
         self.concurrency = concurrency
         self.lease = lease
         self.putOptions = putOptions
+        self.limits = limits
     }
 }
 
@@ -86,20 +90,24 @@ public struct SpoolSender: Sendable {
             for _ in 0..<senders {
                 group.addTask {
                     while !Task.isCancelled {
+                        try await waitForWindow()
                         guard let file = try await catalog.claim(
                             spoolID: spool.spool.id, owner: owner, limit: 1, lease: configuration.lease, excluding: given.value).first else { break }
                         held.withLock { $0[file.fileID] = file }
                         if !offline.value { await recordState("sending", file.path) }
                         defer { held.withLock { $0[file.fileID] = nil } }
                         do {
+                            let started = ContinuousClock.now
                             let sent = try await send(file)
+                            let seconds = max((ContinuousClock.now - started).seconds, 0.001)
                             totals.withLock {
                                 $0.filesSent += 1
                                 $0.bytesSent += sent.size
                                 $0.bytesUploaded += sent.uploaded
                             }
                             onSent(sent)
-                            if offline.exchange(false) { await recordState("sending", file.path) }
+                            offline.value = false
+                            await recordState("sending", "\(Format.rate(Double(sent.uploaded) / seconds)) on the last file (\(file.path))")
                         } catch let error as CatalogError {
                             throw error
                         } catch {
@@ -173,8 +181,28 @@ public struct SpoolSender: Sendable {
         await Task { await recordState("stopped", nil) }.value
     }
 
+    /// Returns at once inside a transfer window (or without windows); otherwise records `paused until HH:MM` and
+    /// sleeps until the next window opens, claiming nothing meanwhile (so no lease is held through the pause).
+    func waitForWindow() async throws {
+        guard let limits = configuration.limits, !limits.windows.isAlwaysOpen else { return }
+        var announced = false
+        while !Task.isCancelled {
+            let now = Date()
+            if limits.windows.isOpen(at: now, in: limits.timeZone) {
+                if announced { await recordState("sending", "transfer window open") }
+                return
+            }
+            let opening = limits.windows.nextOpening(after: now, in: limits.timeZone)
+            if !announced {
+                announced = true
+                await recordState("paused", "until \(Format.wallTime(opening, now: now, timeZone: limits.timeZone)): outside every transfer window")
+            }
+            try await Task.sleep(for: .milliseconds(Int64(min(max(opening.timeIntervalSince(now), 0.05), 60) * 1000)))
+        }
+    }
+
     /// Records what this sender is doing in `spools` (best effort: the catalog may be the thing that is down).
-    func recordState(_ state: String, _ detail: String?) async {
+    public func recordState(_ state: String, _ detail: String?) async {
         do {
             try await catalog.recordSenderState(spoolID: spool.spool.id, state: state, detail: detail)
         } catch {
