@@ -308,6 +308,38 @@ struct SpoolTests {
         }
     }
 
+    @Test("outside every --window the sender claims nothing and says 'paused until HH:MM' (uploader sources shows it); SIGTERM ends the wait")
+    func closedWindowPauses() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            try harness.write("notes.txt", "a file waiting for the night")
+            #expect(try await harness.upload(extra: ["--spool", Self.spoolPath(harness)]).status == 0)
+            // A window that opens two hours from now (UTC), so it is closed for the whole test.
+            var utc = Calendar(identifier: .gregorian)
+            utc.timeZone = TimeZone(identifier: "UTC")!
+            let opens = utc.dateComponents([.hour, .minute], from: Date().addingTimeInterval(7200))
+            let closes = utc.dateComponents([.hour, .minute], from: Date().addingTimeInterval(7200 + 1800))
+            let window = String(format: "%02d:%02d-%02d:%02d", opens.hour!, opens.minute!, closes.hour!, closes.minute!)
+            let child = try Self.startSend(harness, ["--window", window, "--timezone", "UTC"])
+            var state: String?
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline, state != "paused" {
+                state = try? await harness.scalar("SELECT sender_state FROM spools", as: String.self)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(state == "paused")
+            let detail = try await harness.scalar("SELECT sender_detail FROM spools", as: String.self)
+            #expect(detail?.hasPrefix(String(format: "until %02d:%02d", opens.hour!, opens.minute!)) == true, "\(detail ?? "nil")")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE lease_owner IS NOT NULL", as: Int64.self) == 0, "nothing claimed")
+            let sources = try await Program.run("uploader", ["sources", "--json"], environment: harness.environment)
+            #expect(sources.output.contains(#""files_waiting":1"#) && sources.output.contains(#""sender_state":"paused""#), "\(sources.output)")
+            child.signal(SIGTERM)
+            let stopped = try await child.wait()
+            #expect(stopped.status == 130, "\(stopped.output)")
+            #expect(try await harness.rows().map(\.state) == ["spooled"])
+            #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty)
+        }
+    }
+
     @Test("randomized: senders killed (SIGKILL or SIGTERM) at random moments, round after round; at every pause each file is either spooled with its spool copy intact or staged with the right bytes; at the end all staged, nothing lost or doubled")
     func randomKillsLoseNothing() async throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["SPOOL_TEST_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
