@@ -340,6 +340,28 @@ struct SpoolTests {
         }
     }
 
+    @Test("a delete requested while the content is spooled waits until it is sent and archived, then is processed as usual")
+    func deleteOfSpooledContentWaits() async throws {
+        try await PipelineHarness.with(.s3) { harness in
+            let bytes = PipelineHarness.bytes(count: 50_000, seed: 77)
+            try harness.write("a.bin", bytes)
+            try harness.write("copy/a.bin", bytes)
+            #expect(try await harness.upload(extra: ["--spool", Self.spoolPath(harness)]).status == 0)
+            let holder = try #require(try await harness.rows().first { $0.state == "spooled" })
+            try await harness.execute("INSERT INTO objectstoragedeletelog (file_id, requested_at) VALUES (\(holder.id), now() - interval '1 second')")
+            let options = ["--delete-grace-days", "0", "--small-file-threshold", "1MiB"]
+            #expect(try await harness.archiveOnce(options, environment: Self.standard).status == 0)
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragedeletelog WHERE processed_at IS NULL", as: Int64.self) == 1, "waits")
+            #expect(try await harness.rows().first { $0.id == holder.id }?.state == "spooled")
+
+            #expect(try await Self.send(harness).status == 0)
+            #expect(try await harness.archiveOnce(options, environment: Self.standard).status == 0)
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragedeletelog WHERE processed_at IS NULL", as: Int64.self) == 0, "processed once sent")
+            let restore = try await harness.restoreSource("DVD 12", environment: Self.standard)
+            #expect(restore.files["DVD 12/copy/a.bin"] == bytes, "the duplicate keeps the content: \(restore.output)")
+        }
+    }
+
     @Test("randomized: senders killed (SIGKILL or SIGTERM) at random moments, round after round; at every pause each file is either spooled with its spool copy intact or staged with the right bytes; at the end all staged, nothing lost or doubled")
     func randomKillsLoseNothing() async throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["SPOOL_TEST_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
