@@ -68,6 +68,7 @@ actor SpoolSpace {
     private var reserved: Int64 = 0
     private var finished: [(size: Int64, at: ContinuousClock.Instant)] = []
     private var waiting = 0
+    private var measured: (used: Int64, at: ContinuousClock.Instant)?
 
     init(root: String, limit: Int64, onWait: @escaping @Sendable (String) -> Void) {
         self.root = root
@@ -78,31 +79,45 @@ actor SpoolSpace {
     func reserve(_ size: Int64) async throws {
         var announced = false
         while true {
-            let started = ContinuousClock.now
-            let root = self.root
-            let used = try await blocking { SpoolDirectory.usedBytes(root) }
-            // Writes that ended before this measurement began are on disk now, and counted in `used`.
-            let counted = finished.filter { $0.at < started }
-            reserved -= counted.reduce(0) { $0 + $1.size }
-            finished.removeAll { $0.at < started }
-            let pending = reserved
-            if used + pending + size <= limit || (used == 0 && pending == 0) {
+            // Walking the spool costs a stat per file: a measurement serves for a second (it can only overstate
+            // what is there, since senders only take files away, and writes since are still reserved).
+            var fresh = false
+            if measured == nil || ContinuousClock.now - measured!.at > .seconds(1) {
+                try await measure()
+                fresh = true
+            }
+            let used = measured!.used
+            if used + reserved + size <= limit || (used == 0 && reserved == 0) {
                 reserved += size
                 if announced {
                     waiting -= 1
-                    if waiting == 0 { onWait("spool has room again (\(Format.bytes(used + pending)) of \(Format.bytes(limit))): reading goes on") }
+                    if waiting == 0 { onWait("spool has room again (\(Format.bytes(used + reserved)) of \(Format.bytes(limit))): reading goes on") }
                 }
                 return
+            }
+            guard fresh else {
+                measured = nil  // a stale look said full: look again before waiting
+                continue
             }
             if !announced {
                 announced = true
                 waiting += 1
                 if waiting == 1 {
-                    onWait("spool full (\(Format.bytes(used + pending)) of \(Format.bytes(limit)) in \(root)): reading paused until `uploader send` frees space; nothing is dropped")
+                    onWait("spool full (\(Format.bytes(used + reserved)) of \(Format.bytes(limit)) in \(root)): reading paused until `uploader send` frees space; nothing is dropped")
                 }
             }
             try await Task.sleep(for: .milliseconds(500))
         }
+    }
+
+    /// Walks the spool; writes that ended before the walk began are on disk now, counted in it, and no longer reserved.
+    private func measure() async throws {
+        let started = ContinuousClock.now
+        let root = self.root
+        let used = try await blocking { SpoolDirectory.usedBytes(root) }
+        reserved -= finished.filter { $0.at < started }.reduce(0) { $0 + $1.size }
+        finished.removeAll { $0.at < started }
+        measured = (used, started)
     }
 
     /// A write ended: a written file stays reserved until a measurement sees it; a failed one frees its room now.
