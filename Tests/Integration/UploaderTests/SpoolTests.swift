@@ -347,7 +347,9 @@ struct SpoolTests {
             try harness.write("a.bin", bytes)
             try harness.write("copy/a.bin", bytes)
             #expect(try await harness.upload(extra: ["--spool", Self.spoolPath(harness)]).status == 0)
+            // Which of the two paths holds the content and which is its duplicate depends on which was recorded first.
             let holder = try #require(try await harness.rows().first { $0.state == "spooled" })
+            let survivor = try #require(try await harness.rows().first { $0.id != holder.id }).path
             try await harness.execute("INSERT INTO objectstoragedeletelog (file_id, requested_at) VALUES (\(holder.id), now() - interval '1 second')")
             let options = ["--delete-grace-days", "0", "--small-file-threshold", "1MiB"]
             #expect(try await harness.archiveOnce(options, environment: Self.standard).status == 0)
@@ -358,7 +360,8 @@ struct SpoolTests {
             #expect(try await harness.archiveOnce(options, environment: Self.standard).status == 0)
             #expect(try await harness.scalar("SELECT count(*) FROM objectstoragedeletelog WHERE processed_at IS NULL", as: Int64.self) == 0, "processed once sent")
             let restore = try await harness.restoreSource("DVD 12", environment: Self.standard)
-            #expect(restore.files["DVD 12/copy/a.bin"] == bytes, "the duplicate keeps the content: \(restore.output)")
+            #expect(restore.files["DVD 12/" + survivor] == bytes, "the duplicate keeps the content: \(restore.output)")
+            #expect(restore.files.count == 1, "the deleted file is not restored")
         }
     }
 
