@@ -156,7 +156,7 @@ let package = Package(
             name: "uploader",
             dependencies: [
                 "CommandSupport", "UploadCommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Restore",
-                "ArchiveFormat", "AgeEncryption", argumentParser, postgres,
+                "ArchiveFormat", "AgeEncryption", argumentParser, postgres, lifecycle,
             ],
             path: "Sources/Programs/uploader", swiftSettings: strictSettings),
         .executableTarget(

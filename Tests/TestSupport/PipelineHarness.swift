@@ -236,3 +236,34 @@ extension PipelineHarness {
         }
     }
 }
+
+extension PipelineHarness {
+    /// Runs `uploader restore --source LABEL` into a fresh directory (with `environment` added) and returns the
+    /// restored files by path (`LABEL/path`).
+    public func restoreSource(
+        _ label: String, arguments: [String] = [], environment extra: [String: String] = [:]
+    ) async throws -> (status: Int32, output: String, files: [String: [UInt8]]) {
+        let directory = work.path + "/restored-" + UUID().uuidString.prefix(8)
+        let result = try await Program.run(
+            "uploader", ["restore", "--source", label, "--to", directory, "--json"] + arguments, environment: environment.merging(extra) { $1 })
+        var files: [String: [UInt8]] = [:]
+        if let enumerator = FileManager.default.enumerator(atPath: directory) {
+            while let relative = enumerator.nextObject() as? String {
+                var isDirectory: ObjCBool = false
+                FileManager.default.fileExists(atPath: directory + "/" + relative, isDirectory: &isDirectory)
+                if !isDirectory.boolValue, let data = FileManager.default.contents(atPath: directory + "/" + relative) { files[relative] = Array(data) }
+            }
+        }
+        return (result.status, result.output, files)
+    }
+
+    /// The state `uploader sources --json` gives the source with this label (nil: not listed).
+    public func sourceState(_ label: String) async throws -> String? {
+        let listing = try await Program.run("uploader", ["sources", "--json"], environment: environment)
+        for line in listing.output.split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], object["label"] as? String == label else { continue }
+            return object["state"] as? String
+        }
+        return nil
+    }
+}

@@ -8,6 +8,7 @@ public final class RateProxy: Sendable {
     /// The proxy's address: use it as the S3 endpoint.
     public let endpoint: String
     private let statsFile: String
+    private let outageFile: String
     private let process: Subprocess.Running
 
     /// What the proxy counted: bytes per bucket, client to server (`up`) and back (`down`).
@@ -42,9 +43,10 @@ public final class RateProxy: Sendable {
         let upstream = try upstream ?? TestEnvironment.required("TEST_S3_ENDPOINT")
         let base = NSTemporaryDirectory() + "/rate-proxy-\(UUID().uuidString)"
         statsFile = base + ".json"
+        outageFile = base + ".outage"
         process = try Subprocess.spawn("/usr/bin/env", [
             "python3", FaultProxy.repositoryRoot + "/scripts/lib/rate_proxy.py", "--upstream", upstream,
-            "--port-file", base + ".port", "--stats-file", statsFile,
+            "--port-file", base + ".port", "--stats-file", statsFile, "--outage-file", outageFile,
         ])
         var port: String?
         for _ in 0..<200 {
@@ -62,6 +64,16 @@ public final class RateProxy: Sendable {
         endpoint = "http://127.0.0.1:\(port)"
     }
 
+    /// Cuts the line: open connections are shut down mid-transfer and new ones closed at once, until ``reconnect()``.
+    public func cut() {
+        FileManager.default.createFile(atPath: outageFile, contents: Data())
+    }
+
+    /// Ends an outage begun by ``cut()``.
+    public func reconnect() {
+        try? FileManager.default.removeItem(atPath: outageFile)
+    }
+
     /// The counts so far (rewritten by the proxy every 200 ms).
     public func counts() throws -> Counts {
         try JSONDecoder().decode(Counts.self, from: Data(contentsOf: URL(fileURLWithPath: statsFile)))
@@ -69,6 +81,7 @@ public final class RateProxy: Sendable {
 
     /// Stops the proxy and returns its final counts.
     public func stop() async throws -> Counts {
+        reconnect()
         process.signal(SIGTERM)
         _ = try? await process.wait()
         defer { try? FileManager.default.removeItem(atPath: statsFile) }

@@ -7,6 +7,10 @@ Writes the port to --port-file once it accepts connections, and rewrites --stats
 and at exit) as JSON: {"start": UNIX_TIME_OF_BUCKET_0, "bucket": 0.1, "up": [bytes...], "down": [bytes...]}, where
 "up" is client to server (uploads) and "down" server to client (downloads).
 
+With --outage-file FILE, the proxy plays a network outage while FILE exists: every open connection is cut (both
+sockets shut down mid-transfer) and new connections are closed as soon as they are accepted; when FILE is removed
+it forwards again. The spool sender's tests cut the line this way and check that nothing is lost.
+
 Standard library only; two threads per connection. Ends on SIGTERM or SIGINT.
 """
 import argparse
@@ -63,12 +67,49 @@ def pump(source, target, counter, series):
                 pass
 
 
-def serve(client, upstream, counter):
+class Outage:
+    """Whether the line is cut (FILE exists), and the open connections to cut when it is."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.open = set()
+
+    def active(self):
+        return self.path is not None and os.path.exists(self.path)
+
+    def track(self, sock):
+        with self.lock:
+            self.open.add(sock)
+
+    def forget(self, sock):
+        with self.lock:
+            self.open.discard(sock)
+
+    def watch(self, stop):
+        while not stop.wait(0.05):
+            if not self.active():
+                continue
+            with self.lock:
+                doomed = list(self.open)
+            for sock in doomed:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def serve(client, upstream, counter, outage):
+    if outage.active():
+        client.close()
+        return
     try:
         server = socket.create_connection(upstream)
     except OSError:
         client.close()
         return
+    for sock in (client, server):
+        outage.track(sock)
     for sock in (client, server):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     threads = [threading.Thread(target=pump, args=(client, server, counter, "up"), daemon=True),
@@ -77,6 +118,8 @@ def serve(client, upstream, counter):
         thread.start()
     for thread in threads:
         thread.join()
+    for sock in (client, server):
+        outage.forget(sock)
     client.close()
     server.close()
 
@@ -88,6 +131,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file")
     parser.add_argument("--stats-file", required=True)
+    parser.add_argument("--outage-file")
     arguments = parser.parse_args()
     parts = urlsplit(arguments.upstream)
     upstream = (parts.hostname, parts.port or 80)
@@ -114,6 +158,8 @@ def main():
             counter.write(arguments.stats_file)
 
     threading.Thread(target=writer, daemon=True).start()
+    outage = Outage(arguments.outage_file)
+    threading.Thread(target=outage.watch, args=(stop,), daemon=True).start()
     counter.write(arguments.stats_file)
     port = listener.getsockname()[1]
     if arguments.port_file:
@@ -126,7 +172,7 @@ def main():
             client, _ = listener.accept()
         except OSError:
             break
-        threading.Thread(target=serve, args=(client, upstream, counter), daemon=True).start()
+        threading.Thread(target=serve, args=(client, upstream, counter, outage), daemon=True).start()
     counter.write(arguments.stats_file)
 
 

@@ -238,7 +238,7 @@ public struct AlertCatalog: Sendable {
                                   WHERE a.event_key = 'source-archived:' || s.id || ':' || floor(extract(epoch FROM s.finished_at) * 1000000)::bigint)
                   AND NOT EXISTS (SELECT 1 FROM objectstoragefiles f \(unescaped: EffectiveState.holderJoin)
                                   WHERE f.source_id = s.id AND f.deleted_at IS NULL
-                                    AND \(unescaped: EffectiveState.sql) IN ('staged', 'transcoding', 'transcoded', 'archiving', 'failed'))
+                                    AND \(unescaped: EffectiveState.sql) IN ('spooled', 'staged', 'transcoding', 'transcoded', 'archiving', 'failed'))
                   AND NOT EXISTS (SELECT 1 FROM pending_uploads p WHERE p.source_id = s.id)
                   AND NOT EXISTS (SELECT 1 FROM source_problems sp WHERE sp.source_id = s.id)
                   AND EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.source_id = s.id AND f.state IN ('archived', 'duplicate'))

@@ -3,7 +3,7 @@
 public enum CatalogSchema {
     public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers,
                                                        contentHolders, walkProblems, keepRaw, sourceEncryption, snapshots, sourceTier,
-                                                       uploadIndexToken]
+                                                       spool, uploadIndexToken]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """
@@ -406,5 +406,38 @@ public enum CatalogSchema {
     /// (after snapshots, 11).
     static let sourceTier = Migration(version: 12, name: "source tier", statements: [
         "ALTER TABLE sources ADD COLUMN tier TEXT NOT NULL DEFAULT 'cold' CHECK (tier IN ('cold', 'warm'))",
+    ])
+
+    /// A local spool (`uploader upload --spool DIR`): files read at disc speed into a directory and sent to staging
+    /// later by `uploader send`. A spooled row names its spool (`spool_id`, the UUID in the spool's identity file,
+    /// so that several machines' spools are told apart) and its file there (`storage = 'spool'`, `storage_key`: the
+    /// same key it gets in staging). `send_state` is the sender's multipart journal, so a killed sender's successor
+    /// sends only the missing parts. `spools` lists the spools seen and what their sender last said.
+    static let spool = Migration(version: 13, name: "spool", statements: [
+        "ALTER TABLE ObjectStorageFiles DROP CONSTRAINT objectstoragefiles_state_check",
+        """
+        ALTER TABLE ObjectStorageFiles ADD CONSTRAINT objectstoragefiles_state_check CHECK (state IN (
+            'spooled', 'staged', 'transcoding', 'transcoded', 'archiving', 'archived', 'duplicate', 'failed', 'unreadable'))
+        """,
+        "ALTER TABLE ObjectStorageFiles DROP CONSTRAINT objectstoragefiles_storage_check",
+        "ALTER TABLE ObjectStorageFiles ADD CONSTRAINT objectstoragefiles_storage_check CHECK (storage IN ('spool', 'staging', 'archive'))",
+        "ALTER TABLE ObjectStorageFiles ADD COLUMN spool_id UUID",
+        "ALTER TABLE ObjectStorageFiles ADD COLUMN send_state JSONB",
+        """
+        ALTER TABLE ObjectStorageFiles ADD CONSTRAINT objectstoragefiles_spooled_check
+            CHECK (state <> 'spooled' OR (spool_id IS NOT NULL AND storage = 'spool' AND storage_key IS NOT NULL))
+        """,
+        "CREATE INDEX objectstoragefiles_spooled_idx ON ObjectStorageFiles (spool_id, id) WHERE state = 'spooled'",
+        """
+        CREATE TABLE spools (
+            id UUID PRIMARY KEY,
+            host TEXT NOT NULL,
+            path TEXT NOT NULL,
+            registered_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            sender_state TEXT,
+            sender_detail TEXT,
+            sender_updated_at TIMESTAMPTZ
+        )
+        """,
     ])
 }

@@ -47,6 +47,9 @@ public struct DeleteRequests: Sendable {
                 FROM objectstoragedeletelog d JOIN objectstoragefiles f ON f.id = d.file_id
                 WHERE d.processed_at IS NULL AND d.requested_at < now() - make_interval(secs => \(grace.seconds))
                   AND f.state NOT IN ('transcoding', 'archiving')
+                  -- Content still in a spool waits until it is sent: a sender holds its row by id, and handing the
+                  -- content over to another row under it would leave that row pointing at a spool file that goes.
+                  AND (SELECT h.state FROM objectstoragefiles h WHERE h.id = content_holder(f.id)) IS DISTINCT FROM 'spooled'
                 ORDER BY d.requested_at, d.id
                 LIMIT 1
                 FOR UPDATE OF d SKIP LOCKED

@@ -8,11 +8,19 @@ import PostgresNIO
 public struct IngestCatalog: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// Set for `uploader upload --spool`: new content is recorded `spooled` in this spool (storage `spool`), not
+    /// `staged`; `uploader send` moves it on.
+    public let spoolID: UUID?
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, spoolID: UUID? = nil) {
         self.client = client
         self.logger = logger
+        self.spoolID = spoolID
     }
+
+    /// The state and storage area of a row whose bytes this uploader stored.
+    var storedState: FileState { spoolID == nil ? .staged : .spooled }
+    var storedArea: String { spoolID == nil ? StorageArea.staging.rawValue : SpoolCatalog.storageArea }
 
     /// The same database's snapshots (each run is one).
     public var snapshots: SnapshotCatalog { SnapshotCatalog(client: client, logger: logger) }
@@ -270,8 +278,8 @@ public struct IngestCatalog: Sendable {
                 outcomes[index] = .needsContent
                 continue
             }
-            let state: FileState = holder == nil ? .staged : .duplicate
-            let storage: String? = holder == nil ? StorageArea.staging.rawValue : nil
+            let state: FileState = holder == nil ? storedState : .duplicate
+            let storage: String? = holder == nil ? storedArea : nil
             let key = holder == nil ? record.stagingKey : nil
 
             // A path that was unreadable before, or whose archiving failed, gets its content in the same row: no new
@@ -286,7 +294,7 @@ public struct IngestCatalog: Sendable {
                 _ = try await connection.query("""
                     UPDATE objectstoragefiles SET hash = \(hash), size_bytes = \(file.sizeBytes), modified_at = \(file.modifiedAt),
                         kind = \(file.kind.rawValue), state = \(state.rawValue), storage = \(storage), storage_key = \(key),
-                        duplicate_of = \(holder), error = NULL, details = \(details[index])::jsonb, degraded = \(file.degraded),
+                        duplicate_of = \(holder), spool_id = \(holder == nil ? spoolID : nil)::uuid, error = NULL, details = \(details[index])::jsonb, degraded = \(file.degraded),
                         attempts = 0, run_after = now(), stored_size_bytes = \(holder == nil ? record.stored?.size : nil), stored_hash = \(holder == nil ? record.stored?.sha256 : nil)
                     WHERE id = \(latest.id)
                     """, logger: logger)
@@ -304,12 +312,13 @@ public struct IngestCatalog: Sendable {
         let holderIDs = inserts.map { holders[$0] ?? 0 }
         let inserted = try await connection.query("""
             INSERT INTO objectstoragefiles (source_id, name, path, raw_path, kind, version, size_bytes, hash, modified_at,
-                state, storage, storage_key, duplicate_of, details, degraded, stored_size_bytes, stored_hash)
+                state, storage, storage_key, duplicate_of, details, degraded, stored_size_bytes, stored_hash, spool_id)
             SELECT source_id, name, path, CASE WHEN has_raw_path THEN raw_path END, kind, version, size_bytes, hash,
                 CASE WHEN has_modified_at THEN modified_at END,
-                CASE WHEN holder = 0 THEN 'staged' ELSE 'duplicate' END, CASE WHEN holder = 0 THEN 'staging' END,
+                CASE WHEN holder = 0 THEN \(storedState.rawValue) ELSE 'duplicate' END, CASE WHEN holder = 0 THEN \(storedArea) END,
                 CASE WHEN holder = 0 THEN staging_key END, NULLIF(holder, 0), details::jsonb, degraded,
-                CASE WHEN holder = 0 AND stored_hash <> '' THEN stored_size END, CASE WHEN holder = 0 AND stored_hash <> '' THEN stored_hash END
+                CASE WHEN holder = 0 AND stored_hash <> '' THEN stored_size END, CASE WHEN holder = 0 AND stored_hash <> '' THEN stored_hash END,
+                CASE WHEN holder = 0 THEN \(spoolID)::uuid END
             FROM unnest(\(new.map(\.file.sourceID))::bigint[], \(new.map(\.file.name))::text[], \(new.map(\.file.path))::text[],
                 \(new.map { $0.file.rawPath != nil })::boolean[], \(new.map { ByteBuffer(bytes: $0.file.rawPath ?? []) })::bytea[],
                 \(new.map(\.file.kind.rawValue))::text[], \(versions)::bigint[], \(new.map(\.file.sizeBytes))::bigint[], \(new.map(\.hash))::text[],

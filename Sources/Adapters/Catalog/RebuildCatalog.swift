@@ -135,13 +135,13 @@ public struct RebuildSession: @unchecked Sendable {
                 SELECT count(*)::int FROM inserted
                 """)
             let inFlight = try await count("""
-                SELECT count(*)::int FROM rebuild_export WHERE kind = 'file' AND doc->>'state' IN ('staged', 'transcoding', 'transcoded', 'archiving')
+                SELECT count(*)::int FROM rebuild_export WHERE kind = 'file' AND doc->>'state' IN ('spooled', 'staged', 'transcoding', 'transcoded', 'archiving')
                 """)
             let files = try await count("""
                 WITH inserted AS (
                     INSERT INTO objectstoragefiles SELECT (jsonb_populate_record(NULL::objectstoragefiles,
                         jsonb_build_object('lease_token', 0, 'run_after', now()) ||
-                        CASE WHEN doc->>'state' IN ('staged', 'transcoding', 'transcoded', 'archiving')
+                        CASE WHEN doc->>'state' IN ('spooled', 'staged', 'transcoding', 'transcoded', 'archiving')
                              THEN doc || jsonb_build_object('state', 'failed', 'storage', NULL, 'storage_key', NULL,
                                                             'error', \(RebuildCatalog.inFlightError)::text,
                                                             'details', coalesce(doc->'details', '{}') || '{"rebuilt_in_flight": true}')

@@ -110,6 +110,8 @@ public struct SourceSummary: Sendable, Hashable {
     public var failed: Int64
     public var unreadable: Int64
     public var deleted: Int64
+    /// Read into a spool (`uploader upload --spool`) and not sent to staging yet (a duplicate of such a file too).
+    public var spooled: Int64 = 0
     /// Paths the last upload could not read (see `WalkProblems`), and the first few as "path: problem".
     public var walkProblems: Int64 = 0
     public var walkProblemPaths: [String] = []
@@ -274,18 +276,19 @@ public struct RestoreCatalog: Sendable {
                        count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.effective IN ('staged', 'transcoding', 'transcoded', 'archiving')),
                        count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.effective = 'failed'),
                        count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.effective = 'unreadable'),
-                       count(f.id) FILTER (WHERE f.deleted_at IS NOT NULL)
+                       count(f.id) FILTER (WHERE f.deleted_at IS NOT NULL),
+                       count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.effective = 'spooled')
                 FROM sources s
                 LEFT JOIN (SELECT f.*, \(unescaped: EffectiveState.sql) AS effective
                            FROM objectstoragefiles f \(unescaped: EffectiveState.holderJoin)) AS f ON f.source_id = s.id
                 GROUP BY s.id ORDER BY s.label
                 """, logger: logger)
             var result: [SourceSummary] = []
-            for try await row in rows.decode((Int64, String, String, String?, Date, Date?, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64).self) {
+            for try await row in rows.decode((Int64, String, String, String?, Date, Date?, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64).self) {
                 result.append(SourceSummary(
                     id: row.0, label: row.1, metadataJSON: row.2, note: row.3, startedAt: row.4, finishedAt: row.5, files: row.6,
                     bytes: row.7, storedBytes: row.8, archived: row.9, duplicates: row.10, inProgress: row.11, failed: row.12,
-                    unreadable: row.13, deleted: row.14))
+                    unreadable: row.13, deleted: row.14, spooled: row.15))
             }
             let encrypted = try await client.query("""
                 SELECT s.id, s.encryption::text, count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.details ? 'video_not_transcoded')

@@ -28,7 +28,7 @@ public struct StatusCatalog: Sendable {
         self.logger = logger
     }
 
-    static let pendingStates: Set<String> = ["staged", "transcoding", "transcoded", "archiving"]
+    static let pendingStates: Set<String> = ["spooled", "staged", "transcoding", "transcoded", "archiving"]
     static let doneStates: Set<String> = ["archived", "duplicate"]
 
     struct StateRow: Sendable {

@@ -10,6 +10,9 @@ public enum FileKind: String, Sendable, CaseIterable, Codable {
 
 /// The life of one row of `ObjectStorageFiles` (see docs/architecture.md for the transitions).
 public enum FileState: String, Sendable, CaseIterable, Codable {
+    /// Read into a local spool directory (`uploader upload --spool`), not in staging yet: `uploader send` moves it
+    /// to `staged`. No worker claims it, and no source holding one is safe to destroy.
+    case spooled
     case staged
     case transcoding
     case transcoded
@@ -29,7 +32,7 @@ public enum FileState: String, Sendable, CaseIterable, Codable {
     public var isFinal: Bool {
         switch self {
         case .archived, .duplicate, .failed, .unreadable: true
-        case .staged, .transcoding, .transcoded, .archiving: false
+        case .spooled, .staged, .transcoding, .transcoded, .archiving: false
         }
     }
 }

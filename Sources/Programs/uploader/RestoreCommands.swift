@@ -319,6 +319,22 @@ struct ListCommand: AsyncParsableCommand {
 
 /// `uploader sources`.
 struct SourcesCommand: AsyncParsableCommand {
+    /// One line per spool: where it is, what waits in it, and what its sender last said.
+    static func spoolLines(_ spools: [SpoolSenderStatus], style: Listing.Style) -> [String] {
+        spools.map { spool in
+            let said = spool.state.map { state in
+                "sender \(state)" + (spool.detail.map { " (\($0))" } ?? "") + (spool.updatedAt.map { ", \(Format.timestamp($0))" } ?? "")
+            } ?? "no sender has run"
+            if style == .jsonLines {
+                return SendCommand.jsonLine([
+                    "spool": spool.path, "spool_id": spool.spoolID.uuidString.lowercased(), "host": spool.host, "files_waiting": spool.files,
+                    "bytes_waiting": spool.bytes, "sender_state": spool.state ?? NSNull(), "sender_detail": spool.detail ?? NSNull(),
+                ])
+            }
+            return "spool \(spool.path) on \(spool.host): \(spool.files) file\(spool.files == 1 ? "" : "s") (\(Format.bytes(spool.bytes))) waiting to send; \(said)"
+        }
+    }
+
     static let configuration = CommandConfiguration(commandName: "sources", abstract: "List the sources (discs, drives) with their files by state.")
 
     @OptionGroup var options: GlobalOptions
@@ -330,6 +346,7 @@ struct SourcesCommand: AsyncParsableCommand {
         let style = Listing.Style.choose(json: json)
         let lines = try await withArchive(options) { context, handle, _ in
             Listing.sources(try await RestoreCatalog(client: handle, logger: context.logger).sources(), style: style)
+                + Self.spoolLines(try await SpoolCatalog(client: handle, logger: context.logger).senders(), style: style)
         }
         for line in lines { print(line) }
     }

@@ -33,6 +33,12 @@ struct UploadCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Bandwidth and time windows") var transfers: TransferLimitOptions
 
+    @OptionGroup(title: "Spool (read now, send later with `uploader send`)") var spool: SpoolOptions
+
+    @Option(name: .customLong("spool-limit"), help: ArgumentHelp(
+        "The most the spool may hold, e.g. 20G: when full, reading pauses until `uploader send` frees space (BACKUP_SPOOL_LIMIT).", valueName: "size"))
+    var spoolLimit: ByteSize?
+
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
 
@@ -53,6 +59,7 @@ struct UploadCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try ProgramContext.load(options, role: .uploader).pacingTransfers(transfers)
+        let spooling = try SpoolSetting.resolve(path: spool.resolve(context), limit: spoolLimit, context: context)
         let ingestRoot: IngestRoot
         do {
             ingestRoot = try await IngestRoot.resolve(path)
@@ -74,7 +81,8 @@ struct UploadCommand: AsyncParsableCommand {
         let spoolDirectory = context.layout.uploadSpool
         let report = try await withUploadRun(
             context, configuration: configuration, progress: progress,
-            resumeHint: "files finished so far are catalogued; run the same command again to continue where it stopped"
+            resumeHint: "files finished so far are catalogued; run the same command again to continue where it stopped",
+            spool: dryRun ? nil : spooling
         ) { run in
             try await isImage ? run.run(isoImage: root, spoolDirectory: spoolDirectory) : run.run(root: root)
         }
@@ -82,5 +90,11 @@ struct UploadCommand: AsyncParsableCommand {
             for line in report.summaryLines { print(line) }
         }
         if !report.isComplete { throw ExitCode(1) }
+        if let spooling, !dryRun {
+            // The disc is free now; its bytes are still only in the spool.
+            let message = "\(source.label) is read; you may eject it. Do not destroy it until `uploader audit` says it is safe "
+                + "(its files wait in \(spooling.path) for `uploader send`)."
+            if style == .jsonLines { CommandRunner.printToStandardError(message) } else { print(message) }
+        }
     }
 }

@@ -10,17 +10,25 @@ import UploadCommandSupport
 /// Opens the catalog and the staging store, runs `body` with an `UploadRun`, and turns Ctrl-C into a message
 /// that says how to continue (exit 130).
 func withUploadRun<Result: Sendable>(
-    _ context: ProgramContext, configuration: UploadConfiguration, progress: UploadProgress, resumeHint: String,
+    _ context: ProgramContext, configuration: UploadConfiguration, progress: UploadProgress, resumeHint: String, spool: SpoolSetting? = nil,
     _ body: @escaping @Sendable (UploadRun) async throws -> Result
 ) async throws -> Result {
     do {
         return try await exitingOnSourceSettingConflicts {
             try await Interruption.cancellingOnSignals {
                 try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
-                    let staging = try await context.openStaging()
+                    // With a spool, the bytes go into the spool directory and the rows say `spooled`; `uploader send` moves them on.
+                    let staging: any ObjectStore
+                    var spoolID: UUID?
+                    if let spool {
+                        let store = try await spool.open(client: client, context: context)
+                        (staging, spoolID) = (store, store.spool.id)
+                    } else {
+                        staging = try await context.openStaging()
+                    }
                     var configuration = configuration
                     configuration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
-                    let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger), staging: staging,
+                    let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger, spoolID: spoolID), staging: staging,
                                         configuration: configuration, progress: progress, logger: context.logger)
                     return try await body(run)
                 }
@@ -29,6 +37,9 @@ func withUploadRun<Result: Sendable>(
     } catch is Interruption.Interrupted {
         CommandRunner.printToStandardError("\ninterrupted: \(resumeHint)")
         throw ExitCode(130)
+    } catch let error as SpoolError {
+        CommandRunner.printToStandardError("error: \(error)")
+        throw ExitCode(error.code == .notASpool ? 2 : 1)
     }
 }
 

@@ -12,7 +12,7 @@ struct Uploader: AsyncParsableCommand, ProgramRole {
         discussion: "Settings come from flags, the environment (DATABASE_URL, BACKUP_STAGING_URL, …) or a config file; see the README.",
         version: PipelineVersion.current,
         subcommands: [
-            UploadCommand.self, ImageCommand.self, DiscsCommand.self, RestoreCommand.self, RestoreStatusCommand.self, AuditCommand.self, VerifyCommand.self, ListCommand.self,
+            UploadCommand.self, SendCommand.self, ImageCommand.self, DiscsCommand.self, RestoreCommand.self, RestoreStatusCommand.self, AuditCommand.self, VerifyCommand.self, ListCommand.self,
             SourcesCommand.self, SnapshotsCommand.self, DiffCommand.self, ForgetCommand.self, RebuildCatalogCommand.self, KeygenCommand.self, EncryptCommand.self, DecryptCommand.self, MigrateCommand<Uploader>.self,
             ConfigCommand<Uploader>.self, DatabaseCommand<Uploader>.self])
 }

@@ -156,6 +156,7 @@ public struct AuditRun: Sendable {
             return nil
         case "failed": return own + "failed: \(file.holderError ?? file.error ?? "no error recorded")"
         case "unreadable": return own + "unreadable"
+        case "spooled": return own + "read into a spool and not sent yet (run `uploader send`): not archived"
         default: return own + "\(holderState), not archived yet"
         }
     }

@@ -93,6 +93,8 @@ public enum Listing {
         if source.finishedAt == nil { return "upload not finished" }
         if source.walkProblems > 0 { return "incomplete (\(source.walkProblems) path\(source.walkProblems == 1 ? "" : "s") not read)" }
         if source.files == 0 { return "empty" }
+        // Spooled files are read but not in the cloud yet: never archived, whatever else is.
+        if source.spooled > 0 { return "read, waiting to send (\(source.spooled) file\(source.spooled == 1 ? "" : "s") in a spool)" }
         if source.inProgress > 0 { return "in progress" }
         if source.failed > 0 || source.unreadable > 0 { return "archived with failures" }
         return "archived"
@@ -105,7 +107,7 @@ public enum Listing {
                 jsonLine([
                     "label": source.label, "id": source.id, "state": state(of: source), "files": source.files, "bytes": source.bytes,
                     "stored_bytes": source.storedBytes, "archived": source.archived, "duplicates": source.duplicates,
-                    "in_progress": source.inProgress, "failed": source.failed, "unreadable": source.unreadable, "deleted": source.deleted,
+                    "in_progress": source.inProgress, "spooled": source.spooled, "failed": source.failed, "unreadable": source.unreadable, "deleted": source.deleted,
                     "metadata": (try? JSONSerialization.jsonObject(with: Data(source.metadataJSON.utf8))) ?? [:],
                     "note": source.note ?? NSNull(), "started_at": RestoreReport.dateText(source.startedAt),
                     "finished_at": source.finishedAt.map(RestoreReport.dateText) ?? NSNull(),

@@ -5,7 +5,7 @@ import Catalog
 /// The HTML status page: one self-contained document (inline CSS and SVG, no script, no CDN) that reloads itself.
 /// Everything that comes from the catalog goes through `htmlEscape`.
 enum StatusPage {
-    static let stateOrder = ["staged", "transcoding", "transcoded", "archiving", "archived", "duplicate", "failed", "unreadable"]
+    static let stateOrder = ["spooled", "staged", "transcoding", "transcoded", "archiving", "archived", "duplicate", "failed", "unreadable"]
     static let stateColors: [String: String] = [
         "staged": "#94a3b8", "transcoding": "#a855f7", "transcoded": "#c084fc", "archiving": "#3b82f6",
         "archived": "#16a34a", "duplicate": "#14b8a6", "failed": "#dc2626", "unreadable": "#f97316",

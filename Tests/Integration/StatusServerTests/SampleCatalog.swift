@@ -17,7 +17,7 @@ enum SampleCatalog {
     static let savedDedupe: Int64 = 3000
     static let savedCompression: Int64 = 2000
     static let filesByState: [String: Int64] = [
-        "staged": 2, "transcoding": 0, "transcoded": 1, "archiving": 1, "archived": 5, "duplicate": 2, "failed": 1, "unreadable": 1,
+        "spooled": 0, "staged": 2, "transcoding": 0, "transcoded": 1, "archiving": 1, "archived": 5, "duplicate": 2, "failed": 1, "unreadable": 1,
     ]
 
     static func insert(_ client: PostgresClient) async throws {

@@ -21,18 +21,7 @@ struct ArchivePromiseTests {
 
     /// Runs `uploader restore --source LABEL` into a fresh directory and returns the restored files by path.
     static func restore(_ harness: PipelineHarness, source label: String) async throws -> (status: Int32, output: String, files: [String: [UInt8]]) {
-        let directory = harness.work.path + "/restored-" + UUID().uuidString.prefix(8)
-        let result = try await Program.run(
-            "uploader", ["restore", "--source", label, "--to", directory, "--json"], environment: harness.environment.merging(standard) { $1 })
-        var files: [String: [UInt8]] = [:]
-        if let enumerator = FileManager.default.enumerator(atPath: directory) {
-            while let relative = enumerator.nextObject() as? String {
-                var isDirectory: ObjCBool = false
-                FileManager.default.fileExists(atPath: directory + "/" + relative, isDirectory: &isDirectory)
-                if !isDirectory.boolValue, let data = FileManager.default.contents(atPath: directory + "/" + relative) { files[relative] = Array(data) }
-            }
-        }
-        return (result.status, result.output, files)
+        try await harness.restoreSource(label, environment: standard)
     }
 
     static func requestDelete(_ harness: PipelineHarness, fileID: Int64) async throws {
@@ -40,12 +29,7 @@ struct ArchivePromiseTests {
     }
 
     static func sourceState(_ harness: PipelineHarness, _ label: String) async throws -> String? {
-        let listing = try await Program.run("uploader", ["sources", "--json"], environment: harness.environment)
-        for line in listing.output.split(separator: "\n") {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], object["label"] as? String == label else { continue }
-            return object["state"] as? String
-        }
-        return nil
+        try await harness.sourceState(label)
     }
 
     @Test("content deleted and swept, then uploaded again from another source: stored again, archived, restorable")

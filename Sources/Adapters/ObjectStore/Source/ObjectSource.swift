@@ -28,6 +28,15 @@ public struct ObjectSource: Sendable {
         return ObjectSource(storage: .stream(length: length, open: { AsyncChunkIterator(chunks.makeAsyncIterator()) }))
     }
 
+    /// How many bytes the source holds, when that is known without touching the disk (nil for a file).
+    public var declaredLength: Int64? {
+        switch storage {
+        case .file: nil
+        case .bytes(let buffer): Int64(buffer.readableBytes)
+        case .stream(let length, _): length
+        }
+    }
+
     /// Describes the source in errors and logs.
     var label: String {
         switch storage {
