@@ -61,6 +61,8 @@ struct DiscsCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Bandwidth and time windows") var transfers: TransferLimitOptions
 
+    @OptionGroup(title: "Spool (read each disc at disc speed, send later with `uploader send`)") var spool: ReadingSpoolOptions
+
     @Flag(help: "Events and each disc's upload as JSON lines on standard output.")
     var json = false
 
@@ -73,6 +75,7 @@ struct DiscsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try ProgramContext.load(options, role: .uploader).pacingTransfers(transfers)
+        let spooling = try spool.resolve(context)
         guard let device = device ?? context.setting("BACKUP_DISC_DEVICE") else {
             throw ConfigurationError(setting: "BACKUP_DISC_DEVICE", problem: "no drive given: pass DEVICE (e.g. /dev/sr0) or set BACKUP_DISC_DEVICE")
         }
@@ -101,12 +104,24 @@ struct DiscsCommand: AsyncParsableCommand {
         configuration.askName = isatty(STDIN_FILENO) == 1 ? Self.ask : nil
         let output = DiscLoopOutput(json: style == .jsonLines)
 
-        let loop = try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
-            let loop = DiscLoop(
-                configuration: configuration, catalog: IngestCatalog(client: client, logger: context.logger), staging: try await context.openStaging(),
-                output: output, logger: context.logger)
-            try await exitingOnSourceSettingConflicts { try await runUntilShutdown([loop], logger: context.logger) }
-            return loop
+        if let spooling {
+            // Each disc is ejected once it is read; its bytes wait in the spool, not yet in the cloud.
+            CommandRunner.printToStandardError("discs are read into the spool \(spooling.path); `uploader send` (or `send --watch`) sends them on. "
+                + "Do not destroy a disc until `uploader audit` says it is safe.")
+        }
+        let loop: DiscLoop
+        do {
+            loop = try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
+                let (staging, spoolID) = try await uploadTarget(spooling, client: client, context: context)
+                let loop = DiscLoop(
+                    configuration: configuration, catalog: IngestCatalog(client: client, logger: context.logger, spoolID: spoolID), staging: staging,
+                    output: output, logger: context.logger)
+                try await exitingOnSourceSettingConflicts { try await runUntilShutdown([loop], logger: context.logger) }
+                return loop
+            }
+        } catch let error as SpoolError {
+            CommandRunner.printToStandardError("error: \(error)")
+            throw ExitCode(error.code == .notASpool ? 2 : 1)
         }
         let results = loop.results
         var counts: [DiscResult.Status: Int] = [:]

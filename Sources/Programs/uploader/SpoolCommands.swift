@@ -28,6 +28,27 @@ struct SpoolOptions: ParsableArguments {
     }
 }
 
+/// `--spool` and `--spool-limit` of the commands that read a source (`upload`, `discs`).
+struct ReadingSpoolOptions: ParsableArguments {
+    @OptionGroup var spool: SpoolOptions
+
+    @Option(name: .customLong("spool-limit"), help: ArgumentHelp(
+        "The most the spool may hold, e.g. 20G: when full, reading pauses until `uploader send` frees space (BACKUP_SPOOL_LIMIT).", valueName: "size"))
+    var limit: ByteSize?
+
+    /// The spool to read into, or nil to send straight to staging; a bad setting is one line (exit 2).
+    func resolve(_ context: ProgramContext) throws -> SpoolSetting? {
+        try SpoolSetting.resolve(path: spool.resolve(context), limit: limit, context: context)
+    }
+}
+
+/// Where a reading command puts new content: the spool when one is set (its rows say `spooled`), else staging.
+func uploadTarget(_ spool: SpoolSetting?, client: PostgresClient, context: ProgramContext) async throws -> (staging: any ObjectStore, spoolID: UUID?) {
+    guard let spool else { return (try await context.openStaging(), nil) }
+    let store = try await spool.open(client: client, context: context)
+    return (store, store.spool.id)
+}
+
 /// The spool an upload writes into, and its size limit.
 struct SpoolSetting: Sendable {
     let path: String

@@ -33,11 +33,7 @@ struct UploadCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Bandwidth and time windows") var transfers: TransferLimitOptions
 
-    @OptionGroup(title: "Spool (read now, send later with `uploader send`)") var spool: SpoolOptions
-
-    @Option(name: .customLong("spool-limit"), help: ArgumentHelp(
-        "The most the spool may hold, e.g. 20G: when full, reading pauses until `uploader send` frees space (BACKUP_SPOOL_LIMIT).", valueName: "size"))
-    var spoolLimit: ByteSize?
+    @OptionGroup(title: "Spool (read now, send later with `uploader send`)") var spool: ReadingSpoolOptions
 
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
@@ -59,7 +55,7 @@ struct UploadCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try ProgramContext.load(options, role: .uploader).pacingTransfers(transfers)
-        let spooling = try SpoolSetting.resolve(path: spool.resolve(context), limit: spoolLimit, context: context)
+        let spooling = try spool.resolve(context)
         let ingestRoot: IngestRoot
         do {
             ingestRoot = try await IngestRoot.resolve(path)

@@ -18,14 +18,7 @@ func withUploadRun<Result: Sendable>(
             try await Interruption.cancellingOnSignals {
                 try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
                     // With a spool, the bytes go into the spool directory and the rows say `spooled`; `uploader send` moves them on.
-                    let staging: any ObjectStore
-                    var spoolID: UUID?
-                    if let spool {
-                        let store = try await spool.open(client: client, context: context)
-                        (staging, spoolID) = (store, store.spool.id)
-                    } else {
-                        staging = try await context.openStaging()
-                    }
+                    let (staging, spoolID) = try await uploadTarget(spool, client: client, context: context)
                     var configuration = configuration
                     configuration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
                     let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger, spoolID: spoolID), staging: staging,

@@ -170,6 +170,49 @@ struct DiscLoopTests {
         }
     }
 
+    @Test("--spool: each disc is read into the spool and ejected, its rows say spooled and nothing is in staging or called safe; uploader send sends them on; archived, restored byte for byte, safe")
+    func discsIntoTheSpool() async throws {
+        try await UploaderHarness.with(.s3) { harness in
+            let first: [String: [UInt8]] = ["photos/beach.jpg": UploaderHarness.bytes(count: 700_000, seed: 21), "notes.txt": Array("first\n".utf8)]
+            let second: [String: [UInt8]] = ["scans/album.tiff": UploaderHarness.bytes(count: 2_500_000, seed: 22), "notes.txt": Array("second\n".utf8)]
+            let queue = harness.work.path + "/queue"
+            try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+            let drive = harness.work.path + "/drive.iso"
+            try await Self.makeDisc(drive, volume: "SUMMER", files: first, in: harness)
+            try await Self.makeDisc(queue + "/2.iso", volume: "WINTER", files: second, in: harness)
+            let log = harness.work.path + "/eject.log"
+            let spool = harness.work.path + "/spool"
+
+            let result = try await Self.discs(
+                [drive, "--count", "2", "--json", "--poll-seconds", "0.2", "--eject-command", try Self.ejectScript(queue: queue, log: log, in: harness),
+                 "--spool", spool], harness)
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("discs are read into the spool"), "\(result.output)")
+            #expect(Self.events(result.output, "disc_done").map { $0["labels"] as? [String] ?? [] } == [["SUMMER #1"], ["WINTER #1"]])
+            #expect(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count == 2, "both discs ejected")
+            // Read, not sent: every new row waits in the spool; staging holds nothing; the audit does not call it safe.
+            let states = try await harness.scalar("SELECT string_agg(DISTINCT state, ',') FROM objectstoragefiles WHERE duplicate_of IS NULL", as: String.self)
+            #expect(states == "spooled")
+            #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty)
+            let early = try await Program.run("uploader", ["audit", "--source", "SUMMER #1", "--json"], environment: harness.environment)
+            #expect(early.status == 1, "\(early.output)")
+
+            let sent = try await Program.run("uploader", ["send", "--spool", spool, "--json"], environment: harness.environment)
+            #expect(sent.status == 0, "\(sent.output)")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE state = 'spooled'", as: Int64.self) == 0)
+            let archived = try await harness.archiveOnce()
+            #expect(archived.status == 0, "\(archived.output)")
+            for (label, files) in [("SUMMER #1", first), ("WINTER #1", second)] {
+                let back = try await Self.restore(label, in: harness)
+                for (path, bytes) in files {
+                    #expect(FileManager.default.contents(atPath: back + "/" + path).map(Array.init) == bytes, "\(label): \(path)")
+                }
+                let audit = try await Program.run("uploader", ["audit", "--source", label, "--json"], environment: harness.environment)
+                #expect(audit.status == 0 && audit.output.contains("\"safe\":true"), "\(label): \(audit.output)")
+            }
+        }
+    }
+
     @Test("a disc pulled out mid-read: its source is marked incomplete, never archived nor called safe; the same disc inserted again continues it")
     func discPulledMidRead() async throws {
         try await UploaderHarness.with(.s3) { harness in
