@@ -34,4 +34,8 @@ GRANT SELECT ON objectstoragedeletelog TO backup_uploader;
 -- `uploader forget` releases versions through the delete log, which this role cannot write: run it as the owner.
 GRANT SELECT, INSERT, UPDATE, DELETE ON snapshots TO backup_uploader;
 GRANT SELECT, INSERT ON snapshot_changes TO backup_uploader;
+-- The local index checks that it belongs to this catalog (its identity) before it trusts anything.
+GRANT SELECT ON catalog_identity TO backup_uploader;
+-- `upload --spool` registers its spool; `uploader send` records its state there (sending, paused, offline).
+GRANT SELECT, INSERT, UPDATE ON spools TO backup_uploader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO backup_uploader;

@@ -21,7 +21,7 @@ struct SourceTierCatalogTests {
             #expect(try await text(client, "SELECT to_regclass('sources') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'sources' AND column_name = 'tier')") == "true")
 
             // 12 before 11, as a catalog that ran a build with the tier and not yet the snapshots would.
-            let report = try await Migrator(migrations: CatalogSchema.migrations.filter { $0.version != 11 }, logger: logger).migrate(client)
+            let report = try await Migrator(migrations: CatalogSchema.migrations.filter { $0.version != 11 && $0.version <= 12 }, logger: logger).migrate(client)
             #expect(report.applied == [12])
             #expect(try await text(client, "SELECT tier FROM sources WHERE label = 'DVD 1'") == "cold")
             _ = try await client.query("INSERT INTO sources (label, tier) VALUES ('Docs', 'warm')", logger: logger).collect()
@@ -29,10 +29,11 @@ struct SourceTierCatalogTests {
                 _ = try await client.query("INSERT INTO sources (label, tier) VALUES ('Hot', 'hot')", logger: logger).collect()
             }
 
-            // Migration 11 arriving later goes in after 12: the migrator applies by number, gaps allowed.
+            // Migration 11 arriving later goes in after 12 (with the ones after 12): the migrator applies by number, gaps allowed.
             let later = try await Migrator(logger: logger).migrate(client)
-            #expect(later.applied == [11])
-            #expect(try await text(client, "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations") == "1,2,3,4,5,6,7,8,9,10,11,12")
+            #expect(later.applied == CatalogSchema.migrations.map(\.version).filter { $0 == 11 || $0 > 12 })
+            #expect(try await text(client, "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations")
+                    == CatalogSchema.migrations.map { String($0.version) }.joined(separator: ","))
         }
     }
 

@@ -152,7 +152,7 @@ struct BandwidthLimitTests {
     func verifyAndAuditDownloadLimit() async throws {
         try await PipelineHarness.with(.s3) { harness in
             // A warm source: its objects are readable at once, so verify and audit read every byte back.
-            let bytes = PipelineHarness.bytes(count: 16 * Self.mebibyte, seed: 12)
+            let bytes = PipelineHarness.bytes(count: 24 * Self.mebibyte, seed: 12)
             try harness.write("scan.tiff", bytes)
             #expect(try await harness.upload(extra: ["--tier", "warm"]).status == 0)
             let archived = try await harness.archiveOnce()

@@ -152,7 +152,11 @@ struct SpoolTests {
             try harness.write("tape.dv", big)
             #expect(try await harness.upload(extra: ["--spool", Self.spoolPath(harness)]).status == 0)
 
-            let child = try Self.startSend(harness, ["--bwlimit", "8M"])
+            // A lease long enough that the sender started right after the kill surely meets it on a loaded machine
+            // (with 3 s, a slow start let it expire first and the "early" sender rightly took the file over).
+            let child = try Program.start(
+                "uploader", ["send", "--spool", Self.spoolPath(harness), "--json", "--lease-seconds", "20", "--bwlimit", "8M"],
+                environment: harness.environment)
             let parts = try await Self.waitForSentParts(harness, 2, of: child)
             child.signal(SIGKILL)
             let killed = try await child.wait()
@@ -162,9 +166,10 @@ struct SpoolTests {
             #expect(Self.spoolFiles(Self.spoolPath(harness)).count == 1, "the spool copy stays")
 
             // A sender started at once finds the file still held by the dead one's lease and leaves it.
+            let killedAt = ContinuousClock.now
             let early = try await Self.send(harness)
             #expect(early.status == 0 && Self.sentKeys(early.output).isEmpty, "\(early.output)")
-            try await Task.sleep(for: .seconds(4))
+            try await Task.sleep(until: killedAt + .seconds(21))
             let resumed = try await Self.send(harness)
             #expect(resumed.status == 0, "\(resumed.output)")
             let summary = PipelineHarness.summary(in: resumed.output)
