@@ -120,8 +120,7 @@ struct DiscsCommand: AsyncParsableCommand {
                 return loop
             }
         } catch let error as SpoolError {
-            CommandRunner.printToStandardError("error: \(error)")
-            throw ExitCode(error.code == .notASpool ? 2 : 1)
+            throw spoolFailure(error)
         }
         let results = loop.results
         var counts: [DiscResult.Status: Int] = [:]

@@ -49,6 +49,12 @@ func uploadTarget(_ spool: SpoolSetting?, client: PostgresClient, context: Progr
     return (store, store.spool.id)
 }
 
+/// A spool problem as one line on standard error and its exit code: 2 for a directory that is not a spool, else 1.
+func spoolFailure(_ error: SpoolError) -> ExitCode {
+    CommandRunner.printToStandardError("error: \(error)")
+    return ExitCode(error.code == .notASpool ? 2 : 1)
+}
+
 /// The spool an upload writes into, and its size limit.
 struct SpoolSetting: Sendable {
     let path: String
@@ -146,8 +152,7 @@ struct SendCommand: AsyncParsableCommand {
             CommandRunner.printToStandardError("\ninterrupted: what was sent is recorded; run `uploader send` again to continue (a half-sent file resumes)")
             throw ExitCode(130)
         } catch let error as SpoolError {
-            CommandRunner.printToStandardError("error: \(error)")
-            throw ExitCode(error.code == .notASpool ? 2 : 1)
+            throw spoolFailure(error)
         }
         if json {
             print(Self.jsonLine([
@@ -191,8 +196,7 @@ struct SendCommand: AsyncParsableCommand {
                 try await runUntilShutdown([service], logger: context.logger)
             }
         } catch let error as SpoolError {
-            CommandRunner.printToStandardError("error: \(error)")
-            throw ExitCode(error.code == .notASpool ? 2 : 1)
+            throw spoolFailure(error)
         }
     }
 

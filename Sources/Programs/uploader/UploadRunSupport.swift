@@ -31,8 +31,7 @@ func withUploadRun<Result: Sendable>(
         CommandRunner.printToStandardError("\ninterrupted: \(resumeHint)")
         throw ExitCode(130)
     } catch let error as SpoolError {
-        CommandRunner.printToStandardError("error: \(error)")
-        throw ExitCode(error.code == .notASpool ? 2 : 1)
+        throw spoolFailure(error)
     }
 }
 
