@@ -27,9 +27,11 @@ struct PromiseInvariantTests {
         var written: [String: Set<String>] = [:]
         /// The files each source directory holds now: path → blob index.
         var directories: [String: [String: Int]] = [:]
-        /// What each source's directory held at its last upload that finished (exit 0), and the paths a delete was
-        /// asked for since: every other path of that upload must restore to exactly those original bytes.
-        var lastComplete: [String: [String: Int]] = [:]
+        /// What each source's directory held at the uploads that may be its last finished one: the last that exited
+        /// 0, and every upload since that was killed or failed (a run SIGKILLed after it recorded its finish, while
+        /// it saved its local index or closed its connections, exits 137 yet finished). When the source claims
+        /// done, its restore must match one of them whole, except the paths a delete was asked for since.
+        var completeCandidates: [String: [[String: Int]]] = [:]
         var deletedSince: [String: Set<String>] = [:]
     }
 
@@ -84,8 +86,10 @@ struct PromiseInvariantTests {
                         #expect(status == 0, "\(log.joined(separator: "\n"))\n\(description)\n\(output)")
                     }
                     if status == 0 {
-                        model.lastComplete[label] = model.directories[label]
+                        model.completeCandidates[label] = [model.directories[label]!]
                         model.deletedSince[label] = []
+                    } else {
+                        model.completeCandidates[label, default: []].append(model.directories[label]!)
                     }
                     // What the directory held is what may be catalogued for it (a killed upload may have done part).
                     for (path, blob) in model.directories[label]! {
@@ -116,7 +120,7 @@ struct PromiseInvariantTests {
             for label in Self.labels where model.directories[label] != nil {
                 let (status, output) = try await Self.upload(harness, label: label, model: model, killAfterMilliseconds: nil, via: proxy)
                 #expect(status == 0, "final upload of \(label): \(output.suffix(2000))")
-                model.lastComplete[label] = model.directories[label]
+                model.completeCandidates[label] = [model.directories[label]!]
                 model.deletedSince[label] = []
             }
             let final = try await Self.archive(harness, options: archiverOptions, killAfterMilliseconds: nil, via: proxy)
@@ -218,11 +222,20 @@ struct PromiseInvariantTests {
             let restore = try await Program.run(
                 "uploader", ["restore", "--source", label, "--to", destination, "--json"], environment: harness.environment)
             #expect(restore.status == 0, "\(context); restore:\n\(restore.output.suffix(3000))")
-            // The originals: every file of the last finished upload that no delete was asked for since.
-            for (path, blob) in model.lastComplete[label] ?? [:] where !(model.deletedSince[label]?.contains(path) ?? false) {
-                let restored = FileManager.default.contents(atPath: destination + "/" + label + "/" + path).map { PipelineHarness.sha256(Array($0)) }
-                #expect(restored == PipelineHarness.sha256(model.blobs[blob]), "\(context): \(path) does not restore to the bytes of the last upload")
+            // The originals: every file of the last finished upload that no delete was asked for since. Which upload
+            // finished last is known only up to the killed ones, so one candidate must match whole (never a mix).
+            let candidates = model.completeCandidates[label] ?? []
+            var mismatches: [String] = []
+            for (index, candidate) in candidates.enumerated() {
+                let wrong = candidate.sorted { $0.key < $1.key }.filter { path, blob in
+                    guard !(model.deletedSince[label]?.contains(path) ?? false) else { return false }
+                    let restored = FileManager.default.contents(atPath: destination + "/" + label + "/" + path).map { PipelineHarness.sha256(Array($0)) }
+                    return restored != PipelineHarness.sha256(model.blobs[blob])
+                }.map(\.key)
+                if wrong.isEmpty { mismatches = []; break }
+                mismatches.append("upload candidate \(index + 1) of \(candidates.count): \(wrong.joined(separator: ", ")) not restored to its bytes")
             }
+            #expect(mismatches.isEmpty, "\(context): the restore matches no upload that may have finished last:\n\(mismatches.joined(separator: "\n"))")
             for (path, hash) in expected {
                 #expect(model.written["\(label)/\(path)"]?.contains(hash) == true, "\(context): \(path) holds content never written there")
                 let restored = FileManager.default.contents(atPath: destination + "/" + label + "/" + path).map { PipelineHarness.sha256(Array($0)) }
