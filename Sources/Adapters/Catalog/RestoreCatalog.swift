@@ -119,6 +119,17 @@ public struct SourceSummary: Sendable, Hashable {
     /// cloud cannot read them to transcode them.
     public var encryptionJSON: String?
     public var videosNotTranscoded: Int64 = 0
+
+    public init(
+        id: Int64, label: String, metadataJSON: String, note: String?, startedAt: Date, finishedAt: Date?, files: Int64, bytes: Int64,
+        storedBytes: Int64, archived: Int64, duplicates: Int64, inProgress: Int64, failed: Int64, unreadable: Int64, deleted: Int64,
+        spooled: Int64 = 0, walkProblems: Int64 = 0, walkProblemPaths: [String] = [], encryptionJSON: String? = nil, videosNotTranscoded: Int64 = 0
+    ) {
+        (self.id, self.label, self.metadataJSON, self.note, self.startedAt, self.finishedAt) = (id, label, metadataJSON, note, startedAt, finishedAt)
+        (self.files, self.bytes, self.storedBytes, self.archived, self.duplicates) = (files, bytes, storedBytes, archived, duplicates)
+        (self.inProgress, self.failed, self.unreadable, self.deleted, self.spooled) = (inProgress, failed, unreadable, deleted, spooled)
+        (self.walkProblems, self.walkProblemPaths, self.encryptionJSON, self.videosNotTranscoded) = (walkProblems, walkProblemPaths, encryptionJSON, videosNotTranscoded)
+    }
 }
 
 /// An archive object to verify, with what the catalog expects of it.

@@ -20,7 +20,7 @@ public struct SpooledFile: Sendable, Hashable {
 }
 
 /// What the sender of a spool last said, for `uploader sources` and the status page.
-public struct SpoolSenderStatus: Sendable, Hashable {
+public struct SpoolSenderStatus: Sendable, Hashable, Codable {
     public let spoolID: UUID
     public let host: String
     public let path: String
@@ -30,6 +30,22 @@ public struct SpoolSenderStatus: Sendable, Hashable {
     /// Files still waiting in this spool, and their bytes.
     public let files: Int64
     public let bytes: Int64
+
+    public init(spoolID: UUID, host: String, path: String, state: String?, detail: String?, updatedAt: Date?, files: Int64, bytes: Int64) {
+        (self.spoolID, self.host, self.path, self.state, self.detail, self.updatedAt, self.files, self.bytes) = (spoolID, host, path, state, detail, updatedAt, files, bytes)
+    }
+
+    /// "sender paused (until 01:00: outside every transfer window)", or that none has run.
+    public var said: String {
+        guard let state else { return "no sender has run" }
+        return "sender \(state)" + (detail.map { " (\($0))" } ?? "")
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case spoolID = "spool_id"
+        case host, path, state = "sender_state", detail = "sender_detail", updatedAt = "sender_updated_at"
+        case files = "files_waiting", bytes = "bytes_waiting"
+    }
 }
 
 /// The queries of the spool and its senders (`uploader upload --spool`, `uploader send`). Claims are one statement
@@ -117,13 +133,24 @@ public struct SpoolCatalog: Sendable {
 
     /// The bytes are in staging: the row becomes `staged` (claimable by the workers at once) in one statement
     /// guarded by the lease. False when the lease was lost: then the spool file must stay.
+    ///
+    /// A sent video also wakes the source's staged videos that wait (the other parts of a DVD title set or an AVCHD
+    /// recording deferred while this one was still in the spool), as the end of an upload run does: they are
+    /// looked at again now, not after their wait.
     public func markSent(_ file: SpooledFile, owner: UUID) async throws -> Bool {
         try await CatalogError.wrapping("record the sent file") {
             let rows = try await client.query("""
-                UPDATE objectstoragefiles SET state = 'staged', storage = 'staging', spool_id = NULL, send_state = NULL,
-                    lease_owner = NULL, lease_expires_at = NULL, run_after = now()
-                WHERE id = \(file.fileID) AND state = 'spooled' AND lease_owner = \(owner) AND lease_token = \(file.leaseToken)
-                RETURNING id
+                WITH sent AS (
+                    UPDATE objectstoragefiles SET state = 'staged', storage = 'staging', spool_id = NULL, send_state = NULL,
+                        lease_owner = NULL, lease_expires_at = NULL, run_after = now()
+                    WHERE id = \(file.fileID) AND state = 'spooled' AND lease_owner = \(owner) AND lease_token = \(file.leaseToken)
+                    RETURNING id, source_id, kind),
+                woken AS (
+                    UPDATE objectstoragefiles w SET run_after = now() FROM sent
+                    WHERE sent.kind = 'video' AND w.source_id = sent.source_id AND w.kind = 'video' AND w.state = 'staged'
+                      AND w.run_after > now() AND w.lease_owner IS NULL
+                    RETURNING 1)
+                SELECT id FROM sent
                 """, logger: logger)
             for try await _ in rows.decode(Int64.self) { return true }
             return false
@@ -201,6 +228,20 @@ public struct SpoolCatalog: Sendable {
             _ = try await client.query("""
                 UPDATE spools SET sender_state = \(state), sender_detail = \(detail), sender_updated_at = now() WHERE id = \(spoolID)
                 """, logger: logger)
+        }
+    }
+
+    /// For each source with files still in a spool: which spools, and how many of its files wait in each (from
+    /// the partial index of spooled rows, so it costs nothing when nothing is spooled).
+    public func waitingBySource() async throws -> [Int64: [UUID: Int64]] {
+        try await CatalogError.wrapping("list what waits in the spools") {
+            let rows = try await client.query("""
+                SELECT source_id, spool_id, count(*)::bigint FROM objectstoragefiles
+                WHERE state = 'spooled' AND deleted_at IS NULL GROUP BY source_id, spool_id
+                """, logger: logger)
+            var result: [Int64: [UUID: Int64]] = [:]
+            for try await (source, spool, files) in rows.decode((Int64, UUID, Int64).self) { result[source, default: [:]][spool] = files }
+            return result
         }
     }
 

@@ -54,6 +54,9 @@ public struct StatusCatalog: Sendable {
             async let alerts = readAlerts()
             async let problemRows = WalkProblems.summaries(client: client, logger: logger)
             async let tierRows = readTiers()
+            let spoolCatalog = SpoolCatalog(client: client, logger: logger)
+            async let spoolRows = spoolCatalog.senders()
+            async let waitingRows = spoolCatalog.waitingBySource()
 
             let states = try await stateRows
             let sourcesTable = try await sourceRows
@@ -66,6 +69,8 @@ public struct StatusCatalog: Sendable {
             let (recentAlerts, undelivered) = try await alerts
             let walkProblems = try await problemRows
             let (warmSources, tierCounts) = try await tierRows
+            let spools = try await spoolRows
+            let waiting = try await waitingRows
             let elapsed = ContinuousClock.now - started
             let now = Date()
 
@@ -121,7 +126,8 @@ public struct StatusCatalog: Sendable {
                     complete: row.finishedAt != nil && pending == 0 && (files["failed"] ?? 0) == 0 && doneFiles > 0 && problems == nil,
                     walkProblems: problems?.count ?? 0, walkProblemPaths: problems?.sample.map(\.line) ?? [],
                     encryption: row.encryption, videosNotTranscoded: row.videosNotTranscoded,
-                    tier: warmSources.contains(row.id) ? SourceTier.warm.rawValue : SourceTier.cold.rawValue))
+                    tier: warmSources.contains(row.id) ? SourceTier.warm.rawValue : SourceTier.cold.rawValue,
+                    waitingInSpools: (waiting[row.id] ?? [:]).sorted { $0.key.uuidString < $1.key.uuidString }.map { .init(spoolID: $0.key, files: $0.value) }))
             }
             // Rows of sources missing from the list (cannot happen with the foreign key, but never undercount).
             bytesExpected = max(bytesExpected, bytesRaw)
@@ -147,7 +153,7 @@ public struct StatusCatalog: Sendable {
                 sources: sources, workers: workers, failures: failures, keptRaw: keptRaw,
                 archivedSeries: ArchivedSeries(bucketSeconds: series.bucketSeconds, points: points),
                 recentAlerts: recentAlerts, alertsUndelivered: undelivered,
-                tiers: Self.tierStatuses(states, warm: warmSources, sourceCounts: tierCounts, classes: tierClasses))
+                tiers: Self.tierStatuses(states, warm: warmSources, sourceCounts: tierCounts, classes: tierClasses), spools: spools)
         }
     }
 

@@ -40,6 +40,8 @@ public struct StatusSnapshot: Sendable, Codable {
     public var alertsUndelivered: Int64
     /// Cold and warm: sources, files, bytes stored and an estimated monthly storage cost at list price.
     public var tiers: [TierStatus] = []
+    /// Every spool (`uploader upload --spool`): what waits in it and what its sender last said.
+    public var spools: [SpoolSenderStatus] = []
     /// The tiers' estimates together.
     public var estimatedMonthlyUSD: Double { tiers.reduce(0) { $0 + $1.estimatedMonthlyUSD } }
 
@@ -65,7 +67,7 @@ public struct StatusSnapshot: Sendable, Codable {
         case archivedSeries = "archived_series"
         case recentAlerts = "recent_alerts"
         case alertsUndelivered = "alerts_undelivered"
-        case tiers
+        case tiers, spools
     }
 }
 
@@ -102,9 +104,26 @@ public struct SourceStatus: Sendable, Codable {
     public var videosNotTranscoded: Int64 = 0
     /// `cold` or `warm` (`sources.tier`).
     public var tier: String = SourceTier.cold.rawValue
+    /// The spools its `spooled` files wait in (read, not sent yet), with how many in each; their senders' state
+    /// is in `StatusSnapshot.spools`.
+    public var waitingInSpools: [SpoolWait] = []
+
+    /// Files read into one spool and not sent yet.
+    public struct SpoolWait: Sendable, Codable, Hashable {
+        public var spoolID: UUID
+        public var files: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case spoolID = "spool_id", files
+        }
+    }
+
+    /// Files whose bytes reached the cloud (catalogued and not waiting in a spool).
+    public var filesSent: Int64 { filesTotal - (filesByState["spooled"] ?? 0) }
 
     enum CodingKeys: String, CodingKey {
         case id, label, metadata, note, encryption, tier
+        case waitingInSpools = "waiting_in_spools"
         case videosNotTranscoded = "videos_not_transcoded"
         case startedAt = "started_at"
         case finishedAt = "finished_at"

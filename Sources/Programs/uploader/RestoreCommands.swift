@@ -322,9 +322,7 @@ struct SourcesCommand: AsyncParsableCommand {
     /// One line per spool: where it is, what waits in it, and what its sender last said.
     static func spoolLines(_ spools: [SpoolSenderStatus], style: Listing.Style) -> [String] {
         spools.map { spool in
-            let said = spool.state.map { state in
-                "sender \(state)" + (spool.detail.map { " (\($0))" } ?? "") + (spool.updatedAt.map { ", \(Format.timestamp($0))" } ?? "")
-            } ?? "no sender has run"
+            let said = spool.said + (spool.updatedAt.map { ", \(Format.timestamp($0))" } ?? "")
             if style == .jsonLines {
                 return SendCommand.jsonLine([
                     "spool": spool.path, "spool_id": spool.spoolID.uuidString.lowercased(), "host": spool.host, "files_waiting": spool.files,
@@ -345,8 +343,12 @@ struct SourcesCommand: AsyncParsableCommand {
     func run() async throws {
         let style = Listing.Style.choose(json: json)
         let lines = try await withArchive(options) { context, handle, _ in
-            Listing.sources(try await RestoreCatalog(client: handle, logger: context.logger).sources(), style: style)
-                + Self.spoolLines(try await SpoolCatalog(client: handle, logger: context.logger).senders(), style: style)
+            let spoolCatalog = SpoolCatalog(client: handle, logger: context.logger)
+            let spools = try await spoolCatalog.senders()
+            return Listing.sources(
+                try await RestoreCatalog(client: handle, logger: context.logger).sources(), style: style,
+                waiting: try await spoolCatalog.waitingBySource(), spools: spools)
+                + Self.spoolLines(spools, style: style)
         }
         for line in lines { print(line) }
     }

@@ -100,11 +100,26 @@ public enum Listing {
         return "archived"
     }
 
-    public static func sources(_ sources: [SourceSummary], style: Style) -> [String] {
+    /// For a source with files in spools: "read 120, sent 80, archived 40; 40 waiting in /srv/spool on nas: sender
+    /// paused (until 01:00: …)".
+    static func spoolProgress(_ source: SourceSummary, waiting: [UUID: Int64], spools: [SpoolSenderStatus]) -> String? {
+        guard !waiting.isEmpty else { return nil }
+        let waits = waiting.sorted { $0.key.uuidString < $1.key.uuidString }.map { spoolID, files in
+            let spool = spools.first { $0.spoolID == spoolID }
+            return "\(files) waiting in \(spool.map { "\($0.path) on \($0.host)" } ?? "a spool no longer listed"): \(spool?.said ?? "no sender has run")"
+        }
+        return "read \(source.files), sent \(source.files - source.spooled), archived \(source.archived + source.duplicates); " + waits.joined(separator: "; ")
+    }
+
+    /// `waiting`: per source, the spools its spooled files wait in (`SpoolCatalog.waitingBySource`), and `spools` their
+    /// senders, so that a source waiting to be sent says what its sender is doing.
+    public static func sources(_ sources: [SourceSummary], style: Style, waiting: [Int64: [UUID: Int64]] = [:], spools: [SpoolSenderStatus] = []) -> [String] {
         switch style {
         case .jsonLines:
             return sources.map { source in
                 jsonLine([
+                    "sent": source.files - source.spooled,
+                    "sender": spoolProgress(source, waiting: waiting[source.id] ?? [:], spools: spools) ?? NSNull(),
                     "label": source.label, "id": source.id, "state": state(of: source), "files": source.files, "bytes": source.bytes,
                     "stored_bytes": source.storedBytes, "archived": source.archived, "duplicates": source.duplicates,
                     "in_progress": source.inProgress, "spooled": source.spooled, "failed": source.failed, "unreadable": source.unreadable, "deleted": source.deleted,
@@ -121,6 +136,9 @@ public enum Listing {
                  String(source.inProgress), String(source.failed + source.unreadable), Format.bytes(source.storedBytes)]
             }
             var lines = table(["LABEL", "STATE", "FILES", "SIZE", "ARCHIVED", "DUPLICATES", "IN PROGRESS", "FAILED", "STORED"], rows)
+            for source in sources {
+                if let progress = spoolProgress(source, waiting: waiting[source.id] ?? [:], spools: spools) { lines.append("\(source.label): \(progress)") }
+            }
             for source in sources {
                 guard let encryption = encryptionText(source) else { continue }
                 lines.append("\(source.label): encrypted (\(encryption))" + (source.videosNotTranscoded > 0

@@ -32,6 +32,7 @@ enum StatusPage {
         html += overview(snapshot)
         html += chart(snapshot.archivedSeries)
         html += sources(snapshot)
+        html += spools(snapshot)
         html += tiers(snapshot)
         html += states(snapshot)
         html += workers(snapshot.workers)
@@ -58,7 +59,7 @@ enum StatusPage {
     }
 
     static func overview(_ s: StatusSnapshot) -> String {
-        let pending = (s.filesByState["staged"] ?? 0) + (s.filesByState["transcoding"] ?? 0) + (s.filesByState["transcoded"] ?? 0) + (s.filesByState["archiving"] ?? 0)
+        let pending = (s.filesByState["spooled"] ?? 0) + (s.filesByState["staged"] ?? 0) + (s.filesByState["transcoding"] ?? 0) + (s.filesByState["transcoded"] ?? 0) + (s.filesByState["archiving"] ?? 0)
         let savedRatio = s.bytesRaw > 0 ? " (\(Format.percent(Double(s.bytesSaved) / Double(s.bytesRaw))) of the original)" : ""
         return """
             <section class="hero">
@@ -154,6 +155,8 @@ enum StatusPage {
                 status = "<span class=\"badge busy\">uploading</span>"
             } else if source.walkProblems > 0 {
                 status = "<span class=\"badge bad\">incomplete</span>"
+            } else if (source.filesByState["spooled"] ?? 0) > 0 {
+                status = "<span class=\"badge busy\">read, waiting to send</span>"
             } else if (source.filesByState["failed"] ?? 0) > 0 && source.etaSeconds == 0 {
                 status = "<span class=\"badge bad\">has failures</span>"
             } else {
@@ -163,7 +166,7 @@ enum StatusPage {
             html += """
                 <tr><td><div class="label-cell"><b>\(htmlEscape(source.label))</b> \(status) \(tierBadge(source.tier))</div>
                 <div class="muted small">\(metadata)\(source.note.map { " · " + htmlEscape($0) } ?? "")</div>
-                <div class="muted small">started \(Format.timestamp(source.startedAt))\(source.finishedAt == nil ? " · \(Format.count(source.filesSeen)) files found so far" : "")</div>\(encryption(source))\(walkProblems(source))</td>
+                <div class="muted small">started \(Format.timestamp(source.startedAt))\(source.finishedAt == nil ? " · \(Format.count(source.filesSeen)) files found so far" : "")</div>\(spoolProgress(source, spools: s.spools))\(encryption(source))\(walkProblems(source))</td>
                 <td>\(statePills(source.filesByState))</td>
                 <td class="progress-cell">\(progressBar(source.progress, states: source.bytesByState, total: max(expected, source.bytesTotal)))
                 <div class="small">\(Format.percent(source.progress)) · \(Format.bytes(source.bytesDone)) of \(Format.bytes(expected)) · \(Format.count(source.filesDone))/\(Format.count(max(source.filesTotal, source.filesSeen))) files</div></td>

@@ -31,6 +31,10 @@ public enum JoinedGroup {
             return .keepRaw(["\(name): none of its files could be read"])
         }
         guard leader.fileID == claimedID else {
+            // A spooled leader is read but not sent yet (`uploader send` may take hours): it will lead once staged.
+            if leader.state == "spooled" {
+                return .wait(uploadWait, because: "\(leader.path) leads \(name) and is still in a spool, not sent yet")
+            }
             if ["staged", "transcoding"].contains(leader.state) {
                 // The leader itself waits for the upload while it runs: no sooner than it.
                 return .wait(uploadFinished ? .seconds(10) : uploadWait, because: "\(leader.path) leads \(name) and has not finished")
@@ -38,6 +42,11 @@ public enum JoinedGroup {
             return .passOn(leaderID: leader.fileID)
         }
         guard uploadFinished else { return .wait(uploadWait, because: "the upload has not finished; files of \(name) may still come") }
+        // A finished upload into a spool still has parts on their way: never call them a hole and keep all raw.
+        let spooled = ordered.filter { $0.1.state == "spooled" }.map { ($0.1.path as NSString).lastPathComponent }
+        if !spooled.isEmpty {
+            return .wait(uploadWait, because: "\(spooled.joined(separator: ", ")) of \(name) still in a spool, not sent yet")
+        }
         let present = Set(ordered.map(\.0))
         var problems = expected.enumerated().filter { !present.contains($0.offset) }.map {
             "\(name): \(($0.element as NSString).lastPathComponent) is missing"

@@ -337,6 +337,13 @@ struct SpoolTests {
             #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE lease_owner IS NOT NULL", as: Int64.self) == 0, "nothing claimed")
             let sources = try await Program.run("uploader", ["sources", "--json"], environment: harness.environment)
             #expect(sources.output.contains(#""files_waiting":1"#) && sources.output.contains(#""sender_state":"paused""#), "\(sources.output)")
+            // The source itself says what was read, sent and archived, and what its spool's sender is doing.
+            let source = try #require(sources.output.split(separator: "\n").compactMap { line in
+                try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            }.first { $0["label"] as? String == "DVD 12" }, "\(sources.output)")
+            #expect(source["sent"] as? Int == 0 && source["files"] as? Int == 1, "\(source)")
+            let sender = try #require(source["sender"] as? String, "\(source)")
+            #expect(sender.hasPrefix("read 1, sent 0, archived 0; 1 waiting in \(Self.spoolPath(harness)) on ") && sender.contains(": sender paused (until "), "\(sender)")
             child.signal(SIGTERM)
             let stopped = try await child.wait()
             #expect(stopped.status == 130, "\(stopped.output)")

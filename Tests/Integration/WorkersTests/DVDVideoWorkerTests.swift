@@ -135,6 +135,49 @@ struct DVDVideoWorkerTests {
         }
     }
 
+    @Test("a DVD read into a spool and sent one file at a time: a part still spooled is waited for, not taken for a hole; once sent, the title is joined")
+    func spooledPartsAreWaitedFor() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            _ = try await Self.makeDisc(in: harness.source.path, work: harness.work.path)
+            let spool = harness.work.path + "/spool"
+            let upload = try await harness.upload(label: "DVD 11", extra: ["--spool", spool])
+            #expect(upload.status == 0, "\(upload.output)")
+            let parts = ["DVD/VIDEO_TS/VTS_01_1.VOB", "DVD/VIDEO_TS/VTS_01_2.VOB"]
+            // One file at a time, slowly: stop the sender while one part is staged and the other still spooled.
+            let sender = try Program.start(
+                "uploader", ["send", "--spool", spool, "--json", "--lease-seconds", "3", "--concurrency", "1", "--bwlimit", "512K"],
+                environment: harness.environment)
+            var states: [String] = []
+            let deadline = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < deadline {
+                let rows = try await harness.rows()
+                states = parts.map { part in rows.first { $0.path == part }?.state ?? "missing" }
+                if states.sorted() == ["spooled", "staged"] { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            sender.signal(SIGKILL)
+            _ = try await sender.wait()
+            #expect(states.sorted() == ["spooled", "staged"], "the sender never stopped between the two parts: \(states)")
+
+            let waited = try await harness.transcodeOnce()
+            #expect(waited.status == 0, "\(waited.output.suffix(2000))")
+            #expect(!waited.output.contains("kept raw"), "a spooled part was taken for a hole: \(waited.output.suffix(3000))")
+            let after = try await harness.rows()
+            #expect(parts.map { part in after.first { $0.path == part }?.state ?? "missing" } == states, "the parts wait as they were")
+            #expect(!after.contains { $0.path.hasSuffix(".mkv") })
+
+            // The dead sender's lease runs out; the next sender sends the rest and the title is joined.
+            try await Task.sleep(for: .seconds(3.5))
+            let sent = try await Program.run("uploader", ["send", "--spool", spool, "--json"], environment: harness.environment)
+            #expect(sent.status == 0, "\(sent.output)")
+            let rows = try await Self.transcodeAndArchive(harness)
+            let first = try #require(rows.first { $0.path == parts[0] })
+            let title = try #require(rows.first { $0.path == "DVD/VIDEO_TS/VTS_01.mkv" }, "\(rows.map(\.path))")
+            #expect(try await harness.scalar("SELECT (details->>'transcode_file_id')::bigint FROM objectstoragefiles WHERE id = \(first.id)", as: Int64.self) == title.id)
+            #expect(try await harness.sourceState("DVD 11") == "archived")
+        }
+    }
+
     @Test("a title whose IFO plays its cells out of sector order: the transcode plays them as the IFO says (blue, then red), not in file order")
     func cellOrder() async throws {
         try await PipelineHarness.with(.file) { harness in

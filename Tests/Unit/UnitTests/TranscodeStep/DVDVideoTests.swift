@@ -53,6 +53,25 @@ struct DVDVideoTests {
         #expect(DVDVideo.decide(claimedID: 20, titleSet: 1, members: failed, uploadFinished: true) == .passOn(leaderID: 10))
     }
 
+    @Test("a part still in a spool (read, not sent) is on its way, not a hole: the leader waits for it, and a part waits for a spooled leader")
+    func spooledPartsAreWaitedFor() {
+        // Parts in the state `spooled` have no staging key yet: before the fix they read as a hole and every part was kept raw.
+        let secondSpooled = [Self.part(1, id: 10), Self.part(2, id: 20, state: "spooled", readable: false)]
+        guard case .wait(_, let why) = DVDVideo.decide(claimedID: 10, titleSet: 1, members: secondSpooled, uploadFinished: true) else {
+            Issue.record("the leader must wait for a part that is still in a spool")
+            return
+        }
+        #expect(why.contains("VTS_01_2.VOB") && why.contains("spool"), "\(why)")
+        let leaderSpooled = [Self.part(1, id: 10, state: "spooled", readable: false), Self.part(2, id: 20)]
+        guard case .wait = DVDVideo.decide(claimedID: 20, titleSet: 1, members: leaderSpooled, uploadFinished: true) else {
+            Issue.record("a part must wait for a leader that is still in a spool, not be passed on before the leader joins it")
+            return
+        }
+        // Once sent, the same set joins.
+        let sent = [Self.part(1, id: 10), Self.part(2, id: 20)]
+        #expect(DVDVideo.decide(claimedID: 10, titleSet: 1, members: sent, uploadFinished: true) == .join(sent))
+    }
+
     @Test("a set with a hole is never joined: a missing part or an unreadable one keeps every part raw")
     func holesKeepRaw() {
         let gap = [Self.part(1, id: 10), Self.part(3, id: 30)]
