@@ -20,6 +20,8 @@ A RULE: {"operation": OP, "action": ACTION, "times": N, "probability": P, "path_
           503               answer 503 SlowDown without forwarding
           reset-before      close the connection without an answer, without forwarding
           reset-after       forward, then close the connection without an answer
+          cut-body          forward, relay the status, headers and the first half of the body, then close
+                            the connection (a download cut mid-way)
           hang              never answer and never forward; hold the connection until the client closes it
                             (a request the server is slow to serve: the tests' way to keep a worker mid-job)
   times        how many requests the rule hits at most (default: unlimited)
@@ -202,6 +204,19 @@ def make_handler(upstream, state):
                         self.wfile.write(chunk)
             connection.close()
 
+        def _cut(self, response, connection):
+            data = response.read()
+            connection.close()
+            self.send_response(response.status, response.reason)
+            for name, value in response.getheaders():
+                if name.lower() not in HOP_BY_HOP and name.lower() not in ("transfer-encoding", "content-length"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            return self._reset()
+
         def _handle(self):
             body = self._read_body()
             path, _, query = self.path.partition("?")
@@ -224,6 +239,8 @@ def make_handler(upstream, state):
                 connection, response = self._forward(body)
             except OSError:
                 return self._answer(502, ERROR_BODY)
+            if action == "cut-body":
+                return self._cut(response, connection)
             if action in ("error-200-after", "empty-200-after", "reset-after"):
                 response.read()
                 connection.close()

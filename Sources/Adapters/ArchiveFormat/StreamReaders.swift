@@ -45,7 +45,7 @@ package final class PlainFileReader: ChunkReader {
 /// The decompressed bytes of a local zstd file, produced as they are asked for (memory: zstd's window and two
 /// buffers, whatever the file's size).
 package final class ZstdFileReader: ChunkReader {
-    private let input: PlainFileReader
+    private let input: any ChunkReader
     private let context: OpaquePointer
     private var inputBuffer: [UInt8] = []
     private var inputPosition = 0
@@ -58,7 +58,7 @@ package final class ZstdFileReader: ChunkReader {
         try self.init(input: try PlainFileReader(path: path))
     }
 
-    package init(input: PlainFileReader) throws {
+    package init(input: any ChunkReader) throws {
         self.input = input
         guard let context = ZSTD_createDCtx() else { throw FormatError.compression("zstd could not allocate a context") }
         self.context = context

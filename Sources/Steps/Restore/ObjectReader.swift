@@ -124,11 +124,20 @@ struct LocalBundleExtractor {
     let destination: SafeDestination
     let writer: FileWriter
 
-    /// `wanted` maps each member's data offset to the files that want its bytes. Returns per-file results.
-    func extract(_ reader: TarReader, bundleKey: String, wanted: [Int64: [FileJob]]) throws -> [(FileJob, Result<Void, RestoreError>)] {
+    /// `wanted` maps each member's data offset to the files that want its bytes. Returns per-file results: a
+    /// stream that breaks off fails the members not reached yet, and keeps the results of those written before.
+    func extract(_ reader: TarReader, bundleKey: String, wanted: [Int64: [FileJob]]) -> [(FileJob, Result<Void, RestoreError>)] {
         var results: [(FileJob, Result<Void, RestoreError>)] = []
         var remaining = wanted
-        while !remaining.isEmpty, let entry = try reader.next() {
+        func nextEntry() -> TarEntry? {
+            do { return try reader.next() } catch {
+                let failure = Self.restoreError(error)
+                for jobs in remaining.values { results += jobs.map { ($0, .failure(failure)) } }
+                remaining = [:]
+                return nil
+            }
+        }
+        while !remaining.isEmpty, let entry = nextEntry() {
             guard let jobs = remaining.removeValue(forKey: entry.dataOffset) else { continue }
             if let problem = Self.memberProblem(entry) {
                 for job in jobs {

@@ -392,57 +392,49 @@ public struct RestoreRun: Sendable {
         return result
     }
 
-    /// A compressed bundle, or many members of one: the whole object is downloaded into the work directory
-    /// (resumable, checked against the bundle's SHA-256), then read as a stream and only the wanted members written.
+    /// A compressed bundle, or many members of one: the object is read as it arrives, through zstd and tar, and
+    /// only the wanted members are written (each checked by its own SHA-256 before it is committed; see
+    /// `BundleStream`). Nothing of the bundle itself is written to disk. An interrupted restore keeps the members
+    /// already committed; the next run fetches the bundle again for the rest.
     func restoreWholeBundle(_ object: ObjectJob, bundle: ObjectJob.Bundle, destination: SafeDestination, writer: FileWriter) async -> ObjectResult {
         var result = ObjectResult()
-        let archive = self.archive
-        let copyPath: SafeRelativePath
-        do {
-            copyPath = try SafeRelativePath("\(Self.workDirectoryName)/bundle-\(bundle.id)" + (bundle.compression == "zstd" ? ".tar.zst" : ".tar"))
-        } catch {
-            result.files = object.files.map { ($0, .failure(LocalBundleExtractor.restoreError(error))) }
-            return result
+        var wanted: [Int64: [FileJob]] = [:]
+        for job in object.files {
+            guard let offset = job.location.bundleOffset else {
+                result.files.append((job, .failure(RestoreError(.objectMissing, "\(job.path): the catalog has no member offset in \(object.key)"))))
+                continue
+            }
+            wanted[offset, default: []].append(job)
         }
-        do {
-            let target = try await blocking { try destination.target(copyPath, partialTag: "bundle-\(bundle.id)") }
-            defer { target.close() }
-            let size = object.size ?? -1
-            if let expectedHash = bundle.sha256, size >= 0 {
-                result.downloaded += try await writer.write(target, size: size, sha256: expectedHash, modifiedAt: nil, label: "bundle \(object.key)") { offset in
-                    try await archive.get(object.key, range: offset > 0 ? ByteRange(first: offset, last: size - 1) : nil).body
-                }
-            } else {
-                throw RestoreError(.objectMissing, "bundle \(object.key) has no recorded size and SHA-256 to check it against")
-            }
-            var wanted: [Int64: [FileJob]] = [:]
-            for job in object.files {
-                guard let offset = job.location.bundleOffset else {
-                    result.files.append((job, .failure(RestoreError(.objectMissing, "\(job.path): the catalog has no member offset in \(object.key)"))))
-                    continue
-                }
-                wanted[offset, default: []].append(job)
-            }
-            let extractor = LocalBundleExtractor(destination: destination, writer: writer)
-            let wantedMembers = wanted
-            let compression = bundle.compression
-            let key = object.key
-            let extracted = try await blocking { () throws -> [(FileJob, Result<Void, RestoreError>)] in
-                let descriptor = destination.openExisting(target)
-                guard descriptor >= 0 else { throw RestoreError(.localIO, "cannot open the downloaded bundle \(copyPath)") }
-                let plain = try PlainFileReader(descriptor: descriptor, path: destination.root + "/" + copyPath.description)
-                let source: any ChunkReader = compression == "zstd" ? try ZstdFileReader(input: plain) : plain
-                return try extractor.extract(TarReader(source), bundleKey: key, wanted: wantedMembers)
-            }
-            for (job, outcome) in extracted {
-                if case .success = outcome { await progress.downloaded(0) }
-                result.files.append((job, outcome))
-            }
-            destination.remove(target)
-        } catch {
-            let done = Set(result.files.map(\.0.location.fileID))
-            for job in object.files where !done.contains(job.location.fileID) {
-                result.files.append((job, .failure(Self.describe(error, job: job, key: object.key))))
+        guard !wanted.isEmpty else { return result }
+        let extractor = LocalBundleExtractor(destination: destination, writer: writer)
+        let wantedMembers = wanted
+        let compression = bundle.compression
+        let key = object.key
+        let outcome = await BundleStream.read(key, size: object.size, from: archive) { stream in
+            let source: any ChunkReader = compression == "zstd" ? try ZstdFileReader(input: stream) : stream
+            return extractor.extract(TarReader(source), bundleKey: key, wanted: wantedMembers)
+        }
+        result.downloaded += outcome.fetched
+        let extracted: [(FileJob, Result<Void, RestoreError>)]
+        switch outcome.value {
+        case .success(let files): extracted = files
+        case .failure(let error):
+            // The reader stopped (a damaged bundle, or its stream cut): what it committed before is on disk and
+            // found again by the next run; every file of this bundle is reported with the first cause.
+            let cause = outcome.fetchError ?? error
+            extracted = wanted.values.flatMap { $0 }.map { ($0, .failure(Self.describe(cause, job: $0, key: key))) }
+        }
+        for (job, fileOutcome) in extracted {
+            switch fileOutcome {
+            case .success:
+                await progress.downloaded(0)
+                result.files.append((job, fileOutcome))
+            case .failure where outcome.fetchError != nil:
+                // A member missing only because the stream was cut is the fetch's failure, not the bundle's.
+                result.files.append((job, .failure(Self.describe(outcome.fetchError!, job: job, key: key))))
+            case .failure:
+                result.files.append((job, fileOutcome))
             }
         }
         return result
