@@ -90,8 +90,25 @@ public struct BundleManifest: Codable, Sendable {
 
 /// The catalog export's name and format (written by the archiver, read by `rebuild-catalog`).
 public enum CatalogExportFormat {
+    /// The last whole export. Its first line (`type: export`) carries `number`, `catalog_id` and `until_xmin`.
     public static let key = "catalog/catalog.jsonl.gz"
     public static let format = "personal-backup-catalog/1"
+    /// Exports of the rows changed since an earlier one, read after the whole one in `number` order: same lines,
+    /// a later line for a row replacing an earlier one. The first line (`type: export-changes`) carries `number`,
+    /// `catalog_id`, `since_xmin` (the export they continue from) and `until_xmin`.
+    public static let changesPrefix = "catalog/changes/"
+
+    public static func changesKey(catalogID: UUID, number: Int64) -> String {
+        changesPrefix + catalogID.uuidString.lowercased() + "/" + String(format: "%012lld", number) + ".jsonl.gz"
+    }
+
+    /// The catalog id and number a changes key names (nil for another key).
+    public static func parseChangesKey(_ key: String) -> (catalogID: UUID, number: Int64)? {
+        guard key.hasPrefix(changesPrefix), key.hasSuffix(".jsonl.gz") else { return nil }
+        let parts = key.dropFirst(changesPrefix.count).dropLast(".jsonl.gz".count).split(separator: "/")
+        guard parts.count == 2, let id = UUID(uuidString: String(parts[0])), let number = Int64(parts[1]) else { return nil }
+        return (id, number)
+    }
 }
 
 /// Why reading or writing an archive format failed.

@@ -92,7 +92,7 @@ public struct RebuildCatalog: Sendable {
     public func withTransaction<Result: Sendable>(_ body: (RebuildSession) async throws -> Result) async throws -> Result {
         try await CatalogError.wrapping("run the rebuild transaction") {
             try await client.withTransaction(logger: logger) { connection in
-                _ = try await connection.query("CREATE TEMP TABLE rebuild_export (kind TEXT NOT NULL, doc JSONB NOT NULL) ON COMMIT DROP", logger: logger)
+                _ = try await connection.query("CREATE TEMP TABLE rebuild_export (ord BIGSERIAL, kind TEXT NOT NULL, doc JSONB NOT NULL) ON COMMIT DROP", logger: logger)
                 return try await body(RebuildSession(connection: connection, logger: logger))
             }
         }
@@ -124,18 +124,18 @@ public struct RebuildSession: @unchecked Sendable {
                 return total
             }
             let sources = try await count("""
-                WITH inserted AS (INSERT INTO sources SELECT (jsonb_populate_record(NULL::sources, '{"keep_raw": false, "tier": "cold"}'::jsonb || doc)).* FROM rebuild_export WHERE kind = 'source' RETURNING 1)
+                WITH inserted AS (INSERT INTO sources SELECT (jsonb_populate_record(NULL::sources, '{"keep_raw": false, "tier": "cold"}'::jsonb || doc)).* FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'source' ORDER BY doc->>'id', ord DESC) latest RETURNING 1)
                 SELECT count(*)::int FROM inserted
                 """)
             let bundles = try await count("""
                 WITH inserted AS (
                     INSERT INTO bundles SELECT (jsonb_populate_record(NULL::bundles,
                         CASE WHEN doc->>'state' IN ('open', 'uploading') THEN doc || '{"state": "deleted"}' ELSE doc END)).*
-                    FROM rebuild_export WHERE kind = 'bundle' RETURNING 1)
+                    FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'bundle' ORDER BY doc->>'id', ord DESC) latest RETURNING 1)
                 SELECT count(*)::int FROM inserted
                 """)
             let inFlight = try await count("""
-                SELECT count(*)::int FROM rebuild_export WHERE kind = 'file' AND doc->>'state' IN ('spooled', 'staged', 'transcoding', 'transcoded', 'archiving')
+                SELECT count(*)::int FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'file' ORDER BY doc->>'id', ord DESC) latest WHERE doc->>'state' IN ('spooled', 'staged', 'transcoding', 'transcoded', 'archiving')
                 """)
             let files = try await count("""
                 WITH inserted AS (
@@ -146,13 +146,13 @@ public struct RebuildSession: @unchecked Sendable {
                                                             'error', \(RebuildCatalog.inFlightError)::text,
                                                             'details', coalesce(doc->'details', '{}') || '{"rebuilt_in_flight": true}')
                              ELSE doc END)).*
-                    FROM rebuild_export WHERE kind = 'file' RETURNING 1)
+                    FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'file' ORDER BY doc->>'id', ord DESC) latest RETURNING 1)
                 SELECT count(*)::int FROM inserted
                 """)
             let deletes = try await count("""
                 WITH inserted AS (
                     INSERT INTO objectstoragedeletelog SELECT (jsonb_populate_record(NULL::objectstoragedeletelog, doc)).*
-                    FROM rebuild_export WHERE kind = 'delete_request' RETURNING 1)
+                    FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'delete_request' ORDER BY doc->>'id', ord DESC) latest RETURNING 1)
                 SELECT count(*)::int FROM inserted
                 """)
             return ExportImportCounts(sources: sources, bundles: bundles, files: files, deleteRequests: deletes, inFlight: inFlight)

@@ -37,6 +37,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds between catalog exports while busy (always at the end of a drain).", valueName: "seconds"))
     var exportInterval: Int = 60
 
+    @Option(help: ArgumentHelp(
+        "Write the catalog export whole again once the changed rows written since the last whole one reach this fraction of it (in between, only changed rows are written).",
+        valueName: "fraction"))
+    var exportCompactFraction: Double = 0.25
+
     @Option(help: "Where bundles are assembled (default: <data dir>/tmp/archiver).")
     var workDirectory: String?
 
@@ -46,6 +51,7 @@ struct RunCommand: AsyncParsableCommand {
         guard warmBundleSize.bytes >= 1 else { throw ValidationError("--warm-bundle-size must be at least 1 byte") }
         guard deleteGraceDays >= 0 else { throw ValidationError("--delete-grace-days cannot be negative") }
         guard exportInterval >= 0 else { throw ValidationError("--export-interval cannot be negative") }
+        guard exportCompactFraction > 0 else { throw ValidationError("--export-compact-fraction must be above 0") }
         try worker.validate()
     }
 
@@ -55,7 +61,7 @@ struct RunCommand: AsyncParsableCommand {
             smallFileThreshold: smallFileThreshold.bytes, bundleTargetSize: bundleSize.bytes,
             storageClass: context.configuration.archiveStorageClass,
             warmStorageClass: context.configuration.warmStorageClass, warmBundleTargetSize: warmBundleSize.bytes,
-            catalogExportInterval: .seconds(exportInterval), deleteGrace: .milliseconds(Int64(deleteGraceDays * 86_400_000)),
+            catalogExportInterval: .seconds(exportInterval), catalogExportCompactFraction: exportCompactFraction, deleteGrace: .milliseconds(Int64(deleteGraceDays * 86_400_000)),
             orphanAfter: .seconds(Int64(worker.leaseSeconds * 3)),
             workDirectory: workDirectory ?? context.layout.archiverWork,
             crashPoint: context.hooks.archiverCrashAt.flatMap(ArchiveCrashPoint.init(rawValue:)))
@@ -78,7 +84,7 @@ struct RunCommand: AsyncParsableCommand {
 struct ExportCatalogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export-catalog",
-        abstract: "Write the whole catalog as gzip JSON lines to catalog/catalog.jsonl.gz in the archive bucket.")
+        abstract: "Write the whole catalog as gzip JSON lines to catalog/catalog.jsonl.gz in the archive bucket (waiting for an export in progress).")
 
     @OptionGroup var options: GlobalOptions
 
@@ -88,7 +94,9 @@ struct ExportCatalogCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let rows = try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
             let archive = try await context.openArchive()
-            return try await CatalogExport(client: client, archive: archive, workDirectory: directory, logger: context.logger).run()
+            return try await CatalogExport(
+                client: client, archive: archive, workDirectory: directory, policy: CatalogExportPolicy(whole: true), logger: context.logger
+            ).run(waitingForOthers: true)?.rows ?? 0
         }
         print("exported \(rows) rows to \(context.configuration.archiveURL.describing(key: CatalogExport.key))")
     }

@@ -15,8 +15,11 @@ public struct ArchiveConfiguration: Sendable {
     public var warmBundleTargetSize: Int64
     /// zstd level for bundles that are worth compressing.
     public var compressionLevel: Int32
-    /// How often, at most, the catalog export is rewritten while busy (always at the end of a drain).
+    /// How often, at most, the catalog export is brought up to date while busy (always at the end of a drain).
     public var catalogExportInterval: Duration
+    /// The catalog export is written whole again once the changes written since the last whole one reach this
+    /// fraction of its rows (`CatalogExportPolicy.compactFraction`); in between, only changed rows are written.
+    public var catalogExportCompactFraction: Double
     /// A delete request is carried out only after this long (the user may change their mind).
     public var deleteGrace: Duration
     /// An `uploading` bundle whose owner's heartbeat is older than this is an orphan.
@@ -31,7 +34,7 @@ public struct ArchiveConfiguration: Sendable {
     public init(
         smallFileThreshold: Int64 = 16 << 20, bundleTargetSize: Int64 = 256 << 20, storageClass: StorageClass = .deepArchive,
         warmStorageClass: StorageClass = .glacierInstantRetrieval, warmBundleTargetSize: Int64 = 8 << 20,
-        compressionLevel: Int32 = 3, catalogExportInterval: Duration = .seconds(60), deleteGrace: Duration = .seconds(30 * 86_400),
+        compressionLevel: Int32 = 3, catalogExportInterval: Duration = .seconds(60), catalogExportCompactFraction: Double = 0.25, deleteGrace: Duration = .seconds(30 * 86_400),
         orphanAfter: Duration = .seconds(90), workDirectory: String, singleFileConcurrency: Int = 2, crashPoint: ArchiveCrashPoint? = nil
     ) {
         self.crashPoint = crashPoint
@@ -42,6 +45,7 @@ public struct ArchiveConfiguration: Sendable {
         self.warmBundleTargetSize = warmBundleTargetSize
         self.compressionLevel = compressionLevel
         self.catalogExportInterval = catalogExportInterval
+        self.catalogExportCompactFraction = catalogExportCompactFraction
         self.deleteGrace = deleteGrace
         self.orphanAfter = orphanAfter
         self.workDirectory = workDirectory
@@ -75,4 +79,6 @@ public enum ArchiveCrashPoint: String, Sendable, CaseIterable {
     case singleUploaded = "single-uploaded"
     /// Rows marked archived, staging copies not yet removed.
     case recorded = "recorded"
+    /// A catalog export in the bucket, not yet recorded as done in `catalog_exports`.
+    case exportUploaded = "export-uploaded"
 }

@@ -35,8 +35,14 @@ extension ArchiveHandler {
         }
         if exportDue || (drained && housekeepingState.state.withLock { $0.archivedSinceExport }) {
             do {
-                let exported = try await CatalogExport(client: context.client, archive: archive, workDirectory: configuration.workDirectory, logger: context.logger).run()
-                context.logger.info("catalog export refreshed", metadata: ["export.key": "\(CatalogExport.key)", "export.rows": "\(exported)"])
+                let policy = CatalogExportPolicy(compactFraction: configuration.catalogExportCompactFraction)
+                let exported = try await CatalogExport(
+                    client: context.client, archive: archive, workDirectory: configuration.workDirectory, policy: policy, logger: context.logger,
+                    crashAfterUpload: configuration.crashPoint == .exportUploaded).run()
+                if let exported {
+                    context.logger.info(exported.whole ? "catalog export written whole" : "catalog export brought up to date (changed rows)", metadata: [
+                        "export.key": "\(exported.key)", "export.rows": "\(exported.rows)"])
+                }
             } catch {
                 housekeepingState.noteArchived()
                 context.logger.warning("catalog export failed; retried after the next batch", metadata: ["error": "\(CatalogDatabase.describe(error))"])

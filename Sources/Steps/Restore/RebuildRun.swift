@@ -10,6 +10,8 @@ public struct RebuildReport: Sendable {
     public var exportFound = false
     public var exportedAt: String?
     public var fromExport: ExportImportCounts?
+    /// Changes exports read after the whole one (`catalog/changes/…`).
+    public var exportChangesRead = 0
     public var bundlesFromManifests = 0
     public var filesFromManifests = 0
     public var filesCompletedFromArchive = 0
@@ -21,7 +23,8 @@ public struct RebuildReport: Sendable {
     public var summaryLines: [String] {
         var lines: [String] = []
         if let counts = fromExport {
-            lines.append("catalog export (\(exportedAt ?? "undated")): \(counts.sources) sources, \(counts.files) files, \(counts.bundles) bundles, "
+            let changes = exportChangesRead > 0 ? ", with \(exportChangesRead) changes export\(exportChangesRead == 1 ? "" : "s")" : ""
+            lines.append("catalog export (\(exportedAt ?? "undated")\(changes)): \(counts.sources) sources, \(counts.files) files, \(counts.bundles) bundles, "
                 + "\(counts.deleteRequests) delete requests")
             if counts.inFlight > 0 {
                 lines.append("  \(counts.inFlight) files were not archived yet when it was written: recorded as failed unless found in the archive below")
@@ -77,7 +80,7 @@ public struct RebuildRun: Sendable {
             var report = RebuildReport()
             if objects[CatalogExportFormat.key] != nil {
                 report.exportFound = true
-                try await importExport(session, report: &report)
+                try await importExport(session, objects: objects, report: &report)
                 // New rows from manifests must not take ids the export used.
                 try await session.resetSequences()
                 encrypted.learn(try await session.encryptedSources())
@@ -92,7 +95,7 @@ public struct RebuildRun: Sendable {
             }
             try await session.resetSequences()
             await progress.event("summary", [
-                "export_found": report.exportFound, "sources": report.fromExport?.sources ?? 0, "files": report.fromExport?.files ?? 0,
+                "export_found": report.exportFound, "export_changes_read": report.exportChangesRead, "sources": report.fromExport?.sources ?? 0, "files": report.fromExport?.files ?? 0,
                 "bundles": report.fromExport?.bundles ?? 0, "bundles_from_manifests": report.bundlesFromManifests,
                 "files_from_manifests": report.filesFromManifests, "files_completed_from_archive": report.filesCompletedFromArchive,
                 "unrecovered": report.unrecovered, "exit_code": Int(report.exitCode),
@@ -101,17 +104,44 @@ public struct RebuildRun: Sendable {
         }
     }
 
-    func importExport(_ session: RebuildSession, report: inout RebuildReport) async throws {
+    /// The whole export, then the changes exports of the same catalog written after it, in order (a later line
+    /// for a row replaces an earlier one). A changes export that does not continue from what was read before it
+    /// (one is missing) is applied all the same and said: rows changed in the gap come only from the manifests.
+    func importExport(_ session: RebuildSession, objects: [String: ObjectSummary], report: inout RebuildReport) async throws {
+        let header = try await stageExportFile(CatalogExportFormat.key, type: "export", session: session)
+        report.exportedAt = header["exported_at"] as? String
+        if let catalogID = (header["catalog_id"] as? String).flatMap(UUID.init(uuidString:)), let baseNumber = Self.int64(header["number"]),
+           var reachedXmin = (header["until_xmin"] as? String).flatMap(UInt64.init) {
+            let changes = objects.keys.compactMap { key -> (Int64, String)? in
+                guard let (id, number) = CatalogExportFormat.parseChangesKey(key), id == catalogID, number > baseNumber else { return nil }
+                return (number, key)
+            }.sorted { $0.0 < $1.0 }
+            for (number, key) in changes {
+                let changesHeader = try await stageExportFile(key, type: "export-changes", session: session)
+                let since = (changesHeader["since_xmin"] as? String).flatMap(UInt64.init) ?? 0
+                if since > reachedXmin {
+                    report.unrecovered.append("\(key): the catalog export's changes before number \(number) are missing; rows changed then come from the bundle manifests only")
+                }
+                reachedXmin = max(reachedXmin, (changesHeader["until_xmin"] as? String).flatMap(UInt64.init) ?? reachedXmin)
+                report.exportChangesRead += 1
+                if let exportedAt = changesHeader["exported_at"] as? String { report.exportedAt = exportedAt }
+            }
+        }
+        report.fromExport = try await session.applyExport()
+        await progress.say("catalog export read: \(report.fromExport!.files) files" + (report.exportChangesRead > 0 ? " (whole export and \(report.exportChangesRead) changes exports)" : ""))
+    }
+
+    /// Downloads one export file, checks its first line (`type` and format) and stages every row; returns that line.
+    func stageExportFile(_ key: String, type expectedType: String, session: RebuildSession) async throws -> [String: Any] {
         let path = workDirectory + "/catalog-\(UUID().uuidString.lowercased()).jsonl.gz"
         defer { try? FileManager.default.removeItem(atPath: path) }
-        _ = try await saveToFile(try await archive.get(CatalogExportFormat.key).body, path: path)
+        _ = try await saveToFile(try await archive.get(key).body, path: path)
         let reader = try GzipFileReader(path: path)
         guard let first = try reader.nextLine(),
               let header = try JSONSerialization.jsonObject(with: Data(first)) as? [String: Any],
-              header["format"] as? String == CatalogExportFormat.format else {
-            throw RestoreError(.catalog, "\(CatalogExportFormat.key) is not a \(CatalogExportFormat.format) export")
+              header["format"] as? String == CatalogExportFormat.format, (header["type"] as? String ?? "export") == expectedType else {
+            throw RestoreError(.catalog, "\(key) is not a \(CatalogExportFormat.format) \(expectedType == "export" ? "export" : "changes export")")
         }
-        report.exportedAt = header["exported_at"] as? String
         var batches: [String: [String]] = [:]
         while let line = try await blocking({ try reader.nextLine() }) {
             guard let type = Self.type(of: line) else { continue }
@@ -122,8 +152,11 @@ public struct RebuildRun: Sendable {
             }
         }
         for (type, documents) in batches { try await session.stage(kind: type, documents: documents) }
-        report.fromExport = try await session.applyExport()
-        await progress.say("catalog export read: \(report.fromExport!.files) files")
+        return header
+    }
+
+    static func int64(_ value: Any?) -> Int64? {
+        (value as? NSNumber)?.int64Value
     }
 
     /// The `type` of an export line, read without decoding the whole object.

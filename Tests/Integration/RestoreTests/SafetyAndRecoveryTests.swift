@@ -150,7 +150,11 @@ struct SafetyAndRecoveryTests {
             let upload = try await Program.run("uploader", ["upload", second.path, "--label", "USB stick", "--json"], environment: harness.environment)
             #expect(upload.status == 0, "\(upload.output)")
             #expect(try await harness.archiveOnce(RestoreTests.archiveOptions).status == 0)
+            // The export as it was before the second source: the whole one put back, the changes written since removed.
             _ = try await harness.archive.put(CatalogExportFormat.key, bytes: oldExport, options: PutOptions(storageClass: .standard))
+            let changes = try await PipelineHarness.allKeys(harness.archive, prefix: CatalogExportFormat.changesPrefix)
+            #expect(!changes.isEmpty, "the second drain wrote only the changed rows")
+            #expect(await harness.archive.delete(keys: changes).isEmpty)
             let before = try await harness.uploader(["ls", "--json", "--all-versions"])
 
             // Disaster: a new, empty database.
