@@ -17,6 +17,8 @@ public struct SpooledFile: Sendable, Hashable {
     public let expectedSHA256: String
     /// The multipart journal a killed sender left (JSON), so that its successor sends only the missing parts.
     public let sendState: String?
+    /// A disc image's map of unreadable sectors (`details.rescue_map_key`), spooled beside it and sent with it.
+    public let rescueMapKey: String?
 }
 
 /// What the sender of a spool last said, for `uploader sources` and the status page.
@@ -90,12 +92,14 @@ public struct SpoolCatalog: Sendable {
                     lease_expires_at = now() + make_interval(secs => \(lease.seconds))
                 FROM candidates c WHERE f.id = c.id
                 RETURNING f.id, f.lease_token, f.source_id, f.path, f.storage_key, coalesce(f.stored_size_bytes, f.size_bytes),
-                    coalesce(f.stored_hash, f.hash), f.send_state::text
+                    coalesce(f.stored_hash, f.hash), f.send_state::text, f.details->>'rescue_map_key'
                 """, logger: logger)
             var claimed: [SpooledFile] = []
-            for try await (id, token, source, path, key, size, hash, state) in rows.decode((Int64, Int64, Int64, String, String, Int64, String, String?).self) {
+            for try await (id, token, source, path, key, size, hash, state, map) in rows.decode(
+                (Int64, Int64, Int64, String, String, Int64, String, String?, String?).self) {
                 claimed.append(SpooledFile(
-                    fileID: id, leaseToken: token, sourceID: source, path: path, key: key, expectedSize: size, expectedSHA256: hash, sendState: state))
+                    fileID: id, leaseToken: token, sourceID: source, path: path, key: key, expectedSize: size, expectedSHA256: hash, sendState: state,
+                    rescueMapKey: map))
             }
             return claimed.sorted { $0.fileID < $1.fileID }
         }
@@ -190,31 +194,52 @@ public struct SpoolCatalog: Sendable {
         }
     }
 
-    /// Whether a spool file is still needed: some live row is spooled at that key in this spool. Used to sweep
-    /// files a sender left behind after their row said `staged` (killed between the two).
+    /// Whether a spool file is still needed: some live row is spooled at that key (or has its disc image's map
+    /// there) in this spool. Used to sweep files a sender left behind after their row said `staged` (killed between
+    /// the two).
     public func spooledKeys(spoolID: UUID, among keys: [String]) async throws -> Set<String> {
-        try await CatalogError.wrapping("look up spooled keys") {
-            guard !keys.isEmpty else { return [] }
-            let rows = try await client.query("""
-                SELECT storage_key FROM objectstoragefiles
-                WHERE spool_id = \(spoolID) AND state = 'spooled' AND storage_key = ANY(\(keys)::text[])
-                """, logger: logger)
-            var found = Set<String>()
-            for try await key in rows.decode(String.self) { found.insert(key) }
-            return found
-        }
+        try await keyQuery("look up spooled keys", keys, """
+            SELECT f.storage_key FROM objectstoragefiles f
+            WHERE f.spool_id = \(spoolID) AND f.state = 'spooled' AND f.storage_key = ANY(\(keys)::text[])
+            UNION
+            SELECT f.details->>'rescue_map_key' FROM objectstoragefiles f
+            WHERE f.spool_id = \(spoolID) AND f.state = 'spooled' AND f.details->>'rescue_map_key' = ANY(\(keys)::text[])
+            """)
     }
 
-    /// Keys that were sent: a row left the spool for staging (or further) with this key, or was archived from it.
-    /// Pending uploads are not in it, so a file an uploader is still writing is never called sent.
+    /// Keys that were sent: a row left the spool for staging (or further) with this key (or this disc image map), or
+    /// was archived from it. Pending uploads are not in it, so a file an uploader is still writing is never called sent.
     public func sentKeys(among keys: [String]) async throws -> Set<String> {
-        try await CatalogError.wrapping("look up sent keys") {
+        try await keyQuery("look up sent keys", keys, """
+            SELECT f.storage_key FROM objectstoragefiles f WHERE f.storage_key = ANY(\(keys)::text[]) AND f.state <> 'spooled'
+            UNION
+            SELECT f.details->>'rescue_map_key' FROM objectstoragefiles f
+            WHERE f.details->>'rescue_map_key' = ANY(\(keys)::text[]) AND f.state <> 'spooled'
+            UNION
+            SELECT d.storage_key FROM pending_object_deletes d WHERE d.storage_key = ANY(\(keys)::text[])
+            """)
+    }
+
+    /// Keys some row of the catalog names, in any state and for any spool (its content, its disc image's map, a
+    /// queued delete, an upload under way): what the orphan sweep must never remove. Deliberately wider than "this
+    /// spool's rows": a sent row no longer carries its spool's id, and a key is a UUID, so nothing else can claim it.
+    public func referencedKeys(among keys: [String]) async throws -> Set<String> {
+        try await keyQuery("look up referenced keys", keys, """
+            SELECT f.storage_key FROM objectstoragefiles f WHERE f.storage_key = ANY(\(keys)::text[])
+            UNION
+            SELECT f.details->>'rescue_map_key' FROM objectstoragefiles f WHERE f.details->>'rescue_map_key' = ANY(\(keys)::text[])
+            UNION
+            SELECT d.storage_key FROM pending_object_deletes d WHERE d.storage_key = ANY(\(keys)::text[])
+            UNION
+            SELECT p.staging_key FROM pending_uploads p WHERE p.staging_key = ANY(\(keys)::text[])
+            """)
+    }
+
+    /// Runs a query that answers with keys (each branch one scan, not one per key: `storage_key` has no index).
+    private func keyQuery(_ operation: String, _ keys: [String], _ query: PostgresQuery) async throws -> Set<String> {
+        try await CatalogError.wrapping(operation) {
             guard !keys.isEmpty else { return [] }
-            let rows = try await client.query("""
-                SELECT k FROM unnest(\(keys)::text[]) AS k
-                WHERE EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.storage_key = k AND f.state <> 'spooled')
-                   OR EXISTS (SELECT 1 FROM pending_object_deletes d WHERE d.storage_key = k)
-                """, logger: logger)
+            let rows = try await client.query(query, logger: logger)
             var found = Set<String>()
             for try await key in rows.decode(String.self) { found.insert(key) }
             return found

@@ -16,7 +16,8 @@ struct ImageCommand: AsyncParsableCommand {
         discussion: """
             Sectors are read like GNU ddrescue: a bad area is split, skipped and retried; sectors that stay unreadable are \
             written as zeros and listed in a ddrescue map stored next to the image. Such an image is recorded and \
-            reported as degraded. Exit codes: 0 clean image stored, 1 degraded image stored or failure, 2 usage error.
+            reported as degraded. With --spool the image (and its map) is read into the spool at disc speed and waits there \
+            as spooled for `uploader send`. Exit codes: 0 clean image stored, 1 degraded image stored or failure, 2 usage error.
             """)
 
     @OptionGroup var options: GlobalOptions
@@ -30,6 +31,8 @@ struct ImageCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Bandwidth and time windows") var transfers: TransferLimitOptions
 
+    @OptionGroup(title: "Spool (read now, send later with `uploader send`)") var spool: ReadingSpoolOptions
+
     @Option(help: "Extra passes over unreadable sectors before giving up on them.")
     var retryPasses: Int = 3
 
@@ -42,6 +45,7 @@ struct ImageCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try ProgramContext.load(options, role: .uploader).pacingTransfers(transfers)
+        let spooling = try spool.resolve(context)
         guard FileManager.default.fileExists(atPath: device) else { throw ValidationError("\(device): no such file or device") }
         var name = URL(fileURLWithPath: device).lastPathComponent
         if !name.lowercased().hasSuffix(".iso") { name += ".iso" }
@@ -54,7 +58,7 @@ struct ImageCommand: AsyncParsableCommand {
         let passes = retryPasses
         let report = try await withUploadRun(
             context, configuration: configuration, progress: progress,
-            resumeHint: "run the same command again to continue the image where its upload stopped"
+            resumeHint: "run the same command again to continue the image where its upload stopped", spool: spooling
         ) { run in
             try await run.runDiscImage(device: device, imageName: imageName, imagerConfiguration: DiscImagerConfiguration(retryPasses: passes))
         }
@@ -72,6 +76,12 @@ struct ImageCommand: AsyncParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             for line in lines { print(line) }
+        }
+        if let spooling, report.outcome.hasPrefix("spooled") {
+            // The drive is free now; the image is still only in the spool.
+            let message = "\(source.label) is read; you may eject it. Do not destroy it until `uploader audit` says it is safe "
+                + "(its image waits in \(spooling.path) for `uploader send`)."
+            if json { CommandRunner.printToStandardError(message) } else { print(message) }
         }
         if !report.result.isClean {
             CommandRunner.printToStandardError("DEGRADED: \(report.result.badBytes) bytes could not be read; the image is stored and marked degraded, with its map of bad sectors")

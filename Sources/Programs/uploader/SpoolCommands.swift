@@ -28,7 +28,7 @@ struct SpoolOptions: ParsableArguments {
     }
 }
 
-/// `--spool` and `--spool-limit` of the commands that read a source (`upload`, `discs`).
+/// `--spool` and `--spool-limit` of the commands that read a source (`upload`, `image`, `discs`).
 struct ReadingSpoolOptions: ParsableArguments {
     @OptionGroup var spool: SpoolOptions
 
@@ -93,7 +93,8 @@ struct SendCommand: AsyncParsableCommand {
         abstract: "Send what `uploader upload --spool` read into the spool on to the staging bucket, then exit.",
         discussion: """
             Each file is sent with the resumable multipart upload, checked against the catalog (size and SHA-256), its \
-            row moved from spooled to staged, and only then removed from the spool. Several senders may drain one spool \
+            row moved from spooled to staged, and only then removed from the spool. Files no catalog row names that are \
+            over an hour old (left by an uploader killed between its spool write and its row) are removed. Several senders may drain one spool \
             at once (two processes, or two machines on a NAS): each file is claimed with a lease and sent once. A sender \
             killed mid-file is taken over when its lease runs out, and the next one sends only the missing parts.
             Exit codes: 0 everything claimed was sent, 1 some files were not sent (listed; they stay spooled), 2 usage \
@@ -157,7 +158,7 @@ struct SendCommand: AsyncParsableCommand {
         if json {
             print(Self.jsonLine([
                 "event": "summary", "files_sent": report.filesSent, "bytes_sent": report.bytesSent, "bytes_uploaded": report.bytesUploaded,
-                "files_swept": report.filesSwept, "files_left": report.filesLeft, "failures": report.failures, "exit_code": report.failures.isEmpty ? 0 : 1,
+                "files_swept": report.filesSwept, "orphans_removed": report.orphansRemoved, "files_left": report.filesLeft, "failures": report.failures, "exit_code": report.failures.isEmpty ? 0 : 1,
             ]))
         } else {
             print("sent \(report.filesSent) file\(report.filesSent == 1 ? "" : "s") (\(Format.bytes(report.bytesSent)), \(Format.bytes(report.bytesUploaded)) uploaded now)")
@@ -165,6 +166,7 @@ struct SendCommand: AsyncParsableCommand {
                 print("\(report.filesLeft - Int64(report.failures.count)) file(s) still spooled, held by another sender (or one killed less than --lease-seconds ago)")
             }
             if report.filesSwept > 0 { print("removed \(report.filesSwept) spool file\(report.filesSwept == 1 ? "" : "s") an earlier sender had already sent") }
+            if report.orphansRemoved > 0 { print("removed \(report.orphansRemoved) orphaned spool file(s)") }
         }
         guard report.failures.isEmpty else {
             for failure in report.failures { CommandRunner.printToStandardError("not sent: \(failure)") }

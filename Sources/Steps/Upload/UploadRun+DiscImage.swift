@@ -3,6 +3,7 @@ import Foundation
 import ObjectStore
 import PipelineCore
 import SourceReading
+import SystemIO
 
 /// What `uploader image` did.
 public struct DiscImageReport: Sendable {
@@ -27,6 +28,7 @@ extension UploadRun {
             sourceID: sourceID, path: imageName, rawPath: nil, name: imageName, sizeBytes: device.byteCount,
             modifiedAt: nil, kind: .discImage, details: ["device": devicePath])
         let staging = self.staging
+        let mapKey = LockedBox<String?>(nil)
         let outcome = try await store(file, source: .stream(CountingChunks(base: stream, progress: progress), length: device.byteCount), read: device.byteCount) { row, key in
             guard let result = stream.result else {
                 throw IngestError(.readFailed, path: devicePath, "the image stream ended without a result")
@@ -35,7 +37,20 @@ extension UploadRun {
             row.details["bad_bytes"] = String(result.badBytes)
             row.details["recovered_sectors"] = String(result.recoveredSectors)
             row.details["rescue_map_key"] = key + ".map"
-            _ = try await staging.put(key + ".map", bytes: Array(result.mapfile.utf8))
+            mapKey.value = key + ".map"
+            if let spool = staging as? SpoolStore {
+                // Into the spool even when it is full: waiting for room here would wait for ever (see putBeside).
+                try await spool.putBeside(key + ".map", bytes: Array(result.mapfile.utf8))
+            } else {
+                _ = try await staging.put(key + ".map", bytes: Array(result.mapfile.utf8))
+            }
+        }
+        switch outcome {
+        case .duplicate, .unchanged:
+            // The image's copy was dropped (its content is stored already); its map goes with it.
+            if let key = mapKey.value { try await staging.delete(key) }
+        default:
+            break
         }
         guard let result = stream.result else {
             throw IngestError(.readFailed, path: devicePath, "the image stream ended without a result")
@@ -46,6 +61,7 @@ extension UploadRun {
         try await finishSource(sourceID, report: report)
         let outcomeText: String =
             switch outcome {
+            case .staged where catalog.spoolID != nil: result.isClean ? "spooled" : "spooled (degraded)"
             case .staged: result.isClean ? "staged" : "staged (degraded)"
             case .duplicate: "duplicate of an image already stored"
             case .unchanged, .checkedUnchanged: "unchanged (this image is already catalogued)"

@@ -1,4 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
+import SystemIO
 
 /// The bytes of an object to write: a file, bytes in memory, or a stream of known length.
 ///
@@ -35,6 +43,14 @@ public struct ObjectSource: Sendable {
         case .bytes(let buffer): Int64(buffer.readableBytes)
         case .stream(let length, _): length
         }
+    }
+
+    /// How many bytes the source holds: the declared length, or a file's size as the file system says now (asked on
+    /// the thread pool; 0 for a file that is not there, whose read then fails as usual).
+    public func length() async throws -> Int64 {
+        if let declaredLength { return declaredLength }
+        guard case .file(let path) = storage else { return 0 }
+        return try await blocking { try POSIXFile.status(path: path).map { Int64($0.st_size) } ?? 0 }
     }
 
     /// Describes the source in errors and logs.

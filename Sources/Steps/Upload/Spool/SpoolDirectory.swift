@@ -80,7 +80,7 @@ public struct SpoolDirectory: Sendable, Hashable {
         return id
     }
 
-    /// Bytes of the files waiting in the spool (data files and their sidecars; files being written are counted by
+    /// Bytes of the files waiting in the spool (the data files under `sources/`; files being written are counted by
     /// whoever writes them). Blocking: call through ``blocking(_:)``.
     static func usedBytes(_ root: String) -> Int64 {
         var total: Int64 = 0
@@ -96,7 +96,9 @@ public struct SpoolDirectory: Sendable, Hashable {
                 }
             }
         }
-        walk(root)
+        // The spooled files only: the identity file and the store's sidecars would make a spool holding nothing look
+        // not empty, and a file larger than the limit, let in only into an empty spool, would wait for ever.
+        walk(root + "/sources")
         return total
     }
 }

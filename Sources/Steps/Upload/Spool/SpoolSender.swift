@@ -15,6 +15,10 @@ public struct SendConfiguration: Sendable {
     /// `--window`/`--timezone` (and `--bwlimit`, which the stores apply): outside every window no file is claimed,
     /// and the state says `paused until HH:MM`.
     public var limits: TransferLimits?
+    /// How old a spool file no row names must be before the sweep removes it (see ``SpoolSender/sweepOrphans()``).
+    public var orphanAge: Duration = .seconds(3600)
+    /// How old a temporary file of a spool writer must be before the sweep removes it.
+    public var temporaryFileAge: Duration = .seconds(86_400)
 
     public init(concurrency: Int = 2, lease: Duration = .seconds(60), putOptions: PutOptions = PutOptions(), limits: TransferLimits? = nil) {
         self.concurrency = concurrency
@@ -33,6 +37,9 @@ public struct SendReport: Sendable {
     public var bytesUploaded: Int64 = 0
     /// Files left behind by an earlier sender after their rows said `staged`, removed now.
     public var filesSwept = 0
+    /// Files no row names (an uploader killed between its spool write and its row) and temporary files of killed
+    /// writers, removed now.
+    public var orphansRemoved = 0
     /// One line per file that was not sent (it stays spooled, or is failed when its spool copy is damaged).
     public var failures: [String] = []
     /// Files still spooled after the pass: held by another sender (alive, or killed and not yet past its lease),
@@ -78,6 +85,7 @@ public struct SpoolSender: Sendable {
     public func drain(onSent: @escaping @Sendable (SentFile) -> Void = { _ in }) async throws -> SendReport {
         var report = SendReport()
         report.filesSwept = try await sweep()
+        report.orphansRemoved = try await sweepOrphans()
         let held = LockedBox<[Int64: SpooledFile]>([:])
         let given = LockedBox<[Int64]>([])
         let totals = LockedBox(SendReport())
@@ -233,11 +241,22 @@ public struct SpoolSender: Sendable {
             try await spool.delete(file.key)
             throw SpoolError(.spoolFileDamaged, "its spool copy does not match what was read (SHA-256 \(result.sha256), expected \(file.expectedSHA256)): marked failed, upload the source again")
         }
+        if let mapKey = file.rescueMapKey {
+            // A disc image's map of unreadable sectors goes with it: the archiver reads it from staging.
+            let mapPath = spool.spool.path + "/" + mapKey
+            guard FileManager.default.fileExists(atPath: mapPath) else {
+                try await staging.delete(file.key)
+                try await catalog.failDamaged(file, owner: owner, error: "its map of unreadable sectors \(mapKey) is missing from the spool; upload the source again")
+                throw SpoolError(.spoolFileDamaged, "its map of unreadable sectors \(mapKey) is missing from \(spool.spool.path): marked failed, upload the source again")
+            }
+            _ = try await staging.put(mapKey, from: .file(mapPath), options: configuration.putOptions)
+        }
         guard try await catalog.markSent(file, owner: owner) else {
             throw SpoolError(.leaseLost, "another sender took it over (this one's lease ran out); it was left to that sender")
         }
-        // Only now, with the row saying `staged`, may the spool copy go.
+        // Only now, with the row saying `staged`, may the spool copies go.
         try await spool.delete(file.key)
+        if let mapKey = file.rescueMapKey { try await spool.delete(mapKey) }
         logger.info("sent", metadata: ["send.path": "\(file.path)", "send.key": "\(file.key)", "send.uploaded": "\(result.bytesUploaded)"])
         return SentFile(path: file.path, key: file.key, size: result.size, uploaded: result.bytesUploaded)
     }
@@ -264,6 +283,38 @@ public struct SpoolSender: Sendable {
         let sent = try await catalog.sentKeys(among: keys.filter { !waiting.contains($0) })
         for key in sent { try await spool.delete(key) }
         return sent.count
+    }
+
+    /// Removes what no row will ever name: a file under `sources/` that no catalog row references (in any state:
+    /// its content, its image map, a queued delete, an upload under way), left by an uploader killed after its spool
+    /// file was renamed into place and before its row was written; and temporary files of killed writers.
+    ///
+    /// Only files older than `orphanAge` (an hour) count: an uploader running now renames a file into place and
+    /// writes its row a moment later (after the batch's directory sync and one transaction), so a file that young
+    /// may be about to be named, and removing it would make that row name nothing. An hour is far longer than that
+    /// moment, even on a slow NAS. A temporary file is still being written while its writer lives, and a stalled
+    /// read (a badly scratched disc retried sector by sector) may not touch it for a long time, so it waits a day.
+    /// Keys are never reused (each write gets a new UUID; a resumed multipart upload keeps its key, but its
+    /// `pending_uploads` row names it), so an old unnamed file cannot become named later. Its time is still
+    /// checked again just before it is removed, so a file put back meanwhile (by hand) is left.
+    func sweepOrphans() async throws -> Int {
+        let cutoff = Date().addingTimeInterval(-configuration.orphanAge.seconds)
+        var old: [String] = []
+        for try await object in spool.listAll(prefix: "sources/") where (object.lastModified ?? .distantFuture) < cutoff {
+            old.append(object.key)
+        }
+        var removed = 0
+        if !old.isEmpty {
+            let referenced = try await catalog.referencedKeys(among: old)
+            for key in old where !referenced.contains(key) {
+                guard let info = try await spool.head(key), (info.lastModified ?? .distantFuture) < cutoff else { continue }
+                try await spool.delete(key)
+                logger.notice("removed an orphaned spool file", metadata: ["send.key": "\(key)", "send.size": "\(info.size)"])
+                removed += 1
+            }
+        }
+        removed += try await spool.files.removeStaleTemporaryFiles(olderThan: configuration.temporaryFileAge)
+        return removed
     }
 
     static func oneLine(_ error: any Error) -> String {

@@ -24,8 +24,8 @@ public struct SpoolStore: ObjectStore {
 
     public func put(_ key: String, from source: ObjectSource, options: PutOptions, journal: (any MultipartUploadJournal)?) async throws -> PutResult {
         guard let space else { return try await files.put(key, from: source, options: options, journal: journal) }
-        // Streams (what the uploader writes) declare their length; a file source is not measured.
-        let size = source.declaredLength ?? 0
+        // Streams declare their length; a file (an ISO member hashed into a work file first) is measured.
+        let size = try await source.length()
         try await space.reserve(size)
         do {
             let result = try await files.put(key, from: source, options: options, journal: journal)
@@ -35,6 +35,12 @@ public struct SpoolStore: ObjectStore {
             await space.release(size, written: false)
             throw error
         }
+    }
+
+    /// Writes a small file that belongs to the one just written (a disc image's map of unreadable sectors) without
+    /// waiting for room: the image's row, which a sender needs before it can free any, is written only after it.
+    public func putBeside(_ key: String, bytes: [UInt8]) async throws {
+        _ = try await files.put(key, from: .bytes(bytes), options: PutOptions(), journal: nil)
     }
 
     public func get(_ key: String, range: ByteRange?) async throws -> ObjectDownload { try await files.get(key, range: range) }
