@@ -17,5 +17,7 @@ struct Uploader: AsyncParsableCommand, ProgramRole {
             ConfigCommand<Uploader>.self, DatabaseCommand<Uploader>.self])
 }
 
-BlockingThreadPool.sizeForFileIO()
+// 32: reading into a local store (a spool), small files wait for their fsync after giving their read slot back, and
+// fsyncs in flight together share one journal commit; with 8 threads they queued ahead of the next reads.
+BlockingThreadPool.sizeForFileIO(minimumThreads: 32)
 await CommandRunner.main(Uploader.self)

@@ -111,22 +111,28 @@ public actor UploadProgress {
     }
 }
 
-/// Passes a source's chunks through, telling the progress how many bytes went by.
+/// Passes a source's chunks through, telling the progress how many bytes went by, and `atEnd` once the reader has
+/// confirmed the end (after the last chunk: the whole file is read, though the store may still be writing it).
 struct CountingChunks<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
     typealias Element = ByteBuffer
     let base: Base
     let progress: UploadProgress
+    var atEnd: @Sendable () -> Void = {}
 
     struct AsyncIterator: AsyncIteratorProtocol {
         var base: Base.AsyncIterator
         let progress: UploadProgress
+        let atEnd: @Sendable () -> Void
 
         mutating func next() async throws -> ByteBuffer? {
-            guard let chunk = try await base.next() else { return nil }
+            guard let chunk = try await base.next() else {
+                atEnd()
+                return nil
+            }
             await progress.read(chunk.readableBytes)
             return chunk
         }
     }
 
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), progress: progress) }
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), progress: progress, atEnd: atEnd) }
 }

@@ -123,7 +123,9 @@ public struct UploadRun: Sendable {
         // `concurrency` files are read and sent at a time; more may wait for the catalog, so that a batch of
         // small files is catalogued in one transaction while the next ones are already being read.
         let readers = ReadSlots(count: max(1, configuration.concurrency))
-        let filesInFlight = max(1, configuration.concurrency) * 8
+        // A local store's files wait longest for their fsyncs and the catalog, and hold no buffer while waiting for
+        // the catalog: a wider window keeps the disk busy meanwhile.
+        let filesInFlight = max(1, configuration.concurrency) * (storesLocally ? 32 : 8)
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             var inFlight = 0
@@ -324,9 +326,7 @@ public struct UploadRun: Sendable {
             }
 
             // After hashing, the file is read again to send it; otherwise the chunks already begun go on.
-            let source: ObjectSource = sizeKnown
-                ? .stream(CountingChunks(base: reader(for: file), progress: progress), length: file.size)
-                : .stream(CountingChunks(base: chunks, progress: progress), length: file.size)
+            let source = sizeKnown ? storeSource(reader(for: file), size: file.size, slot: slot) : storeSource(chunks, size: file.size, slot: slot)
             return try await store(ingested, source: source, read: bytesRead + file.size, slot: slot)
         } catch let error as IngestError where error.code == .readFailed || error.code == .cannotOpen || error.code == .sourceChanged {
             // The source could not be read (after the reader's retries): record it and go on with the rest.
@@ -408,6 +408,23 @@ public struct UploadRun: Sendable {
             // Only asked for records sent without a staging key; this one had one.
             throw IngestError(.archiveFailed, path: path, "the catalog refused a staged copy")
         }
+    }
+
+    /// The bytes to store, counted as read. Into a local store, a file that fits in one chunk gives its read slot
+    /// back once it is read, before its fsync: the next file is read while it waits to be durable, the drive still
+    /// sees `concurrency` files read at once, and the files waiting (at most the window) hold one chunk each.
+    func storeSource<Chunks: AsyncSequence & Sendable>(_ chunks: Chunks, size: Int64, slot: ReadSlot) -> ObjectSource
+    where Chunks.Element == ByteBuffer {
+        var counted = CountingChunks(base: chunks, progress: progress)
+        if storesLocally, size <= Int64(configuration.readConfiguration.chunkSize) {
+            counted.atEnd = { slot.release() }
+        }
+        return .stream(counted, length: size)
+    }
+
+    /// Staging is a directory on this machine (a spool or `file://` staging): every object ends with an fsync.
+    var storesLocally: Bool {
+        if case .file = staging.location { true } else { false }
     }
 
     /// A new object in staging; an encrypted file's ends in `.age` (the archive keeps the extension).
