@@ -131,7 +131,7 @@ let package = Package(
             ],
             path: "Sources/Steps/Alerts", swiftSettings: strictSettings),
         // Family accounts: users, bcrypt passwords, server-side sessions, personal API tokens, the login rate limit.
-        // Used by the uploader (`uploader users`), without Hummingbird.
+        // Used by the status server (login, the family API) and the uploader (`uploader users`), without Hummingbird.
         .target(
             name: "Accounts", dependencies: ["PipelineCore", "SystemIO", "Catalog", bcrypt, crypto, postgres, logging],
             path: "Sources/Steps/Accounts", swiftSettings: strictSettings),
@@ -139,7 +139,7 @@ let package = Package(
         .target(
             name: "StatusServer",
             dependencies: [
-                "PipelineCore", "SystemIO", "Catalog", "Alerts", .product(name: "Hummingbird", package: "hummingbird"),
+                "PipelineCore", "SystemIO", "Catalog", "Alerts", "Accounts", "ObjectStore", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), lifecycle, crypto, postgres, nioCore, logging,
             ],
             path: "Sources/Steps/StatusServer", swiftSettings: strictSettings),
@@ -249,7 +249,7 @@ let package = Package(
         .testTarget(
             name: "StatusServerTests",
             dependencies: [
-                "StatusServer", "Alerts", "SystemIO", "Catalog", "PipelineCore", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                "StatusServer", "Alerts", "Accounts", "ObjectStore", "SystemIO", "Catalog", "PipelineCore", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"), lifecycle, .product(name: "AsyncHTTPClient", package: "async-http-client"), postgres, nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"), logging,
             ],
