@@ -53,7 +53,8 @@ public struct AccountService: Sendable {
 
     /// Checks a login. The same work (one bcrypt verification) is done for an unknown name as for a wrong password.
     public func login(name: String, password: Secret, address: String?) async throws -> LoginOutcome {
-        let accountKey = "user:" + name.lowercased()
+        // Capped: the name comes from the form, and a real one is at most 64 characters.
+        let accountKey = "user:" + String(name.lowercased().prefix(128))
         let keys = [accountKey] + (address.map { ["address:" + $0] } ?? [])
         let failures = try await catalog.recentFailures(keys: keys, window: settings.window)
         if failures[accountKey, default: 0] >= settings.failuresPerAccount
