@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
+        // bcrypt for the family accounts' passwords (HummingbirdBcrypt: OpenBSD's bcrypt; no Hummingbird linked with it).
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
@@ -128,11 +130,16 @@ let package = Package(
                 nioCore, .product(name: "NIOHTTP1", package: "swift-nio"), logging,
             ],
             path: "Sources/Steps/Alerts", swiftSettings: strictSettings),
+        // Family accounts: users, bcrypt passwords, server-side sessions, personal API tokens, the login rate limit.
+        // Used by the status server (login, the family API) and the uploader (`uploader users`), without Hummingbird.
+        .target(
+            name: "Accounts", dependencies: ["PipelineCore", "SystemIO", "Catalog", bcrypt, crypto, postgres, logging],
+            path: "Sources/Steps/Accounts", swiftSettings: strictSettings),
         // The status page, JSON API, metrics and health check (Hummingbird 2).
         .target(
             name: "StatusServer",
             dependencies: [
-                "PipelineCore", "SystemIO", "Catalog", "Alerts", .product(name: "Hummingbird", package: "hummingbird"),
+                "PipelineCore", "SystemIO", "Catalog", "Alerts", "Accounts", "ObjectStore", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), lifecycle, crypto, postgres, nioCore, logging,
             ],
             path: "Sources/Steps/StatusServer", swiftSettings: strictSettings),
@@ -156,7 +163,7 @@ let package = Package(
             name: "uploader",
             dependencies: [
                 "CommandSupport", "UploadCommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Restore",
-                "ArchiveFormat", "AgeEncryption", argumentParser, postgres, lifecycle,
+                "ArchiveFormat", "AgeEncryption", "Accounts", argumentParser, postgres, lifecycle,
             ],
             path: "Sources/Programs/uploader", swiftSettings: strictSettings),
         .executableTarget(
@@ -242,7 +249,7 @@ let package = Package(
         .testTarget(
             name: "StatusServerTests",
             dependencies: [
-                "StatusServer", "Alerts", "SystemIO", "Catalog", "PipelineCore", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                "StatusServer", "Alerts", "Accounts", "ObjectStore", "SystemIO", "Catalog", "PipelineCore", "TestSupport", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"), lifecycle, .product(name: "AsyncHTTPClient", package: "async-http-client"), postgres, nioCore,
                 .product(name: "NIOHTTP1", package: "swift-nio"), logging,
             ],
@@ -279,4 +286,5 @@ var metrics: Target.Dependency { .product(name: "Metrics", package: "swift-metri
 var tracing: Target.Dependency { .product(name: "Tracing", package: "swift-distributed-tracing") }
 var postgres: Target.Dependency { .product(name: "PostgresNIO", package: "postgres-nio") }
 var lifecycle: Target.Dependency { .product(name: "ServiceLifecycle", package: "swift-service-lifecycle") }
+var bcrypt: Target.Dependency { .product(name: "HummingbirdBcrypt", package: "hummingbird-auth") }
 var argumentParser: Target.Dependency { .product(name: "ArgumentParser", package: "swift-argument-parser") }

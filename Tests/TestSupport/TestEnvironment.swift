@@ -110,6 +110,15 @@ public enum Program {
         try await start(name, arguments, environment: environment).wait()
     }
 
+    /// Runs `name` with `input` (and a newline) on its standard input, through a pipe: not a terminal, as from a script.
+    /// The input travels in the child's environment, never on a command line.
+    public static func run(_ name: String, _ arguments: [String], standardInput input: String, environment: [String: String] = [:]) async throws -> Subprocess.Result {
+        let path = TestEnvironment.productsDirectory + "/" + name
+        var environment = environment
+        environment["PB_TEST_STDIN"] = input
+        return try await run("/bin/sh", ["-c", #"printf '%s\n' "$PB_TEST_STDIN" | PB_TEST_STDIN= exec "$0" "$@""#, path] + arguments, environment: environment)
+    }
+
     /// Starts `name` and returns at once, for tests that signal or kill it.
     public static func start(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Running {
         let inherited = ProcessInfo.processInfo.environment
@@ -119,7 +128,7 @@ public enum Program {
         }
         // No config file from the developer's home directory may leak into a test.
         childEnvironment["XDG_CONFIG_HOME"] = childEnvironment["XDG_CONFIG_HOME"] ?? "/nonexistent"
-        let path = TestEnvironment.productsDirectory + "/" + name
+        let path = name.hasPrefix("/") ? name : TestEnvironment.productsDirectory + "/" + name
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw TestEnvironment.Missing(variable: "the built executable \(path)")
         }

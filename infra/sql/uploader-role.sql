@@ -38,4 +38,8 @@ GRANT SELECT, INSERT ON snapshot_changes TO backup_uploader;
 GRANT SELECT ON catalog_identity TO backup_uploader;
 -- `upload --spool` registers its spool; `uploader send` records its state there (sending, paused, offline).
 GRANT SELECT, INSERT, UPDATE ON spools TO backup_uploader;
+-- `upload --owner USER` (or the default owner) looks the user up by name and records it on the source: the user's id,
+-- name and whether disabled, never the password hash (column grants); sessions and API tokens not at all.
+-- `uploader users …` writes users and tokens: run it as the owner, not with this role.
+GRANT SELECT (id, name, disabled_at) ON users TO backup_uploader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO backup_uploader;

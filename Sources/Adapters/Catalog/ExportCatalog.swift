@@ -137,13 +137,15 @@ public struct ExportCatalog: Sendable {
     ) async throws -> String {
         let whole = plan.whole
         let since = plan.sinceXmin ?? "0"
-        // Lease bookkeeping, presigned URLs (which carry signatures) and `export_xid` stay out of the export. So
+        // Lease bookkeeping, presigned URLs (which carry signatures), `export_xid` and a source's owner stay out of
+        // the export (accounts, with their password hashes, never go to the bucket; a rebuilt catalog's sources
+        // have no owner until an admin gives them one, so they are visible to admins only, never to the wrong person). So
         // does every name, path, time and note of an encrypted source: the export is in the bucket, and the bucket
         // holds those only sealed (the source's `encryption.sealed_source`, each file's `details.sealed`).
         let queries: [PostgresQuery] = [
             """
-            SELECT (jsonb_build_object('type', 'source') || CASE WHEN s.encryption IS NULL THEN to_jsonb(s) - 'export_xid'
-                ELSE (to_jsonb(s) - 'note' - 'origin' - 'export_xid') || jsonb_build_object('label', 'encrypted-source-' || s.id, 'metadata', '{}'::jsonb) END)::text
+            SELECT (jsonb_build_object('type', 'source') || CASE WHEN s.encryption IS NULL THEN to_jsonb(s) - 'export_xid' - 'owner_id'
+                ELSE (to_jsonb(s) - 'note' - 'origin' - 'export_xid' - 'owner_id') || jsonb_build_object('label', 'encrypted-source-' || s.id, 'metadata', '{}'::jsonb) END)::text
             FROM sources s WHERE \(whole) OR s.export_xid >= \(since)::xid8 ORDER BY id
             """,
             """

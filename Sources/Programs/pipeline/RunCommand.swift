@@ -129,7 +129,7 @@ struct RunCommand: AsyncParsableCommand {
                 handler: try ArchiveHandler(configuration: archiveConfiguration, staging: staging, archive: archive),
                 client: client, logger: workerLogger)
             let statusURL = LockedBox<String?>(nil)
-            let statusPage = buildStatusApplication(configuration: statusConfiguration, client: client, logger: workerLogger) { port in
+            let statusPage = buildStatusApplication(configuration: statusConfiguration, client: client, logger: workerLogger, staging: staging) { port in
                 let host = statusConfiguration.host
                 let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)/"
                 statusURL.value = url

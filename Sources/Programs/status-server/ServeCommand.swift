@@ -13,8 +13,9 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve the status page and run the alert watchdog (the default command).",
         discussion: """
-            Without BACKUP_STATUS_TOKEN the server listens on loopback only. With it, every route but /healthz \
-            needs 'Authorization: Bearer <token>' or the cookie the login form sets.
+            Without BACKUP_STATUS_TOKEN the server listens on loopback only. With it, the status routes (/, /api/status, \
+            /metrics) need 'Authorization: Bearer <token>' or the cookie its form sets. The family routes (/login, \
+            /account, /api/sources, /files/{id}/download) need a user's session or personal token (see `uploader users`).
             """)
 
     @OptionGroup var options: GlobalOptions
@@ -34,7 +35,9 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = resolved
         let logger = context.logger
         try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: logger) { client, _ in
-            let application = buildStatusApplication(configuration: configuration, client: client, logger: logger) { port in
+            // The family API streams staged files from here (GET /files/{id}/download).
+            let staging = try await context.openStaging(logger: logger)
+            let application = buildStatusApplication(configuration: configuration, client: client, logger: logger, staging: staging) { port in
                 print("status page: http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)/")
             }
             try await runUntilShutdown(context.telemetryServices + [application], logger: logger)

@@ -35,6 +35,9 @@ struct UploadCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Spool (read now, send later with `uploader send`)") var spool: ReadingSpoolOptions
 
+    @Option(help: ArgumentHelp("The user this source belongs to (default: the only user, else BACKUP_OWNER, else none).", valueName: "user"))
+    var owner: String?
+
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
 
@@ -62,6 +65,7 @@ struct UploadCommand: AsyncParsableCommand {
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
+        try await SourceOwner.claim(label: source.label, explicit: owner, context: context, record: !dryRun)
         let root = ingestRoot.path
         let isImage = ingestRoot.isImage
         var configuration = UploadConfiguration(

@@ -10,21 +10,25 @@ import ServiceLifecycle
 import Alerts
 import SystemIO
 import Catalog
+import Accounts
+import ObjectStore
 
 /// The status server: `GET /` (the page), `GET /api/status` (JSON), `GET /metrics` (Prometheus), `GET /healthz`
-/// (liveness and database reachability), `GET`/`POST /login` (the cookie form when a token is set), with the
-/// alert watchdog as one of its services.
+/// (liveness and database reachability), the family accounts' login and API (`FamilyRoutes`: `/login`, `/logout`,
+/// `/account`, `/api/sources`), with the alert watchdog as one of its services. `POST /login` with `token=` is the
+/// operator's token form when a token is set.
 ///
+/// `staging` is where `GET /files/{id}/download` reads staged files (nil: those downloads answer 409).
 /// `onServerRunning` receives the bound port (useful with port 0). Run it with `try await app.runService()`.
 public func buildStatusApplication(
-    configuration: StatusServerConfiguration, client: PostgresClient, logger: Logger,
+    configuration: StatusServerConfiguration, client: PostgresClient, logger: Logger, staging: (any ObjectStore)? = nil,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     var reader = StatusCatalog(client: client, logger: logger)
     if let watchdog = configuration.watchdog { reader.deadAfter = watchdog.deadAfter }
     reader.tierClasses = configuration.tierClasses
     let cache = SnapshotCache(reader: reader, maxAge: configuration.snapshotMaxAge)
-    let router = Router(context: BasicRequestContext.self)
+    let router = Router(context: StatusRequestContext.self)
     // Request metrics and spans: no-ops unless OTLP export is configured (Telemetry).
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: TracingMiddleware())
@@ -54,16 +58,13 @@ public func buildStatusApplication(
         response.status = reachable ? .ok : .serviceUnavailable
         return response
     }
+    // The operator's token form (the 401 page of TokenMiddleware posts `token=` to /login), as before accounts.
+    var tokenLogin: (@Sendable ([String: String], Request) async -> Response?)?
     if let token = configuration.token {
         let session = StatusAuth.sessionValue(for: token)
-        router.get("/login") { _, _ -> Response in
-            Response.text(StatusPage.loginPage(refused: false), contentType: "text/html; charset=utf-8")
-        }
-        router.post("/login") { request, _ -> Response in
-            var request = request
-            let body = try await request.collectBody(upTo: 8192)
-            let form = FormDecoding.parse(String(buffer: body))
-            guard let candidate = form["token"], StatusAuth.constantTimeEqual(candidate, token.revealed) else {
+        tokenLogin = { form, request in
+            guard let candidate = form["token"] else { return nil }
+            guard StatusAuth.constantTimeEqual(candidate, token.revealed) else {
                 // A little patience for whoever guesses.
                 try? await Task.sleep(for: .milliseconds(300))
                 var response = Response.text(StatusPage.loginPage(refused: true), contentType: "text/html; charset=utf-8")
@@ -78,6 +79,11 @@ public func buildStatusApplication(
             return response
         }
     }
+    // The family accounts: login, sessions, the caller's own sources (FamilyRoutes).
+    let accounts = AccountService(client: client, logger: logger, settings: configuration.accounts)
+    FamilyRoutes.add(
+        to: router, auth: FamilyAuth(accounts: accounts, behindTLSProxy: configuration.behindTLSProxy),
+        family: FamilyCatalog(client: client, logger: logger), settings: configuration.accounts, staging: staging, tokenLogin: tokenLogin)
 
     let appConfiguration = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: nil)
     var services: [any Service] = [SnapshotRefresher(cache: cache)]

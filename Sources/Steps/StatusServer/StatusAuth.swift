@@ -10,6 +10,7 @@ import ServiceLifecycle
 import Alerts
 import SystemIO
 import Catalog
+import Accounts
 
 /// The token checks, shared by the middleware and the login form.
 public enum StatusAuth {
@@ -25,13 +26,6 @@ public enum StatusAuth {
 
     /// Compares every byte whatever the content, so the time taken says nothing about how much matched.
     public static func constantTimeEqual(_ candidate: String, _ expected: String) -> Bool {
-        let a = Array(candidate.utf8), b = Array(expected.utf8)
-        var difference = UInt64(a.count ^ b.count)
-        for index in 0..<max(a.count, b.count) {
-            let x = index < a.count ? a[index] : 0
-            let y = index < b.count ? b[index] : 0
-            difference |= UInt64(x ^ y)
-        }
-        return difference == 0
+        SecretTokens.constantTimeEqual(candidate, expected)
     }
 }

@@ -1,3 +1,4 @@
+import Accounts
 import PipelineCore
 import Alerts
 
@@ -24,6 +25,11 @@ public struct StatusServerConfiguration: Sendable {
     public var watchdog: WatchdogSettings?
     /// The storage class of each tier, for the cost estimate (`BACKUP_ARCHIVE_STORAGE_CLASS`, `BACKUP_WARM_STORAGE_CLASS`).
     public var tierClasses = TierStorageClasses()
+    /// `BACKUP_STATUS_BEHIND_TLS_PROXY`: the server is reached through a TLS-terminating proxy. Session cookies are
+    /// then `Secure`, and the login rate limit counts the client address the proxy appends to `X-Forwarded-For`.
+    public var behindTLSProxy = false
+    /// The login rate limit and the session lifetime of the family accounts.
+    public var accounts = AccountSettings()
 
     /// The default port (`BACKUP_STATUS_PORT`).
     public static let defaultPort = 8080
@@ -74,10 +80,18 @@ public struct StatusServerConfiguration: Sendable {
             }
             resolvedPort = number
         }
-        return try StatusServerConfiguration(
+        var configuration = try StatusServerConfiguration(
             host: host ?? value("BACKUP_STATUS_HOST"), port: resolvedPort ?? defaultPort,
             token: token ?? value("BACKUP_STATUS_TOKEN").map(Secret.init),
             alertWebhookURL: alertWebhookURL ?? value("BACKUP_ALERT_WEBHOOK_URL").map(Secret.init))
+        if let text = value("BACKUP_STATUS_BEHIND_TLS_PROXY") {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": configuration.behindTLSProxy = true
+            case "0", "false", "no", "off": configuration.behindTLSProxy = false
+            default: throw StatusServerConfigurationError(setting: "BACKUP_STATUS_BEHIND_TLS_PROXY", problem: "must be true or false")
+            }
+        }
+        return configuration
     }
 
     /// `127.0.0.0/8`, `::1` and `localhost`.

@@ -11,7 +11,7 @@ import Alerts
 import SystemIO
 import Catalog
 
-/// With a token, every route but `/healthz` and `/login` needs `Authorization: Bearer <token>` or the session
+/// With a token, every route but `/healthz` and the family routes (which check their own callers) needs `Authorization: Bearer <token>` or the session
 /// cookie the login form sets.
 struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: Secret
@@ -24,7 +24,8 @@ struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        if path == "/healthz" || path == "/login" { return try await next(request, context) }
+        // The family routes check their callers themselves (personal tokens and sessions, FamilyRoutes).
+        if path == "/healthz" || FamilyRoutes.isFamilyPath(path) { return try await next(request, context) }
         if let authorization = request.headers[.authorization] {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer",

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import ObjectStore
 import PipelineCore
 import PostgresNIO
 import ServiceLifecycle
@@ -47,10 +48,10 @@ struct TestFailure: Error, CustomStringConvertible {
 
 /// Runs the real status server on a free loopback port for the duration of `body`, which gets its base URL.
 func withStatusServer<T: Sendable>(
-    _ configuration: StatusServerConfiguration, client: PostgresClient, _ body: (String) async throws -> T
+    _ configuration: StatusServerConfiguration, client: PostgresClient, staging: (any ObjectStore)? = nil, _ body: (String) async throws -> T
 ) async throws -> T {
     let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-    let app = buildStatusApplication(configuration: configuration, client: client, logger: logger) { port in
+    let app = buildStatusApplication(configuration: configuration, client: client, logger: logger, staging: staging) { port in
         portContinuation.yield(port)
     }
     return try await withRunningService(app, port: ports) { port in try await body("http://127.0.0.1:\(port)") }
@@ -60,6 +61,8 @@ struct HTTPResult: Sendable {
     var status: Int
     var headers: HTTPHeaders
     var body: String
+    /// The body as bytes (downloads).
+    var bytes: [UInt8] = []
 }
 
 /// Plain HTTP on loopback; redirects are not followed so that tests see them.
@@ -76,7 +79,7 @@ func request(_ url: String, method: HTTPMethod = .GET, headers: [(String, String
     if let body { request.body = .bytes(ByteBuffer(string: body)) }
     let response = try await testHTTPClient.execute(request, timeout: .seconds(30))
     let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
-    return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+    return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes), bytes: Array(buffer: bytes))
 }
 
 /// Decodes a JSON object body.
@@ -114,9 +117,10 @@ func + (base: RouterBase, path: String) -> RouteTarget { RouteTarget(client: bas
 
 /// Runs `body` against the status application's router, built exactly as `status-server` builds it.
 func withStatusRoutes<T: Sendable>(
-    _ configuration: StatusServerConfiguration, client: PostgresClient, _ body: @escaping @Sendable (RouterBase) async throws -> T
+    _ configuration: StatusServerConfiguration, client: PostgresClient, staging: (any ObjectStore)? = nil,
+    _ body: @escaping @Sendable (RouterBase) async throws -> T
 ) async throws -> T {
-    let app = buildStatusApplication(configuration: configuration, client: client, logger: logger)
+    let app = buildStatusApplication(configuration: configuration, client: client, logger: logger, staging: staging)
     return try await app.test(.router) { testClient in try await body(RouterBase(client: testClient)) }
 }
 
@@ -131,5 +135,5 @@ func request(_ target: RouteTarget, method: HTTPMethod = .GET, headers: [(String
         uri: target.path, method: routeMethod, headers: fields, body: body.map { ByteBuffer(string: $0) })
     var converted = HTTPHeaders()
     for field in response.headers { converted.add(name: field.name.canonicalName, value: field.value) }
-    return HTTPResult(status: Int(response.status.code), headers: converted, body: String(buffer: response.body))
+    return HTTPResult(status: Int(response.status.code), headers: converted, body: String(buffer: response.body), bytes: Array(buffer: response.body))
 }

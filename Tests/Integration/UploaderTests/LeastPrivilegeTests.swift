@@ -18,6 +18,9 @@ struct LeastPrivilegeTests {
             // The catalog is created by a program with full rights first, as the deploy workflow's migrate task does.
             let migrated = try await Program.run("uploader", ["migrate"], environment: harness.environment)
             try #require(migrated.status == 0, "\(migrated.output)")
+            // Accounts are made with full rights too; the restricted uploader only looks its owner up.
+            let keeper = try await Program.run("uploader", ["users", "add", "keeper"], standardInput: "a long enough password", environment: harness.environment)
+            try #require(keeper.status == 0, "\(keeper.output)")
 
             let role = TestEnvironment.uniqueName("uploader")
             let password = "pw-" + UUID().uuidString
@@ -43,6 +46,8 @@ struct LeastPrivilegeTests {
             try harness.write("docs/b copy.txt", "second")
             let first = try await Program.run("uploader", ["upload", harness.source.path, "--label", "Restricted", "--json"], environment: environment)
             #expect(first.status == 0, "\(first.output)")
+            #expect(try await harness.scalar("SELECT u.name FROM sources s JOIN users u ON u.id = s.owner_id WHERE s.label = 'Restricted'", as: String.self) == "keeper",
+                    "the only user owns the source, recorded with the role's grants")
             try harness.write("docs/a.txt", "changed")
             let second = try await Program.run("uploader", ["upload", harness.source.path, "--label", "Restricted", "--json"], environment: environment)
             #expect(second.status == 0, "\(second.output)")
@@ -58,7 +63,8 @@ struct LeastPrivilegeTests {
 
             // What the role may not do.
             try await CatalogDatabase.withClient(restricted, logger: TestEnvironment.logger) { client in
-                for statement in ["DELETE FROM objectstoragefiles", "SELECT count(*) FROM workers", "CREATE TABLE intruder (id int)", "DROP TABLE sources"] {
+                for statement in ["DELETE FROM objectstoragefiles", "SELECT count(*) FROM workers", "CREATE TABLE intruder (id int)", "DROP TABLE sources",
+                                  "SELECT password_hash FROM users", "SELECT count(*) FROM user_sessions", "SELECT count(*) FROM api_tokens", "INSERT INTO users (name, role, password_hash) VALUES ('x', 'admin', '$2b$x')"] {
                     await #expect(throws: (any Error).self, "\(statement) must be refused") {
                         _ = try await client.query(PostgresQuery(unsafeSQL: statement), logger: TestEnvironment.logger).collect()
                     }

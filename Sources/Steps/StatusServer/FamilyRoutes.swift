@@ -1,0 +1,135 @@
+import Accounts
+import Catalog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ObjectStore
+import PipelineCore
+import PostgresNIO
+
+/// The family archive's routes (issue 21, first part): `/login`, `/logout`, `/logout-everywhere`, `/account`, and the
+/// API `GET /api/sources`, `GET /api/sources/{label}/files` and `GET /files/{id}/download` (FamilyDownloadRoute). Each checks its caller itself (TokenMiddleware lets
+/// them through); a member sees only their own sources, an admin every source, and what the caller may not see is
+/// answered 404 exactly like what does not exist.
+enum FamilyRoutes {
+    /// Paths TokenMiddleware leaves to these routes.
+    static func isFamilyPath(_ path: String) -> Bool {
+        ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources"].contains(path) || path.hasPrefix("/api/sources/")
+            || path.hasPrefix("/files/")
+    }
+
+    static let html = "text/html; charset=utf-8"
+
+    static func add(
+        to router: Router<StatusRequestContext>, auth: FamilyAuth, family: FamilyCatalog, settings: AccountSettings, staging: (any ObjectStore)?,
+        tokenLogin: (@Sendable ([String: String], Request) async -> Response?)?
+    ) {
+        router.get("/login") { _, _ -> Response in
+            let csrf = SecretTokens.generate().revealed
+            var response = Response.text(AccountPages.login(csrf: csrf), contentType: html)
+            response.setCookie(auth.cookie(FamilyAuth.loginCSRFCookie, csrf, maxAge: 3600, sameSite: .strict))
+            return response
+        }
+        router.post("/login") { request, context -> Response in
+            var request = request
+            let form = FormDecoding.parse(String(buffer: try await request.collectBody(upTo: 8192)))
+            // The operator's token form (BACKUP_STATUS_TOKEN), as before accounts.
+            if form["username"] == nil, let tokenLogin, let response = await tokenLogin(form, request) { return response }
+            let cookieCSRF = request.cookies[FamilyAuth.loginCSRFCookie]?.value ?? ""
+            guard !cookieCSRF.isEmpty, SecretTokens.constantTimeEqual(form[FamilyAuth.csrfField] ?? "", cookieCSRF) else {
+                return refusal(.forbidden, "The form expired or did not come from this site: reload the page and log in again.")
+            }
+            let name = form["username"] ?? "", password = Secret(form["password"] ?? "")
+            switch try await auth.accounts.login(name: name, password: password, address: auth.clientAddress(request, context: context)) {
+            case .success(_, let session):
+                var response = Response(status: .seeOther, headers: [.location: "/account"])
+                response.setCookie(auth.cookie(FamilyAuth.sessionCookie, session.revealed, maxAge: Int(settings.sessionLifetime.components.seconds)))
+                response.setCookie(auth.cookie(FamilyAuth.loginCSRFCookie, "", maxAge: 0, sameSite: .strict))
+                return response
+            case .refused:
+                // A little patience for whoever guesses; the same words for an unknown name and a wrong password.
+                try? await Task.sleep(for: .milliseconds(200))
+                return refusal(.unauthorized, "Wrong user name or password.", csrf: cookieCSRF)
+            case .limited:
+                let minutes = max(1, Int(settings.window.components.seconds) / 60)
+                return refusal(.tooManyRequests, "Too many failed logins: try again in \(minutes) minutes.", csrf: cookieCSRF)
+            }
+        }
+        router.post("/logout") { request, _ -> Response in
+            try await endSessions(request, auth: auth, everywhere: false)
+        }
+        router.post("/logout-everywhere") { request, _ -> Response in
+            try await endSessions(request, auth: auth, everywhere: true)
+        }
+        router.get("/account") { request, _ -> Response in
+            guard let (user, session) = try await auth.sessionUser(request) else {
+                return Response(status: .seeOther, headers: [.location: "/login"])
+            }
+            let sources = try await family.sources(visibleTo: user)
+            return Response.text(AccountPages.account(user, sources: sources, csrf: SecretTokens.csrfToken(forSession: session)), contentType: html)
+        }
+        router.get("/api/sources") { request, _ -> Response in
+            guard let user = try await auth.caller(request) else { return unauthorized() }
+            let sources = try await family.sources(visibleTo: user).map { source -> [String: Any] in
+                ["label": source.label, "owner": source.owner ?? NSNull(), "files": source.files, "state": source.states]
+            }
+            return try json(["sources": sources])
+        }
+        router.get("/api/sources/:label/files") { request, context -> Response in
+            guard let user = try await auth.caller(request) else { return unauthorized() }
+            let raw = try context.parameters.require("label")
+            guard let label = raw.removingPercentEncoding, let files = try await family.files(ofSource: label, visibleTo: user) else {
+                return notFound()
+            }
+            let listed = files.map { file -> [String: Any] in
+                [
+                    "id": file.id, "path": file.path, "version": file.version, "size": file.size, "state": file.state,
+                    "download": file.downloadable ? "/files/\(file.id)/download" : NSNull(),
+                ]
+            }
+            return try json(["label": label, "files": listed])
+        }
+        FamilyDownloadRoute.add(to: router, auth: auth, family: family, staging: staging)
+    }
+
+    /// `/logout` and `/logout-everywhere`: CSRF-checked, then the session (or all of the user's) deleted.
+    static func endSessions(_ request: Request, auth: FamilyAuth, everywhere: Bool) async throws -> Response {
+        var request = request
+        let form = FormDecoding.parse(String(buffer: try await request.collectBody(upTo: 8192)))
+        guard let (user, session) = try await auth.sessionUser(request) else {
+            return Response(status: .seeOther, headers: [.location: "/login"])
+        }
+        guard auth.csrfFits(form, session: session) else {
+            return refusal(.forbidden, "The form expired or did not come from this site: reload the page and try again.")
+        }
+        if everywhere { try await auth.accounts.logoutEverywhere(user) } else { try await auth.accounts.logout(session: session) }
+        var response = Response(status: .seeOther, headers: [.location: "/login"])
+        response.setCookie(auth.cookie(FamilyAuth.sessionCookie, "", maxAge: 0))
+        return response
+    }
+
+    static func refusal(_ status: HTTPResponse.Status, _ line: String, csrf: String? = nil) -> Response {
+        var response = Response.text(AccountPages.login(csrf: csrf ?? "", problem: line), contentType: html)
+        response.status = status
+        return response
+    }
+
+    static func unauthorized() -> Response {
+        var response = Response.text(#"{"error":"log in, or send Authorization: Bearer <personal token>"}"# + "\n", contentType: "application/json")
+        response.status = .unauthorized
+        response.headers[.wwwAuthenticate] = "Bearer realm=\"family archive\""
+        return response
+    }
+
+    static func notFound() -> Response {
+        var response = Response.text(#"{"error":"not found"}"# + "\n", contentType: "application/json")
+        response.status = .notFound
+        return response
+    }
+
+    static func json(_ object: [String: Any]) throws -> Response {
+        Response.bytes(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), contentType: "application/json")
+    }
+}

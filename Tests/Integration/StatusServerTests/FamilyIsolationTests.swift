@@ -1,0 +1,110 @@
+import Accounts
+import Catalog
+import Foundation
+import PipelineCore
+import PostgresNIO
+import StatusServer
+import Testing
+import TestSupport
+
+/// Two members and an admin against every family route, over a randomized catalog (labels with spaces, `/`, `%`
+/// and non-ASCII; random owners, ownerless sources among them): each sees exactly what is theirs (the admin
+/// everything), and another person's label is 404 with the very answer a label that does not exist gets.
+@Suite("family accounts: isolation between members")
+struct FamilyIsolationTests {
+    struct Source {
+        let label: String
+        let owner: String?
+        var files: [(id: Int64, path: String, state: String)]
+    }
+
+    static let states = ["staged", "transcoded", "failed", "unreadable"]
+    static let password = "a long enough password"
+
+    @Test("every caller sees exactly their own sources and files; another's label is 404 like an unknown one", arguments: [UInt64.random(in: 0...UInt64.max)])
+    func isolation(seed: UInt64) async throws {
+        var random = SplitMix(seed: seed)
+        try await withCatalog { _, client in
+            let accounts = AccountService(client: client, logger: logger)
+            var ids: [String: Int64] = [:]
+            for (name, role) in [("alice", AccountRole.member), ("bob", .member), ("root", .admin)] {
+                ids[name] = try await accounts.addUser(name: name, role: role, password: Secret(Self.password)).id
+            }
+            var sources: [Source] = []
+            let pieces = ["DVD", "Disc 12", "a/b", "100%", "Fotos é", "tax 2019", "x?y", "#1", "..", "home videos"]
+            for index in 0..<Int.random(in: 8...16, using: &random) {
+                let label = "\(pieces.randomElement(using: &random)!) \(index)"
+                let owner = [Optional("alice"), "bob", "root", nil].randomElement(using: &random)!
+                let sourceID = try await scalar(client, """
+                    INSERT INTO sources (label, owner_id) VALUES ('\(label.replacingOccurrences(of: "'", with: "''"))', \(owner.flatMap { ids[$0] }.map(String.init) ?? "NULL")) RETURNING id
+                    """, as: Int64.self)
+                var source = Source(label: label, owner: owner, files: [])
+                for fileIndex in 0..<Int.random(in: 0...4, using: &random) {
+                    let state = Self.states.randomElement(using: &random)!
+                    let path = "dir \(index)/file \(fileIndex).bin"
+                    let hash = state == "unreadable" ? "NULL" : "'\(String(repeating: "ab", count: 32))'"
+                    let id = try await scalar(client, """
+                        INSERT INTO objectstoragefiles (source_id, name, path, kind, size_bytes, hash, state)
+                        VALUES (\(sourceID), 'file \(fileIndex).bin', '\(path)', 'regular', \(fileIndex * 100), \(hash), '\(state)') RETURNING id
+                        """, as: Int64.self)
+                    source.files.append((id, path, state))
+                }
+                sources.append(source)
+            }
+            let aliceToken = try await accounts.issueToken(userName: "alice", tokenName: "laptop")
+            let rootToken = try await accounts.issueToken(userName: "root", tokenName: "script")
+            let catalogSources = sources
+            try await withStatusRoutes(try testConfiguration(), client: client) { base in
+                var random = SplitMix(seed: seed ^ 0x5EED)
+                let bobCookie = try await LoginForm.open(base).logIn(base, username: "bob", password: Self.password)
+                let callers: [(name: String, admin: Bool, header: (String, String))] = [
+                    ("alice", false, ("Authorization", "Bearer " + aliceToken.revealed)),
+                    ("bob", false, ("Cookie", bobCookie)),
+                    ("root", true, ("Authorization", "Bearer " + rootToken.revealed)),
+                ]
+                let unknown = try await request(base + "/api/sources/\(Self.encode("no such source"))/files", headers: [callers[0].header])
+                #expect(unknown.status == 404)
+                for caller in callers {
+                    let visible = catalogSources.filter { caller.admin || $0.owner == caller.name }
+                    let listing = try jsonObject(try await request(base + "/api/sources", headers: [caller.header]).body)
+                    let listed = try #require(listing["sources"] as? [[String: Any]])
+                    #expect(Set(listed.compactMap { $0["label"] as? String }) == Set(visible.map(\.label)), "seed \(seed): \(caller.name)'s list")
+                    for entry in listed {
+                        guard let label = entry["label"] as? String, let source = visible.first(where: { $0.label == label }) else { continue }
+                        #expect((entry["owner"] as? String) == source.owner, "seed \(seed)")
+                        #expect(int64(entry["files"]) == Int64(source.files.count), "seed \(seed)")
+                        let counts = (entry["state"] as? [String: Any] ?? [:]).mapValues { int64($0) ?? -1 }
+                        #expect(counts == Dictionary(grouping: source.files, by: \.state).mapValues { Int64($0.count) }, "seed \(seed)")
+                    }
+                    for source in catalogSources.shuffled(using: &random) {
+                        let response = try await request(base + "/api/sources/\(Self.encode(source.label))/files", headers: [caller.header])
+                        if caller.admin || source.owner == caller.name {
+                            #expect(response.status == 200, "seed \(seed): \(caller.name) on own \(source.label)")
+                            let files = try #require(try jsonObject(response.body)["files"] as? [[String: Any]])
+                            #expect(Set(files.compactMap { int64($0["id"]) }) == Set(source.files.map(\.id)), "seed \(seed)")
+                        } else {
+                            #expect(response.status == 404, "seed \(seed): \(caller.name) on \(source.owner ?? "nobody")'s \(source.label)")
+                            #expect(response.body == unknown.body, "nothing tells another's source from a missing one")
+                        }
+                    }
+                }
+                // Bob's page lists his sources and nobody else's.
+                let page = try await request(base + "/account", headers: [("Cookie", bobCookie)]).body
+                for source in catalogSources where source.owner != "bob" {
+                    #expect(!page.contains("<td class=\"source-label\">\(htmlEscape(source.label))</td>"), "seed \(seed): \(source.label) on bob's page")
+                }
+                // Without credentials, with a revoked or an unknown token: 401 everywhere.
+                let anyLabel = Self.encode(catalogSources[0].label)
+                #expect(try await request(base + "/api/sources").status == 401)
+                #expect(try await request(base + "/api/sources/\(anyLabel)/files").status == 401)
+                #expect(try await request(base + "/api/sources", headers: [("Authorization", "Bearer pbk_" + String(repeating: "A", count: 43))]).status == 401)
+                _ = try await accounts.revokeTokens(userName: "alice", tokenName: "laptop")
+                #expect(try await request(base + "/api/sources", headers: [callers[0].header]).status == 401, "a revoked token opens nothing")
+            }
+        }
+    }
+
+    static func encode(_ label: String) -> String {
+        label.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? label
+    }
+}

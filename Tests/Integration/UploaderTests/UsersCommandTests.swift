@@ -1,0 +1,96 @@
+import Catalog
+import Crypto
+import Foundation
+import Testing
+import TestSupport
+import SystemIO
+
+/// `uploader users …` and `upload --owner`, the real program against real PostgreSQL, passwords on standard input.
+@Suite("uploader users and upload --owner")
+struct UsersCommandTests {
+    static let password = "correct horse battery"
+
+    @Test("users add reads the password from stdin, refuses short ones, stores only bcrypt; token prints once and stores only its hash; revoke")
+    func usersCommands() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            let env = harness.environment
+            for (bad, line) in [("", "the password is empty"), ("short", "too short"), (String(repeating: "x", count: 73), "too long")] {
+                let refused = try await Program.run("uploader", ["users", "add", "alice", "--admin"], standardInput: bad, environment: env)
+                #expect(refused.status == 2, "\(refused.output)")
+                #expect(refused.output.contains(line), "\(refused.output)")
+                #expect(refused.output.split(separator: "\n").count == 1, "one line: \(refused.output)")
+            }
+            let badName = try await Program.run("uploader", ["users", "add", "../alice"], standardInput: Self.password, environment: env)
+            #expect(badName.status == 2 && badName.output.contains("user name"), "\(badName.output)")
+
+            let added = try await Program.run("uploader", ["users", "add", "alice", "--admin"], standardInput: Self.password, environment: env)
+            #expect(added.status == 0 && added.output.contains("added admin alice"), "\(added.output)")
+            #expect(!added.output.contains(Self.password))
+            let again = try await Program.run("uploader", ["users", "add", "alice"], standardInput: Self.password, environment: env)
+            #expect(again.status == 1 && again.output.contains("exists already"), "\(again.output)")
+            #expect(try await Program.run("uploader", ["users", "add", "bob"], standardInput: Self.password + " bob", environment: env).status == 0)
+            let hash = try #require(try await harness.scalar("SELECT password_hash FROM users WHERE name = 'alice'", as: String.self))
+            #expect(hash.hasPrefix("$2") && !hash.contains(Self.password))
+
+            let list = try await Program.run("uploader", ["users", "list", "--json"], environment: env)
+            #expect(list.status == 0, "\(list.output)")
+            let lines = list.output.split(separator: "\n").filter { $0.hasPrefix("{") }
+            #expect(lines.count == 2 && lines[0].contains(#""name":"alice""#) && lines[0].contains(#""role":"admin""#) && lines[1].contains(#""role":"member""#))
+
+            let token = try await Program.run("uploader", ["users", "token", "bob", "--name", "laptop"], environment: env)
+            #expect(token.status == 0, "\(token.output)")
+            let secret = token.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(secret.hasPrefix("pbk_") && secret.count > 40)
+            let digest = Array(SHA256.hash(data: Data(secret.utf8))).map { String(format: "%02x", $0) }.joined()
+            #expect(try await harness.scalar("SELECT count(*) FROM api_tokens WHERE token_hash = '\(digest)' AND revoked_at IS NULL", as: Int64.self) == 1)
+            #expect(try await harness.scalar("SELECT count(*) FROM api_tokens WHERE token_hash = '\(secret)' OR name = '\(secret)'", as: Int64.self) == 0)
+            let twice = try await Program.run("uploader", ["users", "token", "bob", "--name", "laptop"], environment: env)
+            #expect(twice.status == 1 && twice.output.contains("already has a token named laptop"), "\(twice.output)")
+            let nobody = try await Program.run("uploader", ["users", "token", "mallory"], environment: env)
+            #expect(nobody.status == 1 && nobody.output.contains("no user named mallory"), "\(nobody.output)")
+
+            let revoked = try await Program.run("uploader", ["users", "revoke-token", "bob", "--name", "laptop"], environment: env)
+            #expect(revoked.status == 0 && revoked.output.contains("revoked 1 token of bob"), "\(revoked.output)")
+            #expect(try await harness.scalar("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL", as: Int64.self) == 0)
+            let unknownToken = try await Program.run("uploader", ["users", "revoke-token", "bob", "--name", "laptop"], environment: env)
+            #expect(unknownToken.status == 1 && unknownToken.output.contains("no live token named laptop"), "\(unknownToken.output)")
+        }
+    }
+
+    @Test("upload --owner: an unknown user stops before anything is read; the only user is the default; an owned source keeps its owner")
+    func uploadOwner() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            let env = harness.environment
+            try harness.write("docs/a.txt", "first")
+            let unknown = try await Program.run("uploader", ["upload", harness.source.path, "--label", "DVD 1", "--owner", "mallory", "--json"], environment: env)
+            #expect(unknown.status == 2, "\(unknown.output)")
+            #expect(unknown.output.contains("--owner mallory: no such user"), "\(unknown.output)")
+            #expect(try await harness.scalar("SELECT count(*) FROM sources", as: Int64.self) == 0, "nothing recorded")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles", as: Int64.self) == 0, "nothing read")
+
+            // No user at all: the source has no owner.
+            #expect(try await Program.run("uploader", ["upload", harness.source.path, "--label", "Old", "--json"], environment: env).status == 0)
+            #expect(try await harness.scalar("SELECT owner_id IS NULL FROM sources WHERE label = 'Old'", as: Bool.self) == true)
+
+            #expect(try await Program.run("uploader", ["users", "add", "alice"], standardInput: Self.password, environment: env).status == 0)
+            let only = try await Program.run("uploader", ["upload", harness.source.path, "--label", "DVD 1", "--json"], environment: env)
+            #expect(only.status == 0, "\(only.output)")
+            #expect(try await harness.scalar("SELECT u.name FROM sources s JOIN users u ON u.id = s.owner_id WHERE s.label = 'DVD 1'", as: String.self) == "alice")
+
+            #expect(try await Program.run("uploader", ["users", "add", "bob"], standardInput: Self.password, environment: env).status == 0)
+            let taken = try await Program.run("uploader", ["upload", harness.source.path, "--label", "DVD 1", "--owner", "bob", "--json"], environment: env)
+            #expect(taken.status == 2 && taken.output.contains("DVD 1 belongs to alice"), "\(taken.output)")
+            // Two users, no --owner: BACKUP_OWNER decides; unknown there is an error too.
+            var configured = env
+            configured["BACKUP_OWNER"] = "bob"
+            #expect(try await Program.run("uploader", ["upload", harness.source.path, "--label", "DVD 2", "--json"], environment: configured).status == 0)
+            #expect(try await harness.scalar("SELECT u.name FROM sources s JOIN users u ON u.id = s.owner_id WHERE s.label = 'DVD 2'", as: String.self) == "bob")
+            configured["BACKUP_OWNER"] = "carol"
+            let badDefault = try await Program.run("uploader", ["upload", harness.source.path, "--label", "DVD 3", "--json"], environment: configured)
+            #expect(badDefault.status == 2 && badDefault.output.contains("BACKUP_OWNER=carol: no such user"), "\(badDefault.output)")
+            // An ownerless source from before is claimed by an explicit owner.
+            #expect(try await Program.run("uploader", ["upload", harness.source.path, "--label", "Old", "--owner", "bob", "--json"], environment: env).status == 0)
+            #expect(try await harness.scalar("SELECT u.name FROM sources s JOIN users u ON u.id = s.owner_id WHERE s.label = 'Old'", as: String.self) == "bob")
+        }
+    }
+}
