@@ -23,6 +23,8 @@ struct CatalogExportChangesTests {
             let blobs = (0..<12).map { PipelineHarness.bytes(count: Int.random(in: 100...40_000, using: &random), seed: seed &+ UInt64($0)) }
             var log: [String] = ["seed \(seed) (replay with EXPORT_TEST_SEED=\(seed))"]
             var kinds: Set<String> = []
+            // A family member owns the sources: accounts never go to the bucket, so a rebuilt source has no owner.
+            try await harness.execute("INSERT INTO users (name, role, password_hash) VALUES ('ada', 'member', '$2b$12$' || repeat('x', 53))")
             for round in 1...8 {
                 // A source read again (new versions) or a new one; contents repeat across sources (duplicates).
                 let label = "disc \(Int.random(in: 1...3, using: &random))"
@@ -38,6 +40,7 @@ struct CatalogExportChangesTests {
                 let upload = try await Program.run(
                     "uploader", ["upload", directory, "--label", label, "--note", note, "--meta", "round=\(round)", "--json"], environment: harness.environment)
                 #expect(upload.status == 0, "\(upload.output)")
+                try await harness.execute("UPDATE sources SET owner_id = (SELECT id FROM users WHERE name = 'ada')")
                 // A delete now and then (its grace already over: the archiver carries it out).
                 if Int.random(in: 0..<3, using: &random) == 0 {
                     try await harness.execute("""
@@ -72,6 +75,12 @@ struct CatalogExportChangesTests {
         }
     }
 
+    static func count(_ client: PostgresClient, _ sql: String) async throws -> Int64 {
+        var result: Int64 = -1
+        for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestEnvironment.logger).decode(Int64.self) { result = value }
+        return result
+    }
+
     /// Rows only the export carries, in a form both catalogs share.
     static func snapshot(_ client: PostgresClient) async throws -> [String] {
         var lines: [String] = []
@@ -98,7 +107,11 @@ struct CatalogExportChangesTests {
         environment["DATABASE_URL"] = try TestEnvironment.required("TEST_DATABASE_URL").replacingOccurrences(of: "/postgres?", with: "/\(database.url.database)?")
         let rebuild = try await Program.run("uploader", ["rebuild-catalog", "--from", harness.archiveURL, "--json"], environment: environment)
         #expect(rebuild.status == 0, "\(log.joined(separator: "\n"))\n\(rebuild.output.suffix(3000))")
-        let rebuilt = try await CatalogDatabase.withClient(database.url, logger: TestEnvironment.logger) { try await snapshot($0) }
+        let rebuilt = try await CatalogDatabase.withClient(database.url, logger: TestEnvironment.logger) { client in
+            #expect(try await Self.count(client, "SELECT count(*) FROM sources WHERE owner_id IS NOT NULL") == 0, "no owner comes back without accounts")
+            #expect(try await Self.count(client, "SELECT count(*) FROM users") == 0, "accounts are not in the bucket")
+            return try await snapshot(client)
+        }
         let missing = original.filter { !rebuilt.contains($0) }
         let extra = rebuilt.filter { !original.contains($0) }
         #expect(missing.isEmpty && extra.isEmpty, "\(log.joined(separator: "\n"))\nnot rebuilt: \(missing)\nrebuilt but not in the catalog: \(extra)")
