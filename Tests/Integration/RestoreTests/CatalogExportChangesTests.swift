@@ -23,8 +23,6 @@ struct CatalogExportChangesTests {
             let blobs = (0..<12).map { PipelineHarness.bytes(count: Int.random(in: 100...40_000, using: &random), seed: seed &+ UInt64($0)) }
             var log: [String] = ["seed \(seed) (replay with EXPORT_TEST_SEED=\(seed))"]
             var kinds: Set<String> = []
-            // A family member owns the sources: accounts never go to the bucket, so a rebuilt source has no owner.
-            try await harness.execute("INSERT INTO users (name, role, password_hash) VALUES ('ada', 'member', '$2b$12$' || repeat('x', 53))")
             for round in 1...8 {
                 // A source read again (new versions) or a new one; contents repeat across sources (duplicates).
                 let label = "disc \(Int.random(in: 1...3, using: &random))"
@@ -32,14 +30,19 @@ struct CatalogExportChangesTests {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 for index in 0..<Int.random(in: 1...5, using: &random) {
                     let blob = blobs[Int.random(in: 0..<blobs.count, using: &random)]
-                    FileManager.default.createFile(atPath: directory + "/f\(index).bin", contents: Data(blob))
+                    _ = FileManager.default.createFile(atPath: directory + "/f\(index).bin", contents: Data(blob))
                 }
                 // New content every round, so that every drain archives something and so brings the export up to date.
-                FileManager.default.createFile(atPath: directory + "/new.bin", contents: Data(PipelineHarness.bytes(count: 5000, seed: seed &+ 1000 &+ UInt64(round))))
+                _ = FileManager.default.createFile(atPath: directory + "/new.bin", contents: Data(PipelineHarness.bytes(count: 5000, seed: seed &+ 1000 &+ UInt64(round))))
                 let note = "round \(round)"
                 let upload = try await Program.run(
                     "uploader", ["upload", directory, "--label", label, "--note", note, "--meta", "round=\(round)", "--json"], environment: harness.environment)
                 #expect(upload.status == 0, "\(upload.output)")
+                // A family member owns the sources: accounts never go to the bucket, so a rebuilt source has no owner.
+                try await harness.execute("""
+                    INSERT INTO users (name, role, password_hash) VALUES ('ada', 'member', chr(36) || '2b' || chr(36) || '12' || chr(36) || repeat('x', 53))
+                    ON CONFLICT (name) DO NOTHING
+                    """)
                 try await harness.execute("UPDATE sources SET owner_id = (SELECT id FROM users WHERE name = 'ada')")
                 // A delete now and then (its grace already over: the archiver carries it out).
                 if Int.random(in: 0..<3, using: &random) == 0 {
