@@ -44,7 +44,14 @@ enum BundleStream {
             await withCheckedContinuation { continuation in
                 let thread = Thread {
                     // The reader owns the read end and closes it when done, which tells the writer to stop.
-                    let result = Result { () throws -> Value in try read(try PlainFileReader(descriptor: readEnd, path: label)) }
+                    let result = Result { () throws -> Value in
+                        let stream: PlainFileReader
+                        do { stream = try PlainFileReader(descriptor: readEnd, path: label) } catch {
+                            close(readEnd)  // else the writer would wait for ever on a reader that never came
+                            throw error
+                        }
+                        return try read(stream)
+                    }
                     continuation.resume(returning: result)
                 }
                 thread.name = "restore-bundle-reader"
