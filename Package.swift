@@ -260,8 +260,8 @@ let package = Package(
         .testTarget(
             name: "WorkersTests",
             dependencies: [
-                "TestSupport", "SystemIO", "JobQueue", "ArchiveStep", "TranscodeStep", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media",
-                postgres, logging, lifecycle, .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                "TestSupport", "SystemIO", "JobQueue", "ArchiveStep", "TranscodeStep", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media", "SigV4",
+                postgres, logging, lifecycle, crypto, .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             path: "Tests/Integration/WorkersTests", swiftSettings: strictSettings),
         // The cloud image (docker/Dockerfile, built by docker/build) run with podman against the servers scripts/test started.

@@ -57,11 +57,11 @@ public struct ArchivedPlacement: Sendable {
     public let storedSize: Int64
     public let storedHash: String
     /// A presigned GET while the stored class is readable without a restore.
-    public let signedURL: String?
+    public let signedURL: PresignedURL?
     /// Other staging objects that go with the file (a disc image's rescue map), removed with it.
     public let extraStagingKeys: [String]
 
-    public init(item: ArchiveItem, archiveKey: String, bundleOffset: Int64?, storedSize: Int64, storedHash: String, signedURL: String? = nil, extraStagingKeys: [String] = []) {
+    public init(item: ArchiveItem, archiveKey: String, bundleOffset: Int64?, storedSize: Int64, storedHash: String, signedURL: PresignedURL? = nil, extraStagingKeys: [String] = []) {
         self.item = item
         self.archiveKey = archiveKey
         self.bundleOffset = bundleOffset
@@ -222,7 +222,7 @@ public struct ArchiveCatalog: Sendable {
     /// for removal, and the bundle (if any) becomes `archived`. Returns the ids that were still held; content of
     /// rows whose lease was lost is counted as dead in the bundle.
     public func recordArchived(
-        _ placements: [ArchivedPlacement], bundle: BundleCompletion?, signedURLExpiresAt: Date? = nil, workerID: UUID
+        _ placements: [ArchivedPlacement], bundle: BundleCompletion?, workerID: UUID
     ) async throws -> Set<Int64> {
         try await CatalogError.wrapping("record the archived files") {
             guard !placements.isEmpty else { return [] }
@@ -232,19 +232,21 @@ public struct ArchiveCatalog: Sendable {
                 let oldKeys = held.compactMapValues(\.stagingKey)
                 // Arrays of optionals do not bind; -1 and "" stand for NULL.
                 let offsets: [Int64] = fenced.map { $0.bundleOffset ?? -1 }
-                let urls: [String] = fenced.map { $0.signedURL ?? "" }
+                let urls: [String] = fenced.map { $0.signedURL?.url ?? "" }
+                // -infinity: no expiry (a file:// URL).
+                let expiries: [Date] = fenced.map { $0.signedURL.map { $0.expires ?? .distantPast } ?? .distantPast }
                 let rows = try await connection.query("""
                     UPDATE objectstoragefiles AS f SET
                         state = 'archived', storage = 'archive', storage_key = p.key, archive_key = p.key,
                         bundle_id = \(bundle?.bundleID), bundle_offset = nullif(p.member_offset, -1), stored_size_bytes = p.size, stored_hash = p.hash,
                         signed_download_url = nullif(p.url, ''),
-                        signed_download_url_expires_at = CASE WHEN p.url = '' THEN NULL ELSE \(signedURLExpiresAt)::timestamptz END,
+                        signed_download_url_expires_at = CASE WHEN p.url = '' OR p.expires = \(Date.distantPast) THEN NULL ELSE p.expires END,
                         archived_at = now(), error = NULL,
                         lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL
                     FROM unnest(\(fenced.map(\.item.job.fileID))::bigint[], \(fenced.map(\.archiveKey))::text[],
                                 \(offsets)::bigint[], \(fenced.map(\.storedSize))::bigint[], \(fenced.map(\.storedHash))::text[],
-                                \(urls)::text[])
-                             AS p(id, key, member_offset, size, hash, url)
+                                \(urls)::text[], \(expiries)::timestamptz[])
+                             AS p(id, key, member_offset, size, hash, url, expires)
                     WHERE f.id = p.id
                     RETURNING f.id
                     """, logger: logger)

@@ -78,7 +78,11 @@ public struct DeleteRequests: Sendable {
         }
         guard let file else { return "no such file" }
         if file.deletedAt != nil { return "already deleted" }
-        _ = try await connection.query("UPDATE objectstoragefiles SET deleted_at = now() WHERE id = \(fileID)", logger: logger)
+        // A deleted file's copy is no longer its to hand out: its presigned URL goes with it.
+        _ = try await connection.query("""
+            UPDATE objectstoragefiles SET deleted_at = now(), signed_download_url = NULL, signed_download_url_expires_at = NULL
+            WHERE id = \(fileID)
+            """, logger: logger)
 
         // The row whose stored content this file used, however long the chain of duplicates.
         var ownerID: Int64?

@@ -45,8 +45,9 @@ public protocol ObjectStore: Sendable {
     /// Asks for a temporary readable copy of an archived object. See ``ObjectInfo/restore`` for its progress.
     func requestRestore(_ key: String, days: Int, tier: RestoreTier) async throws -> RestoreRequestOutcome
 
-    /// A URL that lets anyone holding it GET the object until it expires (at most 7 days for S3).
-    func presignedGetURL(_ key: String, expiresIn: Duration) async throws -> String
+    /// A URL that lets anyone holding it GET the object until it expires: after `expiresIn` (at most 7 days for
+    /// S3) or when the credentials that signed it do, whichever comes first.
+    func presignedGet(_ key: String, expiresIn: Duration) async throws -> PresignedURL
 
     /// Multipart uploads that were started under `prefix` and neither completed nor aborted.
     func listMultipartUploads(prefix: String) async throws -> [MultipartUploadInfo]
@@ -385,4 +386,11 @@ public struct ObjectListing: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(store: store, prefix: prefix) }
+}
+
+extension ObjectStore {
+    /// The URL alone, for callers that do not keep it.
+    public func presignedGetURL(_ key: String, expiresIn: Duration) async throws -> String {
+        try await presignedGet(key, expiresIn: expiresIn).url
+    }
 }

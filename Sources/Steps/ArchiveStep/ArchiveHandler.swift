@@ -177,17 +177,16 @@ public struct ArchiveHandler: JobHandler {
                 _ = try await archive.put(key + ".map", bytes: map, options: PutOptions(storageClass: .standard, contentType: "text/plain"))
                 extraKeys.append(mapKey)
             }
-            var signedURL: String?
+            var signedURL: PresignedURL?
             if !storageClass.needsRestoreBeforeRead {
-                signedURL = try? await archive.presignedGetURL(key, expiresIn: .seconds(7 * 86_400))
+                // Unsigned is not an error: the refresh in housekeeping signs it later (`SignedURLRefresh`).
+                signedURL = try? await archive.presignedGet(key, expiresIn: SignedURLRefresh.lifetime)
             }
             guard context.stillHolds(item.job) else { return .leaseLost }
             let placement = ArchivedPlacement(
                 item: item, archiveKey: key, bundleOffset: nil, storedSize: item.contentSize, storedHash: item.contentHash,
                 signedURL: signedURL, extraStagingKeys: extraKeys)
-            let changed = try await catalog.recordArchived(
-                [placement], bundle: nil, signedURLExpiresAt: signedURL == nil ? nil : Date().addingTimeInterval(7 * 86_400 - 60),
-                workerID: context.workerID)
+            let changed = try await catalog.recordArchived([placement], bundle: nil, workerID: context.workerID)
             guard changed.contains(item.job.fileID) else { return .leaseLost }
             crashIfAsked(.recorded)
             await removeStagingCopies([stagingKey] + extraKeys, catalog: catalog, logger: context.logger)

@@ -8,7 +8,7 @@ import Synchronization
 import JobQueue
 
 /// Between batches: remove objects that transactions made unneeded, clean up after dead workers, carry out
-/// delete requests, and refresh the catalog export.
+/// delete requests, sign download URLs, and refresh the catalog export.
 extension ArchiveHandler {
     public func housekeeping(context: JobContext, drained: Bool) async throws {
         let catalog = ArchiveCatalog(client: context.client, logger: context.logger)
@@ -32,6 +32,9 @@ extension ArchiveHandler {
             }
             try await removeOrphanBundles(catalog: catalog, logger: context.logger)
             try await removeQueuedObjects(catalog: catalog, logger: context.logger)
+            let signed = try await SignedURLRefresh.run(
+                catalog: SignedURLCatalog(client: context.client, logger: context.logger), staging: staging, archive: archive, logger: context.logger)
+            if signed > 0 { context.logger.debug("download URLs signed", metadata: ["files": "\(signed)"]) }
         }
         if exportDue || (drained && housekeepingState.state.withLock { $0.archivedSinceExport }) {
             do {

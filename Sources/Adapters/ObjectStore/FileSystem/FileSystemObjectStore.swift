@@ -88,9 +88,9 @@ public struct FileSystemObjectStore: ObjectStore {
     }
 
     /// A `file://` URL of the object. It does not expire: access is whatever the file's permissions allow.
-    public func presignedGetURL(_ key: String, expiresIn: Duration) async throws -> String {
+    public func presignedGet(_ key: String, expiresIn: Duration) async throws -> PresignedURL {
         _ = try mapping.validate(key, operation: "presign GET")
-        return "file://" + SigV4URIEncoding.encode(mapping.objectPath(key), encodeSlash: false)
+        return PresignedURL(url: "file://" + SigV4URIEncoding.encode(mapping.objectPath(key), encodeSlash: false), expires: nil)
     }
 
     public func listMultipartUploads(prefix: String) async throws -> [MultipartUploadInfo] { [] }

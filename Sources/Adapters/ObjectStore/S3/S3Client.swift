@@ -161,11 +161,19 @@ struct S3Client: Sendable {
 
     /// The URL a presigned GET hands out.
     func presignedURL(key: String, expiresIn seconds: Int, date: Date = Date()) async throws -> String {
+        try await presigned(key: key, expiresIn: seconds, date: date).url
+    }
+
+    /// A presigned GET; it stops working at `date + seconds` or when temporary credentials (an ECS task role's, an
+    /// assumed role's) expire, whichever is first, so that is the expiry returned.
+    func presigned(key: String, expiresIn seconds: Int, date: Date = Date()) async throws -> PresignedURL {
         let credentials = try await self.credentials.credentials()
         let signer = SigV4Signer(credentials: credentials, region: configuration.region, service: "s3", options: .s3)
         let request = SigV4Request(method: "GET", host: endpoint.host, path: path(for: key))
         do {
-            return try signer.presign(request, expires: seconds, date: date).urlString(scheme: endpoint.scheme)
+            let url = try signer.presign(request, expires: seconds, date: date).urlString(scheme: endpoint.scheme)
+            let expires = date.addingTimeInterval(TimeInterval(seconds))
+            return PresignedURL(url: url, expires: credentials.expiration.map { min($0, expires) } ?? expires)
         } catch {
             throw ObjectStoreError(.invalidArgument, operation: "presign GET", location: location(key),
                                    message: error.message)

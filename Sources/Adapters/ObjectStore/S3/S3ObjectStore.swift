@@ -264,10 +264,10 @@ public struct S3ObjectStore: ObjectStore {
         }
     }
 
-    public func presignedGetURL(_ key: String, expiresIn: Duration) async throws -> String {
+    public func presignedGet(_ key: String, expiresIn: Duration) async throws -> PresignedURL {
         let full = try fullKey(key, operation: "presign GET")
         let seconds = Int(expiresIn.components.seconds)
-        return try await client.presignedURL(key: full, expiresIn: seconds)
+        return try await client.presigned(key: full, expiresIn: seconds)
     }
 
     // MARK: multipart bookkeeping

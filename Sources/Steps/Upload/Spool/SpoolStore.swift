@@ -57,8 +57,8 @@ public struct SpoolStore: ObjectStore {
     public func requestRestore(_ key: String, days: Int, tier: RestoreTier) async throws -> RestoreRequestOutcome {
         try await files.requestRestore(key, days: days, tier: tier)
     }
-    public func presignedGetURL(_ key: String, expiresIn: Duration) async throws -> String {
-        try await files.presignedGetURL(key, expiresIn: expiresIn)
+    public func presignedGet(_ key: String, expiresIn: Duration) async throws -> PresignedURL {
+        try await files.presignedGet(key, expiresIn: expiresIn)
     }
     public func listMultipartUploads(prefix: String) async throws -> [MultipartUploadInfo] { try await files.listMultipartUploads(prefix: prefix) }
     public func abortMultipartUpload(_ key: String, uploadID: String) async throws { try await files.abortMultipartUpload(key, uploadID: uploadID) }
