@@ -157,7 +157,7 @@ let package = Package(
         // The upload commands' shared flags (encryption: recipients, passphrases, identities), for the uploader and
         // `pipeline run`; apart from CommandSupport so that the workers do not link the upload step.
         .target(
-            name: "UploadCommandSupport", dependencies: ["SystemIO", "Upload", "ArchiveFormat", "AgeEncryption", argumentParser],
+            name: "UploadCommandSupport", dependencies: ["SystemIO", "Upload", "ArchiveFormat", "AgeEncryption", "Catalog", "CommandSupport", "PipelineCore", argumentParser],
             path: "Sources/Programs/UploadCommandSupport", swiftSettings: strictSettings),
         .executableTarget(
             name: "uploader",

@@ -44,6 +44,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Bandwidth and time windows (every S3 transfer of the run)") var transfers: TransferLimitOptions
 
+    @OptionGroup(title: "Family archive") var owner: OwnerOptions
+
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
 
@@ -106,6 +108,7 @@ struct RunCommand: AsyncParsableCommand {
         uploadConfiguration.keepRaw = source.keepRaw
         uploadConfiguration.tier = source.tier
         uploadConfiguration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
+        uploadConfiguration.owner = try await SourceOwner.resolve(label: source.label, explicit: owner.owner, context: context)
         let progress = UploadProgress.standard(style: isatty(STDERR_FILENO) == 1 ? .terminal : .silent)
         let layout = context.layout
         let grace = Duration.seconds(shutdownGraceSeconds)

@@ -63,6 +63,8 @@ struct DiscsCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Spool (read each disc at disc speed, send later with `uploader send`)") var spool: ReadingSpoolOptions
 
+    @OptionGroup(title: "Family archive") var owner: OwnerOptions
+
     @Flag(help: "Events and each disc's upload as JSON lines on standard output.")
     var json = false
 
@@ -91,6 +93,7 @@ struct DiscsCommand: AsyncParsableCommand {
         upload.workDirectory = context.layout.uploadSpool
         upload.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
         upload.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
+        upload.owner = try await SourceOwner.resolve(explicit: owner.owner, context: context)
         let style = UploadProgress.Style.choose(json: json)
         var configuration = DiscLoopConfiguration(
             device: device, labelTemplate: template, upload: upload, spoolDirectory: context.layout.uploadSpool, progressStyle: style)

@@ -33,6 +33,8 @@ struct ImageCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Spool (read now, send later with `uploader send`)") var spool: ReadingSpoolOptions
 
+    @OptionGroup(title: "Family archive") var owner: OwnerOptions
+
     @Option(help: "Extra passes over unreadable sectors before giving up on them.")
     var retryPasses: Int = 3
 
@@ -49,7 +51,9 @@ struct ImageCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: device) else { throw ValidationError("\(device): no such file or device") }
         var name = URL(fileURLWithPath: device).lastPathComponent
         if !name.lowercased().hasSuffix(".iso") { name += ".iso" }
+        let sourceOwner = try await SourceOwner.resolve(label: source.label, explicit: owner.owner, context: context)
         var configuration = UploadConfiguration(label: source.label, metadata: try source.parsedMetadata(), note: source.note)
+        configuration.owner = sourceOwner
         configuration.keepRaw = source.keepRaw
         configuration.tier = source.tier
         configuration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)

@@ -35,8 +35,7 @@ struct UploadCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Spool (read now, send later with `uploader send`)") var spool: ReadingSpoolOptions
 
-    @Option(help: ArgumentHelp("The user this source belongs to (default: the only user, else BACKUP_OWNER, else none).", valueName: "user"))
-    var owner: String?
+    @OptionGroup(title: "Family archive") var owner: OwnerOptions
 
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
@@ -65,12 +64,13 @@ struct UploadCommand: AsyncParsableCommand {
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
-        try await SourceOwner.claim(label: source.label, explicit: owner, context: context, record: !dryRun)
+        let sourceOwner = try await SourceOwner.resolve(label: source.label, explicit: owner.owner, context: context)
         let root = ingestRoot.path
         let isImage = ingestRoot.isImage
         var configuration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
         walk.apply(to: &configuration)
+        configuration.owner = sourceOwner
         configuration.workDirectory = context.layout.uploadSpool
         configuration.indexDirectory = context.layout.uploadIndex
         configuration.keepRaw = source.keepRaw

@@ -28,12 +28,6 @@ func withAccounts<Result: Sendable>(_ options: GlobalOptions, _ body: @escaping 
     }
 }
 
-/// A usage problem found while running (a weak password, an unknown owner): one line on standard error, exit code 2.
-func usageError(_ line: String) -> ExitCode {
-    CommandRunner.printToStandardError("error: \(line)")
-    return ExitCode(2)
-}
-
 struct UsersAddCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",

@@ -42,6 +42,8 @@ public struct UploadConfiguration: Sendable {
     public var indexDirectory: String?
     /// False (`--no-index`): the index is not read (every file asks the catalog), but a fresh one is written.
     public var useLocalIndex = true
+    /// Who the source belongs to (`--owner` or the default), recorded when the source opens unless it has an owner.
+    public var owner: SourceOwnerChoice?
 
     public init(label: String, metadata: [String: String] = [:], note: String? = nil, excludes: [String] = [],
                 concurrency: Int = 8, dryRun: Bool = false, putOptions: PutOptions = PutOptions(),
@@ -182,9 +184,15 @@ public struct UploadRun: Sendable {
     /// Opens (or reopens) the source in the catalog and settles its encryption, before any file is read.
     func openSource(origin: String) async throws -> Int64 {
         try await checkTier()
+        // Refused before the source is touched: reopening it would mark someone else's finished source unfinished.
+        if let owner = configuration.owner, owner.explicit, let current = try await catalog.otherOwner(ofSource: configuration.label, than: owner.id) {
+            throw IngestError(.invalidArgument, path: configuration.label,
+                              SourceOwnerChoice.refusal(label: configuration.label, currentOwner: current, requested: owner.name))
+        }
         let sourceID = try await catalog.openSource(
             label: configuration.label, metadata: configuration.metadata, note: configuration.note, keepRaw: configuration.keepRaw,
             tier: configuration.tier, origin: origin)
+        if let owner = configuration.owner { try await catalog.giveOwnerIfNone(sourceID: sourceID, ownerID: owner.id) }
         encryption.value = try await setUpEncryption(sourceID: sourceID, origin: origin)
         snapshot.value = try await catalog.snapshots.begin(sourceID: sourceID)
         return sourceID

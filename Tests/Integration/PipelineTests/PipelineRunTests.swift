@@ -224,4 +224,22 @@ struct PipelineRunTests {
             #expect(tables == 0)
         }
     }
+
+    @Test("pipeline run --owner: an unknown user stops it before anything is read; a known one owns the source it archives")
+    func owner() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            try harness.write("notes.txt", "a family letter\n")
+            let unknown = try await Self.run(harness, ["--owner", "mallory"]).wait()
+            #expect(unknown.status == 2 && unknown.output.contains("--owner mallory: no such user"), "\(unknown.output)")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles", as: Int64.self) == 0)
+            for name in ["alice", "bob"] {
+                let added = try await Program.run("uploader", ["users", "add", name], standardInput: "correct horse battery", environment: harness.environment)
+                #expect(added.status == 0, "\(added.output)")
+            }
+            let result = try await Self.run(harness, ["--owner", "bob"]).wait()
+            #expect(result.status == 0, "\(result.output)")
+            #expect(try await harness.scalar("SELECT u.name FROM sources s JOIN users u ON u.id = s.owner_id WHERE s.label = 'Sample disc'", as: String.self) == "bob")
+            #expect(try await harness.sourceState("Sample disc") == "archived")
+        }
+    }
 }

@@ -93,4 +93,54 @@ struct UsersCommandTests {
             #expect(try await harness.scalar("SELECT u.name FROM sources s JOIN users u ON u.id = s.owner_id WHERE s.label = 'Old'", as: String.self) == "bob")
         }
     }
+
+    @Test("--owner on image and discs: the image and every disc's source get the owner; an explicit owner for a disc or image someone else owns is refused before anything is read, that source untouched")
+    func imageAndDiscsOwner() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            let env = harness.environment
+            for name in ["alice", "bob"] {
+                #expect(try await Program.run("uploader", ["users", "add", name], standardInput: Self.password, environment: env).status == 0)
+            }
+            let iso = harness.work.path + "/photos.iso"
+            try await DiscLoopTests.makeDisc(iso, volume: "PHOTOS", files: ["a.jpg": UploaderHarness.bytes(count: 5_000, seed: 1)], in: harness)
+            let image = try await Program.run("uploader", ["image", iso, "--label", "Photos image", "--owner", "bob"], environment: env)
+            #expect(image.status == 0, "\(image.output)")
+            #expect(try await harness.scalar("SELECT u.name FROM sources s JOIN users u ON u.id = s.owner_id WHERE s.label = 'Photos image'", as: String.self) == "bob")
+            let finished = try await harness.scalar("SELECT finished_at::text FROM sources WHERE label = 'Photos image'", as: String.self)
+            let taken = try await Program.run("uploader", ["image", iso, "--label", "Photos image", "--owner", "alice"], environment: env)
+            #expect(taken.status == 2 && taken.output.contains("Photos image belongs to bob; --owner alice cannot take it"), "\(taken.output)")
+            #expect(try await harness.scalar("SELECT finished_at::text FROM sources WHERE label = 'Photos image'", as: String.self) == finished, "untouched")
+
+            // Two discs read by the loop for alice.
+            let queue = harness.work.path + "/queue"
+            try FileManager.default.createDirectory(atPath: queue, withIntermediateDirectories: true)
+            let drive = harness.work.path + "/drive.iso"
+            try await DiscLoopTests.makeDisc(drive, volume: "SUMMER", files: ["beach.jpg": UploaderHarness.bytes(count: 7_000, seed: 2)], in: harness)
+            try FileManager.default.copyItem(atPath: drive, toPath: harness.work.path + "/summer-again.iso")
+            try await DiscLoopTests.makeDisc(queue + "/2.iso", volume: "WINTER", files: ["snow.jpg": UploaderHarness.bytes(count: 9_000, seed: 3)], in: harness)
+            let log = harness.work.path + "/eject.log"
+            let read = try await DiscLoopTests.discs(
+                [drive, "--count", "2", "--json", "--poll-seconds", "0.2", "--eject-command", try DiscLoopTests.ejectScript(queue: queue, log: log, in: harness),
+                 "--owner", "alice"], harness)
+            #expect(read.status == 0, "\(read.output)")
+            let owners = try await harness.scalar("""
+                SELECT string_agg(s.label || '=' || u.name, ',' ORDER BY s.label) FROM sources s JOIN users u ON u.id = s.owner_id WHERE s.label LIKE '%#%'
+                """, as: String.self)
+            #expect(owners == "SUMMER #1=alice,WINTER #1=alice")
+
+            // The summer disc again, for bob: seen before, it is alice's; refused, nothing read, her source untouched.
+            try FileManager.default.moveItem(atPath: harness.work.path + "/summer-again.iso", toPath: drive)
+            let files = try await harness.scalar("SELECT count(*) FROM objectstoragefiles", as: Int64.self)
+            let finishedSummer = try await harness.scalar("SELECT finished_at::text FROM sources WHERE label = 'SUMMER #1'", as: String.self)
+            let refused = try await DiscLoopTests.discs(
+                [drive, "--count", "1", "--json", "--poll-seconds", "0.2", "--eject-command", "echo >> '\(log)'", "--owner", "bob"], harness)
+            #expect(refused.status == 1, "\(refused.output)")
+            let done = DiscLoopTests.events(refused.output, "disc_done")
+            #expect(done.first?["status"] as? String == "refused", "\(refused.output)")
+            #expect((done.first?["detail"] as? String)?.contains("SUMMER #1 belongs to alice; --owner bob cannot take it") == true, "\(refused.output)")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles", as: Int64.self) == files, "nothing read")
+            #expect(try await harness.scalar("SELECT finished_at::text FROM sources WHERE label = 'SUMMER #1'", as: String.self) == finishedSummer)
+            #expect(try await harness.scalar("SELECT u.name FROM sources s JOIN users u ON u.id = s.owner_id WHERE s.label = 'SUMMER #1'", as: String.self) == "alice")
+        }
+    }
 }

@@ -24,6 +24,15 @@ extension DiscLoop {
         }
         let label = try await chooseLabel(volume)
         let (asFiles, asImage) = plan(contents)
+        if let owner = configuration.upload.owner, owner.explicit {
+            for name in [asFiles ? label : nil, asImage ? (asFiles ? label + " (image)" : label) : nil].compactMap({ $0 }) {
+                if let current = try await catalog.otherOwner(ofSource: name, than: owner.id) {
+                    var refused = DiscResult(number: number, status: .refused, detail: SourceOwnerChoice.refusal(label: name, currentOwner: current, requested: owner.name))
+                    refused.labels = [name]
+                    return refused
+                }
+            }
+        }
         output.event("disc_label", [
             "disc": number, "label": label, "volume": volume.identifier ?? "", "files": contents.files ?? 0, "bytes": contents.bytes,
             "as_files": asFiles, "as_image": asImage, "dvd_video": contents.isDVDVideo,

@@ -58,6 +58,9 @@ public struct DiscResult: Sendable {
         case unreadable
         /// A readable file system without a single file: nothing stored, no source.
         case empty
+        /// A disc seen before whose source belongs to someone other than the explicit `--owner`: not read, its
+        /// source untouched.
+        case refused
     }
 
     public var number: Int
@@ -187,6 +190,7 @@ public final class DiscLoop: Service, Sendable {
         case .incomplete: return "disc \(result.number) \(names): INCOMPLETE — \(result.detail)"
         case .unreadable: return "disc \(result.number): UNREADABLE, nothing stored — \(result.detail)"
         case .empty: return "disc \(result.number): EMPTY, nothing stored — \(result.detail)"
+        case .refused: return "disc \(result.number) \(names): NOT READ, nothing stored — \(result.detail)"
         }
     }
 }
