@@ -122,6 +122,9 @@ resource "aws_ecs_task_definition" "role" {
     environment = concat(local.common_environment, each.key == "status-server" ? [
       { name = "BACKUP_STATUS_HOST", value = "0.0.0.0" },
       { name = "BACKUP_STATUS_PORT", value = "8080" },
+      # Reached only through API Gateway (HTTPS): Secure cookies, and the client address from the gateway's header.
+      { name = "BACKUP_STATUS_BEHIND_TLS_PROXY", value = "true" },
+      { name = "BACKUP_STATUS_CLIENT_IP_HEADER", value = "X-Backup-Client-Ip" },
     ] : [])
     secrets     = each.value.secrets
     mountPoints = local.writable_mounts

@@ -1,7 +1,7 @@
 # One role per program, each allowed only what that program does (read from the sources under Sources/Workers):
 #   transcoder: staging get/put/delete (raw video in, transcoded result out);
 #   archiver:   staging get/put/delete/list, archive get/put/delete/list/restore, multipart cleanup;
-#   status:     nothing in AWS (it reads the catalog only);
+#   status:     staging get (the family pages' downloads of staged files);
 #   migrate:    nothing in AWS (database only).
 # The execution role (used by ECS, not by the programs) pulls the image, writes logs and reads the secrets.
 # The uploader, on the user's machine, is an IAM user in a group that may only write the staging bucket.
@@ -131,13 +131,29 @@ resource "aws_iam_role_policy" "archiver" {
   policy = data.aws_iam_policy_document.archiver.json
 }
 
-# The status server and the migration task call no AWS API: their roles exist so that a task never falls back to
-# another identity, and carry no policy.
 resource "aws_iam_role" "status_server" {
   name               = "${var.name}-status-server"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
 }
 
+# The family pages stream a member's staged file (`/files/{id}/download`); nothing else: no put, no delete, no list,
+# and no archive read (archived content is not downloaded through the server yet).
+data "aws_iam_policy_document" "status_server" {
+  statement {
+    sid       = "ReadStagedFiles"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.staging_arn}/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "status_server" {
+  name   = "staging-read"
+  role   = aws_iam_role.status_server.id
+  policy = data.aws_iam_policy_document.status_server.json
+}
+
+# The migration task calls no AWS API: its role exists so that the task never falls back to another identity, and
+# carries no policy.
 resource "aws_iam_role" "migrate" {
   name               = "${var.name}-migrate"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json

@@ -45,6 +45,13 @@ resource "aws_apigatewayv2_integration" "status" {
   connection_type      = "VPC_LINK"
   connection_id        = aws_apigatewayv2_vpc_link.status.id
   timeout_milliseconds = 29000
+
+  # The client's address for the login rate limit, in a header the gateway overwrites on every request, so a client
+  # cannot choose it (an X-Forwarded-For it sends could reach the server as it wrote it). The status server reads it
+  # through BACKUP_STATUS_CLIENT_IP_HEADER (ecs.tf).
+  request_parameters = {
+    "overwrite:header.x-backup-client-ip" = "$context.identity.sourceIp"
+  }
 }
 
 resource "aws_apigatewayv2_route" "status" {

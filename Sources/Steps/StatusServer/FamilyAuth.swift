@@ -15,6 +15,8 @@ struct FamilyAuth: Sendable {
 
     let accounts: AccountService
     let behindTLSProxy: Bool
+    /// `BACKUP_STATUS_CLIENT_IP_HEADER`: a header the proxy overwrites with the client's address.
+    var clientAddressHeader: String? = nil
 
     /// The session id from the cookie, if any.
     func session(_ request: Request) -> Secret? {
@@ -45,8 +47,15 @@ struct FamilyAuth: Sendable {
         return SecretTokens.constantTimeEqual(sent, SecretTokens.csrfToken(forSession: session))
     }
 
-    /// The client's address: the peer, or behind the TLS proxy the address it appended to `X-Forwarded-For`.
+    /// The client's address: the header the proxy overwrites (`clientAddressHeader`), else behind the TLS proxy the
+    /// address it appended to `X-Forwarded-For`, else the peer. Only a header the proxy sets itself can be trusted: a
+    /// client may send any `X-Forwarded-For` it likes, and a proxy that does not append to it would pass that on.
     func clientAddress(_ request: Request, context: StatusRequestContext) -> String? {
+        if let clientAddressHeader, let name = HTTPField.Name(clientAddressHeader),
+            let value = request.headers[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty
+        {
+            return value
+        }
         if behindTLSProxy, let forwarded = request.headers[HTTPField.Name("X-Forwarded-For")!],
             let last = forwarded.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty
         {

@@ -82,7 +82,7 @@ public func buildStatusApplication(
     // The family accounts: login, sessions, the caller's own sources (FamilyRoutes).
     let accounts = AccountService(client: client, logger: logger, settings: configuration.accounts)
     FamilyRoutes.add(
-        to: router, auth: FamilyAuth(accounts: accounts, behindTLSProxy: configuration.behindTLSProxy),
+        to: router, auth: FamilyAuth(accounts: accounts, behindTLSProxy: configuration.behindTLSProxy, clientAddressHeader: configuration.clientAddressHeader),
         family: FamilyCatalog(client: client, logger: logger), settings: configuration.accounts, staging: staging, tokenLogin: tokenLogin)
 
     let appConfiguration = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: nil)

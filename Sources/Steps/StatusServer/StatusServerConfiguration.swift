@@ -28,6 +28,10 @@ public struct StatusServerConfiguration: Sendable {
     /// `BACKUP_STATUS_BEHIND_TLS_PROXY`: the server is reached through a TLS-terminating proxy. Session cookies are
     /// then `Secure`, and the login rate limit counts the client address the proxy appends to `X-Forwarded-For`.
     public var behindTLSProxy = false
+    /// `BACKUP_STATUS_CLIENT_IP_HEADER`: the name of a header the proxy in front *overwrites* with the client's
+    /// address (API Gateway does so through the integration's parameter mapping, infra/status_api.tf). When a request
+    /// carries it, the login rate limit counts that address; `X-Forwarded-For` is not trusted then.
+    public var clientAddressHeader: String?
     /// The login rate limit and the session lifetime of the family accounts.
     public var accounts = AccountSettings()
 
@@ -90,6 +94,12 @@ public struct StatusServerConfiguration: Sendable {
             case "0", "false", "no", "off": configuration.behindTLSProxy = false
             default: throw StatusServerConfigurationError(setting: "BACKUP_STATUS_BEHIND_TLS_PROXY", problem: "must be true or false")
             }
+        }
+        if let name = value("BACKUP_STATUS_CLIENT_IP_HEADER") {
+            guard name.utf8.allSatisfy({ $0 < 128 && (Character(UnicodeScalar($0)).isLetter || Character(UnicodeScalar($0)).isNumber || $0 == UInt8(ascii: "-")) }) else {
+                throw StatusServerConfigurationError(setting: "BACKUP_STATUS_CLIENT_IP_HEADER", problem: "must be a header name (letters, digits and '-')")
+            }
+            configuration.clientAddressHeader = name
         }
         return configuration
     }

@@ -153,6 +153,33 @@ struct FamilyLoginTests {
         }
     }
 
+    @Test("behind API Gateway: the address is the header the gateway overwrites (BACKUP_STATUS_CLIENT_IP_HEADER), so a forged X-Forwarded-For does not dodge the per-address limit")
+    func gatewayClientAddress() async throws {
+        var environment = ["BACKUP_STATUS_CLIENT_IP_HEADER": "X-Backup-Client-Ip", "BACKUP_STATUS_BEHIND_TLS_PROXY": "true"]
+        let parsed = try StatusServerConfiguration.fromEnvironment(environment)
+        #expect(parsed.clientAddressHeader == "X-Backup-Client-Ip" && parsed.behindTLSProxy)
+        environment["BACKUP_STATUS_CLIENT_IP_HEADER"] = "X-Client Ip:"
+        #expect(throws: StatusServerConfigurationError.self) { _ = try StatusServerConfiguration.fromEnvironment(environment) }
+        try await withCatalog { _, client in
+            try await Self.addMembers(["alice"], client)
+            var configuration = try Self.accountsConfiguration(perAccount: 100, perAddress: 3, behindProxy: true)
+            configuration.clientAddressHeader = "X-Backup-Client-Ip"
+            try await withStatusRoutes(configuration, client: client) { base in
+                let form = try await LoginForm.open(base)
+                let gateway = [("X-Backup-Client-Ip", "192.0.2.44")]
+                // Each attempt forges a new X-Forwarded-For; the gateway's header says it is the same client.
+                for attempt in 1...3 {
+                    let wrong = try await form.submit(base, username: "guess\(attempt)", password: "guess password", address: "198.51.100.\(attempt)", extraHeaders: gateway)
+                    #expect(wrong.status == 401)
+                }
+                let limited = try await form.submit(base, username: "alice", password: Self.password, address: "198.51.100.77", extraHeaders: gateway)
+                #expect(limited.status == 429, "a forged X-Forwarded-For does not make a new client")
+                let other = try await form.submit(base, username: "alice", password: Self.password, address: "198.51.100.1", extraHeaders: [("X-Backup-Client-Ip", "192.0.2.45")])
+                #expect(other.status == 303, "another client (by the gateway's header) still logs in")
+            }
+        }
+    }
+
     @Test("the operator's BACKUP_STATUS_TOKEN keeps working as before; it is not a user, and a user's token is not the operator's")
     func operatorToken() async throws {
         let token = "operator token for monitoring"
@@ -203,8 +230,8 @@ struct LoginForm {
 
     static func encode(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text }
 
-    func submit(_ base: RouterBase, username: String, password: String, address: String? = nil) async throws -> HTTPResult {
-        var headers = [("Content-Type", Self.type), ("Cookie", cookie)]
+    func submit(_ base: RouterBase, username: String, password: String, address: String? = nil, extraHeaders: [(String, String)] = []) async throws -> HTTPResult {
+        var headers = [("Content-Type", Self.type), ("Cookie", cookie)] + extraHeaders
         if let address { headers.append(("X-Forwarded-For", "10.0.0.1, " + address)) }
         return try await request(
             base + "/login", method: .POST, headers: headers,
