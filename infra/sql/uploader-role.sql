@@ -42,4 +42,6 @@ GRANT SELECT, INSERT, UPDATE ON spools TO backup_uploader;
 -- name and whether disabled, never the password hash (column grants); sessions and API tokens not at all.
 -- `uploader users …` writes users and tokens: run it as the owner, not with this role.
 GRANT SELECT (id, name, disabled_at) ON users TO backup_uploader;
+-- `uploader audit` records each source's verdict for the family pages ("safe to destroy the original?").
+GRANT SELECT, INSERT ON source_audits TO backup_uploader;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO backup_uploader;

@@ -44,6 +44,9 @@ public struct AuditCatalog: Sendable {
     let client: PostgresClient
     let logger: Logger
 
+    /// Where each verdict is kept (`source_audits`).
+    public var audits: SourceAudits { SourceAudits(client: client, logger: logger) }
+
     public init(client: PostgresClient, logger: Logger) {
         self.client = client
         self.logger = logger

@@ -133,6 +133,14 @@ public struct AuditRun: Sendable {
                 "label": source.label, "safe": verdict.isSafe, "files": verdict.files, "entries_not_stored": verdict.entriesNotStored, "content_verified": verdict.contentVerified,
                 "size_checked": verdict.sizeChecked, "problems": verdict.problems,
             ])
+            // Kept for the family pages; the verdict printed here stands even when it cannot be recorded.
+            do {
+                try await catalog.audits.record(label: source.label, SourceAuditRecord(
+                    safe: verdict.isSafe, files: verdict.files, contentVerified: verdict.contentVerified, sizeChecked: verdict.sizeChecked,
+                    problems: verdict.problems))
+            } catch {
+                await progress.event("verdict_not_recorded", ["label": source.label, "error": "\(error)"])
+            }
             report.sources.append(verdict)
         }
         await progress.event("summary", ["sources": report.sources.count, "safe": report.sources.filter(\.isSafe).count, "exit_code": Int(report.exitCode)])

@@ -28,7 +28,7 @@ enum AccountPages {
     static func account(_ user: AccountUser, sources: [FamilySource], csrf: String) -> String {
         let rows = sources.map { source in
             let states = source.states.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            return "<tr><td class=\"source-label\">\(htmlEscape(source.label))</td><td>\(htmlEscape(source.owner ?? "(no owner)"))</td>"
+            return "<tr><td class=\"source-label\"><a href=\"\(BrowsePages.sourceLink(source.label))\">\(htmlEscape(source.label))</a></td><td>\(htmlEscape(source.owner ?? "(no owner)"))</td>"
                 + "<td>\(source.files)</td><td>\(htmlEscape(states))</td></tr>"
         }.joined()
         let table = sources.isEmpty

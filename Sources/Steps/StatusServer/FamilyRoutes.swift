@@ -9,15 +9,16 @@ import ObjectStore
 import PipelineCore
 import PostgresNIO
 
-/// The family archive's routes (issue 21, first part): `/login`, `/logout`, `/logout-everywhere`, `/account`, and the
-/// API `GET /api/sources`, `GET /api/sources/{label}/files` and `GET /files/{id}/download` (FamilyDownloadRoute). Each checks its caller itself (TokenMiddleware lets
+/// The family archive's routes (issue 21): `/login`, `/logout`, `/logout-everywhere`, `/account`, the API
+/// `GET /api/sources`, `GET /api/sources/{label}/files`, `GET /files/{id}/download` (FamilyDownloadRoute), and the
+/// pages `/sources/{label}`, `/files/{id}` with `/api/files/{id}` (FamilyBrowseRoutes). Each checks its caller itself (TokenMiddleware lets
 /// them through); a member sees only their own sources, an admin every source, and what the caller may not see is
 /// answered 404 exactly like what does not exist.
 enum FamilyRoutes {
     /// Paths TokenMiddleware leaves to these routes.
     static func isFamilyPath(_ path: String) -> Bool {
         ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources"].contains(path) || path.hasPrefix("/api/sources/")
-            || path.hasPrefix("/files/")
+            || path.hasPrefix("/files/") || path.hasPrefix("/sources/") || path.hasPrefix("/api/files/")
     }
 
     static let html = "text/html; charset=utf-8"
@@ -92,6 +93,7 @@ enum FamilyRoutes {
             return try json(["label": label, "files": listed])
         }
         FamilyDownloadRoute.add(to: router, auth: auth, family: family, staging: staging)
+        FamilyBrowseRoutes.add(to: router, auth: auth, family: family)
     }
 
     /// `/logout` and `/logout-everywhere`: CSRF-checked, then the session (or all of the user's) deleted.

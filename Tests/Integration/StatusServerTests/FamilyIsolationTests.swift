@@ -64,6 +64,10 @@ struct FamilyIsolationTests {
                 ]
                 let unknown = try await request(base + "/api/sources/\(Self.encode("no such source"))/files", headers: [callers[0].header])
                 #expect(unknown.status == 404)
+                let unknownPage = try await request(base + "/sources/\(Self.encode("no such source"))", headers: [callers[0].header])
+                let unknownFile = try await request(base + "/files/999999999", headers: [callers[0].header])
+                let unknownFileJSON = try await request(base + "/api/files/999999999", headers: [callers[0].header])
+                #expect(unknownPage.status == 404 && unknownFile.status == 404 && unknownFileJSON.status == 404)
                 for caller in callers {
                     let visible = catalogSources.filter { caller.admin || $0.owner == caller.name }
                     let listing = try jsonObject(try await request(base + "/api/sources", headers: [caller.header]).body)
@@ -86,12 +90,30 @@ struct FamilyIsolationTests {
                             #expect(response.status == 404, "seed \(seed): \(caller.name) on \(source.owner ?? "nobody")'s \(source.label)")
                             #expect(response.body == unknown.body, "nothing tells another's source from a missing one")
                         }
+                        // The browsing pages and the file details: the same rule, the same 404.
+                        let mine = caller.admin || source.owner == caller.name
+                        let page = try await request(base + "/sources/\(Self.encode(source.label))", headers: [caller.header])
+                        #expect(page.status == (mine ? 200 : 404), "seed \(seed): \(caller.name) on the page of \(source.label)")
+                        if !mine { #expect(page.body == unknownPage.body) }
+                        for file in source.files {
+                            let details = try await request(base + "/files/\(file.id)", headers: [caller.header])
+                            let json = try await request(base + "/api/files/\(file.id)", headers: [caller.header])
+                            #expect(details.status == (mine ? 200 : 404) && json.status == (mine ? 200 : 404), "seed \(seed): \(caller.name) on file \(file.id)")
+                            if mine {
+                                #expect(details.body.contains(htmlEscape(file.path)), "seed \(seed)")
+                            } else {
+                                #expect(details.body == unknownFile.body && json.body == unknownFileJSON.body)
+                            }
+                        }
                     }
                 }
                 // Bob's page lists his sources and nobody else's.
                 let page = try await request(base + "/account", headers: [("Cookie", bobCookie)]).body
+                for source in catalogSources where source.owner == "bob" {
+                    #expect(page.contains(">\(htmlEscape(source.label))</a></td>"), "seed \(seed): bob's own \(source.label) is listed and linked")
+                }
                 for source in catalogSources where source.owner != "bob" {
-                    #expect(!page.contains("<td class=\"source-label\">\(htmlEscape(source.label))</td>"), "seed \(seed): \(source.label) on bob's page")
+                    #expect(!page.contains(">\(htmlEscape(source.label))</a></td>"), "seed \(seed): \(source.label) on bob's page")
                 }
                 // Without credentials, with a revoked or an unknown token: 401 everywhere.
                 let anyLabel = Self.encode(catalogSources[0].label)

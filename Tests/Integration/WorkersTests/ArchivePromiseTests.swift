@@ -338,6 +338,12 @@ struct ArchivePromiseTests {
             try Data(bytes).write(to: URL(fileURLWithPath: bundlePath))
             let rotten = try await Self.audit(harness, ["--source", "A"])
             #expect(rotten.status == 1 && rotten.output.contains("docs/1.dat") && rotten.output.contains("SHA-256"), "\(rotten.output)")
+            // Every verdict is kept for the family pages (source_audits), newest last: early, clean, rotten.
+            let kept = try await harness.scalar("""
+                SELECT string_agg(a.safe::text || ':' || a.content_verified || ':' || a.problem_count, ',' ORDER BY a.id)
+                FROM source_audits a JOIN sources s ON s.id = a.source_id WHERE s.label = 'A'
+                """, as: String.self)
+            #expect(kept?.hasPrefix("false:0:") == true && kept?.hasSuffix(",true:5:0,false:4:1") == true, "\(kept ?? "none")")
             #expect(!rotten.output.contains("docs/2.dat"), "\(rotten.output)")
             bytes[Int(offset) + 10] ^= 0xff
             try Data(bytes).write(to: URL(fileURLWithPath: bundlePath))

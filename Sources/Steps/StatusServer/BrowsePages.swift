@@ -1,0 +1,138 @@
+import Catalog
+import Foundation
+import PipelineCore
+
+/// A source as a folder tree, a search within it, and one file's details: server-rendered HTML, no script.
+enum BrowsePages {
+    /// A path segment or query value, percent-encoded so that `/`, `%`, `?`, `#` and spaces in labels survive.
+    static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")) ?? ""
+    }
+
+    static func sourceLink(_ label: String, dir: String = "") -> String {
+        "/sources/\(encode(label))" + (dir.isEmpty ? "" : "?dir=\(encode(dir))")
+    }
+
+    /// The answer to "may I destroy the original?", as `uploader audit` last gave it, and what changed since.
+    static func verdict(_ overview: FamilySourceOverview) -> (safe: Bool, html: String) {
+        let completion = overview.completion
+        if !completion.isFullyArchived {
+            let reasons = completion.reasonsNotArchived.map { "<li>\(htmlEscape($0))</li>" }.joined()
+            let failed = completion.notStored.prefix(20).map { "<li>\(htmlEscape($0.path)): \(htmlEscape($0.state))\($0.error.map { " — " + htmlEscape($0) } ?? "")</li>" }.joined()
+            return (false, "<div id=\"verdict\" class=\"not-safe\"><strong>Not safe to destroy the original yet.</strong><ul>\(reasons)\(failed)</ul></div>")
+        }
+        guard let audit = overview.lastAudit else {
+            return (false, """
+                <div id="verdict" class="not-safe"><strong>Archived, not yet audited.</strong> Every file is recorded as archived; keep the
+                original until the audit has read the archive itself: <code>uploader audit --source "\(htmlEscape(overview.label))"</code>.</div>
+                """)
+        }
+        let when = Format.timestamp(audit.checkedAt)
+        if let changed = overview.lastChange, changed > audit.checkedAt {
+            return (false, """
+                <div id="verdict" class="not-safe"><strong>Audited \(when), but files were added or archived since.</strong> Run the audit
+                again before destroying the original: <code>uploader audit --source "\(htmlEscape(overview.label))"</code>.</div>
+                """)
+        }
+        if audit.safe {
+            return (true, """
+                <div id="verdict" class="safe"><strong>Safe to destroy the original.</strong> The audit of \(when) found all \(audit.files)
+                files in the archive (\(audit.contentVerified) read back and hashed, \(audit.sizeChecked) checked by size and class).</div>
+                """)
+        }
+        let problems = audit.problems.prefix(20).map { "<li>\(htmlEscape($0))</li>" }.joined()
+        return (false, "<div id=\"verdict\" class=\"not-safe\"><strong>Not safe: the audit of \(when) found problems.</strong><ul>\(problems)</ul></div>")
+    }
+
+    static let style = "<style>.safe{background:#e6f4e6;padding:.5rem}.not-safe{background:#fbeaea;padding:.5rem}code{word-break:break-all}"
+        + "td.size,td.files{text-align:right}nav a{margin-right:.3rem}</style>"
+
+    static func source(_ overview: FamilySourceOverview, dir: String, listing: (folders: [FamilyListedFolder], files: [FamilyListedFile])?,
+                       query: String?, results: [FamilyListedFile]?, resultLimit: Int) -> String {
+        let states = overview.states.sorted { $0.key < $1.key }.map { "<span class=\"state\">\(htmlEscape($0.key)) \($0.value)</span>" }.joined(separator: ", ")
+        var crumbs = ["<a href=\"\(sourceLink(overview.label))\">\(htmlEscape(overview.label))</a>"]
+        var walked = ""
+        for part in dir.split(separator: "/") {
+            walked += part + "/"
+            crumbs.append("<a href=\"\(sourceLink(overview.label, dir: walked))\">\(htmlEscape(String(part)))</a>")
+        }
+        var body = """
+            <p><a href="/account">← all sources</a></p><h1>\(htmlEscape(overview.label))</h1>
+            <p>Owner: \(htmlEscape(overview.owner ?? "(no owner)"))\(overview.note.map { " · " + htmlEscape($0) } ?? "") · \(states)</p>
+            \(verdict(overview).html)
+            <form method="get" action="\(sourceLink(overview.label))" id="search"><label>Search by name
+            <input name="q" value="\(htmlEscape(query ?? ""))"></label><button type="submit">Search</button></form>
+            """
+        if let results, let query {
+            let more = results.count >= resultLimit ? "<p>Only the first \(resultLimit) are shown: narrow the search.</p>" : ""
+            body += "<h2>\(results.count) file\(results.count == 1 ? "" : "s") matching “\(htmlEscape(query))”</h2>" + fileTable(results, id: "results") + more
+        }
+        if let listing {
+            body += "<nav id=\"path\">" + crumbs.joined(separator: " / ") + "</nav>"
+            let folders = listing.folders.map { folder in
+                "<tr class=\"folder\"><td><a href=\"\(sourceLink(overview.label, dir: dir + folder.name + "/"))\">\(htmlEscape(folder.name))/</a></td>"
+                    + "<td class=\"files\">\(folder.files) files</td><td class=\"size\">\(Format.bytes(folder.bytes))</td><td></td></tr>"
+            }.joined()
+            body += listing.folders.isEmpty && listing.files.isEmpty
+                ? "<p id=\"empty-folder\">Nothing here.</p>"
+                : "<table id=\"folder\"><tr><th>Name</th><th></th><th>Size</th><th>State</th></tr>\(folders)\(fileRows(listing.files, relativeTo: dir))</table>"
+        }
+        return AccountPages.head + style + "<title>\(htmlEscape(overview.label)) · family archive</title></head><body>\(body)</body></html>"
+    }
+
+    static func fileTable(_ files: [FamilyListedFile], id: String) -> String {
+        "<table id=\"\(id)\"><tr><th>Path</th><th></th><th>Size</th><th>State</th></tr>\(fileRows(files, relativeTo: ""))</table>"
+    }
+
+    static func fileRows(_ files: [FamilyListedFile], relativeTo dir: String) -> String {
+        files.map { file in
+            let name = String(file.path.dropFirst(dir.count))
+            let versions = file.versions > 1 ? "version \(file.version) of \(file.versions)" : ""
+            let download = file.downloadable ? " <a href=\"/files/\(file.id)/download\" class=\"download\">download</a>" : ""
+            return "<tr class=\"file\"><td><a href=\"/files/\(file.id)\">\(htmlEscape(name))</a>\(download)</td><td>\(versions)</td>"
+                + "<td class=\"size\">\(Format.bytes(file.size))</td><td class=\"state\">\(htmlEscape(file.state))</td></tr>"
+        }.joined()
+    }
+
+    static func file(_ file: FamilyFileDetails) -> String {
+        func row(_ name: String, _ value: String?, id: String? = nil) -> String {
+            guard let value else { return "" }
+            return "<tr\(id.map { " id=\"\($0)\"" } ?? "")><th>\(name)</th><td>\(value)</td></tr>"
+        }
+        let dir = (file.path as NSString).deletingLastPathComponent
+        let stored: String? = switch (file.storage, file.bundleID) {
+        case ("archive"?, let bundle?): "archive, bundle \(bundle) at offset \(file.bundleOffset ?? 0): <code>\(htmlEscape(file.archiveKey ?? ""))</code>"
+        case ("archive"?, nil): "archive: <code>\(htmlEscape(file.archiveKey ?? ""))</code>"
+        case ("staging"?, _): "staging (waiting for the archive): <code>\(htmlEscape(file.storageKey ?? ""))</code>"
+        case ("spool"?, _): "the uploader's spool (not sent yet)"
+        default: file.effectiveState == "duplicate" || file.state == "duplicate" ? "stored once, with the file it duplicates" : "nowhere yet"
+        }
+        let duplicate: String? = file.duplicateOf.map { "<a href=\"/files/\($0)\">file \($0)</a>" }
+            ?? (file.duplicateOfHidden ? "a file of another person's source (same content, stored once)" : nil)
+        let versions = file.versions.map { version in
+            version.id == file.id ? "<strong>\(version.version)</strong>" : "<a href=\"/files/\(version.id)\">\(version.version)</a> (\(htmlEscape(version.state)))"
+        }.joined(separator: ", ")
+        let rows = [
+            row("Source", "<a href=\"\(sourceLink(file.sourceLabel, dir: dir.isEmpty ? "" : dir + "/"))\">\(htmlEscape(file.sourceLabel))</a>"),
+            row("Path", htmlEscape(file.path), id: "file-path"),
+            row("Versions", versions),
+            row("Kind", htmlEscape(file.kind)),
+            row("State", htmlEscape(file.effectiveState) + (file.effectiveState != file.state ? " (row: \(htmlEscape(file.state)))" : ""), id: "file-state"),
+            row("Error", file.error.map(htmlEscape)),
+            row("Size", "\(Format.bytes(file.size)) (\(file.size) bytes)"),
+            row("SHA-256", file.hash.map { "<code>\($0)</code>" }, id: "file-hash"),
+            row("Stored", stored),
+            row("Stored size", file.storedSize.map { "\(Format.bytes($0))" + (file.encrypted ? " (encrypted with age)" : "") }),
+            row("Tier", htmlEscape(file.tier)),
+            row("Duplicate of", duplicate),
+            row("Transcode", file.transcodeID.map { "<a href=\"/files/\($0)\" id=\"transcode-link\">file \($0)</a>" }),
+            row("Transcode of", file.originalID.map { "<a href=\"/files/\($0)\" id=\"original-link\">file \($0)</a>" }),
+            row("Added", Format.timestamp(file.createdAt)),
+            row("Archived", file.archivedAt.map(Format.timestamp)),
+            row("Download", file.downloadable ? "<a href=\"/files/\(file.id)/download\" id=\"download\">download</a>" : "needs a restore first (uploader restore)"),
+        ].joined()
+        let name = (file.path as NSString).lastPathComponent
+        return AccountPages.head + style
+            + "<title>\(htmlEscape(name)) · family archive</title></head><body><h1>\(htmlEscape(name))</h1><table id=\"details\">\(rows)</table></body></html>"
+    }
+}
