@@ -4,6 +4,22 @@ import PipelineCore
 
 /// A source as a folder tree, a search within it, and one file's details: server-rendered HTML, no script.
 enum BrowsePages {
+    /// What the caller may do on the page: forms only for a browser session (they carry its CSRF token), and the
+    /// files whose deletion is pending (with when it was asked for).
+    struct Actions {
+        var csrf: String?
+        var pending: [Int64: Date] = [:]
+    }
+
+    /// A one-button form carrying the session's CSRF token. No confirmation dialog (the pages run no script: the CSP
+    /// allows none); a delete is only a request, undone with one click until the archiver carries it out.
+    static func form(_ action: String, _ label: String, csrf: String, id: String) -> String {
+        "<form method=\"post\" action=\"\(action)\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"\(htmlEscape(csrf))\">"
+            + "<button type=\"submit\" id=\"\(id)\">\(htmlEscape(label))</button></form>"
+    }
+
+    static let graceNote = "the archiver carries it out after its grace period (30 days unless configured otherwise); until then it can be undone"
+
     /// A path segment or query value, percent-encoded so that `/`, `%`, `?`, `#` and spaces in labels survive.
     static func encode(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")) ?? ""
@@ -48,7 +64,7 @@ enum BrowsePages {
         + "td.size,td.files{text-align:right}nav a{margin-right:.3rem}</style>"
 
     static func source(_ overview: FamilySourceOverview, dir: String, listing: (folders: [FamilyListedFolder], files: [FamilyListedFile])?,
-                       query: String?, results: [FamilyListedFile]?, resultLimit: Int) -> String {
+                       query: String?, results: [FamilyListedFile]?, resultLimit: Int, actions: Actions) -> String {
         let states = overview.states.sorted { $0.key < $1.key }.map { "<span class=\"state\">\(htmlEscape($0.key)) \($0.value)</span>" }.joined(separator: ", ")
         var crumbs = ["<a href=\"\(sourceLink(overview.label))\">\(htmlEscape(overview.label))</a>"]
         var walked = ""
@@ -60,12 +76,13 @@ enum BrowsePages {
             <p><a href="/account">← all sources</a></p><h1>\(htmlEscape(overview.label))</h1>
             <p>Owner: \(htmlEscape(overview.owner ?? "(no owner)"))\(overview.note.map { " · " + htmlEscape($0) } ?? "") · \(states)</p>
             \(verdict(overview).html)
+            \(sourceDeletes(overview, actions: actions))
             <form method="get" action="\(sourceLink(overview.label))" id="search"><label>Search by name
             <input name="q" value="\(htmlEscape(query ?? ""))"></label><button type="submit">Search</button></form>
             """
         if let results, let query {
             let more = results.count >= resultLimit ? "<p>Only the first \(resultLimit) are shown: narrow the search.</p>" : ""
-            body += "<h2>\(results.count) file\(results.count == 1 ? "" : "s") matching “\(htmlEscape(query))”</h2>" + fileTable(results, id: "results") + more
+            body += "<h2>\(results.count) file\(results.count == 1 ? "" : "s") matching “\(htmlEscape(query))”</h2>" + fileTable(results, id: "results", pending: actions.pending) + more
         }
         if let listing {
             body += "<nav id=\"path\">" + crumbs.joined(separator: " / ") + "</nav>"
@@ -75,26 +92,42 @@ enum BrowsePages {
             }.joined()
             body += listing.folders.isEmpty && listing.files.isEmpty
                 ? "<p id=\"empty-folder\">Nothing here.</p>"
-                : "<table id=\"folder\"><tr><th>Name</th><th></th><th>Size</th><th>State</th></tr>\(folders)\(fileRows(listing.files, relativeTo: dir))</table>"
+                : "<table id=\"folder\"><tr><th>Name</th><th></th><th>Size</th><th>State</th></tr>\(folders)\(fileRows(listing.files, relativeTo: dir, pending: actions.pending))</table>"
         }
         return AccountPages.head + style + "<title>\(htmlEscape(overview.label)) · family archive</title></head><body>\(body)</body></html>"
     }
 
-    static func fileTable(_ files: [FamilyListedFile], id: String) -> String {
-        "<table id=\"\(id)\"><tr><th>Path</th><th></th><th>Size</th><th>State</th></tr>\(fileRows(files, relativeTo: ""))</table>"
+    static func fileTable(_ files: [FamilyListedFile], id: String, pending: [Int64: Date]) -> String {
+        "<table id=\"\(id)\"><tr><th>Path</th><th></th><th>Size</th><th>State</th></tr>\(fileRows(files, relativeTo: "", pending: pending))</table>"
     }
 
-    static func fileRows(_ files: [FamilyListedFile], relativeTo dir: String) -> String {
+    /// The source's delete request and its undo.
+    static func sourceDeletes(_ overview: FamilySourceOverview, actions: Actions) -> String {
+        let link = "/sources/\(encode(overview.label))"
+        var html = ""
+        if let first = actions.pending.values.min() {
+            html += "<p id=\"pending-deletes\" class=\"not-safe\">\(actions.pending.count) file\(actions.pending.count == 1 ? " is" : "s are") to be deleted "
+                + "(asked \(Format.timestamp(first))): \(graceNote). "
+                + (actions.csrf.map { form(link + "/undo-delete", "Undo every delete of this source", csrf: $0, id: "undo-source-delete") } ?? "") + "</p>"
+        }
+        if let csrf = actions.csrf {
+            html += "<p>" + form(link + "/delete", "Delete this source", csrf: csrf, id: "delete-source") + "</p>"
+        }
+        return html
+    }
+
+    static func fileRows(_ files: [FamilyListedFile], relativeTo dir: String, pending: [Int64: Date] = [:]) -> String {
         files.map { file in
             let name = String(file.path.dropFirst(dir.count))
             let versions = file.versions > 1 ? "version \(file.version) of \(file.versions)" : ""
             let download = file.downloadable ? " <a href=\"/files/\(file.id)/download\" class=\"download\">download</a>" : ""
-            return "<tr class=\"file\"><td><a href=\"/files/\(file.id)\">\(htmlEscape(name))</a>\(download)</td><td>\(versions)</td>"
+            let deleting = pending[file.id] != nil ? " <span class=\"to-be-deleted\">(to be deleted)</span>" : ""
+            return "<tr class=\"file\"><td><a href=\"/files/\(file.id)\">\(htmlEscape(name))</a>\(download)\(deleting)</td><td>\(versions)</td>"
                 + "<td class=\"size\">\(Format.bytes(file.size))</td><td class=\"state\">\(htmlEscape(file.state))</td></tr>"
         }.joined()
     }
 
-    static func file(_ file: FamilyFileDetails) -> String {
+    static func file(_ file: FamilyFileDetails, actions: Actions) -> String {
         func row(_ name: String, _ value: String?, id: String? = nil) -> String {
             guard let value else { return "" }
             return "<tr\(id.map { " id=\"\($0)\"" } ?? "")><th>\(name)</th><td>\(value)</td></tr>"
@@ -132,7 +165,14 @@ enum BrowsePages {
             row("Download", file.downloadable ? "<a href=\"/files/\(file.id)/download\" id=\"download\">download</a>" : "needs a restore first (uploader restore)"),
         ].joined()
         let name = (file.path as NSString).lastPathComponent
+        var delete = ""
+        if let asked = actions.pending[file.id] {
+            delete = "<p id=\"pending-delete\" class=\"not-safe\">Deletion asked \(Format.timestamp(asked)): \(graceNote). "
+                + (actions.csrf.map { form("/files/\(file.id)/undo-delete", "Undo the delete", csrf: $0, id: "undo-delete") } ?? "") + "</p>"
+        } else if let csrf = actions.csrf {
+            delete = "<p>" + form("/files/\(file.id)/delete", "Delete this file", csrf: csrf, id: "delete") + "</p>"
+        }
         return AccountPages.head + style
-            + "<title>\(htmlEscape(name)) · family archive</title></head><body><h1>\(htmlEscape(name))</h1><table id=\"details\">\(rows)</table></body></html>"
+            + "<title>\(htmlEscape(name)) · family archive</title></head><body><h1>\(htmlEscape(name))</h1><table id=\"details\">\(rows)</table>\(delete)</body></html>"
     }
 }

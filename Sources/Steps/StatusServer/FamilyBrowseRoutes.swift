@@ -1,3 +1,4 @@
+import Accounts
 import Catalog
 import Foundation
 import HTTPTypes
@@ -27,8 +28,11 @@ enum FamilyBrowseRoutes {
             } else {
                 listing = try await family.folder(sourceID: overview.id, prefix: dir)
             }
+            let actions = BrowsePages.Actions(
+                csrf: try await auth.sessionUser(request).map { SecretTokens.csrfToken(forSession: $0.1) },
+                pending: try await family.pendingDeletes(sourceID: overview.id))
             return Response.text(
-                BrowsePages.source(overview, dir: dir, listing: listing, query: query, results: results, resultLimit: searchLimit),
+                BrowsePages.source(overview, dir: dir, listing: listing, query: query, results: results, resultLimit: searchLimit, actions: actions),
                 contentType: FamilyRoutes.html)
         }
         router.get("/files/:id") { request, context -> Response in
@@ -36,7 +40,10 @@ enum FamilyBrowseRoutes {
             guard let id = Int64(try context.parameters.require("id")), let file = try await family.fileDetails(id: id, visibleTo: user) else {
                 return notFoundPage()
             }
-            return Response.text(BrowsePages.file(file), contentType: FamilyRoutes.html)
+            let pending = try await family.pendingDelete(fileID: id)
+            let actions = BrowsePages.Actions(
+                csrf: try await auth.sessionUser(request).map { SecretTokens.csrfToken(forSession: $0.1) }, pending: pending.map { [id: $0] } ?? [:])
+            return Response.text(BrowsePages.file(file, actions: actions), contentType: FamilyRoutes.html)
         }
         router.get("/api/files/:id") { request, context -> Response in
             guard let user = try await auth.caller(request) else { return FamilyRoutes.unauthorized() }
@@ -50,6 +57,7 @@ enum FamilyBrowseRoutes {
                 "tier": file.tier, "encrypted": file.encrypted, "duplicate_of": file.duplicateOf, "transcode_id": file.transcodeID,
                 "original_id": file.originalID, "versions": file.versions.map { ["id": $0.id, "version": $0.version, "state": $0.state] as [String: Any] },
                 "download": file.downloadable ? "/files/\(file.id)/download" : nil,
+                "delete_requested_at": try await family.pendingDelete(fileID: id).map { Format.timestamp($0) },
             ]
             return try FamilyRoutes.json(object.mapValues { $0 ?? NSNull() })
         }

@@ -94,6 +94,7 @@ enum FamilyRoutes {
         }
         FamilyDownloadRoute.add(to: router, auth: auth, family: family, staging: staging)
         FamilyBrowseRoutes.add(to: router, auth: auth, family: family)
+        FamilyDeleteRoutes.add(to: router, auth: auth, family: family)
     }
 
     /// `/logout` and `/logout-everywhere`: CSRF-checked, then the session (or all of the user's) deleted.
