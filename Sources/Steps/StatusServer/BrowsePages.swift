@@ -9,6 +9,8 @@ enum BrowsePages {
     struct Actions {
         var csrf: String?
         var pending: [Int64: Date] = [:]
+        /// The file's live share links (the file page).
+        var shares: [FamilyShare] = []
     }
 
     /// A one-button form carrying the session's CSRF token. No confirmation dialog (the pages run no script: the CSP
@@ -173,6 +175,24 @@ enum BrowsePages {
             delete = "<p>" + form("/files/\(file.id)/delete", "Delete this file", csrf: csrf, id: "delete") + "</p>"
         }
         return AccountPages.head + style
-            + "<title>\(htmlEscape(name)) · family archive</title></head><body><h1>\(htmlEscape(name))</h1><table id=\"details\">\(rows)</table>\(delete)</body></html>"
+            + "<title>\(htmlEscape(name)) · family archive</title></head><body><h1>\(htmlEscape(name))</h1><table id=\"details\">\(rows)</table>\(delete)"
+            + shareSection(file, actions: actions) + "</body></html>"
+    }
+
+    /// The file's live share links with their revoke buttons, and the form that makes a new one.
+    static func shareSection(_ file: FamilyFileDetails, actions: Actions) -> String {
+        let rows = actions.shares.map { share in
+            "<li class=\"share\">made by \(htmlEscape(share.createdBy)) \(Format.timestamp(share.createdAt)), valid until \(Format.timestamp(share.expiresAt)) "
+                + (actions.csrf.map { form("/files/\(file.id)/shares/\(share.id)/revoke", "Revoke", csrf: $0, id: "revoke-\(share.id)") } ?? "") + "</li>"
+        }.joined()
+        var html = actions.shares.isEmpty ? "" : "<h2>Share links</h2><ul id=\"shares\">\(rows)</ul>"
+        if file.downloadable, let csrf = actions.csrf {
+            html += """
+                <form method="post" action="/files/\(file.id)/share" id="share-form"><input type="hidden" name="csrf" value="\(htmlEscape(csrf))">
+                <label>Share a link for <input name="days" type="number" min="1" max="7" value="7" style="width:4rem"> days</label>
+                <button type="submit" id="share">Make a share link</button></form>
+                """
+        }
+        return html
     }
 }

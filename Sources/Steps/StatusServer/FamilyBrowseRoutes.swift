@@ -42,7 +42,8 @@ enum FamilyBrowseRoutes {
             }
             let pending = try await family.pendingDelete(fileID: id)
             let actions = BrowsePages.Actions(
-                csrf: try await auth.sessionUser(request).map { SecretTokens.csrfToken(forSession: $0.1) }, pending: pending.map { [id: $0] } ?? [:])
+                csrf: try await auth.sessionUser(request).map { SecretTokens.csrfToken(forSession: $0.1) }, pending: pending.map { [id: $0] } ?? [:],
+                shares: try await family.shares(fileID: id, visibleTo: user) ?? [])
             return Response.text(BrowsePages.file(file, actions: actions), contentType: FamilyRoutes.html)
         }
         router.get("/api/files/:id") { request, context -> Response in

@@ -19,28 +19,33 @@ enum FamilyDownloadRoute {
             guard let id = Int64(try context.parameters.require("id")), let download = try await family.download(fileID: id, visibleTo: user) else {
                 return FamilyRoutes.notFound()
             }
-            guard let key = download.stagingKey, let staging else {
-                var response = Response.text(
-                    #"{"error":"this file is not readable now: it needs a restore first (uploader restore; not yet from the browser)"}"# + "\n",
-                    contentType: "application/json")
-                response.status = .conflict
-                return response
-            }
-            let object = try await staging.get(key, range: nil)
-            guard object.contentLength == download.size else {
-                throw HTTPError(.internalServerError, message: "the stored copy is not the size the catalog records")
-            }
-            let name = (download.path as NSString).lastPathComponent
-            let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "download"
-            var headers: HTTPFields = [
-                .contentType: "application/octet-stream", .contentLength: String(download.size),
-                .contentDisposition: "attachment; filename*=UTF-8''\(encoded)",
-            ]
-            headers[.cacheControl] = "no-store"
-            return Response(
-                status: .ok, headers: headers,
-                body: ResponseBody(asyncSequence: VerifiedByteStream(base: object.body, expectedSHA256: download.hash, expectedSize: download.size)))
+            return try await stream(download, from: staging)
         }
+    }
+
+    /// Streams `download` from staging, verified on the way; 409 when its bytes need a restore first.
+    static func stream(_ download: FamilyDownload, from staging: (any ObjectStore)?) async throws -> Response {
+        guard let key = download.stagingKey, let staging else {
+            var response = Response.text(
+                #"{"error":"this file is not readable now: it needs a restore first (uploader restore; not yet from the browser)"}"# + "\n",
+                contentType: "application/json")
+            response.status = .conflict
+            return response
+        }
+        let object = try await staging.get(key, range: nil)
+        guard object.contentLength == download.size else {
+            throw HTTPError(.internalServerError, message: "the stored copy is not the size the catalog records")
+        }
+        let name = (download.path as NSString).lastPathComponent
+        let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "download"
+        var headers: HTTPFields = [
+            .contentType: "application/octet-stream", .contentLength: String(download.size),
+            .contentDisposition: "attachment; filename*=UTF-8''\(encoded)",
+        ]
+        headers[.cacheControl] = "no-store"
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody(asyncSequence: VerifiedByteStream(base: object.body, expectedSHA256: download.hash, expectedSize: download.size)))
     }
 }
 

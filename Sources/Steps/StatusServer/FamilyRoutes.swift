@@ -18,7 +18,7 @@ enum FamilyRoutes {
     /// Paths TokenMiddleware leaves to these routes.
     static func isFamilyPath(_ path: String) -> Bool {
         ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources"].contains(path) || path.hasPrefix("/api/sources/")
-            || path.hasPrefix("/files/") || path.hasPrefix("/sources/") || path.hasPrefix("/api/files/")
+            || path.hasPrefix("/files/") || path.hasPrefix("/sources/") || path.hasPrefix("/api/files/") || path.hasPrefix("/share/")
     }
 
     static let html = "text/html; charset=utf-8"
@@ -95,6 +95,7 @@ enum FamilyRoutes {
         FamilyDownloadRoute.add(to: router, auth: auth, family: family, staging: staging)
         FamilyBrowseRoutes.add(to: router, auth: auth, family: family)
         FamilyDeleteRoutes.add(to: router, auth: auth, family: family)
+        FamilyShareRoutes.add(to: router, auth: auth, family: family, staging: staging)
     }
 
     /// `/logout` and `/logout-everywhere`: CSRF-checked, then the session (or all of the user's) deleted.
