@@ -12,7 +12,10 @@ struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users",
         abstract: "Manage the accounts that log in to the status server (family archive).",
-        subcommands: [UsersAddCommand.self, UsersListCommand.self, UsersTokenCommand.self, UsersRevokeTokenCommand.self, UsersLogoutCommand.self])
+        subcommands: [
+            UsersAddCommand.self, UsersListCommand.self, UsersTokenCommand.self, UsersRevokeTokenCommand.self, UsersLogoutCommand.self,
+            UsersDisableCommand.self, UsersEnableCommand.self, UsersInviteCommand.self,
+        ])
 }
 
 /// Runs `body` with the account service on the migrated catalog; account errors become one line and exit 1.

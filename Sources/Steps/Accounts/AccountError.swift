@@ -14,4 +14,8 @@ public enum AccountErrorCode: String, Sendable, Hashable {
     case unknownUser
     /// No live token of that name.
     case unknownToken
+    /// An invitation link that is unknown, used or expired.
+    case invalidInvitation
+    /// Self-registration is off.
+    case registrationClosed
 }

@@ -70,9 +70,7 @@ public struct AccountService: Sendable {
             return .refused
         }
         try await catalog.clearFailures(key: accountKey)
-        let session = SecretTokens.generate()
-        try await catalog.createSession(userID: record.user.id, idHash: SecretTokens.hash(session), lifetime: settings.sessionLifetime)
-        return .success(record.user, session: session)
+        return .success(record.user, session: try await startSession(record.user))
     }
 
     /// The user of a live session id (from the cookie).

@@ -7,6 +7,8 @@ import PipelineCore
 public enum SecretTokens {
     /// Prefix of personal API tokens, so that a leaked one is recognisable (and greppable by secret scanners).
     public static let apiTokenPrefix = "pbk_"
+    /// Prefix of invitation links' tokens.
+    public static let invitationPrefix = "inv_"
 
     /// A new secret: 32 random bytes, base64url without padding, behind `prefix`.
     public static func generate(prefix: String = "") -> Secret {

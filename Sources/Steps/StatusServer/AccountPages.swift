@@ -37,7 +37,7 @@ enum AccountPages {
         let field = "<input type=\"hidden\" name=\"csrf\" value=\"\(htmlEscape(csrf))\">"
         return head + """
             <title>\(htmlEscape(user.name)) · family archive</title></head><body><h1>Family archive</h1>
-            <p id="signed-in">Signed in as <strong>\(htmlEscape(user.name))</strong> (\(user.role.rawValue)).</p>
+            <p id="signed-in">Signed in as <strong>\(htmlEscape(user.name))</strong> (\(user.role.rawValue)).\(user.role == .admin ? " <a href=\"/admin\" id=\"admin-link\">Admin</a>" : "")</p>
             \(table)
             <form method="post" action="/logout" class="inline">\(field)<button type="submit" id="logout">Log out</button></form>
             <form method="post" action="/logout-everywhere" class="inline">\(field)<button type="submit" id="logout-everywhere">Log out everywhere</button></form>

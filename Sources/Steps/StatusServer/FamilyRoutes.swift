@@ -17,7 +17,8 @@ import PostgresNIO
 enum FamilyRoutes {
     /// Paths TokenMiddleware leaves to these routes.
     static func isFamilyPath(_ path: String) -> Bool {
-        ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources"].contains(path) || path.hasPrefix("/api/sources/")
+        ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources", "/admin", "/register"].contains(path) || path.hasPrefix("/api/sources/")
+            || path.hasPrefix("/admin/") || path.hasPrefix("/invite/")
             || path.hasPrefix("/files/") || path.hasPrefix("/sources/") || path.hasPrefix("/api/files/") || path.hasPrefix("/share/")
     }
 

@@ -81,9 +81,11 @@ public func buildStatusApplication(
     }
     // The family accounts: login, sessions, the caller's own sources (FamilyRoutes).
     let accounts = AccountService(client: client, logger: logger, settings: configuration.accounts)
+    let familyAuth = FamilyAuth(accounts: accounts, behindTLSProxy: configuration.behindTLSProxy, clientAddressHeader: configuration.clientAddressHeader)
     FamilyRoutes.add(
-        to: router, auth: FamilyAuth(accounts: accounts, behindTLSProxy: configuration.behindTLSProxy, clientAddressHeader: configuration.clientAddressHeader),
-        family: FamilyCatalog(client: client, logger: logger), settings: configuration.accounts, staging: staging, tokenLogin: tokenLogin)
+        to: router, auth: familyAuth, family: FamilyCatalog(client: client, logger: logger), settings: configuration.accounts, staging: staging,
+        tokenLogin: tokenLogin)
+    AdminRoutes.add(to: router, auth: familyAuth, client: client, logger: logger)
 
     let appConfiguration = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: nil)
     var services: [any Service] = [SnapshotRefresher(cache: cache)]

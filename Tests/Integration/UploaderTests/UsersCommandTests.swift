@@ -54,6 +54,21 @@ struct UsersCommandTests {
             #expect(try await harness.scalar("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL", as: Int64.self) == 0)
             let unknownToken = try await Program.run("uploader", ["users", "revoke-token", "bob", "--name", "laptop"], environment: env)
             #expect(unknownToken.status == 1 && unknownToken.output.contains("no live token named laptop"), "\(unknownToken.output)")
+
+            // disable / enable, and an invitation link printed once (only its hash stored).
+            #expect(try await Program.run("uploader", ["users", "disable", "bob"], environment: env).output.contains("disabled bob"))
+            #expect(try await harness.scalar("SELECT disabled_at IS NOT NULL FROM users WHERE name = 'bob'", as: Bool.self) == true)
+            #expect(try await Program.run("uploader", ["users", "token", "bob", "--name", "again"], environment: env).status == 1, "a disabled user gets no token")
+            #expect(try await Program.run("uploader", ["users", "enable", "bob"], environment: env).output.contains("enabled bob"))
+            #expect(try await harness.scalar("SELECT disabled_at IS NULL FROM users WHERE name = 'bob'", as: Bool.self) == true)
+            let nobodyDisabled = try await Program.run("uploader", ["users", "disable", "mallory"], environment: env)
+            #expect(nobodyDisabled.status == 1 && nobodyDisabled.output.contains("no user named mallory"))
+            let invite = try await Program.run("uploader", ["users", "invite", "--admin", "--days", "2"], environment: env)
+            #expect(invite.status == 0 && invite.output.contains("a one-time admin invitation"), "\(invite.output)")
+            let link = try #require(invite.output.split(separator: "\n").first { $0.hasPrefix("/invite/inv_") })
+            let inviteDigest = Array(SHA256.hash(data: Data(link.dropFirst("/invite/".count).utf8))).map { String(format: "%02x", $0) }.joined()
+            #expect(try await harness.scalar("SELECT role FROM invitations WHERE token_hash = '\(inviteDigest)'", as: String.self) == "admin")
+            #expect(try await Program.run("uploader", ["users", "invite", "--days", "31"], environment: env).status != 0)
         }
     }
 
