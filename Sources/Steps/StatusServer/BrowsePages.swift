@@ -67,7 +67,7 @@ enum BrowsePages {
 
     static func source(_ overview: FamilySourceOverview, dir: String, listing: (folders: [FamilyListedFolder], files: [FamilyListedFile])?,
                        query: String?, results: [FamilyListedFile]?, resultLimit: Int, actions: Actions) -> String {
-        let states = overview.states.sorted { $0.key < $1.key }.map { "<span class=\"state\">\(htmlEscape($0.key)) \($0.value)</span>" }.joined(separator: ", ")
+        let states = overview.states.sorted { $0.key < $1.key }.map { "\(htmlEscape($0.key)) \($0.value)" }.joined(separator: ", ")
         var crumbs = ["<a href=\"\(sourceLink(overview.label))\">\(htmlEscape(overview.label))</a>"]
         var walked = ""
         for part in dir.split(separator: "/") {
@@ -76,7 +76,8 @@ enum BrowsePages {
         }
         var body = """
             <p><a href="/account">← all sources</a></p><h1>\(htmlEscape(overview.label))</h1>
-            <p>Owner: \(htmlEscape(overview.owner ?? "(no owner)"))\(overview.note.map { " · " + htmlEscape($0) } ?? "") · \(states)</p>
+            <p>Owner: \(htmlEscape(overview.owner ?? "(no owner)"))\(overview.note.map { " · " + htmlEscape($0) } ?? "") · <span id="live-states">\(states)</span></p>
+            <p id="live" data-events="/api/sources/\(encode(overview.label))/events"></p><script src="/static/live.js" defer></script>
             \(verdict(overview).html)
             \(sourceDeletes(overview, actions: actions))
             <form method="get" action="\(sourceLink(overview.label))" id="search"><label>Search by name

@@ -19,7 +19,7 @@ enum FamilyRoutes {
     static func isFamilyPath(_ path: String) -> Bool {
         ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources", "/admin", "/register"].contains(path) || path.hasPrefix("/api/sources/")
             || path.hasPrefix("/admin/") || path.hasPrefix("/invite/")
-            || path.hasPrefix("/files/") || path.hasPrefix("/sources/") || path.hasPrefix("/api/files/") || path.hasPrefix("/share/")
+            || path.hasPrefix("/files/") || path.hasPrefix("/sources/") || path.hasPrefix("/api/files/") || path.hasPrefix("/share/") || path == "/static/live.js"
     }
 
     static let html = "text/html; charset=utf-8"
@@ -97,6 +97,7 @@ enum FamilyRoutes {
         FamilyBrowseRoutes.add(to: router, auth: auth, family: family)
         FamilyDeleteRoutes.add(to: router, auth: auth, family: family)
         FamilyShareRoutes.add(to: router, auth: auth, family: family, staging: staging)
+        FamilyLiveRoutes.add(to: router, auth: auth, family: family)
     }
 
     /// `/logout` and `/logout-everywhere`: CSRF-checked, then the session (or all of the user's) deleted.
