@@ -89,7 +89,8 @@ struct BrowserLoginTests {
                     pass
                 time.sleep(0.2)
             raise SystemExit("timed out waiting for " + expression)
-        try:
+        def log_in():
+            """Opens /login in a new tab, submits the form, waits for /account; returns the tab's session."""
             target = send("Target.createTarget", {"url": base + "/login"})["targetId"]
             session = send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
             wait_for(session, "document.readyState === 'complete' && !!document.getElementById('login-form')")
@@ -97,6 +98,9 @@ struct BrowserLoginTests {
                               "document.querySelector('input[name=password]').value = " + json.dumps(password) + ";"
                               "document.querySelector('#login-form button').click(); true")
             wait_for(session, "location.pathname === '/account' && document.readyState === 'complete'")
+            return session
+        try:
+            session = log_in()
             print("after_login_path=" + evaluate(session, "location.pathname"))
             print("after_login_text=" + evaluate(session, "document.body.innerText").replace("\n", " | "))
             print("page_cookie=" + evaluate(session, "document.cookie"))

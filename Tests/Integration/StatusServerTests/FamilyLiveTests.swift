@@ -100,15 +100,9 @@ struct FamilyLiveTests {
     }
 
     static let driver = BrowserLoginTests.driver
-        .components(separatedBy: "try:\n    target = ")[0] + #"""
+        .components(separatedBy: "try:\n    session = log_in()")[0] + #"""
         try:
-            target = send("Target.createTarget", {"url": base + "/login"})["targetId"]
-            session = send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-            wait_for(session, "document.readyState === 'complete' && !!document.getElementById('login-form')")
-            evaluate(session, "document.querySelector('input[name=username]').value = " + json.dumps(user) + ";"
-                              "document.querySelector('input[name=password]').value = " + json.dumps(password) + ";"
-                              "document.querySelector('#login-form button').click(); true")
-            wait_for(session, "location.pathname === '/account' && document.readyState === 'complete'")
+            session = log_in()
             send("Page.navigate", {"url": base + "/sources/Live%20one"}, session)
             time.sleep(0.5)
             wait_for(session, "document.readyState === 'complete' && !!document.getElementById('live-states')")
