@@ -83,4 +83,48 @@ public struct AdminCatalog: Sendable {
             return AdminOverview(workers: workers, failed: failed, failedTotal: total, alerts: alerts)
         }
     }
+
+    public enum RetryOutcome: Sendable, Equatable {
+        /// Queued again in this state (`staged`, or `transcoded` for a video whose transcode was already done).
+        case queued(String)
+        /// Not a failed live file.
+        case notFailed
+        /// Its bytes are not in staging (the upload must run again).
+        case noStagedCopy
+    }
+
+    /// Puts a failed file back in the queue with its attempts reset: a video whose transcode was done (its details
+    /// name the profile) goes back to `transcoded`, every other file to `staged`. Duplicates that failed because
+    /// this file failed become duplicates of it again (they fail again with it if it fails again). A file whose
+    /// bytes are not in staging cannot be retried from here.
+    public func retry(fileID: Int64) async throws -> RetryOutcome {
+        try await CatalogError.wrapping("retry a failed file") {
+            try await client.withTransaction(logger: logger) { connection in
+                var row: (state: String, staged: Bool)?
+                for try await (state, staged) in try await connection.query("""
+                    SELECT state, storage = 'staging' AND storage_key IS NOT NULL FROM objectstoragefiles
+                    WHERE id = \(fileID) AND deleted_at IS NULL FOR UPDATE
+                    """, logger: logger).decode((String, Bool?).self) {
+                    row = (state, staged ?? false)
+                }
+                guard let row, row.state == "failed" else { return .notFailed }
+                guard row.staged else { return .noStagedCopy }
+                var queued = "staged"
+                for try await state in try await connection.query("""
+                    UPDATE objectstoragefiles SET
+                        state = CASE WHEN kind = 'video' AND details ? 'transcode_profile' THEN 'transcoded' ELSE 'staged' END,
+                        attempts = 0, error = NULL, run_after = now()
+                    WHERE id = \(fileID) RETURNING state
+                    """, logger: logger).decode(String.self) {
+                    queued = state
+                }
+                _ = try await connection.query("""
+                    UPDATE objectstoragefiles SET state = 'duplicate', error = NULL
+                    WHERE duplicate_of = \(fileID) AND state = 'failed' AND deleted_at IS NULL
+                      AND error LIKE \("its content was to come from file \(fileID),%")
+                    """, logger: logger)
+                return .queued(queued)
+            }
+        }
+    }
 }

@@ -24,8 +24,9 @@ enum AdminPages {
             return "<tr><td>\(htmlEscape(worker.role))</td><td>\(htmlEscape(worker.host))</td><td>\(state)</td><td>\(job)</td></tr>"
         }.joined()
         let failedRows = overview.failed.map { file in
-            "<tr><td><a href=\"/files/\(file.id)\">\(htmlEscape(file.source)): \(htmlEscape(file.path))</a></td><td>\(file.state)</td>"
-                + "<td>\(htmlEscape(file.error ?? ""))</td><td>\(Format.timestamp(file.updatedAt))</td></tr>"
+            let retry = file.state == "failed" ? form("/admin/files/\(file.id)/retry", "Retry", "retry-\(file.id)", "") : ""
+            return "<tr><td><a href=\"/files/\(file.id)\">\(htmlEscape(file.source)): \(htmlEscape(file.path))</a></td><td>\(file.state)</td>"
+                + "<td>\(htmlEscape(file.error ?? ""))</td><td>\(Format.timestamp(file.updatedAt))</td><td>\(retry)</td></tr>"
         }.joined()
         let alertRows = overview.alerts.map { alert in
             let delivery = alert.deliveredAt.map { "delivered \(Format.timestamp($0))" } ?? "not delivered" + (alert.lastError.map { ": " + htmlEscape($0) } ?? "")
@@ -43,8 +44,9 @@ enum AdminPages {
                 : "new people need an invitation. " + form("/admin/registration", "Turn it on", "registration-on", "<input type=\"hidden\" name=\"value\" value=\"on\">"))</p>
             <h2>Workers</h2><table id="workers"><tr><th>Role</th><th>Host</th><th>State</th><th>Now</th></tr>\(workerRows)</table>
             <h2>Failed and unreadable files (\(overview.failedTotal))</h2>
-            <p>A failed file is retried by uploading its source again; there is no retry button yet.</p>
-            <table id="failed"><tr><th>File</th><th>State</th><th>Error</th><th>When</th></tr>\(failedRows)</table>
+            <p><em>Retry</em> queues a failed file again (its attempts reset) when its bytes are still in staging; an unreadable
+            file, or one whose staging copy is gone, needs its source uploaded again.</p>
+            <table id="failed"><tr><th>File</th><th>State</th><th>Error</th><th>When</th><th></th></tr>\(failedRows)</table>
             <h2>Alerts</h2><table id="alerts"><tr><th>When</th><th>Kind</th><th>Message</th><th>Delivery</th></tr>\(alertRows)</table>
             </body></html>
             """

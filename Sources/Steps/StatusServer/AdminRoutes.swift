@@ -54,6 +54,19 @@ enum AdminRoutes {
                 address, then the path); it is shown only now: <a id="invitation-link" href="\(link)">\(link)</a></p>
                 """)
         }
+        router.post("/admin/files/:id/retry") { request, context -> Response in
+            guard let (user, session, _) = try await adminForm(request), let id = Int64(try context.parameters.require("id")) else {
+                return FamilyBrowseRoutes.notFoundPage()
+            }
+            let notice: String
+            switch try await AdminCatalog(client: client, logger: logger).retry(fileID: id) {
+            case .queued(let state): notice = "<p class=\"safe\" id=\"retry-notice\">File \(id) is queued again (\(state)).</p>"
+            case .notFailed: notice = "<p class=\"problem\" id=\"retry-notice\">File \(id) is not a failed file.</p>"
+            case .noStagedCopy:
+                notice = "<p class=\"problem\" id=\"retry-notice\">File \(id) has no copy in staging to try again with: upload its source again.</p>"
+            }
+            return try await adminPage(user, session: session, notice: notice)
+        }
         router.post("/admin/registration") { request, _ -> Response in
             guard let (_, _, form) = try await adminForm(request), let value = form["value"], ["on", "off"].contains(value) else {
                 return FamilyBrowseRoutes.notFoundPage()

@@ -80,6 +80,17 @@ struct FamilyAdminTests {
                 try await exec(client, "UPDATE invitations SET created_at = now() - interval '2 days', expires_at = now() - interval '1 second' WHERE used_at IS NULL")
                 #expect(try await request(base + expiring).status == 404)
 
+                // Retry of a failed file: admins only; refused without a staged copy; queued again with one.
+                let source = try await scalar(client, "INSERT INTO sources (label) VALUES ('Old disc') RETURNING id", as: Int64.self)
+                let failed = try await FamilyBrowseTests.insertFile(client, source: source, path: "broken.bin", state: "failed")
+                #expect(try await request(base + "/admin/files/\(failed)/retry", method: .POST, headers: [("Cookie", carolCookie), ("Content-Type", Self.form)], body: "csrf=\(csrf)").status == 404)
+                let noCopy = try await request(base + "/admin/files/\(failed)/retry", method: .POST, headers: asRoot, body: "csrf=\(csrf)")
+                #expect(noCopy.body.contains("has no copy in staging"), "\(noCopy.body.suffix(500))")
+                try await exec(client, "UPDATE objectstoragefiles SET storage = 'staging', storage_key = 'staging/k', attempts = 5 WHERE id = \(failed)")
+                let queued = try await request(base + "/admin/files/\(failed)/retry", method: .POST, headers: asRoot, body: "csrf=\(csrf)")
+                #expect(queued.body.contains("is queued again (staged)"))
+                #expect(try await scalar(client, "SELECT state || ':' || attempts FROM objectstoragefiles WHERE id = \(failed)", as: String.self) == "staged:0")
+
                 // Registration: closed by default; open, then closed again.
                 #expect(try await request(base + "/register").status == 404)
                 #expect(try await request(base + "/admin/registration", method: .POST, headers: asRoot, body: "value=on&csrf=\(csrf)").status == 303)
