@@ -52,7 +52,9 @@ let package = Package(
 
         // The one home for blocking work and small concurrency helpers: the thread pool, POSIX file calls, the
         // buffered file writer, a Mutex box, the helper-program runner.
-        .target(name: "SystemIO", dependencies: ["PipelineCore", crypto, nioCore, nioPosix], path: "Sources/Adapters/SystemIO", swiftSettings: strictSettings),
+        .target(name: "SystemIO", dependencies: ["PipelineCore", "CXattr", crypto, nioCore, nioPosix], path: "Sources/Adapters/SystemIO", swiftSettings: strictSettings),
+        // Extended attributes (<sys/xattr.h>, which the Glibc module leaves out), for SystemIO.
+        .systemLibrary(name: "CXattr", path: "Sources/Adapters/CXattr"),
         // Buckets: one ObjectStore protocol; S3 (SigV4, multipart with resume, credential chain) and file://.
         .target(
             name: "ObjectStore",
