@@ -156,10 +156,12 @@ let package = Package(
                 argumentParser, logging,
             ],
             path: "Sources/Programs/CommandSupport", swiftSettings: strictSettings),
-        // The upload commands' shared flags (encryption: recipients, passphrases, identities), for the uploader and
-        // `pipeline run`; apart from CommandSupport so that the workers do not link the upload step.
+        // The upload commands' shared flags (encryption: recipients, passphrases, identities; the spool and its
+        // sender service), for the uploader and `pipeline run`; apart from CommandSupport so that the workers do not
+        // link the upload step.
         .target(
-            name: "UploadCommandSupport", dependencies: ["SystemIO", "Upload", "ArchiveFormat", "AgeEncryption", argumentParser],
+            name: "UploadCommandSupport",
+            dependencies: ["CommandSupport", "Catalog", "ObjectStore", "PipelineCore", "SystemIO", "Upload", "ArchiveFormat", "AgeEncryption", argumentParser, postgres, lifecycle],
             path: "Sources/Programs/UploadCommandSupport", swiftSettings: strictSettings),
         .executableTarget(
             name: "uploader",
