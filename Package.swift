@@ -52,7 +52,9 @@ let package = Package(
 
         // The one home for blocking work and small concurrency helpers: the thread pool, POSIX file calls, the
         // buffered file writer, a Mutex box, the helper-program runner.
-        .target(name: "SystemIO", dependencies: ["PipelineCore", crypto, nioCore, nioPosix], path: "Sources/Adapters/SystemIO", swiftSettings: strictSettings),
+        .target(name: "SystemIO", dependencies: ["PipelineCore", "CXattr", crypto, nioCore, nioPosix], path: "Sources/Adapters/SystemIO", swiftSettings: strictSettings),
+        // Extended attributes (<sys/xattr.h>, which the Glibc module leaves out), for SystemIO.
+        .systemLibrary(name: "CXattr", path: "Sources/Adapters/CXattr"),
         // Buckets: one ObjectStore protocol; S3 (SigV4, multipart with resume, credential chain) and file://.
         .target(
             name: "ObjectStore",
@@ -154,10 +156,12 @@ let package = Package(
                 argumentParser, logging,
             ],
             path: "Sources/Programs/CommandSupport", swiftSettings: strictSettings),
-        // The upload commands' shared flags (encryption: recipients, passphrases, identities), for the uploader and
-        // `pipeline run`; apart from CommandSupport so that the workers do not link the upload step.
+        // The upload commands' shared flags (encryption: recipients, passphrases, identities; the spool and its
+        // sender service), for the uploader and `pipeline run`; apart from CommandSupport so that the workers do not
+        // link the upload step.
         .target(
-            name: "UploadCommandSupport", dependencies: ["SystemIO", "Upload", "ArchiveFormat", "AgeEncryption", "Catalog", "CommandSupport", "PipelineCore", argumentParser],
+            name: "UploadCommandSupport",
+            dependencies: ["CommandSupport", "Catalog", "ObjectStore", "PipelineCore", "SystemIO", "Upload", "ArchiveFormat", "AgeEncryption", argumentParser, postgres, lifecycle],
             path: "Sources/Programs/UploadCommandSupport", swiftSettings: strictSettings),
         .executableTarget(
             name: "uploader",

@@ -73,10 +73,11 @@ public struct IngestCatalog: Sendable {
         try await CatalogError.wrapping("look up files") {
             var results = [CatalogLookUpResult](repeating: CatalogLookUpResult(latest: nil, contentOfSizeExists: false), count: requests.count)
             guard !requests.isEmpty else { return results }
+            // "Content of this size exists" is a LATERAL probe with LIMIT 1, not an EXISTS in the select list: without
+            // statistics (a young catalog, as in every benchmark run) the planner hashed that EXISTS, which is a scan of
+            // the whole table per batch (10 ms at 11,500 rows, against 0.2 ms through the size index).
             let rows = try await client.query("""
-                SELECT r.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state, l.deleted,
-                    EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = r.size AND hash IS NOT NULL
-                            AND state NOT IN ('unreadable', 'failed') AND deleted_at IS NULL)
+                SELECT r.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state, l.deleted, s.found IS NOT NULL
                 FROM unnest(\(requests.map(\.sourceID))::bigint[], \(requests.map(\.path))::text[], \(requests.map(\.size))::bigint[])
                     WITH ORDINALITY AS r(source_id, path, size, ord)
                 LEFT JOIN LATERAL (
@@ -85,6 +86,10 @@ public struct IngestCatalog: Sendable {
                     FROM objectstoragefiles
                     WHERE source_id = r.source_id AND path = r.path ORDER BY version DESC LIMIT 1
                 ) AS l ON true
+                LEFT JOIN LATERAL (
+                    SELECT 1 AS found FROM objectstoragefiles WHERE size_bytes = r.size AND hash IS NOT NULL
+                        AND state NOT IN ('unreadable', 'failed') AND deleted_at IS NULL LIMIT 1
+                ) AS s ON true
                 """, logger: logger)
             for try await (ordinal, id, version, sizeBytes, modified, hash, state, deleted, exists)
                 in rows.decode((Int64, Int64?, Int?, Int64?, Date?, String?, String?, Bool?, Bool).self) {

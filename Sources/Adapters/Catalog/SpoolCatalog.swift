@@ -216,7 +216,7 @@ public struct SpoolCatalog: Sendable {
             SELECT f.details->>'rescue_map_key' FROM objectstoragefiles f
             WHERE f.details->>'rescue_map_key' = ANY(\(keys)::text[]) AND f.state <> 'spooled'
             UNION
-            SELECT d.storage_key FROM pending_object_deletes d WHERE d.storage_key = ANY(\(keys)::text[])
+            SELECT d.storage_key FROM pending_object_deletes d WHERE d.area = 'staging' AND d.storage_key = ANY(\(keys)::text[])
             """)
     }
 
@@ -229,13 +229,15 @@ public struct SpoolCatalog: Sendable {
             UNION
             SELECT f.details->>'rescue_map_key' FROM objectstoragefiles f WHERE f.details->>'rescue_map_key' = ANY(\(keys)::text[])
             UNION
-            SELECT d.storage_key FROM pending_object_deletes d WHERE d.storage_key = ANY(\(keys)::text[])
+            SELECT d.storage_key FROM pending_object_deletes d WHERE d.area = 'staging' AND d.storage_key = ANY(\(keys)::text[])
             UNION
             SELECT p.staging_key FROM pending_uploads p WHERE p.staging_key = ANY(\(keys)::text[])
             """)
     }
 
-    /// Runs a query that answers with keys (each branch one scan, not one per key: `storage_key` has no index).
+    /// Runs a query that answers with keys: each branch one index scan for the whole list (`storage_key`: migration 4's
+    /// partial index; a disc image's map: migration 21's; a queued delete: its primary key, `area` first; a pending
+    /// upload: its unique key).
     private func keyQuery(_ operation: String, _ keys: [String], _ query: PostgresQuery) async throws -> Set<String> {
         try await CatalogError.wrapping(operation) {
             guard !keys.isEmpty else { return [] }

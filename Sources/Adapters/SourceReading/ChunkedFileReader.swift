@@ -170,22 +170,41 @@ final class ReaderState: @unchecked Sendable {
         if finished { return nil }
         do {
             try Task.checkCancellation()
-            if file == nil {
-                let opener = self.opener
-                file = try await blocking { try opener() }
-            }
-            guard let file else { return nil }
             let chunk: ByteBuffer?
-            if reachedEnd {
+            if file == nil {
+                // Opened and read in one call on the thread pool: a small file is then read with one hop, not two.
+                let (opener, count) = (self.opener, readSize(at: 0))
+                let (opened, first) = try await blocking { () throws -> (any PositionalFile, Result<ByteBuffer, IngestError>) in
+                    let file = try opener()
+                    do {
+                        return (file, .success(try Self.fill(file, at: 0, count: count, reusing: SpareBuffer(none: ()))))
+                    } catch let error as IngestError where error.code == .readFailed {
+                        return (file, .failure(error))  // tried again below, as any failed read
+                    } catch {
+                        file.close()
+                        throw error
+                    }
+                }
+                file = opened
+                switch first {
+                case .success(let buffer): chunk = buffer.readableBytes == 0 ? nil : buffer
+                case .failure(let error):
+                    guard configuration.retries > 0 else { throw IngestError(.readFailed, path: path, errno: error.errno, error.message) }
+                    chunk = try await readChunk(opened, at: 0, count: count, reusing: SpareBuffer(none: ()), droppingCacheBefore: 0, attemptsMade: 1)
+                }
+            } else if reachedEnd {
                 chunk = nil
             } else if let pending {
                 self.pending = nil
                 chunk = try await pending.value
-            } else {
+            } else if let file {
                 // Asked for the next chunk, the consumer is done with everything handed out so far.
                 chunk = try await readChunk(file, at: offset, count: readSize(at: offset), reusing: SpareBuffer(takingFrom: &lastHandedOut),
                                             droppingCacheBefore: offset)
+            } else {
+                return nil
             }
+            guard let file else { return nil }
             guard let chunk else {
                 try checkSize(final: true)
                 finish()
@@ -249,11 +268,13 @@ final class ReaderState: @unchecked Sendable {
     /// with cache nobody reads again (on the benchmark VM, four 384 MiB files: 3-4 s of system time without, 0.5 s
     /// with). The range always starts at 0: a range that ends inside a large folio of the page cache drops nothing
     /// of it, so each drop covers what an earlier one could not.
+    /// `attemptsMade`: reads of this chunk that already failed (the first one, made with the open).
     private func readChunk(
         _ file: any PositionalFile, at offset: Int64, count chunkSize: Int, reusing spare: SpareBuffer,
-        droppingCacheBefore consumedEnd: Int64
+        droppingCacheBefore consumedEnd: Int64, attemptsMade: Int = 0
     ) async throws -> ByteBuffer? {
-        var attempt = 0
+        var attempt = attemptsMade
+        if attemptsMade > 0 { try await Task.sleep(for: configuration.retryDelay) }
         while true {
             attempt += 1
             do {
@@ -299,6 +320,9 @@ final class SpareBuffer: @unchecked Sendable {
         buffer = slot
         slot = nil
     }
+
+    /// No buffer to reuse.
+    init(none: Void) {}
 
     func take() -> ByteBuffer? {
         defer { buffer = nil }

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CXattr
 import NIOCore
 
 /// Moves a buffer into a `@Sendable` closure without keeping a second reference, so the closure owns the only one
@@ -102,6 +103,26 @@ public enum POSIXFile {
         #if os(Linux)
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
         #endif
+    }
+
+    /// Sets the extended attribute `name` on the open file `fd`. False where the file system keeps none (or not
+    /// this one: `ENOTSUP`, a value too large, a read-only mount…); the caller then keeps the value elsewhere.
+    public static func setAttribute(fd: Int32, name: String, value: [UInt8]) -> Bool {
+        value.withUnsafeBytes { cxattr_fset(fd, name, $0.baseAddress, $0.count) } == 0
+    }
+
+    /// The extended attribute `name` of the open file `fd`, or of the file at `path` (a symbolic link is not
+    /// followed); nil when it has none (or the file system keeps none) or its value is longer than `capacity`.
+    public static func attribute(fd: Int32? = nil, path: String? = nil, name: String, capacity: Int) -> [UInt8]? {
+        var value = [UInt8](repeating: 0, count: capacity)
+        let length = value.withUnsafeMutableBytes { bytes -> Int in
+            if let fd { return cxattr_fget(fd, name, bytes.baseAddress, capacity) }
+            guard let path else { return -1 }
+            return cxattr_lget(path, name, bytes.baseAddress, capacity)
+        }
+        guard length >= 0 else { return nil }
+        value.removeLast(capacity - length)
+        return value
     }
 
     public static func sync(fd: Int32) throws {

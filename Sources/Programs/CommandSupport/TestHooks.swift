@@ -8,6 +8,9 @@ public struct TestHooks: Sendable, Hashable {
     /// `BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD=1`: the uploader SIGKILLs itself after a multipart upload completed
     /// and before the catalog row is written.
     public var uploaderCrashAfterUpload: Bool
+    /// `BACKUP_UPLOADER_TEST_CRASH_AFTER_MAP=1`: `uploader image` SIGKILLs itself after its image and the image's map
+    /// of unreadable sectors are stored and before the row is written.
+    public var uploaderCrashAfterImageMap: Bool
     /// `BACKUP_RESTORE_TEST_KILL_AFTER_BYTES=<n>`: a restore SIGKILLs itself after writing n bytes.
     public var restoreKillAfterBytes: Int64?
     /// `BACKUP_TEST_FILE_RESTORE_SECONDS=<s>`: `file://` restores take this long, as Deep Archive's take hours.
@@ -17,11 +20,12 @@ public struct TestHooks: Sendable, Hashable {
     public var transcoderCrashAfterTitles: Int?
 
     public init(
-        archiverCrashAt: String? = nil, uploaderCrashAfterUpload: Bool = false, restoreKillAfterBytes: Int64? = nil,
-        fileRestoreDelay: Duration? = nil, transcoderCrashAfterTitles: Int? = nil
+        archiverCrashAt: String? = nil, uploaderCrashAfterUpload: Bool = false, uploaderCrashAfterImageMap: Bool = false,
+        restoreKillAfterBytes: Int64? = nil, fileRestoreDelay: Duration? = nil, transcoderCrashAfterTitles: Int? = nil
     ) {
         self.archiverCrashAt = archiverCrashAt
         self.uploaderCrashAfterUpload = uploaderCrashAfterUpload
+        self.uploaderCrashAfterImageMap = uploaderCrashAfterImageMap
         self.restoreKillAfterBytes = restoreKillAfterBytes
         self.fileRestoreDelay = fileRestoreDelay
         self.transcoderCrashAfterTitles = transcoderCrashAfterTitles
@@ -31,6 +35,7 @@ public struct TestHooks: Sendable, Hashable {
         TestHooks(
             archiverCrashAt: environment["BACKUP_ARCHIVER_CRASH_AT"].flatMap { $0.isEmpty ? nil : $0 },
             uploaderCrashAfterUpload: environment["BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD"] == "1",
+            uploaderCrashAfterImageMap: environment["BACKUP_UPLOADER_TEST_CRASH_AFTER_MAP"] == "1",
             restoreKillAfterBytes: environment["BACKUP_RESTORE_TEST_KILL_AFTER_BYTES"].flatMap(Int64.init),
             fileRestoreDelay: environment["BACKUP_TEST_FILE_RESTORE_SECONDS"].flatMap(Double.init).flatMap {
                 $0 > 0 ? .milliseconds(Int64($0 * 1000)) : nil

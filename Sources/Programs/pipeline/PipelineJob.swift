@@ -24,6 +24,8 @@ struct PipelineJob: Service {
     let upload: UploadRun
     let root: IngestRoot
     let spoolDirectory: String
+    /// The spool the source is read into (`--spool`), whose sender runs beside this job; nil: straight to staging.
+    let readingSpool: String?
     let label: String
     let client: PostgresClient
     let export: CatalogExport
@@ -35,13 +37,14 @@ struct PipelineJob: Service {
     let result = LockedBox<PipelineOutcome?>(nil)
 
     init(
-        upload: UploadRun, root: IngestRoot, spoolDirectory: String, label: String, client: PostgresClient, export: CatalogExport,
+        upload: UploadRun, root: IngestRoot, spoolDirectory: String, readingSpool: String? = nil, label: String, client: PostgresClient, export: CatalogExport,
         serve: Bool, pollInterval: Duration, say: @escaping @Sendable (String) -> Void, logger: Logger,
         onSettled: @escaping @Sendable (UploadReport, SourceCompletion) async -> Void
     ) {
         self.upload = upload
         self.root = root
         self.spoolDirectory = spoolDirectory
+        self.readingSpool = readingSpool
         self.label = label
         self.client = client
         self.export = export
@@ -58,7 +61,11 @@ struct PipelineJob: Service {
         guard let report = try await untilShutdown(stage: "uploading", {
             try await root.isImage ? upload.run(isoImage: root.path, spoolDirectory: spoolDirectory) : upload.run(root: root.path)
         }) else { return }
-        say("upload finished; waiting for the transcoder and archiver…")
+        if let readingSpool {
+            say("\(label) is read; you may eject it. Its files wait in \(readingSpool); this run sends them on and ends once they are archived…")
+        } else {
+            say("upload finished; waiting for the transcoder and archiver…")
+        }
         guard let completion = try await untilShutdown(stage: "waiting for the workers", waitUntilSettled) else { return }
         // The index in the archive bucket should know about everything this run archived.
         _ = try await untilShutdown(stage: "writing the catalog export") { try await export.run(waitingForOthers: true) }

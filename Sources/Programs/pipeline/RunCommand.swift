@@ -29,6 +29,9 @@ struct RunCommand: AsyncParsableCommand {
             Uses the same settings as the separate programs (embedded PostgreSQL and file:// buckets under the data \
             directory unless configured). Prints the status page's address, and exits once every file from PATH is \
             archived — or given up on, which it lists. Run the same command again after an interruption to continue.
+            With --spool DIR, PATH is read at disc speed into the spool (as `uploader upload --spool`: the disc may be \
+            ejected once it says so), and a sender in this process (as `uploader send --watch`, within --bwlimit and \
+            --window) moves the files on to staging while the workers archive them.
             Exit codes: 0 everything archived, 1 some files not archived (listed), 2 usage or configuration error, \
             130 interrupted.
             """)
@@ -45,6 +48,8 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup(title: "Bandwidth and time windows (every S3 transfer of the run)") var transfers: TransferLimitOptions
 
     @OptionGroup(title: "Family archive") var owner: OwnerOptions
+
+    @OptionGroup(title: "Spool (read at disc speed into a spool; this run sends it on)") var spool: ReadingSpoolOptions
 
     @Option(name: .customLong("exclude"), help: ArgumentHelp("Skip paths matching this glob (repeatable; '**' spans directories).", valueName: "glob"))
     var excludes: [String] = []
@@ -79,6 +84,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try ProgramContext.load(options, role: .pipeline).pacingTransfers(transfers)
+        let spooling = try spool.resolve(context)
         LibAV.logLevel = .error
         let ingestRoot: IngestRoot
         do {
@@ -121,7 +127,17 @@ struct RunCommand: AsyncParsableCommand {
         let outcome: PipelineOutcome? = try await CatalogDatabase.withMigratedClient(configuration.database, logger: context.logger) { client, _ in
             let staging = try await context.openStaging(logger: workerLogger)
             let archive = try await context.openArchive(logger: workerLogger)
-            say("archiving \(ingestRoot.path) as \"\(source.label)\" into \(configuration.archiveURL)")
+            // With a spool the source is read into it (rows `spooled`), and the sender below moves it on to staging.
+            let spoolStore = try await spooling?.open(client: client, context: context)
+            say("archiving \(ingestRoot.path) as \"\(source.label)\" into \(configuration.archiveURL)"
+                + (spoolStore.map { " through the spool \($0.spool.path)" } ?? ""))
+            var sender: [ServiceGroupConfiguration.ServiceConfiguration] = []
+            if let spoolStore {
+                let spoolSender = SpoolSender(
+                    catalog: SpoolCatalog(client: client, logger: workerLogger), spool: try await SpoolStore(spool: spoolStore.spool, limit: nil),
+                    staging: staging, configuration: SendConfiguration(limits: context.transferThrottle?.limits), logger: workerLogger)
+                sender = [.init(service: SpoolSenderService(sender: spoolSender, poll: .seconds(1), maxBackoff: .seconds(300), onSent: { _ in }, onEvent: say))]
+            }
 
             let transcoder = PollingWorker(
                 configuration: PollingWorkerConfiguration(step: .transcode, batchSize: 1, pollInterval: .seconds(1), shutdownGrace: grace),
@@ -139,9 +155,9 @@ struct RunCommand: AsyncParsableCommand {
                 say("status page: \(url)")
             }
             let job = PipelineJob(
-                upload: UploadRun(catalog: IngestCatalog(client: client, logger: workerLogger), staging: staging,
-                                  configuration: uploadConfiguration, progress: progress, logger: workerLogger),
-                root: ingestRoot, spoolDirectory: layout.uploadSpool, label: source.label, client: client,
+                upload: UploadRun(catalog: IngestCatalog(client: client, logger: workerLogger, spoolID: spoolStore?.spool.id),
+                                  staging: spoolStore ?? staging, configuration: uploadConfiguration, progress: progress, logger: workerLogger),
+                root: ingestRoot, spoolDirectory: layout.uploadSpool, readingSpool: spoolStore?.spool.path, label: source.label, client: client,
                 export: CatalogExport(client: client, archive: archive, workDirectory: layout.archiverWork, logger: workerLogger),
                 serve: serve, pollInterval: .seconds(1), say: say, logger: workerLogger
             ) { report, completion in
@@ -159,6 +175,7 @@ struct RunCommand: AsyncParsableCommand {
             let group = ServiceGroup(configuration: .init(
                 services: context.telemetryServices.map { .init(service: $0) } + [
                     .init(service: statusPage), .init(service: transcoder), .init(service: archiver),
+                ] + sender + [
                     .init(service: job, successTerminationBehavior: .gracefullyShutdownGroup),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: workerLogger))

@@ -21,6 +21,7 @@ func withUploadRun<Result: Sendable>(
                     let (staging, spoolID) = try await uploadTarget(spool, client: client, context: context)
                     var configuration = configuration
                     configuration.testCrashAfterUpload = context.hooks.uploaderCrashAfterUpload
+                    configuration.testCrashAfterImageMap = context.hooks.uploaderCrashAfterImageMap
                     let run = UploadRun(catalog: IngestCatalog(client: client, logger: context.logger, spoolID: spoolID), staging: staging,
                                         configuration: configuration, progress: progress, logger: context.logger)
                     return try await body(run)

@@ -24,6 +24,9 @@ public struct ArchiveConfiguration: Sendable {
     public var deleteGrace: Duration
     /// An `uploading` bundle whose owner's heartbeat is older than this is an orphan.
     public var orphanAfter: Duration
+    /// A disc image map in staging that no row names is removed once it is this old (an uploader killed between the
+    /// map and the row left it; see `removeOrphanedImageMaps`). The sweep runs at most once per this interval too.
+    public var leftoverAge: Duration = .seconds(3600)
     /// Where bundles are assembled (needs room for about two bundles per worker).
     public var workDirectory: String
     /// Single files uploaded at the same time.

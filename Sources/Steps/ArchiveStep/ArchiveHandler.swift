@@ -380,6 +380,8 @@ public struct ArchiveHandler: JobHandler {
 final class HousekeepingState: Sendable {
     struct State {
         var lastSweep: ContinuousClock.Instant?
+        /// The last sweep of staging leftovers (hourly: it lists the staging bucket's `sources/`).
+        var lastLeftoverSweep: ContinuousClock.Instant?
         var lastExport: ContinuousClock.Instant?
         var archivedSinceExport = true
     }

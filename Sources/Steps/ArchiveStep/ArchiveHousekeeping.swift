@@ -13,15 +13,18 @@ extension ArchiveHandler {
     public func housekeeping(context: JobContext, drained: Bool) async throws {
         let catalog = ArchiveCatalog(client: context.client, logger: context.logger)
         let now = ContinuousClock.now
-        let (sweepDue, exportDue) = housekeepingState.state.withLock { state -> (Bool, Bool) in
+        let leftoverAge = configuration.leftoverAge
+        let (sweepDue, exportDue, leftoversDue) = housekeepingState.state.withLock { state -> (Bool, Bool, Bool) in
             let sweep = drained || state.lastSweep.map { now - $0 >= .seconds(60) } ?? true
             if sweep { state.lastSweep = now }
+            let leftovers = sweep && (state.lastLeftoverSweep.map { now - $0 >= leftoverAge } ?? true)
+            if leftovers { state.lastLeftoverSweep = now }
             let export = state.archivedSinceExport && (drained || state.lastExport.map { now - $0 >= configuration.catalogExportInterval } ?? true)
             if export {
                 state.lastExport = now
                 state.archivedSinceExport = false
             }
-            return (sweep, export)
+            return (sweep, export, leftovers)
         }
         if sweepDue {
             let processed = try await DeleteRequests(client: context.client, logger: context.logger).processDue(grace: configuration.deleteGrace)
@@ -35,6 +38,15 @@ extension ArchiveHandler {
             let signed = try await SignedURLRefresh.run(
                 catalog: SignedURLCatalog(client: context.client, logger: context.logger), staging: staging, archive: archive, logger: context.logger)
             if signed > 0 { context.logger.debug("download URLs signed", metadata: ["files": "\(signed)"]) }
+        }
+        if leftoversDue {
+            do {
+                let removed = try await removeOrphanedImageMaps(client: context.client, logger: context.logger)
+                if removed > 0 { context.logger.notice("swept staging leftovers", metadata: ["staging.image_maps_removed": "\(removed)"]) }
+            } catch {
+                // Leftovers cost only space: the next sweep tries again; archiving goes on meanwhile.
+                context.logger.warning("sweeping staging leftovers failed; retried in an hour", metadata: ["error": "\(CatalogDatabase.describe(error))"])
+            }
         }
         if exportDue || (drained && housekeepingState.state.withLock { $0.archivedSinceExport }) {
             do {

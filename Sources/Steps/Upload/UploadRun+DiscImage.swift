@@ -44,6 +44,7 @@ extension UploadRun {
             } else {
                 _ = try await staging.put(key + ".map", bytes: Array(result.mapfile.utf8))
             }
+            if configuration.testCrashAfterImageMap { kill(getpid(), SIGKILL) }
         }
         switch outcome {
         case .duplicate, .unchanged:

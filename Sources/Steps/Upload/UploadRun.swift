@@ -38,6 +38,9 @@ public struct UploadConfiguration: Sendable {
     /// Tests only (the programs set it from `BACKUP_UPLOADER_TEST_CRASH_AFTER_UPLOAD=1`, TestHooks): SIGKILL itself
     /// after a multipart upload completed and before the file is recorded, to prove the next run keeps that upload.
     public var testCrashAfterUpload = false
+    /// Tests only (`BACKUP_UPLOADER_TEST_CRASH_AFTER_MAP=1`): SIGKILL itself after a disc image and its map are stored
+    /// and before the image's row is written, to prove the map left behind is swept.
+    public var testCrashAfterImageMap = false
     /// Where the local per-source indexes live (`<data dir>/upload-index`); nil: no index is read or written.
     public var indexDirectory: String?
     /// False (`--no-index`): the index is not read (every file asks the catalog), but a fresh one is written.

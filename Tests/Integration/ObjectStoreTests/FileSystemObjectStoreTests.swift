@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import PipelineCore
+import SystemIO
 import Testing
 @testable import ObjectStore
 
@@ -123,6 +124,53 @@ struct FileSystemObjectStoreTests {
         let info = try #require(try await store.head("v"))
         #expect(info.storageClassName == "STANDARD" && info.metadata.isEmpty && info.checksumSHA256 == nil)
         #expect(try await store.getBytes("v") == [9, 9, 9, 9])
+    }
+
+    @Test("a plain object keeps its size and checksum on its own inode: no sidecar file", arguments: [
+        (5000, 1 << 20),  // whole in one piece: created, written and renamed in one call
+        (5000, 1024),  // in several pieces
+    ])
+    func plainObjectAttribute(size: Int, chunkSize: Int) async throws {
+        let (store, root) = try await makeStore(chunkSize: chunkSize)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let bytes = testBytes(size, seed: 3)
+        let result = try await store.put("sources/1/a", from: .bytes(bytes))
+        #expect(!FileManager.default.fileExists(atPath: root + "/.objectstore/meta/sources/1/a.json"))
+        let attribute = try #require(POSIXFile.attribute(path: root + "/sources/1/a", name: ObjectSidecar.attributeName, capacity: 64))
+        #expect(attribute.count == 40 && Array(attribute[8...]) == hexBytes(result.sha256))
+        let checksum = Data(hexBytes(result.sha256)!).base64EncodedString()
+        let info = try #require(try await store.head("sources/1/a"))
+        #expect(info.checksumSHA256 == checksum && info.etag == "\"\(result.sha256)\"" && info.storageClassName == "STANDARD")
+        #expect(try await store.get("sources/1/a").info.checksumSHA256 == checksum)
+        #expect(try await store.list(prefix: "sources/").objects.map(\.etag) == [info.etag])
+        #expect(try temporaryFiles(store).isEmpty)
+        // An object with more to say (a class, a type, metadata) still gets its sidecar.
+        _ = try await store.put("sources/1/b", from: .bytes(bytes), options: PutOptions(storageClass: .deepArchive))
+        #expect(FileManager.default.fileExists(atPath: root + "/.objectstore/meta/sources/1/b.json"))
+        #expect(POSIXFile.attribute(path: root + "/sources/1/b", name: ObjectSidecar.attributeName, capacity: 64) == nil)
+        #expect(try await store.head("sources/1/b")?.storageClassName == "DEEP_ARCHIVE")
+    }
+
+    @Test("the attribute wins over a sidecar left by an earlier object, and is not trusted once the file changed size")
+    func plainObjectAttributePrecedence() async throws {
+        let (store, root) = try await makeStore()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let result = try await store.put("k", from: .bytes([1, 2, 3]))
+        // A sidecar naming this very inode and size (as an earlier object's could, once its inode number is reused).
+        let status = try #require(try POSIXFile.status(path: root + "/k"))
+        let stale = ObjectSidecar(inode: UInt64(status.st_ino), size: 3, sha256: String(repeating: "0", count: 64), storageClass: "DEEP_ARCHIVE",
+                                  contentType: "x/y", metadata: ["old": "yes"], restoredUntil: nil)
+        try FileManager.default.createDirectory(atPath: root + "/.objectstore/meta", withIntermediateDirectories: true)
+        try ObjectSidecar.encoder.encode(stale).write(to: URL(fileURLWithPath: root + "/.objectstore/meta/k.json"))
+        let info = try #require(try await store.head("k"))
+        #expect(info.storageClassName == "STANDARD" && info.metadata.isEmpty && info.etag == "\"\(result.sha256)\"")
+        // Bytes added by hand: the attribute (and the sidecar) describe 3 bytes, so neither is believed.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: root + "/k"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([4]))
+        try handle.close()
+        let changed = try #require(try await store.head("k"))
+        #expect(changed.size == 4 && changed.checksumSHA256 == nil && changed.etag == nil && changed.storageClassName == "STANDARD")
     }
 
     @Test("archived classes need a restore, which completes at once")

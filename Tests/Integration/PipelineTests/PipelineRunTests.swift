@@ -211,6 +211,39 @@ struct PipelineRunTests {
         }
     }
 
+    @Test("--spool with --spool-limit: the source is read into the spool (the disc may be ejected), this run's own sender moves it on to staging and so frees room for the rest; everything archived, nothing left in spool or staging")
+    func throughTheSpool() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            var hashes: [String: String] = [:]
+            for index in 0..<6 {
+                let bytes = PipelineHarness.bytes(count: 600_000, seed: UInt64(100 + index))
+                try harness.write("docs/\(index).bin", bytes)
+                hashes["docs/\(index).bin"] = PipelineHarness.sha256(bytes)
+            }
+            // 3.6 MB through a spool of 2 MB: the read can only finish if the sender empties the spool meanwhile.
+            let spool = harness.work.path + "/spool"
+            let result = try await Program.run(
+                "pipeline", ["run", harness.source.path, "--label", "Spooled disc", "--port", "0", "--spool", spool, "--spool-limit", "2M"],
+                environment: harness.environment)
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.contains("through the spool \(spool)"), "\(result.output)")
+            #expect(result.output.contains("spool full ("), "reading waited for room: \(result.output)")
+            #expect(result.output.contains("Spooled disc is read; you may eject it. Its files wait in \(spool)"), "\(result.output)")
+            #expect(result.output.contains("\"Spooled disc\": everything archived — 6 of 6 files safely in the archive"), "\(result.output)")
+            let rows = try await harness.rows()
+            #expect(rows.count == 6 && rows.allSatisfy { $0.state == "archived" && $0.hash == hashes[$0.path] }, "\(rows.map { ($0.path, $0.state) })")
+            // The files went through the spool: it is registered, its sender spoke, and it is empty again.
+            #expect(FileManager.default.fileExists(atPath: spool + "/.personal-backup-spool"))
+            #expect(try await harness.scalar("SELECT count(*) FROM spools WHERE sender_state IS NOT NULL", as: Int64.self) == 1)
+            let left = FileManager.default.enumerator(atPath: spool + "/sources")?.allObjects.compactMap { $0 as? String }.filter {
+                var isDirectory: ObjCBool = false
+                return FileManager.default.fileExists(atPath: spool + "/sources/" + $0, isDirectory: &isDirectory) && !isDirectory.boolValue
+            } ?? []
+            #expect(left.isEmpty, "\(left)")
+            #expect(try await PipelineHarness.allKeys(harness.staging).isEmpty)
+        }
+    }
+
     @Test("a path that is neither a directory nor an ISO image is refused in one line with exit code 2")
     func refusesABadPath() async throws {
         try await PipelineHarness.with(.file) { harness in

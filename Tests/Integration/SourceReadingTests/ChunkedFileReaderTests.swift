@@ -95,6 +95,27 @@ final class FlakyFile: PositionalFile {
         #expect(file.attempts.withLock { $0[8192] } == 3)
     }
 
+    /// The first read is made in the same call as the open; it is tried again exactly as often as any other.
+    @Test func aFailedFirstReadIsRetriedAsOften() async throws {
+        let bytes = pseudoRandomBytes(10_000)
+        let flaky = FlakyFile(bytes: bytes, failures: [0: 2])
+        let (size, hash) = try await ChunkedFileReader(path: "/flaky", configuration: .init(chunkSize: 4096, retries: 3, retryDelay: .zero)) { flaky }.sha256()
+        #expect(size == 10_000 && hash == SHA256Stream.hash(bytes))
+        #expect(flaky.attempts.withLock { $0[0] } == 3)
+        #expect(flaky.closed.withLock { $0 })
+
+        for (retries, message) in [(2, "/disc/a.vob: read failed at offset 0: Input/output error (after 3 attempts)"),
+                                   (0, "/disc/a.vob: read failed at offset 0: Input/output error")] {
+            let broken = FlakyFile(bytes: bytes, failures: [0: Int.max])
+            let reader = ChunkedFileReader(path: "/disc/a.vob", configuration: .init(chunkSize: 4096, retries: retries, retryDelay: .zero)) { broken }
+            let error = await #expect(throws: IngestError.self) { _ = try await reader.sha256() }
+            #expect(error?.code == .readFailed && error?.errno == EIO)
+            #expect(error?.description == message)
+            #expect(broken.attempts.withLock { $0[0] } == retries + 1)
+            #expect(broken.closed.withLock { $0 })
+        }
+    }
+
     @Test func fileThatChangedSizeIsRefused() async throws {
         let dir = try TemporaryDirectory()
         let path = try dir.write("grew", pseudoRandomBytes(3000))

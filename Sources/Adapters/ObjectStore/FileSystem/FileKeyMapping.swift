@@ -1,4 +1,5 @@
 import Foundation
+import PipelineCore
 
 /// Maps object keys to paths under a root directory so that no key can reach outside it.
 ///
@@ -41,9 +42,14 @@ struct FileKeyMapping: Sendable {
 
 /// What S3 keeps beside an object and a directory cannot: class, content type, metadata, checksum, restore.
 ///
-/// A sidecar names the inode and size of the data file it describes. The data file is renamed into place first,
-/// the sidecar second, so after a crash between the two the old sidecar no longer matches and is ignored instead
-/// of describing the wrong bytes.
+/// A plain object (STANDARD, no content type, no metadata: every staged and spooled file) keeps only its size and
+/// SHA-256, in the extended attribute ``attributeName`` of its own inode, set before the file is fsynced: no second
+/// file is made and renamed per object, and the checksum is as durable as the bytes. Every other object, and a plain
+/// one on a file system without user extended attributes, has a JSON sidecar under `.objectstore/meta`. A sidecar
+/// names the inode and size of the data file it describes. The data file is renamed into place first, the sidecar
+/// second, so after a crash between the two the old sidecar no longer matches and is ignored instead of describing
+/// the wrong bytes. Where an object has the attribute, it wins over any sidecar (one left by an earlier object at
+/// the same key).
 struct ObjectSidecar: Codable, Sendable, Hashable {
     var inode: UInt64
     var size: Int64
@@ -67,5 +73,33 @@ struct ObjectSidecar: Codable, Sendable, Hashable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
+    }
+}
+
+extension ObjectSidecar {
+    /// The extended attribute of a plain object: its size (8 bytes, little-endian) and its SHA-256 (32 bytes).
+    /// Short, so that it fits inside an ext4 inode of 256 bytes (no extra block per object).
+    static let attributeName = "user.backup.sha256"
+    static let attributeLength = 40
+
+    /// Nothing beyond size and checksum to keep: the class is STANDARD, and no type, metadata or restore is set.
+    var isPlain: Bool {
+        storageClass == StorageClass.standard.rawValue && contentType == nil && metadata.isEmpty && restoredUntil == nil
+            && restoreReadyAt == nil
+    }
+
+    /// The attribute's value for this sidecar (nil: not plain, or the checksum is not 32 bytes of hex).
+    var attributeValue: [UInt8]? {
+        guard isPlain, let digest = hexBytes(sha256), digest.count == 32 else { return nil }
+        return withUnsafeBytes(of: UInt64(size).littleEndian) { Array($0) } + digest
+    }
+
+    /// A plain object's sidecar from its attribute, when the attribute is well formed and names the file's size.
+    init?(attribute value: [UInt8], inode: UInt64, size: Int64) {
+        guard value.count == Self.attributeLength else { return nil }
+        let recorded = value[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard recorded == UInt64(size) else { return nil }
+        self.init(inode: inode, size: size, sha256: Array(value[8...]).hexString, storageClass: StorageClass.standard.rawValue,
+                  contentType: nil, metadata: [:], restoredUntil: nil)
     }
 }

@@ -12,8 +12,14 @@ import SystemIO
 // MARK: Reading
 
 extension FileSystemObjectStore {
-    /// The sidecar of `key` if it still describes the file with this inode and size.
-    static func sidecar(for key: String, info: stat, mapping: FileKeyMapping) -> ObjectSidecar? {
+    /// What is kept about `key` beside its bytes: a plain object's attribute (read through `fd` when the file is
+    /// open), else the JSON sidecar if it still describes the file with this inode and size.
+    static func sidecar(for key: String, info: stat, mapping: FileKeyMapping, fd: Int32? = nil) -> ObjectSidecar? {
+        if let value = POSIXFile.attribute(fd: fd, path: fd == nil ? mapping.objectPath(key) : nil, name: ObjectSidecar.attributeName,
+                                           capacity: ObjectSidecar.attributeLength),
+           let plain = ObjectSidecar(attribute: value, inode: UInt64(info.st_ino), size: Int64(info.st_size)) {
+            return plain
+        }
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: mapping.sidecarPath(key))),
               let sidecar = try? ObjectSidecar.decoder.decode(ObjectSidecar.self, from: data),
               sidecar.inode == UInt64(info.st_ino), sidecar.size == Int64(info.st_size) else { return nil }
@@ -79,7 +85,7 @@ extension FileSystemObjectStore {
                     throw ObjectStoreError(.notFound, operation: "GET", location: location, message: "no such key")
                 }
                 let info = Self.objectInfo(key: key, info: status,
-                                           sidecar: Self.sidecar(for: key, info: status, mapping: mapping), now: Date())
+                                           sidecar: Self.sidecar(for: key, info: status, mapping: mapping, fd: fd), now: Date())
                 if needRestore, !info.restore.isReadable {
                     throw ObjectStoreError(
                         .invalidObjectState, operation: "GET", location: location,
