@@ -291,8 +291,12 @@ struct SpoolTests {
             #expect(offline == "offline", "the sender's state is recorded")
             proxy.reconnect()
 
+            // Until everything is sent and the sender has said so: a SIGTERM right after the last file is recorded
+            // would end the pass before it can report that it is sending again.
             let deadline = ContinuousClock.now + .seconds(180)
-            while ContinuousClock.now < deadline, try await harness.rows().contains(where: { $0.state == "spooled" }) {
+            while ContinuousClock.now < deadline,
+                try await harness.rows().contains(where: { $0.state == "spooled" }) || !child.outputSoFar().contains("sending again")
+            {
                 try await Task.sleep(for: .milliseconds(250))
             }
             child.signal(SIGTERM)
