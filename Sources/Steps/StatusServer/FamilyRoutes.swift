@@ -16,8 +16,8 @@ import PostgresNIO
 enum FamilyRoutes {
     /// Paths TokenMiddleware leaves to these routes.
     static func isFamilyPath(_ path: String) -> Bool {
-        ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources"].contains(path) || path.hasPrefix("/api/sources/")
-            || path.hasPrefix("/files/")
+        ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources", "/upload", "/upload.js", "/api/uploads"].contains(path)
+            || path.hasPrefix("/api/sources/") || path.hasPrefix("/files/") || path.hasPrefix("/api/uploads/")
     }
 
     static let html = "text/html; charset=utf-8"
