@@ -176,7 +176,7 @@ let package = Package(
             dependencies: ["CommandSupport", "PipelineCore", "Catalog", "ObjectStore", "JobQueue", "ArchiveStep", "Alerts", argumentParser],
             path: "Sources/Programs/archiver", swiftSettings: strictSettings),
         .executableTarget(
-            name: "status-server", dependencies: ["CommandSupport", "PipelineCore", "Catalog", "StatusServer", argumentParser],
+            name: "status-server", dependencies: ["CommandSupport", "PipelineCore", "Catalog", "StatusServer", "SystemIO", argumentParser],
             path: "Sources/Programs/status-server", swiftSettings: strictSettings),
         .executableTarget(
             name: "pipeline",
