@@ -154,6 +154,7 @@ enum UploadScript {
                 if (xhr.status === 200) {
                   var info = JSON.parse(xhr.responseText);
                   if (info.state === "stored") return info;
+                  if (info.state === "receiving") throw fatal(entry.path + ": the server lost part of this file before storing it; choose it again to send the rest");
                   entry.ui.note.textContent = info.error ? "storing (trying again: " + info.error + ")" : "storing…";
                 }
               } catch (error) {
@@ -210,10 +211,16 @@ enum UploadScript {
               }
             }
             for (var k = 0; k < sent.length; k++) {
-              var info = await stored(sent[k]);
-              localStorage.removeItem(sent[k].key);
-              stats.stored += 1;
-              finished(sent[k], info);
+              try {
+                var info = await stored(sent[k]);
+                localStorage.removeItem(sent[k].key);
+                stats.stored += 1;
+                finished(sent[k], info);
+              } catch (error) {
+                stats.failed += 1;
+                sent[k].ui.div.setAttribute("data-outcome", "failed");
+                sent[k].ui.note.textContent = error.message;
+              }
             }
             statusLine.textContent = "Done: " + stats.stored + " of " + entries.length + " file(s) stored in " + source + "."
               + (stats.failed ? " " + stats.failed + " failed: choose them again to continue." : "");
