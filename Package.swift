@@ -137,11 +137,12 @@ let package = Package(
         .target(
             name: "Accounts", dependencies: ["PipelineCore", "SystemIO", "Catalog", bcrypt, crypto, postgres, logging],
             path: "Sources/Steps/Accounts", swiftSettings: strictSettings),
-        // The status page, JSON API, metrics and health check (Hummingbird 2).
+        // The status page, JSON API, metrics and health check, the family routes and browser uploads over tus
+        // (Hummingbird 2); a finished browser upload is stored by the Upload step, as `uploader upload` stores a file.
         .target(
             name: "StatusServer",
             dependencies: [
-                "PipelineCore", "SystemIO", "Catalog", "Alerts", "Accounts", "ObjectStore", .product(name: "Hummingbird", package: "hummingbird"),
+                "PipelineCore", "SystemIO", "Catalog", "Alerts", "Accounts", "ObjectStore", "Upload", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), lifecycle, crypto, postgres, nioCore, logging,
             ],
             path: "Sources/Steps/StatusServer", swiftSettings: strictSettings),
@@ -179,7 +180,7 @@ let package = Package(
             dependencies: ["CommandSupport", "PipelineCore", "Catalog", "ObjectStore", "JobQueue", "ArchiveStep", "Alerts", argumentParser],
             path: "Sources/Programs/archiver", swiftSettings: strictSettings),
         .executableTarget(
-            name: "status-server", dependencies: ["CommandSupport", "PipelineCore", "Catalog", "StatusServer", argumentParser],
+            name: "status-server", dependencies: ["CommandSupport", "PipelineCore", "Catalog", "StatusServer", "SystemIO", argumentParser],
             path: "Sources/Programs/status-server", swiftSettings: strictSettings),
         .executableTarget(
             name: "pipeline",

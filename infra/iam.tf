@@ -1,7 +1,8 @@
 # One role per program, each allowed only what that program does (read from the sources under Sources/Workers):
 #   transcoder: staging get/put/delete (raw video in, transcoded result out);
 #   archiver:   staging get/put/delete/list, archive get/put/delete/list/restore, multipart cleanup;
-#   status:     staging get (the family pages' downloads of staged files);
+#   status:     staging get/put/delete (the family's downloads of staged files, and browser uploads stored
+#               into staging as the uploader stores them);
 #   migrate:    nothing in AWS (database only).
 # The execution role (used by ECS, not by the programs) pulls the image, writes logs and reads the secrets.
 # The uploader, on the user's machine, is an IAM user in a group that may only write the staging bucket.
@@ -79,7 +80,9 @@ resource "aws_iam_role" "transcoder" {
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
 }
 
-data "aws_iam_policy_document" "transcoder" {
+# Staging objects read, written and deleted, multipart uploads included: the transcoder's whole policy, the status
+# server's (below), and the first part of the archiver's.
+data "aws_iam_policy_document" "staging_read_write" {
   statement {
     sid = "StagingObjects"
     actions = [
@@ -93,7 +96,7 @@ data "aws_iam_policy_document" "transcoder" {
 resource "aws_iam_role_policy" "transcoder" {
   name   = "staging-read-write"
   role   = aws_iam_role.transcoder.id
-  policy = data.aws_iam_policy_document.transcoder.json
+  policy = data.aws_iam_policy_document.staging_read_write.json
 }
 
 resource "aws_iam_role" "archiver" {
@@ -102,14 +105,7 @@ resource "aws_iam_role" "archiver" {
 }
 
 data "aws_iam_policy_document" "archiver" {
-  statement {
-    sid = "StagingObjects"
-    actions = [
-      "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-      "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
-    ]
-    resources = ["${local.staging_arn}/*"]
-  }
+  source_policy_documents = [data.aws_iam_policy_document.staging_read_write.json]
   statement {
     sid = "ArchiveObjects"
     actions = [
@@ -136,24 +132,18 @@ resource "aws_iam_role" "status_server" {
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json
 }
 
-# The family pages stream a member's staged file (`/files/{id}/download`); nothing else: no put, no delete, no list,
-# and no archive read (archived content is not downloaded through the server yet).
-data "aws_iam_policy_document" "status_server" {
-  statement {
-    sid       = "ReadStagedFiles"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.staging_arn}/*"]
-  }
-}
-
+# The status server streams staged files to their owners (GET /files/{id}/download) and stores browser uploads
+# (tus, /api/uploads) into staging exactly as the uploader does: single puts and resumable multipart uploads, and a
+# staged copy dropped when its content turned out to be stored already.
 resource "aws_iam_role_policy" "status_server" {
-  name   = "staging-read"
+  name   = "staging-read-write"
   role   = aws_iam_role.status_server.id
-  policy = data.aws_iam_policy_document.status_server.json
+  policy = data.aws_iam_policy_document.staging_read_write.json
 }
 
-# The migration task calls no AWS API: its role exists so that the task never falls back to another identity, and
+# The migration task calls no AWS API: its role exists so that a task never falls back to another identity, and
 # carries no policy.
+
 resource "aws_iam_role" "migrate" {
   name               = "${var.name}-migrate"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_trust.json

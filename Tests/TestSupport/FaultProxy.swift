@@ -5,8 +5,9 @@ import FoundationNetworking
 import SystemIO
 #endif
 
-/// `scripts/lib/fault_proxy.py` in front of the test moto server: every request is forwarded byte for byte (so
-/// SigV4 still verifies) unless a rule says to answer it with a fault (see the script's header for the rules).
+/// `scripts/lib/fault_proxy.py` in front of the test moto server (or any loopback HTTP server: `upstream`): every
+/// request is forwarded byte for byte (so SigV4 still verifies) unless a rule says to answer it with a fault (see the
+/// script's header for the rules).
 public final class FaultProxy: Sendable {
     public static let repositoryRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
@@ -23,18 +24,27 @@ public final class FaultProxy: Sendable {
         public var probability: Double?
         /// Only requests whose path ("/bucket/key") contains this.
         public var pathContains: String?
+        /// Only requests with this HTTP method ("PATCH").
+        public var method: String?
+        /// Matching requests that pass untouched before the rule starts hitting.
+        public var skip: Int?
 
         enum CodingKeys: String, CodingKey {
-            case operation, action, times, probability
+            case operation, action, times, probability, method, skip
             case pathContains = "path_contains"
         }
 
-        public init(_ operation: String, _ action: String, times: Int? = nil, probability: Double? = nil, pathContains: String? = nil) {
+        public init(
+            _ operation: String, _ action: String, times: Int? = nil, probability: Double? = nil, pathContains: String? = nil,
+            method: String? = nil, skip: Int? = nil
+        ) {
             self.operation = operation
             self.action = action
             self.times = times
             self.probability = probability
             self.pathContains = pathContains
+            self.method = method
+            self.skip = skip
         }
     }
 

@@ -1,5 +1,6 @@
 """A fault-injecting HTTP proxy for S3 on loopback: forwards every request byte for byte to an upstream server
-(moto), so SigV4 signatures still verify, and on command answers chosen operations with faults instead.
+(moto), so SigV4 signatures still verify, and on command answers chosen operations with faults instead. It serves
+any HTTP server the same way (the status server's tus uploads: PATCH and OPTIONS are forwarded too).
 
 Usage: python3 fault_proxy.py --upstream http://127.0.0.1:PORT [--host 127.0.0.1] [--port 0] [--port-file FILE]
 Prints "listening on http://HOST:PORT" (and writes the port to --port-file) once it accepts connections.
@@ -9,7 +10,7 @@ Control, on the proxy's own port (never forwarded):
   DELETE /__faults__                                          removes every rule
   GET /__faults__                                             {"rules": [...], "injected": {"OPERATION ACTION": n}}
 
-A RULE: {"operation": OP, "action": ACTION, "times": N, "probability": P, "path_contains": TEXT}
+A RULE: {"operation": OP, "action": ACTION, "times": N, "probability": P, "path_contains": TEXT, "method": M, "skip": K}
   OP      CompleteMultipartUpload | UploadPart | CreateMultipartUpload | PutObject | CopyObject | UploadPartCopy |
           GetObject | HeadObject | DeleteObject | DeleteObjects | ListObjects | any
   ACTION  error-200-before  answer 200 with whitespace and an <Error> document, without forwarding
@@ -24,9 +25,13 @@ A RULE: {"operation": OP, "action": ACTION, "times": N, "probability": P, "path_
                             the connection (a download cut mid-way)
           hang              never answer and never forward; hold the connection until the client closes it
                             (a request the server is slow to serve: the tests' way to keep a worker mid-job)
+          cut-request       forward the request line, the headers and the first half of the body, then close both
+                            connections without an answer (an upload whose connection dropped mid-body)
   times        how many requests the rule hits at most (default: unlimited)
   probability  chance that a matching request is hit (default 1), drawn from the seeded generator
   path_contains  only requests whose path (bucket and key) contains this text (default: every path)
+  method       only requests with this HTTP method (default: every method)
+  skip         how many matching requests pass untouched before the rule starts hitting (default: 0)
 
 Standard library only; one thread per connection.
 """
@@ -38,6 +43,7 @@ import select
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -64,13 +70,18 @@ class State:
             self.rules = [dict(rule) for rule in document.get("rules", [])]
             self.random = random.Random(document.get("seed", 0))
 
-    def choose(self, operation, path):
+    def choose(self, operation, path, method=None):
         """The action to inject for this request, or None."""
         with self.lock:
             for rule in self.rules:
                 if rule.get("operation", "any") not in ("any", operation):
                     continue
                 if rule.get("path_contains") and rule["path_contains"] not in path:
+                    continue
+                if rule.get("method") and rule["method"] != method:
+                    continue
+                if rule.get("skip", 0) > 0:
+                    rule["skip"] -= 1
                     continue
                 if rule.get("times") is not None and rule["times"] <= 0:
                     continue
@@ -204,6 +215,17 @@ def make_handler(upstream, state):
                         self.wfile.write(chunk)
             connection.close()
 
+        def _cut_request(self, body):
+            upstream = socket.create_connection((target.hostname, target.port), timeout=30)
+            headers = {name: value for name, value in self.headers.items()
+                       if name.lower() not in HOP_BY_HOP and name.lower() != "transfer-encoding"}
+            headers["Content-Length"] = str(len(body))
+            head = f"{self.command} {self.path} HTTP/1.1\r\n" + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+            upstream.sendall(head.encode("latin-1") + b"\r\n" + body[: len(body) // 2])
+            time.sleep(0.5)  # the server takes in what arrived before the connection drops
+            upstream.close()
+            return self._reset()
+
         def _cut(self, response, connection):
             data = response.read()
             connection.close()
@@ -222,7 +244,9 @@ def make_handler(upstream, state):
             path, _, query = self.path.partition("?")
             if path.startswith("/__faults__"):
                 return self._control(body)
-            action = state.choose(operation_of(self.command, path, query, self.headers.keys()), path)
+            action = state.choose(operation_of(self.command, path, query, self.headers.keys()), path, self.command)
+            if action == "cut-request":
+                return self._cut_request(body)
             if action == "hang":
                 return self._hang()
             if action == "reset-before":
@@ -249,7 +273,7 @@ def make_handler(upstream, state):
                 return self._answer(200, PADDING + (ERROR_BODY if action == "error-200-after" else b""))
             self._relay(response, connection)
 
-        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
 
     return Handler
 

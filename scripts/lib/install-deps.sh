@@ -13,6 +13,7 @@ APT_PACKAGES=(
     ffmpeg                         # test fixtures and the transcode benchmark's anchor
     dvdauthor                      # tests: authors DVD-Video fixtures (VIDEO_TS with IFOs, chapters, subpictures)
     chromium                       # tests: the status page rendered by a real headless browser
+    chromium-driver                # tests: Selenium drives that Chromium through Debian's chromedriver (browser uploads)
     fuse3 libfuse2                 # tests: scripts/lib/eio_fs.py, a FUSE file system that returns EIO (fusermount; fusepy loads libfuse 2)
     podman runc uidmap             # tests: the cloud image run as containers (docker/build, Tests/Integration/ContainerTests)
     debootstrap                    # docker/build: base images from Debian packages where no registry is reachable
@@ -32,7 +33,8 @@ DEMO_APT_PACKAGES=(
     ffmpeg
     git                            # the uploader reads git work trees' ignore rules through git
 )
-PIP_PACKAGES=("moto[server]==5.*" "boto3" "fusepy==3.*")
+# selenium: the upload page driven in Chromium; tuspy: an independent tus 1.0 client against the status server.
+PIP_PACKAGES=("moto[server]==5.*" "boto3" "fusepy==3.*" "selenium==4.*" "tuspy==1.*")
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -76,7 +78,7 @@ install_compose() {
 }
 
 install_missing_pip_packages() {
-    if python3 -c 'import moto, moto.server, flask, flask_cors, boto3, fuse' 2>/dev/null; then return 0; fi
+    if python3 -c 'import moto, moto.server, flask, flask_cors, boto3, fuse, selenium, tusclient' 2>/dev/null; then return 0; fi
     echo "installing Python packages: ${PIP_PACKAGES[*]}" >&2
     python3 -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" >&2
 }

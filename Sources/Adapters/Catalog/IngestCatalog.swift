@@ -375,19 +375,24 @@ public struct IngestCatalog: Sendable {
     /// finish (the parts of a DVD title set, the clips of an AVCHD recording) are made claimable at once.
     public func finishSource(_ sourceID: Int64, counts: SourceCounts) async throws {
         try await CatalogError.wrapping("finish the source") {
-            _ = try await client.query("""
-                WITH woken AS (
-                    UPDATE objectstoragefiles SET run_after = now()
-                    WHERE source_id = \(sourceID) AND kind = 'video' AND state = 'staged' AND run_after > now() AND lease_owner IS NULL
-                    RETURNING 1)
-                UPDATE sources SET finished_at = now(), files_seen = \(counts.filesSeen), bytes_seen = \(counts.bytesSeen),
-                    files_stored = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state NOT IN ('duplicate', 'unreadable', 'failed')),
-                    files_duplicate = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state = 'duplicate'),
-                    files_unreadable = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state = 'unreadable'),
-                    files_skipped = \(counts.filesSkipped)
-                WHERE id = \(sourceID)
-                """, logger: logger)
+            _ = try await client.query(Self.finishSourceQuery(sourceID, counts: counts), logger: logger)
         }
+    }
+
+    /// The statement of ``finishSource(_:counts:)``, for a caller's transaction (a browser upload run's end).
+    static func finishSourceQuery(_ sourceID: Int64, counts: SourceCounts) -> PostgresQuery {
+        """
+        WITH woken AS (
+            UPDATE objectstoragefiles SET run_after = now()
+            WHERE source_id = \(sourceID) AND kind = 'video' AND state = 'staged' AND run_after > now() AND lease_owner IS NULL
+            RETURNING 1)
+        UPDATE sources SET finished_at = now(), files_seen = \(counts.filesSeen), bytes_seen = \(counts.bytesSeen),
+            files_stored = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state NOT IN ('duplicate', 'unreadable', 'failed')),
+            files_duplicate = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state = 'duplicate'),
+            files_unreadable = (SELECT count(*) FROM objectstoragefiles WHERE source_id = \(sourceID) AND state = 'unreadable'),
+            files_skipped = \(counts.filesSkipped)
+        WHERE id = \(sourceID)
+        """
     }
 
     private func latestVersion(sourceID: Int64, path: String, on connection: PostgresConnection?) async throws -> CataloguedFile? {

@@ -62,21 +62,26 @@ public struct SnapshotCatalog: Sendable {
     public func begin(sourceID: Int64) async throws -> SnapshotHandle {
         try await CatalogError.wrapping("begin the run's snapshot") {
             try await client.withTransaction(logger: logger) { connection in
-                // One run at a time picks a number for a source.
-                _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
-                _ = try await connection.query("""
-                    DELETE FROM snapshots s WHERE s.source_id = \(sourceID) AND s.finished_at IS NULL
-                      AND NOT EXISTS (SELECT 1 FROM snapshot_changes c WHERE c.snapshot_id = s.id)
-                    """, logger: logger)
-                let rows = try await connection.query("""
-                    INSERT INTO snapshots (source_id, number)
-                    SELECT \(sourceID), coalesce(max(number), 0) + 1 FROM snapshots WHERE source_id = \(sourceID)
-                    RETURNING id, number
-                    """, logger: logger)
-                for try await (id, number) in rows.decode((Int64, Int).self) { return SnapshotHandle(id: id, number: number) }
-                throw CatalogError(.migrationFailed, "the snapshot row was not returned")
+                try await begin(sourceID: sourceID, on: connection)
             }
         }
+    }
+
+    /// ``begin(sourceID:)`` inside the caller's transaction (a browser upload run opens with its first upload).
+    func begin(sourceID: Int64, on connection: PostgresConnection) async throws -> SnapshotHandle {
+        // One run at a time picks a number for a source.
+        _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
+        _ = try await connection.query("""
+            DELETE FROM snapshots s WHERE s.source_id = \(sourceID) AND s.finished_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM snapshot_changes c WHERE c.snapshot_id = s.id)
+            """, logger: logger)
+        let rows = try await connection.query("""
+            INSERT INTO snapshots (source_id, number)
+            SELECT \(sourceID), coalesce(max(number), 0) + 1 FROM snapshots WHERE source_id = \(sourceID)
+            RETURNING id, number
+            """, logger: logger)
+        for try await (id, number) in rows.decode((Int64, Int).self) { return SnapshotHandle(id: id, number: number) }
+        throw CatalogError(.migrationFailed, "the snapshot row was not returned")
     }
 
     /// Closes the run's snapshot: `seenPaths` are the paths the run found (each now has its newest version in the
@@ -85,44 +90,54 @@ public struct SnapshotCatalog: Sendable {
     /// it could not open or list to the end, an entry it could not inspect): what lies at or under them is kept
     /// as it was, never called gone, and the snapshot is marked incomplete.
     public func finish(snapshotID: Int64, sourceID: Int64, seenPaths: [String], unreadPaths: [String], bytesUploaded: Int64) async throws {
-        let complete = unreadPaths.isEmpty
         try await CatalogError.wrapping("finish the run's snapshot") {
             try await client.withTransaction(logger: logger) { connection in
-                _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
-                // The seen paths travel as one array and stay a CTE: a temporary table cost PostgreSQL a relation
-                // and an index file created and unlinked per run (inode allocation showed in a second run's profile).
-                _ = try await connection.query("""
-                    WITH seen_paths AS MATERIALIZED (SELECT DISTINCT unnest(\(seenPaths)::text[]) AS path),
-                    this AS (SELECT number FROM snapshots WHERE id = \(snapshotID)),
-                    previous AS (
-                        SELECT p.path, p.file_id FROM snapshot_files(\(sourceID),
-                            (SELECT coalesce(max(s.number), 0) FROM snapshots s, this
-                             WHERE s.source_id = \(sourceID) AND s.finished_at IS NOT NULL AND s.number < this.number)::int) p),
-                    current AS (
-                        SELECT w.path, (SELECT f.id FROM objectstoragefiles f
-                                        WHERE f.source_id = \(sourceID) AND f.path = w.path AND f.deleted_at IS NULL
-                                        ORDER BY f.version DESC LIMIT 1) AS file_id
-                        FROM seen_paths w
-                        UNION ALL
-                        SELECT p.path, p.file_id FROM previous p
-                        WHERE NOT EXISTS (SELECT 1 FROM seen_paths w WHERE w.path = p.path)
-                          AND EXISTS (SELECT 1 FROM unnest(\(unreadPaths)::text[]) u(path)
-                                      WHERE u.path = '' OR p.path = u.path OR left(p.path, length(u.path) + 1) = u.path || '/')),
-                    changes AS (
-                        INSERT INTO snapshot_changes (snapshot_id, path, file_id)
-                        SELECT \(snapshotID), coalesce(c.path, p.path), c.file_id
-                        FROM current c FULL JOIN previous p ON p.path = c.path
-                        WHERE c.file_id IS DISTINCT FROM p.file_id
-                        RETURNING file_id)
-                    UPDATE snapshots SET finished_at = now(), complete = \(complete), bytes_uploaded = \(bytesUploaded),
-                        files = (SELECT count(*) FROM current WHERE file_id IS NOT NULL),
-                        bytes = (SELECT coalesce(sum(f.size_bytes), 0) FROM current c JOIN objectstoragefiles f ON f.id = c.file_id),
-                        files_changed = (SELECT count(*) FROM changes WHERE file_id IS NOT NULL),
-                        files_gone = (SELECT count(*) FROM changes WHERE file_id IS NULL)
-                    WHERE id = \(snapshotID)
-                    """, logger: logger)
+                try await finish(
+                    snapshotID: snapshotID, sourceID: sourceID, seenPaths: seenPaths, unreadPaths: unreadPaths, bytesUploaded: bytesUploaded,
+                    on: connection)
             }
         }
+    }
+
+    /// ``finish(snapshotID:sourceID:seenPaths:unreadPaths:bytesUploaded:)`` inside the caller's transaction (a browser
+    /// upload run closes in the transaction that finds its last upload stored).
+    func finish(
+        snapshotID: Int64, sourceID: Int64, seenPaths: [String], unreadPaths: [String], bytesUploaded: Int64, on connection: PostgresConnection
+    ) async throws {
+        let complete = unreadPaths.isEmpty
+        _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
+        // The seen paths travel as one array and stay a CTE: a temporary table cost PostgreSQL a relation
+        // and an index file created and unlinked per run (inode allocation showed in a second run's profile).
+        _ = try await connection.query("""
+            WITH seen_paths AS MATERIALIZED (SELECT DISTINCT unnest(\(seenPaths)::text[]) AS path),
+            this AS (SELECT number FROM snapshots WHERE id = \(snapshotID)),
+            previous AS (
+                SELECT p.path, p.file_id FROM snapshot_files(\(sourceID),
+                    (SELECT coalesce(max(s.number), 0) FROM snapshots s, this
+                     WHERE s.source_id = \(sourceID) AND s.finished_at IS NOT NULL AND s.number < this.number)::int) p),
+            current AS (
+                SELECT w.path, (SELECT f.id FROM objectstoragefiles f
+                                WHERE f.source_id = \(sourceID) AND f.path = w.path AND f.deleted_at IS NULL
+                                ORDER BY f.version DESC LIMIT 1) AS file_id
+                FROM seen_paths w
+                UNION ALL
+                SELECT p.path, p.file_id FROM previous p
+                WHERE NOT EXISTS (SELECT 1 FROM seen_paths w WHERE w.path = p.path)
+                  AND EXISTS (SELECT 1 FROM unnest(\(unreadPaths)::text[]) u(path)
+                              WHERE u.path = '' OR p.path = u.path OR left(p.path, length(u.path) + 1) = u.path || '/')),
+            changes AS (
+                INSERT INTO snapshot_changes (snapshot_id, path, file_id)
+                SELECT \(snapshotID), coalesce(c.path, p.path), c.file_id
+                FROM current c FULL JOIN previous p ON p.path = c.path
+                WHERE c.file_id IS DISTINCT FROM p.file_id
+                RETURNING file_id)
+            UPDATE snapshots SET finished_at = now(), complete = \(complete), bytes_uploaded = \(bytesUploaded),
+                files = (SELECT count(*) FROM current WHERE file_id IS NOT NULL),
+                bytes = (SELECT coalesce(sum(f.size_bytes), 0) FROM current c JOIN objectstoragefiles f ON f.id = c.file_id),
+                files_changed = (SELECT count(*) FROM changes WHERE file_id IS NOT NULL),
+                files_gone = (SELECT count(*) FROM changes WHERE file_id IS NULL)
+            WHERE id = \(snapshotID)
+            """, logger: logger)
     }
 
     /// The source's finished snapshots, oldest first.

@@ -34,6 +34,25 @@ public enum POSIXFile {
         return fd
     }
 
+    /// Opens a file for writing at chosen offsets (`pwrite`), creating it (empty) when it is missing.
+    public static func openForWriting(_ path: String, mode: mode_t = 0o600) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw FileIOError(operation: "open for writing", path: path, errno: errno) }
+        return fd
+    }
+
+    /// Cuts (or extends with zeros) the file to `length` bytes.
+    public static func truncate(fd: Int32, to length: Int64, path: String? = nil) throws {
+        guard ftruncate(fd, off_t(length)) == 0 else { throw FileIOError(operation: "truncate", path: path, errno: errno) }
+    }
+
+    /// The bytes an unprivileged writer may still put on the file system that holds `path`.
+    public static func availableBytes(onFileSystemOf path: String) throws -> Int64 {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { throw FileIOError(operation: "statvfs", path: path, errno: errno) }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
     public static func status(fd: Int32) throws -> stat {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw FileIOError(operation: "fstat", errno: errno) }

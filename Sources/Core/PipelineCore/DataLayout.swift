@@ -18,6 +18,10 @@ public struct DataLayout: Sendable, Hashable {
     /// but safe to delete: without it the next run asks the catalog about every file.
     public var uploadIndex: String { root + "/upload-index" }
 
+    /// The status server's partial files of browser uploads (tus), one per open upload. Not scratch: an upload
+    /// resumes from here after a restart (without it, its client sends the file again).
+    public var browserUploads: String { root + "/browser-uploads" }
+
     /// Scratch space, safe to delete while no program runs.
     public var scratch: String { root + "/tmp" }
     /// Disc-image members copied while hashed (the uploader reads a disc once).

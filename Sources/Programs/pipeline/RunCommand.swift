@@ -96,6 +96,7 @@ struct RunCommand: AsyncParsableCommand {
         var resolvedStatus = try StatusServerConfiguration.fromEnvironment(
             context.settings, host: host, port: port, token: context.configuration.statusToken, alertWebhookURL: context.configuration.alertWebhookURL)
         resolvedStatus.tierClasses = context.configuration.tierClasses
+        resolvedStatus.uploads.directory = context.layout.browserUploads
         let statusConfiguration = resolvedStatus
         let configuration = context.configuration
         // The three programs' routine lines would bury the progress; warnings and errors still show.

@@ -15,7 +15,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Without BACKUP_STATUS_TOKEN the server listens on loopback only. With it, the status routes (/, /api/status, \
             /metrics) need 'Authorization: Bearer <token>' or the cookie its form sets. The family routes (/login, \
-            /account, /api/sources, /files/{id}/download) need a user's session or personal token (see `uploader users`).
+            /account, /api/sources, /files/{id}/download, /upload and the tus uploads on /api/uploads) need a user's session \
+            or personal token (see `uploader users`). Browser uploads wait in <data dir>/browser-uploads until complete.
             """)
 
     @OptionGroup var options: GlobalOptions
@@ -32,6 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
             context.settings, host: host, port: port,
             token: context.configuration.statusToken, alertWebhookURL: context.configuration.alertWebhookURL)
         resolved.tierClasses = context.configuration.tierClasses
+        resolved.uploads.directory = context.layout.browserUploads
         let configuration = resolved
         let logger = context.logger
         try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: logger) { client, _ in

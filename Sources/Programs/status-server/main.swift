@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandSupport
 import PipelineCore
+import SystemIO
 
 /// The progress page, JSON API, metrics and alert watchdog.
 struct StatusServerCommand: AsyncParsableCommand, ProgramRole {
@@ -13,4 +14,7 @@ struct StatusServerCommand: AsyncParsableCommand, ProgramRole {
         defaultSubcommand: ServeCommand.self)
 }
 
+// Browser uploads write, fsync and hash files on NIO's thread pool: one thread per core would let two fsyncs stall
+// every login's bcrypt and every other upload behind them.
+BlockingThreadPool.sizeForFileIO()
 await CommandRunner.main(StatusServerCommand.self)

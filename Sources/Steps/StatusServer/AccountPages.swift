@@ -1,7 +1,7 @@
 import Catalog
 import Foundation
 
-/// The family side's pages: plain HTML forms, no script, readable on a phone.
+/// The family side's pages: plain HTML forms, no script (but the upload page's own, `UploadPage`), readable on a phone.
 enum AccountPages {
     static let head = """
         <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -39,6 +39,7 @@ enum AccountPages {
             <title>\(htmlEscape(user.name)) · family archive</title></head><body><h1>Family archive</h1>
             <p id="signed-in">Signed in as <strong>\(htmlEscape(user.name))</strong> (\(user.role.rawValue)).\(user.role == .admin ? " <a href=\"/admin\" id=\"admin-link\">Admin</a>" : "")</p>
             \(table)
+            <p><a href="/upload" id="upload-link">Upload files or a folder</a></p>
             <form method="post" action="/logout" class="inline">\(field)<button type="submit" id="logout">Log out</button></form>
             <form method="post" action="/logout-everywhere" class="inline">\(field)<button type="submit" id="logout-everywhere">Log out everywhere</button></form>
             </body></html>

@@ -17,8 +17,8 @@ import PostgresNIO
 enum FamilyRoutes {
     /// Paths TokenMiddleware leaves to these routes.
     static func isFamilyPath(_ path: String) -> Bool {
-        ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources", "/admin", "/register"].contains(path) || path.hasPrefix("/api/sources/")
-            || path.hasPrefix("/admin/") || path.hasPrefix("/invite/")
+        ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources", "/admin", "/register", "/upload", "/upload.js", "/api/uploads"].contains(path)
+            || path.hasPrefix("/api/sources/") || path.hasPrefix("/admin/") || path.hasPrefix("/invite/") || path.hasPrefix("/api/uploads/")
             || path.hasPrefix("/files/") || path.hasPrefix("/sources/") || path.hasPrefix("/api/files/") || path.hasPrefix("/share/") || path == "/static/live.js"
     }
 

@@ -15,10 +15,12 @@ import ObjectStore
 
 /// The status server: `GET /` (the page), `GET /api/status` (JSON), `GET /metrics` (Prometheus), `GET /healthz`
 /// (liveness and database reachability), the family accounts' login and API (`FamilyRoutes`: `/login`, `/logout`,
-/// `/account`, `/api/sources`), with the alert watchdog as one of its services. `POST /login` with `token=` is the
+/// `/account`, `/api/sources`), browser uploads over tus (`TusRoutes`: `/api/uploads`, the page `/upload`), with the
+/// alert watchdog and the uploads' storer as its services. `POST /login` with `token=` is the
 /// operator's token form when a token is set.
 ///
-/// `staging` is where `GET /files/{id}/download` reads staged files (nil: those downloads answer 409).
+/// `staging` is where `GET /files/{id}/download` reads staged files (nil: those downloads answer 409) and where browser
+/// uploads are stored (nil, or no `configuration.uploads.directory`: the upload routes answer 503).
 /// `onServerRunning` receives the bound port (useful with port 0). Run it with `try await app.runService()`.
 public func buildStatusApplication(
     configuration: StatusServerConfiguration, client: PostgresClient, logger: Logger, staging: (any ObjectStore)? = nil,
@@ -82,13 +84,25 @@ public func buildStatusApplication(
     // The family accounts: login, sessions, the caller's own sources (FamilyRoutes).
     let accounts = AccountService(client: client, logger: logger, settings: configuration.accounts)
     let familyAuth = FamilyAuth(accounts: accounts, behindTLSProxy: configuration.behindTLSProxy, clientAddressHeader: configuration.clientAddressHeader)
-    FamilyRoutes.add(
-        to: router, auth: familyAuth, family: FamilyCatalog(client: client, logger: logger), settings: configuration.accounts, staging: staging,
-        tokenLogin: tokenLogin)
+    let family = FamilyCatalog(client: client, logger: logger)
+    FamilyRoutes.add(to: router, auth: familyAuth, family: family, settings: configuration.accounts, staging: staging, tokenLogin: tokenLogin)
     AdminRoutes.add(to: router, auth: familyAuth, client: client, logger: logger)
+    // Browser uploads over tus (TusRoutes), stored into staging and the catalog by BrowserUploadStorer.
+    let uploads = configuration.uploads
+    var storer: BrowserUploadStorer?
+    var partials: PartialUploads?
+    if let directory = uploads.directory, let staging {
+        let files = PartialUploads(directory: directory, writeBufferBytes: uploads.writeBufferBytes)
+        partials = files
+        storer = BrowserUploadStorer(client: client, staging: staging, partials: files, logger: logger)
+    }
+    TusRoutes(auth: familyAuth, catalog: BrowserUploadCatalog(client: client, logger: logger), partials: partials, storer: storer, settings: uploads, logger: logger)
+        .add(to: router)
+    UploadPage.add(to: router, auth: familyAuth, family: family, uploadsEnabled: storer != nil)
 
     let appConfiguration = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: nil)
     var services: [any Service] = [SnapshotRefresher(cache: cache)]
+    if let storer { services.append(storer) }
     if let settings = configuration.watchdog {
         services.append(AlertWatchdog(client: client, settings: settings, webhookURL: configuration.alertWebhookURL, logger: logger))
     }

@@ -35,6 +35,10 @@ public struct StatusServerConfiguration: Sendable {
     /// The login rate limit and the session lifetime of the family accounts.
     public var accounts = AccountSettings()
 
+    /// Browser uploads over tus (`/api/uploads`): where partial files wait and the largest upload taken. Without a
+    /// directory (or without a staging store handed to `buildStatusApplication`) the upload routes answer 503.
+    public var uploads = BrowserUploadSettings()
+
     /// The default port (`BACKUP_STATUS_PORT`).
     public static let defaultPort = 8080
     /// The default host: every interface with a token, loopback only without one.
