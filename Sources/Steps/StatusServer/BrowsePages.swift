@@ -32,34 +32,47 @@ enum BrowsePages {
     }
 
     /// The answer to "may I destroy the original?", as `uploader audit` last gave it, and what changed since.
-    static func verdict(_ overview: FamilySourceOverview) -> (safe: Bool, html: String) {
+    struct Verdict {
+        let safe: Bool
+        /// One plain-text line (the live updates send it as it is).
+        let headline: String
+        /// What follows the headline on the page (HTML).
+        let details: String
+
+        var html: String {
+            "<div id=\"verdict\" class=\"\(safe ? "safe" : "not-safe")\"><strong>\(htmlEscape(headline))</strong>\(details)</div>"
+        }
+    }
+
+    static func verdict(_ overview: FamilySourceOverview) -> Verdict {
         let completion = overview.completion
+        let auditCommand = "<code>uploader audit --source \"\(htmlEscape(overview.label))\"</code>"
         if !completion.isFullyArchived {
             let reasons = completion.reasonsNotArchived.map { "<li>\(htmlEscape($0))</li>" }.joined()
             let failed = completion.notStored.prefix(20).map { "<li>\(htmlEscape($0.path)): \(htmlEscape($0.state))\($0.error.map { " — " + htmlEscape($0) } ?? "")</li>" }.joined()
-            return (false, "<div id=\"verdict\" class=\"not-safe\"><strong>Not safe to destroy the original yet.</strong><ul>\(reasons)\(failed)</ul></div>")
+            return Verdict(safe: false, headline: "Not safe to destroy the original yet.", details: "<ul>\(reasons)\(failed)</ul>")
         }
         guard let audit = overview.lastAudit else {
-            return (false, """
-                <div id="verdict" class="not-safe"><strong>Archived, not yet audited.</strong> Every file is recorded as archived; keep the
-                original until the audit has read the archive itself: <code>uploader audit --source "\(htmlEscape(overview.label))"</code>.</div>
+            return Verdict(safe: false, headline: "Archived, not yet audited.", details: """
+                 Every file is recorded as archived; keep the
+                original until the audit has read the archive itself: \(auditCommand).
                 """)
         }
         let when = Format.timestamp(audit.checkedAt)
         if let changed = overview.lastChange, changed > audit.checkedAt {
-            return (false, """
-                <div id="verdict" class="not-safe"><strong>Audited \(when), but files were added or archived since.</strong> Run the audit
-                again before destroying the original: <code>uploader audit --source "\(htmlEscape(overview.label))"</code>.</div>
+            return Verdict(safe: false, headline: "Audited \(when), but files were added or archived since.", details: """
+                 Run the audit
+                again before destroying the original: \(auditCommand).
                 """)
         }
         if audit.safe {
-            return (true, """
-                <div id="verdict" class="safe"><strong>Safe to destroy the original.</strong> The audit of \(when) found all \(audit.files)
-                files in the archive (\(audit.contentVerified) read back and hashed, \(audit.sizeChecked) checked by size and class).</div>
+            return Verdict(safe: true, headline: "Safe to destroy the original.", details: """
+                 The audit of \(when) found all \(audit.files)
+                files in the archive (\(audit.contentVerified) read back and hashed, \(audit.sizeChecked) checked by size and class).
                 """)
         }
         let problems = audit.problems.prefix(20).map { "<li>\(htmlEscape($0))</li>" }.joined()
-        return (false, "<div id=\"verdict\" class=\"not-safe\"><strong>Not safe: the audit of \(when) found problems.</strong><ul>\(problems)</ul></div>")
+        return Verdict(safe: false, headline: "Not safe: the audit of \(when) found problems.", details: "<ul>\(problems)</ul>")
     }
 
     static let style = "<style>.safe{background:#e6f4e6;padding:.5rem}.not-safe{background:#fbeaea;padding:.5rem}code{word-break:break-all}"

@@ -64,11 +64,8 @@ enum FamilyLiveRoutes {
     /// One line of JSON (SSE data may not span lines unprefixed).
     static func progressJSON(_ overview: FamilySourceOverview) -> String {
         let verdict = BrowsePages.verdict(overview)
-        let headline = verdict.html.range(of: "<strong>").flatMap { start in
-            verdict.html.range(of: "</strong>", range: start.upperBound..<verdict.html.endIndex).map { String(verdict.html[start.upperBound..<$0.lowerBound]) }
-        } ?? ""
         let object: [String: Any] = [
-            "states": overview.states, "files": overview.states.values.reduce(0, +), "safe": verdict.safe, "verdict": headline,
+            "states": overview.states, "files": overview.states.values.reduce(0, +), "safe": verdict.safe, "verdict": verdict.headline,
             "in_flight": overview.completion.inFlight,
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
