@@ -142,7 +142,7 @@ let package = Package(
         .target(
             name: "StatusServer",
             dependencies: [
-                "PipelineCore", "SystemIO", "Catalog", "Alerts", "Accounts", "ObjectStore", "Upload", .product(name: "Hummingbird", package: "hummingbird"),
+                "PipelineCore", "SystemIO", "Catalog", "Alerts", "Accounts", "ObjectStore", "Upload", "ArchiveFormat", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"), lifecycle, crypto, postgres, nioCore, logging,
             ],
             path: "Sources/Steps/StatusServer", swiftSettings: strictSettings),

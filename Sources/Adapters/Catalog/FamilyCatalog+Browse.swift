@@ -142,7 +142,7 @@ extension FamilyCatalog {
     /// Newest live versions only: no live row of the same path has a higher version.
     private static let listedColumns = """
         SELECT f.id, f.path, f.version, (SELECT count(*) FROM objectstoragefiles v WHERE v.source_id = f.source_id AND v.path = f.path AND v.deleted_at IS NULL),
-               f.size_bytes, \(EffectiveState.sql), (\(stagingKeyExpression)) IS NOT NULL
+               f.size_bytes, \(EffectiveState.sql), \(readableExpression)
         \(downloadJoins)
         WHERE f.deleted_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM objectstoragefiles n WHERE n.source_id = f.source_id AND n.path = f.path

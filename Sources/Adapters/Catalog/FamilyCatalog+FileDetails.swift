@@ -42,7 +42,7 @@ extension FamilyCatalog {
                 effectiveState: row.8, error: row.9, storage: row.10, storageKey: row.11, archiveKey: row.12, bundleID: row.13, bundleOffset: row.14,
                 storedSize: row.15, tier: row.16, encrypted: row.17, createdAt: row.18, archivedAt: row.19, duplicateOf: row.21,
                 duplicateOfHidden: row.20 != nil && row.21 == nil, transcodeID: row.22, originalID: row.23, versions: versions,
-                downloadable: download?.stagingKey != nil)
+                downloadable: download?.read != nil)
         }
     }
 }

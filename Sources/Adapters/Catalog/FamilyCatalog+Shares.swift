@@ -23,7 +23,7 @@ extension FamilyCatalog {
     public func createShare(fileID: Int64, tokenHash: String, lifetime: Duration, visibleTo user: AccountUser) async throws -> ShareOutcome? {
         try await CatalogError.wrapping("create a share link") {
             guard let download = try await download(fileID: fileID, visibleTo: user) else { return nil }
-            guard download.stagingKey != nil else { return .needsRestore }
+            guard download.read != nil else { return .needsRestore }
             let rows = try await client.query("""
                 INSERT INTO file_shares (token_hash, file_id, created_by, expires_at)
                 VALUES (\(tokenHash), \(fileID), \(user.id), now() + make_interval(secs => \(lifetime.seconds)))
@@ -71,14 +71,12 @@ extension FamilyCatalog {
     public func sharedDownload(tokenHash: String) async throws -> FamilyDownload? {
         try await CatalogError.wrapping("open a share link") {
             let rows = try await client.query("""
-                SELECT f.path, f.size_bytes, f.hash, \(unescaped: Self.stagingKeyExpression)
+                SELECT \(unescaped: Self.downloadColumns)
                 \(unescaped: Self.downloadJoins)
                 JOIN file_shares sh ON sh.file_id = f.id
                 WHERE sh.token_hash = \(tokenHash) AND sh.revoked_at IS NULL AND sh.expires_at > now() AND f.deleted_at IS NULL
                 """, logger: logger)
-            for try await (path, size, hash, key) in rows.decode((String, Int64, String?, String?).self) {
-                return FamilyDownload(path: path, size: size, hash: hash ?? "", stagingKey: hash == nil ? nil : key)
-            }
+            for try await row in rows.decode(DownloadRow.self) { return Self.download(row) }
             return nil
         }
     }

@@ -79,7 +79,7 @@ public struct FamilyCatalog: Sendable {
             }
             guard let sourceID else { return nil }
             let rows = try await client.query("""
-                SELECT f.id, f.path, f.version, f.size_bytes, f.state, (\(unescaped: Self.stagingKeyExpression)) IS NOT NULL
+                SELECT f.id, f.path, f.version, f.size_bytes, f.state, \(unescaped: Self.readableExpression)
                 \(unescaped: Self.downloadJoins)
                 WHERE f.source_id = \(sourceID) AND f.deleted_at IS NULL ORDER BY f.path, f.version
                 """, logger: logger)

@@ -8,7 +8,8 @@ import Synchronization
 import JobQueue
 
 /// Between batches: remove objects that transactions made unneeded, clean up after dead workers, carry out
-/// delete requests, sign download URLs, and refresh the catalog export.
+/// delete requests, sign download URLs, restore and cache what the browser asked for (`BrowserRestoreCaching`), and
+/// refresh the catalog export.
 extension ArchiveHandler {
     public func housekeeping(context: JobContext, drained: Bool) async throws {
         let catalog = ArchiveCatalog(client: context.client, logger: context.logger)
@@ -38,6 +39,11 @@ extension ArchiveHandler {
             let signed = try await SignedURLRefresh.run(
                 catalog: SignedURLCatalog(client: context.client, logger: context.logger), staging: staging, archive: archive, logger: context.logger)
             if signed > 0 { context.logger.debug("download URLs signed", metadata: ["files": "\(signed)"]) }
+            _ = try await BrowserRestoreCaching(
+                catalog: BrowserRestoreCatalog(client: context.client, logger: context.logger),
+                restoreRequests: RestoreCatalog(client: context.client, logger: context.logger), archive: archive, staging: staging,
+                workDirectory: configuration.workDirectory, logger: context.logger
+            ).run()
         }
         if leftoversDue {
             do {

@@ -159,16 +159,3 @@ enum RestorePlanner {
         return (order.map { objects[$0]! }, problems)
     }
 }
-
-/// How long a restore of `storageClass` takes at most with `tier` (AWS's published upper bounds).
-public func expectedRestoreTime(storageClass: String?, tier: RestoreTier) -> Duration {
-    let hours: Double
-    switch (storageClass ?? "DEEP_ARCHIVE", tier) {
-    case ("GLACIER", .expedited): hours = 5.0 / 60
-    case ("GLACIER", .standard): hours = 5
-    case ("GLACIER", .bulk): hours = 12
-    case (_, .bulk): hours = 48
-    default: hours = 12
-    }
-    return .seconds(Int64(hours * 3600))
-}

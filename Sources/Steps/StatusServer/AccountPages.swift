@@ -39,7 +39,7 @@ enum AccountPages {
             <title>\(htmlEscape(user.name)) · family archive</title></head><body><h1>Family archive</h1>
             <p id="signed-in">Signed in as <strong>\(htmlEscape(user.name))</strong> (\(user.role.rawValue)).\(user.role == .admin ? " <a href=\"/admin\" id=\"admin-link\">Admin</a>" : "")</p>
             \(table)
-            <p><a href="/upload" id="upload-link">Upload files or a folder</a></p>
+            <p><a href="/upload" id="upload-link">Upload files or a folder</a> · <a href="/restores" id="restores-link">Restores</a></p>
             <form method="post" action="/logout" class="inline">\(field)<button type="submit" id="logout">Log out</button></form>
             <form method="post" action="/logout-everywhere" class="inline">\(field)<button type="submit" id="logout-everywhere">Log out everywhere</button></form>
             </body></html>

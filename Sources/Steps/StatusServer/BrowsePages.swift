@@ -93,6 +93,7 @@ enum BrowsePages {
             <p id="live" data-events="/api/sources/\(encode(overview.label))/events"></p><script src="/static/live.js" defer></script>
             \(verdict(overview).html)
             \(sourceDeletes(overview, actions: actions))
+            \(actions.csrf.map { RestorePages.form(label: overview.label, directory: dir, what: dir.isEmpty ? "the whole source" : "this folder", csrf: $0) } ?? "")
             <form method="get" action="\(sourceLink(overview.label))" id="search"><label>Search by name
             <input name="q" value="\(htmlEscape(query ?? ""))"></label><button type="submit">Search</button></form>
             """
@@ -178,7 +179,8 @@ enum BrowsePages {
             row("Transcode of", file.originalID.map { "<a href=\"/files/\($0)\" id=\"original-link\">file \($0)</a>" }),
             row("Added", Format.timestamp(file.createdAt)),
             row("Archived", file.archivedAt.map(Format.timestamp)),
-            row("Download", file.downloadable ? "<a href=\"/files/\(file.id)/download\" id=\"download\">download</a>" : "needs a restore first (uploader restore)"),
+            row("Download", file.downloadable ? "<a href=\"/files/\(file.id)/download\" id=\"download\">download</a>"
+                : file.encrypted ? "encrypted with your key: <code>uploader restore --identity</code> on a computer that holds it" : "needs a restore first (below)"),
         ].joined()
         let name = (file.path as NSString).lastPathComponent
         var delete = ""
@@ -188,8 +190,10 @@ enum BrowsePages {
         } else if let csrf = actions.csrf {
             delete = "<p>" + form("/files/\(file.id)/delete", "Delete this file", csrf: csrf, id: "delete") + "</p>"
         }
+        let restore = !file.downloadable && !file.encrypted && file.hash != nil
+            ? actions.csrf.map { RestorePages.form(label: file.sourceLabel, fileID: file.id, what: "this file", csrf: $0) } ?? "" : ""
         return AccountPages.head + style
-            + "<title>\(htmlEscape(name)) · family archive</title></head><body><h1>\(htmlEscape(name))</h1><table id=\"details\">\(rows)</table>\(delete)"
+            + "<title>\(htmlEscape(name)) · family archive</title></head><body><h1>\(htmlEscape(name))</h1><table id=\"details\">\(rows)</table>\(restore)\(delete)"
             + shareSection(file, actions: actions) + "</body></html>"
     }
 

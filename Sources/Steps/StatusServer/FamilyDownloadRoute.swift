@@ -23,29 +23,45 @@ enum FamilyDownloadRoute {
         }
     }
 
-    /// Streams `download` from staging, verified on the way; 409 when its bytes need a restore first.
+    /// Streams `download` from staging (its own copy, or a browser restore's cached copy of its archive object),
+    /// verified on the way; 409 when its bytes need a restore first.
     static func stream(_ download: FamilyDownload, from staging: (any ObjectStore)?) async throws -> Response {
-        guard let key = download.stagingKey, let staging else {
+        guard let read = download.read, let staging else {
             var response = Response.text(
-                #"{"error":"this file is not readable now: it needs a restore first (uploader restore; not yet from the browser)"}"# + "\n",
+                #"{"error":"this file is not readable now: restore it first (the Restore button on its page, or uploader restore)"}"# + "\n",
                 contentType: "application/json")
             response.status = .conflict
             return response
         }
-        let object = try await staging.get(key, range: nil)
-        guard object.contentLength == download.size else {
-            throw HTTPError(.internalServerError, message: "the stored copy is not the size the catalog records")
-        }
-        let name = (download.path as NSString).lastPathComponent
-        let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "download"
+        let body = try await bytes(of: download, read: read, from: staging)
+        let encoded = download.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "download"
         var headers: HTTPFields = [
             .contentType: "application/octet-stream", .contentLength: String(download.size),
             .contentDisposition: "attachment; filename*=UTF-8''\(encoded)",
         ]
         headers[.cacheControl] = "no-store"
-        return Response(
-            status: .ok, headers: headers,
-            body: ResponseBody(asyncSequence: VerifiedByteStream(base: object.body, expectedSHA256: download.hash, expectedSize: download.size)))
+        return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: body))
+    }
+
+    /// The file's bytes as a verified stream: the whole staging object, or its range of a cached copy.
+    static func bytes(of download: FamilyDownload, read: FamilyDownload.Read, from staging: any ObjectStore) async throws -> VerifiedByteStream {
+        let object: ObjectDownload
+        switch read {
+        case .staging(let key):
+            object = try await staging.get(key, range: nil)
+            guard object.contentLength == download.size else {
+                throw HTTPError(.internalServerError, message: "the stored copy is not the size the catalog records")
+            }
+        case .cached(let key, let offset):
+            if download.size == 0 {
+                return VerifiedByteStream(base: nil, expectedSHA256: download.hash, expectedSize: 0)
+            }
+            object = try await staging.get(key, range: ByteRange(first: offset, last: offset + download.size - 1))
+            guard object.contentLength == download.size else {
+                throw HTTPError(.internalServerError, message: "the restored copy is shorter than the catalog records")
+            }
+        }
+        return VerifiedByteStream(base: object.body, expectedSHA256: download.hash, expectedSize: download.size)
     }
 }
 
@@ -56,14 +72,15 @@ struct VerifiedByteStream: AsyncSequence, Sendable {
         let description = "the stored bytes do not match the catalog's SHA-256; the download was cut"
     }
 
-    let base: ObjectByteStream
+    /// nil for no bytes at all (an empty file read from a cached copy needs no request).
+    let base: ObjectByteStream?
     let expectedSHA256: String
     let expectedSize: Int64
 
     /// Holds one chunk back, so that the last bytes go out only after the whole content was checked: a mismatch
     /// leaves the response short of its Content-Length, which every client reports as an incomplete download.
     struct AsyncIterator: AsyncIteratorProtocol {
-        var base: ObjectByteStream.AsyncIterator
+        var base: ObjectByteStream.AsyncIterator?
         var hasher = SHA256()
         var count: Int64 = 0
         var held: ByteBuffer?
@@ -73,7 +90,7 @@ struct VerifiedByteStream: AsyncSequence, Sendable {
 
         mutating func next() async throws -> ByteBuffer? {
             while !finished {
-                guard let chunk = try await base.next() else {
+                guard let chunk = try await base?.next() else {
                     finished = true
                     guard count == expectedSize, Array(hasher.finalize()).hexString == expectedSHA256 else { throw Mismatch() }
                     defer { held = nil }
@@ -91,6 +108,6 @@ struct VerifiedByteStream: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: base.makeAsyncIterator(), expectedSHA256: expectedSHA256, expectedSize: expectedSize)
+        AsyncIterator(base: base?.makeAsyncIterator(), expectedSHA256: expectedSHA256, expectedSize: expectedSize)
     }
 }

@@ -17,7 +17,8 @@ import PostgresNIO
 enum FamilyRoutes {
     /// Paths TokenMiddleware leaves to these routes.
     static func isFamilyPath(_ path: String) -> Bool {
-        ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources", "/admin", "/register", "/upload", "/upload.js", "/api/uploads"].contains(path)
+        ["/login", "/logout", "/logout-everywhere", "/account", "/api/sources", "/admin", "/register", "/upload", "/upload.js", "/api/uploads",
+         "/restores", "/api/restores"].contains(path) || path.hasPrefix("/restores/") || path.hasPrefix("/api/restores/")
             || path.hasPrefix("/api/sources/") || path.hasPrefix("/admin/") || path.hasPrefix("/invite/") || path.hasPrefix("/api/uploads/")
             || path.hasPrefix("/files/") || path.hasPrefix("/sources/") || path.hasPrefix("/api/files/") || path.hasPrefix("/share/") || path == "/static/live.js"
     }
@@ -97,6 +98,7 @@ enum FamilyRoutes {
         FamilyBrowseRoutes.add(to: router, auth: auth, family: family)
         FamilyDeleteRoutes.add(to: router, auth: auth, family: family)
         FamilyShareRoutes.add(to: router, auth: auth, family: family, staging: staging)
+        FamilyRestoreRoutes.add(to: router, auth: auth, family: family, staging: staging)
         FamilyLiveRoutes.add(to: router, auth: auth, family: family)
     }
 
