@@ -61,7 +61,7 @@ struct BrowserUploadClientTests {
         }
     }
 
-    @Test("Chromium: log in, upload a 50 MB file and a folder in 5 MiB chunks with the connection cut mid-way, resumed; bytes downloaded back equal")
+    @Test("Chromium: log in, upload a 50 MB file and a folder in 5 MiB chunks with the connection cut mid-way, resumed; bytes downloaded back equal; archived, restored from the page, downloaded by the browser, equal; uncached")
     func chromium() async throws {
         let chromium = try #require(BrowserTests.chromium, "Chromium is not installed: apt-get install chromium")
         try #require(FileManager.default.isExecutableFile(atPath: Self.chromedriver), "chromedriver is not installed: apt-get install chromium-driver")
@@ -79,6 +79,7 @@ struct BrowserUploadClientTests {
                 // The fourth chunk's connection drops half-way.
                 try await proxy.inject([FaultProxy.Rule("any", "cut-request", times: 1, method: "PATCH", skip: 3)])
                 try Self.seleniumScript.write(toFile: work.path + "/drive.py", atomically: true, encoding: .utf8)
+                try Self.browserHelpers.write(toFile: work.path + "/browser.py", atomically: true, encoding: .utf8)
                 let run = try await runPolling("/usr/bin/timeout", [
                     "600", "/usr/bin/env", "python3", work.path + "/drive.py", proxy.endpoint, "ann", UploadFixture.password, work.path + "/holiday.mov",
                     work.path + "/Letters", work.path + "/profile", chromium, Self.chromedriver,
@@ -106,6 +107,31 @@ struct BrowserUploadClientTests {
                 let bytes = Array(buffer: try await response.body.collect(upTo: 64 << 20))
                 #expect(response.status.code == 200 && bytes.count == big.count && bytes == big)
                 #expect(lines["download_link"] == "/files/\(movie.id)/download", "the page links the stored file")
+
+                // Archived to DEEP_ARCHIVE by the real archiver; then, in the browser: restore it, download it, uncache it.
+                let archived = try await fixture.harness.archiveOnce()
+                #expect(archived.status == 0, "\(archived.output)")
+                #expect(try await fixture.harness.rows().first { $0.id == movie.id }?.state == "archived")
+                try Self.restoreScript.write(toFile: work.path + "/restore.py", atomically: true, encoding: .utf8)
+                func drive(_ phase: String, _ argument: String) async throws -> [String: String] {
+                    let run = try await runPolling("/usr/bin/timeout", [
+                        "300", "/usr/bin/env", "python3", work.path + "/restore.py", phase, server, "ann", UploadFixture.password, argument,
+                        work.path + "/downloads", work.path + "/profile-\(phase)", chromium, Self.chromedriver,
+                    ])
+                    #expect(run.status == 0, "\(phase): \(run.output.suffix(3000))")
+                    return Self.values(run.output)
+                }
+                let asked = try await drive("ask", String(movie.id))
+                #expect(asked["file_state"]?.hasPrefix("archived") == true, "the page shows it archived: \(asked)")
+                #expect(asked["restore_state"]?.hasPrefix("Being restored") == true, "\(asked)")
+                #expect(asked["restore_tier"]?.hasPrefix("Bulk") == true, "the cost class is shown: \(asked)")
+                let restorePath = try #require(asked["restore_path"])
+                #expect(try await fixture.harness.archiveOnce().status == 0)
+                let fetched = try await drive("fetch", restorePath)
+                #expect(fetched["restore_state"]?.hasPrefix("Ready to download") == true, "\(fetched)")
+                let saved = try #require(fetched["downloaded"], "\(fetched)")
+                #expect(FileManager.default.contents(atPath: saved).map { Array($0) == big } == true, "the restored download equals the upload")
+                #expect(fetched["after_uncache"]?.hasPrefix("Uncached by ann") == true, "\(fetched)")
             }
         }
     }
@@ -140,26 +166,84 @@ struct BrowserUploadClientTests {
         print("final_offset=%d" % second.offset)
         """#
 
-    static let seleniumScript = #"""
-        import json, sys, time
+    /// `ask FILE_ID`: logs in, opens the file's page, asks for a restore; `fetch /restores/N`: opens the restore,
+    /// downloads the file into the downloads directory (Chromium's own download), then uncaches it.
+    static let restoreScript = #"""
+        import os, sys
+        from selenium.webdriver.common.by import By
+        from browser import start, log_in
+        phase, base, user, password, argument, downloads, profile, chromium, chromedriver = sys.argv[1:10]
+        os.makedirs(downloads, exist_ok=True)
+        driver, wait_for, path = start(chromium, chromedriver, profile, downloads)
+        try:
+            log_in(driver, wait_for, path, base, user, password)
+            if phase == "ask":
+                driver.get(base + "/files/" + argument)
+                print("file_state=" + driver.find_element(By.CSS_SELECTOR, "#file-state td").text)
+                driver.find_element(By.ID, "restore").click()
+                wait_for(lambda: path().startswith("/restores/"))
+                print("restore_path=" + path())
+                print("restore_state=" + driver.find_element(By.CSS_SELECTOR, "#restore-state td").text)
+                print("restore_tier=" + driver.find_element(By.CSS_SELECTOR, "#restore-tier-text td").text)
+            else:
+                driver.get(base + argument)
+                print("restore_state=" + driver.find_element(By.CSS_SELECTOR, "#restore-state td").text)
+                driver.find_element(By.ID, "restore-download").click()
+                # Chromium writes to a hidden temporary name or NAME.crdownload, then renames.
+                def saved():
+                    return [n for n in os.listdir(downloads) if not n.startswith(".") and not n.endswith(".crdownload")]
+                def finished():
+                    partial = [n for n in os.listdir(downloads) if n.startswith(".") or n.endswith(".crdownload")]
+                    return saved() and not partial
+                wait_for(finished, 240)
+                print("downloaded=" + os.path.join(downloads, saved()[0]))
+                driver.find_element(By.ID, "uncache").click()
+                wait_for(lambda: "Uncached" in driver.find_element(By.CSS_SELECTOR, "#restore-state td").text)
+                print("after_uncache=" + driver.find_element(By.CSS_SELECTOR, "#restore-state td").text)
+        finally:
+            driver.quit()
+        """#
+
+    /// What both Selenium scripts share (written beside them as `browser.py`): Debian's Chromium, headless, with its
+    /// own profile (and a download directory), a polling wait, and the page's path.
+    static let browserHelpers = #"""
+        import time
         from selenium import webdriver
+        from selenium.webdriver.common.by import By
         from selenium.webdriver.chrome.options import Options
         from selenium.webdriver.chrome.service import Service
+        def start(chromium, chromedriver, profile, downloads=None):
+            options = Options()
+            options.binary_location = chromium
+            for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=" + profile]:
+                options.add_argument(flag)
+            if downloads:
+                options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
+            driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+            def wait_for(condition, timeout=60):
+                deadline = time.time() + timeout
+                while time.time() < deadline:
+                    if condition(): return
+                    time.sleep(0.2)
+                raise SystemExit("timed out; page: " + driver.current_url)
+            def path():
+                return driver.execute_script("return location.pathname")
+            return driver, wait_for, path
+        def log_in(driver, wait_for, path, base, user, password):
+            driver.set_page_load_timeout(60)
+            driver.get(base + "/login")
+            driver.find_element(By.NAME, "username").send_keys(user)
+            driver.find_element(By.NAME, "password").send_keys(password)
+            driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+            wait_for(lambda: path() == "/account")
+        """#
+
+    static let seleniumScript = #"""
+        import json, sys, time
         from selenium.webdriver.common.by import By
+        from browser import start, log_in
         base, user, password, big, folder, profile, chromium, chromedriver = sys.argv[1:9]
-        options = Options()
-        options.binary_location = chromium
-        for flag in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--user-data-dir=" + profile]:
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service(chromedriver), options=options)
-        def wait_for(condition, timeout=60):
-            deadline = time.time() + timeout
-            while time.time() < deadline:
-                if condition(): return
-                time.sleep(0.2)
-            raise SystemExit("timed out; page: " + driver.current_url)
-        def path():
-            return driver.execute_script("return location.pathname")
+        driver, wait_for, path = start(chromium, chromedriver, profile)
         def upload(field, value, timeout):
             driver.find_element(By.ID, field).send_keys(value)
             driver.find_element(By.ID, "upload-button").click()
@@ -167,12 +251,7 @@ struct BrowserUploadClientTests {
             wait_for(lambda: driver.execute_script("return window.uploadStats.done"), timeout)
             return driver.execute_script("return window.uploadStats")
         try:
-            driver.set_page_load_timeout(60)
-            driver.get(base + "/login")
-            driver.find_element(By.NAME, "username").send_keys(user)
-            driver.find_element(By.NAME, "password").send_keys(password)
-            driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
-            wait_for(lambda: path() == "/account")
+            log_in(driver, wait_for, path, base, user, password)
             print("after_login_path=" + path())
             driver.find_element(By.ID, "upload-link").click()
             wait_for(lambda: path() == "/upload" and driver.execute_script("return !!window.uploadStats"))

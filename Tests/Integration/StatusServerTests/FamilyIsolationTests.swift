@@ -1,6 +1,7 @@
 import Accounts
 import Catalog
 import Foundation
+import NIOHTTP1
 import PipelineCore
 import PostgresNIO
 import StatusServer
@@ -54,6 +55,7 @@ struct FamilyIsolationTests {
             let aliceToken = try await accounts.issueToken(userName: "alice", tokenName: "laptop")
             let rootToken = try await accounts.issueToken(userName: "root", tokenName: "script")
             let catalogSources = sources
+            let userIDs = ids
             try await withStatusRoutes(try testConfiguration(), client: client) { base in
                 var random = SplitMix(seed: seed ^ 0x5EED)
                 let bobCookie = try await LoginForm.open(base).logIn(base, username: "bob", password: Self.password)
@@ -107,6 +109,8 @@ struct FamilyIsolationTests {
                         }
                     }
                 }
+                try await Self.checkRestores(base: base, callers: callers, sources: catalogSources, userIDs: userIDs, client: client, seed: seed)
+
                 // Bob's page lists his sources and nobody else's.
                 let page = try await request(base + "/account", headers: [("Cookie", bobCookie)]).body
                 for source in catalogSources where source.owner == "bob" {
@@ -124,6 +128,53 @@ struct FamilyIsolationTests {
                 #expect(try await request(base + "/api/sources", headers: [callers[0].header]).status == 401, "a revoked token opens nothing")
             }
         }
+    }
+
+    struct RestoreRef { let id: Int64; let asker: String }
+
+    /// Restores: each asked for by the source's owner (root for an ownerless one); only the asker and the admin see
+    /// it, and asking for one of another's source is the same 404.
+    static func checkRestores(
+        base: RouterBase, callers: [(name: String, admin: Bool, header: (String, String))], sources catalogSources: [Source], userIDs: [String: Int64],
+        client: PostgresClient, seed: UInt64
+    ) async throws {
+        let family = FamilyCatalog(client: client, logger: logger)
+        var restores: [RestoreRef] = []
+        for source in catalogSources {
+            let asker = source.owner ?? "root"
+            let user = AccountUser(id: userIDs[asker]!, name: asker, role: asker == "root" ? .admin : .member)
+            if case .created(let id)? = try await family.requestRestore(
+                sourceLabel: source.label, fileID: nil, directory: "", tier: "Bulk", days: 1, expectedReady: { _ in .seconds(3600) }, visibleTo: user)
+            {
+                restores.append(RestoreRef(id: id, asker: asker))
+            }
+        }
+        let unknownRestore = try await request(base + "/api/restores/999999999", headers: [callers[0].header])
+        #expect(unknownRestore.status == 404)
+        for caller in callers {
+            let bySession = caller.header.0 == "Cookie"
+            for restore in restores {
+                let mine = caller.admin || restore.asker == caller.name
+                for path in ["/api/restores/\(restore.id)", "/restores/\(restore.id)/download"] + (bySession ? ["/restores/\(restore.id)"] : []) {
+                    let answer = try await request(base + path, headers: [caller.header])
+                    #expect(mine ? answer.status != 404 : answer.status == 404, "seed \(seed): \(caller.name) on \(path) of \(restore.asker)")
+                    if !mine && path.hasPrefix("/api/") { #expect(answer.body == unknownRestore.body) }
+                }
+                if !bySession {
+                    let uncache = try await request(base + "/restores/\(restore.id)/uncache", method: .POST, headers: [caller.header])
+                    #expect(mine ? uncache.status == 200 : uncache.status == 404, "seed \(seed): \(caller.name) uncaching \(restore.asker)'s")
+                }
+            }
+            guard !bySession else { continue }
+            for source in catalogSources {
+                let asked = try await request(
+                    base + "/restores", method: .POST, headers: [caller.header, ("Content-Type", LoginForm.type)],
+                    body: "source=\(Self.encode(source.label))&dir=")
+                let mine = caller.admin || source.owner == caller.name
+                #expect(mine ? asked.status != 404 : asked.status == 404, "seed \(seed): \(caller.name) asking for \(source.label)")
+            }
+        }
+
     }
 
     static func encode(_ label: String) -> String {
