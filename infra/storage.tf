@@ -52,8 +52,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "staging" {
     }
   }
 
-  # No expiration rule: a staging object may be the only copy of a file that waits (a failed row a person has not
-  # looked at yet, an archiver that was down for weeks). The archiver removes staging copies itself once their
+  # Browser restores' copies (cache/restore-N/…) are never the only copy of anything (the archive holds it) and
+  # live at most 30 days; the archiver deletes them when their restore ends. This catches any it never could.
+  rule {
+    id     = "expire-browser-restore-copies"
+    status = "Enabled"
+    filter {
+      prefix = "cache/"
+    }
+    expiration {
+      days = 32
+    }
+  }
+
+  # No other expiration rule: a staging object may be the only copy of a file that waits (a failed row a person has
+  # not looked at yet, an archiver that was down for weeks). The archiver removes staging copies itself once their
   # content is archived; nothing here may delete bytes a row still needs.
 }
 
