@@ -32,6 +32,8 @@ public struct BrowserUpload: Sendable, Hashable {
     /// Once stored: the path's newest row and what became of it (`staged`, `duplicate`, `unchanged`, `unreadable`).
     public let fileID: Int64?
     public let outcome: String?
+    /// When a byte last arrived (or the upload was made): an upload idle too long expires.
+    public let updatedAt: Date
 }
 
 /// What asking for a new upload gave.
@@ -62,7 +64,7 @@ public struct BrowserUploadCatalog: Sendable {
 
     static let columns = """
         u.id, u.owner_id, u.source_id, s.label, u.path, u.length, u.received, u.metadata, u.modified_at, u.state, u.attempts, u.error,
-        u.file_id, u.outcome
+        u.file_id, u.outcome, u.updated_at
         """
 
     /// A new upload of `length` bytes to `path` in the owner's source `label` (created with `note` when new; an
@@ -215,6 +217,35 @@ public struct BrowserUploadCatalog: Sendable {
         }
     }
 
+    /// Uploads still receiving that got no byte for `idle` (tus `expiration`): each row goes, in a transaction that
+    /// ends the source's browser run when it was its last open upload, exactly as a terminated one. Returns their ids
+    /// (the caller removes the partial files).
+    public func expire(idle: Duration) async throws -> [String] {
+        try await CatalogError.wrapping("expire idle browser uploads") {
+            let seconds = Double(idle.components.seconds)
+            var candidates: [(String, Int64)] = []
+            for try await row in try await client.query("""
+                SELECT id, source_id FROM browser_uploads
+                WHERE state = 'receiving' AND updated_at < now() - make_interval(secs => \(seconds)) ORDER BY updated_at LIMIT 100
+                """, logger: logger).decode((String, Int64).self) { candidates.append(row) }
+            var expired: [String] = []
+            for (id, sourceID) in candidates {
+                let gone = try await client.withTransaction(logger: logger) { connection -> Bool in
+                    _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
+                    var deleted = false
+                    for try await _ in try await connection.query("""
+                        DELETE FROM browser_uploads
+                        WHERE id = \(id) AND state = 'receiving' AND updated_at < now() - make_interval(secs => \(seconds)) RETURNING 1
+                        """, logger: logger).decode(Int.self) { deleted = true }
+                    if deleted { _ = try await finishRunIfIdle(sourceID: sourceID, on: connection) }
+                    return deleted
+                }
+                if gone { expired.append(id) }
+            }
+            return expired
+        }
+    }
+
     // MARK: Inside transactions
 
     private func openUploads(sourceID: Int64, on connection: PostgresConnection) async throws -> Int64 {
@@ -279,13 +310,13 @@ public struct BrowserUploadCatalog: Sendable {
 
     private func decode(_ rows: PostgresRowSequence) async throws -> [BrowserUpload] {
         var uploads: [BrowserUpload] = []
-        for try await (id, owner, source, label, path, length, received, metadata, modified, state, attempts, error, fileID, outcome)
-            in rows.decode((String, Int64, Int64, String, String, Int64, Int64, String, Date, String, Int32, String?, Int64?, String?).self)
+        for try await (id, owner, source, label, path, length, received, metadata, modified, state, attempts, error, fileID, outcome, updated)
+            in rows.decode((String, Int64, Int64, String, String, Int64, Int64, String, Date, String, Int32, String?, Int64?, String?, Date).self)
         {
             uploads.append(BrowserUpload(
                 id: id, ownerID: owner, sourceID: source, sourceLabel: label, path: path, length: length, received: received, metadata: metadata,
                 modifiedAt: modified, state: BrowserUploadState(rawValue: state) ?? .receiving, attempts: Int(attempts), error: error,
-                fileID: fileID, outcome: outcome))
+                fileID: fileID, outcome: outcome, updatedAt: updated))
         }
         return uploads
     }

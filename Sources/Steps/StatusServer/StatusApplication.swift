@@ -94,7 +94,7 @@ public func buildStatusApplication(
     if let directory = uploads.directory, let staging {
         let files = PartialUploads(directory: directory, writeBufferBytes: uploads.writeBufferBytes)
         partials = files
-        storer = BrowserUploadStorer(client: client, staging: staging, partials: files, logger: logger)
+        storer = BrowserUploadStorer(client: client, staging: staging, partials: files, expireAfter: configuration.uploads.expireAfter, logger: logger)
     }
     TusRoutes(auth: familyAuth, catalog: BrowserUploadCatalog(client: client, logger: logger), partials: partials, storer: storer, settings: uploads, logger: logger)
         .add(to: router)

@@ -21,7 +21,7 @@ struct TusProtocolTests {
                 let options = try await request(base + "/api/uploads", method: .OPTIONS)
                 #expect(options.status == 204)
                 #expect(options.headers["Tus-Version"].first == "1.0.0")
-                #expect(options.headers["Tus-Extension"].first == "creation,termination")
+                #expect(options.headers["Tus-Extension"].first == "creation,termination,expiration")
                 #expect(options.headers["Tus-Max-Size"].first == String(512 << 20))
 
                 let metadata = tusMetadata(["source": "Ann's laptop", "path": "docs/report é.bin", "notes": "from the browser", "modified": "1700000000123"])
@@ -242,6 +242,51 @@ struct TusProtocolTests {
                 #expect(try await request(base + location, method: .DELETE, headers: [fixture.annAuth, tusVersion]).status == 204,
                         "a stored upload's record can be dropped; the file stays")
                 #expect(try await fixture.harness.rows().contains { $0.id == row.id })
+            }
+        }
+    }
+
+    @Test("expiration: Upload-Expires on creation, PATCH and HEAD; an upload idle past it is removed with its partial file, an active one is kept")
+    func expiration() async throws {
+        try await withUploadFixture(.file) { fixture in
+            var configuration = try fixture.configuration()
+            configuration.uploads.expireAfter = .seconds(20)
+            try await withStatusServer(configuration, client: fixture.client, staging: fixture.harness.staging) { base async throws in
+                let options = try await request(base + "/api/uploads", method: .OPTIONS)
+                #expect(options.headers["Tus-Extension"].first?.split(separator: ",").contains("expiration") == true)
+                let formatter = DateFormatter()
+                formatter.locale = Locale(identifier: "en_US_POSIX")
+                formatter.timeZone = TimeZone(identifier: "GMT")
+                formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+                func expires(_ result: HTTPResult) -> Date? { result.headers["Upload-Expires"].first.flatMap { formatter.date(from: $0) } }
+
+                let metadata = tusMetadata(["source": "Idle", "path": "idle.bin"])
+                let created = try await request(base + "/api/uploads", method: .POST, headers: [
+                    fixture.annAuth, tusVersion, ("Upload-Length", "1000"), ("Upload-Metadata", metadata)])
+                #expect(created.status == 201)
+                let idle = try #require(created.headers["Location"].first)
+                let first = try #require(expires(created), "creation answers Upload-Expires: \(created.headers)")
+                #expect(abs(first.timeIntervalSinceNow - 20) < 5, "\(first)")
+                let patched = try await patchUpload(base, idle, auth: fixture.annAuth, offset: 0, bytes: ArraySlice(repeating: 7, count: 400))
+                #expect(patched.status == 204 && expires(patched) != nil)
+                #expect(expires(try await request(base + idle, method: .HEAD, headers: [fixture.annAuth, tusVersion])) != nil)
+                let active = try await createUpload(base, auth: fixture.annAuth, length: 1000, metadata: tusMetadata(["source": "Idle", "path": "active.bin"]))
+
+                // The first one gets nothing for longer than its expiry; the other keeps receiving.
+                let idleID = String(idle.dropFirst("/api/uploads/".count))
+                try await exec(fixture.client, "UPDATE browser_uploads SET updated_at = now() - interval '1 minute' WHERE id = '\(idleID)'")
+                #expect(fixture.partialSize(idleID) == 400)
+                let deadline = ContinuousClock.now + .seconds(30)
+                while fixture.partialSize(idleID) != nil, ContinuousClock.now < deadline {
+                    #expect(try await patchUpload(base, active, auth: fixture.annAuth, offset: try await headOffset(base, active, auth: fixture.annAuth) ?? 0,
+                                                  bytes: ArraySlice(repeating: 1, count: 10)).status == 204)
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+                #expect(fixture.partialSize(idleID) == nil, "the idle upload's partial file was removed")
+                #expect(try await request(base + idle, method: .HEAD, headers: [fixture.annAuth, tusVersion]).status == 404)
+                #expect(try await patchUpload(base, idle, auth: fixture.annAuth, offset: 400, bytes: ArraySlice(repeating: 7, count: 600)).status == 404,
+                        "an expired upload cannot be resumed")
+                #expect(try await headOffset(base, active, auth: fixture.annAuth) != nil, "the active upload is kept")
             }
         }
     }

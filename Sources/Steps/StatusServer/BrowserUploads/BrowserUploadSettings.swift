@@ -10,8 +10,15 @@ public struct BrowserUploadSettings: Sendable {
     public var reserveBytes: Int64
     /// How many bytes of a request body are gathered before they are written (the memory one upload holds).
     public var writeBufferBytes: Int
+    /// An upload that receives no byte for this long expires (tus `expiration`): its partial file and row go, and
+    /// its client must start again. Abandoned uploads would otherwise hold disk space for ever.
+    public var expireAfter: Duration
 
-    public init(directory: String? = nil, maxSize: Int64 = 1 << 40, reserveBytes: Int64 = 256 << 20, writeBufferBytes: Int = 1 << 20) {
+    public init(
+        directory: String? = nil, maxSize: Int64 = 1 << 40, reserveBytes: Int64 = 256 << 20, writeBufferBytes: Int = 1 << 20,
+        expireAfter: Duration = .seconds(7 * 86_400)
+    ) {
+        self.expireAfter = expireAfter
         self.directory = directory
         self.maxSize = maxSize
         self.reserveBytes = reserveBytes

@@ -21,13 +21,16 @@ final class BrowserUploadStorer: Service, Sendable {
     let ingest: IngestCatalog
     let staging: any ObjectStore
     let partials: PartialUploads
+    /// Uploads idle this long expire (`BrowserUploadSettings.expireAfter`).
+    let expireAfter: Duration
     let logger: Logger
     private let wakes: AsyncStream<Void>
     private let waker: AsyncStream<Void>.Continuation
     static let idlePoll: Duration = .seconds(5)
     static let lease: Duration = .seconds(900)
 
-    init(client: PostgresClient, staging: any ObjectStore, partials: PartialUploads, logger: Logger) {
+    init(client: PostgresClient, staging: any ObjectStore, partials: PartialUploads, expireAfter: Duration, logger: Logger) {
+        self.expireAfter = expireAfter
         self.catalog = BrowserUploadCatalog(client: client, logger: logger)
         self.ingest = IngestCatalog(client: client, logger: logger)
         self.staging = staging
@@ -42,7 +45,12 @@ final class BrowserUploadStorer: Service, Sendable {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             var iterator = self.wakes.makeAsyncIterator()
+            var lastExpiry: ContinuousClock.Instant?
             while !Task.isCancelled {
+                if lastExpiry.map({ ContinuousClock.now - $0 >= min(.seconds(60), self.expireAfter / 10) }) ?? true {
+                    lastExpiry = .now
+                    await self.removeExpired()
+                }
                 do {
                     while !Task.isCancelled, let upload = try await self.catalog.claimDue(lease: Self.lease) {
                         await self.store(upload)
@@ -61,6 +69,19 @@ final class BrowserUploadStorer: Service, Sendable {
                 _ = await iterator.next()
                 timer.cancel()
             }
+        }
+    }
+
+    /// Removes uploads that got no byte for `expireAfter`: the rows first (so no client can resume into a file that
+    /// is going), then their partial files. A failure is logged and tried again at the next pass.
+    func removeExpired() async {
+        do {
+            for id in try await catalog.expire(idle: expireAfter) {
+                try? await partials.remove(id)
+                logger.notice("browser upload expired: no byte arrived for too long; its partial file was removed", metadata: ["upload.id": "\(id)"])
+            }
+        } catch {
+            logger.warning("browser uploads: cannot remove expired uploads", metadata: ["error": "\(error)"])
         }
     }
 

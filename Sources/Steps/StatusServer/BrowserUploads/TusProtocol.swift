@@ -7,7 +7,7 @@ import NIOCore
 /// text that says what was wrong (tus clients show the body), with `Tus-Resumable`.
 enum Tus {
     static let version = "1.0.0"
-    static let extensions = "creation,termination"
+    static let extensions = "creation,termination,expiration"
     static let contentType = "application/offset+octet-stream"
 
     static let resumable = HTTPField.Name("Tus-Resumable")!
@@ -18,6 +18,16 @@ enum Tus {
     static let uploadLength = HTTPField.Name("Upload-Length")!
     static let uploadMetadata = HTTPField.Name("Upload-Metadata")!
     static let deferLength = HTTPField.Name("Upload-Defer-Length")!
+    static let uploadExpires = HTTPField.Name("Upload-Expires")!
+
+    /// An HTTP date (RFC 9110's IMF-fixdate), as `Upload-Expires` carries it.
+    static func httpDate(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: date)
+    }
     static let methodOverride = HTTPField.Name("X-HTTP-Method-Override")!
     /// The session's CSRF token, which the page script sends with every request that changes something.
     static let csrfHeader = HTTPField.Name("X-CSRF-Token")!

@@ -7,7 +7,7 @@ import Logging
 import NIOCore
 import PipelineCore
 
-/// Browser uploads over tus 1.0.0 (core protocol, `creation`, `termination`) on `/api/uploads`:
+/// Browser uploads over tus 1.0.0 (core protocol, `creation`, `termination`, `expiration`) on `/api/uploads`:
 ///
 /// - `OPTIONS /api/uploads` — `Tus-Version`, `Tus-Extension`, `Tus-Max-Size`.
 /// - `POST /api/uploads` with `Upload-Length` and `Upload-Metadata` (`source`: the source's name, `path` or
@@ -172,7 +172,7 @@ struct TusRoutes: Sendable {
         case .created(let upload):
             if upload.state == .storing { storer.wake() }
             logger.info("browser upload created", metadata: ["upload.id": "\(id)", "upload.length": "\(length)", "source.id": "\(upload.sourceID)"])
-            return Tus.response(.created, headers: [.location: "/api/uploads/\(id)"])
+            return Tus.response(.created, headers: [.location: "/api/uploads/\(id)", Tus.uploadExpires: expires(from: Date())])
         case .sourceTaken:
             try await partials.remove(id)
             throw Self.refuse(.conflict, "the source name '\(label)' is taken by another member: choose another name")
@@ -189,6 +189,7 @@ struct TusRoutes: Sendable {
         let upload = try await owned(id, by: user)
         var headers: HTTPFields = [Tus.uploadOffset: String(try await settledOffset(upload)), Tus.uploadLength: String(upload.length)]
         if !upload.metadata.isEmpty { headers[Tus.uploadMetadata] = upload.metadata }
+        if upload.state == .receiving { headers[Tus.uploadExpires] = expires(from: upload.updatedAt) }
         return Tus.response(.ok, headers: headers)
     }
 
@@ -260,9 +261,17 @@ struct TusRoutes: Sendable {
             guard try await catalog.advance(id: upload.id, from: offset, to: offset + written) else {
                 throw Self.refuse(.conflict, "the upload changed while this chunk was written: ask its offset with HEAD")
             }
-            if offset + written == upload.length { storer.wake() }
-            return Tus.response(.noContent, headers: [Tus.uploadOffset: String(offset + written)])
+            if offset + written == upload.length {
+                storer.wake()
+                return Tus.response(.noContent, headers: [Tus.uploadOffset: String(offset + written)])
+            }
+            return Tus.response(.noContent, headers: [Tus.uploadOffset: String(offset + written), Tus.uploadExpires: expires(from: Date())])
         }
+    }
+
+    /// When an upload last touched at `touched` expires if no byte comes (tus `expiration`).
+    func expires(from touched: Date) -> String {
+        Tus.httpDate(touched.addingTimeInterval(Double(settings.expireAfter.components.seconds)))
     }
 
     func terminate(_ request: Request, id: String) async throws -> Response {
