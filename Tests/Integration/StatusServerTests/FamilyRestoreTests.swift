@@ -31,6 +31,9 @@ struct FamilyRestoreTests {
                 "video/big.bin": PipelineHarness.bytes(count: 700_000, seed: 9),
             ]
             originals["docs/copy-of-a.txt"] = originals["docs/a.txt"]
+            // Two names one case-insensitive file system takes for one: the tar must not let one overwrite the other.
+            originals["docs/Case.txt"] = Self.compressible(5, lines: 20)
+            originals["docs/case.txt"] = Self.compressible(6, lines: 20)
             for (path, bytes) in originals { _ = try harness.write(path, bytes) }
             let upload = try await harness.upload(label: "Family", extra: ["--owner", "ann"])
             #expect(upload.status == 0, "\(upload.output)")
@@ -60,7 +63,7 @@ struct FamilyRestoreTests {
                 #expect(made.status == 201, "\(made.body)")
                 let folderID = try #require(try jsonObject(made.body)["id"] as? Int)
                 let asked = try jsonObject(try await request(base + "/api/restores/\(folderID)", headers: ann).body)
-                #expect(asked["state"] as? String == "restoring" && asked["tier"] as? String == "Bulk" && asked["files"] as? Int == 5, "\(asked)")
+                #expect(asked["state"] as? String == "restoring" && asked["tier"] as? String == "Bulk" && asked["files"] as? Int == 7, "\(asked)")
                 let expected = try #require((asked["expected_ready_at"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) })
                 #expect(expected > Date().addingTimeInterval(47 * 3600), "Bulk from Deep Archive: up to 48 hours, said \(expected)")
                 #expect(try await request(base + "/restores/\(folderID)/download", headers: ann).status == 409, "not ready yet")
@@ -86,10 +89,16 @@ struct FamilyRestoreTests {
                 try Data(tar.bytes).write(to: URL(fileURLWithPath: unpacked + "/all.tar"))
                 let untar = try await runPolling("/usr/bin/tar", ["-xf", unpacked + "/all.tar", "-C", unpacked])
                 #expect(untar.status == 0, "\(untar.output)")
-                for (path, bytes) in originals where path.hasPrefix("docs/") {
+                for (path, bytes) in originals where path.hasPrefix("docs/") && !path.lowercased().hasSuffix("case.txt") {
                     let got = FileManager.default.contents(atPath: unpacked + "/Family/" + path).map { Array($0) }
                     #expect(got == bytes, "\(path) in the tar")
                 }
+                // The second of the two colliding names (whichever the catalog lists second) got " (2)".
+                let listing = try await runPolling("/usr/bin/tar", ["-tf", unpacked + "/all.tar"])
+                let cased = listing.output.split(separator: "\n").map(String.init).filter { $0.lowercased().contains("/docs/case") }
+                #expect(cased.count == 2 && cased.contains { $0.hasSuffix("(2).txt") }, "\(listing.output)")
+                let casedBytes = Set(cased.compactMap { FileManager.default.contents(atPath: unpacked + "/" + $0) })
+                #expect(casedBytes == Set([Data(originals["docs/Case.txt"]!), Data(originals["docs/case.txt"]!)]), "both kept, neither overwritten")
                 #expect(!FileManager.default.fileExists(atPath: unpacked + "/Family/top.txt"), "only the folder asked for")
                 #expect(!FileManager.default.fileExists(atPath: unpacked + "/Family/MISSING-FILES.txt"))
                 // One file of it, read from the cached copy by its range.
@@ -97,7 +106,7 @@ struct FamilyRestoreTests {
                 #expect(one.status == 200 && one.bytes == originals["docs/a.txt"]!)
 
                 // A file stored alone, asked for from the page (session and CSRF).
-                let cookie = try await logIn(base, username: "ann", password: UploadFixture.password)
+                let cookie = "backup_session=" + (try await logIn(base, "ann"))
                 let page = try await request(base + "/files/\(bigID)", headers: [("Cookie", cookie)])
                 #expect(page.body.contains("id=\"restore-form\""), "an archived file offers a restore")
                 let csrf = try #require(LoginForm.hiddenCSRF(in: page.body))
@@ -166,18 +175,6 @@ struct FamilyRestoreTests {
                 }
             }
         }
-    }
-
-    /// The login form on a real server (LoginForm drives the in-process router): returns the session's Cookie value.
-    func logIn(_ base: String, username: String, password: String) async throws -> String {
-        let form = try await request(base + "/login")
-        let csrf = try #require(LoginForm.hiddenCSRF(in: form.body))
-        let csrfCookie = try #require(form.headers["Set-Cookie"].first { $0.hasPrefix("backup_login_csrf=") }?.split(separator: ";").first.map(String.init))
-        let answer = try await request(
-            base + "/login", method: .POST, headers: [("Content-Type", LoginForm.type), ("Cookie", csrfCookie)],
-            body: "username=\(LoginForm.encode(username))&password=\(LoginForm.encode(password))&csrf=\(csrf)")
-        return try #require(answer.headers["Set-Cookie"].first { $0.hasPrefix("backup_session=") }?.split(separator: ";").first.map(String.init),
-                            "login of \(username): \(answer.status)")
     }
 
     struct Downloaded {
