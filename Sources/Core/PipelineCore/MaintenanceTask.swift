@@ -8,6 +8,8 @@ public enum MaintenanceErrorCode: String, Sendable, Hashable {
     case unknownTask
     /// A parameter or the interval is out of range, or the audit's source label does not exist.
     case invalidSetting
+    /// A task could not do its work (the message says what and why).
+    case taskFailed
 }
 
 /// The scheduled maintenance tasks the archivers run between batches (issue 21). Named, with typed parameters:

@@ -8,7 +8,7 @@ import Synchronization
 import JobQueue
 
 /// Between batches: remove objects that transactions made unneeded, clean up after dead workers, carry out
-/// delete requests, sign download URLs, and refresh the catalog export.
+/// delete requests, sign download URLs, refresh the catalog export, and run the due maintenance tasks.
 extension ArchiveHandler {
     public func housekeeping(context: JobContext, drained: Bool) async throws {
         let catalog = ArchiveCatalog(client: context.client, logger: context.logger)
@@ -63,6 +63,8 @@ extension ArchiveHandler {
                 context.logger.warning("catalog export failed; retried after the next batch", metadata: ["error": "\(CatalogDatabase.describe(error))"])
             }
         }
+        // The scheduled maintenance tasks that are due (they record their own failures).
+        await betweenBatches?.runDue(context: context)
     }
 
     /// Empties `pending_object_deletes`: objects whose content is archived elsewhere or whose file was deleted.
