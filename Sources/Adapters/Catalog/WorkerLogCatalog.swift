@@ -76,7 +76,7 @@ public struct WorkerLogCatalog: Sendable {
             var removed = 0
             for try await count in try await client.query("""
                 WITH gone AS (
-                    DELETE FROM worker_logs WHERE at < now() - make_interval(days => \(keepDays))
+                    DELETE FROM worker_logs WHERE at < now() - make_interval(days => \(keepDays)::int)
                        OR id < coalesce((SELECT id FROM worker_logs ORDER BY id DESC OFFSET \(max(keepLines, 1) - 1) LIMIT 1), 0)
                     RETURNING 1)
                 SELECT count(*) FROM gone

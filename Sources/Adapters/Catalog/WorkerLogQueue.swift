@@ -109,6 +109,8 @@ public struct WorkerLogWriter: Sendable {
     public func run() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
+            // A cancelled task's queries fail: the lines are left for the caller's last flush.
+            if Task.isCancelled { return }
             await flush()
         }
     }
