@@ -24,7 +24,9 @@ public struct LogRedaction: Sendable {
         var values: Set<String> = []
         for secret in knownSecrets where secret.count >= 8 {
             values.insert(secret)
-            for allowed in [CharacterSet.urlUserAllowed, .urlPasswordAllowed, .urlQueryAllowed] {
+            // As a URL's userinfo or query carries it, and fully encoded (RFC 3986's unreserved characters only).
+            let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+            for allowed in [CharacterSet.urlUserAllowed, .urlPasswordAllowed, .urlQueryAllowed, unreserved] {
                 if let encoded = secret.addingPercentEncoding(withAllowedCharacters: allowed) { values.insert(encoded) }
             }
         }
