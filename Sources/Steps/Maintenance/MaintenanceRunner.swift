@@ -81,10 +81,13 @@ public final class MaintenanceRunner: BetweenBatchesWork, Sendable {
         let ending: Ending? = await withTaskGroup(of: Ending?.self) { group in
             group.addTask {
                 do {
-                    return .finished(try await cancelWhenGracefulShutdown {
+                    let outcome = try await cancelWhenGracefulShutdown {
                         try await settings.beforeEachTask?(task.name)
                         return try await work.perform(task)
-                    })
+                    }
+                    // A run that failed because shutdown cut it short is not a verdict: another worker runs it again.
+                    if Task.isShuttingDownGracefully, case .failed = outcome { return nil }
+                    return .finished(outcome)
                 } catch {
                     // Cut short by shutdown or a lost lease: nothing to record (the claim is given back or gone).
                     if Task.isCancelled || Task.isShuttingDownGracefully { return nil }

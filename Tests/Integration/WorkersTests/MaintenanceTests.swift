@@ -5,6 +5,7 @@ import Maintenance
 import ObjectStore
 import PipelineCore
 import PostgresNIO
+import ServiceLifecycleTestKit
 import Synchronization
 import SystemIO
 import Testing
@@ -110,6 +111,37 @@ struct MaintenanceTests {
             let retry = failed.nextRunAt.timeIntervalSinceNow
             #expect(retry > 3_500 && retry < 3_700, "a failed run is tried again within the hour (every 7 days otherwise): \(retry) s")
             #expect(!failed.running && !failed.runRequested)
+        }
+    }
+
+    @Test("a graceful shutdown mid-task gives the claim back at once: the task is due for another worker, nothing is recorded as its result")
+    func shutdownReleases() async throws {
+        try await Self.withArchived { harness, client in
+            let catalog = MaintenanceCatalog(client: client, logger: Self.logger)
+            try await catalog.requestRun(.exportCatalog)
+            let (started, began) = AsyncStream<Void>.makeStream()
+            let runner = Self.runner(harness) { _ in
+                began.yield()
+                try await Task.sleep(for: .seconds(60))
+            }
+            let clock = ContinuousClock.now
+            try await testGracefulShutdown { trigger in
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await runner.runDue(workerID: UUID(), client: client, logger: Self.logger) }
+                    var iterator = started.makeAsyncIterator()
+                    _ = await iterator.next()
+                    trigger.triggerGracefulShutdown()
+                    await group.waitForAll()
+                }
+            }
+            #expect(ContinuousClock.now - clock < .seconds(30), "the task was cut short, not waited for")
+            let task = try await Self.task(client, .exportCatalog)
+            #expect(!task.running && task.runRequested && task.lastFinishedAt == nil && task.lastOutcome == nil, "\(task)")
+            #expect(task.nextRunAt <= Date(), "due again at once")
+            let ran = Mutex<Int>(0)
+            await Self.runner(harness) { _ in ran.withLock { $0 += 1 } }.runDue(workerID: UUID(), client: client, logger: Self.logger)
+            let again = try await Self.task(client, .exportCatalog)
+            #expect(ran.withLock { $0 } == 1 && again.lastOutcome == "ok", "another worker takes it at once: \(again)")
         }
     }
 
