@@ -121,6 +121,19 @@ struct MaintenanceAdminTests {
                 let drops = try await scalar(client, "SELECT metadata->>'logs.dropped' FROM worker_logs WHERE message LIKE 'log lines not kept%'", as: String.self)
                 #expect(drops == "3")
                 #expect(try await request(base + "/admin?logs=warning", headers: [("Cookie", rootCookie)]).body.contains("log lines not kept in the catalog"))
+
+                // The database refuses the writes (the table is away): the lines are dropped and counted, then reported.
+                try await exec(client, "ALTER TABLE worker_logs RENAME TO worker_logs_away")
+                workerLogger.error("lost during the outage 1")
+                workerLogger.error("lost during the outage 2")
+                await writer.flush()
+                #expect(queue.pending == 0, "a refused batch is not kept in memory")
+                try await exec(client, "ALTER TABLE worker_logs_away RENAME TO worker_logs")
+                workerLogger.notice("back")
+                await writer.flush()
+                await writer.flush()
+                #expect(try await scalar(client, "SELECT count(*) FROM worker_logs WHERE message LIKE 'lost during%'", as: Int64.self) == 0)
+                #expect(try await scalar(client, "SELECT string_agg(metadata->>'logs.dropped', ',' ORDER BY id) FROM worker_logs WHERE message LIKE 'log lines not kept%'", as: String.self) == "3,2")
             }
         }
     }
