@@ -137,4 +137,19 @@ struct MaintenanceAdminTests {
             }
         }
     }
+
+    @Test("the logs are kept bounded: the newest lines, none older than the limit")
+    func pruning() async throws {
+        try await withCatalog { _, client in
+            // Line g was logged 19.5 - g days ago: ids and times in the same order, no line on a day's boundary.
+            try await exec(client, """
+                INSERT INTO worker_logs (at, program, worker, level, message)
+                SELECT now() - make_interval(hours => (19 - g) * 24 + 12), 'archiver', 'box', 'notice', 'line ' || g FROM generate_series(0, 19) g
+                """)
+            let logs = WorkerLogCatalog(client: client, logger: logger)
+            #expect(try await logs.prune(keepLines: 10, keepDays: 14) == 10)
+            #expect(try await logs.prune(keepLines: 100, keepDays: 5) == 5)
+            #expect(try await scalar(client, "SELECT string_agg(message, ',' ORDER BY id) FROM worker_logs", as: String.self) == "line 15,line 16,line 17,line 18,line 19")
+        }
+    }
 }
