@@ -123,6 +123,12 @@ let package = Package(
             name: "Restore",
             dependencies: ["PipelineCore", "SystemIO", "SourceReading", "Catalog", "ObjectStore", "ArchiveFormat", "AgeEncryption", logging, crypto, nioCore],
             path: "Sources/Steps/Restore", swiftSettings: strictSettings),
+        // The scheduled maintenance tasks (verify-sample, export-catalog, refresh-restore-status, audit), run by the
+        // archivers between batches under a lease; the same code as the commands, from Restore and ArchiveStep.
+        .target(
+            name: "Maintenance",
+            dependencies: ["PipelineCore", "Catalog", "ObjectStore", "JobQueue", "ArchiveStep", "Restore", lifecycle, postgres, logging],
+            path: "Sources/Steps/Maintenance", swiftSettings: strictSettings),
         // Alerts: the watchdog, the alert store, delivery and webhook payloads. Used by the workers (a crash alert on
         // the way out) and the status server (the watchdog), without Hummingbird.
         .target(
@@ -154,7 +160,7 @@ let package = Package(
             name: "CommandSupport",
             dependencies: [
                 "PipelineCore", "Catalog", "ObjectStore", "JobQueue", "Telemetry", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                argumentParser, logging,
+                argumentParser, logging, postgres,
             ],
             path: "Sources/Programs/CommandSupport", swiftSettings: strictSettings),
         // The upload commands' shared flags (encryption: recipients, passphrases, identities; the spool and its
@@ -177,7 +183,7 @@ let package = Package(
             path: "Sources/Programs/transcoder", swiftSettings: strictSettings),
         .executableTarget(
             name: "archiver",
-            dependencies: ["CommandSupport", "PipelineCore", "Catalog", "ObjectStore", "JobQueue", "ArchiveStep", "Alerts", argumentParser],
+            dependencies: ["CommandSupport", "PipelineCore", "Catalog", "ObjectStore", "JobQueue", "ArchiveStep", "Maintenance", "Alerts", argumentParser],
             path: "Sources/Programs/archiver", swiftSettings: strictSettings),
         .executableTarget(
             name: "status-server", dependencies: ["CommandSupport", "PipelineCore", "Catalog", "StatusServer", "SystemIO", argumentParser],
@@ -186,7 +192,7 @@ let package = Package(
             name: "pipeline",
             dependencies: [
                 "CommandSupport", "UploadCommandSupport", "PipelineCore", "SystemIO", "Catalog", "ObjectStore", "SourceReading", "Upload", "Media",
-                "JobQueue", "ArchiveStep", "ArchiveFormat", "TranscodeStep", "StatusServer", argumentParser, .product(name: "Hummingbird", package: "hummingbird"), nioCore, postgres,
+                "JobQueue", "ArchiveStep", "Maintenance", "ArchiveFormat", "TranscodeStep", "StatusServer", argumentParser, .product(name: "Hummingbird", package: "hummingbird"), nioCore, postgres,
                 lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"), logging,
             ],
             path: "Sources/Programs/pipeline", swiftSettings: strictSettings),
@@ -265,7 +271,7 @@ let package = Package(
         .testTarget(
             name: "WorkersTests",
             dependencies: [
-                "TestSupport", "SystemIO", "JobQueue", "ArchiveStep", "TranscodeStep", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media", "SigV4",
+                "TestSupport", "SystemIO", "JobQueue", "ArchiveStep", "Maintenance", "TranscodeStep", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", "Media", "SigV4",
                 postgres, logging, lifecycle, crypto, .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
             path: "Tests/Integration/WorkersTests", swiftSettings: strictSettings),

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Catalog
 import Foundation
 import Logging
 import PipelineCore
@@ -17,13 +18,18 @@ import Synchronization
 public enum LogSetup {
     public static let levelSetting = "BACKUP_LOG_LEVEL"
     public static let formatSetting = "BACKUP_LOG_FORMAT"
+    /// The label of the logger `WorkerLogWriter` queries the database with: never kept in `worker_logs`.
+    static let workerLogWriterLabel = "personal-backup.worker-logs"
 
     enum Format: String { case json, text }
 
     /// Bootstraps swift-log once per process (libraries only ever receive a `Logger`).
     /// `extraHandler` (the OTLP exporter's) receives every line as well.
+    /// `workerLogs` receives the lines of level notice and above for the catalog (`worker_logs`), except the lines of
+    /// `workerLogWriterLabel`, the writer's own (its database calls), which would otherwise feed themselves.
     static func bootstrap(
-        role: WorkerRole, levelText: String?, formatText: String? = nil, extraHandler: (@Sendable (String) -> any LogHandler)? = nil
+        role: WorkerRole, levelText: String?, formatText: String? = nil, extraHandler: (@Sendable (String) -> any LogHandler)? = nil,
+        workerLogs: WorkerLogQueue? = nil
     ) throws(ConfigurationError) -> Logger {
         var level = Logger.Level.info
         if let levelText {
@@ -41,7 +47,7 @@ public enum LogSetup {
             }
             format = parsed
         }
-        Bootstrap.once(format: format, toStandardOutput: toStandardOutput, extraHandler: extraHandler)
+        Bootstrap.once(format: format, toStandardOutput: toStandardOutput, extraHandler: extraHandler, workerLogs: workerLogs)
         var logger = Logger(label: "personal-backup.\(role.rawValue)")
         logger.logLevel = level
         return logger
@@ -51,7 +57,7 @@ public enum LogSetup {
     private enum Bootstrap {
         static let done = Mutex(false)
 
-        static func once(format: Format, toStandardOutput: Bool, extraHandler: (@Sendable (String) -> any LogHandler)?) {
+        static func once(format: Format, toStandardOutput: Bool, extraHandler: (@Sendable (String) -> any LogHandler)?, workerLogs: WorkerLogQueue?) {
             let first = done.withLock { done in
                 defer { done = true }
                 return !done
@@ -63,8 +69,10 @@ public enum LogSetup {
                     case .json: JSONLineLogHandler(label: label, toStandardOutput: toStandardOutput)
                     case .text: toStandardOutput ? StreamLogHandler.standardOutput(label: label) : StreamLogHandler.standardError(label: label)
                     }
-                guard let extraHandler else { return local }
-                return MultiplexLogHandler([local, extraHandler(label)])
+                var handlers = [local]
+                if let extraHandler { handlers.append(extraHandler(label)) }
+                if let workerLogs, label != workerLogWriterLabel { handlers.append(CatalogLogHandler(queue: workerLogs)) }
+                return handlers.count == 1 ? local : MultiplexLogHandler(handlers)
             }
         }
     }

@@ -3,9 +3,11 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Catalog
 import Foundation
 import Logging
 import ObjectStore
+import PostgresNIO
 import PipelineCore
 import ServiceLifecycle
 import Telemetry
@@ -18,6 +20,8 @@ public struct ProgramContext: Sendable {
     /// The OTLP exporters' services when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (empty otherwise): run them in the
     /// program's service group, before the others, so that they stop last and flush.
     public let telemetryServices: [any Service]
+    /// The queue of log lines for `worker_logs` (the long-running programs only); `workerLogServices` drains it.
+    public let workerLogs: WorkerLogQueue?
     /// Every setting by name, with the one precedence (flags, environment, config file; empty values unset), for the
     /// settings that belong to a single program (`BACKUP_TRANSCODE_PROFILE`, `BACKUP_STATUS_HOST`/`PORT`, …): so
     /// that they too can be put in the config file, as every setting can.
@@ -52,16 +56,22 @@ public struct ProgramContext: Sendable {
         } catch {
             throw ConfigurationError(setting: error.setting, problem: error.message)
         }
+        // The long-running programs keep their notice-and-above lines in the catalog for the admin page.
+        let workerLogs = [.transcoder, .archiver, .statusServer, .pipeline].contains(role)
+            ? WorkerLogQueue(
+                program: role.rawValue, worker: "\(ProcessInfo.processInfo.hostName) pid \(getpid())",
+                redaction: LogRedaction(knownSecrets: configuration.secretValues))
+            : nil
         let logger = try LogSetup.bootstrap(
             role: role, levelText: loader.value(LogSetup.levelSetting), formatText: loader.value(LogSetup.formatSetting),
-            extraHandler: telemetry?.logHandler)
+            extraHandler: telemetry?.logHandler, workerLogs: workerLogs)
         var settings: [String: String] = [:]
         for source in [fileValues, environment, flags] {
             for (name, value) in source where !value.isEmpty { settings[name] = value }
         }
         return ProgramContext(
-            role: role, configuration: configuration, logger: logger, telemetryServices: telemetry?.services ?? [], settings: settings,
-            hooks: TestHooks.read(from: environment), environment: environment)
+            role: role, configuration: configuration, logger: logger, telemetryServices: telemetry?.services ?? [], workerLogs: workerLogs,
+            settings: settings, hooks: TestHooks.read(from: environment), environment: environment)
     }
 
     /// An explicit file must exist; the default `~/.config/personal-backup/config` is read only when present.
@@ -107,5 +117,26 @@ extension ProgramContext {
     /// The archive bucket (`BACKUP_ARCHIVE_URL`).
     public func openArchive(logger: Logger? = nil) async throws -> any ObjectStore {
         try await openStore(configuration.archiveURL, logger: logger)
+    }
+}
+
+extension ProgramContext {
+    /// The service that writes the queued log lines to `worker_logs` (none for the uploader). Put it first in the
+    /// service group, after telemetry: it stops after the others, so that it writes what they logged on the way out.
+    public func workerLogServices(client: PostgresClient) -> [any Service] {
+        guard let workerLogs else { return [] }
+        var databaseLogger = Logger(label: LogSetup.workerLogWriterLabel)
+        databaseLogger.logLevel = logger.logLevel
+        return [WorkerLogService(writer: WorkerLogWriter(queue: workerLogs, client: client, databaseLogger: databaseLogger, reportTo: logger))]
+    }
+}
+
+/// `WorkerLogWriter` as a service: writes every second until graceful shutdown, then once more.
+struct WorkerLogService: Service {
+    let writer: WorkerLogWriter
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await writer.run() }
+        await writer.flush()
     }
 }

@@ -7,6 +7,7 @@ import PipelineCore
 import Alerts
 import ArchiveStep
 import JobQueue
+import Maintenance
 
 /// `archiver run`: the polling worker. SIGTERM or Ctrl-C stops claiming, lets the batch finish within the
 /// grace period, releases the rest and exits 0.
@@ -68,9 +69,10 @@ struct RunCommand: AsyncParsableCommand {
         try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
             let staging = try await context.openStaging()
             let archive = try await context.openArchive()
-            let handler = try ArchiveHandler(configuration: archiveConfiguration, staging: staging, archive: archive)
+            var handler = try ArchiveHandler(configuration: archiveConfiguration, staging: staging, archive: archive)
+            handler.betweenBatches = MaintenanceRunner(archive: archive, settings: MaintenanceSettings(workDirectory: archiveConfiguration.workDirectory))
             let service = PollingWorker(configuration: worker.configuration(step: .archive), handler: handler, client: client, logger: context.logger)
-            try await runUntilShutdown(context.telemetryServices + [service], logger: context.logger) { error in
+            try await runUntilShutdown(context.telemetryServices + context.workerLogServices(client: client) + [service], logger: context.logger) { error in
                 // A worker dying of an error says so on the way out (the watchdog would only see silence).
                 await AlertSender.sendFatal(
                     role: .archiver, workerID: service.workerID, error: CatalogDatabase.describe(error), client: client,

@@ -18,6 +18,7 @@ import SourceReading
 import TranscodeStep
 import ArchiveStep
 import JobQueue
+import Maintenance
 import SystemIO
 
 /// `pipeline run PATH --label LABEL`: uploader, transcoder, archiver and status server in one process.
@@ -144,10 +145,11 @@ struct RunCommand: AsyncParsableCommand {
                 configuration: PollingWorkerConfiguration(step: .transcode, batchSize: 1, pollInterval: .seconds(1), shutdownGrace: grace),
                 handler: try TranscodeHandler(configuration: TranscodeConfiguration(profile: transcodeProfile, workDirectory: layout.transcoderWork), staging: staging),
                 client: client, logger: workerLogger)
+            var archiveHandler = try ArchiveHandler(configuration: archiveConfiguration, staging: staging, archive: archive)
+            archiveHandler.betweenBatches = MaintenanceRunner(archive: archive, settings: MaintenanceSettings(workDirectory: layout.archiverWork))
             let archiver = PollingWorker(
                 configuration: PollingWorkerConfiguration(step: .archive, pollInterval: .seconds(1), shutdownGrace: grace),
-                handler: try ArchiveHandler(configuration: archiveConfiguration, staging: staging, archive: archive),
-                client: client, logger: workerLogger)
+                handler: archiveHandler, client: client, logger: workerLogger)
             let statusURL = LockedBox<String?>(nil)
             let statusPage = buildStatusApplication(configuration: statusConfiguration, client: client, logger: workerLogger, staging: staging) { port in
                 let host = statusConfiguration.host
@@ -174,7 +176,7 @@ struct RunCommand: AsyncParsableCommand {
 
             // Shut down in reverse order: the job stops first, then the workers release their claims, then the page.
             let group = ServiceGroup(configuration: .init(
-                services: context.telemetryServices.map { .init(service: $0) } + [
+                services: (context.telemetryServices + context.workerLogServices(client: client)).map { .init(service: $0) } + [
                     .init(service: statusPage), .init(service: transcoder), .init(service: archiver),
                 ] + sender + [
                     .init(service: job, successTerminationBehavior: .gracefullyShutdownGroup),

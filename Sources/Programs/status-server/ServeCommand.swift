@@ -42,7 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
             let application = buildStatusApplication(configuration: configuration, client: client, logger: logger, staging: staging) { port in
                 print("status page: http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)/")
             }
-            try await runUntilShutdown(context.telemetryServices + [application], logger: logger)
+            try await runUntilShutdown(context.telemetryServices + context.workerLogServices(client: client) + [application], logger: logger)
         }
     }
 }

@@ -47,7 +47,7 @@ struct RunCommand: AsyncParsableCommand {
             let staging = try await context.openStaging()
             let handler = try TranscodeHandler(configuration: configuration, staging: staging)
             let service = PollingWorker(configuration: workerConfiguration, handler: handler, client: client, logger: context.logger)
-            try await runUntilShutdown(context.telemetryServices + [service], logger: context.logger) { error in
+            try await runUntilShutdown(context.telemetryServices + context.workerLogServices(client: client) + [service], logger: context.logger) { error in
                 // A worker dying of an error says so on the way out (the watchdog would only see silence).
                 await AlertSender.sendFatal(
                     role: .transcoder, workerID: service.workerID, error: CatalogDatabase.describe(error), client: client,

@@ -13,7 +13,7 @@ struct Uploader: AsyncParsableCommand, ProgramRole {
         version: PipelineVersion.current,
         subcommands: [
             UploadCommand.self, SendCommand.self, ImageCommand.self, DiscsCommand.self, RestoreCommand.self, RestoreStatusCommand.self, AuditCommand.self, VerifyCommand.self, ListCommand.self,
-            SourcesCommand.self, UsersCommand.self, SnapshotsCommand.self, DiffCommand.self, ForgetCommand.self, RebuildCatalogCommand.self, KeygenCommand.self, EncryptCommand.self, DecryptCommand.self, MigrateCommand<Uploader>.self,
+            SourcesCommand.self, UsersCommand.self, MaintenanceCommand.self, SnapshotsCommand.self, DiffCommand.self, ForgetCommand.self, RebuildCatalogCommand.self, KeygenCommand.self, EncryptCommand.self, DecryptCommand.self, MigrateCommand<Uploader>.self,
             ConfigCommand<Uploader>.self, DatabaseCommand<Uploader>.self])
 }
 

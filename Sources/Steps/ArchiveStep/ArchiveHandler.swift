@@ -15,6 +15,8 @@ public struct ArchiveHandler: JobHandler {
     let staging: any ObjectStore
     let archive: any ObjectStore
     let housekeepingState = HousekeepingState()
+    /// What else runs between batches (the scheduled maintenance tasks); the program sets it.
+    public var betweenBatches: (any BetweenBatchesWork)?
 
     public init(configuration: ArchiveConfiguration, staging: any ObjectStore, archive: any ObjectStore) throws {
         self.configuration = configuration

@@ -8,8 +8,8 @@ import Synchronization
 import JobQueue
 
 /// Between batches: remove objects that transactions made unneeded, clean up after dead workers, carry out
-/// delete requests, sign download URLs, restore and cache what the browser asked for (`BrowserRestoreCaching`), and
-/// refresh the catalog export.
+/// delete requests, sign download URLs, restore and cache what the browser asked for (`BrowserRestoreCaching`),
+/// refresh the catalog export, and run the due maintenance tasks.
 extension ArchiveHandler {
     public func housekeeping(context: JobContext, drained: Bool) async throws {
         let catalog = ArchiveCatalog(client: context.client, logger: context.logger)
@@ -69,6 +69,8 @@ extension ArchiveHandler {
                 context.logger.warning("catalog export failed; retried after the next batch", metadata: ["error": "\(CatalogDatabase.describe(error))"])
             }
         }
+        // The scheduled maintenance tasks that are due (they record their own failures).
+        await betweenBatches?.runDue(context: context)
     }
 
     /// Empties `pending_object_deletes`: objects whose content is archived elsewhere or whose file was deleted.

@@ -166,31 +166,7 @@ public enum Listing {
 
     /// Refreshes each pending request from the archive (HEAD) and lists the requests still pending or readable.
     public static func restoreStatus(catalog: RestoreCatalog, archive: any ObjectStore, style: Style) async throws -> [String] {
-        var listed: [RecordedRestoreRequest] = []
-        for request in try await catalog.restoreRequests() {
-            var request = request
-            if request.state != "expired", let info = try await archive.head(request.archiveKey) {
-                var readyUntil: Date??
-                switch info.restore {
-                case .restored(let until): readyUntil = .some(until)
-                case .notArchived: readyUntil = .some(nil)
-                default: readyUntil = nil
-                }
-                switch info.restore {
-                case .restored, .notArchived:
-                    let until = readyUntil ?? nil
-                    try await catalog.updateRestoreState(key: request.archiveKey, state: "ready", restoredUntil: until)
-                    request.state = "ready"
-                    request.restoredUntil = until ?? request.restoredUntil
-                case .archived where request.state == "ready":
-                    try await catalog.updateRestoreState(key: request.archiveKey, state: "expired", restoredUntil: nil)
-                    request.state = "expired"
-                default:
-                    break
-                }
-            }
-            if request.state != "expired" { listed.append(request) }
-        }
+        let listed = try await RestoreStatusRefresh.run(catalog: catalog, archive: archive).filter { $0.state != "expired" }
         switch style {
         case .jsonLines:
             return listed.map { request in

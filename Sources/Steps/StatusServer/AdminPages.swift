@@ -1,10 +1,14 @@
 import Catalog
 import Foundation
+import Logging
 import PipelineCore
 
 /// The admin page and the invitation/registration forms: plain HTML, no script.
 enum AdminPages {
-    static func admin(_ me: AccountUser, users: [AccountListing], registration: Bool, overview: AdminOverview, csrf: String, notice: String? = nil) -> String {
+    static func admin(
+        _ me: AccountUser, users: [AccountListing], registration: Bool, overview: AdminOverview, csrf: String, notice: String? = nil,
+        maintenance: [MaintenanceTaskRecord], logs: (entries: [WorkerLogEntry], minimum: Logger.Level)
+    ) -> String {
         let form = { (action: String, label: String, id: String, fields: String) in
             "<form method=\"post\" action=\"\(action)\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"\(htmlEscape(csrf))\">\(fields)"
                 + "<button type=\"submit\" id=\"\(id)\">\(htmlEscape(label))</button></form>"
@@ -48,6 +52,8 @@ enum AdminPages {
             file, or one whose staging copy is gone, needs its source uploaded again.</p>
             <table id="failed"><tr><th>File</th><th>State</th><th>Error</th><th>When</th><th></th></tr>\(failedRows)</table>
             <h2>Alerts</h2><table id="alerts"><tr><th>When</th><th>Kind</th><th>Message</th><th>Delivery</th></tr>\(alertRows)</table>
+            \(Self.maintenance(maintenance, form: form))
+            \(Self.logs(logs.entries, minimum: logs.minimum))
             </body></html>
             """
     }

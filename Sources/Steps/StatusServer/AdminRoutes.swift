@@ -8,16 +8,19 @@ import PipelineCore
 import PostgresNIO
 
 /// `GET /admin` (admins only; anyone else gets 404, as for a page that does not exist) with its forms:
-/// `POST /admin/users/{name}/disable|enable`, `POST /admin/invitations`, `POST /admin/registration`. And the two
+/// `POST /admin/users/{name}/disable|enable`, `POST /admin/invitations`, `POST /admin/registration`, the maintenance
+/// tasks' forms (AdminMaintenanceRoutes) and the recent logs (`?logs=warning` filters by level). And the two
 /// ways in for a new person: `GET|POST /invite/{token}` (a one-time link) and `GET|POST /register` (only while an
 /// admin has self-registration on).
 enum AdminRoutes {
     static func add(to router: Router<StatusRequestContext>, auth: FamilyAuth, client: PostgresClient, logger: Logger) {
         let accounts = auth.accounts
-        @Sendable func adminPage(_ me: AccountUser, session: Secret, notice: String? = nil) async throws -> Response {
+        @Sendable func adminPage(_ me: AccountUser, session: Secret, notice: String? = nil, logLevel: Logger.Level = .notice) async throws -> Response {
             let page = AdminPages.admin(
                 me, users: try await accounts.catalog.listUsers(), registration: try await accounts.selfRegistration(),
-                overview: try await AdminCatalog(client: client, logger: logger).overview(), csrf: SecretTokens.csrfToken(forSession: session), notice: notice)
+                overview: try await AdminCatalog(client: client, logger: logger).overview(), csrf: SecretTokens.csrfToken(forSession: session), notice: notice,
+                maintenance: try await MaintenanceCatalog(client: client, logger: logger).tasks(),
+                logs: (try await WorkerLogCatalog(client: client, logger: logger).newest(limit: 200, minimum: logLevel), logLevel))
             return Response.text(page, contentType: FamilyRoutes.html)
         }
         /// The signed-in admin and the form, CSRF-checked; nil answers are the response to give instead.
@@ -30,7 +33,11 @@ enum AdminRoutes {
 
         router.get("/admin") { request, _ -> Response in
             guard let (user, session) = try await auth.sessionUser(request), user.role == .admin else { return FamilyBrowseRoutes.notFoundPage() }
-            return try await adminPage(user, session: session)
+            let level = request.uri.queryParameters.get("logs").flatMap { Logger.Level(rawValue: $0) }.flatMap { WorkerLogCatalog.levels.contains($0) ? $0 : nil }
+            return try await adminPage(user, session: session, logLevel: level ?? .notice)
+        }
+        AdminMaintenanceRoutes.add(to: router, client: client, logger: logger, adminForm: adminForm) { user, session, notice in
+            try await adminPage(user, session: session, notice: notice)
         }
         for (suffix, disabled) in [("disable", true), ("enable", false)] {
             router.post("/admin/users/:name/\(suffix)") { request, context -> Response in
