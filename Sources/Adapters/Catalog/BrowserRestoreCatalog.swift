@@ -80,7 +80,7 @@ public struct BrowserRestoreCatalog: Sendable {
     /// Restore `id` cannot finish: the reason is shown on its page; its copies are removed by the sweep.
     public func fail(restoreID id: Int64, error: String) async throws {
         try await CatalogError.wrapping("record a failed restore") {
-            try await client.query("""
+            _ = try await client.query("""
                 UPDATE browser_restores SET state = 'failed', ended_at = now(), error = \(error) WHERE id = \(id) AND state = 'restoring'
                 """, logger: logger)
         }
@@ -113,7 +113,7 @@ public struct BrowserRestoreCatalog: Sendable {
     public func copiesRemoved(_ keys: [String]) async throws {
         guard !keys.isEmpty else { return }
         try await CatalogError.wrapping("record removed restored copies") {
-            try await client.query("UPDATE browser_restore_objects SET cache_key = NULL WHERE cache_key = ANY(\(keys)::text[])", logger: logger)
+            _ = try await client.query("UPDATE browser_restore_objects SET cache_key = NULL WHERE cache_key = ANY(\(keys)::text[])", logger: logger)
         }
     }
 }

@@ -124,7 +124,7 @@ extension FamilyCatalog {
                     """, logger: logger).decode(Int64.self) { restoreID = id }
                 guard let restoreID else { throw CatalogError(.queryFailed, "the new restore was not recorded") }
                 for (key, object) in objects.sorted(by: { $0.key < $1.key }) {
-                    try await connection.query("""
+                    _ = try await connection.query("""
                         INSERT INTO browser_restore_objects (restore_id, archive_key, stored_bytes, stored_sha256, compression, storage_class)
                         VALUES (\(restoreID), \(key), \(object.0), \(object.1), \(object.2), \(object.3))
                         """, logger: logger)
@@ -223,7 +223,7 @@ extension FamilyCatalog {
     /// The cached copy `key` was deleted.
     public func cacheRemoved(key: String) async throws {
         try await CatalogError.wrapping("record a removed restore copy") {
-            try await client.query("UPDATE browser_restore_objects SET cache_key = NULL WHERE cache_key = \(key)", logger: logger)
+            _ = try await client.query("UPDATE browser_restore_objects SET cache_key = NULL WHERE cache_key = \(key)", logger: logger)
         }
     }
 }
