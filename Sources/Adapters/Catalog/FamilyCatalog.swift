@@ -66,9 +66,10 @@ public struct FamilyCatalog: Sendable {
         }
     }
 
-    /// The files of `label` (every version, deleted rows left out), or nil when there is no such source or the user
-    /// may not see it.
-    public func files(ofSource label: String, visibleTo user: AccountUser) async throws -> [FamilyFile]? {
+    /// The files of `label` (every version, deleted rows left out) in id order, at most `limit` of them after file id
+    /// `after`, or nil when there is no such source or the user may not see it. A page, so that no request reads and
+    /// renders a whole large source at once (the client asks again from the last id).
+    public func files(ofSource label: String, after: Int64 = 0, limit: Int = 1000, visibleTo user: AccountUser) async throws -> [FamilyFile]? {
         try await CatalogError.wrapping("list a source's files") {
             let isAdmin = user.role == .admin
             var sourceID: Int64?
@@ -81,7 +82,7 @@ public struct FamilyCatalog: Sendable {
             let rows = try await client.query("""
                 SELECT f.id, f.path, f.version, f.size_bytes, f.state, \(unescaped: Self.readableExpression)
                 \(unescaped: Self.downloadJoins)
-                WHERE f.source_id = \(sourceID) AND f.deleted_at IS NULL ORDER BY f.path, f.version
+                WHERE f.source_id = \(sourceID) AND f.deleted_at IS NULL AND f.id > \(after) ORDER BY f.id LIMIT \(limit)
                 """, logger: logger)
             var files: [FamilyFile] = []
             for try await (id, path, version, size, state, downloadable) in rows.decode((Int64, String, Int32, Int64, String, Bool).self) {

@@ -24,6 +24,9 @@ enum FamilyRoutes {
     }
 
     static let html = "text/html; charset=utf-8"
+    /// `GET /api/sources/{label}/files` answers at most this many files per request (`?limit=` up to the maximum).
+    static let filesPage = 1000
+    static let filesPageMax = 10_000
 
     static func add(
         to router: Router<StatusRequestContext>, auth: FamilyAuth, family: FamilyCatalog, settings: AccountSettings, staging: (any ObjectStore)?,
@@ -83,7 +86,14 @@ enum FamilyRoutes {
         router.get("/api/sources/:label/files") { request, context -> Response in
             guard let user = try await auth.caller(request) else { return unauthorized() }
             let raw = try context.parameters.require("label")
-            guard let label = raw.removingPercentEncoding, let files = try await family.files(ofSource: label, visibleTo: user) else {
+            let query = request.uri.queryParameters
+            let limit = query.get("limit").map { Int($0) ?? -1 } ?? Self.filesPage
+            let after = query.get("after").map { Int64($0) ?? -1 } ?? 0
+            guard (1...Self.filesPageMax).contains(limit), after >= 0 else {
+                return FamilyShareRoutes.problem(.badRequest, "limit must be 1 to \(Self.filesPageMax) and after a file id")
+            }
+            guard let label = raw.removingPercentEncoding,
+                  let files = try await family.files(ofSource: label, after: after, limit: limit, visibleTo: user) else {
                 return notFound()
             }
             let listed = files.map { file -> [String: Any] in
@@ -92,7 +102,10 @@ enum FamilyRoutes {
                     "download": file.downloadable ? "/files/\(file.id)/download" : NSNull(),
                 ]
             }
-            return try json(["label": label, "files": listed])
+            // The next page's URL while this one is full; absent on the last page.
+            let next: Any = files.count == limit
+                ? "/api/sources/\(BrowsePages.encode(label))/files?after=\(files.last!.id)&limit=\(limit)" : NSNull()
+            return try json(["label": label, "files": listed, "next": next])
         }
         FamilyDownloadRoute.add(to: router, auth: auth, family: family, staging: staging)
         FamilyBrowseRoutes.add(to: router, auth: auth, family: family)

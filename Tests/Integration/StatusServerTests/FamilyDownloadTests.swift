@@ -51,6 +51,17 @@ struct FamilyDownloadTests {
                 let links = Dictionary(uniqueKeysWithValues: files.compactMap { file in int64(file["id"]).map { ($0, file["download"] as? String) } })
                 #expect(links[10] == "/files/10/download" && links[11] == "/files/11/download")
                 #expect(links[12] == .some(nil), "archived: null until restored")
+                // Pages: one file at a time, following `next`, gives the same files once each; the last page has none.
+                var paged: [Int64] = []
+                var next: String? = "/api/sources/Photos/files?limit=1"
+                while let url = next, paged.count < 10 {
+                    let page = try jsonObject(try await request(base + url, headers: [owner]).body)
+                    paged += (page["files"] as? [[String: Any]] ?? []).compactMap { int64($0["id"]) }
+                    next = page["next"] as? String
+                }
+                #expect(paged == files.compactMap { int64($0["id"]) }.sorted(), "\(paged)")
+                let badLimit = try await request(base + "/api/sources/Photos/files?limit=0", headers: [owner])
+                #expect(badLimit.status == 400 && isOneLine(badLimit.body), "\(badLimit.body)")
 
                 for id in [10, 13] {
                     let response = try await request(base + "/files/\(id)/download", headers: [owner])
