@@ -43,6 +43,8 @@ public struct FamilyRestoreEntry: Sendable, Hashable {
     public let download: FamilyDownload
     /// Why the file is not in the download (when `download.read` is nil).
     public let missingReason: String?
+    /// Not readable only because its archive copy is not back (yet, while the restore runs; any more, after it).
+    public let waitsForArchive: Bool
 }
 
 extension FamilyCatalog {
@@ -186,13 +188,14 @@ extension FamilyCatalog {
             for try await row in rows.decode((Int64, String?, Bool, String, Int64, String?, Double?, String?, String?, Int64, Int64?, String?, String?, String?).self) {
                 let download = Self.download((row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10, row.11, row.12, row.13))
                 var reason: String?
+                let waits = download.read == nil && row.5 != nil && !row.2 && row.1 == "archived"
                 if download.read == nil {
                     if row.5 == nil { reason = "unreadable on the original medium: there are no bytes to restore" }
                     else if row.2 { reason = "encrypted: only uploader restore with its key can open it" }
                     else if row.1 == "archived" { reason = "its archive copy is not restored (any more)" }
                     else { reason = "not in the cloud yet (\(row.1 ?? "missing"))" }
                 }
-                entries.append(FamilyRestoreEntry(fileID: row.0, download: download, missingReason: reason))
+                entries.append(FamilyRestoreEntry(fileID: row.0, download: download, missingReason: reason, waitsForArchive: waits))
             }
             return entries
         }

@@ -76,8 +76,12 @@ enum FamilyRestoreRoutes {
             guard let id = Int64(try context.parameters.require("id")), let restore = try await family.restores(id: id, visibleTo: user).first,
                   let entries = try await family.restoreEntries(id: id, visibleTo: user) else { return FamilyRoutes.notFound() }
             var object = json(restore)
-            object["files_ready"] = entries.filter { $0.download.read != nil }.count
-            object["missing"] = entries.filter { $0.download.read == nil }.map { ["path": $0.download.path, "reason": $0.missingReason ?? ""] }
+            let notReadable = entries.filter { $0.download.read == nil }
+            let waiting = restore.state == "restoring" ? notReadable.filter(\.waitsForArchive) : []
+            object["files_ready"] = entries.count - notReadable.count
+            object["files_waiting"] = waiting.count
+            object["missing"] = notReadable.filter { !(restore.state == "restoring" && $0.waitsForArchive) }
+                .map { ["path": $0.download.path, "reason": $0.missingReason ?? ""] }
             return try FamilyRoutes.json(object)
         }
         router.get("/restores/:id/download") { request, context -> Response in

@@ -64,7 +64,8 @@ enum RestorePages {
         ].joined()
         var body = "<p><a href=\"/restores\">← all restores</a></p><h1>Restore \(restore.id)</h1><table id=\"details\">\(rows)</table>"
         let readable = entries.filter { $0.download.read != nil }
-        let missing = entries.filter { $0.download.read == nil }
+        // While restoring, a file whose archive copy is on its way is not missing: only the others are named then.
+        let missing = entries.filter { $0.download.read == nil && (restore.state != "restoring" || !$0.waitsForArchive) }
         if restore.state == "ready" {
             let what = restore.fileID != nil ? "Download the file" : "Download all \(readable.count) files as one tar"
             body += "<p><a href=\"/restores/\(restore.id)/download\" id=\"restore-download\">\(what)</a></p>"

@@ -66,6 +66,8 @@ struct FamilyRestoreTests {
                 #expect(asked["state"] as? String == "restoring" && asked["tier"] as? String == "Bulk" && asked["files"] as? Int == 7, "\(asked)")
                 let expected = try #require((asked["expected_ready_at"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) })
                 #expect(expected > Date().addingTimeInterval(47 * 3600), "Bulk from Deep Archive: up to 48 hours, said \(expected)")
+                #expect(asked["files_waiting"] as? Int == 7 && (asked["missing"] as? [Any])?.isEmpty == true,
+                        "while restoring, files on their way are waiting, not missing: \(asked)")
                 #expect(try await request(base + "/restores/\(folderID)/download", headers: ann).status == 409, "not ready yet")
                 for path in ["/api/restores/\(folderID)", "/restores/\(folderID)/download"] {
                     let stranger = try await request(base + path, headers: ben)
