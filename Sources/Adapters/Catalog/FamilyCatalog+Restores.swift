@@ -201,8 +201,12 @@ extension FamilyCatalog {
         }
     }
 
+    /// The same database's side of browser restores that the archiver uses (its copies' bookkeeping).
+    public var restoreCopies: BrowserRestoreCatalog { BrowserRestoreCatalog(client: client, logger: logger) }
+
     /// Ends restore `id` now ("uncache"): its cached copies are to be deleted. Returns their keys (the caller deletes
-    /// them and then calls `cacheRemoved`; the archiver's sweep deletes whatever is left), or nil when the caller
+    /// them and then records it with `BrowserRestoreCatalog.copiesRemoved`; the archiver's sweep deletes whatever is
+    /// left), or nil when the caller
     /// may not see it or it is no longer restoring or ready.
     public func uncache(restoreID id: Int64, visibleTo user: AccountUser) async throws -> [String]? {
         try await CatalogError.wrapping("end a restore") {
@@ -220,13 +224,6 @@ extension FamilyCatalog {
                 "SELECT cache_key FROM browser_restore_objects WHERE restore_id = \(id) AND cache_key IS NOT NULL", logger: logger
             ).decode(String.self) { keys.append(key) }
             return keys
-        }
-    }
-
-    /// The cached copy `key` was deleted.
-    public func cacheRemoved(key: String) async throws {
-        try await CatalogError.wrapping("record a removed restore copy") {
-            _ = try await client.query("UPDATE browser_restore_objects SET cache_key = NULL WHERE cache_key = \(key)", logger: logger)
         }
     }
 }

@@ -1,12 +1,10 @@
 import ArchiveFormat
 import Catalog
-import Crypto
 import Foundation
 import Logging
 import NIOCore
 import ObjectStore
 import PipelineCore
-import Synchronization
 import SystemIO
 
 /// The archiver's side of restores asked for in the browser (issue 21; see `CatalogSchema.browserRestores`). Each
@@ -108,10 +106,10 @@ struct BrowserRestoreCaching {
     /// unpacked locally first, so that its members can be read at their tar offsets.
     func copyIntoCache(_ object: BrowserRestoreObject) async throws {
         if object.compression == "none" {
+            // The store hashes what it writes (`PutResult.sha256`): that is the check of the bytes fetched.
             let download = try await archive.get(object.archiveKey, range: nil)
-            let hashed = HashingStream(base: download.body)
-            _ = try await staging.put(object.cacheKey, from: .stream(hashed, length: download.contentLength), options: PutOptions())
-            if let expected = object.storedSHA256, hashed.digest() != expected {
+            let put = try await staging.put(object.cacheKey, from: .stream(download.body, length: download.contentLength), options: PutOptions())
+            if let expected = object.storedSHA256, put.sha256 != expected {
                 try? await staging.delete(object.cacheKey)
                 throw CachingFailure(message: "archive object \(object.archiveKey) does not match the catalog's SHA-256")
             }
@@ -161,28 +159,4 @@ struct BrowserRestoreCaching {
         try await catalog.copiesRemoved(removed)
         return removed.count
     }
-}
-
-/// Passes a byte stream through while hashing it; `digest()` after it ended.
-final class HashingStream<Base: AsyncSequence & Sendable>: AsyncSequence, @unchecked Sendable where Base.Element == ByteBuffer {
-    typealias Element = ByteBuffer
-    private let base: Base
-    private let hasher = Mutex(SHA256())
-
-    init(base: Base) { self.base = base }
-
-    func digest() -> String { hasher.withLock { $0.finalize().hexString } }
-
-    struct AsyncIterator: AsyncIteratorProtocol {
-        var base: Base.AsyncIterator
-        let owner: HashingStream
-
-        mutating func next() async throws -> ByteBuffer? {
-            guard let chunk = try await base.next() else { return nil }
-            owner.hasher.withLock { hasher in chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) } }
-            return chunk
-        }
-    }
-
-    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator(), owner: self) }
 }

@@ -115,7 +115,7 @@ enum FamilyRestoreRoutes {
                 // Deleted now; whatever fails here the archiver's sweep deletes later.
                 if let staging {
                     let failures = await staging.delete(keys: keys)
-                    for key in keys where failures[key] == nil { try await family.cacheRemoved(key: key) }
+                    try await family.restoreCopies.copiesRemoved(keys.filter { failures[$0] == nil })
                 }
                 return keys.count
             }
