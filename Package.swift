@@ -127,7 +127,7 @@ let package = Package(
         // archivers between batches under a lease; the same code as the commands, from Restore and ArchiveStep.
         .target(
             name: "Maintenance",
-            dependencies: ["PipelineCore", "Catalog", "ObjectStore", "JobQueue", "ArchiveStep", "Restore", lifecycle, postgres, logging],
+            dependencies: ["PipelineCore", "SystemIO", "Catalog", "ObjectStore", "JobQueue", "ArchiveStep", "Restore", lifecycle, postgres, logging],
             path: "Sources/Steps/Maintenance", swiftSettings: strictSettings),
         // Alerts: the watchdog, the alert store, delivery and webhook payloads. Used by the workers (a crash alert on
         // the way out) and the status server (the watchdog), without Hummingbird.

@@ -6,6 +6,7 @@ import ObjectStore
 import PipelineCore
 import PostgresNIO
 import Restore
+import SystemIO
 
 /// The four tasks, each the same code as its command (`uploader verify --sample`, `archiver export-catalog`,
 /// `uploader restore-status`, `uploader audit`), with a one-paragraph result for the admin page.
@@ -79,14 +80,12 @@ struct MaintenanceTasks: Sendable {
         return .ok(result + "; \(files) files, \(read) read back and matched. The verdicts are kept per source.")
     }
 
-    /// The work directory, or one line that says why not (Foundation's error on Linux says "(null)").
+    /// The work directory, or one line that says why not.
     static func makeDirectory(_ path: String) throws {
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? any Error).map { $0 as NSError }
-            let reason = posix.map { String(cString: strerror(Int32($0.code))) } ?? "\(error)"
-            throw MaintenanceError(.taskFailed, "cannot make the work directory \(path): \(reason)")
+            try POSIXFile.makeDirectories(path)
+        } catch let error as FileIOError {
+            throw MaintenanceError(.taskFailed, "cannot make the work directory \(path): \(String(cString: strerror(error.code)))")
         }
     }
 
