@@ -227,6 +227,9 @@ public struct ArchiveCatalog: Sendable {
         try await CatalogError.wrapping("record the archived files") {
             guard !placements.isEmpty else { return [] }
             return try await client.withTransaction(logger: logger) { connection in
+                // The bundle first (then the rows, in id order): the orphan sweep gives up a bundle under the same
+                // lock, so no file is ever recorded into a bundle whose objects are queued for removal.
+                if let bundle { try await lockUploadingBundle(bundle.bundleID, on: connection) }
                 let held = try await lockHeld(placements.map(\.item.job.fileID), workerID: workerID, on: connection)
                 let fenced = placements.filter { held[$0.item.job.fileID]?.token == $0.item.job.leaseToken }
                 let oldKeys = held.compactMapValues(\.stagingKey)
@@ -281,14 +284,15 @@ public struct ArchiveCatalog: Sendable {
         let stagingKey: String?
     }
 
-    /// Locks the rows this worker still holds. The caller keeps those whose fencing token is still its own and
+    /// Locks the rows this worker still holds, in id order (every statement that locks several of them waits in the
+    /// same order, so two of them cannot deadlock). The caller keeps those whose fencing token is still its own and
     /// then updates them by id alone: the lock keeps owner and token as they are until the commit, and a join
     /// on nothing but the primary key keeps the planner from a nested loop over the ids when statistics say no
     /// row is leased (seen: 8 s instead of 0.35 s for 5,000 rows after a bulk load).
     func lockHeld(_ ids: [Int64], workerID: UUID, on connection: PostgresConnection) async throws -> [Int64: HeldRow] {
         var held: [Int64: HeldRow] = [:]
         let rows = try await connection.query("""
-            SELECT id, lease_token, storage_key FROM objectstoragefiles WHERE id = ANY(\(ids)) AND lease_owner = \(workerID) FOR UPDATE
+            SELECT id, lease_token, storage_key FROM objectstoragefiles WHERE id = ANY(\(ids)) AND lease_owner = \(workerID) ORDER BY id FOR UPDATE
             """, logger: logger)
         for try await (id, token, key) in rows.decode((Int64, Int64, String?).self) {
             held[id] = HeldRow(token: token, stagingKey: key)
@@ -330,33 +334,6 @@ public struct ArchiveCatalog: Sendable {
         try await CatalogError.wrapping("finish the object deletes") {
             guard !keys.isEmpty else { return }
             _ = try await client.query("DELETE FROM pending_object_deletes WHERE area = \(area.rawValue) AND storage_key = ANY(\(keys))", logger: logger)
-        }
-    }
-
-    /// Bundles left `uploading` by a worker that stopped or whose heartbeat is older than `staleAfter`.
-    public func orphanBundles(staleAfter: Duration) async throws -> [OrphanBundle] {
-        try await CatalogError.wrapping("look for orphan bundles") {
-            let rows = try await client.query("""
-                SELECT b.id, b.archive_key, b.manifest_key FROM bundles b
-                WHERE b.state = 'uploading' AND NOT EXISTS (
-                    SELECT 1 FROM workers w WHERE w.id = b.owner AND w.stopped_at IS NULL
-                      AND w.heartbeat_at > now() - make_interval(secs => \(staleAfter.seconds)))
-                """, logger: logger)
-            var result: [OrphanBundle] = []
-            for try await (id, key, manifest) in rows.decode((Int64, String, String?).self) {
-                result.append(OrphanBundle(id: id, archiveKey: key, manifestKey: manifest))
-            }
-            return result
-        }
-    }
-
-    /// An orphan bundle's objects were removed; no row ever pointed at it.
-    public func markBundleDeleted(_ id: Int64) async throws {
-        try await CatalogError.wrapping("mark the orphan bundle deleted") {
-            _ = try await client.query("""
-                UPDATE bundles SET state = 'deleted', owner = NULL
-                WHERE id = \(id) AND NOT EXISTS (SELECT 1 FROM objectstoragefiles WHERE bundle_id = \(id) AND deleted_at IS NULL)
-                """, logger: logger)
         }
     }
 }

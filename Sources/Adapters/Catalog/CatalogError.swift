@@ -7,7 +7,7 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible, CustomDebu
     /// What kind of failure: a struct over a private enum, so that new codes can be added without breaking callers.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case postgresNotInstalled, embeddedClusterFailed, unreachable, migrationFailed, schemaTampered, queryFailed
+            case postgresNotInstalled, embeddedClusterFailed, unreachable, migrationFailed, schemaTampered, queryFailed, fenced
         }
 
         private let base: Base
@@ -24,6 +24,8 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible, CustomDebu
         public static let schemaTampered = Code(.schemaTampered)
         /// A statement failed (the server's message is in `message`).
         public static let queryFailed = Code(.queryFailed)
+        /// What a worker was writing was taken from it (its heartbeat went stale and the sweep gave it up).
+        public static let fenced = Code(.fenced)
 
         public var description: String { base.rawValue }
     }

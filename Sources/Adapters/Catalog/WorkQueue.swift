@@ -165,22 +165,38 @@ public struct WorkQueue: Sendable {
         }
     }
 
-    /// Extends the leases of many rows in one statement and returns the ids still held; a row missing from the
-    /// result was lost (expired and re-claimed, or released) and must not be worked on any further.
-    public func renewAll(_ jobs: [ClaimedFile], workerID: UUID, lease: Duration) async throws -> Set<Int64> {
+    /// Extends the leases of many rows in one statement. A row missing from both sets of the result was lost
+    /// (expired and re-claimed, or released) and must not be worked on any further.
+    ///
+    /// The renewal never waits for a row lock: a row locked by another transaction (most often this worker's own
+    /// completion of it, which locks its rows in id order) is skipped and reported `busy`, neither renewed nor
+    /// lost; the next heartbeat looks again. Waiting instead would let the heartbeat and the completion lock the
+    /// same rows in different orders, and PostgreSQL would end one of them as a deadlock: seen as a whole bundle
+    /// failing its record under load.
+    public func renewAll(_ jobs: [ClaimedFile], workerID: UUID, lease: Duration) async throws -> LeaseRenewal {
         try await CatalogError.wrapping("renew the leases") {
-            guard !jobs.isEmpty else { return [] }
+            guard !jobs.isEmpty else { return LeaseRenewal(renewed: [], busy: []) }
             let ids = jobs.map(\.fileID)
             let tokens = jobs.map(\.leaseToken)
             let rows = try await client.query("""
-                UPDATE objectstoragefiles AS f SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
-                FROM unnest(\(ids)::bigint[], \(tokens)::bigint[]) AS held(id, token)
-                WHERE f.id = held.id AND f.lease_token = held.token AND f.lease_owner = \(workerID) AND f.lease_expires_at > now()
-                RETURNING f.id
+                WITH held AS (
+                    SELECT * FROM unnest(\(ids)::bigint[], \(tokens)::bigint[]) AS h(id, token)
+                ), free AS (
+                    SELECT f.id FROM objectstoragefiles AS f WHERE f.id = ANY(\(ids)) FOR UPDATE OF f SKIP LOCKED
+                ), renewed AS (
+                    UPDATE objectstoragefiles AS f SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
+                    FROM held JOIN free ON free.id = held.id
+                    WHERE f.id = held.id AND f.lease_token = held.token AND f.lease_owner = \(workerID) AND f.lease_expires_at > now()
+                    RETURNING f.id
+                )
+                SELECT id, true FROM renewed
+                UNION ALL SELECT held.id, false FROM held WHERE NOT EXISTS (SELECT 1 FROM free WHERE free.id = held.id)
                 """, logger: logger)
-            var held = Set<Int64>()
-            for try await id in rows.decode(Int64.self) { held.insert(id) }
-            return held
+            var renewal = LeaseRenewal(renewed: [], busy: [])
+            for try await (id, renewed) in rows.decode((Int64, Bool).self) {
+                if renewed { renewal.renewed.insert(id) } else { renewal.busy.insert(id) }
+            }
+            return renewal
         }
     }
 
@@ -275,5 +291,16 @@ public struct WorkQueue: Sendable {
             updated = true
         }
         return updated
+    }
+}
+
+/// What one heartbeat's renewal found: rows renewed, and rows another transaction had locked (not looked at).
+public struct LeaseRenewal: Sendable, Hashable {
+    public var renewed: Set<Int64>
+    public var busy: Set<Int64>
+
+    /// The rows that are no longer this worker's.
+    public func lost(of held: [ClaimedFile]) -> [Int64] {
+        held.map(\.fileID).filter { !renewed.contains($0) && !busy.contains($0) }
     }
 }

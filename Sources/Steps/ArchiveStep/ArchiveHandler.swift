@@ -302,6 +302,7 @@ public struct ArchiveHandler: JobHandler {
         defer { writer.discard() }
         let storageClass = configuration.storageClass(for: tier)
         let started = ContinuousClock.now
+        var createdBundle: Int64?
         do {
             let finished = try await writer.finish(compressionLevel: configuration.compressionLevel)
             let compressed = ContinuousClock.now
@@ -314,6 +315,7 @@ public struct ArchiveHandler: JobHandler {
             let bundleID = try await catalog.createBundle(
                 archiveKey: key, manifestKey: manifestKey, compression: finished.compression,
                 memberCount: finished.manifest.members.count, rawBytes: writer.rawBytes, owner: context.workerID)
+            createdBundle = bundleID
             let result = try await archive.put(key, from: .file(finished.path), options: PutOptions(
                 storageClass: storageClass,
                 contentType: finished.compression == "zstd" ? "application/zstd" : "application/x-tar",
@@ -360,7 +362,20 @@ public struct ArchiveHandler: JobHandler {
         } catch {
             let outcome = failure(error)
             context.logger.warning("bundle not archived", metadata: ["error": "\(CatalogDatabase.describe(error))", "bundle.members": "\(included.count)"])
+            if let createdBundle { await abandonBundle(createdBundle, catalog: catalog, context: context) }
             return Dictionary(uniqueKeysWithValues: included.map { ($0.job.fileID, outcome) })
+        }
+    }
+
+    /// A bundle that was created but not recorded is given up at once, its objects removed; what cannot be done
+    /// now (the database or the store failing too) is left to the sweep, which finds the bundle or the queue entry.
+    func abandonBundle(_ id: Int64, catalog: ArchiveCatalog, context: JobContext) async {
+        do {
+            let keys = try await catalog.abandonBundle(id, workerID: context.workerID)
+            let failures = await archive.delete(keys: keys)
+            try await catalog.finishDeletes(area: .archive, keys: keys.filter { failures[$0] == nil })
+        } catch {
+            context.logger.warning("bundle not given up yet; the sweep will", metadata: ["bundle.id": "\(id)", "error": "\(CatalogDatabase.describe(error))"])
         }
     }
 

@@ -102,13 +102,13 @@ extension ArchiveHandler {
         }
     }
 
-    /// Bundles a dead worker left `uploading`: no file points at them, so their objects go.
+    /// Bundles a dead worker left `uploading`: no file points at them, so they are given up and their objects
+    /// queued for removal (`removeQueuedObjects`, next in the sweep). Should the worker only have been slow, its
+    /// record of the bundle is refused (`fenced`) and its files go back to the queue.
     func removeOrphanBundles(catalog: ArchiveCatalog, logger: Logger) async throws {
-        for orphan in try await catalog.orphanBundles(staleAfter: configuration.orphanAfter) {
-            try await archive.delete(orphan.archiveKey)
-            if let manifest = orphan.manifestKey { try await archive.delete(manifest) }
-            try await catalog.markBundleDeleted(orphan.id)
-            logger.warning("removed a bundle its worker left unfinished", metadata: ["bundle.id": "\(orphan.id)", "archive.key": "\(orphan.archiveKey)"])
+        for orphan in try await catalog.giveUpOrphanBundles(staleAfter: configuration.orphanAfter) {
+            logger.warning("gave up a bundle its worker left unfinished; its objects are removed", metadata: [
+                "bundle.id": "\(orphan.id)", "archive.key": "\(orphan.archiveKey)"])
         }
         // Multipart uploads of dead workers hold billed parts; a day is far longer than any live upload waits.
         for prefix in ["bundles/", "files/"] {

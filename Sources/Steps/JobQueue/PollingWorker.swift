@@ -283,8 +283,7 @@ public struct PollingWorker<Handler: JobHandler>: Service {
             do {
                 try await queue.heartbeat(workerID: workerID)
                 let held = leases.current
-                let renewed = try await queue.renewAll(held, workerID: workerID, lease: configuration.lease)
-                let lost = held.map(\.fileID).filter { !renewed.contains($0) }
+                let lost = try await queue.renewAll(held, workerID: workerID, lease: configuration.lease).lost(of: held)
                 if !lost.isEmpty { leases.markLost(lost) }
                 failures = 0
             } catch {

@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 import PipelineCore
 import PostgresNIO
+import Synchronization
 import Testing
 import TestSupport
 
@@ -88,6 +89,40 @@ struct WorkQueueTests {
                 #expect(state == "staged")
                 #expect(attempts == 1, "a released claim does not count as an attempt")
             }
+        }
+    }
+
+    @Test("the heartbeat's renewal never waits for a row lock: a row another transaction holds is busy, not lost, and the holder can go on locking (no deadlock)")
+    func renewalSkipsLockedRows() async throws {
+        try await withRows([.regular: 3]) { client, queue in
+            let worker = UUID()
+            let claimed = try await queue.claim(.archive, workerID: worker, limit: 3, lease: .seconds(30))
+            let ids = claimed.map(\.fileID)
+            try await client.withTransaction(logger: logger) { connection in
+                // Like a completion: it locks the rows in id order, and has the first when the heartbeat comes.
+                _ = try await connection.query("SELECT id FROM objectstoragefiles WHERE id = \(ids[0]) FOR UPDATE", logger: logger).collect()
+                // The heartbeat renews in another order. Were it to wait, it would hold the third row and wait
+                // for the first; the completion then waits for the third: a deadlock.
+                // A renewal that waits would wait until this transaction ends: give it 20 s, then end the transaction.
+                let answer = Mutex<LeaseRenewal?>(nil)
+                let renewal = Task {
+                    let result = try await queue.renewAll(claimed.reversed(), workerID: worker, lease: .seconds(30))
+                    answer.withLock { $0 = result }
+                }
+                let deadline = ContinuousClock.now + .seconds(20)
+                while answer.withLock({ $0 }) == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+                let result = try #require(answer.withLock { $0 }, "the renewal waited for the locked row")
+                try await renewal.value
+                #expect(result.busy == [ids[0]])
+                #expect(result.renewed == Set(ids.dropFirst()))
+                #expect(result.lost(of: claimed).isEmpty)
+                _ = try await connection.query("SELECT id FROM objectstoragefiles WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE", logger: logger).collect()
+            }
+            // A row taken by another worker is lost; the others are renewed.
+            _ = try await client.query("UPDATE objectstoragefiles SET lease_owner = gen_random_uuid() WHERE id = \(ids[1])", logger: logger).collect()
+            let after = try await queue.renewAll(claimed, workerID: worker, lease: .seconds(30))
+            #expect(after.lost(of: claimed) == [ids[1]])
+            #expect(after.renewed == [ids[0], ids[2]])
         }
     }
 

@@ -84,8 +84,83 @@ struct CrashAndRaceTests {
             #expect(b.status == 0, "\(b.output)")
             // Both did part of the work, and no claim was ever made twice while a lease was valid.
             #expect(a.output.contains("bundle archived") && b.output.contains("bundle archived"), "one worker did everything")
-            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE attempts <> 1", as: Int64.self) == 0)
+            // What went wrong, when something did: the workers' warnings and errors.
+            let trouble = (a.output + "\n" + b.output).split(separator: "\n").filter {
+                ["job failed", "bundle not archived", "lease lost", "heartbeat failed", "\"error\""].contains(where: $0.contains)
+            }.prefix(20).joined(separator: "\n")
+            #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE attempts <> 1", as: Int64.self) == 0, "\(trouble)")
             try await Self.expectCleanEndState(harness, files: 302)
+        }
+    }
+
+    @Test("a bundle the sweep gives up while its slow worker still stores it: the worker's record is refused, its files go back to the queue, the bundle's objects are removed, and another archiver finishes")
+    func sweptBundleIsFenced() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            for index in 0..<3 { try harness.write("note \(index).txt", "note \(index)\n") }
+            #expect(try await harness.upload(label: "slow").status == 0)
+            try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { client in
+                let (queue, catalog) = (WorkQueue(client: client, logger: TestEnvironment.logger), ArchiveCatalog(client: client, logger: TestEnvironment.logger))
+                // The slow worker: it holds the files, but has no heartbeat (as if stalled), and has begun a bundle.
+                let slowWorker = UUID()
+                let claimed = try await queue.claim(.archive, workerID: slowWorker, limit: 10, lease: .seconds(600))
+                #expect(claimed.count == 3)
+                let items = try await catalog.load(claimed)
+                let key = "bundles/2026/12/slow.tar"
+                let bundleID = try await catalog.createBundle(
+                    archiveKey: key, manifestKey: key + ".manifest.json", compression: "none", memberCount: 3, rawBytes: 30, owner: slowWorker)
+                _ = try await harness.archive.put(key, bytes: Array("a bundle nobody will read".utf8))
+
+                let givenUp = try await catalog.giveUpOrphanBundles(staleAfter: .seconds(90))
+                #expect(givenUp.map(\.id) == [bundleID])
+                #expect(try await harness.scalar("SELECT state FROM bundles WHERE id = \(bundleID)", as: String.self) == "deleted")
+                #expect(try await harness.scalar("SELECT count(*) FROM pending_object_deletes WHERE area = 'archive'", as: Int64.self) == 2)
+
+                // The slow worker wakes up and records its bundle: refused, nothing points at the removed objects.
+                let placements = items.enumerated().map { index, item in
+                    ArchivedPlacement(item: item, archiveKey: key, bundleOffset: Int64(512 * (index + 1)), storedSize: item.contentSize, storedHash: item.contentHash)
+                }
+                await #expect(throws: CatalogError.self) {
+                    try await catalog.recordArchived(
+                        placements, bundle: BundleCompletion(bundleID: bundleID, storedBytes: 25, hash: String(repeating: "0", count: 64), storageClass: "STANDARD"),
+                        workerID: slowWorker)
+                }
+                #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE state = 'archived' OR bundle_id IS NOT NULL", as: Int64.self) == 0)
+                // A bundle that is not this worker's, or no longer uploading, is not given up by it.
+                #expect(try await catalog.abandonBundle(bundleID, workerID: slowWorker).isEmpty)
+                _ = try await client.query("UPDATE objectstoragefiles SET lease_expires_at = now() - interval '1 second'", logger: TestEnvironment.logger).collect()
+            }
+            let result = try await harness.archiveOnce(["--small-file-threshold", "1MiB"], environment: ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"])
+            #expect(result.status == 0, "\(result.output)")
+            try await Self.expectCleanEndState(harness, files: 3)
+        }
+    }
+
+    @Test("a bundle its own worker could not record is given up at once: deleted, its objects queued; a recorded one is left alone")
+    func unrecordedBundleIsAbandoned() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            try harness.write("one.txt", "only file\n")
+            #expect(try await harness.upload(label: "abandon").status == 0)
+            try await CatalogDatabase.withClient(harness.database.url, logger: TestEnvironment.logger) { client in
+                let (queue, catalog) = (WorkQueue(client: client, logger: TestEnvironment.logger), ArchiveCatalog(client: client, logger: TestEnvironment.logger))
+                let worker = UUID()
+                let failed = try await catalog.createBundle(archiveKey: "bundles/a.tar", manifestKey: "bundles/a.tar.manifest.json", compression: "none", memberCount: 1, rawBytes: 10, owner: worker)
+                #expect(try await catalog.abandonBundle(failed, workerID: UUID()).isEmpty, "another worker's bundle")
+                #expect(Set(try await catalog.abandonBundle(failed, workerID: worker)) == ["bundles/a.tar", "bundles/a.tar.manifest.json"])
+                #expect(try await harness.scalar("SELECT state FROM bundles WHERE id = \(failed)", as: String.self) == "deleted")
+                #expect(try await catalog.abandonBundle(failed, workerID: worker).isEmpty, "given up once")
+
+                // Its record committed though the answer was lost: the bundle is the files', and stays.
+                let claimed = try await queue.claim(.archive, workerID: worker, limit: 1, lease: .seconds(600))
+                let item = try #require(try await catalog.load(claimed).first)
+                let recorded = try await catalog.createBundle(archiveKey: "bundles/b.tar", manifestKey: "bundles/b.tar.manifest.json", compression: "none", memberCount: 1, rawBytes: 10, owner: worker)
+                let changed = try await catalog.recordArchived(
+                    [ArchivedPlacement(item: item, archiveKey: "bundles/b.tar", bundleOffset: 512, storedSize: item.contentSize, storedHash: item.contentHash)],
+                    bundle: BundleCompletion(bundleID: recorded, storedBytes: 2048, hash: String(repeating: "0", count: 64), storageClass: "STANDARD"),
+                    workerID: worker)
+                #expect(changed == [item.job.fileID])
+                #expect(try await catalog.abandonBundle(recorded, workerID: worker).isEmpty)
+                #expect(try await harness.scalar("SELECT state FROM bundles WHERE id = \(recorded)", as: String.self) == "archived")
+            }
         }
     }
 
