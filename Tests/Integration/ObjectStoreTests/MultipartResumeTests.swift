@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+import Synchronization
 @testable import ObjectStore
 
 /// Multipart uploads that die half-way and resume, against moto.
@@ -202,4 +203,44 @@ actor KeepingJournal: MultipartUploadJournal {
     func begin(_ state: MultipartUploadState) async throws { try await base.begin(state) }
     func recordPart(_ part: UploadedPart) async throws { try await base.recordPart(part) }
     func clear() async throws {}
+}
+
+/// Several multipart uploads at once share the process's budget of part buffers.
+@Suite("multipart uploads within a shared buffer budget, against moto")
+struct PartBufferBudgetUploadTests {
+    @Test("four uploads of four parts at once, a budget of two parts: all stored byte for byte, never more held than the budget, all given back")
+    func uploadsShareTheBudget() async throws {
+        let moto = try MotoServer.fromEnvironment()
+        let store = try await moto.freshStore(label: "budget")
+        let part = MultipartResumeTests.part
+        let budget = PartBufferBudget(bytes: 2 * part)
+        let options = {
+            var options = PutOptions(multipartThreshold: part, partSize: part, maxPartsInFlight: 3)
+            options.partBuffers = budget
+            return options
+        }()
+        let objects = (0..<4).map { testBytes(4 * part - 1000 * $0, seed: 70 + UInt64($0)) }
+        let peak = Mutex(0)
+        let sampler = Task {
+            while !Task.isCancelled {
+                let used = budget.used
+                peak.withLock { $0 = max($0, used) }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        let results = try await withThrowingTaskGroup(of: (Int, PutResult).self) { group in
+            for (index, bytes) in objects.enumerated() {
+                group.addTask { (index, try await store.put("object-\(index)", from: .bytes(bytes), options: options)) }
+            }
+            return try await group.reduce(into: [Int: PutResult]()) { $0[$1.0] = $1.1 }
+        }
+        sampler.cancel()
+        for (index, bytes) in objects.enumerated() {
+            #expect(results[index]?.sha256 == sha256Hex(bytes))
+            #expect(try await store.getBytes("object-\(index)") == bytes)
+        }
+        #expect(peak.withLock { $0 } <= 2 * part)
+        #expect(peak.withLock { $0 } > 0)
+        #expect(budget.used == 0)
+    }
 }

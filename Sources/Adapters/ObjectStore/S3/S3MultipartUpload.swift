@@ -11,7 +11,8 @@ import SystemIO
 ///
 /// The source is read front to back by this task, which also feeds the whole-object SHA-256; each part is hashed
 /// and sent by a child task. At most `maxPartsInFlight` parts are being sent while the next one is read, so memory
-/// stays near (maxPartsInFlight + 1) × part size whatever the object size.
+/// stays near (maxPartsInFlight + 1) × part size whatever the object size; buffers beyond the first come from the
+/// process-wide `PartBufferBudget`, so several uploads at once stay within it too.
 struct MultipartUploader {
     let store: S3ObjectStore
     let key: String
@@ -165,6 +166,11 @@ struct MultipartUploader {
         var uploaded = 0
         var uploadedBytes: Int64 = 0
         finished.reserveCapacity(partCount)
+        let budget = options.partBuffers
+        let bufferBytes = Int(partSize)
+        // Buffers taken from the budget, given back when every part is done and its buffer dropped.
+        var taken = 0
+        defer { budget.give(taken * bufferBytes) }
 
         try await withThrowingTaskGroup(of: PartOutcome.self) { group in
             var running = 0
@@ -180,6 +186,18 @@ struct MultipartUploader {
                 running -= 1
             }
             for number in 1...partCount {
+                // A buffer for this part: a finished part's, a new one while the budget has room, else the next of
+                // ours to finish; only with none of ours in flight does this upload wait for the budget.
+                if spare == nil {
+                    if budget.tryTake(bufferBytes) {
+                        taken += 1
+                    } else if running > 0, let outcome = try await group.next() {
+                        collect(outcome)
+                    } else {
+                        await budget.take(bufferBytes)
+                        taken += 1
+                    }
+                }
                 let handoff = BufferHandoff(spare)
                 spare = nil
                 let body = try await reader.read(Int(min(partSize, reader.remaining)), reusing: handoff)
