@@ -157,7 +157,7 @@ public struct PutOptions: Sendable, Hashable {
     public var partSize: Int
     /// Parts sent at the same time. Memory use is about (maxPartsInFlight + 1) × part size.
     public var maxPartsInFlight: Int
-    /// What the part buffers of all multipart uploads of the process may hold together (beyond one per upload).
+    /// What the part buffers of all multipart uploads of the process may hold together.
     public var partBuffers: PartBufferBudget = .shared
     /// The file store makes the object's bytes durable but leaves its name (the directory entry) to a later
     /// ``ObjectStore/syncNames(of:)``, so that many small objects share one directory sync. Until then a crash

@@ -4,11 +4,10 @@ import Synchronization
 ///
 /// Each upload is already bounded ((parts in flight + 1) × part size), but a program sends several objects at once
 /// (the uploader's `--concurrency 8`, the archiver's large files and bundles): measured, 477 MiB for four large
-/// files at once. An upload therefore takes every buffer beyond its first from this budget only if it is free
-/// (`tryTake`), and otherwise waits for one of its own parts to finish and reuses that part's buffer; only an
-/// upload that holds no buffer at all waits here (`take`), and it is let through once nothing else is held, so one
-/// part larger than the whole budget still goes. Every upload makes progress with one buffer, so none can
-/// deadlock waiting for another's.
+/// files at once. So every part buffer is counted here: an upload takes a new one only while the budget has room
+/// (`tryTake`), and otherwise reuses the buffer of its next part to finish; only an upload that holds no buffer at
+/// all waits (`take`), and it is let through once nothing else is held, so one part larger than the whole budget
+/// still goes. Every upload that holds a buffer makes progress with it, so none waits on another's.
 public final class PartBufferBudget: Sendable, Hashable {
     /// What every store of a process shares unless told otherwise: four 16 MiB parts, enough to keep a home uplink
     /// or an S3 endpoint busy (measured with `bench/restore/s3`: the uploader's peak 477 MiB without a budget,
