@@ -152,10 +152,11 @@ struct SpoolTests {
             try harness.write("tape.dv", big)
             #expect(try await harness.upload(extra: ["--spool", Self.spoolPath(harness)]).status == 0)
 
-            // A lease long enough that the sender started right after the kill surely meets it on a loaded machine
-            // (with 3 s, a slow start let it expire first and the "early" sender rightly took the file over).
+            // A lease long enough that the sender started right after the kill surely meets it on a loaded machine:
+            // with 3 s, and once (load 8 on 2 cores) with 20 s — renewed every third, so at least 13 s left at the
+            // kill — a slow start let it expire first and the "early" sender rightly took the file over.
             let child = try Program.start(
-                "uploader", ["send", "--spool", Self.spoolPath(harness), "--json", "--lease-seconds", "20", "--bwlimit", "8M"],
+                "uploader", ["send", "--spool", Self.spoolPath(harness), "--json", "--lease-seconds", "60", "--bwlimit", "8M"],
                 environment: harness.environment)
             let parts = try await Self.waitForSentParts(harness, 2, of: child)
             child.signal(SIGKILL)
@@ -169,7 +170,7 @@ struct SpoolTests {
             let killedAt = ContinuousClock.now
             let early = try await Self.send(harness)
             #expect(early.status == 0 && Self.sentKeys(early.output).isEmpty, "\(early.output)")
-            try await Task.sleep(until: killedAt + .seconds(21))
+            try await Task.sleep(until: killedAt + .seconds(61))
             let resumed = try await Self.send(harness)
             #expect(resumed.status == 0, "\(resumed.output)")
             let summary = PipelineHarness.summary(in: resumed.output)
