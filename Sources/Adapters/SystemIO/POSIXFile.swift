@@ -170,6 +170,20 @@ public enum POSIXFile {
     /// Removes an empty directory; returns false when it is not empty or missing.
     public static func removeEmptyDirectory(_ path: String) -> Bool { rmdir(path) == 0 }
 
+    /// Runs `body` again, up to five times, when it fails with ENOENT: a store's delete removes directories it leaves
+    /// empty, so one can vanish between a writer's `mkdir -p` and the file it then creates there. Once that file is
+    /// in it, the directory is not empty and stays; a file that is really missing fails all five times.
+    public static func retryingVanishedDirectories<Result>(_ body: () throws -> Result) throws -> Result {
+        var attempt = 0
+        while true {
+            do {
+                return try body()
+            } catch let error as FileIOError where error.code == ENOENT && attempt < 5 {
+                attempt += 1
+            }
+        }
+    }
+
     /// `mkdir -p`, syncing each parent that gained an entry so the new path survives a crash.
     public static func makeDirectories(_ path: String) throws {
         if let info = try status(path: path) {

@@ -38,6 +38,38 @@ struct FileSystemObjectStoreTests {
         #expect(try temporaryFiles(store).isEmpty)
     }
 
+    @Test("writers and deleters racing on the same prefixes: a delete's pruning of empty directories never fails a write (seen: `cannot mkdir …/sources/2` while a sender emptied the spool)")
+    func writesSurvivePruning() async throws {
+        let (store, root) = try await makeStore()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let deadline = ContinuousClock.now + .seconds(4)
+        let written = try await withThrowingTaskGroup(of: Int.self) { group in
+            for writer in 0..<2 {
+                group.addTask {
+                    var count = 0
+                    while ContinuousClock.now < deadline {
+                        // Few directories, each emptied again and again by the deleters below.
+                        let key = "sources/\(Int.random(in: 0..<3))/w\(writer)-\(count)"
+                        _ = try await store.put(key, bytes: Array("x".utf8))
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            group.addTask {
+                while ContinuousClock.now < deadline {
+                    var keys: [String] = []
+                    for try await object in store.listAll(prefix: "sources/") { keys.append(object.key) }
+                    let failures = await store.delete(keys: keys)
+                    #expect(failures.isEmpty)
+                }
+                return 0
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(written > 100, "the writers got going: \(written) objects")
+    }
+
     @Test("keys cannot escape the root", arguments: [
         "", "../escape", "a/../../escape", "/absolute", "a//b", "a/./b", "trailing/", ".objectstore/tmp/x", "nul\u{0}byte",
     ])

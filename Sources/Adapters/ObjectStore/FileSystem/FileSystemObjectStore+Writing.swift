@@ -174,13 +174,16 @@ extension FileSystemObjectStore {
                                syncName: Bool) throws {
         let objectPath = mapping.objectPath(key)
         let objectDirectory = POSIXFile.parentDirectory(of: objectPath)
-        try makeDirectoriesInside(root: mapping.root, directory: objectDirectory, key: key)
-        if let existing = try POSIXFile.status(path: objectPath), !POSIXFile.isRegularFile(existing) {
-            throw ObjectStoreError(.conflict, operation: "PUT", location: "file://\(objectPath)",
-                                   message: "a directory (holding other keys) or special file is in the way")
-        }
         let sidecarData = try sidecar.map { try ObjectSidecar.encoder.encode($0) }
-        try POSIXFile.renameFile(temporary, objectPath)
+        // A delete elsewhere in the store may prune the directory between the mkdir and the rename: both again.
+        try POSIXFile.retryingVanishedDirectories {
+            try makeDirectoriesInside(root: mapping.root, directory: objectDirectory, key: key)
+            if let existing = try POSIXFile.status(path: objectPath), !POSIXFile.isRegularFile(existing) {
+                throw ObjectStoreError(.conflict, operation: "PUT", location: "file://\(objectPath)",
+                                       message: "a directory (holding other keys) or special file is in the way")
+            }
+            try POSIXFile.renameFile(temporary, objectPath)
+        }
         if syncName { try POSIXFile.syncDirectory(objectDirectory) }
         // The object is in place; a crash from here on leaves a sidecar that no longer matches its inode, which
         // readers ignore. So the sidecar is replaced atomically but not fsynced: the object's durability is what

@@ -185,9 +185,12 @@ enum AtomicFile {
     /// leaves a partial file.
     static func write(_ data: Data, to path: String, durable: Bool = true) throws {
         let directory = POSIXFile.parentDirectory(of: path)
-        try POSIXFile.makeDirectories(directory)
         let temporary = "\(path).tmp-\(UUID().uuidString)"
-        let fd = try POSIXFile.createExclusive(temporary)
+        // The directory may be pruned by a delete between the mkdir and the create (sidecars of a file store).
+        let fd = try POSIXFile.retryingVanishedDirectories {
+            try POSIXFile.makeDirectories(directory)
+            return try POSIXFile.createExclusive(temporary)
+        }
         do {
             defer { POSIXFile.closeFile(fd) }
             try POSIXFile.writeAll(fd: fd, ByteBuffer(bytes: data))
