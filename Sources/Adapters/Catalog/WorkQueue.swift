@@ -171,8 +171,8 @@ public struct WorkQueue: Sendable {
     /// The renewal never waits for a row lock: a row locked by another transaction (most often this worker's own
     /// completion of it, which locks its rows in id order) is skipped and reported `busy`, neither renewed nor
     /// lost; the next heartbeat looks again. Waiting instead would let the heartbeat and the completion lock the
-    /// same rows in different orders, and PostgreSQL would end one of them as a deadlock: seen as a whole bundle
-    /// failing its record under load.
+    /// same rows in different orders, and PostgreSQL would end one of them as a deadlock: most likely what a CI
+    /// run saw as a whole bundle failing its record under load.
     public func renewAll(_ jobs: [ClaimedFile], workerID: UUID, lease: Duration) async throws -> LeaseRenewal {
         try await CatalogError.wrapping("renew the leases") {
             guard !jobs.isEmpty else { return LeaseRenewal(renewed: [], busy: []) }

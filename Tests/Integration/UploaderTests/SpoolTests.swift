@@ -326,7 +326,7 @@ struct SpoolTests {
             // A window that opens two hours from now (UTC), so it is closed for the whole test.
             var utc = Calendar(identifier: .gregorian)
             utc.timeZone = TimeZone(identifier: "UTC")!
-            let opens = utc.dateComponents([.hour, .minute], from: Date().addingTimeInterval(7200))
+            let opens = utc.dateComponents([.year, .month, .day, .hour, .minute], from: Date().addingTimeInterval(7200))
             let closes = utc.dateComponents([.hour, .minute], from: Date().addingTimeInterval(7200 + 1800))
             let window = String(format: "%02d:%02d-%02d:%02d", opens.hour!, opens.minute!, closes.hour!, closes.minute!)
             let child = try Self.startSend(harness, ["--window", window, "--timezone", "UTC"])
@@ -338,7 +338,11 @@ struct SpoolTests {
             }
             #expect(state == "paused")
             let detail = try await harness.scalar("SELECT sender_detail FROM spools", as: String.self)
-            #expect(detail?.hasPrefix(String(format: "until %02d:%02d", opens.hour!, opens.minute!)) == true, "\(detail ?? "nil")")
+            // A time of another day carries its date ("until 2026-12-07 00:37"): a run in the two hours before midnight.
+            let sameDay = utc.component(.day, from: Date()) == opens.day!
+            let opening = (sameDay ? "" : String(format: "%04d-%02d-%02d ", opens.year!, opens.month!, opens.day!))
+                + String(format: "%02d:%02d", opens.hour!, opens.minute!)
+            #expect(detail?.hasPrefix("until " + opening) == true, "\(detail ?? "nil")")
             #expect(try await harness.scalar("SELECT count(*) FROM objectstoragefiles WHERE lease_owner IS NOT NULL", as: Int64.self) == 0, "nothing claimed")
             let sources = try await Program.run("uploader", ["sources", "--json"], environment: harness.environment)
             #expect(sources.output.contains(#""files_waiting":1"#) && sources.output.contains(#""sender_state":"paused""#), "\(sources.output)")

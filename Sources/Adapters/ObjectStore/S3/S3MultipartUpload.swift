@@ -11,7 +11,7 @@ import SystemIO
 ///
 /// The source is read front to back by this task, which also feeds the whole-object SHA-256; each part is hashed
 /// and sent by a child task. At most `maxPartsInFlight` parts are being sent while the next one is read, so memory
-/// stays near (maxPartsInFlight + 1) × part size whatever the object size; buffers beyond the first come from the
+/// stays near (maxPartsInFlight + 1) × part size whatever the object size; every buffer is counted in the
 /// process-wide `PartBufferBudget`, so several uploads at once stay within it too.
 struct MultipartUploader {
     let store: S3ObjectStore
