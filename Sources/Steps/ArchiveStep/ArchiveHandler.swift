@@ -371,9 +371,7 @@ public struct ArchiveHandler: JobHandler {
     /// now (the database or the store failing too) is left to the sweep, which finds the bundle or the queue entry.
     func abandonBundle(_ id: Int64, catalog: ArchiveCatalog, context: JobContext) async {
         do {
-            let keys = try await catalog.abandonBundle(id, workerID: context.workerID)
-            let failures = await archive.delete(keys: keys)
-            try await catalog.finishDeletes(area: .archive, keys: keys.filter { failures[$0] == nil })
+            await removeQueued(try await catalog.abandonBundle(id, workerID: context.workerID), area: .archive, catalog: catalog, logger: context.logger)
         } catch {
             context.logger.warning("bundle not given up yet; the sweep will", metadata: ["bundle.id": "\(id)", "error": "\(CatalogDatabase.describe(error))"])
         }
@@ -384,12 +382,17 @@ public struct ArchiveHandler: JobHandler {
     /// Removes staging copies whose removal was queued in the committing transaction, then the queue entries.
     /// A failure leaves the entries for the sweep.
     func removeStagingCopies(_ keys: [String], catalog: ArchiveCatalog, logger: Logger) async {
+        await removeQueued(keys, area: .staging, catalog: catalog, logger: logger)
+    }
+
+    /// Removes objects whose removal a transaction queued, then their queue entries; what fails stays queued.
+    func removeQueued(_ keys: [String], area: StorageArea, catalog: ArchiveCatalog, logger: Logger) async {
         guard !keys.isEmpty else { return }
-        let failures = await staging.delete(keys: keys)
+        let failures = await (area == .archive ? archive : staging).delete(keys: keys)
         for (key, error) in failures.sorted(by: { $0.key < $1.key }) {
-            logger.warning("staging copy not removed yet; the sweep will retry", metadata: ["staging.key": "\(key)", "error": "\(error)"])
+            logger.warning("\(area.rawValue) object not removed yet; the sweep will retry", metadata: ["storage.key": "\(key)", "error": "\(error)"])
         }
-        try? await catalog.finishDeletes(area: .staging, keys: keys.filter { failures[$0] == nil })
+        try? await catalog.finishDeletes(area: area, keys: keys.filter { failures[$0] == nil })
     }
 }
 
