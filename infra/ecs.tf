@@ -125,6 +125,8 @@ resource "aws_ecs_task_definition" "role" {
       # Reached only through API Gateway (HTTPS): Secure cookies, and the client address from the gateway's header.
       { name = "BACKUP_STATUS_BEHIND_TLS_PROXY", value = "true" },
       { name = "BACKUP_STATUS_CLIENT_IP_HEADER", value = "X-Backup-Client-Ip" },
+      # API Gateway refuses request bodies over 10 MB, so the upload page sends 8 MiB chunks (the default is 64).
+      { name = "BACKUP_UPLOAD_CHUNK_MIB", value = "8" },
     ] : [])
     secrets     = each.value.secrets
     mountPoints = local.writable_mounts

@@ -34,7 +34,7 @@ import urllib.parse
 
 from tusclient import client as tus
 
-CHUNK = 5 << 20
+CHUNK = int(os.environ.get("BACKUP_UPLOAD_CHUNK_MIB", "64")) << 20  # the server's chunk size, which the page uses
 
 
 def metadata_header(values):

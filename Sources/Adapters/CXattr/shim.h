@@ -1,8 +1,24 @@
 // Extended attributes (<sys/xattr.h>), which the Glibc module does not export: the file:// object store keeps a
 // plain object's size and SHA-256 on the object's own inode instead of in a sidecar file. The same three calls on
-// Linux and Darwin (whose versions take a position and options).
+// Linux and Darwin (whose versions take a position and options). Also Linux's sync_file_range, which Glibc's
+// module does not export either. It is bound here under a name of our own (an asm label for the same symbol):
+// including <fcntl.h> or redeclaring glibc's name in this module makes Swift see `struct stat` in two modules.
 #include <sys/types.h>
 #include <sys/xattr.h>
+#if defined(__linux__) && defined(__LP64__)
+extern int cxattr_sync_file_range(int fd, long offset, long count, unsigned int flags) __asm__("sync_file_range");
+#endif
+
+/// Starts writing back the dirty pages of `length` bytes at `offset` of `fd` without waiting for them (Linux's
+/// sync_file_range with SYNC_FILE_RANGE_WRITE); a no-op elsewhere. Not a durability call: an fsync still follows.
+static inline int cxattr_start_writeback(int fd, long long offset, long long length) {
+#if defined(__linux__) && defined(__LP64__)
+    return cxattr_sync_file_range(fd, (long)offset, (long)length, 2 /* SYNC_FILE_RANGE_WRITE */);
+#else
+    (void)fd; (void)offset; (void)length;
+    return 0;
+#endif
+}
 
 /// Sets `name` on the open file `fd`; 0 or -1 with errno.
 static inline int cxattr_fset(int fd, const char *name, const void *value, size_t size) {

@@ -13,6 +13,11 @@ public struct FamilySource: Sendable, Hashable {
     public let states: [String: Int]
 }
 
+/// Every source's files per state (by source id), read at one moment.
+public struct SourceStateCounts: Sendable {
+    public let states: [Int64: [String: Int]]
+}
+
 /// A file of a source as the family API lists it.
 public struct FamilyFile: Sendable, Hashable {
     public let id: Int64
@@ -36,33 +41,51 @@ public struct FamilyCatalog: Sendable {
         self.logger = logger
     }
 
-    public func sources(visibleTo user: AccountUser) async throws -> [FamilySource] {
+    /// The sources `user` may see, as the catalog has them now (the visibility is never from a snapshot), with
+    /// their files per state taken from `counts` (``sourceStateCounts()``; a source missing from it has none yet).
+    /// The counts come separately because counting means reading every row of the member's sources, which no index
+    /// makes cheap (docs/benchmarks.md): the status server reads them once for everyone and keeps them a few seconds.
+    public func sources(visibleTo user: AccountUser, counts: SourceStateCounts) async throws -> [FamilySource] {
         try await CatalogError.wrapping("list the user's sources") {
             let isAdmin = user.role == .admin
-            let rows = try await client.query("""
-                SELECT s.label, u.name, f.state, count(f.id)
-                FROM sources s
-                LEFT JOIN users u ON u.id = s.owner_id
-                LEFT JOIN objectstoragefiles f ON f.source_id = s.id AND f.deleted_at IS NULL
+            var sources: [FamilySource] = []
+            for try await (id, label, owner) in try await client.query("""
+                SELECT s.id, s.label, u.name FROM sources s LEFT JOIN users u ON u.id = s.owner_id
                 WHERE \(isAdmin) OR s.owner_id = \(user.id)
-                GROUP BY s.id, s.label, u.name, f.state
                 ORDER BY s.label
-                """, logger: logger)
-            var order: [String] = []
-            var owners: [String: String?] = [:]
-            var states: [String: [String: Int]] = [:]
-            for try await (label, owner, state, count) in rows.decode((String, String?, String?, Int64).self) {
-                if owners[label] == nil {
-                    order.append(label)
-                    owners[label] = .some(owner)
-                    states[label] = [:]
-                }
-                if let state { states[label, default: [:]][state] = Int(count) }
+                """, logger: logger).decode((Int64, String, String?).self) {
+                let states = counts.states[id] ?? [:]
+                sources.append(FamilySource(label: label, owner: owner, files: states.values.reduce(0, +), states: states))
             }
-            return order.map { label in
-                let counts = states[label] ?? [:]
-                return FamilySource(label: label, owner: owners[label] ?? nil, files: counts.values.reduce(0, +), states: counts)
+            return sources
+        }
+    }
+
+    /// The labels of the sources `user` owns (an admin's own too, not everyone's): what the upload page offers.
+    public func ownedLabels(of user: AccountUser) async throws -> [String] {
+        try await CatalogError.wrapping("list the user's own sources") {
+            var labels: [String] = []
+            for try await label in try await client.query(
+                "SELECT label FROM sources WHERE owner_id = \(user.id) ORDER BY label", logger: logger
+            ).decode(String.self) {
+                labels.append(label)
             }
+            return labels
+        }
+    }
+
+    /// Every source's files per state, deleted rows left out: one read of the whole table (a third of a second
+    /// per million rows on the bench machine), so the status server reads it for everyone at once and keeps it a
+    /// few seconds (`SnapshotCache`).
+    public func sourceStateCounts() async throws -> SourceStateCounts {
+        try await CatalogError.wrapping("count the sources' files") {
+            var states: [Int64: [String: Int]] = [:]
+            for try await (source, state, count) in try await client.query("""
+                SELECT source_id, state, count(*) FROM objectstoragefiles WHERE deleted_at IS NULL GROUP BY source_id, state
+                """, logger: logger).decode((Int64, String, Int64).self) {
+                states[source, default: [:]][state] = Int(count)
+            }
+            return SourceStateCounts(states: states)
         }
     }
 

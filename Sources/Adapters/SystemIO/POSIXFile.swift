@@ -117,6 +117,13 @@ public enum POSIXFile {
         }
     }
 
+    /// Asks the kernel to start writing `length` bytes at `offset` to the disk now, without waiting (Linux only;
+    /// advisory). A later fsync then has less left to wait for: a writer that must sync before it answers (a chunk
+    /// of an upload) lets the disk work while more bytes arrive, instead of all at the end.
+    public static func startWriteback(fd: Int32, offset: Int64, length: Int64) {
+        _ = cxattr_start_writeback(fd, offset, length)
+    }
+
     /// Advises the kernel that the file's cached pages will not be needed (advisory; Linux only).
     public static func dropCachedPages(fd: Int32) {
         #if os(Linux)

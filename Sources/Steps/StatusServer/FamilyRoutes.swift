@@ -29,7 +29,8 @@ enum FamilyRoutes {
     static let filesPageMax = 10_000
 
     static func add(
-        to router: Router<StatusRequestContext>, auth: FamilyAuth, family: FamilyCatalog, settings: AccountSettings, staging: (any ObjectStore)?,
+        to router: Router<StatusRequestContext>, auth: FamilyAuth, family: FamilyCatalog, sourceCounts: SnapshotCache<SourceStateCounts>,
+        settings: AccountSettings, staging: (any ObjectStore)?,
         tokenLogin: (@Sendable ([String: String], Request) async -> Response?)?
     ) {
         router.get("/login") { _, _ -> Response in
@@ -73,12 +74,12 @@ enum FamilyRoutes {
             guard let (user, session) = try await auth.sessionUser(request) else {
                 return Response(status: .seeOther, headers: [.location: "/login"])
             }
-            let sources = try await family.sources(visibleTo: user)
+            let sources = try await family.sources(visibleTo: user, counts: try await sourceCounts.snapshot())
             return Response.text(AccountPages.account(user, sources: sources, csrf: SecretTokens.csrfToken(forSession: session)), contentType: html)
         }
         router.get("/api/sources") { request, _ -> Response in
             guard let user = try await auth.caller(request) else { return unauthorized() }
-            let sources = try await family.sources(visibleTo: user).map { source -> [String: Any] in
+            let sources = try await family.sources(visibleTo: user, counts: try await sourceCounts.snapshot()).map { source -> [String: Any] in
                 ["label": source.label, "owner": source.owner ?? NSNull(), "files": source.files, "state": source.states]
             }
             return try json(["sources": sources])

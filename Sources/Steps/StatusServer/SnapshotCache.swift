@@ -11,29 +11,30 @@ import Alerts
 import SystemIO
 import Catalog
 
-/// The catalog snapshot every route serves.
+/// A read of the whole catalog that routes serve to everyone: the status page's `StatusSnapshot`, the family
+/// pages' per-source counts (`SourceStateCounts`).
 ///
-/// Reading the catalog costs an index-only scan of every row (about half a second at 1,000,000 rows on a small
-/// machine), so requests do not each pay for it: a snapshot younger than `maxAge` is served as it is; an older one
+/// Such a read costs a scan of every row (about half a second at 1,000,000 rows on a small machine), so requests
+/// do not each pay for it: a snapshot younger than `maxAge` is served as it is; an older one
 /// (up to `maxStale`) is served at once while one refresh runs in the background; only without a usable snapshot
 /// does a request wait for the read. `SnapshotRefresher` keeps it fresh while someone is looking, so the page
 /// and scrapers normally never wait. Concurrent reads are shared. `maxAge` zero reads on every request.
-actor SnapshotCache {
-    let reader: StatusCatalog
+actor SnapshotCache<Snapshot: Sendable> {
+    let read: @Sendable () async throws -> Snapshot
     let maxAge: Duration
     let maxStale: Duration
-    private var current: (snapshot: StatusSnapshot, at: ContinuousClock.Instant)?
-    private var inFlight: Task<StatusSnapshot, any Error>?
+    private var current: (snapshot: Snapshot, at: ContinuousClock.Instant)?
+    private var inFlight: Task<Snapshot, any Error>?
     private var lastDemand: ContinuousClock.Instant?
     private var lastReadDuration: Duration = .zero
 
-    init(reader: StatusCatalog, maxAge: Duration, maxStale: Duration = .seconds(60)) {
-        self.reader = reader
+    init(maxAge: Duration, maxStale: Duration = .seconds(60), read: @escaping @Sendable () async throws -> Snapshot) {
+        self.read = read
         self.maxAge = maxAge
         self.maxStale = max(maxStale, maxAge)
     }
 
-    func snapshot() async throws -> StatusSnapshot {
+    func snapshot() async throws -> Snapshot {
         lastDemand = .now
         if maxAge > .zero, let current {
             let age = ContinuousClock.now - current.at
@@ -47,10 +48,10 @@ actor SnapshotCache {
     }
 
     /// One read of the catalog, shared by everyone who asks while it runs.
-    func refresh() async throws -> StatusSnapshot {
+    func refresh() async throws -> Snapshot {
         if let inFlight { return try await inFlight.value }
-        let reader = self.reader
-        let task = Task { try await reader.read() }
+        let read = self.read
+        let task = Task { try await read() }
         inFlight = task
         let started = ContinuousClock.now
         defer { inFlight = nil }

@@ -11,9 +11,9 @@ import Alerts
 import SystemIO
 import Catalog
 
-/// Keeps the snapshot fresh in the background while the page is being looked at.
-struct SnapshotRefresher: Service {
-    let cache: SnapshotCache
+/// Keeps a snapshot fresh in the background while the pages that serve it are being looked at.
+struct SnapshotRefresher<Snapshot: Sendable>: Service {
+    let cache: SnapshotCache<Snapshot>
 
     func run() async throws {
         await cancelWhenGracefulShutdown {

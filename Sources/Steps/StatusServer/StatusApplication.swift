@@ -29,7 +29,8 @@ public func buildStatusApplication(
     var reader = StatusCatalog(client: client, logger: logger)
     if let watchdog = configuration.watchdog { reader.deadAfter = watchdog.deadAfter }
     reader.tierClasses = configuration.tierClasses
-    let cache = SnapshotCache(reader: reader, maxAge: configuration.snapshotMaxAge)
+    let statusReader = reader
+    let cache = SnapshotCache(maxAge: configuration.snapshotMaxAge) { try await statusReader.read() }
     let router = Router(context: StatusRequestContext.self)
     // Request metrics and spans: no-ops unless OTLP export is configured (Telemetry).
     router.add(middleware: MetricsMiddleware())
@@ -85,7 +86,14 @@ public func buildStatusApplication(
     let accounts = AccountService(client: client, logger: logger, settings: configuration.accounts)
     let familyAuth = FamilyAuth(accounts: accounts, behindTLSProxy: configuration.behindTLSProxy, clientAddressHeader: configuration.clientAddressHeader)
     let family = FamilyCatalog(client: client, logger: logger)
-    FamilyRoutes.add(to: router, auth: familyAuth, family: family, settings: configuration.accounts, staging: staging, tokenLogin: tokenLogin)
+    // Every member's /account and /api/sources count from one read of the whole table, kept as long as the status
+    // snapshot; a member's own changes show within that time (the list of sources itself is always read live).
+    let sourceCounts = SnapshotCache(maxAge: configuration.snapshotMaxAge, maxStale: configuration.snapshotMaxAge * 3) {
+        try await family.sourceStateCounts()
+    }
+    FamilyRoutes.add(
+        to: router, auth: familyAuth, family: family, sourceCounts: sourceCounts, settings: configuration.accounts, staging: staging,
+        tokenLogin: tokenLogin)
     AdminRoutes.add(to: router, auth: familyAuth, client: client, logger: logger)
     // Browser uploads over tus (TusRoutes), stored into staging and the catalog by BrowserUploadStorer.
     let uploads = configuration.uploads
@@ -98,10 +106,10 @@ public func buildStatusApplication(
     }
     TusRoutes(auth: familyAuth, catalog: BrowserUploadCatalog(client: client, logger: logger), partials: partials, storer: storer, settings: uploads, logger: logger)
         .add(to: router)
-    UploadPage.add(to: router, auth: familyAuth, family: family, uploadsEnabled: storer != nil)
+    UploadPage.add(to: router, auth: familyAuth, family: family, uploadsEnabled: storer != nil, chunkBytes: uploads.chunkBytes)
 
     let appConfiguration = ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: nil)
-    var services: [any Service] = [SnapshotRefresher(cache: cache)]
+    var services: [any Service] = [SnapshotRefresher(cache: cache), SnapshotRefresher(cache: sourceCounts)]
     if let storer { services.append(storer) }
     if let settings = configuration.watchdog {
         services.append(AlertWatchdog(client: client, settings: settings, webhookURL: configuration.alertWebhookURL, logger: logger))

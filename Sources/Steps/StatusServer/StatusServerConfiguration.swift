@@ -76,7 +76,7 @@ public struct StatusServerConfiguration: Sendable {
     }
 
     /// From the environment names of the configuration contract (`BACKUP_STATUS_HOST`, `BACKUP_STATUS_PORT`,
-    /// `BACKUP_STATUS_TOKEN`, `BACKUP_ALERT_WEBHOOK_URL`); explicit arguments (flags) win.
+    /// `BACKUP_STATUS_TOKEN`, `BACKUP_ALERT_WEBHOOK_URL`, `BACKUP_UPLOAD_CHUNK_MIB`); explicit arguments (flags) win.
     public static func fromEnvironment(
         _ environment: [String: String], host: String? = nil, port: Int? = nil, token: Secret? = nil, alertWebhookURL: Secret? = nil
     ) throws -> StatusServerConfiguration {
@@ -104,6 +104,12 @@ public struct StatusServerConfiguration: Sendable {
                 throw StatusServerConfigurationError(setting: "BACKUP_STATUS_CLIENT_IP_HEADER", problem: "must be a header name (letters, digits and '-')")
             }
             configuration.clientAddressHeader = name
+        }
+        if let text = value("BACKUP_UPLOAD_CHUNK_MIB") {
+            guard let mebibytes = Int(text), (1...1024).contains(mebibytes) else {
+                throw StatusServerConfigurationError(setting: "BACKUP_UPLOAD_CHUNK_MIB", problem: "must be a whole number of MiB from 1 to 1024")
+            }
+            configuration.uploads.chunkBytes = mebibytes << 20
         }
         return configuration
     }

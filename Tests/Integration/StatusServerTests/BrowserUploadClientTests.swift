@@ -222,10 +222,14 @@ struct BrowserUploadClientTests {
             if downloads:
                 options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
             driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+            from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
             def wait_for(condition, timeout=60):
                 deadline = time.time() + timeout
                 while time.time() < deadline:
-                    if condition(): return
+                    try:
+                        if condition(): return
+                    except (NoSuchElementException, StaleElementReferenceException):
+                        pass  # the page was replaced between finding an element and reading it (a redirect, a reload): look again
                     time.sleep(0.2)
                 raise SystemExit("timed out; page: " + driver.current_url)
             def path():

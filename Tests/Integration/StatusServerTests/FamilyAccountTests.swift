@@ -180,6 +180,20 @@ struct FamilyLoginTests {
         }
     }
 
+    @Test("BACKUP_UPLOAD_CHUNK_MIB sets the upload page's chunk size (default 64 MiB); anything but a whole number from 1 to 1024 is one line naming it")
+    func uploadChunkSize() throws {
+        #expect(try StatusServerConfiguration.fromEnvironment([:]).uploads.chunkBytes == 64 << 20)
+        #expect(try StatusServerConfiguration.fromEnvironment(["BACKUP_UPLOAD_CHUNK_MIB": "8"]).uploads.chunkBytes == 8 << 20)
+        for bad in ["0", "1025", "8.5", "8M", "-1"] {
+            do {
+                _ = try StatusServerConfiguration.fromEnvironment(["BACKUP_UPLOAD_CHUNK_MIB": bad])
+                Issue.record("\(bad) was accepted")
+            } catch {
+                #expect("\(error)".contains("BACKUP_UPLOAD_CHUNK_MIB") && !"\(error)".contains("\n"), "\(error)")
+            }
+        }
+    }
+
     @Test("the operator's BACKUP_STATUS_TOKEN keeps working as before; it is not a user, and a user's token is not the operator's")
     func operatorToken() async throws {
         let token = "operator token for monitoring"

@@ -177,6 +177,45 @@ struct FamilyIsolationTests {
 
     }
 
+    @Test("the sources' counts are one read shared by every member for snapshotMaxAge; which sources a member sees is always read live, so a source given away leaves the old owner's list at once")
+    func sharedCountsLiveVisibility() async throws {
+        try await withCatalog { _, client in
+            let accounts = AccountService(client: client, logger: logger)
+            var ids: [String: Int64] = [:]
+            for name in ["alice", "bob"] {
+                ids[name] = try await accounts.addUser(name: name, role: .member, password: Secret(Self.password)).id
+            }
+            let aliceID = ids["alice"]!, bobID = ids["bob"]!
+            let album = try await scalar(client, "INSERT INTO sources (label, owner_id) VALUES ('Album', \(aliceID)) RETURNING id", as: Int64.self)
+            @Sendable func addFile(_ n: Int) async throws {
+                _ = try await scalar(client, """
+                    INSERT INTO objectstoragefiles (source_id, name, path, kind, size_bytes, hash, state)
+                    VALUES (\(album), 'f\(n)', 'f\(n)', 'regular', 1, '\(String(repeating: "cd", count: 32))', 'staged') RETURNING id
+                    """, as: Int64.self)
+            }
+            for n in 1...3 { try await addFile(n) }
+            let alice = ("Authorization", "Bearer " + (try await accounts.issueToken(userName: "alice", tokenName: "t")).revealed)
+            let bob = ("Authorization", "Bearer " + (try await accounts.issueToken(userName: "bob", tokenName: "t")).revealed)
+            var configuration = try testConfiguration()
+            configuration.snapshotMaxAge = .seconds(120)  // far longer than this test: every count below is the first read's
+            try await withStatusRoutes(configuration, client: client) { base in
+                func listed(_ caller: (String, String)) async throws -> [String: Int64] {
+                    let sources = try #require(try jsonObject(try await request(base + "/api/sources", headers: [caller]).body)["sources"] as? [[String: Any]])
+                    return Dictionary(uniqueKeysWithValues: sources.map { ($0["label"] as? String ?? "?", int64($0["files"]) ?? -1) })
+                }
+                #expect(try await listed(alice) == ["Album": 3])
+                try await addFile(4)
+                _ = try await scalar(client, "INSERT INTO sources (label, owner_id) VALUES ('New disc', \(aliceID)) RETURNING id", as: Int64.self)
+                #expect(try await listed(alice) == ["Album": 3, "New disc": 0], "a new source is listed at once; the counts are the shared snapshot's")
+                _ = try await scalar(client, "UPDATE sources SET owner_id = \(bobID) WHERE id = \(album) RETURNING id", as: Int64.self)
+                #expect(try await listed(alice) == ["New disc": 0], "a source given to bob leaves alice's list at once, snapshot or not")
+                #expect(try await listed(bob) == ["Album": 3])
+                let page = try await request(base + "/sources/Album", headers: [alice])
+                #expect(page.status == 404)
+            }
+        }
+    }
+
     static func encode(_ label: String) -> String {
         label.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? label
     }

@@ -30,7 +30,8 @@ struct UploadFixture: Sendable {
 
     func configuration(maxSize: Int64 = 512 << 20) throws -> StatusServerConfiguration {
         var configuration = try testConfiguration()
-        configuration.uploads = BrowserUploadSettings(directory: partials, maxSize: maxSize, reserveBytes: 0, writeBufferBytes: 256 << 10)
+        // 5 MiB chunks (the default is 64): the browser test's 50 MB file then goes in ten, one of them cut.
+        configuration.uploads = BrowserUploadSettings(directory: partials, maxSize: maxSize, reserveBytes: 0, writeBufferBytes: 256 << 10, chunkBytes: 5 << 20)
         return configuration
     }
 

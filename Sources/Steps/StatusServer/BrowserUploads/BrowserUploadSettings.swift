@@ -13,11 +13,20 @@ public struct BrowserUploadSettings: Sendable {
     /// An upload that receives no byte for this long expires (tus `expiration`): its partial file and row go, and
     /// its client must start again. Abandoned uploads would otherwise hold disk space for ever.
     public var expireAfter: Duration
+    /// `BACKUP_UPLOAD_CHUNK_MIB`: the size of the `PATCH` requests the upload page sends. Each chunk costs the server
+    /// an fsync and a catalog commit and the browser a request, so small chunks are slow (docs/benchmarks.md); a
+    /// connection that drops mid-chunk loses nothing that arrived (the server keeps and syncs it), so the size only
+    /// bounds what a client that cannot tell sends again.
+    public var chunkBytes: Int
+
+    /// The default chunk: 64 MiB.
+    public static let defaultChunkBytes = 64 << 20
 
     public init(
         directory: String? = nil, maxSize: Int64 = 1 << 40, reserveBytes: Int64 = 256 << 20, writeBufferBytes: Int = 1 << 20,
-        expireAfter: Duration = .seconds(7 * 86_400)
+        expireAfter: Duration = .seconds(7 * 86_400), chunkBytes: Int = BrowserUploadSettings.defaultChunkBytes
     ) {
+        self.chunkBytes = chunkBytes
         self.expireAfter = expireAfter
         self.directory = directory
         self.maxSize = maxSize

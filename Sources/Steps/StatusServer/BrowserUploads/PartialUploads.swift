@@ -108,6 +108,8 @@ struct PartialUploads: Sendable {
             pending = try await blocking {
                 var buffer = handoff.take()!
                 try buffer.withUnsafeReadableBytes { try POSIXFile.writeAll(fd: fd, $0, at: at, path: path) }
+                // The disk writes while the next bytes arrive, so the fsync before the answer waits for the tail only.
+                POSIXFile.startWriteback(fd: fd, offset: at, length: count)
                 buffer.clear()
                 return buffer
             }

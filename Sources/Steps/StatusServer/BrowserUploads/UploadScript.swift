@@ -4,9 +4,9 @@
 /// 1. every chosen file gets its upload first (`POST`, metadata `source`, `path`, `notes`, `modified`), so the
 ///    source's browser run stays open until the last file is stored; an upload remembered in `localStorage` under
 ///    (source, path, size, time) is continued instead (`HEAD`), so choosing the same files after a reload resumes;
-/// 2. the files go one after another in 5 MiB `PATCH` chunks; a dropped connection, a timeout, a 409, 423 or 5xx
-///    waits (backing off up to 30 s), asks the offset with `HEAD` and goes on from there: at most one chunk is sent
-///    again;
+/// 2. the files go one after another in `PATCH` chunks of the size the page's form announces (`data-chunk-bytes`,
+///    `BrowserUploadSettings.chunkBytes`); a dropped connection, a timeout, a 409, 423 or 5xx waits (backing off up
+///    to 30 s), asks the offset with `HEAD` and goes on from there: at most one chunk is sent again;
 /// 3. it waits for each upload to be stored (`GET /api/uploads/<id>`) and shows what became of it, with its download.
 ///
 /// `window.uploadStats` (`retries`, `stored`, `failed`, `done`) is there for tests and the curious.
@@ -14,10 +14,10 @@ enum UploadScript {
     static let source = #"""
         "use strict";
         (function () {
-          var CHUNK = 5 * 1024 * 1024;
           var MAX_FAILURES = 40;
           var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
           var form = document.getElementById("upload-form");
+          var CHUNK = parseInt(form.getAttribute("data-chunk-bytes"), 10) || 64 * 1024 * 1024;
           var button = document.getElementById("upload-button");
           var statusLine = document.getElementById("upload-status");
           var listing = document.getElementById("upload-list");
