@@ -25,12 +25,16 @@ public struct PollingWorkerConfiguration: Sendable {
     /// A `--once` run waits for retries due within this time; later ones are left for the next run.
     public var onceRetryWait: Duration
     public var retry: RetryBackoff
+    /// While the queue stays busy, housekeeping still runs after a batch once this long has passed since it last
+    /// ran: a backlog of hours must not hold up deletes, sweeps, browser restores and the scheduled tasks.
+    public var housekeepingEvery: Duration
 
     public init(
         step: WorkStep, batchSize: Int = 64, lease: Duration = .seconds(30), pollInterval: Duration = .seconds(2),
         shutdownGrace: Duration = .seconds(25), once: Bool = false, onceRetryWait: Duration = .seconds(60),
-        retry: RetryBackoff = RetryBackoff()
+        retry: RetryBackoff = RetryBackoff(), housekeepingEvery: Duration = .seconds(60)
     ) {
+        self.housekeepingEvery = housekeepingEvery
         self.step = step
         self.batchSize = batchSize
         self.lease = lease
@@ -163,6 +167,7 @@ public struct PollingWorker<Handler: JobHandler>: Service {
 
     /// Claims until shutdown (or, with `once`, until nothing is left to do).
     func pollLoop(context: JobContext, leases: LeaseBook) async throws {
+        var lastHousekeeping = ContinuousClock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let abandoned = try await queue.failAbandoned(configuration.step)
             if !abandoned.isEmpty {
@@ -171,6 +176,7 @@ public struct PollingWorker<Handler: JobHandler>: Service {
             let jobs = try await queue.claim(configuration.step, workerID: workerID, limit: configuration.batchSize, lease: configuration.lease)
             if jobs.isEmpty {
                 try await handler.housekeeping(context: context, drained: false)
+                lastHousekeeping = .now
                 if configuration.once {
                     let backlog = try await queue.backlog(configuration.step)
                     let retrySoon = backlog.nextRetry.map { $0.timeIntervalSinceNow <= configuration.onceRetryWait.seconds } ?? false
@@ -187,6 +193,10 @@ public struct PollingWorker<Handler: JobHandler>: Service {
                 continue
             }
             try await runBatch(jobs, context: context, leases: leases)
+            if ContinuousClock.now - lastHousekeeping >= configuration.housekeepingEvery {
+                try await handler.housekeeping(context: context, drained: false)
+                lastHousekeeping = .now
+            }
         }
     }
 

@@ -139,4 +139,41 @@ struct PollingWorkerTests {
             #expect(handler.housekeepingRuns.withLock { $0 }.contains(true), "housekeeping ran once drained")
         }
     }
+
+    /// Fails each row for good after a moment, and counts at each housekeeping how many rows were still waiting.
+    struct BusyQueueHandler: JobHandler {
+        let waitingAtHousekeeping = LockedBox<[Int64]>([])
+
+        func handle(_ jobs: [ClaimedFile], context: JobContext) async -> [Int64: JobOutcome] {
+            try? await Task.sleep(for: .milliseconds(30))
+            return Dictionary(uniqueKeysWithValues: jobs.map { ($0.fileID, .failed("done with it", permanent: true)) })
+        }
+
+        func housekeeping(context: JobContext, drained: Bool) async throws {
+            var waiting: Int64 = 0
+            for try await count in try await context.client.query(
+                "SELECT count(*)::bigint FROM objectstoragefiles WHERE state = 'staged'", logger: context.logger
+            ).decode(Int64.self) {
+                waiting = count
+            }
+            waitingAtHousekeeping.withLock { $0.append(waiting) }
+        }
+    }
+
+    @Test("a queue that never empties does not starve housekeeping: it runs between batches once housekeepingEvery has passed")
+    func housekeepingWhileBusy() async throws {
+        try await withStagedRows(60) { client in
+            let handler = BusyQueueHandler()
+            let worker = PollingWorker(
+                configuration: PollingWorkerConfiguration(
+                    step: .archive, batchSize: 1, pollInterval: .milliseconds(20), once: true, housekeepingEvery: .milliseconds(300)),
+                handler: handler, client: client, logger: logger)
+            try await worker.run()
+            #expect(try await states(client) == ["failed": 60])
+            let waiting = handler.waitingAtHousekeeping.withLock { $0 }
+            // 60 batches of at least 30 ms: at least 1.8 s of work, so several housekeeping runs fall while rows wait.
+            #expect(waiting.filter { $0 > 0 }.count >= 2, "housekeeping ran while the queue was busy: rows waiting at each run \(waiting)")
+            #expect(waiting.last == 0, "and once drained")
+        }
+    }
 }
