@@ -82,11 +82,18 @@ extension FamilyCatalog {
             guard let found else { return nil }
             var states: [String: Int] = [:]
             var lastChange: Date?
+            // Only a duplicate's state depends on another row: the rest are counted as they are, so that the holders'
+            // join (a scan of the whole table once a source is large) is made for the duplicates alone.
             for try await (state, count, changed) in try await client.query("""
-                SELECT state, count(*), max(changed) FROM (
-                    SELECT \(unescaped: EffectiveState.sql) AS state, greatest(f.created_at, f.archived_at) AS changed
+                SELECT state, sum(files)::bigint, max(changed) FROM (
+                    SELECT f.state, count(*) AS files, max(greatest(f.created_at, f.archived_at)) AS changed
+                    FROM objectstoragefiles f
+                    WHERE f.source_id = \(found.id) AND f.deleted_at IS NULL AND f.state <> 'duplicate'
+                    GROUP BY f.state
+                    UNION ALL
+                    SELECT \(unescaped: EffectiveState.sql), 1, greatest(f.created_at, f.archived_at)
                     FROM objectstoragefiles f \(unescaped: EffectiveState.holderJoin)
-                    WHERE f.source_id = \(found.id) AND f.deleted_at IS NULL) AS files
+                    WHERE f.source_id = \(found.id) AND f.deleted_at IS NULL AND f.state = 'duplicate') AS parts
                 GROUP BY state
                 """, logger: logger).decode((String, Int64, Date?).self) {
                 states[state] = Int(count)

@@ -55,20 +55,32 @@ public struct SourceCompletion: Sendable, Hashable {
             for try await finished in sources.decode(Bool.self) { completion.uploadFinished = finished }
             guard completion.uploadFinished != nil else { return completion }
             completion.walkProblems = try await WalkProblems.read(label: label, client: client, logger: logger)
+            // Counted in SQL, per effective state: only the files that will not be stored come back one by one. And
+            // only a duplicate's state depends on another row, so the holders' join is made for the duplicates
+            // alone (joining every file of a large source made PostgreSQL scan the whole table for the holders).
+            let counted = FileState.allCases.filter { $0 != .failed && $0 != .unreadable }.map(\.rawValue)
             let rows = try await client.query("""
-                SELECT f.id, f.path, \(unescaped: EffectiveState.sql), coalesce(f.error, h.error)
-                FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id \(unescaped: EffectiveState.holderJoin)
-                WHERE s.label = \(label) AND f.deleted_at IS NULL
+                WITH parts AS (
+                    SELECT f.id, f.path, f.state, f.error
+                    FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
+                    WHERE s.label = \(label) AND f.deleted_at IS NULL AND f.state <> 'duplicate'
+                    UNION ALL
+                    SELECT f.id, f.path, \(unescaped: EffectiveState.sql), coalesce(f.error, h.error)
+                    FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id \(unescaped: EffectiveState.holderJoin)
+                    WHERE s.label = \(label) AND f.deleted_at IS NULL AND f.state = 'duplicate')
+                SELECT NULL::bigint, NULL::text, state, NULL::text, count(*) FROM parts WHERE state = ANY(\(counted)) GROUP BY state
+                UNION ALL
+                SELECT id, path, state, error, 1::bigint FROM parts WHERE NOT (state = ANY(\(counted)))
                 """, logger: logger)
-            for try await (fileID, path, state, error) in rows.decode((Int64, String, String, String?).self) {
-                completion.files += 1
+            for try await (fileID, path, state, error, count) in rows.decode((Int64?, String?, String, String?, Int64).self) {
+                completion.files += Int(count)
                 switch FileState(rawValue: state) {
                 case .archived?, .duplicate?:
-                    completion.done += 1
+                    completion.done += Int(count)
                 case .failed?, .unreadable?, nil:
-                    completion.notStored.append(NotStored(fileID: fileID, path: path, state: state, error: error))
+                    completion.notStored.append(NotStored(fileID: fileID ?? 0, path: path ?? "", state: state, error: error))
                 default:
-                    completion.inFlight += 1
+                    completion.inFlight += Int(count)
                 }
             }
             completion.notStored.sort { $0.path < $1.path }
