@@ -93,7 +93,7 @@ public struct ArchiveHandler: JobHandler {
                     "file.id": "\(duplicate.item.job.fileID)", "file.duplicate_of": "\(duplicate.holder)", "source.label": "\(duplicate.item.sourceLabel)",
                 ])
             }
-            await removeStagingCopies(duplicates.filter { changed.contains($0.item.job.fileID) }.compactMap(\.item.stagingKey), catalog: catalog, logger: context.logger)
+            await removeQueued(duplicates.filter { changed.contains($0.item.job.fileID) }.compactMap(\.item.stagingKey), area: .staging, catalog: catalog, logger: context.logger)
             // A holder deleted since the batch was looked at: back to the queue, to be matched or archived anew.
             return Dictionary(uniqueKeysWithValues: duplicates.map { duplicate in
                 let id = duplicate.item.job.fileID
@@ -191,7 +191,7 @@ public struct ArchiveHandler: JobHandler {
             let changed = try await catalog.recordArchived([placement], bundle: nil, workerID: context.workerID)
             guard changed.contains(item.job.fileID) else { return .leaseLost }
             crashIfAsked(.recorded)
-            await removeStagingCopies([stagingKey] + extraKeys, catalog: catalog, logger: context.logger)
+            await removeQueued([stagingKey] + extraKeys, area: .staging, catalog: catalog, logger: context.logger)
             context.logger.info("archived", metadata: [
                 "file.id": "\(item.job.fileID)", "source.label": "\(item.sourceLabel)", "file.kind": "\(item.kind.rawValue)",
                 "archive.key": "\(key)", "bytes": "\(item.contentSize)", "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
@@ -347,7 +347,7 @@ public struct ArchiveHandler: JobHandler {
                 workerID: context.workerID)
             crashIfAsked(.recorded)
             let recorded = ContinuousClock.now
-            await removeStagingCopies(included.filter { changed.contains($0.job.fileID) }.compactMap(\.stagingKey), catalog: catalog, logger: context.logger)
+            await removeQueued(included.filter { changed.contains($0.job.fileID) }.compactMap(\.stagingKey), area: .staging, catalog: catalog, logger: context.logger)
             let milliseconds = { (duration: Duration) in "\(Int(duration.seconds * 1000))" }
             context.logger.info("bundle archived", metadata: [
                 // Where a slow bundle spent its time: compressing, storing and verifying, the catalog transaction,
@@ -379,13 +379,8 @@ public struct ArchiveHandler: JobHandler {
 
     // MARK: removing what is no longer needed
 
-    /// Removes staging copies whose removal was queued in the committing transaction, then the queue entries.
-    /// A failure leaves the entries for the sweep.
-    func removeStagingCopies(_ keys: [String], catalog: ArchiveCatalog, logger: Logger) async {
-        await removeQueued(keys, area: .staging, catalog: catalog, logger: logger)
-    }
-
-    /// Removes objects whose removal a transaction queued, then their queue entries; what fails stays queued.
+    /// Removes objects whose removal a transaction queued (staging copies of what a batch archived, the objects of a
+    /// given-up bundle), then their queue entries; what fails stays queued for the sweep.
     func removeQueued(_ keys: [String], area: StorageArea, catalog: ArchiveCatalog, logger: Logger) async {
         guard !keys.isEmpty else { return }
         let failures = await (area == .archive ? archive : staging).delete(keys: keys)

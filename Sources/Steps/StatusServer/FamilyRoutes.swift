@@ -99,7 +99,7 @@ enum FamilyRoutes {
             }
             // The next page's URL while this one is full; null on the last page.
             let next = files.count == limit ? "/api/sources/\(BrowsePages.encode(label))/files?after=\(files.last!.id)&limit=\(limit)" : nil
-            return Response.bytes(try FilesPage.encoder.encode(FilesPage(label: label, files: files, next: next)), contentType: "application/json")
+            return Response.bytes(try StatusJSON.encoder.encode(FilesPage(label: label, files: files, next: next)), contentType: "application/json")
         }
         FamilyDownloadRoute.add(to: router, auth: auth, family: family, staging: staging)
         FamilyBrowseRoutes.add(to: router, auth: auth, family: family)
@@ -151,12 +151,6 @@ enum FamilyRoutes {
         let label: String
         let files: [FamilyFile]
         let next: String?
-
-        static let encoder: JSONEncoder = {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return encoder
-        }()
 
         struct Entry: Encodable {
             let file: FamilyFile

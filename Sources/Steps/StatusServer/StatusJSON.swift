@@ -12,11 +12,16 @@ import SystemIO
 import Catalog
 
 enum StatusJSON {
-    static func encode(_ snapshot: StatusSnapshot) throws -> Data {
+    /// The server's JSON: sorted keys, ISO 8601 dates, `/` unescaped (`/api/status`, the family API's file pages).
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(snapshot)
+        return encoder
+    }()
+
+    static func encode(_ snapshot: StatusSnapshot) throws -> Data {
+        try encoder.encode(snapshot)
     }
 
     static func decoder() -> JSONDecoder {
