@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import Foundation
+import Logging
 import PipelineCore
 
 /// `transcoder health` / `archiver health`: is this machine's (this container's) worker alive and working? It is, when
@@ -30,11 +31,15 @@ public struct HealthCommand<Program: ProgramRole>: AsyncParsableCommand {
         let role = Program.role
         let staleAfter = staleAfterSeconds
         let processID = pid
+        // The answer is one line; a migration's info lines (this check may be the first program on a fresh
+        // catalog) would bury it, so only warnings and errors are logged.
+        var logger = context.logger
+        logger.logLevel = max(logger.logLevel, .warning)
         let verdict: (healthy: Bool, line: String)
         do {
             // Migrated like every program's start, so a fresh catalog reads as "no worker yet", not as an error.
-            verdict = try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
-                let pulse = try await WorkQueue(client: client, logger: context.logger).pulse(role: role, host: host, processID: processID)
+            verdict = try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: logger) { client, _ in
+                let pulse = try await WorkQueue(client: client, logger: logger).pulse(role: role, host: host, processID: processID)
                 return Self.judge(pulse, role: role, host: host, staleAfter: staleAfter)
             }
         } catch {
@@ -49,7 +54,8 @@ public struct HealthCommand<Program: ProgramRole>: AsyncParsableCommand {
         guard let pulse else { return (false, "unhealthy: no \(role.rawValue) on \(host) has registered in the catalog") }
         let who = "\(role.rawValue) \(pulse.workerID.uuidString.lowercased()) on \(host)"
         if pulse.stopped { return (false, "unhealthy: \(who) stopped (\(pulse.stopReason ?? "no reason recorded"))") }
-        let age = String(format: "%.0f", pulse.heartbeatAge)
+        // The database's clock and this one may differ by a little; a heartbeat is never younger than now.
+        let age = String(format: "%.0f", max(0, pulse.heartbeatAge))
         if pulse.heartbeatAge > staleAfter {
             return (false, "unhealthy: \(who): its heartbeat is \(age) s old (stale after \(String(format: "%.0f", staleAfter)) s)")
         }
