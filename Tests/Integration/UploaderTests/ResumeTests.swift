@@ -70,7 +70,9 @@ struct ResumeTests {
     func interruptedBySIGINT() async throws {
         try await UploaderHarness.with(.s3) { harness in
             try harness.write("big.bin", UploaderHarness.bytes(count: 60_000_000, seed: 3))
-            let child = try harness.startUpload(extra: ["--concurrency", "1"])
+            // Held to 8 MiB/s, so the file is still being sent (about 7 s) when the signal comes after its first
+            // part; unlimited, a loaded machine's polling once saw the whole file sent before the signal.
+            let child = try harness.startUpload(extra: ["--concurrency", "1", "--bwlimit", "8M"])
             let deadline = ContinuousClock.now + .seconds(120)
             while ContinuousClock.now < deadline {
                 let parts = await harness.storedParts()
