@@ -31,7 +31,9 @@ extension ArchiveHandler {
             let processed = try await DeleteRequests(client: context.client, logger: context.logger).processDue(grace: configuration.deleteGrace)
             if !processed.isEmpty { housekeepingState.noteArchived() }
             try await rewriteBundles(catalog: catalog, logger: context.logger)
-            for bundle in try await catalog.retireUnusedBundles() {
+            // Archived bundles lose their last member through deletes; the hourly pass (with the leftovers) is
+            // for the rest (a crash between the deletes and this line, members gone by hand).
+            for bundle in try await catalog.retireUnusedBundles(archivedToo: !processed.isEmpty || leftoversDue) {
                 context.logger.info("bundle retired: no live file needs it (its members are archived elsewhere or deleted)", metadata: ["bundle.id": "\(bundle)"])
             }
             try await removeOrphanBundles(catalog: catalog, logger: context.logger)

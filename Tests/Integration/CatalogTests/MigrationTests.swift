@@ -1,4 +1,4 @@
-import Catalog
+@testable import Catalog
 import Foundation
 import Logging
 import PipelineCore
@@ -206,6 +206,32 @@ struct MigrationTests {
             #expect(claimPlan.contains("objectstoragefiles_claim_idx"), "claim plan:\n\(claimPlan)")
             let leasePlan = try await strings(client, "EXPLAIN SELECT id FROM objectstoragefiles WHERE state IN ('transcoding', 'archiving') AND lease_expires_at < now()").joined(separator: "\n")
             #expect(leasePlan.contains("objectstoragefiles_lease_idx"), "lease plan:\n\(leasePlan)")
+        }
+    }
+
+    @Test("the sweep's retirement of replaced bundles reads them by their index, not every archived bundle; archived ones only when asked")
+    func replacedBundlesByIndex() async throws {
+        try await TestDatabase.withFresh { _, client in
+            try await Migrator(logger: logger).migrate(client)
+            // 20,000 archived bundles with no member (so every one is retirable), and 3 replaced ones.
+            _ = try await client.query("""
+                INSERT INTO bundles (archive_key, state, member_count)
+                SELECT 'bundles/' || n, CASE WHEN n % 7000 = 0 THEN 'replaced' ELSE 'archived' END, 1
+                FROM generate_series(1, 20000) AS n
+                """, logger: logger).collect()
+            _ = try await client.query("ANALYZE bundles", logger: logger).collect()
+            let plan = try await strings(client, "EXPLAIN " + ArchiveCatalog.retirementSQL(archivedToo: false)).joined(separator: "\n")
+            #expect(plan.contains("bundles_replaced_idx") && !plan.contains("Seq Scan on bundles"), "plan:\n\(plan)")
+
+            let catalog = ArchiveCatalog(client: client, logger: logger)
+            let replacedOnly = try await catalog.retireUnusedBundles(archivedToo: false)
+            #expect(replacedOnly.count == 2)
+            let remaining = try await strings(client, "SELECT count(*)::text FROM bundles WHERE state = 'archived'")
+            #expect(remaining == ["19998"])
+            let everything = try await catalog.retireUnusedBundles(archivedToo: true)
+            #expect(everything.count == 19998)
+            let queued = try await strings(client, "SELECT count(*)::text FROM pending_object_deletes WHERE area = 'archive'")
+            #expect(queued == ["20000"])
         }
     }
 
