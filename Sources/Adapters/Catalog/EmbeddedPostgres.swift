@@ -48,6 +48,10 @@ public struct EmbeddedPostgres: Sendable {
         guard socketPath.utf8.count < 108 else {
             throw CatalogError(.embeddedClusterFailed, "embedded PostgreSQL: the socket path \(socketPath) is longer than the 107 bytes unix sockets allow; choose a shorter BACKUP_DATA_DIR")
         }
+        if await catalogAnswers(socketPath: socketPath) {
+            logger.info("reusing the embedded PostgreSQL cluster", metadata: ["catalog.cluster": "\(clusterDirectory)"])
+            return url
+        }
         let owner = try ClusterOwner.current()
         let binaries = try PostgresBinaries.locate(environment: environment, clusterVersion: existingClusterVersion())
 
@@ -74,6 +78,25 @@ public struct EmbeddedPostgres: Sendable {
         }
         try await createCatalogDatabase()
         return url
+    }
+
+    /// The common case, a cluster already running with its catalog database: one connection to that database
+    /// answers it, where the full check spawns `runuser` and `pg_ctl status` and connects to `postgres` (about a
+    /// third of an unchanged second run's wall time on a cold cache). Any failure means "not known to run": the
+    /// locked path below then looks, starts and creates as needed.
+    private func catalogAnswers(socketPath: String) async -> Bool {
+        guard FileManager.default.fileExists(atPath: pgdata + "/PG_VERSION"), FileManager.default.fileExists(atPath: socketPath) else {
+            return false
+        }
+        do {
+            let connection = try await PostgresConnection.connect(
+                on: PostgresConnection.defaultEventLoopGroup.any(), configuration: try url.connectionConfiguration(), id: 0, logger: logger
+            ).get()
+            try? await connection.close()
+            return true
+        } catch {
+            return false
+        }
     }
 
     /// Stops the cluster if it runs (fast shutdown: open transactions are rolled back, committed data is safe).

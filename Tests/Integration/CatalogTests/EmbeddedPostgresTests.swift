@@ -24,6 +24,14 @@ struct EmbeddedPostgresTests {
         #expect(second.output.contains("nothing to apply"))
         #expect(cluster.serverProcessID() == serverProcessID, "the second program must not start another server")
 
+        // A running cluster is known by one connection to its catalog: pg_ctl is not even looked for (an override
+        // naming an empty directory would fail the full check, as it does below once the cluster is stopped).
+        let noBinaries = try TemporaryDirectory("nopgbin")
+        defer { noBinaries.remove() }
+        let withoutBinaries = environment.merging([PostgresBinaries.overrideSetting: noBinaries.path]) { $1 }
+        let quick = try await Program.run("uploader", ["migrate"], environment: withoutBinaries)
+        #expect(quick.status == 0 && quick.output.contains("reusing the embedded PostgreSQL cluster"), "\(quick.output)")
+
         // It listens on its unix socket only, inside the data directory.
         let socket = dataDirectory.path + "/postgres/run/.s.PGSQL.5432"
         #expect(FileManager.default.fileExists(atPath: socket))
@@ -33,6 +41,8 @@ struct EmbeddedPostgresTests {
         let stop = try await Program.run("uploader", ["database", "stop"], environment: environment)
         #expect(stop.status == 0, "\(stop.output)")
         #expect(cluster.serverProcessID() == nil)
+        let fullCheck = try await Program.run("uploader", ["migrate"], environment: withoutBinaries)
+        #expect(fullCheck.status == 1 && fullCheck.output.contains("no initdb and pg_ctl in"), "\(fullCheck.output)")
 
         // Stopped clusters start again with their data.
         let third = try await Program.run("uploader", ["database", "status"], environment: environment)
