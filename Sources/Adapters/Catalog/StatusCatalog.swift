@@ -266,18 +266,22 @@ public struct StatusCatalog: Sendable {
         return result
     }
 
-    /// Videos archived raw: the count and the latest few with their reasons. A sequential scan of the video rows'
-    /// details for now (no index covers them); the window count comes with the rows in one query.
+    /// Videos archived raw: the count and the latest few with their reasons, through their partial index
+    /// (migration 26, whose predicate is this statement's); the window count comes with the rows in one query.
+    static func keptRawSQL(limit: Int) -> String {
+        """
+        SELECT count(*) OVER ()::bigint, f.id, s.label, f.path, f.state,
+               (CASE WHEN f.details ? 'kept_raw' THEN f.details->'kept_raw'
+                     ELSE jsonb_build_array('the transcode failed: ' || (f.details->>'transcode_failed')) END)::text,
+               f.updated_at
+        FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
+        WHERE f.kind = 'video' AND f.deleted_at IS NULL AND (f.details ? 'kept_raw' OR f.details ? 'transcode_failed')
+        ORDER BY f.updated_at DESC, f.id DESC LIMIT \(limit)
+        """
+    }
+
     func readKeptRaw(limit: Int = 10) async throws -> KeptRawStatus {
-        let rows = try await client.query("""
-            SELECT count(*) OVER ()::bigint, f.id, s.label, f.path, f.state,
-                   (CASE WHEN f.details ? 'kept_raw' THEN f.details->'kept_raw'
-                         ELSE jsonb_build_array('the transcode failed: ' || (f.details->>'transcode_failed')) END)::text,
-                   f.updated_at
-            FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
-            WHERE f.kind = 'video' AND f.deleted_at IS NULL AND (f.details ? 'kept_raw' OR f.details ? 'transcode_failed')
-            ORDER BY f.updated_at DESC, f.id DESC LIMIT \(limit)
-            """, logger: logger)
+        let rows = try await client.query(PostgresQuery(unsafeSQL: Self.keptRawSQL(limit: limit)), logger: logger)
         var count: Int64 = 0
         var latest: [KeptRawStatus.File] = []
         for try await (total, id, label, path, state, reasons, updated) in rows.decode((Int64, Int64, String, String, String, String, Date).self) {

@@ -7,4 +7,14 @@ extension CatalogSchema {
     static let replacedBundles = Migration(version: 25, name: "replaced bundles index", statements: [
         "CREATE INDEX bundles_replaced_idx ON bundles (id) WHERE state = 'replaced'",
     ])
+
+    /// The status page's "videos kept raw" (the count and the latest ten) read every row's details: a sequential
+    /// scan, 1.7 s of each uncached status read at 10,000,000 rows. Partial, with the reader's own predicate: only
+    /// those videos are in it, and every other row's update costs one predicate check.
+    static let keptRawVideos = Migration(version: 26, name: "kept raw videos index", statements: [
+        """
+        CREATE INDEX objectstoragefiles_kept_raw_idx ON ObjectStorageFiles (updated_at DESC, id DESC)
+            WHERE kind = 'video' AND deleted_at IS NULL AND (details ? 'kept_raw' OR details ? 'transcode_failed')
+        """,
+    ])
 }
