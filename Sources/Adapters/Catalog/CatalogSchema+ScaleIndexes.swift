@@ -17,4 +17,14 @@ extension CatalogSchema {
             WHERE kind = 'video' AND deleted_at IS NULL AND (details ? 'kept_raw' OR details ? 'transcode_failed')
         """,
     ])
+
+    /// The status page counts each encrypted source's videos that were not transcoded (an encrypted video is stored
+    /// as it is) by reading every row of the source: 4.3 s in 21 uncached status reads at 10,000,000 rows. Partial:
+    /// only those videos are in it.
+    static let untranscodedVideos = Migration(version: 27, name: "untranscoded videos index", statements: [
+        """
+        CREATE INDEX objectstoragefiles_video_not_transcoded_idx ON ObjectStorageFiles (source_id)
+            WHERE details ? 'video_not_transcoded' AND deleted_at IS NULL
+        """,
+    ])
 }

@@ -203,16 +203,20 @@ public struct StatusCatalog: Sendable {
         var videosNotTranscoded: Int64
     }
 
+    /// The newest 500 sources; an encrypted one's untranscoded videos are counted through their partial index
+    /// (migration 27), not by reading every row of the source.
+    static let sourcesSQL = """
+        SELECT id, label, metadata::text, note, started_at, finished_at, files_seen, bytes_seen,
+            CASE WHEN encryption IS NULL THEN NULL WHEN encryption->>'scheme' = 'passphrase' THEN 'age, with a passphrase'
+                 ELSE 'age, to ' || jsonb_array_length(encryption->'recipients') || ' recipient'
+                      || CASE WHEN jsonb_array_length(encryption->'recipients') = 1 THEN '' ELSE 's' END END,
+            CASE WHEN encryption IS NULL THEN 0 ELSE (SELECT count(*) FROM objectstoragefiles f
+                WHERE f.source_id = sources.id AND f.details ? 'video_not_transcoded' AND f.deleted_at IS NULL) END
+        FROM sources ORDER BY started_at DESC, id DESC LIMIT 500
+        """
+
     func readSources() async throws -> [SourceRow] {
-        let rows = try await client.query("""
-            SELECT id, label, metadata::text, note, started_at, finished_at, files_seen, bytes_seen,
-                CASE WHEN encryption IS NULL THEN NULL WHEN encryption->>'scheme' = 'passphrase' THEN 'age, with a passphrase'
-                     ELSE 'age, to ' || jsonb_array_length(encryption->'recipients') || ' recipient'
-                          || CASE WHEN jsonb_array_length(encryption->'recipients') = 1 THEN '' ELSE 's' END END,
-                CASE WHEN encryption IS NULL THEN 0 ELSE (SELECT count(*) FROM objectstoragefiles f
-                    WHERE f.source_id = sources.id AND f.details ? 'video_not_transcoded' AND f.deleted_at IS NULL) END
-            FROM sources ORDER BY started_at DESC, id DESC LIMIT 500
-            """, logger: logger)
+        let rows = try await client.query(PostgresQuery(unsafeSQL: Self.sourcesSQL), logger: logger)
         var result: [SourceRow] = []
         for try await (id, label, metadata, note, started, finished, files, bytes, encryption, videos) in rows.decode(
             (Int64, String, String, String?, Date, Date?, Int64, Int64, String?, Int64).self) {
