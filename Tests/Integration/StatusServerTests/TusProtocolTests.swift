@@ -246,6 +246,49 @@ struct TusProtocolTests {
         }
     }
 
+    @Test("HEADs racing a client's PATCHes never cut what was acknowledged: every PATCH goes on from the last answer, every HEAD says at least what was acknowledged before it")
+    func headsRacingPatches() async throws {
+        try await withUploadFixture(.file) { fixture in
+            let chunk = 16 * 1024
+            let content = PipelineHarness.bytes(count: 160 * chunk + 77, seed: 26)
+            try await fixture.withServer { base async throws in
+                let location = try await createUpload(
+                    base, auth: fixture.annAuth, length: content.count, metadata: tusMetadata(["source": "Race", "path": "race.bin"]))
+                let acknowledged = AcknowledgedOffset()
+                // A second tab (or a status poll) asking the offset as fast as it can while the chunks go in.
+                let poller = Task {
+                    var problems: [String] = []
+                    while await !acknowledged.finished {
+                        let before = await acknowledged.value
+                        guard let answer = try await headOffset(base, location, auth: fixture.annAuth) else { continue }
+                        if answer < before { problems.append("HEAD said \(answer) after \(before) was acknowledged") }
+                    }
+                    return problems
+                }
+                var offset = 0
+                var refusals: [String] = []
+                while offset < content.count {
+                    let end = min(offset + chunk, content.count)
+                    let answer = try await patchUpload(base, location, auth: fixture.annAuth, offset: offset, bytes: content[offset..<end])
+                    if answer.status == 423 { continue }  // the HEAD held the upload for a moment: allowed, try again
+                    guard answer.status == 204, let next = answer.headers["Upload-Offset"].first.flatMap(Int.init) else {
+                        refusals.append("PATCH at \(offset): \(answer.status) \(answer.body)")
+                        break
+                    }
+                    offset = next
+                    await acknowledged.set(offset)
+                }
+                await acknowledged.finish()
+                let problems = try await poller.value
+                #expect(refusals.isEmpty, "\(refusals)")
+                #expect(problems.isEmpty, "\(problems.prefix(5))")
+                let stored = try await waitUntilStored(base, location, auth: fixture.annAuth)
+                let row = try #require(try await fixture.harness.rows().first { $0.id == int64(stored["file_id"]) })
+                #expect(row.hash == PipelineHarness.sha256(content))
+            }
+        }
+    }
+
     @Test("expiration: Upload-Expires on creation, PATCH and HEAD; an upload idle past it is removed with its partial file, an active one is kept")
     func expiration() async throws {
         try await withUploadFixture(.file) { fixture in
@@ -302,4 +345,12 @@ func logIn(_ base: String, _ name: String) async throws -> String {
         base + "/login", method: .POST, headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", "backup_login_csrf=\(csrf)")], body: body)
     let session = try #require(login.headers["Set-Cookie"].first { $0.hasPrefix("backup_session=") }, "login: \(login.status) \(login.body.prefix(300))")
     return String(session.dropFirst("backup_session=".count).prefix { $0 != ";" })
+}
+
+/// The offset the client last had acknowledged, shared with the polling task.
+private actor AcknowledgedOffset {
+    private(set) var value = 0
+    private(set) var finished = false
+    func set(_ offset: Int) { value = offset }
+    func finish() { finished = true }
 }

@@ -197,7 +197,15 @@ struct TusRoutes: Sendable {
     /// upload right now (then the acknowledged offset, which is all a client may build on).
     func settledOffset(_ upload: BrowserUpload) async throws -> Int64 {
         guard upload.state == .receiving else { return upload.length }
-        return try await locks.withLock(upload.id) { try await reconcile(upload) } ?? upload.received
+        return try await locks.withLock(upload.id) {
+            // Read again under the lock: a PATCH that finished after `upload` was read has advanced the row, and
+            // reconciling with the stale offset would cut the bytes it just acknowledged.
+            guard let current = try await catalog.upload(id: upload.id, ownerID: upload.ownerID) else {
+                throw Self.refuse(.notFound, "no such upload")
+            }
+            guard current.state == .receiving else { return current.length }
+            return try await reconcile(current)
+        } ?? upload.received
     }
 
     /// Cuts bytes written but never acknowledged; rewinds the catalog when the file lost acknowledged ones.
