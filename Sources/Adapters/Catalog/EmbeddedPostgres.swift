@@ -88,15 +88,7 @@ public struct EmbeddedPostgres: Sendable {
         guard FileManager.default.fileExists(atPath: pgdata + "/PG_VERSION"), FileManager.default.fileExists(atPath: socketPath) else {
             return false
         }
-        do {
-            let connection = try await PostgresConnection.connect(
-                on: PostgresConnection.defaultEventLoopGroup.any(), configuration: try url.connectionConfiguration(), id: 0, logger: logger
-            ).get()
-            try? await connection.close()
-            return true
-        } catch {
-            return false
-        }
+        return (try? await CatalogDatabase.checkReachable(url, logger: logger)) != nil
     }
 
     /// Stops the cluster if it runs (fast shutdown: open transactions are rolled back, committed data is safe).

@@ -209,6 +209,8 @@ struct TusRoutes: Sendable {
     }
 
     /// Cuts bytes written but never acknowledged; rewinds the catalog when the file lost acknowledged ones.
+    /// `upload` must be the row as read while holding the upload's lock: an older one may name an offset a PATCH has
+    /// since passed, and the file would be cut below what that PATCH acknowledged.
     func reconcile(_ upload: BrowserUpload) async throws -> Int64 {
         let (partials, _) = try enabled()
         let kept = try await partials.reconcile(upload.id, received: upload.received)
