@@ -26,7 +26,8 @@ A RULE: {"operation": OP, "action": ACTION, "times": N, "probability": P, "path_
           hang              never answer and never forward; hold the connection until the client closes it
                             (a request the server is slow to serve: the tests' way to keep a worker mid-job)
           cut-request       forward the request line, the headers and the first half of the body, then close both
-                            connections without an answer (an upload whose connection dropped mid-body)
+                            connections without an answer (an upload whose connection dropped mid-body; the client
+                            gets the first bytes of a status line, so it cannot resend the request unseen)
   times        how many requests the rule hits at most (default: unlimited)
   probability  chance that a matching request is hit (default 1), drawn from the seeded generator
   path_contains  only requests whose path (bucket and key) contains this text (default: every path)
@@ -224,6 +225,14 @@ def make_handler(upstream, state):
             upstream.sendall(head.encode("latin-1") + b"\r\n" + body[: len(body) // 2])
             time.sleep(0.5)  # the server takes in what arrived before the connection drops
             upstream.close()
+            # The first bytes of a status line before the reset: a client that got nothing back on a reused
+            # keep-alive connection may take it for one the server had closed and resend the request on its own
+            # (Chromium does), and the cut would never reach the code under test.
+            try:
+                self.wfile.write(b"HTTP/1.1 ")
+                self.wfile.flush()
+            except OSError:
+                pass
             return self._reset()
 
         def _cut(self, response, connection):
