@@ -55,6 +55,11 @@ public final class DescriptorFile: PositionalFile {
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+        if isHole(offset: offset, count: buffer.count), let base = buffer.baseAddress {
+            // Zeros without the kernel clearing page-cache pages and copying them out.
+            memset(base, 0, buffer.count)
+            return buffer.count
+        }
         while true {
             let count = pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
             if count >= 0 { return count }
@@ -62,6 +67,9 @@ public final class DescriptorFile: PositionalFile {
             throw IngestError.system(.readFailed, path: path.string, errno: errno, "read failed at offset \(offset)")
         }
     }
+
+    /// True when the whole range lies in a hole of the file (``SparseRead/isHole(fd:offset:count:)``).
+    public func isHole(offset: Int64, count: Int) -> Bool { SparseRead.isHole(fd: fd, offset: offset, count: count) }
 
     /// The size the file has now (`fstat`), for a descriptor opened on a regular file or a block device.
     public func currentSize() throws -> Int64 {

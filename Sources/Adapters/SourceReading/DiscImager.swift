@@ -60,6 +60,8 @@ public final class FileSectorDevice: SectorDevice {
         let offset = first * Int64(sectorSize)
         let length = Int(min(Int64(count * sectorSize), byteCount - offset))
         guard length > 0 else { return ByteBuffer() }
+        // An image file's unused sectors are often a hole: zeros without a read.
+        if file.isHole(offset: offset, count: length) { return SparseRead.zeros(length) }
         var buffer = ByteBufferAllocator().buffer(capacity: length)
         var total = 0
         while total < length {

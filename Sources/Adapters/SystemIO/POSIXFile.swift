@@ -72,8 +72,10 @@ public enum POSIXFile {
     public static func isRegularFile(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFREG }
     public static func isDirectory(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFDIR }
 
-    /// Reads exactly `count` bytes at `offset` unless the file ends first; returns what was read.
+    /// Reads exactly `count` bytes at `offset` unless the file ends first; returns what was read. A range in a hole
+    /// comes back as shared zeros without a read (``SparseRead``).
     public static func read(fd: Int32, offset: Int64, count: Int, reusing spare: BufferHandoff? = nil) throws -> ByteBuffer {
+        if SparseRead.isHole(fd: fd, offset: offset, count: count) { return SparseRead.zeros(count) }
         var buffer = spare?.take() ?? ByteBufferAllocator().buffer(capacity: count)
         if buffer.capacity < count { buffer = ByteBufferAllocator().buffer(capacity: count) }
         buffer.clear()

@@ -117,12 +117,13 @@ extension FileWriter {
         }
         let tail = try sink.finish(label: label)
         try await writePlain(tail, descriptor: descriptor, at: plainOffset)
+        plainOffset += Int64(tail.count)
         if let problem = sink.problem(storedSize: size, storedSHA256: sha256) {
             throw RestoreError(.checksumMismatch, "\(label): \(problem); not restored")
         }
         committed = true  // commit closes the descriptor, whatever happens
         do {
-            try await blocking { try destination.commit(descriptor, to: target, modifiedAt: modifiedAt) }
+            try await blocking { [plainOffset] in try destination.commit(descriptor, to: target, modifiedAt: modifiedAt, length: plainOffset) }
         } catch {
             destination.removePartial(target)
             throw error
@@ -132,7 +133,12 @@ extension FileWriter {
 
     private func writePlain(_ plain: [UInt8], descriptor: Int32, at offset: Int64) async throws {
         guard !plain.isEmpty else { return }
-        try await blocking { try plain.withUnsafeBytes { try writeAll(descriptor, $0, at: offset) } }
+        // Zeros stay holes (the file is fresh); the commit sets its length.
+        try await blocking {
+            try plain.withUnsafeBytes { raw in
+                try SparseWrite.writeSkippingZeros(raw, at: offset) { stretch, position in try writeAll(descriptor, stretch, at: position) }
+            }
+        }
         noteWritten(Int64(plain.count))
     }
 }

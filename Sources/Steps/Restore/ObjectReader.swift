@@ -56,7 +56,12 @@ struct FileWriter: Sendable {
                     }
                     chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     let at = offset
-                    try await blocking { try chunk.withUnsafeReadableBytes { raw in try writeAll(descriptor, raw, at: at) } }
+                    // Zeros stay holes (the partial file ends before `at`); the length is set before the commit.
+                    try await blocking {
+                        try chunk.withUnsafeReadableBytes { raw in
+                            try SparseWrite.writeSkippingZeros(raw, at: at) { stretch, position in try writeAll(descriptor, stretch, at: position) }
+                        }
+                    }
                     offset += Int64(chunk.readableBytes)
                     fetched += Int64(chunk.readableBytes)
                     await progress.downloaded(Int64(chunk.readableBytes))
@@ -71,7 +76,7 @@ struct FileWriter: Sendable {
                 throw RestoreError(.checksumMismatch, "\(label): \(what); not restored")
             }
             closeDescriptor = false
-            try await blocking { try destination.commit(descriptor, to: target, modifiedAt: modifiedAt) }
+            try await blocking { try destination.commit(descriptor, to: target, modifiedAt: modifiedAt, length: size) }
             return fetched
         }
         return fetched

@@ -149,10 +149,14 @@ public final class SafeDestination: @unchecked Sendable {
         _ = Self.withCString(target.partialName) { unlinkat(target.directory, $0, 0) }
     }
 
-    /// Syncs the finished partial file, sets its modification time and renames it over the target (replacing a
-    /// link there, never following it); closes the descriptor.
-    public func commit(_ descriptor: Int32, to target: Target, modifiedAt: Double?) throws {
+    /// Cuts or extends the finished partial file to `length` (when given), sets its modification time, syncs it
+    /// and renames it over the target (replacing a link there, never following it); closes the descriptor.
+    public func commit(_ descriptor: Int32, to target: Target, modifiedAt: Double?, length: Int64? = nil) throws {
         defer { Glibc.close(descriptor) }
+        // A file written sparsely (``SparseWrite``) that ends in zeros was not written to its end.
+        if let length, ftruncate(descriptor, off_t(length)) != 0 {
+            throw RestoreError(.localIO, "\(target.path): cannot set its length: \(String(cString: strerror(errno)))")
+        }
         if let modifiedAt {
             let seconds = modifiedAt.rounded(.down)
             let times = [

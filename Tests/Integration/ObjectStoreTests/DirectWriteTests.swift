@@ -50,6 +50,26 @@ struct DirectWriteTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/.objectstore/tmp").isEmpty)
     }
 
+    @Test("zeros in a large object become holes: the same bytes and hash come back, the disk holds only the data",
+          arguments: [false, true])
+    func zerosBecomeHoles(endsInZeros: Bool) async throws {
+        let (store, root) = try await makeStore()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // 4 MiB: data, 3 MiB of zeros, data at an unaligned offset, then either data or zeros to the end.
+        var bytes = [UInt8](repeating: 0, count: 4 << 20)
+        bytes.replaceSubrange(0..<100_000, with: testBytes(100_000, seed: 7))
+        bytes.replaceSubrange(3_300_001..<3_400_000, with: testBytes(99_999, seed: 8))
+        if !endsInZeros { bytes.replaceSubrange(((4 << 20) - 5_000)..., with: testBytes(5_000, seed: 9)) }
+        let result = try await store.put("big/holes", from: .stream(OddChunks(bytes: bytes, chunkSize: 77_777), length: Int64(bytes.count)))
+        #expect(result.sha256 == sha256Hex(bytes))
+        let path = root + "/big/holes"
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(bytes))
+        var info = stat()
+        #expect(stat(path, &info) == 0)
+        #expect(Int64(info.st_size) == Int64(bytes.count))
+        #expect(Int64(info.st_blocks) * 512 < 1 << 20, "\(info.st_blocks) blocks for about 200 KiB of data")
+    }
+
     @Test("a source that fails halfway leaves neither an object nor a temporary file")
     func failingSource() async throws {
         let (store, root) = try await makeStore()

@@ -296,4 +296,72 @@ struct RestoreTests {
             #expect(FileManager.default.contents(atPath: directory + "/DVD 13/disc13.iso") == original)
         }
     }
+
+    @Test("a sparse 48 MiB disc image costs the disk what it holds in staging, in the archive and restored, and comes back byte for byte; sealed with age too")
+    func sparseDiscImage() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            // Data at the start, 300 KiB at an unaligned offset in the middle, then zeros to the end (the restore
+            // must give the file its full length though nothing was written there).
+            let size = 48 << 20
+            var expected = [UInt8](repeating: 0, count: size)
+            for (offset, count, seed) in [(0, 1 << 20, UInt64(81)), (20_000_123, 300_000, 82)] {
+                expected.replaceSubrange(offset..<(offset + count), with: PipelineHarness.bytes(count: count, seed: seed))
+            }
+            // The image is sparse itself, so its unused sectors are read as holes (``SparseRead``) too.
+            let image = harness.work.path + "/mostly-empty.iso"
+            FileManager.default.createFile(atPath: image, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: image))
+            try handle.truncate(atOffset: UInt64(size))
+            for (offset, count) in [(0, 1 << 20), (20_000_123, 300_000)] {
+                try handle.seek(toOffset: UInt64(offset))
+                try handle.write(contentsOf: Data(expected[offset..<(offset + count)]))
+            }
+            try handle.close()
+            #expect(try Self.allocatedBytes(image) < 8 << 20, "the test's own image is sparse")
+            let keyPath = harness.work.path + "/key.txt"
+            let recipient = try await EncryptionTests.ageKeygen(keyPath)
+            for (label, extra) in [("Empty disc", [String]()), ("Sealed disc", ["--encrypt-to", recipient])] {
+                let imaged = try await harness.uploader(["image", image, "--label", label, "--json"] + extra)
+                #expect(imaged.status == 0, "\(imaged.output)")
+            }
+            let staged = try Self.regularFiles(under: harness.work.path + "/staging", size: Int64(size))
+            #expect(staged.count == 1, "the plain image in staging: \(staged)")
+            for path in staged { #expect(try Self.allocatedBytes(path) < 8 << 20, "\(path) is stored as holes") }
+            #expect(try await harness.archiveOnce().status == 0)
+            let archived = try Self.regularFiles(under: harness.work.path + "/archive", size: Int64(size))
+            #expect(archived.count == 1, "the plain image in the archive: \(archived)")
+            for path in archived { #expect(try Self.allocatedBytes(path) < 8 << 20, "\(path) is stored as holes") }
+
+            let directory = restoreDirectory(harness)
+            for (label, extra) in [("Empty disc", [String]()), ("Sealed disc", ["--identity", keyPath])] {
+                let run = try await harness.restore(["--source", label] + extra, to: directory)
+                #expect(run.status == 0, "\(run.output)")
+                let restored = directory + "/\(label)/mostly-empty.iso"
+                let bytes = FileManager.default.contents(atPath: restored).map(Array.init) ?? []
+                let firstDifference = (0..<min(bytes.count, expected.count)).first { bytes[$0] != expected[$0] } ?? min(bytes.count, expected.count)
+                #expect(bytes == expected, "\(label): \(bytes.count) bytes, the first difference at \(firstDifference)")
+                #expect(try Self.allocatedBytes(restored) < 8 << 20, "\(label): restored with holes")
+            }
+        }
+    }
+
+    /// Regular files of exactly `size` bytes below `root`.
+    static func regularFiles(under root: String, size: Int64) throws -> [String] {
+        let enumerator = try #require(FileManager.default.enumerator(atPath: root))
+        var found: [String] = []
+        while let relative = enumerator.nextObject() as? String {
+            let attributes = try FileManager.default.attributesOfItem(atPath: root + "/" + relative)
+            if attributes[.type] as? FileAttributeType == .typeRegular, (attributes[.size] as? NSNumber)?.int64Value == size {
+                found.append(root + "/" + relative)
+            }
+        }
+        return found
+    }
+
+    /// What a file occupies on the disk (its blocks), as opposed to its length.
+    static func allocatedBytes(_ path: String) throws -> Int64 {
+        var info = stat()
+        try #require(stat(path, &info) == 0, "stat \(path)")
+        return Int64(info.st_blocks) * 512
+    }
 }
