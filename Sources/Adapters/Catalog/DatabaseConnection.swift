@@ -78,15 +78,16 @@ public enum CatalogDatabase {
         }
     }
 
-    /// Runs `body` with a connected client (the pool runs for exactly as long as `body`).
+    /// Runs `body` with a connected client (the pool runs for exactly as long as `body`). `checked`: the caller has
+    /// just connected to `url` itself, so the pool's first connection needs no check of its own.
     public static func withClient<Result: Sendable>(
-        _ url: DatabaseURL, logger: Logger, _ body: (PostgresClient) async throws -> Result
+        _ url: DatabaseURL, logger: Logger, checked: Bool = false, _ body: (PostgresClient) async throws -> Result
     ) async throws -> Result {
         // The pool warns when a query races `run()` starting, which every short-lived command does; its
         // connection events stay visible at debug level.
         var poolLogger = logger
         if poolLogger.logLevel > .debug { poolLogger.logLevel = .error }
-        try await checkReachable(url, logger: logger)
+        if !checked { try await checkReachable(url, logger: logger) }
         let client = PostgresClient(configuration: try url.clientConfiguration(), backgroundLogger: poolLogger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
@@ -100,7 +101,9 @@ public enum CatalogDatabase {
         _ setting: DatabaseSetting, logger: Logger, _ body: (PostgresClient, MigrationReport) async throws -> Result
     ) async throws -> Result {
         let url = try await resolve(setting, logger: logger)
-        return try await withClient(url, logger: logger) { client in
+        // The embedded cluster was reached a moment ago (``EmbeddedPostgres/ensureRunning()`` connects to the catalog).
+        let checked = if case .embedded = setting { true } else { false }
+        return try await withClient(url, logger: logger, checked: checked) { client in
             let report = try await Migrator(logger: logger).migrate(client)
             return try await body(client, report)
         }

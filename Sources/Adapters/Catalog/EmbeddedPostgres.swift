@@ -41,7 +41,8 @@ public struct EmbeddedPostgres: Sendable {
             user: Self.superuser, password: nil, database: Self.databaseName, sslMode: .disable)
     }
 
-    /// Starts the cluster unless it is already running, creates the catalog database, and returns its URL.
+    /// Starts the cluster unless it is already running, creates the catalog database, connects to it once, and
+    /// returns its URL.
     public func ensureRunning() async throws -> DatabaseURL {
         // sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
         let socketPath = "\(socketDirectory)/.s.PGSQL.\(Self.socketPort)"
@@ -77,6 +78,8 @@ public struct EmbeddedPostgres: Sendable {
             }
         }
         try await createCatalogDatabase()
+        // Either way the catalog database has answered one connection: callers need not check it again.
+        try await CatalogDatabase.checkReachable(url, logger: logger)
         return url
     }
 

@@ -23,34 +23,45 @@ public enum SourceOwner {
 
     /// The owner for new sources, or nil (ownerless). Stops the command on an unknown or disabled user.
     public static func resolve(explicit: String?, context: ProgramContext) async throws -> SourceOwnerChoice? {
-        let outcome = try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ -> Result<SourceOwnerChoice?, ExitCode> in
-            let catalog = AccountCatalog(client: client, logger: context.logger)
-            if let explicit {
-                guard let user = try await catalog.enabledUsers(named: explicit, limit: 1).first else {
-                    return .failure(usageError("--owner \(explicit): no such user (see `uploader users list`)"))
-                }
-                return .success(SourceOwnerChoice(id: user.id, name: user.name, explicit: true))
-            }
-            let users = try await catalog.enabledUsers(limit: 2)
-            if users.count == 1 { return .success(SourceOwnerChoice(id: users[0].id, name: users[0].name, explicit: false)) }
-            guard let requested = context.setting(setting) else { return .success(nil) }
-            guard let user = try await catalog.enabledUsers(named: requested, limit: 1).first else {
-                return .failure(usageError("\(setting)=\(requested): no such user (see `uploader users list`)"))
-            }
-            return .success(SourceOwnerChoice(id: user.id, name: user.name, explicit: false))
+        try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
+            try await resolve(explicit: explicit, accounts: AccountCatalog(client: client, logger: context.logger), context: context)
         }
-        return try outcome.get()
+    }
+
+    /// The same, in a catalog session the command has open already.
+    public static func resolve(explicit: String?, accounts catalog: AccountCatalog, context: ProgramContext) async throws -> SourceOwnerChoice? {
+        if let explicit {
+            guard let user = try await catalog.enabledUsers(named: explicit, limit: 1).first else {
+                throw usageError("--owner \(explicit): no such user (see `uploader users list`)")
+            }
+            return SourceOwnerChoice(id: user.id, name: user.name, explicit: true)
+        }
+        let users = try await catalog.enabledUsers(limit: 2)
+        if users.count == 1 { return SourceOwnerChoice(id: users[0].id, name: users[0].name, explicit: false) }
+        guard let requested = context.setting(setting) else { return nil }
+        guard let user = try await catalog.enabledUsers(named: requested, limit: 1).first else {
+            throw usageError("\(setting)=\(requested): no such user (see `uploader users list`)")
+        }
+        return SourceOwnerChoice(id: user.id, name: user.name, explicit: false)
     }
 
     /// Resolves the owner for `label` and refuses, before anything is read, an explicit `--owner` for a source that
     /// belongs to someone else. The returned choice goes into `UploadConfiguration.owner`.
     public static func resolve(label: String, explicit: String?, context: ProgramContext) async throws -> SourceOwnerChoice? {
-        let choice = try await resolve(explicit: explicit, context: context)
-        guard let choice, choice.explicit else { return choice }
-        let current = try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
-            try await IngestCatalog(client: client, logger: context.logger).otherOwner(ofSource: label, than: choice.id)
+        try await CatalogDatabase.withMigratedClient(context.configuration.database, logger: context.logger) { client, _ in
+            try await resolve(label: label, explicit: explicit, accounts: AccountCatalog(client: client, logger: context.logger),
+                              ingest: IngestCatalog(client: client, logger: context.logger), context: context)
         }
-        if let current { throw usageError(SourceOwnerChoice.refusal(label: label, currentOwner: current, requested: choice.name)) }
+    }
+
+    /// The same, in a catalog session the command has open already (the upload's own: one session, not two).
+    public static func resolve(label: String, explicit: String?, accounts: AccountCatalog, ingest: IngestCatalog,
+                               context: ProgramContext) async throws -> SourceOwnerChoice? {
+        let choice = try await resolve(explicit: explicit, accounts: accounts, context: context)
+        guard let choice, choice.explicit else { return choice }
+        if let current = try await ingest.otherOwner(ofSource: label, than: choice.id) {
+            throw usageError(SourceOwnerChoice.refusal(label: label, currentOwner: current, requested: choice.name))
+        }
         return choice
     }
 }

@@ -51,9 +51,7 @@ struct ImageCommand: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: device) else { throw ValidationError("\(device): no such file or device") }
         var name = URL(fileURLWithPath: device).lastPathComponent
         if !name.lowercased().hasSuffix(".iso") { name += ".iso" }
-        let sourceOwner = try await SourceOwner.resolve(label: source.label, explicit: owner.owner, context: context)
         var configuration = UploadConfiguration(label: source.label, metadata: try source.parsedMetadata(), note: source.note)
-        configuration.owner = sourceOwner
         configuration.keepRaw = source.keepRaw
         configuration.tier = source.tier
         configuration.encryption = try encryption.settings(keyDirectory: context.layout.encryptionKeys)
@@ -61,7 +59,7 @@ struct ImageCommand: AsyncParsableCommand {
         let imageName = name
         let passes = retryPasses
         let report = try await withUploadRun(
-            context, configuration: configuration, progress: progress,
+            context, configuration: configuration, owner: owner.owner, progress: progress,
             resumeHint: "run the same command again to continue the image where its upload stopped", spool: spooling
         ) { run in
             try await run.runDiscImage(device: device, imageName: imageName, imagerConfiguration: DiscImagerConfiguration(retryPasses: passes))

@@ -64,13 +64,11 @@ struct UploadCommand: AsyncParsableCommand {
         } catch let error as IngestError {
             throw ValidationError(error.description)
         }
-        let sourceOwner = try await SourceOwner.resolve(label: source.label, explicit: owner.owner, context: context)
         let root = ingestRoot.path
         let isImage = ingestRoot.isImage
         var configuration = UploadConfiguration(
             label: source.label, metadata: try source.parsedMetadata(), note: source.note, excludes: excludes, concurrency: concurrency, dryRun: dryRun)
         walk.apply(to: &configuration)
-        configuration.owner = sourceOwner
         configuration.workDirectory = context.layout.uploadSpool
         configuration.indexDirectory = context.layout.uploadIndex
         configuration.keepRaw = source.keepRaw
@@ -80,7 +78,7 @@ struct UploadCommand: AsyncParsableCommand {
         let progress = UploadProgress.standard(style: style)
         let spoolDirectory = context.layout.uploadSpool
         let report = try await withUploadRun(
-            context, configuration: configuration, progress: progress,
+            context, configuration: configuration, owner: owner.owner, progress: progress,
             resumeHint: "files finished so far are catalogued; run the same command again to continue where it stopped",
             spool: dryRun ? nil : spooling
         ) { run in
