@@ -83,10 +83,14 @@ struct LocalIndexTests {
             #expect(first.summary["index_hits"] as? Int == 0)
             #expect(Self.indexFiles(harness).count == 1, "one index for the source, written after the run")
 
+            let written = try Self.status(try #require(Self.indexFiles(harness).first))
             let second = try await harness.upload(label: "Index")
             #expect(second.status == 0 && second.summary["unchanged"] as? Int == 30, "\(second.output)")
             #expect(second.summary["index_hits"] as? Int == 30, "\(second.summary)")
             #expect((second.summary["index"] as? String) == "local index used")
+            // Nothing to add: the index on disk is kept as it is, not written again (a rewrite is a new inode).
+            let kept = try Self.status(try #require(Self.indexFiles(harness).first))
+            #expect(kept.st_ino == written.st_ino && kept.st_mtim.tv_nsec == written.st_mtim.tv_nsec, "the unchanged run left the index alone")
 
             // Archiving moves every row staged → archiving → archived: none of that changes what a look-up answers.
             #expect(try await harness.archiveOnce().status == 0)
@@ -94,11 +98,17 @@ struct LocalIndexTests {
             let afterArchiving = try await harness.upload(label: "Index")
             #expect(afterArchiving.summary["index_hits"] as? Int == 30, "\(afterArchiving.summary)")
 
+            try harness.write("docs/d0/file-0.txt", UploaderHarness.bytes(count: 999, seed: 999))
+            try await Self.settle()  // so that the runs below may trust it
+            let changed = try await harness.upload(label: "Index")
+            #expect(changed.summary["staged"] as? Int == 1 && changed.summary["index_hits"] as? Int == 29, "\(changed.summary)")
+            #expect(try Self.status(try #require(Self.indexFiles(harness).first)).st_ino != written.st_ino, "a run that changed something writes it")
+
             let noIndex = try await harness.upload(label: "Index", extra: ["--no-index"])
             #expect(noIndex.status == 0 && noIndex.summary["unchanged"] as? Int == 30 && noIndex.summary["index_hits"] as? Int == 0, "\(noIndex.summary)")
             #expect(try await harness.upload(label: "Index").summary["index_hits"] as? Int == 30, "--no-index still leaves a fresh index")
             try await Self.expectCatalogMatchesTree(harness, label: "Index")
-            #expect(try await harness.scalar("SELECT count(*)::int FROM snapshots WHERE finished_at IS NOT NULL", as: Int.self) == 5)
+            #expect(try await harness.scalar("SELECT count(*)::int FROM snapshots WHERE finished_at IS NOT NULL", as: Int.self) == 6)
         }
     }
 

@@ -123,6 +123,12 @@ extension UploadRun {
                 report.indexStatus = session.status + "; the catalog of this source changed during the run (another program wrote to it): no index kept"
                 return
             }
+            // Every file was trusted exactly as the index on disk records it, and the catalog is as it says: writing
+            // it again (two fsyncs) would change only its times, and the next run would trust the same files.
+            if let previous = session.policy?.index, previous.header.token == end, session.hits.value == previous.entries.count,
+               previous.entries == session.seen.value {
+                return
+            }
             let header = UploadIndexHeader(
                 sourceID: sourceID, token: end, root: session.root, fileSystemID: session.fileSystem.id, fileSystemType: session.fileSystem.type,
                 runStarted: session.runStarted, written: UploadIndexStore.now())
