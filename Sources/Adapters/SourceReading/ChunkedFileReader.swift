@@ -55,11 +55,6 @@ public final class DescriptorFile: PositionalFile {
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
-        if isHole(offset: offset, count: buffer.count), let base = buffer.baseAddress {
-            // Zeros without the kernel clearing page-cache pages and copying them out.
-            memset(base, 0, buffer.count)
-            return buffer.count
-        }
         while true {
             let count = pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
             if count >= 0 { return count }
@@ -68,7 +63,9 @@ public final class DescriptorFile: PositionalFile {
         }
     }
 
-    /// True when the whole range lies in a hole of the file (``SparseRead/isHole(fd:offset:count:)``).
+    /// True when the whole range lies in a hole of the file (``SparseRead/isHole(fd:offset:count:)``). Asked by the
+    /// disc imager only: an ordinary file's reads never take a hole's word for its bytes, so a file system that
+    /// misreports holes while a file is written (OpenZFS 2.2.0 did) cannot turn a file being uploaded into zeros.
     public func isHole(offset: Int64, count: Int) -> Bool { SparseRead.isHole(fd: fd, offset: offset, count: count) }
 
     /// The size the file has now (`fstat`), for a descriptor opened on a regular file or a block device.
