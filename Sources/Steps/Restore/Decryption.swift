@@ -134,11 +134,7 @@ extension FileWriter {
     private func writePlain(_ plain: [UInt8], descriptor: Int32, at offset: Int64) async throws {
         guard !plain.isEmpty else { return }
         // Zeros stay holes (the file is fresh); the commit sets its length.
-        try await blocking {
-            try plain.withUnsafeBytes { raw in
-                try SparseWrite.writeSkippingZeros(raw, at: offset) { stretch, position in try writeAll(descriptor, stretch, at: position) }
-            }
-        }
+        try await blocking { try plain.withUnsafeBytes { raw in try writeSkippingZeros(descriptor, raw, at: offset) } }
         noteWritten(Int64(plain.count))
     }
 }

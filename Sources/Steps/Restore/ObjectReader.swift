@@ -57,11 +57,7 @@ struct FileWriter: Sendable {
                     chunk.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                     let at = offset
                     // Zeros stay holes (the partial file ends before `at`); the length is set before the commit.
-                    try await blocking {
-                        try chunk.withUnsafeReadableBytes { raw in
-                            try SparseWrite.writeSkippingZeros(raw, at: at) { stretch, position in try writeAll(descriptor, stretch, at: position) }
-                        }
-                    }
+                    try await blocking { try chunk.withUnsafeReadableBytes { raw in try writeSkippingZeros(descriptor, raw, at: at) } }
                     offset += Int64(chunk.readableBytes)
                     fetched += Int64(chunk.readableBytes)
                     await progress.downloaded(Int64(chunk.readableBytes))

@@ -195,3 +195,9 @@ func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: I
         throw RestoreError(.localIO, "cannot write a restored file: \(String(cString: strerror(error.code)))")
     }
 }
+
+/// ``writeAll(_:_:at:)`` into a partial file's new region, leaving aligned runs of zeros as holes (``SparseWrite``):
+/// the region reads as zeros already, and the commit gives the file its full length.
+func writeSkippingZeros(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
+    try SparseWrite.writeSkippingZeros(bytes, at: offset) { stretch, position in try writeAll(descriptor, stretch, at: position) }
+}
