@@ -21,6 +21,7 @@ APT_PACKAGES=(
     age                            # tests and bench/age: age and age-keygen, the other side of AgeEncryption's interop
     jq zstd                        # tests: the README's recovery recipe (jq) and reading every object of a bucket (zstd)
     git                            # uploader: what git ignores in a git work tree is asked of git itself
+    strace                         # tests: the restore's fsyncs and renames, in the order the kernel saw them
 )
 # podman-compose from PyPI: Debian's 1.0.3 cannot run docker/compose.yml (see docs/deploy.md).
 COMPOSE_PIP_PACKAGES=("podman-compose==1.6.0")

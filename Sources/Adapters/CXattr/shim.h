@@ -1,13 +1,28 @@
 // Extended attributes (<sys/xattr.h>), which the Glibc module does not export: the file:// object store keeps a
 // plain object's size and SHA-256 on the object's own inode instead of in a sidecar file. The same three calls on
-// Linux and Darwin (whose versions take a position and options). Also Linux's sync_file_range, which Glibc's
-// module does not export either. It is bound here under a name of our own (an asm label for the same symbol):
+// Linux and Darwin (whose versions take a position and options). Also Linux's sync_file_range and syncfs, which
+// Glibc's module does not export either. It is bound here under a name of our own (an asm label for the same symbol):
 // including <fcntl.h> or redeclaring glibc's name in this module makes Swift see `struct stat` in two modules.
 #include <sys/types.h>
 #include <sys/xattr.h>
 #if defined(__linux__) && defined(__LP64__)
 extern int cxattr_sync_file_range(int fd, long offset, long count, unsigned int flags) __asm__("sync_file_range");
+extern int cxattr_syncfs(int fd) __asm__("syncfs");
+#else
+#include <unistd.h>
 #endif
+
+/// Writes out and syncs everything of the file system holding `fd` (Linux's syncfs; elsewhere sync, which waits
+/// less reliably); 0 or -1 with errno.
+static inline int cxattr_sync_file_system(int fd) {
+#if defined(__linux__) && defined(__LP64__)
+    return cxattr_syncfs(fd);
+#else
+    (void)fd;
+    sync();
+    return 0;
+#endif
+}
 
 /// Starts writing back the dirty pages of `length` bytes at `offset` of `fd` without waiting for them (Linux's
 /// sync_file_range with SYNC_FILE_RANGE_WRITE); a no-op elsewhere. Not a durability call: an fsync still follows.

@@ -126,6 +126,12 @@ public enum POSIXFile {
         _ = cxattr_start_writeback(fd, offset, length)
     }
 
+    /// Writes out and syncs the whole file system that holds `fd` (`syncfs`): for a tree written by another program
+    /// (tar, git) that synced none of its files.
+    public static func syncFileSystem(fd: Int32) throws {
+        guard cxattr_sync_file_system(fd) == 0 else { throw FileIOError(operation: "syncfs", errno: errno) }
+    }
+
     /// Advises the kernel that the file's cached pages will not be needed (advisory; Linux only).
     public static func dropCachedPages(fd: Int32) {
         #if os(Linux)

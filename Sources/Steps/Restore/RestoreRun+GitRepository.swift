@@ -10,7 +10,10 @@ extension RestoreRun {
     func expandRepository(_ job: FileJob, layout: String, destination: SafeDestination) async -> RestoreError? {
         let path = destination.root + "/" + job.path.description
         do {
-            try await blocking { try GitRepositoryRestore.expand(artifactAt: path, layout: layout) }
+            try await blocking {
+                try GitRepositoryRestore.expand(artifactAt: path, layout: layout)
+                try GitRepositoryRestore.syncFileSystem(of: path)
+            }
             return nil
         } catch {
             return RestoreError(.localIO, "\(job.path): the git repository could not be made again (\(error)); its archive is at \(job.path).git-repository.tar (see RESTORE.txt inside)")
@@ -49,6 +52,17 @@ enum GitRepositoryRestore {
             throw error
         }
         unlink(artifact)
+    }
+
+    /// tar and git write the repository's many files without syncing them: one `syncfs` of the destination's file
+    /// system makes all of them and their names durable before the repository is reported restored.
+    static func syncFileSystem(of path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw RestoreError(.localIO, "cannot open the restored repository to sync it: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        do { try POSIXFile.syncFileSystem(fd: descriptor) } catch let error as FileIOError {
+            throw RestoreError(.localIO, "cannot sync the restored repository: \(String(cString: strerror(error.code)))")
+        }
     }
 
     /// The directory at `path` is a repository (a restore made it already).

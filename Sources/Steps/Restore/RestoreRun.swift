@@ -143,8 +143,16 @@ public struct RestoreRun: Sendable {
                     for job in object.files { report.problems.append(RestoreProblem(path: job.path.description, error: error)) }
                 }
             }
-            let results = await concurrentMap(readable, limit: max(1, configuration.concurrency)) { object in
+            var results = await concurrentMap(readable, limit: max(1, configuration.concurrency)) { object in
                 await self.restore(object, destination: destination, writer: writer)
+            }
+            // The new names are made durable before any of these files is reported restored.
+            if let failure = await syncNames(destination) {
+                results = results.map { result in
+                    var result = result
+                    result.files = result.files.map { job, outcome in (job, outcome.flatMap { .failure(failure) }) }
+                    return result
+                }
             }
             for result in results {
                 report.bytesDownloaded += result.downloaded
@@ -192,6 +200,15 @@ public struct RestoreRun: Sendable {
             "exit_code": Int(report.exitCode), "elapsed_seconds": report.elapsed.seconds,
         ])
         return report
+    }
+
+    func syncNames(_ destination: SafeDestination) async -> RestoreError? {
+        do {
+            try await blocking { try destination.syncNames() }
+            return nil
+        } catch {
+            return error as? RestoreError ?? RestoreError(.localIO, "cannot sync the restored directories: \(error)")
+        }
     }
 
     // MARK: what is already there

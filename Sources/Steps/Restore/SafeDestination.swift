@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import PipelineCore
+import Synchronization
 import SystemIO
 
 /// A relative path checked to stay inside the destination: no absolute path, no `..`, no NUL byte, not empty.
@@ -54,10 +55,13 @@ public struct SafeRelativePath: Sendable, Hashable, CustomStringConvertible {
 /// The directory files are restored into. Every file is written below it through directory descriptors opened one
 /// component at a time with `O_NOFOLLOW`, so a symbolic link inside it (planted before or during the restore) can
 /// never redirect a write elsewhere; files are written to `.name.partial`, synced, given their modification time
-/// and renamed into place. Blocking: call from the thread pool.
+/// and renamed into place. The directories whose names changed are synced together by ``syncNames()``, which the
+/// restore calls before it reports those files restored. Blocking: call from the thread pool.
 public final class SafeDestination: @unchecked Sendable {
     public let root: String
     private let rootDescriptor: Int32
+    /// Directories (relative components; `[]` is the root) holding a rename or a new directory not yet synced.
+    private let unsyncedDirectories = Mutex<Set<[[UInt8]]>>([])
 
     public init(root: String) throws {
         do {
@@ -150,7 +154,9 @@ public final class SafeDestination: @unchecked Sendable {
     }
 
     /// Cuts or extends the finished partial file to `length` (when given), sets its modification time, syncs it
-    /// and renames it over the target (replacing a link there, never following it); closes the descriptor.
+    /// and renames it over the target (replacing a link there, never following it); closes the descriptor. The
+    /// new name is durable after the next ``syncNames()``: until then a crash may leave the synced `.partial`
+    /// file instead, which the next run checks or writes again.
     public func commit(_ descriptor: Int32, to target: Target, modifiedAt: Double?, length: Int64? = nil) throws {
         defer { Glibc.close(descriptor) }
         // A file written sparsely (``SparseWrite``) that ends in zeros was not written to its end.
@@ -175,7 +181,37 @@ public final class SafeDestination: @unchecked Sendable {
             Self.withCString(target.name) { to in renameat(target.directory, from, target.directory, to) }
         }
         guard renamed == 0 else { throw RestoreError(.localIO, "\(target.path): cannot move it into place: \(String(cString: strerror(errno)))") }
-        _ = fsync(target.directory)
+        // The file's directory and every one above it: any of them may have been created for it.
+        let directories = target.path.components.dropLast()
+        unsyncedDirectories.withLock { pending in
+            for depth in 0...directories.count { pending.insert(Array(directories.prefix(depth))) }
+        }
+    }
+
+    /// Syncs every directory that a commit changed since the last call, once each (one fsync per directory rather
+    /// than one per file: restoring thousands of small files into a few directories paid a journal commit for each
+    /// name). Call before reporting the committed files restored.
+    public func syncNames() throws {
+        let directories = unsyncedDirectories.withLock { pending in
+            defer { pending.removeAll() }
+            return pending.sorted { $0.count > $1.count }  // deepest first: a parent's entry after its child's
+        }
+        for components in directories {
+            var descriptor = dup(rootDescriptor)
+            for component in components where descriptor >= 0 {
+                let next = Self.withCString(component) { openat(descriptor, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                Glibc.close(descriptor)
+                descriptor = next
+            }
+            let shown = components.isEmpty ? "." : String(decoding: Array(components.joined(separator: [UInt8(ascii: "/")])), as: UTF8.self)
+            guard descriptor >= 0 else {
+                throw RestoreError(.localIO, "cannot open the restored directory '\(shown)' to sync it: \(String(cString: strerror(errno)))")
+            }
+            defer { Glibc.close(descriptor) }
+            guard fsync(descriptor) == 0 else {
+                throw RestoreError(.localIO, "cannot sync the restored directory '\(shown)': \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     static func withCString<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {

@@ -204,6 +204,107 @@ struct SafetyAndRecoveryTests {
     }
 }
 
+/// What the kernel was asked, from `strace -f -y`: each file's sync before its rename, and the directories' after.
+@Suite("restore: durability")
+struct RestoreDurabilityTests {
+    @Test("every restored file is synced before its rename; each directory that gained a name (and each above it) is synced once, after its last rename")
+    func syncOrder() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            // Small files in nested directories (bundles) and one file stored alone; ASCII names, as strace prints them.
+            var files: [String: [UInt8]] = [:]
+            for index in 0..<9 { files["a/b\(index % 3)/c/file-\(index).txt"] = PipelineHarness.bytes(count: 2_000 + index, seed: UInt64(index)) }
+            files["a/top.txt"] = Array("top".utf8)
+            files["big/alone.bin"] = PipelineHarness.bytes(count: 600_000, seed: 99)
+            for (path, bytes) in files { _ = try harness.write(path, bytes) }
+            #expect(try await harness.upload(label: "Synced").status == 0)
+            let archived = try await harness.archiveOnce(RestoreTests.archiveOptions)
+            #expect(archived.status == 0, "\(archived.output)")
+
+            let directory = restoreDirectory(harness)
+            let log = harness.work.path + "/strace.log"
+            let run = try await Program.run("/usr/bin/strace", [
+                "-f", "-qq", "-y", "-e", "trace=fsync,rename,renameat,renameat2", "-o", log,
+                TestEnvironment.productsDirectory + "/uploader", "restore", "--source", "Synced", "--to", directory, "--json",
+            ], environment: harness.environment)
+            #expect(run.status == 0, "\(run.output)")
+            try RestoreTests.expectRestored(harness, files, in: directory, label: "Synced")
+
+            let calls = try StraceLog(path: log).calls
+            let root = directory + "/Synced"
+            let renames = calls.filter { $0.name.hasPrefix("rename") && ($0.descriptorPaths.first ?? "").hasPrefix(root) }
+            #expect(renames.count == files.count, "one rename per restored file: \(renames.map(\.arguments))")
+            let fsyncs = calls.filter { $0.name == "fsync" }
+            for rename in renames {
+                let directoryPath = rename.descriptorPaths[0]
+                let partial = directoryPath + "/" + (rename.strings.first ?? "?")
+                #expect(partial.hasSuffix(".partial"), "\(rename.arguments)")
+                #expect(fsyncs.contains { $0.descriptorPaths == [partial] && $0.finished < rename.started },
+                        "\(partial) was synced before its rename")
+            }
+            var isDirectory: ObjCBool = false
+            let directorySyncs = fsyncs.filter {
+                guard let path = $0.descriptorPaths.first, path.hasPrefix(directory) else { return false }
+                return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+            }
+            let lastRename = renames.map(\.finished).max() ?? 0
+            // Every directory on the way from the destination to a restored file: it holds a new name.
+            var expected = Set<String>()
+            for path in files.keys {
+                var components = ("Synced/" + path).split(separator: "/").dropLast().map(String.init)
+                while true {
+                    expected.insert(([directory] + components).joined(separator: "/"))
+                    if components.isEmpty { break }
+                    components.removeLast()
+                }
+            }
+            let synced = directorySyncs.filter { $0.started > lastRename }.compactMap(\.descriptorPaths.first)
+            #expect(Set(synced) == expected, "synced after the renames: \(synced.sorted()), expected \(expected.sorted())")
+            #expect(directorySyncs.count == expected.count, "each directory once, not once per file: \(directorySyncs.compactMap(\.descriptorPaths.first).sorted())")
+        }
+    }
+}
+
+/// `strace -f -y -o` output: each call with its arguments, and the log lines where it started and where it returned
+/// (a call interrupted by another thread's is split into `<unfinished ...>` and `<... resumed>`).
+struct StraceLog {
+    struct Call {
+        var name: String
+        var arguments: String
+        var started: Int
+        var finished: Int
+        /// The paths strace shows for descriptors (`7</a/b>`), in order.
+        var descriptorPaths: [String] {
+            arguments.matches(of: /\d+<([^>]*)>/).map { String($0.output.1) }
+        }
+        /// The quoted string arguments, in order.
+        var strings: [String] {
+            arguments.matches(of: /"([^"]*)"/).map { String($0.output.1) }
+        }
+    }
+
+    var calls: [Call] = []
+
+    init(path: String) throws {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var pending: [Substring: (name: String, arguments: String, line: Int)] = [:]
+        for (index, line) in text.split(separator: "\n").enumerated() {
+            guard let space = line.firstIndex(of: " ") else { continue }
+            let pid = line[..<space]
+            let rest = line[line.index(after: space)...]
+            if let unfinished = rest.range(of: " <unfinished ...>") {
+                let call = rest[..<unfinished.lowerBound]
+                guard let open = call.firstIndex(of: "(") else { continue }
+                pending[pid] = (String(call[..<open]), String(call[call.index(after: open)...]), index)
+            } else if rest.hasPrefix("<... "), let started = pending.removeValue(forKey: pid) {
+                let tail = rest.split(separator: ">", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+                calls.append(Call(name: started.name, arguments: started.arguments + tail, started: started.line, finished: index))
+            } else if let open = rest.firstIndex(of: "("), !rest.hasPrefix("+++"), !rest.hasPrefix("---") {
+                calls.append(Call(name: String(rest[..<open]), arguments: String(rest[rest.index(after: open)...]), started: index, finished: index))
+            }
+        }
+    }
+}
+
 @Suite("restore: units")
 struct RestoreUnitTests {
     @Test("a file stored alone describes itself in ASCII metadata: unicode, spaces and '%' survive; a path too long is left out")
