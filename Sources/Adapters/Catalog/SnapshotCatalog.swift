@@ -140,6 +140,41 @@ public struct SnapshotCatalog: Sendable {
             """, logger: logger)
     }
 
+    /// Closes the run's snapshot as a copy of snapshot `parent`, without sending or looking up a single path, when
+    /// the run found exactly the files its local index recorded after that snapshot (every one trusted, no other
+    /// path, no walk problem). Only if the catalog proves the copy right, in the same statement: `parent` is
+    /// complete and holds exactly `files` paths (so it is the index's files and nothing else), no snapshot finished
+    /// after it recorded a change, and the source's rows are still as `token` says (so every path's newest row is
+    /// still the one the index names). Returns false, changing nothing, when any of that fails: the caller then
+    /// finishes the snapshot the ordinary way.
+    public func finishAsCopy(
+        snapshotID: Int64, sourceID: Int64, parent: Int, files: Int, token: UploadIndexToken, bytesUploaded: Int64
+    ) async throws -> Bool {
+        try await CatalogError.wrapping("finish the run's snapshot") {
+            try await client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
+                let rows = try await connection.query("""
+                    UPDATE snapshots t SET finished_at = now(), complete = true, bytes_uploaded = \(bytesUploaded),
+                        files = p.files, bytes = p.bytes, files_changed = 0, files_gone = 0
+                    FROM snapshots p, sources s
+                    WHERE t.id = \(snapshotID) AND t.source_id = \(sourceID) AND t.finished_at IS NULL
+                      AND p.source_id = \(sourceID) AND p.number = \(parent) AND p.number < t.number
+                      AND p.finished_at IS NOT NULL AND p.complete AND p.files = \(Int64(files))
+                      AND NOT EXISTS (SELECT 1 FROM snapshots later JOIN snapshot_changes c ON c.snapshot_id = later.id
+                                      WHERE later.source_id = \(sourceID) AND later.number > p.number AND later.number < t.number
+                                        AND later.finished_at IS NOT NULL)
+                      AND s.id = \(sourceID) AND s.catalog_epoch = \(token.epoch)
+                      AND (SELECT id::text FROM catalog_identity) = \(token.catalogIdentity)
+                      AND (SELECT (count(*), coalesce(max(id), 0)) FROM objectstoragefiles WHERE source_id = \(sourceID))
+                          = (\(token.rows)::bigint, \(token.maxRowID)::bigint)
+                    RETURNING t.id
+                    """, logger: logger)
+                for try await _ in rows.decode(Int64.self) { return true }
+                return false
+            }
+        }
+    }
+
     /// The source's finished snapshots, oldest first.
     public func list(sourceID: Int64) async throws -> [SnapshotSummary] {
         try await CatalogError.wrapping("list the snapshots") {

@@ -78,6 +78,7 @@ public actor UploadProgress {
             "git_ignored_files": report.gitIgnoredFiles, "git_ignored_bytes": report.gitIgnoredBytes, "git_repositories": report.gitRepositories,
             "walk_problems": report.walkProblems.map(\.line), "complete": report.isComplete, "elapsed_seconds": report.elapsed.seconds,
             "index_hits": report.indexHits, "index_rechecked": report.indexRechecked, "index": report.indexStatus ?? "none",
+            "snapshot_copy_of": report.snapshotCopiedFrom ?? 0,
         ])
     }
 

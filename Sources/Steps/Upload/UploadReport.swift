@@ -48,6 +48,9 @@ public struct UploadReport: Sendable {
     public var indexHits = 0
     public var indexRechecked = 0
     public var indexStatus: String?
+    /// The run found exactly what the index recorded after this snapshot, and its own snapshot was closed as a copy
+    /// of it (no path sent to the catalog); nil when the snapshot was compared path by path.
+    public var snapshotCopiedFrom: Int?
 
     /// Everything there is was seen, and everything found was stored (or was stored already).
     public var isComplete: Bool { unreadable.isEmpty && walkProblems.isEmpty && suspectedBitRot.isEmpty }
@@ -65,7 +68,8 @@ public struct UploadReport: Sendable {
             lines.append("  left out because git ignores them: \(gitIgnoredFiles) files, \(Format.bytes(gitIgnoredBytes)) (--no-gitignore keeps them)")
         }
         if let indexStatus {
-            lines.append("  local index: \(indexHits) known unchanged without the catalog, \(indexRechecked) re-read to compare (\(indexStatus))")
+            lines.append("  local index: \(indexHits) known unchanged without the catalog, \(indexRechecked) re-read to compare (\(indexStatus))"
+                + (snapshotCopiedFrom.map { "; nothing changed since snapshot \($0)" } ?? ""))
         }
         lines += notes.map { "  note: \($0)" }
         if !skipped.isEmpty {

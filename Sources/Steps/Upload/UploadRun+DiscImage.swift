@@ -59,7 +59,7 @@ extension UploadRun {
         var report = UploadReport()
         report.filesSeen = 1
         report.bytesSeen = device.byteCount
-        try await finishSource(sourceID, report: report)
+        _ = try await finishSource(sourceID, report: report)
         let outcomeText: String =
             switch outcome {
             case .staged where catalog.spoolID != nil: result.isClean ? "spooled" : "spooled (degraded)"

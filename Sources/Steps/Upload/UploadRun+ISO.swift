@@ -118,7 +118,7 @@ extension UploadRun {
         report.label = configuration.label
         report.notes = notes
         report.elapsed = ContinuousClock.now - started
-        if !configuration.dryRun { try await finishSource(sourceID, report: report) }
+        if !configuration.dryRun { _ = try await finishSource(sourceID, report: report) }
         await progress.finished(report)
         return report
     }

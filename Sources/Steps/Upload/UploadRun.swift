@@ -177,7 +177,7 @@ public struct UploadRun: Sendable {
         report = await results.fill(report)
         report.elapsed = ContinuousClock.now - started
         if !configuration.dryRun {
-            try await finishSource(sourceID, report: report)
+            report.snapshotCopiedFrom = try await finishSource(sourceID, report: report)
             await saveIndex(sourceID: sourceID, into: &report)
         }
         await progress.finished(report)
@@ -208,15 +208,21 @@ public struct UploadRun: Sendable {
 
     /// Closes the run in the catalog: its walk problems replace the source's earlier ones (none after a complete
     /// walk), then the counts and the finish time. In that order, so a finished run always has its problems on record.
-    func finishSource(_ sourceID: Int64, report: UploadReport) async throws {
+    /// Returns the snapshot the run's own was copied from (nil: compared path by path).
+    func finishSource(_ sourceID: Int64, report: UploadReport) async throws -> Int? {
         try await catalog.recordWalkProblems(sourceID: sourceID, report.walkProblems)
+        var copiedFrom: Int?
         if let handle = snapshot.value {
-            try await catalog.snapshots.finish(
-                snapshotID: handle.id, sourceID: sourceID, seenPaths: report.seenPaths, unreadPaths: report.walkProblems.map(\.path),
-                bytesUploaded: report.bytesUploaded)
+            copiedFrom = try await finishSnapshotAsCopy(handle, sourceID: sourceID, report: report)
+            if copiedFrom == nil {
+                try await catalog.snapshots.finish(
+                    snapshotID: handle.id, sourceID: sourceID, seenPaths: report.seenPaths, unreadPaths: report.walkProblems.map(\.path),
+                    bytesUploaded: report.bytesUploaded)
+            }
         }
         try await catalog.finishSource(sourceID, counts: SourceCounts(
             filesSeen: Int64(report.filesSeen), bytesSeen: report.bytesSeen, filesSkipped: Int64(report.skipped.count)))
+        return copiedFrom
     }
 
     /// What happened to one file.
@@ -262,7 +268,7 @@ public struct UploadRun: Sendable {
                     let slot = await readers.acquire()
                     defer { slot.release() }
                     outcome = await checkUnchanged(file, path: path, catalogued: latest)
-                } else if verdict == .recheck {
+                } else if verdict == .recheck || Self.changedAfterItsModificationTime(file, verdict: verdict) {
                     let slot = await readers.acquire()
                     defer { slot.release() }
                     if await sameContent(file, as: latest) {

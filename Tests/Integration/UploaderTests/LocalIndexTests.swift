@@ -36,7 +36,11 @@ struct LocalIndexTests {
 
     /// The catalog's view of the source (newest live version of every path, and the newest snapshot's tree) must
     /// be exactly the tree on disk, file by file, content by content.
-    static func expectCatalogMatchesTree(_ harness: UploaderHarness, label: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    /// With `snapshotCounts`, every snapshot's own files and bytes (a copy takes its parent's) must be those of the
+    /// tree it holds (not for tests that delete or fail rows behind the uploader's back).
+    static func expectCatalogMatchesTree(
+        _ harness: UploaderHarness, label: String, snapshotCounts: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         var onDisk: [String: String] = [:]
         let root = URL(fileURLWithPath: harness.source.path)
         let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])
@@ -61,6 +65,14 @@ struct LocalIndexTests {
             JOIN objectstoragefiles f ON f.id = t.file_id WHERE s.label = '\(label)'
             """, as: String.self) ?? ""
         #expect(snapshot == expected, "the newest snapshot's tree: \(difference(snapshot, expected))", sourceLocation: sourceLocation)
+        guard snapshotCounts else { return }
+        let wrongCounts = try await harness.scalar("""
+            SELECT coalesce(string_agg(n.number::text, ', '), '') FROM snapshots n JOIN sources s ON s.id = n.source_id,
+                LATERAL (SELECT count(*) AS files, coalesce(sum(f.size_bytes), 0) AS bytes
+                         FROM snapshot_files(s.id, n.number) t JOIN objectstoragefiles f ON f.id = t.file_id) tree
+            WHERE s.label = '\(label)' AND n.finished_at IS NOT NULL AND (n.files <> tree.files OR n.bytes <> tree.bytes)
+            """, as: String.self) ?? ""
+        #expect(wrongCounts.isEmpty, "snapshots whose files and bytes are not their tree's: \(wrongCounts)", sourceLocation: sourceLocation)
     }
 
     static func difference(_ catalog: String, _ tree: String) -> String {
@@ -250,6 +262,69 @@ struct LocalIndexTests {
         }
     }
 
+    @Test("without the index (--no-index, or its file lost), a rewrite with the time put back is found by its change time, and no index vouches for it")
+    func rewriteFoundWithoutTheIndex() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            for index in 0..<6 { try harness.write("w/f\(index).bin", UploaderHarness.bytes(count: 500 + index, seed: UInt64(index) + 70)) }
+            try await Self.settle()
+            #expect(try await harness.upload(label: "Rewrite").status == 0)
+            try await Self.settle()  // the rewrite's change time lies 2 s after the modification time it puts back
+            try Self.rewriteKeepingTime(harness.source.path + "/w/f2.bin", seed: 7_777)
+            let noIndex = try await harness.upload(label: "Rewrite", extra: ["--no-index"])
+            #expect(noIndex.status == 0 && noIndex.summary["staged"] as? Int == 1 && noIndex.summary["index_rechecked"] as? Int == 1,
+                    "size and time say unchanged, the change time does not: \(noIndex.summary)")
+            try await Self.expectCatalogMatchesTree(harness, label: "Rewrite")
+
+            try Self.rewriteKeepingTime(harness.source.path + "/w/f4.bin", seed: 8_888)
+            for file in Self.indexFiles(harness) { try FileManager.default.removeItem(atPath: file) }
+            let lost = try await harness.upload(label: "Rewrite")
+            #expect(lost.status == 0 && lost.summary["staged"] as? Int == 1, "the index file lost: \(lost.summary)")
+            try await Self.expectCatalogMatchesTree(harness, label: "Rewrite")
+            let after = try await harness.upload(label: "Rewrite")
+            #expect(after.summary["staged"] as? Int == 0 && (after.summary["index_hits"] as? Int ?? 0) >= 4, "\(after.summary)")
+            try await Self.expectCatalogMatchesTree(harness, label: "Rewrite")
+        }
+    }
+
+    @Test("an unchanged run's snapshot is a copy of the index's, only while the catalog proves it: not after another machine's run or a forget")
+    func snapshotCopies() async throws {
+        try await UploaderHarness.with(.file) { harness in
+            for index in 0..<12 { try harness.write("s/\(index % 3)/f\(index).txt", UploaderHarness.bytes(count: 200 + index, seed: UInt64(index) + 40)) }
+            try await Self.settle()
+            let first = try await harness.upload(label: "Copies")
+            #expect(first.status == 0 && first.summary["snapshot_copy_of"] as? Int == 0, "\(first.output)")
+            let second = try await harness.upload(label: "Copies")
+            #expect(second.summary["snapshot_copy_of"] as? Int == 1, "\(second.summary)")
+            let third = try await harness.upload(label: "Copies")
+            #expect(third.summary["snapshot_copy_of"] as? Int == 1, "snapshot 2 changed nothing, so 3 is a copy of 1 too: \(third.summary)")
+            try await Self.expectCatalogMatchesTree(harness, label: "Copies", snapshotCounts: true)
+
+            // Another machine uploads the source from a copy of the tree without one file (times kept): snapshot 4
+            // calls it gone, and no row changed, so this machine's index is still trusted file by file.
+            let elsewhere = harness.work.path + "/elsewhere"
+            let copy = try await Program.run("/bin/cp", ["-a", harness.source.path, elsewhere])
+            #expect(copy.status == 0, "\(copy.output)")
+            try FileManager.default.removeItem(atPath: elsewhere + "/s/0/f0.txt")
+            let other = try await harness.upload(label: "Copies", path: elsewhere, environment: ["BACKUP_DATA_DIR": harness.work.path + "/other-machine"])
+            #expect(other.status == 0 && other.summary["staged"] as? Int == 0, "\(other.output)")
+            #expect(try await harness.scalar("SELECT files_gone::int FROM snapshots WHERE number = 4", as: Int.self) == 1)
+            let back = try await harness.upload(label: "Copies")
+            #expect(back.summary["index_hits"] as? Int == 12 && back.summary["snapshot_copy_of"] as? Int == 0, "a copy of 1 is refused: \(back.summary)")
+            try await Self.expectCatalogMatchesTree(harness, label: "Copies", snapshotCounts: true)  // f0 is in snapshot 5 again
+            let fifth = try await harness.upload(label: "Copies")
+            #expect(fifth.summary["snapshot_copy_of"] as? Int == 5, "the refused run wrote the index again, with its snapshot: \(fifth.summary)")
+
+            // The index's snapshot forgotten: refused once (the index is written again), then copies of the new one.
+            let forget = try await Program.run("uploader", ["forget", "--source", "Copies", "--keep-last", "1"], environment: harness.environment)
+            #expect(forget.status == 0, "\(forget.output)")
+            let afterForget = try await harness.upload(label: "Copies")
+            #expect(afterForget.summary["snapshot_copy_of"] as? Int == 0, "snapshot 5 is gone: \(afterForget.summary)")
+            try await Self.expectCatalogMatchesTree(harness, label: "Copies", snapshotCounts: true)
+            #expect(try await harness.upload(label: "Copies").summary["snapshot_copy_of"] as? Int == 7)
+            try await Self.expectCatalogMatchesTree(harness, label: "Copies", snapshotCounts: true)
+        }
+    }
+
     @Test("random edits, renames, deletes, touches and time put back between runs: after every run the catalog is the tree")
     func randomizedHistories() async throws {
         try await UploaderHarness.with(.file) { harness in
@@ -262,12 +337,16 @@ struct LocalIndexTests {
                 names.append(name)
             }
             try await Self.settle()
-            var hits = 0
-            for round in 0..<10 {
-                let run = try await harness.upload(label: "Random")
+            var (hits, copies) = (0, 0)
+            for round in 0..<14 {
+                // Now and then a run without the index, which compares every path and writes the index afresh.
+                let run = try await harness.upload(label: "Random", extra: random.next() % 5 == 0 ? ["--no-index"] : [])
                 #expect(run.status == 0, "round \(round): \(run.output)")
                 hits += run.summary["index_hits"] as? Int ?? 0
-                try await Self.expectCatalogMatchesTree(harness, label: "Random")
+                copies += (run.summary["snapshot_copy_of"] as? Int ?? 0) > 0 ? 1 : 0
+                try await Self.expectCatalogMatchesTree(harness, label: "Random", snapshotCounts: true)
+                // After a settled run, some rounds change nothing: the next run may close its snapshot as a copy.
+                if round % 3 == 0 && random.next() % 3 != 0 { continue }
                 for _ in 0..<(3 + Int(random.next() % 6)) {
                     let name = names[Int(random.next() % UInt64(names.count))]
                     let path = root + "/" + name
@@ -288,9 +367,9 @@ struct LocalIndexTests {
                 }
                 if round % 3 == 2 { try await Self.settle() }
             }
-            #expect(hits > 0, "the index was used along the way")
+            #expect(hits > 0 && copies > 0, "the index was used along the way (\(hits) hits), and some snapshots were copies (\(copies))")
             #expect(try await harness.upload(label: "Random").status == 0)
-            try await Self.expectCatalogMatchesTree(harness, label: "Random")
+            try await Self.expectCatalogMatchesTree(harness, label: "Random", snapshotCounts: true)
             let fresh = try await harness.upload(label: "Random", extra: ["--no-index"])
             #expect(fresh.summary["staged"] as? Int == 0 && fresh.summary["duplicates"] as? Int == 0, "a run without the index finds nothing the indexed runs missed: \(fresh.summary)")
         }

@@ -25,18 +25,21 @@ struct UploadIndexHeader: Sendable, Hashable {
     /// Wall clock (CLOCK_REALTIME, nanoseconds) before the run's first `lstat`, and when the index was written.
     var runStarted: Int64
     var written: Int64
+    /// The number of the snapshot the run finished (0: none). A later run that trusts every entry and sees no other
+    /// path closes its own snapshot as this one's copy, if it is still the source's newest (``SnapshotCatalog``).
+    var snapshotNumber: Int64 = 0
 }
 
 /// The uploader's local per-source index (git's index, restic's parent snapshot): for every file the last finished
 /// run saw, its `lstat` identity and the catalog row it matched. A later run that finds a file exactly as recorded,
 /// and the catalog exactly as it was, knows the answer of the catalog look-up without asking.
 ///
-/// The file: `PBUPIDX\0`, format version (u32), the header, the entries (path length u32, path, six 64-bit
+/// The file: `PBUPIDX\0`, format version (u32), the header (version 2 added the snapshot's number), the entries (path length u32, path, six 64-bit
 /// fields), all little-endian, then the SHA-256 of everything before it. Anything that does not parse exactly
 /// (short, long, another version, a checksum that does not match) is no index at all.
 struct UploadIndex: Sendable {
     static let magic: [UInt8] = Array("PBUPIDX\0".utf8)
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
 
     var header: UploadIndexHeader
     var entries: [String: UploadIndexEntry]
@@ -55,6 +58,7 @@ struct UploadIndex: Sendable {
         out.append(bytes: Array(header.fileSystemType.utf8))
         out.append(header.runStarted)
         out.append(header.written)
+        out.append(header.snapshotNumber)
         out.append(UInt32(entries.count))
         for (path, entry) in entries {
             out.append(bytes: Array(path.utf8))
@@ -79,7 +83,7 @@ struct UploadIndex: Sendable {
               let sourceID = reader.int64(), let identity = reader.lengthPrefixed(), let epoch = reader.int64(),
               let rows = reader.int64(), let maxRowID = reader.int64(), let root = reader.lengthPrefixed(),
               let fileSystemID = reader.uint64(), let fileSystemType = reader.lengthPrefixed(), let runStarted = reader.int64(),
-              let written = reader.int64(), let count = reader.uint32()
+              let written = reader.int64(), let snapshotNumber = reader.int64(), let count = reader.uint32()
         else { return nil }
         var entries: [String: UploadIndexEntry] = [:]
         entries.reserveCapacity(Int(min(count, 10_000_000)))
@@ -94,7 +98,8 @@ struct UploadIndex: Sendable {
         let header = UploadIndexHeader(
             sourceID: sourceID,
             token: UploadIndexToken(catalogIdentity: String(decoding: identity, as: UTF8.self), epoch: epoch, rows: rows, maxRowID: maxRowID),
-            root: root, fileSystemID: fileSystemID, fileSystemType: String(decoding: fileSystemType, as: UTF8.self), runStarted: runStarted, written: written)
+            root: root, fileSystemID: fileSystemID, fileSystemType: String(decoding: fileSystemType, as: UTF8.self), runStarted: runStarted, written: written,
+            snapshotNumber: snapshotNumber)
         return UploadIndex(header: header, entries: entries)
     }
 }

@@ -18,6 +18,9 @@ final class UploadIndexSession: Sendable {
     let seen = LockedBox<[String: UploadIndexEntry]>([:])
     let hits = LockedBox(0)
     let rechecked = LockedBox<(files: Int, bytes: Int64)>((0, 0))
+    /// The catalog refused to close this run's snapshot as a copy of the index's: the index must be written again
+    /// (with this run's snapshot) even if nothing else changed, or every later run would be refused the same way.
+    let snapshotCopyRefused = LockedBox(false)
 
     init(file: String, policy: UploadIndexPolicy?, status: String, startToken: UploadIndexToken, runStarted: Int64, root: [UInt8],
          fileSystem: (id: UInt64, type: String)) {
@@ -88,6 +91,16 @@ extension UploadRun {
         return verdict
     }
 
+    /// A file the index cannot vouch for (none, `--no-index`, or not in it) whose inode changed well after its
+    /// modification time: its time may have been put back after a rewrite (`touch -r`, a restore with times kept),
+    /// which the catalog's size-and-time check cannot see. It is read and compared, and only then recorded in the
+    /// index; otherwise a run without the index would call the rewrite unchanged and the index it writes would vouch
+    /// for it from then on. A file written the ordinary way changes its inode when it is modified, and costs nothing.
+    static func changedAfterItsModificationTime(_ file: SourceFile, verdict: UploadIndexVerdict) -> Bool {
+        guard verdict == .unknown, file.changeNanoseconds != 0 else { return false }
+        return file.changeNanoseconds - file.modificationNanoseconds >= UploadIndexPolicy.granularityNanoseconds
+    }
+
     /// `file` is catalogued as `rowID`, which holds its content: the next run may skip it while nothing changes.
     func indexSaw(_ file: SourceFile, path: String, rowID: Int64?) {
         guard let session = index.value, let rowID, file.device != 0, file.inode != 0, file.changeNanoseconds != 0 else { return }
@@ -104,6 +117,26 @@ extension UploadRun {
         index.value?.rechecked.withLock { $0 = ($0.files + 1, $0.bytes + read) }
         guard case .success(let digest) = result else { return false }
         return digest == catalogued.hash
+    }
+
+    /// Closes the run's snapshot as a copy of the one the local index was made after, when the run found exactly the
+    /// index's files, every one trusted, and nothing else (no other path, no walk problem): the catalog then needs
+    /// neither the seen paths nor a look-up per path. The catalog checks the rest (``SnapshotCatalog/finishAsCopy``).
+    /// Returns the snapshot copied; nil when this does not apply or the catalog refuses (the caller then finishes the
+    /// snapshot the ordinary way).
+    func finishSnapshotAsCopy(_ handle: SnapshotHandle, sourceID: Int64, report: UploadReport) async throws -> Int? {
+        guard let session = index.value, let policy = session.policy, policy.trustable, report.walkProblems.isEmpty else { return nil }
+        let recorded = policy.index
+        let parent = recorded.header.snapshotNumber
+        guard parent > 0, parent < handle.number, session.hits.value == recorded.entries.count,
+              report.seenPaths.count == recorded.entries.count, session.seen.value == recorded.entries,
+              report.seenPaths.allSatisfy({ recorded.entries[$0] != nil })
+        else { return nil }
+        let copied = try await catalog.snapshots.finishAsCopy(
+            snapshotID: handle.id, sourceID: sourceID, parent: Int(parent), files: recorded.entries.count, token: recorded.header.token,
+            bytesUploaded: report.bytesUploaded)
+        if !copied { session.snapshotCopyRefused.value = true }
+        return copied ? Int(parent) : nil
     }
 
     /// After the run's catalog writes and its snapshot: the index for the next run, if the catalog is exactly as
@@ -123,15 +156,16 @@ extension UploadRun {
                 report.indexStatus = session.status + "; the catalog of this source changed during the run (another program wrote to it): no index kept"
                 return
             }
-            // Every file was trusted exactly as the index on disk records it, and the catalog is as it says: writing
-            // it again (two fsyncs) would change only its times, and the next run would trust the same files.
+            // Every file was trusted exactly as the index on disk records it, and the catalog is as it says (its
+            // snapshot still the one a run may copy): writing it again (two fsyncs) would change only its times and
+            // snapshot number, and the next run would trust the same files and copy the same snapshot.
             if let previous = session.policy?.index, previous.header.token == end, session.hits.value == previous.entries.count,
-               previous.entries == session.seen.value {
+               previous.entries == session.seen.value, !session.snapshotCopyRefused.value {
                 return
             }
             let header = UploadIndexHeader(
                 sourceID: sourceID, token: end, root: session.root, fileSystemID: session.fileSystem.id, fileSystemType: session.fileSystem.type,
-                runStarted: session.runStarted, written: UploadIndexStore.now())
+                runStarted: session.runStarted, written: UploadIndexStore.now(), snapshotNumber: Int64(snapshot.value?.number ?? 0))
             let bytes = UploadIndex(header: header, entries: session.seen.value).encoded()
             let file = session.file
             try await blocking { try UploadIndexStore.write(bytes, to: file) }
