@@ -155,6 +155,12 @@ public struct SourceWalker: Sendable {
         self.configuration = configuration
     }
 
+    /// Throws what ``walk(_:)`` would throw at once: the root cannot be opened.
+    public func checkRoot() async throws {
+        let root = self.root, configuration = self.configuration
+        _ = try await blocking { try WalkState(root: root, configuration: configuration) }
+    }
+
     /// Calls `body` for every entry in order; the walk waits for `body` (back-pressure). Throws if the root itself
     /// cannot be opened; problems below the root are `.skipped` entries.
     @discardableResult

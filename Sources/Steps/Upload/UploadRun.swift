@@ -115,14 +115,17 @@ public struct UploadRun: Sendable {
             keepGitRepositoriesWhole: configuration.keepGitRepositoriesWhole, gitRules: GitRulesCache())
         let walker = SourceWalker(root: RawPath(root), configuration: walkerConfiguration)
 
-        // A metadata-only pass first, so that progress has totals and an ETA.
-        let plan = try await walker.walk { _ in }
-        await progress.planned(files: plan.files, bytes: plan.bytes)
-
+        // A metadata-only pass first, so that progress has totals and an ETA. It runs while the catalog opens the
+        // source (a cold walk waits on the disk, the catalog on its server), once the root is known to open: a
+        // source directory that cannot be read is refused before the catalog is touched.
+        try await walker.checkRoot()
+        async let counted = walker.walk { _ in }
         let sourceID = configuration.dryRun
             ? -1
             : try await openSource(origin: root)
         if !configuration.dryRun { try await openIndex(sourceID: sourceID, root: root, runStarted: runStarted) }
+        let plan = try await counted
+        await progress.planned(files: plan.files, bytes: plan.bytes)
         let gate = SameSizeGate()
         let results = ResultCollector()
         // `concurrency` files are read and sent at a time; more may wait for the catalog, so that a batch of

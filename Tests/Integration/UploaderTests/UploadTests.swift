@@ -118,6 +118,7 @@ struct UploadTests {
     @Test("bad arguments exit 2 with one line")
     func usageErrors() async throws {
         try await UploaderHarness.with(.file) { harness in
+            #expect(try await Program.run("uploader", ["sources"], environment: harness.environment).status == 0, "the catalog is made")
             let noLabel = try await Program.run("uploader", ["upload", harness.source.path], environment: harness.environment)
             #expect(noLabel.status == 2)
             let badMeta = try await Program.run("uploader", ["upload", harness.source.path, "--label", "x", "--meta", "novalue"], environment: harness.environment)
@@ -126,6 +127,7 @@ struct UploadTests {
             let missing = try await Program.run("uploader", ["upload", harness.source.path + "/nope", "--label", "x"], environment: harness.environment)
             #expect(missing.status == 2)
             #expect(missing.output.contains("no such file or directory"))
+            #expect(try await harness.scalar("SELECT count(*)::int FROM sources", as: Int.self) == 0, "no source was opened for them")
         }
     }
 
