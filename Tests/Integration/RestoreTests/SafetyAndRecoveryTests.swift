@@ -232,7 +232,8 @@ struct RestoreDurabilityTests {
             let calls = try StraceLog(path: log).calls
             let root = directory + "/Synced"
             let renames = calls.filter { $0.name.hasPrefix("rename") && ($0.descriptorPaths.first ?? "").hasPrefix(root) }
-            #expect(renames.count == files.count, "one rename per restored file: \(renames.map(\.arguments))")
+            let head = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").prefix(8).joined(separator: "\n")
+            #expect(renames.count == files.count, "one rename per restored file: \(renames.map(\.arguments)); the log begins: \(head)")
             let fsyncs = calls.filter { $0.name == "fsync" }
             for rename in renames {
                 let directoryPath = rename.descriptorPaths[0]
@@ -290,7 +291,7 @@ struct StraceLog {
         for (index, line) in text.split(separator: "\n").enumerated() {
             guard let space = line.firstIndex(of: " ") else { continue }
             let pid = line[..<space]
-            let rest = line[line.index(after: space)...]
+            let rest = line[line.index(after: space)...].drop { $0 == " " }  // strace pads the pid column
             if let unfinished = rest.range(of: " <unfinished ...>") {
                 let call = rest[..<unfinished.lowerBound]
                 guard let open = call.firstIndex(of: "(") else { continue }
