@@ -347,13 +347,13 @@ public struct ArchiveHandler: JobHandler {
                 workerID: context.workerID)
             crashIfAsked(.recorded)
             let recorded = ContinuousClock.now
-            await removeQueued(included.filter { changed.contains($0.job.fileID) }.compactMap(\.stagingKey), area: .staging, catalog: catalog, logger: context.logger)
+            await removeInBackground(included.filter { changed.contains($0.job.fileID) }.compactMap(\.stagingKey), catalog: catalog, logger: context.logger)
             let milliseconds = { (duration: Duration) in "\(Int(duration.seconds * 1000))" }
             context.logger.info("bundle archived", metadata: [
                 // Where a slow bundle spent its time: compressing, storing and verifying, the catalog transaction,
-                // removing the staging copies.
+                // waiting for the previous bundle's staging copies to be removed.
                 "compress_ms": "\(milliseconds(compressed - started))", "store_ms": "\(milliseconds(stored - compressed))",
-                "record_ms": "\(milliseconds(recorded - stored))", "cleanup_ms": "\(milliseconds(ContinuousClock.now - recorded))",
+                "record_ms": "\(milliseconds(recorded - stored))", "cleanup_wait_ms": "\(milliseconds(ContinuousClock.now - recorded))",
                 "bundle.id": "\(bundleID)", "archive.key": "\(key)", "bundle.members": "\(changed.count)", "bundle.tier": "\(tier)",
                 "bundle.compression": "\(finished.compression)", "bytes": "\(writer.rawBytes)", "bytes_stored": "\(finished.size)",
                 "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
@@ -379,6 +379,22 @@ public struct ArchiveHandler: JobHandler {
 
     // MARK: removing what is no longer needed
 
+    /// Removes a recorded bundle's staging copies while the next batch is read: the removal is queued in the
+    /// catalog by the transaction that recorded the bundle, so it needs no waiting for (a crash leaves it to the
+    /// sweep). One removal runs at a time: a bundle waits here for the previous one's, and ``finishRemovals()`` for
+    /// the last (before `--once` exits, and at shutdown).
+    func removeInBackground(_ keys: [String], catalog: ArchiveCatalog, logger: Logger) async {
+        await finishRemovals()
+        guard !keys.isEmpty else { return }
+        let task = Task { await self.removeQueued(keys, area: .staging, catalog: catalog, logger: logger) }
+        housekeepingState.removal.withLock { $0 = task }
+    }
+
+    /// Waits for the staging removal that ``removeInBackground(_:catalog:logger:)`` started, if any.
+    func finishRemovals() async {
+        await housekeepingState.removal.withLock { $0.take() }?.value
+    }
+
     /// Removes objects whose removal a transaction queued (staging copies of what a batch archived, the objects of a
     /// given-up bundle), then their queue entries; what fails stays queued for the sweep.
     func removeQueued(_ keys: [String], area: StorageArea, catalog: ArchiveCatalog, logger: Logger) async {
@@ -402,6 +418,8 @@ final class HousekeepingState: Sendable {
     }
 
     let state = Mutex(State())
+    /// The staging removal of the last recorded bundle, running while the next batch is read.
+    let removal = Mutex<Task<Void, Never>?>(nil)
 
     func noteArchived() { state.withLock { $0.archivedSinceExport = true } }
 }

@@ -12,6 +12,8 @@ import JobQueue
 /// refresh the catalog export, and run the due maintenance tasks.
 extension ArchiveHandler {
     public func housekeeping(context: JobContext, drained: Bool) async throws {
+        // Before `--once` exits or the worker stops: the last bundle's staging copies are removed, not left running.
+        if drained { await finishRemovals() }
         let catalog = ArchiveCatalog(client: context.client, logger: context.logger)
         let now = ContinuousClock.now
         let leftoverAge = configuration.leftoverAge
