@@ -22,6 +22,12 @@ final class UploadIndexSession: Sendable {
     /// (with this run's snapshot) even if nothing else changed, or every later run would be refused the same way.
     let snapshotCopyRefused = LockedBox(false)
 
+    /// This run found every file of the index it read exactly as recorded (each one trusted), and recorded no other.
+    var foundExactlyTheIndex: Bool {
+        guard let recorded = policy?.index else { return false }
+        return hits.value == recorded.entries.count && seen.value == recorded.entries
+    }
+
     init(file: String, policy: UploadIndexPolicy?, status: String, startToken: UploadIndexToken, runStarted: Int64, root: [UInt8],
          fileSystem: (id: UInt64, type: String)) {
         self.file = file
@@ -128,9 +134,8 @@ extension UploadRun {
         guard let session = index.value, let policy = session.policy, policy.trustable, report.walkProblems.isEmpty else { return nil }
         let recorded = policy.index
         let parent = recorded.header.snapshotNumber
-        guard parent > 0, parent < handle.number, session.hits.value == recorded.entries.count,
-              report.seenPaths.count == recorded.entries.count, session.seen.value == recorded.entries,
-              report.seenPaths.allSatisfy({ recorded.entries[$0] != nil })
+        guard parent > 0, parent < handle.number, session.foundExactlyTheIndex,
+              report.seenPaths.count == recorded.entries.count, report.seenPaths.allSatisfy({ recorded.entries[$0] != nil })
         else { return nil }
         let copied = try await catalog.snapshots.finishAsCopy(
             snapshotID: handle.id, sourceID: sourceID, parent: Int(parent), files: recorded.entries.count, token: recorded.header.token,
@@ -159,8 +164,8 @@ extension UploadRun {
             // Every file was trusted exactly as the index on disk records it, and the catalog is as it says (its
             // snapshot still the one a run may copy): writing it again (two fsyncs) would change only its times and
             // snapshot number, and the next run would trust the same files and copy the same snapshot.
-            if let previous = session.policy?.index, previous.header.token == end, session.hits.value == previous.entries.count,
-               previous.entries == session.seen.value, !session.snapshotCopyRefused.value {
+            if let previous = session.policy?.index, previous.header.token == end, session.foundExactlyTheIndex,
+               !session.snapshotCopyRefused.value {
                 return
             }
             let header = UploadIndexHeader(
