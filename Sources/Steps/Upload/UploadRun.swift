@@ -119,12 +119,16 @@ public struct UploadRun: Sendable {
         // source (a cold walk waits on the disk, the catalog on its server), once the root is known to open: a
         // source directory that cannot be read is refused before the catalog is touched.
         try await walker.checkRoot()
+        // Several readers warm a cold tree's directories ahead of the counting walk, which waits on each in turn.
+        let prefetch = DirectoryPrefetch(root: RawPath(root), configuration: walkerConfiguration)
+        defer { prefetch.stop() }
         async let counted = walker.walk { _ in }
         let sourceID = configuration.dryRun
             ? -1
             : try await openSource(origin: root)
         if !configuration.dryRun { try await openIndex(sourceID: sourceID, root: root, runStarted: runStarted) }
         let plan = try await counted
+        prefetch.stop()
         await progress.planned(files: plan.files, bytes: plan.bytes)
         let gate = SameSizeGate()
         let results = ResultCollector()
@@ -459,31 +463,6 @@ public struct UploadRun: Sendable {
 
     func reader(for file: SourceFile) -> ChunkedFileReader {
         ChunkedFileReader(path: file.absolutePath, expectedSize: file.size, configuration: configuration.readConfiguration)
-    }
-
-    /// The pending upload to continue (same size and time as now), or a new one.
-    func pendingUpload(for file: IngestedFile) async throws -> PendingUpload {
-        if let pending = try await catalog.pendingUpload(sourceID: file.sourceID, path: file.path) {
-            if pending.sizeBytes == file.sizeBytes, Self.sameTime(pending.modifiedAt, file.modifiedAt) {
-                logger.info("resuming an interrupted upload", metadata: ["ingest.path": "\(file.path)"])
-                return pending
-            }
-            // The file changed since the interrupted attempt: its partial upload is worthless.
-            try await discard(pending)
-        }
-        return try await catalog.beginPendingUpload(
-            sourceID: file.sourceID, path: file.path, sizeBytes: file.sizeBytes, modifiedAt: file.modifiedAt,
-            stagingKey: Self.newStagingKey(sourceID: file.sourceID, encrypted: encryption.value != nil))
-    }
-
-    /// Aborts a pending upload's multipart upload, deletes its object, and forgets it.
-    func discard(_ pending: PendingUpload) async throws {
-        if let json = pending.multipartState,
-           let state = try? JSONDecoder.journal.decode(MultipartUploadState.self, from: Data(json.utf8)) {
-            try await staging.abortMultipartUpload(pending.stagingKey, uploadID: state.uploadID)
-        }
-        try await staging.delete(pending.stagingKey)
-        try await catalog.dropPendingUpload(id: pending.id)
     }
 
     /// PostgreSQL keeps microseconds: round the same way so that a re-run compares equal.

@@ -155,3 +155,33 @@ import Testing
         #expect(paths.sorted().map(\.string) == ["Z", "a-c", "a/b", "b", "é"])
     }
 }
+
+@Suite("directory prefetch: warms what the walk enters, and only that")
+struct DirectoryPrefetchTests {
+    @Test("lists every directory the walk enters (not excluded ones, not through symlinks), then its readers return")
+    func listsWhatTheWalkEnters() async throws {
+        let dir = try TemporaryDirectory()
+        try SourceWalkerTests().makeTree(dir)
+        for index in 0..<40 { try dir.write("wide/\(index % 7)/n\(index)/f.txt", "x") }
+        let configuration = SourceWalkerConfiguration(excludes: [try ExcludePattern("*.tmp"), try ExcludePattern("skipme/")])
+        let (entries, _) = try await SourceWalker(root: RawPath(dir.path), configuration: configuration).collect()
+        let entered = entries.filter { if case .directory = $0 { true } else { false } }.count + 1  // and the root
+        for threads in [1, 3, 8] {
+            let prefetch = DirectoryPrefetch(root: RawPath(dir.path), configuration: configuration, threads: threads)
+            #expect(prefetch.waitUntilFinished() == entered, "\(threads) readers")
+        }
+        // With the exclusion gone, skipme/ is listed too.
+        let all = DirectoryPrefetch(root: RawPath(dir.path), configuration: .init(), threads: 4)
+        #expect(all.waitUntilFinished() == entered + 1)
+    }
+
+    @Test("stop() ends the readers early on a large tree; a missing root lists nothing")
+    func stopsEarly() throws {
+        let dir = try TemporaryDirectory()
+        for index in 0..<3_000 { try FileManager.default.createDirectory(atPath: dir.file("d\(index % 50)/e\(index)"), withIntermediateDirectories: true) }
+        let prefetch = DirectoryPrefetch(root: RawPath(dir.path), configuration: .init(), threads: 2)
+        prefetch.stop()
+        #expect(prefetch.waitUntilFinished() < 3_051)
+        #expect(DirectoryPrefetch(root: RawPath(dir.path + "/nope"), configuration: .init()).waitUntilFinished() == 0)
+    }
+}
