@@ -75,9 +75,8 @@ let package = Package(
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavfilter-dev", "libswscale-dev", "libswresample-dev", "libavutil-dev"])]),
         .target(name: "Media", dependencies: ["CLibAV"], path: "Sources/Adapters/Media", swiftSettings: strictSettings),
         // Reading sources: walking trees, classifying files, ISO and UDF images, imaging discs, raw paths, excludes.
-        .systemLibrary(name: "CLibArchive", path: "Sources/Adapters/CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .target(
-            name: "SourceReading", dependencies: ["PipelineCore", "SystemIO", "CLibArchive", crypto, nioCore],
+            name: "SourceReading", dependencies: ["PipelineCore", "SystemIO", crypto, nioCore],
             path: "Sources/Adapters/SourceReading", swiftSettings: strictSettings),
         // Compression for bundles (zstd) and the catalog export (gzip, readable with any tool).
         .systemLibrary(name: "CZstd", path: "Sources/Adapters/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),

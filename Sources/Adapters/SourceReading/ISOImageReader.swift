@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CLibArchive
 import Foundation
 import NIOCore
 import SystemIO
@@ -60,39 +59,42 @@ public struct ISOReadSummary: Sendable, Hashable {
 public final class ISOImageReader: @unchecked Sendable {
     public let path: RawPath
     public let configuration: ISOReaderConfiguration
+    private let library: LibArchive
     private var archive: OpaquePointer?
     private var current: (entry: ISOEntry, delivered: Int64, generation: Int)?
     private var generation = 0
 
-    private init(path: RawPath, configuration: ISOReaderConfiguration, archive: OpaquePointer) {
+    private init(path: RawPath, configuration: ISOReaderConfiguration, library: LibArchive, archive: OpaquePointer) {
+        self.library = library
         self.path = path
         self.configuration = configuration
         self.archive = archive
     }
 
     deinit {
-        if let archive { archive_read_free(archive) }
+        if let archive { _ = library.readFree(archive) }
     }
 
     /// Opens the image and checks that it is ISO 9660.
     public static func open(_ path: RawPath, configuration: ISOReaderConfiguration = .init()) async throws -> ISOImageReader {
         guard configuration.chunkSize > 0 else { throw IngestError(.invalidArgument, path: path.string, "chunk size must be positive") }
-        let box = try await blocking { () -> ArchiveBox in
-            try withUTF8CType {
-                guard let archive = archive_read_new() else {
+        let box = try await blocking { () -> (ArchiveBox, LibArchive) in
+            let library = try LibArchive.loaded(for: path)
+            return try withUTF8CType {
+                guard let archive = library.readNew() else {
                     throw IngestError(.archiveFailed, path: path.string, "libarchive could not allocate a reader")
                 }
-                archive_read_support_format_iso9660(archive)
-                let status = path.withCString { archive_read_open_filename(archive, $0, 64 * 1024) }
-                guard status == ARCHIVE_OK || status == ARCHIVE_WARN else {
-                    let error = archiveError(archive, path: path, "cannot open the image")
-                    archive_read_free(archive)
+                _ = library.readSupportFormatISO9660(archive)
+                let status = path.withCString { library.readOpenFilename(archive, $0, 64 * 1024) }
+                guard status == LibArchive.ok || status == LibArchive.warning else {
+                    let error = archiveError(library, archive, path: path, "cannot open the image")
+                    _ = library.readFree(archive)
                     throw error
                 }
-                return ArchiveBox(archive)
+                return (ArchiveBox(archive), library)
             }
         }
-        return ISOImageReader(path: path, configuration: configuration, archive: box.pointer)
+        return ISOImageReader(path: path, configuration: configuration, library: box.1, archive: box.0.pointer)
     }
 
     /// The next member, or nil at the end of the image. Content of the previous member that was not read is
@@ -132,8 +134,8 @@ public final class ISOImageReader: @unchecked Sendable {
         guard let archive else { return }
         self.archive = nil
         current = nil
-        let box = ArchiveBox(archive)
-        _ = try? await blocking { archive_read_free(box.pointer) }
+        let box = ArchiveBox(archive), library = self.library
+        _ = try? await blocking { library.readFree(box.pointer) }
     }
 
     /// Reads the whole image: `body` gets every entry and, for files, its content (which it may read or ignore).
@@ -166,32 +168,32 @@ public final class ISOImageReader: @unchecked Sendable {
         var status: Int32
         var name: [UInt8]
         repeat {
-            status = archive_read_next_header(archive, &entryPointer)
-            if status == ARCHIVE_EOF { return nil }
-            guard status == ARCHIVE_OK || status == ARCHIVE_WARN, let entry = entryPointer else {
-                throw archiveError(archive, path: path, "cannot read the next entry")
+            status = library.readNextHeader(archive, &entryPointer)
+            if status == LibArchive.endOfArchive { return nil }
+            guard status == LibArchive.ok || status == LibArchive.warning, let entry = entryPointer else {
+                throw archiveError(library, archive, path: path, "cannot read the next entry")
             }
-            name = cBytes(archive_entry_pathname(entry)) ?? cBytes(archive_entry_pathname_utf8(entry)) ?? []
+            name = cBytes(library.entryPathname(entry)) ?? cBytes(library.entryPathnameUTF8(entry)) ?? []
             while name.starts(with: [46, 47]) { name.removeFirst(2) }
             while name.last == 47 { name.removeLast() }
         } while name.isEmpty || name == [46]  // the root directory itself ("."): not a member
         guard let entry = entryPointer else { return nil }
-        let warning = status == ARCHIVE_WARN ? archive_error_string(archive).map { String(cString: $0) } : nil
-        let mode = UInt32(archive_entry_mode(entry))
+        let warning = status == LibArchive.warning ? library.errorString(archive).map { String(cString: $0) } : nil
+        let mode = library.entryMode(entry)
         let type: ISOEntryType
-        if let target = cBytes(archive_entry_hardlink(entry)) {
+        if let target = cBytes(library.entryHardlink(entry)) {
             type = .hardlink(target: RawPath(bytes: stripDotSlash(target)))
         } else {
             switch mode & 0o170000 {
             case 0o100000: type = .file
             case 0o040000: type = .directory
-            case 0o120000: type = .symlink(target: RawPath(bytes: cBytes(archive_entry_symlink(entry)) ?? []))
+            case 0o120000: type = .symlink(target: RawPath(bytes: cBytes(library.entrySymlink(entry)) ?? []))
             default: type = .other(mode: mode)
             }
         }
-        let size: Int64 = if case .file = type { Int64(archive_entry_size(entry)) } else { 0 }
-        let modified: Date? = archive_entry_mtime_is_set(entry) != 0
-            ? Date(timeIntervalSince1970: Double(archive_entry_mtime(entry)) + Double(archive_entry_mtime_nsec(entry)) / 1e9)
+        let size: Int64 = if case .file = type { library.entrySize(entry) } else { 0 }
+        let modified: Date? = library.entryModificationTimeIsSet(entry) != 0
+            ? Date(timeIntervalSince1970: Double(library.entryModificationTime(entry)) + Double(library.entryModificationTimeNanoseconds(entry)) / 1e9)
             : nil
         return ISOEntry(path: RawPath(bytes: name), size: size, modificationTime: modified, type: type, mode: mode, warning: warning)
     }
@@ -202,8 +204,8 @@ public final class ISOImageReader: @unchecked Sendable {
         var total = 0
         while total < max {
             let got = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: max - total) { pointer -> Int in
-                let count = archive_read_data(archive, pointer.baseAddress, max - total)
-                guard count >= 0 else { throw archiveError(archive, path: path, "cannot read the data of a member") }
+                let count = library.readData(archive, pointer.baseAddress, max - total)
+                guard count >= 0 else { throw archiveError(library, archive, path: path, "cannot read the data of a member") }
                 return count
             }
             if got == 0 { break }
@@ -245,9 +247,9 @@ private struct ArchiveBox: @unchecked Sendable {
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
 }
 
-private func archiveError(_ archive: OpaquePointer, path: RawPath, _ what: String) -> IngestError {
-    let detail = archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
-    let code = archive_errno(archive)
+private func archiveError(_ library: LibArchive, _ archive: OpaquePointer, path: RawPath, _ what: String) -> IngestError {
+    let detail = library.errorString(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+    let code = library.errorNumber(archive)
     return IngestError(.archiveFailed, path: path.string, errno: code == 0 ? nil : code, "\(what): \(detail)")
 }
 

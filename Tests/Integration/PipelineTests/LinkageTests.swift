@@ -38,4 +38,14 @@ struct LinkageTests {
         #expect(try await !containsModule(program, "Hummingbird"), "\(program) contains Hummingbird")
         #expect(try await containsModule("status-server", "Hummingbird"))
     }
+
+    @Test("no program loads libxml2 (FoundationXML) or libarchive at start: the uploader opens libarchive for an ISO image only",
+          arguments: ["uploader", "archiver", "transcoder", "status-server", "pipeline"])
+    func nothingLoadedForEveryStart(_ program: String) async throws {
+        let libraries = try await sharedLibraries(program)
+        #expect(!libraries.contains("FoundationXML"), "\(program) links FoundationXML: \(libraries)")
+        // libavformat needs libxml2 itself (its DASH reader): the transcoder's, not ours.
+        if !libraries.contains("libavformat") { #expect(!libraries.contains("libxml2"), "\(program) links libxml2: \(libraries)") }
+        #expect(!libraries.contains("libarchive"), "\(program) links libarchive: \(libraries)")
+    }
 }

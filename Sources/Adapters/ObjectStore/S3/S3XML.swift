@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// A parsed XML element: enough of a DOM for S3's small response documents.
 struct XMLElementNode: Sendable {
@@ -16,39 +13,7 @@ struct XMLElementNode: Sendable {
 
     /// Parses a document and returns its root element (namespace prefixes stripped), or nil when it is not XML.
     static func parse(_ data: Data) -> XMLElementNode? {
-        let delegate = TreeBuilder()
-        let parser = XMLParser(data: data)
-        parser.shouldProcessNamespaces = false
-        parser.delegate = delegate
-        guard parser.parse() else { return nil }
-        return delegate.root
-    }
-}
-
-private final class TreeBuilder: NSObject, XMLParserDelegate {
-    var stack: [XMLElementNode] = []
-    var root: XMLElementNode?
-
-    func parser(
-        _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,
-        attributes: [String: String] = [:]
-    ) {
-        let local = elementName.split(separator: ":").last.map(String.init) ?? elementName
-        stack.append(XMLElementNode(name: local))
-    }
-
-    func parser(_ parser: XMLParser, foundCharacters string: String) {
-        guard !stack.isEmpty else { return }
-        stack[stack.count - 1].text += string
-    }
-
-    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
-        guard let finished = stack.popLast() else { return }
-        if stack.isEmpty {
-            root = finished
-        } else {
-            stack[stack.count - 1].children.append(finished)
-        }
+        XMLDocumentReader.parse(data)
     }
 }
 

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("sparse writes: zeros left as holes")
 struct SparseWriteTests {
-    /// A small deterministic generator (the seed is in the failure message).
+    /// A small deterministic generator (the seed is in the failure message); the XML reader tests use it too.
     struct Mix: RandomNumberGenerator {
         var state: UInt64
         mutating func next() -> UInt64 {
