@@ -44,6 +44,9 @@ struct FileSystemObjectStoreTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         // A fixed number of writes, not a time: each put syncs, and a loaded machine once managed only 62 in 4 s.
         let writesEach = 200
+        // The deleter stops when the writers are done (a flag, not cancellation: a cancelled delete reports a failure).
+        actor Flag { var isSet = false; func set() { isSet = true } }
+        let writersDone = Flag()
         let (written, deleteRounds) = try await withThrowingTaskGroup(of: (writes: Int, deleteRounds: Int).self) { group in
             for writer in 0..<2 {
                 group.addTask {
@@ -57,11 +60,9 @@ struct FileSystemObjectStoreTests {
             }
             group.addTask {
                 var rounds = 0
-                while !Task.isCancelled {
+                while await !writersDone.isSet {
                     var keys: [String] = []
-                    do {
-                        for try await object in store.listAll(prefix: "sources/") { keys.append(object.key) }
-                    } catch where Task.isCancelled { break }  // the writers are done
+                    for try await object in store.listAll(prefix: "sources/") { keys.append(object.key) }
                     let failures = await store.delete(keys: keys)
                     #expect(failures.isEmpty)
                     if !keys.isEmpty { rounds += 1 }
@@ -69,12 +70,12 @@ struct FileSystemObjectStoreTests {
                 }
                 return (0, rounds)
             }
-            var writes = 0, rounds = 0, writersDone = 0
+            var writes = 0, rounds = 0, finishedWriters = 0
             while let result = try await group.next() {
                 writes += result.writes
                 rounds += result.deleteRounds
-                if result.writes > 0 { writersDone += 1 }
-                if writersDone == 2 { group.cancelAll() }  // the deleter stops after its round
+                if result.writes > 0 { finishedWriters += 1 }
+                if finishedWriters == 2 { await writersDone.set() }
             }
             return (writes, rounds)
         }
