@@ -114,17 +114,13 @@ public final class DirectoryPrefetch: Sendable {
         defer { closedir(directory) }
         var subdirectories: [[UInt8]] = []
         while let entry = readdir(directory) {
-            var name: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
+            let name: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
             if name == [46] || name == [46, 46] { continue }
             var status = stat()
-            name.append(0)
-            let inspected = name.withUnsafeBufferPointer {
-                $0.withMemoryRebound(to: CChar.self) { fstatat(dirfd(directory), $0.baseAddress!, &status, AT_SYMLINK_NOFOLLOW) }
-            }
-            name.removeLast()
-            guard inspected == 0, UInt32(status.st_mode) & 0o170000 == 0o040000 else { continue }
+            let inspected = RawPath(bytes: name).withCString { fstatat(dirfd(directory), $0, &status, AT_SYMLINK_NOFOLLOW) }
+            guard inspected == 0, UInt32(status.st_mode) & typeMask == typeDirectory else { continue }
             if work.configuration.stayOnFileSystem, let rootDevice = work.rootDevice, UInt64(status.st_dev) != rootDevice { continue }
-            if work.configuration.keepGitRepositoriesWhole && name == Array(".git".utf8) { continue }
+            if work.configuration.keepGitRepositoriesWhole && name == gitName { continue }
             let child = relative.isEmpty ? name : relative + [47] + name
             if work.configuration.excludes.contains(where: { $0.matches(RawPath(bytes: child), isDirectory: true) }) { continue }
             subdirectories.append(child)

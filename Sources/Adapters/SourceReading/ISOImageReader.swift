@@ -78,7 +78,7 @@ public final class ISOImageReader: @unchecked Sendable {
     /// Opens the image and checks that it is ISO 9660.
     public static func open(_ path: RawPath, configuration: ISOReaderConfiguration = .init()) async throws -> ISOImageReader {
         guard configuration.chunkSize > 0 else { throw IngestError(.invalidArgument, path: path.string, "chunk size must be positive") }
-        let box = try await blocking { () -> (ArchiveBox, LibArchive) in
+        let opened = try await blocking { () -> (archive: ArchiveBox, library: LibArchive) in
             let library = try LibArchive.loaded(for: path)
             return try withUTF8CType {
                 guard let archive = library.readNew() else {
@@ -94,7 +94,7 @@ public final class ISOImageReader: @unchecked Sendable {
                 return (ArchiveBox(archive), library)
             }
         }
-        return ISOImageReader(path: path, configuration: configuration, library: box.1, archive: box.0.pointer)
+        return ISOImageReader(path: path, configuration: configuration, library: opened.library, archive: opened.archive.pointer)
     }
 
     /// The next member, or nil at the end of the image. Content of the previous member that was not read is

@@ -201,15 +201,15 @@ public struct SourceWalker: Sendable {
     }
 }
 
-private let typeMask: UInt32 = 0o170000
+let typeMask: UInt32 = 0o170000
 private let typeRegular: UInt32 = 0o100000
-private let typeDirectory: UInt32 = 0o040000
+let typeDirectory: UInt32 = 0o040000
 private let typeSymlink: UInt32 = 0o120000
 private let typeSocket: UInt32 = 0o140000
 private let typeFIFO: UInt32 = 0o010000
 private let typeCharacter: UInt32 = 0o020000
 private let typeBlock: UInt32 = 0o060000
-private let gitName: [UInt8] = Array(".git".utf8)
+let gitName: [UInt8] = Array(".git".utf8)
 
 
 /// The walk's position: a stack of open directories, each with its sorted remaining children. Used by one walk
