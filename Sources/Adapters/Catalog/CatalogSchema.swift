@@ -4,7 +4,8 @@ public enum CatalogSchema {
     public static let migrations: [Migration] = [initialCatalog, ingestBookkeeping, workQueue, archiveAndAlerts, restoreAndVerify, leaseTakeovers,
                                                        contentHolders, walkProblems, keepRaw, sourceEncryption, snapshots, sourceTier,
                                                        spool, uploadIndexToken, exportChanges, accounts, signedURLRefresh, sourceAudits, fileShares, invitations, rescueMapKeys, browserUploads,
-                                                       browserRestores, maintenance, replacedBundles, keptRawVideos, untranscodedVideos]
+                                                       browserRestores, maintenance, replacedBundles, keptRawVideos, untranscodedVideos,
+                                                       epochOncePerTransaction]
 
     static let initialCatalog = Migration(version: 1, name: "initial catalog", statements: [
         """

@@ -144,8 +144,8 @@ public struct ExportCatalog: Sendable {
         // holds those only sealed (the source's `encryption.sealed_source`, each file's `details.sealed`).
         let queries: [PostgresQuery] = [
             """
-            SELECT (jsonb_build_object('type', 'source') || CASE WHEN s.encryption IS NULL THEN to_jsonb(s) - 'export_xid' - 'owner_id'
-                ELSE (to_jsonb(s) - 'note' - 'origin' - 'export_xid' - 'owner_id') || jsonb_build_object('label', 'encrypted-source-' || s.id, 'metadata', '{}'::jsonb) END)::text
+            SELECT (jsonb_build_object('type', 'source') || CASE WHEN s.encryption IS NULL THEN to_jsonb(s) - 'export_xid' - 'owner_id' - 'catalog_epoch_xact'
+                ELSE (to_jsonb(s) - 'note' - 'origin' - 'export_xid' - 'owner_id' - 'catalog_epoch_xact') || jsonb_build_object('label', 'encrypted-source-' || s.id, 'metadata', '{}'::jsonb) END)::text
             FROM sources s WHERE \(whole) OR s.export_xid >= \(since)::xid8 ORDER BY id
             """,
             """
