@@ -115,7 +115,8 @@ public struct RebuildSession: @unchecked Sendable {
 
     /// Inserts the staged export rows with their original ids. Files that were not archived yet become `failed`
     /// (their staging copies are not part of the archive); one statement per table, so references between rows
-    /// are checked once every row is in.
+    /// are checked once every row is in. The record is built in `FROM … LATERAL`: written as `SELECT (f(doc)).*`,
+    /// PostgreSQL calls `f` once per column (39 for a file: 455 µs a row, 95 of 118 s at 210,000 rows).
     public func applyExport() async throws -> ExportImportCounts {
         try await CatalogError.wrapping("import the catalog export") {
             func count(_ query: PostgresQuery) async throws -> Int {
@@ -124,14 +125,16 @@ public struct RebuildSession: @unchecked Sendable {
                 return total
             }
             let sources = try await count("""
-                WITH inserted AS (INSERT INTO sources SELECT (jsonb_populate_record(NULL::sources, '{"keep_raw": false, "tier": "cold"}'::jsonb || doc)).* FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'source' ORDER BY doc->>'id', ord DESC) latest RETURNING 1)
+                WITH inserted AS (INSERT INTO sources SELECT r.* FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'source' ORDER BY doc->>'id', ord DESC) latest,
+                    LATERAL jsonb_populate_record(NULL::sources, '{"keep_raw": false, "tier": "cold"}'::jsonb || doc) r RETURNING 1)
                 SELECT count(*)::int FROM inserted
                 """)
             let bundles = try await count("""
                 WITH inserted AS (
-                    INSERT INTO bundles SELECT (jsonb_populate_record(NULL::bundles,
-                        CASE WHEN doc->>'state' IN ('open', 'uploading') THEN doc || '{"state": "deleted"}' ELSE doc END)).*
-                    FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'bundle' ORDER BY doc->>'id', ord DESC) latest RETURNING 1)
+                    INSERT INTO bundles SELECT r.*
+                    FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'bundle' ORDER BY doc->>'id', ord DESC) latest,
+                    LATERAL jsonb_populate_record(NULL::bundles,
+                        CASE WHEN doc->>'state' IN ('open', 'uploading') THEN doc || '{"state": "deleted"}' ELSE doc END) r RETURNING 1)
                 SELECT count(*)::int FROM inserted
                 """)
             let inFlight = try await count("""
@@ -139,20 +142,22 @@ public struct RebuildSession: @unchecked Sendable {
                 """)
             let files = try await count("""
                 WITH inserted AS (
-                    INSERT INTO objectstoragefiles SELECT (jsonb_populate_record(NULL::objectstoragefiles,
+                    INSERT INTO objectstoragefiles SELECT r.*
+                    FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'file' ORDER BY doc->>'id', ord DESC) latest,
+                    LATERAL jsonb_populate_record(NULL::objectstoragefiles,
                         jsonb_build_object('lease_token', 0, 'run_after', now()) ||
                         CASE WHEN doc->>'state' IN ('spooled', 'staged', 'transcoding', 'transcoded', 'archiving')
                              THEN doc || jsonb_build_object('state', 'failed', 'storage', NULL, 'storage_key', NULL,
                                                             'error', \(RebuildCatalog.inFlightError)::text,
                                                             'details', coalesce(doc->'details', '{}') || '{"rebuilt_in_flight": true}')
-                             ELSE doc END)).*
-                    FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'file' ORDER BY doc->>'id', ord DESC) latest RETURNING 1)
+                             ELSE doc END) r RETURNING 1)
                 SELECT count(*)::int FROM inserted
                 """)
             let deletes = try await count("""
                 WITH inserted AS (
-                    INSERT INTO objectstoragedeletelog SELECT (jsonb_populate_record(NULL::objectstoragedeletelog, doc)).*
-                    FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'delete_request' ORDER BY doc->>'id', ord DESC) latest RETURNING 1)
+                    INSERT INTO objectstoragedeletelog SELECT r.*
+                    FROM (SELECT DISTINCT ON (doc->>'id') doc FROM rebuild_export WHERE kind = 'delete_request' ORDER BY doc->>'id', ord DESC) latest,
+                    LATERAL jsonb_populate_record(NULL::objectstoragedeletelog, doc) r RETURNING 1)
                 SELECT count(*)::int FROM inserted
                 """)
             return ExportImportCounts(sources: sources, bundles: bundles, files: files, deleteRequests: deletes, inFlight: inFlight)
@@ -257,27 +262,51 @@ public struct RebuildSession: @unchecked Sendable {
         }
     }
 
-    /// Archived rows (and their duplicates' holders) whose archive object is not in the archive any more.
-    public func archivedKeys() async throws -> [String: [Int64]] {
+    /// The archive keys that archived rows name, each once (as many as there are archive objects, not rows).
+    public func archivedKeys() async throws -> Set<String> {
         try await CatalogError.wrapping("list the archived keys") {
-            var result: [String: [Int64]] = [:]
-            for try await (key, id) in try await connection.query(
-                "SELECT archive_key, id FROM objectstoragefiles WHERE state = 'archived' AND deleted_at IS NULL", logger: logger
-            ).decode((String, Int64).self) {
-                result[key, default: []].append(id)
+            var result = Set<String>()
+            for try await key in try await connection.query(
+                "SELECT DISTINCT archive_key FROM objectstoragefiles WHERE state = 'archived' AND deleted_at IS NULL", logger: logger
+            ).decode(String.self) {
+                result.insert(key)
             }
             return result
         }
     }
 
-    public func markMissing(ids: [Int64], key: String) async throws {
+    /// Marks failed every archived row whose archive object is not among `present` (the archive's listing), naming
+    /// the object in the row's error, and returns each missing object with its number of rows. The comparison runs
+    /// in PostgreSQL, so memory follows the objects, not the rows.
+    public func markMissing(present: some Collection<String>) async throws -> [(key: String, files: Int)] {
         try await CatalogError.wrapping("mark the missing files failed") {
-            guard !ids.isEmpty else { return }
-            _ = try await connection.query("""
-                UPDATE objectstoragefiles SET state = 'failed', storage = NULL, storage_key = NULL,
-                    error = \("rebuild-catalog: the archive object \(key) is missing from the archive")
-                WHERE id = ANY(\(ids))
-                """, logger: logger)
+            _ = try await connection.query("CREATE TEMP TABLE rebuild_present (key TEXT PRIMARY KEY) ON COMMIT DROP", logger: logger)
+            var chunk: [String] = []
+            func flush() async throws {
+                guard !chunk.isEmpty else { return }
+                _ = try await connection.query("INSERT INTO rebuild_present SELECT unnest(\(chunk)::text[]) ON CONFLICT DO NOTHING", logger: logger)
+                chunk.removeAll(keepingCapacity: true)
+            }
+            for key in present {
+                chunk.append(key)
+                if chunk.count == 10_000 { try await flush() }
+            }
+            try await flush()
+            _ = try await connection.query("ANALYZE rebuild_present", logger: logger)
+            var missing: [(key: String, files: Int)] = []
+            for try await (key, files) in try await connection.query("""
+                WITH failed AS (
+                    UPDATE objectstoragefiles AS f SET state = 'failed', storage = NULL, storage_key = NULL,
+                        error = 'rebuild-catalog: the archive object ' || f.archive_key || ' is missing from the archive'
+                    WHERE f.state = 'archived' AND f.deleted_at IS NULL
+                      AND NOT EXISTS (SELECT 1 FROM rebuild_present p WHERE p.key = f.archive_key)
+                    RETURNING f.archive_key)
+                SELECT archive_key, count(*)::int FROM failed GROUP BY archive_key ORDER BY archive_key
+                """, logger: logger).decode((String, Int).self) {
+                missing.append((key, files))
+            }
+            _ = try await connection.query("DROP TABLE rebuild_present", logger: logger)
+            return missing
         }
     }
 

@@ -89,9 +89,8 @@ public struct RebuildRun: Sendable {
             try await recoverSingles(session, objects: objects, encrypted: encrypted, report: &report)
             // Inside the transaction: keys that do not open an encrypted source leave the database empty.
             try await unsealAll(session, encrypted: encrypted)
-            for (key, ids) in try await session.archivedKeys().sorted(by: { $0.key < $1.key }) where objects[key] == nil {
-                try await session.markMissing(ids: ids, key: key)
-                report.unrecovered.append("\(key): catalogued for \(ids.count) files but missing from the archive; those files are marked failed")
+            for (key, files) in try await session.markMissing(present: objects.keys) {
+                report.unrecovered.append("\(key): catalogued for \(files) files but missing from the archive; those files are marked failed")
             }
             try await session.resetSequences()
             await progress.event("summary", [
@@ -237,7 +236,7 @@ public struct RebuildRun: Sendable {
     func recoverSingles(_ session: RebuildSession, objects: [String: ObjectSummary], encrypted: EncryptedRebuild, report: inout RebuildReport) async throws {
         let archived = try await session.archivedKeys()
         for (key, object) in objects.sorted(by: { $0.key < $1.key }) where key.hasPrefix("files/") && !key.hasSuffix(".map") {
-            guard archived[key] == nil else { continue }
+            guard !archived.contains(key) else { continue }
             let info = try await archive.head(key)
             let metadata = info?.metadata ?? [:]
             let fileID = metadata["file-id"].flatMap(Int64.init)

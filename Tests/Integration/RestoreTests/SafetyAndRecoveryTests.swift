@@ -3,6 +3,7 @@ import Catalog
 import Foundation
 import ObjectStore
 import PipelineCore
+import PostgresNIO
 import Restore
 import Testing
 import TestSupport
@@ -199,6 +200,55 @@ struct SafetyAndRecoveryTests {
             let refused = try await Program.run("uploader", ["rebuild-catalog", "--from", harness.archiveURL], environment: environment)
             #expect(refused.status == 2, "\(refused.output)")
             #expect(refused.output.contains("not empty"), "\(refused.output)")
+            try? await database.drop()
+        }
+    }
+
+    @Test("rebuild-catalog with objects gone from the archive (a bundle, a file stored alone): exactly their files come back failed, each naming its object; the rest archived; exit 1")
+    func rebuildWithMissingObjects() async throws {
+        try await PipelineHarness.with(.file) { harness in
+            _ = try RestoreTests.makeTree(harness)
+            #expect(try await harness.upload(label: "DVD 12").status == 0)
+            #expect(try await harness.archiveOnce(RestoreTests.archiveOptions).status == 0)
+            let listed = try await harness.uploader(["ls", "--json", "--all-versions"]).events.filter { $0["path"] != nil }
+            // A duplicate's line shows its holder's object; the rows that name an object themselves are the archived ones.
+            let stored = listed.filter { $0["state"] as? String == "archived" }
+            let bundled = stored.compactMap { $0["bundle_offset"] is Int ? $0["archive_key"] as? String : nil }
+            let alone = stored.compactMap { $0["bundle_offset"] is Int ? nil : $0["archive_key"] as? String }
+            let lostBundle = try #require(bundled.sorted().first)
+            let lostSingle = try #require(alone.sorted().first)
+            // The bundle goes with its manifest: nothing in the archive knows those files any more but the export.
+            let stem = String(lostBundle.prefix { $0 != "." })
+            let gone = try await PipelineHarness.allKeys(harness.archive, prefix: stem) + [lostSingle]
+            #expect(await harness.archive.delete(keys: gone).isEmpty)
+
+            let database = try await TestDatabase.create()
+            var environment = harness.environment
+            environment["DATABASE_URL"] = try TestEnvironment.required("TEST_DATABASE_URL").replacingOccurrences(of: "/postgres?", with: "/\(database.url.database)?")
+            let rebuild = try await Program.run("uploader", ["rebuild-catalog", "--from", harness.archiveURL, "--json"], environment: environment)
+            #expect(rebuild.status == 1, "files were lost: \(rebuild.output)")
+            let unrecovered = (UploaderRun(status: rebuild.status, output: rebuild.output).summary["unrecovered"] as? [String]) ?? []
+            for key in [lostBundle, lostSingle] {
+                #expect(unrecovered.contains { $0.hasPrefix(key + ": catalogued for ") && $0.contains("missing from the archive") }, "\(key): \(unrecovered)")
+            }
+            try await CatalogDatabase.withClient(database.url, logger: TestEnvironment.logger) { client in
+                var failed: [String: Int] = [:]
+                var others: [String] = []
+                for try await (key, state, error) in try await client.query(
+                    "SELECT coalesce(archive_key, ''), state, coalesce(error, '') FROM objectstoragefiles", logger: TestEnvironment.logger
+                ).decode((String, String, String).self) {
+                    if state == "failed" {
+                        #expect(error == "rebuild-catalog: the archive object \(key) is missing from the archive", "\(key): \(error)")
+                        failed[key, default: 0] += 1
+                    } else {
+                        others.append("\(key) \(state)")
+                    }
+                }
+                #expect(Set(failed.keys) == [lostBundle, lostSingle], "\(failed)")
+                #expect(failed[lostBundle] == bundled.filter { $0 == lostBundle }.count)
+                #expect(others.allSatisfy { $0.hasSuffix(" archived") || $0.hasSuffix(" duplicate") }, "\(others)")
+                #expect(others.count + failed.values.reduce(0, +) == listed.count)
+            }
             try? await database.drop()
         }
     }
