@@ -281,17 +281,11 @@ public struct RebuildSession: @unchecked Sendable {
     public func markMissing(present: some Collection<String>) async throws -> [(key: String, files: Int)] {
         try await CatalogError.wrapping("mark the missing files failed") {
             _ = try await connection.query("CREATE TEMP TABLE rebuild_present (key TEXT PRIMARY KEY) ON COMMIT DROP", logger: logger)
-            var chunk: [String] = []
-            func flush() async throws {
-                guard !chunk.isEmpty else { return }
+            let keys = Array(present)
+            for start in stride(from: 0, to: keys.count, by: 10_000) {
+                let chunk = Array(keys[start ..< min(keys.count, start + 10_000)])
                 _ = try await connection.query("INSERT INTO rebuild_present SELECT unnest(\(chunk)::text[]) ON CONFLICT DO NOTHING", logger: logger)
-                chunk.removeAll(keepingCapacity: true)
             }
-            for key in present {
-                chunk.append(key)
-                if chunk.count == 10_000 { try await flush() }
-            }
-            try await flush()
             _ = try await connection.query("ANALYZE rebuild_present", logger: logger)
             var missing: [(key: String, files: Int)] = []
             for try await (key, files) in try await connection.query("""
@@ -305,7 +299,6 @@ public struct RebuildSession: @unchecked Sendable {
                 """, logger: logger).decode((String, Int).self) {
                 missing.append((key, files))
             }
-            _ = try await connection.query("DROP TABLE rebuild_present", logger: logger)
             return missing
         }
     }
