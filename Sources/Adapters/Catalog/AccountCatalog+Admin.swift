@@ -8,7 +8,7 @@ extension AccountCatalog {
     /// false when no user has that name.
     public func setDisabled(name: String, _ disabled: Bool) async throws -> Bool {
         try await CatalogError.wrapping(disabled ? "disable a user" : "enable a user") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 var id: Int64?
                 for try await found in try await connection.query("""
                     UPDATE users SET disabled_at = CASE WHEN \(disabled) THEN coalesce(disabled_at, now()) END WHERE name = \(name) RETURNING id
@@ -59,7 +59,7 @@ extension AccountCatalog {
     /// link get one account between them.
     public func useInvitation(tokenHash: String, name: String, passwordHash: String) async throws -> InvitationUse {
         try await CatalogError.wrapping("accept an invitation") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 var invitation: (id: Int64, role: AccountRole)?
                 for try await (id, role) in try await connection.query("""
                     SELECT id, role FROM invitations WHERE token_hash = \(tokenHash) AND used_at IS NULL AND expires_at > now() FOR UPDATE

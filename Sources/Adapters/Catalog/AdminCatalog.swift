@@ -99,7 +99,7 @@ public struct AdminCatalog: Sendable {
     /// bytes are not in staging cannot be retried from here.
     public func retry(fileID: Int64) async throws -> RetryOutcome {
         try await CatalogError.wrapping("retry a failed file") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 var row: (state: String, staged: Bool)?
                 for try await (state, staged) in try await connection.query("""
                     SELECT state, storage = 'staging' AND storage_key IS NOT NULL FROM objectstoragefiles

@@ -9,7 +9,7 @@ import PostgresNIO
 /// when a removal fails (the queue is retried by every sweep).
 extension ArchiveCatalog {
     /// Locks a bundle about to be recorded; throws `fenced` when it is no longer `uploading` (the sweep gave it up).
-    func lockUploadingBundle(_ id: Int64, on connection: PostgresConnection) async throws {
+    func lockUploadingBundle(_ id: Int64, on connection: CatalogConnection) async throws {
         let rows = try await connection.query("SELECT state FROM bundles WHERE id = \(id) FOR UPDATE", logger: logger)
         var state: String?
         for try await value in rows.decode(String.self) { state = value }

@@ -174,7 +174,7 @@ public struct ArchiveCatalog: Sendable {
     public func recordDuplicates(_ duplicates: [(item: ArchiveItem, holder: Int64)], workerID: UUID) async throws -> DuplicateOutcome {
         try await CatalogError.wrapping("record the duplicates") {
             guard !duplicates.isEmpty else { return DuplicateOutcome() }
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await client.withCatalogTransaction(logger: logger) { connection in
                 try await ContentLocks.lock(
                     hashes: Array(Set(duplicates.map(\.item.originalHash))), paths: duplicates.map { ($0.item.path, $0.item.sourceID) },
                     on: connection, logger: logger)
@@ -226,7 +226,7 @@ public struct ArchiveCatalog: Sendable {
     ) async throws -> Set<Int64> {
         try await CatalogError.wrapping("record the archived files") {
             guard !placements.isEmpty else { return [] }
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await client.withCatalogTransaction(logger: logger) { connection in
                 // The bundle first (then the rows, in id order): the orphan sweep gives up a bundle under the same
                 // lock, so no file is ever recorded into a bundle whose objects are queued for removal.
                 if let bundle { try await lockUploadingBundle(bundle.bundleID, on: connection) }
@@ -289,7 +289,7 @@ public struct ArchiveCatalog: Sendable {
     /// then updates them by id alone: the lock keeps owner and token as they are until the commit, and a join
     /// on nothing but the primary key keeps the planner from a nested loop over the ids when statistics say no
     /// row is leased (seen: 8 s instead of 0.35 s for 5,000 rows after a bulk load).
-    func lockHeld(_ ids: [Int64], workerID: UUID, on connection: PostgresConnection) async throws -> [Int64: HeldRow] {
+    func lockHeld(_ ids: [Int64], workerID: UUID, on connection: CatalogConnection) async throws -> [Int64: HeldRow] {
         var held: [Int64: HeldRow] = [:]
         let rows = try await connection.query("""
             SELECT id, lease_token, storage_key FROM objectstoragefiles WHERE id = ANY(\(ids)) AND lease_owner = \(workerID) ORDER BY id FOR UPDATE
@@ -300,7 +300,7 @@ public struct ArchiveCatalog: Sendable {
         return held
     }
 
-    func queueDeletes(area: StorageArea, keys: [(Int64, String)], reason: String, on connection: PostgresConnection) async throws {
+    func queueDeletes(area: StorageArea, keys: [(Int64, String)], reason: String, on connection: CatalogConnection) async throws {
         guard !keys.isEmpty else { return }
         _ = try await connection.query("""
             INSERT INTO pending_object_deletes (area, storage_key, file_id, reason)
@@ -398,7 +398,7 @@ extension ArchiveCatalog {
     /// again (`retireUnusedBundles`). Returns how many rows were re-staged.
     public func restage(bundleID: Int64, stagingKeys: [Int64: String]) async throws -> Int {
         try await CatalogError.wrapping("re-stage the bundle's members") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 var count = 0
                 for try await _ in try await connection.query("""
                     UPDATE objectstoragefiles AS f SET
@@ -437,7 +437,7 @@ extension ArchiveCatalog {
     /// when it carried out deletes, and at an archiver's start and hourly, for the other ways members go.
     public func retireUnusedBundles(archivedToo: Bool = true) async throws -> [Int64] {
         try await CatalogError.wrapping("retire unused bundles") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 var retired: [Int64] = []
                 var keys: [String] = []
                 for try await (id, key, manifest) in try await connection.query(

@@ -73,7 +73,7 @@ public struct BrowserUploadCatalog: Sendable {
         id: String, ownerID: Int64, label: String, note: String?, path: String, length: Int64, metadata: String, modifiedAt: Date?
     ) async throws -> BrowserUploadCreation {
         try await CatalogError.wrapping("create a browser upload") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 _ = try await connection.query("""
                     INSERT INTO sources (label, owner_id, note, origin) VALUES (\(label), \(ownerID), \(note), 'browser')
                     ON CONFLICT (label) DO NOTHING
@@ -117,7 +117,7 @@ public struct BrowserUploadCatalog: Sendable {
     /// The upload if `ownerID` owns it (nil: none, or someone else's). Without an owner: any (the server's own work).
     public func upload(id: String, ownerID: Int64?) async throws -> BrowserUpload? {
         try await CatalogError.wrapping("read a browser upload") {
-            try await client.withConnection { connection in try await fetch(id: id, ownerID: ownerID, on: connection) }
+            try await client.withCatalogConnection { connection in try await fetch(id: id, ownerID: ownerID, on: connection) }
         }
     }
 
@@ -190,7 +190,7 @@ public struct BrowserUploadCatalog: Sendable {
     @discardableResult
     public func stored(id: String, sourceID: Int64, fileID: Int64?, outcome: String) async throws -> Bool {
         try await CatalogError.wrapping("record a stored browser upload") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
                 _ = try await connection.query("""
                     UPDATE browser_uploads SET state = 'stored', file_id = \(fileID), outcome = \(outcome), error = NULL, updated_at = now()
@@ -205,7 +205,7 @@ public struct BrowserUploadCatalog: Sendable {
     /// (`.busy`). When it was the source's last open upload, the browser run ends in the same transaction.
     public func terminate(id: String, ownerID: Int64) async throws -> BrowserUploadTermination {
         try await CatalogError.wrapping("terminate a browser upload") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 guard let upload = try await fetch(id: id, ownerID: ownerID, on: connection) else { return .notFound }
                 _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(upload.sourceID) FOR UPDATE", logger: logger)
                 guard let current = try await fetch(id: id, ownerID: ownerID, on: connection) else { return .notFound }
@@ -230,7 +230,7 @@ public struct BrowserUploadCatalog: Sendable {
                 """, logger: logger).decode((String, Int64).self) { candidates.append(row) }
             var expired: [String] = []
             for (id, sourceID) in candidates {
-                let gone = try await client.withTransaction(logger: logger) { connection -> Bool in
+                let gone = try await client.withCatalogTransaction(logger: logger) { connection -> Bool in
                     _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
                     var deleted = false
                     for try await _ in try await connection.query("""
@@ -248,7 +248,7 @@ public struct BrowserUploadCatalog: Sendable {
 
     // MARK: Inside transactions
 
-    private func openUploads(sourceID: Int64, on connection: PostgresConnection) async throws -> Int64 {
+    private func openUploads(sourceID: Int64, on connection: CatalogConnection) async throws -> Int64 {
         for try await count in try await connection.query(
             "SELECT count(*) FROM browser_uploads WHERE source_id = \(sourceID) AND state <> 'stored'", logger: logger
         ).decode(Int64.self) {
@@ -260,7 +260,7 @@ public struct BrowserUploadCatalog: Sendable {
     /// Ends the source's browser run when it has no open upload left: the snapshot of every path it holds (a
     /// browser run only adds: nothing is gone), then the counts and `finished_at` (`IngestCatalog.finishSource`).
     /// The caller holds the source row's lock.
-    private func finishRunIfIdle(sourceID: Int64, on connection: PostgresConnection) async throws -> Bool {
+    private func finishRunIfIdle(sourceID: Int64, on connection: CatalogConnection) async throws -> Bool {
         guard try await openUploads(sourceID: sourceID, on: connection) == 0 else { return false }
         let snapshots = SnapshotCatalog(client: client, logger: logger)
         var open: (Int64, Date)?
@@ -300,7 +300,7 @@ public struct BrowserUploadCatalog: Sendable {
         return true
     }
 
-    private func fetch(id: String, ownerID: Int64?, on connection: PostgresConnection) async throws -> BrowserUpload? {
+    private func fetch(id: String, ownerID: Int64?, on connection: CatalogConnection) async throws -> BrowserUpload? {
         let rows = try await connection.query("""
             SELECT \(unescaped: Self.columns) FROM browser_uploads u JOIN sources s ON s.id = u.source_id
             WHERE u.id = \(id) AND (\(ownerID)::bigint IS NULL OR u.owner_id = \(ownerID))

@@ -7,7 +7,7 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible, CustomDebu
     /// What kind of failure: a struct over a private enum, so that new codes can be added without breaking callers.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case postgresNotInstalled, embeddedClusterFailed, unreachable, migrationFailed, schemaTampered, queryFailed, fenced
+            case postgresNotInstalled, embeddedClusterFailed, unreachable, connectionLost, migrationFailed, schemaTampered, queryFailed, fenced
         }
 
         private let base: Base
@@ -19,6 +19,8 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible, CustomDebu
         public static let embeddedClusterFailed = Code(.embeddedClusterFailed)
         /// The database server did not answer.
         public static let unreachable = Code(.unreachable)
+        /// A connection held for several statements closed under them (see `CatalogConnection`).
+        public static let connectionLost = Code(.connectionLost)
         public static let migrationFailed = Code(.migrationFailed)
         /// An applied migration's recorded checksum does not match the code's.
         public static let schemaTampered = Code(.schemaTampered)
@@ -72,8 +74,18 @@ public struct CatalogError: Error, Sendable, CustomStringConvertible, CustomDebu
             return closure
         }
         guard isDatabaseError(error) else { return error }
+        if isConnectionLoss(error) {
+            return CatalogError(.connectionLost, "catalog: cannot \(operation): \(connectionLostReason)", sqlState: sqlState(of: error), underlying: error)
+        }
         return CatalogError(
             code, "catalog: cannot \(operation): \(CatalogDatabase.describe(error))", sqlState: sqlState(of: error), underlying: error)
+    }
+
+    /// The session ended under a statement: closed by either side, or ended by the server (a restart,
+    /// `pg_terminate_backend`: SQLSTATE 57P01, 57P02, 57P03).
+    private static func isConnectionLoss(_ error: any Error) -> Bool {
+        if let error = error as? PSQLError, error.code == .clientClosedConnection || error.code == .serverClosedConnection { return true }
+        return sqlState(of: error).map { ["57P01", "57P02", "57P03"].contains($0) } ?? false
     }
 
     /// postgres-nio's own errors, whose descriptions say nothing and whose debug descriptions may show query text.

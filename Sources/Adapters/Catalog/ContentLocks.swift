@@ -6,7 +6,7 @@ import PostgresNIO
 /// and on the (source, path) of the files concerned, taken in one statement in ascending key order, so two
 /// transactions can never wait for each other in a cycle. Every caller takes these before any row lock.
 enum ContentLocks {
-    static func lock(hashes: [String], paths: [(path: String, sourceID: Int64)], on connection: PostgresConnection, logger: Logger) async throws {
+    static func lock(hashes: [String], paths: [(path: String, sourceID: Int64)], on connection: CatalogConnection, logger: Logger) async throws {
         guard !hashes.isEmpty || !paths.isEmpty else { return }
         _ = try await connection.query("""
             SELECT count(pg_advisory_xact_lock(key)) FROM (

@@ -40,7 +40,7 @@ public struct DeleteRequests: Sendable {
     }
 
     func processOne(grace: Duration) async throws -> ProcessedDelete? {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.withCatalogTransaction(logger: logger) { connection in
             var request: (logID: Int64, fileID: Int64, hash: String?, path: String, sourceID: Int64)?
             for try await row in try await connection.query("""
                 SELECT d.id, d.file_id, f.hash, f.path, f.source_id
@@ -69,7 +69,7 @@ public struct DeleteRequests: Sendable {
         }
     }
 
-    private func deleteFile(_ fileID: Int64, on connection: PostgresConnection) async throws -> String {
+    private func deleteFile(_ fileID: Int64, on connection: CatalogConnection) async throws -> String {
         var file: (state: String, deletedAt: Date?)?
         for try await row in try await connection.query("""
             SELECT state, deleted_at FROM objectstoragefiles WHERE id = \(fileID) FOR UPDATE
@@ -123,7 +123,7 @@ public struct DeleteRequests: Sendable {
     /// Makes the lowest-id live file whose chain of duplicates leads to `holder` the new holder of its content:
     /// it takes the holder's state and every column that says where the content is, and the other live files
     /// of the chain become its duplicates. Returns the heir, or nil when no live file uses the content.
-    private func handOver(from holder: Int64, on connection: PostgresConnection) async throws -> Int64? {
+    private func handOver(from holder: Int64, on connection: CatalogConnection) async throws -> Int64? {
         var users: [Int64] = []
         for try await id in try await connection.query("""
             WITH RECURSIVE users (id) AS (
@@ -154,7 +154,7 @@ public struct DeleteRequests: Sendable {
         return heir
     }
 
-    private func markDeadInBundle(_ bundleID: Int64, bytes: Int64, fileID: Int64, on connection: PostgresConnection) async throws -> String {
+    private func markDeadInBundle(_ bundleID: Int64, bytes: Int64, fileID: Int64, on connection: CatalogConnection) async throws -> String {
         var bundle: (key: String, manifest: String?, members: Int, dead: Int, raw: Int64, deadBytes: Int64)?
         for try await row in try await connection.query("""
             UPDATE bundles SET dead_members = dead_members + 1, dead_bytes = dead_bytes + \(bytes)
@@ -177,7 +177,7 @@ public struct DeleteRequests: Sendable {
         return "marked deleted; its \(bytes) bytes are now dead in bundle \(bundleID) (\(Int(deadShare * 100))% dead)"
     }
 
-    private func queue(area: String, keys: [String], fileID: Int64, on connection: PostgresConnection) async throws {
+    private func queue(area: String, keys: [String], fileID: Int64, on connection: CatalogConnection) async throws {
         _ = try await connection.query("""
             INSERT INTO pending_object_deletes (area, storage_key, file_id, reason)
             SELECT \(area), key, \(fileID), 'delete request' FROM unnest(\(keys)::text[]) AS key

@@ -48,7 +48,7 @@ public struct ExportCatalog: Sendable {
     /// What `withExportLock` hands its body.
     public struct Export: Sendable {
         public let plan: CatalogExportPlan
-        let connection: PostgresConnection
+        let connection: CatalogConnection
         let logger: Logger
 
         /// Streams the plan's rows, each as one JSON text line, from one snapshot, after handing `onSnapshot` that
@@ -78,7 +78,7 @@ public struct ExportCatalog: Sendable {
         waitingForOthers: Bool, policy: CatalogExportPolicy = CatalogExportPolicy(), _ body: (Export) async throws -> Result
     ) async throws -> Result? {
         try await CatalogError.wrapping("export the catalog") {
-            try await client.withConnection { connection in
+            try await client.withCatalogConnection { connection in
                 var locked = false
                 try await CatalogError.wrapping("take the catalog-export lock") {
                     if waitingForOthers {
@@ -113,7 +113,7 @@ public struct ExportCatalog: Sendable {
 
     /// Hands out the next number (committed at once: a crashed attempt never shares its number with the next) and
     /// chooses whole or changes.
-    static func plan(_ policy: CatalogExportPolicy, on connection: PostgresConnection, logger: Logger) async throws -> CatalogExportPlan {
+    static func plan(_ policy: CatalogExportPolicy, on connection: CatalogConnection, logger: Logger) async throws -> CatalogExportPlan {
         try await CatalogError.wrapping("plan the catalog export") {
             let rows = try await connection.query("""
                 UPDATE catalog_exports SET last_number = last_number + 1
@@ -132,7 +132,7 @@ public struct ExportCatalog: Sendable {
     }
 
     static func streamRows(
-        _ plan: CatalogExportPlan, on connection: PostgresConnection, logger: Logger, onSnapshot: (String) async throws -> Void,
+        _ plan: CatalogExportPlan, on connection: CatalogConnection, logger: Logger, onSnapshot: (String) async throws -> Void,
         _ emit: (String) async throws -> Void
     ) async throws -> String {
         let whole = plan.whole

@@ -82,7 +82,7 @@ extension FamilyCatalog {
     ) async throws -> RestoreRequestOutcome? {
         precondition((fileID == nil) != (directory == nil), "a restore names one file or one folder")
         return try await CatalogError.wrapping("request a restore") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 let isAdmin = user.role == .admin
                 var found: (Int64, Bool)?
                 for try await row in try await connection.query("""

@@ -13,7 +13,7 @@ extension IngestCatalog {
     /// transaction with the source row locked, so two uploaders starting the same new source agree on one record.
     public func claimEncryption(sourceID: Int64, proposed: String?) async throws -> SourceEncryptionClaim {
         try await CatalogError.wrapping("read the source's encryption") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 var current: (String?, Bool)?
                 for try await row in try await connection.query("""
                     SELECT s.encryption::text, EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.source_id = s.id)

@@ -206,7 +206,7 @@ public struct IngestCatalog: Sendable {
         try await CatalogError.wrapping("record the ingested files") {
             guard !records.isEmpty else { return [] }
             let details = try records.map { String(decoding: try JSONEncoder().encode($0.file.details), as: UTF8.self) }
-            return try await client.withTransaction(logger: logger) { connection in
+            return try await client.withCatalogTransaction(logger: logger) { connection in
                 try await ContentLocks.lock(
                     hashes: records.map(\.hash), paths: records.map { ($0.file.path, $0.file.sourceID) }, on: connection, logger: logger)
                 let pendingIDs = records.compactMap(\.pendingID)
@@ -243,7 +243,7 @@ public struct IngestCatalog: Sendable {
     }
 
     /// One round of a batch, inside its transaction and under its locks.
-    private func record(_ records: [IngestRecord], details: [String], on connection: PostgresConnection) async throws -> [CatalogOutcome] {
+    private func record(_ records: [IngestRecord], details: [String], on connection: CatalogConnection) async throws -> [CatalogOutcome] {
         var latest = [CataloguedFile?](repeating: nil, count: records.count)
         var holders = [Int64?](repeating: nil, count: records.count)
         let rows = try await connection.query("""
@@ -352,7 +352,7 @@ public struct IngestCatalog: Sendable {
     /// Records a file whose bytes could not be read (after retries), with the error.
     public func recordUnreadable(_ file: IngestedFile, error: String) async throws -> Int64 {
         try await CatalogError.wrapping("record the unreadable file") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 try await ContentLocks.lock(hashes: [], paths: [(file.path, file.sourceID)], on: connection, logger: logger)
                 let latest = try await latestVersion(sourceID: file.sourceID, path: file.path, on: connection)
                 if let latest, latest.state == .unreadable, !latest.deleted {
@@ -395,7 +395,7 @@ public struct IngestCatalog: Sendable {
         """
     }
 
-    private func latestVersion(sourceID: Int64, path: String, on connection: PostgresConnection?) async throws -> CataloguedFile? {
+    private func latestVersion(sourceID: Int64, path: String, on connection: CatalogConnection?) async throws -> CataloguedFile? {
         let query: PostgresQuery = """
             SELECT id, version, size_bytes, modified_at, hash, state,
                 (deleted_at IS NOT NULL OR EXISTS (SELECT 1 FROM objectstoragedeletelog d WHERE d.file_id = objectstoragefiles.id AND d.processed_at IS NULL))

@@ -51,13 +51,13 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate(_ client: PostgresClient) async throws -> MigrationReport {
         try await CatalogError.wrapping("migrate the catalog", code: .migrationFailed) {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 try await migrate(in: connection)
             }
         }
     }
 
-    private func migrate(in connection: PostgresConnection) async throws -> MigrationReport {
+    private func migrate(in connection: CatalogConnection) async throws -> MigrationReport {
         _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryLockKey))", logger: logger)
         // Created under the lock: concurrent CREATE TABLE IF NOT EXISTS can otherwise fail on pg_type. Only when
         // missing: PostgreSQL checks the CREATE privilege even when the table exists, and a least-privilege role

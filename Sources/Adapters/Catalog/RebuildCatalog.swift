@@ -91,7 +91,7 @@ public struct RebuildCatalog: Sendable {
 
     public func withTransaction<Result: Sendable>(_ body: (RebuildSession) async throws -> Result) async throws -> Result {
         try await CatalogError.wrapping("run the rebuild transaction") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 _ = try await connection.query("CREATE TEMP TABLE rebuild_export (ord BIGSERIAL, kind TEXT NOT NULL, doc JSONB NOT NULL) ON COMMIT DROP", logger: logger)
                 return try await body(RebuildSession(connection: connection, logger: logger))
             }
@@ -101,7 +101,7 @@ public struct RebuildCatalog: Sendable {
 
 /// One rebuild transaction.
 public struct RebuildSession: @unchecked Sendable {
-    let connection: PostgresConnection
+    let connection: CatalogConnection
     let logger: Logger
 
     /// Lines of the export (JSON objects of one `type`), held in a temporary table until `applyExport`.

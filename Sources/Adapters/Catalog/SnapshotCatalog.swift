@@ -61,14 +61,14 @@ public struct SnapshotCatalog: Sendable {
     /// changes (they are written only when a run finishes); it is dropped, so numbers count finished runs.
     public func begin(sourceID: Int64) async throws -> SnapshotHandle {
         try await CatalogError.wrapping("begin the run's snapshot") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 try await begin(sourceID: sourceID, on: connection)
             }
         }
     }
 
     /// ``begin(sourceID:)`` inside the caller's transaction (a browser upload run opens with its first upload).
-    func begin(sourceID: Int64, on connection: PostgresConnection) async throws -> SnapshotHandle {
+    func begin(sourceID: Int64, on connection: CatalogConnection) async throws -> SnapshotHandle {
         // One run at a time picks a number for a source.
         _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
         _ = try await connection.query("""
@@ -91,7 +91,7 @@ public struct SnapshotCatalog: Sendable {
     /// as it was, never called gone, and the snapshot is marked incomplete.
     public func finish(snapshotID: Int64, sourceID: Int64, seenPaths: [String], unreadPaths: [String], bytesUploaded: Int64) async throws {
         try await CatalogError.wrapping("finish the run's snapshot") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 try await finish(
                     snapshotID: snapshotID, sourceID: sourceID, seenPaths: seenPaths, unreadPaths: unreadPaths, bytesUploaded: bytesUploaded,
                     on: connection)
@@ -102,7 +102,7 @@ public struct SnapshotCatalog: Sendable {
     /// ``finish(snapshotID:sourceID:seenPaths:unreadPaths:bytesUploaded:)`` inside the caller's transaction (a browser
     /// upload run closes in the transaction that finds its last upload stored).
     func finish(
-        snapshotID: Int64, sourceID: Int64, seenPaths: [String], unreadPaths: [String], bytesUploaded: Int64, on connection: PostgresConnection
+        snapshotID: Int64, sourceID: Int64, seenPaths: [String], unreadPaths: [String], bytesUploaded: Int64, on connection: CatalogConnection
     ) async throws {
         let complete = unreadPaths.isEmpty
         _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
@@ -151,7 +151,7 @@ public struct SnapshotCatalog: Sendable {
         snapshotID: Int64, sourceID: Int64, parent: Int, files: Int, token: UploadIndexToken, bytesUploaded: Int64
     ) async throws -> Bool {
         try await CatalogError.wrapping("finish the run's snapshot") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
                 let rows = try await connection.query("""
                     UPDATE snapshots t SET finished_at = now(), complete = true, bytes_uploaded = \(bytesUploaded),
@@ -260,7 +260,7 @@ extension SnapshotCatalog {
     /// would be released are returned all the same.
     public func forget(sourceID: Int64, numbers: [Int], dryRun: Bool) async throws -> [ReleasedVersion] {
         try await CatalogError.wrapping("forget snapshots") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 _ = try await connection.query("SELECT 1 FROM sources WHERE id = \(sourceID) FOR UPDATE", logger: logger)
                 let forgotten = numbers.sorted()
                 let rows = try await connection.query("""

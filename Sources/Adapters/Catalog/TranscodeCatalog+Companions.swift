@@ -14,7 +14,7 @@ extension TranscodeCatalog {
     ) async throws -> Int64? {
         let rawDetails = rawDetailsJSON
         return try await CatalogError.wrapping("record the transcode beside its raw video") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 var held = false
                 for try await _ in try await connection.query("""
                     UPDATE objectstoragefiles SET
@@ -47,7 +47,7 @@ extension TranscodeCatalog {
     /// in a restore, so it takes `<name>.transcode.<ext>` instead. Only an earlier transcode of this same raw file
     /// is superseded, as a later version. Returns the new row's id and the path it got.
     func insertCompanion(
-        of rawID: Int64, connection: PostgresConnection, path companionPath: String, name companionName: String, resultKey: String,
+        of rawID: Int64, connection: CatalogConnection, path companionPath: String, name companionName: String, resultKey: String,
         resultSize: Int64, resultHash: String, detailsJSON: String
     ) async throws -> (id: Int64, path: String) {
         var path = companionPath

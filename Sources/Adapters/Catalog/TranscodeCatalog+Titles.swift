@@ -41,7 +41,7 @@ extension TranscodeCatalog {
         detailsJSON: String
     ) async throws -> (title: RecordedTitle, inserted: Bool)? {
         try await CatalogError.wrapping("record a title's transcode") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 var held = false
                 for try await _ in try await connection.query("""
                     SELECT id FROM objectstoragefiles

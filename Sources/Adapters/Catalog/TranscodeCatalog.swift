@@ -49,7 +49,7 @@ public struct TranscodeCatalog: Sendable {
         _ item: TranscodeItem, workerID: UUID, resultKey: String, resultSize: Int64, resultHash: String, detailsJSON: String
     ) async throws -> Bool {
         try await CatalogError.wrapping("record the transcoded video") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 var updated = false
                 for try await _ in try await connection.query("""
                     UPDATE objectstoragefiles SET

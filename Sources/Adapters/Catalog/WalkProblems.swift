@@ -38,7 +38,7 @@ public enum WalkProblems {
     /// walk). Called before the run is marked finished, so a finished run always has its problems recorded.
     public static func replace(sourceID: Int64, with problems: [WalkProblem], client: PostgresClient, logger: Logger) async throws {
         try await CatalogError.wrapping("record the walk problems") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.withCatalogTransaction(logger: logger) { connection in
                 _ = try await connection.query("DELETE FROM source_problems WHERE source_id = \(sourceID)", logger: logger)
                 for problem in problems {
                     _ = try await connection.query("""
