@@ -158,7 +158,7 @@ let package = Package(
         .target(
             name: "CommandSupport",
             dependencies: [
-                "PipelineCore", "Catalog", "ObjectStore", "JobQueue", "Telemetry", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                "PipelineCore", "Catalog", "ObjectStore", "JobQueue", "SystemIO", "Telemetry", lifecycle, .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 argumentParser, logging, postgres,
             ],
             path: "Sources/Programs/CommandSupport", swiftSettings: strictSettings),

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOSSL
 import PipelineCore
@@ -80,6 +81,10 @@ public enum CatalogDatabase {
 
     /// Runs `body` with a connected client (the pool runs for exactly as long as `body`). `checked`: the caller has
     /// just connected to `url` itself, so the pool's first connection needs no check of its own.
+    ///
+    /// Cancelling `body` (Ctrl-C) does not shut the pool: what `body` does on its way out (a `ROLLBACK`, the rows
+    /// it records) must still reach the server. Instead the server is asked to cancel the statements this pool is
+    /// running, so that a long one (a rebuild's import) ends now rather than when it is done.
     public static func withClient<Result: Sendable>(
         _ url: DatabaseURL, logger: Logger, checked: Bool = false, _ body: (PostgresClient) async throws -> Result
     ) async throws -> Result {
@@ -88,11 +93,45 @@ public enum CatalogDatabase {
         var poolLogger = logger
         if poolLogger.logLevel > .debug { poolLogger.logLevel = .error }
         if !checked { try await checkReachable(url, logger: logger) }
-        let client = PostgresClient(configuration: try url.clientConfiguration(), backgroundLogger: poolLogger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await body(client)
+        var configuration = try url.clientConfiguration()
+        // Names this pool's sessions, so that a cancellation can find them (and `pg_stat_activity` shows who runs what).
+        let sessionName = "personal-backup \(ProcessInfo.processInfo.processIdentifier) \(UUID().uuidString.prefix(8).lowercased())"
+        configuration.options.additionalStartupParameters = [("application_name", sessionName)]
+        let client = PostgresClient(configuration: configuration, backgroundLogger: poolLogger)
+        // Not a child task: a child would be cancelled with `body`, and postgres-nio then closes connections that
+        // `body` still holds (and a statement sent on one never returns).
+        let pool = Task { await client.run() }
+        do {
+            let result = try await withTaskCancellationHandler {
+                try await body(client)
+            } onCancel: {
+                Task { await cancelStatements(url, sessionName: sessionName, logger: logger) }
+            }
+            pool.cancel()
+            await pool.value
+            return result
+        } catch {
+            pool.cancel()
+            await pool.value
+            throw error
+        }
+    }
+
+    /// Asks the server to cancel whatever the pool named `sessionName` is running (over a connection of its own:
+    /// the pool's are busy). The cancelled statement fails; its transaction rolls back as any failed one does.
+    static func cancelStatements(_ url: DatabaseURL, sessionName: String, logger: Logger) async {
+        do {
+            let connection = try await PostgresConnection.connect(
+                on: PostgresConnection.defaultEventLoopGroup.any(), configuration: try url.connectionConfiguration(), id: 0, logger: logger
+            ).get()
+            let cancelled = try? await connection.query(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = \(sessionName) AND state = 'active' AND pid <> pg_backend_pid()",
+                logger: logger
+            ).collect()
+            try? await connection.close()
+            if cancelled == nil { logger.debug("could not ask the database to cancel this program's statements") }
+        } catch {
+            logger.debug("could not ask the database to cancel this program's statements", metadata: ["error": "\(error)"])
         }
     }
 

@@ -104,7 +104,7 @@ public struct SpoolSenderService: Service {
 
     public func run() async throws {
         let (sender, poll, maxBackoff, onSent, onEvent) = (sender, poll, maxBackoff, onSent, onEvent)
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await sender.watch(poll: poll, maxBackoff: maxBackoff, onSent: onSent, onEvent: onEvent)
         }
         onEvent("stopped; anything not sent stays in the spool for the next sender")

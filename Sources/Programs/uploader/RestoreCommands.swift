@@ -167,7 +167,8 @@ struct VerifyCommand: AsyncParsableCommand {
             copies, file:// archives) are read back and their SHA-256 compared. --sample checks the objects verified \
             longest ago first, so repeated runs cover the whole archive. --against re-reads the source's original medium \
             and warns about files whose content changed since archiving (bit rot).
-            Exit codes: 0 all checked objects (and source files) match, 1 something does not (listed), 2 usage error.
+            Exit codes: 0 all checked objects (and source files) match, 1 something does not (listed), 2 usage error, 130 \
+            interrupted (nothing is recorded for the objects it was reading).
             """)
 
     @OptionGroup var options: GlobalOptions
@@ -218,7 +219,8 @@ struct AuditCommand: AsyncParsableCommand {
             bundle member must be listed in the manifest beside the bundle at its offset; where the object is readable \
             without a restore (STANDARD, restored copies, file:// archives) it is read back: its SHA-256, each member's \
             tar header and bytes. Staging never counts. An unfinished or interrupted upload is not safe.
-            Exit codes: 0 every audited source is safe to destroy, 1 at least one is not (each problem listed), 2 usage error.
+            Exit codes: 0 every audited source is safe to destroy, 1 at least one is not (each problem listed), 2 usage error, \
+            130 interrupted (no verdict recorded for the source being checked).
             """)
 
     @OptionGroup var options: GlobalOptions
@@ -251,7 +253,7 @@ struct RebuildCatalogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebuild-catalog",
         abstract: "Rebuild the catalog in an empty database from the archive bucket alone (export and manifests, no restore needed).",
-        discussion: "Exit codes: 0 everything recovered, 1 something could not be (listed), 2 usage error or a database that is not empty.")
+        discussion: "Exit codes: 0 everything recovered, 1 something could not be (listed), 2 usage error or a database that is not empty, 130 interrupted (the database is left empty).")
 
     @OptionGroup var options: GlobalOptions
 

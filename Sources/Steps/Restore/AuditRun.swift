@@ -129,6 +129,8 @@ public struct AuditRun: Sendable {
                 }
             }
             verdict.problems.sort()
+            // Objects that Ctrl-C kept from being checked are no verdict on the source: none is said or recorded.
+            try Task.checkCancellation()
             await progress.event("source", [
                 "label": source.label, "safe": verdict.isSafe, "files": verdict.files, "entries_not_stored": verdict.entriesNotStored, "content_verified": verdict.contentVerified,
                 "size_checked": verdict.sizeChecked, "problems": verdict.problems,

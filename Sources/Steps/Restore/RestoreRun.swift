@@ -168,11 +168,15 @@ public struct RestoreRun: Sendable {
                         await progress.fileDone()
                         await progress.event("file", ["path": job.path.description, "outcome": "restored", "size": job.size, "sha256": job.sha256])
                     case .failure(let error):
+                        // Cut off by Ctrl-C, not failed: the next run resumes it.
+                        if Task.isCancelled { continue }
                         report.problems.append(RestoreProblem(path: job.path.description, error: error))
                         await progress.event("file", ["path": job.path.description, "outcome": "failed", "error": error.description])
                     }
                 }
             }
+            // What was restored is said (and synced) above; the rest is for the next run.
+            try Task.checkCancellation()
             waiting = stillPending.map(\.0)
             report.pending = stillPending.map { object, expected in
                 PendingObject(key: object.key, files: object.files.count, bytes: object.neededBytes, expectedReadyAt: expected)

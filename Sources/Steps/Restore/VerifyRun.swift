@@ -87,7 +87,8 @@ public struct VerifyRun: Sendable {
         let outcomes = await concurrentMap(sample, limit: max(1, configuration.concurrency)) { object in
             await self.check(object, reader: reader, readsEverything: readsEverything)
         }
-        for (object, outcome, detail) in outcomes {
+        // A check that Ctrl-C cut off is no verdict on its object: none is recorded for it.
+        for (object, outcome, detail) in outcomes where !(Task.isCancelled && outcome == "failed") {
             try await catalog.recordVerification(key: object.archiveKey, outcome: outcome, detail: detail)
             switch outcome {
             case "ok": report.contentVerified += 1
@@ -96,6 +97,7 @@ public struct VerifyRun: Sendable {
             }
             await progress.event("object", ["key": object.archiveKey, "outcome": outcome, "detail": detail ?? "", "sources": object.sourceLabels])
         }
+        try Task.checkCancellation()
         if let against = configuration.against {
             guard let label = configuration.sourceLabel else { throw RestoreError(.invalidRequest, "--against needs --source: which source is on that medium?") }
             try await compareSource(label: label, root: against, report: &report)
