@@ -49,10 +49,9 @@ extension PostgresClient {
             do {
                 result = try await body(connection)
             } catch {
-                if !connection.isClosed {
-                    // A ROLLBACK that fails leaves the connection to the pool's own checks; `body`'s error is the story.
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                }
+                // Not sent on a lost connection (`query` refuses); one that fails leaves the connection to the pool's
+                // own checks: `body`'s error is the story.
+                _ = try? await connection.query("ROLLBACK", logger: logger)
                 throw error
             }
             try await connection.query("COMMIT", logger: logger)
