@@ -54,20 +54,21 @@ struct MaintenanceTests {
                 { name in
                     runs.withLock { $0.append("\(worker):\(name.rawValue)") }
                     // Three leases long: the renewal must keep it, and the other worker must not get it meanwhile.
-                    try await Task.sleep(for: .seconds(9))
+                    try await Task.sleep(for: .seconds(18))
                 }
             }
-            // Leases of 3 s, renewed every second: 1 s leases were lost on a loaded machine (a renewal that waited
-            // over a second for the database), and the task then ran again, as a lost lease allows.
-            let first = Self.runner(harness, lease: .seconds(3), before: slow("a"))
-            let second = Self.runner(harness, lease: .seconds(3), before: slow("b"))
+            // Leases of 6 s, renewed every 2 s: 1 s and then 3 s leases were lost on a loaded CI machine (a renewal
+            // that waited longer than the lease's remaining two thirds), and the task then ran again, as a lost
+            // lease allows.
+            let first = Self.runner(harness, lease: .seconds(6), before: slow("a"))
+            let second = Self.runner(harness, lease: .seconds(6), before: slow("b"))
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await first.runDue(workerID: UUID(), client: client, logger: Self.logger) }
                 group.addTask { await second.runDue(workerID: UUID(), client: client, logger: Self.logger) }
                 // A third worker asks again while the lease has been renewed twice.
                 group.addTask {
-                    try? await Task.sleep(for: .milliseconds(6_600))
-                    await Self.runner(harness, lease: .seconds(3), before: slow("c")).runDue(workerID: UUID(), client: client, logger: Self.logger)
+                    try? await Task.sleep(for: .milliseconds(13_200))
+                    await Self.runner(harness, lease: .seconds(6), before: slow("c")).runDue(workerID: UUID(), client: client, logger: Self.logger)
                 }
             }
             let ran = runs.withLock { $0 }

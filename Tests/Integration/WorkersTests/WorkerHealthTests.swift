@@ -30,6 +30,18 @@ struct WorkerHealthTests {
         return result
     }
 
+    /// Polls `/proc/<pid>/stat` until the process is in `state`, at most `limit`.
+    static func awaitState(_ state: String, pid: Int32, limit: Duration = .seconds(10)) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+            // The state follows the command name's closing parenthesis.
+            if let close = stat.lastIndex(of: ")"), stat[stat.index(after: close)...].split(separator: " ").first.map(String.init) == state { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
     @Test("healthy while the archiver renews its heartbeat; unhealthy while it is frozen, healthy when it goes on; unhealthy once stopped")
     func followsTheHeartbeat() async throws {
         try await PipelineHarness.with(.file) { harness in
@@ -42,6 +54,8 @@ struct WorkerHealthTests {
             #expect(script.status == 0 && script.output.contains("healthy: archiver "), "\(script.output)")
 
             kill(worker.processID, SIGSTOP)
+            // kill(2) only queues SIGSTOP: on a loaded machine the process takes a moment to be stopped.
+            #expect(try await Self.awaitState("T", pid: worker.processID), "the worker never stopped")
             let frozenScript = try await Self.healthcheckScript(pid: worker.processID, harness)
             #expect(frozenScript.status == 1 && frozenScript.output.contains("is in state T"), "\(frozenScript.output)")
             let frozen = try await Self.awaitHealth(1, harness)
