@@ -25,7 +25,7 @@ extension AccountCatalog {
     /// Records an invitation (its token's hash) and returns when it expires.
     public func createInvitation(tokenHash: String, role: AccountRole, createdBy: Int64?, lifetime: Duration) async throws -> Date {
         try await CatalogError.wrapping("create an invitation") {
-            for try await expires in try await client.query("""
+            for try await expires in try await client.catalogQuery("""
                 INSERT INTO invitations (token_hash, role, created_by, expires_at)
                 VALUES (\(tokenHash), \(role.rawValue), \(createdBy), now() + make_interval(secs => \(lifetime.seconds)))
                 RETURNING expires_at
@@ -39,7 +39,7 @@ extension AccountCatalog {
     /// The role a live invitation (unused, not expired) grants; nil for any other token.
     public func invitationRole(tokenHash: String) async throws -> AccountRole? {
         try await CatalogError.wrapping("look up an invitation") {
-            for try await role in try await client.query("""
+            for try await role in try await client.catalogQuery("""
                 SELECT role FROM invitations WHERE token_hash = \(tokenHash) AND used_at IS NULL AND expires_at > now()
                 """, logger: logger).decode(String.self) {
                 return AccountRole(rawValue: role)
@@ -84,7 +84,7 @@ extension AccountCatalog {
 
     public func selfRegistration() async throws -> Bool {
         try await CatalogError.wrapping("read the self-registration setting") {
-            for try await value in try await client.query(
+            for try await value in try await client.catalogQuery(
                 "SELECT value FROM family_settings WHERE key = 'self_registration'", logger: logger
             ).decode(String.self) {
                 return value == "on"
@@ -95,7 +95,7 @@ extension AccountCatalog {
 
     public func setSelfRegistration(_ on: Bool) async throws {
         try await CatalogError.wrapping("change the self-registration setting") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 INSERT INTO family_settings (key, value) VALUES ('self_registration', \(on ? "on" : "off"))
                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
                 """, logger: logger)

@@ -53,7 +53,7 @@ public struct AdminCatalog: Sendable {
     public func overview(limit: Int = 100) async throws -> AdminOverview {
         try await CatalogError.wrapping("read the admin overview") {
             var workers: [AdminOverview.Worker] = []
-            for try await (role, host, started, heartbeat, stopped, reason, leased, path) in try await client.query("""
+            for try await (role, host, started, heartbeat, stopped, reason, leased, path) in try await client.catalogQuery("""
                 SELECT w.role, w.host, w.started_at, w.heartbeat_at, w.stopped_at, w.stop_reason,
                        (SELECT count(*) FROM objectstoragefiles f WHERE f.lease_owner = w.id),
                        (SELECT min(f.path) FROM objectstoragefiles f WHERE f.lease_owner = w.id)
@@ -64,18 +64,18 @@ public struct AdminCatalog: Sendable {
                                      leased: Int(leased), currentPath: path))
             }
             var failed: [AdminOverview.FailedFile] = []
-            for try await (id, label, path, state, error, updated) in try await client.query("""
+            for try await (id, label, path, state, error, updated) in try await client.catalogQuery("""
                 SELECT f.id, s.label, f.path, f.state, f.error, f.updated_at FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
                 WHERE f.state IN ('failed', 'unreadable') AND f.deleted_at IS NULL ORDER BY f.updated_at DESC, f.id DESC LIMIT \(limit)
                 """, logger: logger).decode((Int64, String, String, String, String?, Date).self) {
                 failed.append(.init(id: id, source: label, path: path, state: state, error: error, updatedAt: updated))
             }
             var total = 0
-            for try await count in try await client.query("""
+            for try await count in try await client.catalogQuery("""
                 SELECT count(*) FROM objectstoragefiles WHERE state IN ('failed', 'unreadable') AND deleted_at IS NULL
                 """, logger: logger).decode(Int64.self) { total = Int(count) }
             var alerts: [AdminOverview.Alert] = []
-            for try await (kind, message, created, delivered, lastError) in try await client.query("""
+            for try await (kind, message, created, delivered, lastError) in try await client.catalogQuery("""
                 SELECT kind, message, created_at, delivered_at, last_error FROM alerts ORDER BY created_at DESC, id DESC LIMIT \(limit)
                 """, logger: logger).decode((String, String, Date, Date?, String?).self) {
                 alerts.append(.init(kind: kind, message: message, createdAt: created, deliveredAt: delivered, lastError: lastError))

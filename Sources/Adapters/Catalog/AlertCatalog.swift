@@ -19,7 +19,7 @@ public struct AlertCatalog: Sendable {
     /// Records an event; false when it was already recorded (by this or another watchdog, before a restart…).
     public func record(eventKey: String, kind: String, message: String, detailsJSON: String) async throws -> Bool {
         try await CatalogError.wrapping("record alert \(eventKey)") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 INSERT INTO alerts (event_key, kind, message, details) VALUES (\(eventKey), \(kind), \(message), \(detailsJSON)::jsonb)
                 ON CONFLICT (event_key) DO NOTHING RETURNING id
                 """, logger: logger)
@@ -31,7 +31,7 @@ public struct AlertCatalog: Sendable {
     /// Whether an event was recorded.
     public func exists(_ eventKey: String) async throws -> Bool {
         try await CatalogError.wrapping("look up alert \(eventKey)") {
-            let rows = try await client.query("SELECT 1 FROM alerts WHERE event_key = \(eventKey)", logger: logger)
+            let rows = try await client.catalogQuery("SELECT 1 FROM alerts WHERE event_key = \(eventKey)", logger: logger)
             for try await _ in rows.decode(Int.self) { return true }
             return false
         }
@@ -51,7 +51,7 @@ public struct AlertCatalog: Sendable {
     /// (another status server) skips them while this one sends. `eventKey` takes one alert only.
     public func claimDue(limit: Int, eventKey: String?, hold: Duration) async throws -> [DueAlert] {
         try await CatalogError.wrapping("claim due alerts") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 UPDATE alerts SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => \(hold.seconds))
                 WHERE id IN (
                     SELECT id FROM alerts
@@ -70,14 +70,14 @@ public struct AlertCatalog: Sendable {
     public func markDelivered(_ ids: [Int64]) async throws {
         guard !ids.isEmpty else { return }
         try await CatalogError.wrapping("mark alerts delivered") {
-            _ = try await client.query("UPDATE alerts SET delivered_at = now(), last_error = NULL WHERE id = ANY(\(ids))", logger: logger)
+            _ = try await client.catalogQuery("UPDATE alerts SET delivered_at = now(), last_error = NULL WHERE id = ANY(\(ids))", logger: logger)
         }
     }
 
     public func markFailed(_ ids: [Int64], error: String, retryAfter: Duration) async throws {
         guard !ids.isEmpty else { return }
         try await CatalogError.wrapping("mark alerts failed") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE alerts SET last_error = \(error), next_attempt_at = now() + make_interval(secs => \(retryAfter.seconds))
                 WHERE id = ANY(\(ids))
                 """, logger: logger)
@@ -88,7 +88,7 @@ public struct AlertCatalog: Sendable {
     /// shows them) but are not sent, so a webhook configured late, or one down for a day, brings no flood.
     public func expireUndelivered(olderThan maxAge: Duration) async throws {
         try await CatalogError.wrapping("expire old alerts") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE alerts SET next_attempt_at = 'infinity', last_error = coalesce(last_error || '; ', '') || 'not sent: too old'
                 WHERE delivered_at IS NULL AND next_attempt_at < 'infinity' AND created_at < now() - make_interval(secs => \(maxAge.seconds))
                 """, logger: logger)
@@ -99,7 +99,7 @@ public struct AlertCatalog: Sendable {
     /// dead).
     public func markWorkerFatal(_ workerID: UUID, error: String) async throws {
         try await CatalogError.wrapping("mark worker stopped") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE workers SET stopped_at = now(), stop_reason = \("fatal: " + error) WHERE id = \(workerID) AND stopped_at IS NULL
                 """, logger: logger)
         }
@@ -121,7 +121,7 @@ public struct AlertCatalog: Sendable {
     /// `ignoreOlderThan`: old history is not news).
     public func deadWorkers(deadAfter: Duration, ignoreOlderThan: Duration) async throws -> [DeadWorker] {
         try await CatalogError.wrapping("look for dead workers") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT w.id, w.role, w.host, w.pid, w.heartbeat_at, extract(epoch FROM now() - w.heartbeat_at)::float8,
                        (SELECT count(*) FROM objectstoragefiles f
                         WHERE f.lease_owner = w.id AND f.state IN ('transcoding', 'archiving') AND f.lease_expires_at IS NOT NULL)::bigint
@@ -153,7 +153,7 @@ public struct AlertCatalog: Sendable {
     /// Leases expired for longer than `grace`, by owner.
     public func expiredLeases(grace: Duration) async throws -> [WorkerJobs] {
         try await CatalogError.wrapping("look for expired leases") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT f.lease_owner, w.role, w.host, w.pid, count(*)::bigint, (array_agg(f.id ORDER BY f.id))[1:10]
                 FROM objectstoragefiles f LEFT JOIN workers w ON w.id = f.lease_owner
                 WHERE f.state IN ('transcoding', 'archiving') AND f.lease_expires_at < now() - make_interval(secs => \(grace.seconds))
@@ -173,9 +173,9 @@ public struct AlertCatalog: Sendable {
     /// `window`; older takeovers are forgotten first (the log only needs to outlive the alert window).
     public func reclaimedJobs(window: Duration) async throws -> [WorkerJobs] {
         try await CatalogError.wrapping("look for re-claimed jobs") {
-            _ = try await client.query(
+            _ = try await client.catalogQuery(
                 "DELETE FROM lease_takeovers WHERE taken_at < now() - make_interval(secs => \(window.seconds))", logger: logger)
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT t.previous_owner, w.role, w.host, w.pid, count(DISTINCT t.file_id)::bigint, (array_agg(DISTINCT t.file_id ORDER BY t.file_id))[1:50]
                 FROM lease_takeovers t LEFT JOIN workers w ON w.id = t.previous_owner
                 WHERE t.taken_at > now() - make_interval(secs => \(window.seconds))
@@ -202,7 +202,7 @@ public struct AlertCatalog: Sendable {
     /// Files that failed for good within `window`, one event per file and attempt count.
     public func failedFiles(window: Duration) async throws -> [FailedFile] {
         try await CatalogError.wrapping("look for failed files") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT f.id, s.label, f.path, f.error, f.attempts, f.updated_at
                 FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
                 WHERE f.state = 'failed' AND f.updated_at > now() - make_interval(secs => \(window.seconds))
@@ -231,7 +231,7 @@ public struct AlertCatalog: Sendable {
     /// duplicate, not yet announced for this finished upload, with their totals.
     public func newlyArchivedSources() async throws -> [ArchivedSource] {
         try await CatalogError.wrapping("look for archived sources") {
-            let candidates = try await client.query("""
+            let candidates = try await client.catalogQuery("""
                 SELECT s.id, s.label, s.finished_at FROM sources s
                 WHERE s.finished_at IS NOT NULL AND s.finished_at > now() - interval '30 days'
                   AND NOT EXISTS (SELECT 1 FROM alerts a
@@ -249,7 +249,7 @@ public struct AlertCatalog: Sendable {
                 found.append(ArchivedSource(id: id, label: label, finishedAt: finished, files: [:], bytes: [:], storedBytes: 0))
             }
             for index in found.indices {
-                let counts = try await client.query("""
+                let counts = try await client.catalogQuery("""
                     SELECT state, count(*)::bigint, coalesce(sum(size_bytes), 0)::bigint,
                            coalesce(sum(coalesce(stored_size_bytes, size_bytes)) FILTER (WHERE state = 'archived'), 0)::bigint
                     FROM objectstoragefiles WHERE source_id = \(found[index].id) GROUP BY state

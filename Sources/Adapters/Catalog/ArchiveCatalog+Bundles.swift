@@ -58,7 +58,7 @@ extension ArchiveCatalog {
         binds.append(reason)
         sql = sql.trimmingCharacters(in: .whitespacesAndNewlines)
         var result: [OrphanBundle] = []
-        let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        let rows = try await client.catalogQuery(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         for try await (id, key, manifest) in rows.decode((Int64, String, String?).self) {
             result.append(OrphanBundle(id: id, archiveKey: key, manifestKey: manifest))
         }

@@ -115,7 +115,7 @@ public struct ArchiveCatalog: Sendable {
     public func load(_ jobs: [ClaimedFile]) async throws -> [ArchiveItem] {
         try await CatalogError.wrapping("load the jobs to archive") {
             let byID = Dictionary(uniqueKeysWithValues: jobs.map { ($0.fileID, $0) })
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT f.id, f.source_id, s.label, f.name, f.path, f.version, f.kind, f.modified_at, f.hash, f.size_bytes,
                        f.storage_key, coalesce(f.stored_size_bytes, f.size_bytes), coalesce(f.stored_hash, f.hash), f.degraded,
                        f.details->>'rescue_map_key', f.details->>'sealed', s.encryption::text, s.tier
@@ -140,7 +140,7 @@ public struct ArchiveCatalog: Sendable {
     public func holders(of hashes: [String], excluding batch: [Int64]) async throws -> [SourceTier: [String: ContentHolders]] {
         try await CatalogError.wrapping("look up who holds the content") {
             guard !hashes.isEmpty else { return [:] }
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT f.hash,
                        min(f.id) FILTER (WHERE f.state = 'archived'),
                        min(f.id) FILTER (WHERE f.state IN ('staged', 'transcoding', 'transcoded', 'archiving') AND NOT (f.id = ANY(\(batch)))),
@@ -208,7 +208,7 @@ public struct ArchiveCatalog: Sendable {
     /// A bundle about to be uploaded: recorded first, so that a worker dying mid-upload leaves a findable orphan.
     public func createBundle(archiveKey: String, manifestKey: String, compression: String, memberCount: Int, rawBytes: Int64, owner: UUID) async throws -> Int64 {
         try await CatalogError.wrapping("record the new bundle") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 INSERT INTO bundles (archive_key, manifest_key, state, compression, member_count, raw_bytes, owner)
                 VALUES (\(archiveKey), \(manifestKey), 'uploading', \(compression), \(memberCount), \(rawBytes), \(owner))
                 RETURNING id
@@ -312,7 +312,7 @@ public struct ArchiveCatalog: Sendable {
     /// Objects waiting to be removed, oldest first. `olderThan` leaves fresh entries to the worker that made them.
     public func pendingDeletes(olderThan age: Duration, limit: Int) async throws -> [PendingObjectDelete] {
         try await CatalogError.wrapping("list the pending object deletes") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT d.area, d.storage_key, EXISTS (
                     SELECT 1 FROM objectstoragefiles f
                     WHERE f.storage_key = d.storage_key AND f.storage = d.area AND f.deleted_at IS NULL
@@ -333,7 +333,7 @@ public struct ArchiveCatalog: Sendable {
     public func finishDeletes(area: StorageArea, keys: [String]) async throws {
         try await CatalogError.wrapping("finish the object deletes") {
             guard !keys.isEmpty else { return }
-            _ = try await client.query("DELETE FROM pending_object_deletes WHERE area = \(area.rawValue) AND storage_key = ANY(\(keys))", logger: logger)
+            _ = try await client.catalogQuery("DELETE FROM pending_object_deletes WHERE area = \(area.rawValue) AND storage_key = ANY(\(keys))", logger: logger)
         }
     }
 }
@@ -358,7 +358,7 @@ public struct LiveBundleMember: Sendable, Hashable {
 extension ArchiveCatalog {
     public func bundlesToRewrite(limit: Int) async throws -> [BundleToRewrite] {
         try await CatalogError.wrapping("list the bundles to rewrite") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT id, archive_key, manifest_key, compression, hash, details ? 'restore_requested_at'
                 FROM bundles WHERE state = 'rewriting' ORDER BY id LIMIT \(limit)
                 """, logger: logger)
@@ -372,7 +372,7 @@ extension ArchiveCatalog {
 
     public func noteRestoreRequested(bundleID: Int64) async throws {
         try await CatalogError.wrapping("note the bundle's restore request") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE bundles SET details = details || jsonb_build_object('restore_requested_at', now()) WHERE id = \(bundleID)
                 """, logger: logger)
         }
@@ -380,7 +380,7 @@ extension ArchiveCatalog {
 
     public func liveMembers(bundleID: Int64) async throws -> [LiveBundleMember] {
         try await CatalogError.wrapping("list the bundle's live members") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT id, bundle_offset, stored_size_bytes, stored_hash FROM objectstoragefiles
                 WHERE bundle_id = \(bundleID) AND state = 'archived' AND deleted_at IS NULL ORDER BY bundle_offset
                 """, logger: logger)

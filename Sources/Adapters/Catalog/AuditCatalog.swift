@@ -54,7 +54,7 @@ public struct AuditCatalog: Sendable {
 
     public func sources(label: String?) async throws -> [AuditedSource] {
         try await CatalogError.wrapping("list the sources to audit") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT s.id, s.label, s.finished_at IS NOT NULL, (SELECT count(*) FROM pending_uploads p WHERE p.source_id = s.id),
                        s.files_skipped
                 FROM sources s WHERE \(label)::text IS NULL OR s.label = \(label) ORDER BY s.label

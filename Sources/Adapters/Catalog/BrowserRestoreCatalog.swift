@@ -33,7 +33,7 @@ public struct BrowserRestoreCatalog: Sendable {
     public func objectsToCache(limit: Int = 200) async throws -> [BrowserRestoreObject] {
         try await CatalogError.wrapping("list objects to restore for the browser") {
             var objects: [BrowserRestoreObject] = []
-            for try await row in try await client.query("""
+            for try await row in try await client.catalogQuery("""
                 SELECT o.restore_id, o.archive_key, r.tier, r.days, o.stored_bytes, o.stored_sha256, o.compression, o.storage_class
                 FROM browser_restores r JOIN browser_restore_objects o ON o.restore_id = r.id
                 WHERE r.state = 'restoring' AND o.cache_key IS NULL
@@ -53,7 +53,7 @@ public struct BrowserRestoreCatalog: Sendable {
     public func recordCached(_ object: BrowserRestoreObject) async throws -> Bool {
         try await CatalogError.wrapping("record a restored copy") {
             var recorded = false
-            for try await _ in try await client.query("""
+            for try await _ in try await client.catalogQuery("""
                 WITH r AS (SELECT id FROM browser_restores WHERE id = \(object.restoreID) AND state = 'restoring' FOR UPDATE)
                 UPDATE browser_restore_objects SET cache_key = \(object.cacheKey), cached_at = now()
                 WHERE restore_id IN (SELECT id FROM r) AND archive_key = \(object.archiveKey)
@@ -67,7 +67,7 @@ public struct BrowserRestoreCatalog: Sendable {
     public func finishReady() async throws -> [Int64] {
         try await CatalogError.wrapping("mark restores ready") {
             var ids: [Int64] = []
-            for try await id in try await client.query("""
+            for try await id in try await client.catalogQuery("""
                 UPDATE browser_restores r SET state = 'ready', ready_at = now(), cached_until = now() + make_interval(days => r.days)
                 WHERE r.state = 'restoring'
                   AND NOT EXISTS (SELECT 1 FROM browser_restore_objects o WHERE o.restore_id = r.id AND o.cache_key IS NULL)
@@ -80,7 +80,7 @@ public struct BrowserRestoreCatalog: Sendable {
     /// Restore `id` cannot finish: the reason is shown on its page; its copies are removed by the sweep.
     public func fail(restoreID id: Int64, error: String) async throws {
         try await CatalogError.wrapping("record a failed restore") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE browser_restores SET state = 'failed', ended_at = now(), error = \(error) WHERE id = \(id) AND state = 'restoring'
                 """, logger: logger)
         }
@@ -90,7 +90,7 @@ public struct BrowserRestoreCatalog: Sendable {
     public func expire() async throws -> [Int64] {
         try await CatalogError.wrapping("expire restores") {
             var ids: [Int64] = []
-            for try await id in try await client.query("""
+            for try await id in try await client.catalogQuery("""
                 UPDATE browser_restores SET state = 'expired', ended_at = now() WHERE state = 'ready' AND cached_until <= now() RETURNING id
                 """, logger: logger).decode(Int64.self) { ids.append(id) }
             return ids
@@ -101,7 +101,7 @@ public struct BrowserRestoreCatalog: Sendable {
     public func copiesToRemove(limit: Int = 500) async throws -> [String] {
         try await CatalogError.wrapping("list restored copies to remove") {
             var keys: [String] = []
-            for try await key in try await client.query("""
+            for try await key in try await client.catalogQuery("""
                 SELECT o.cache_key FROM browser_restore_objects o JOIN browser_restores r ON r.id = o.restore_id
                 WHERE o.cache_key IS NOT NULL AND r.state IN ('uncached', 'expired', 'failed') LIMIT \(limit)
                 """, logger: logger).decode(String.self) { keys.append(key) }
@@ -113,7 +113,7 @@ public struct BrowserRestoreCatalog: Sendable {
     public func copiesRemoved(_ keys: [String]) async throws {
         guard !keys.isEmpty else { return }
         try await CatalogError.wrapping("record removed restored copies") {
-            _ = try await client.query("UPDATE browser_restore_objects SET cache_key = NULL WHERE cache_key = ANY(\(keys)::text[])", logger: logger)
+            _ = try await client.catalogQuery("UPDATE browser_restore_objects SET cache_key = NULL WHERE cache_key = ANY(\(keys)::text[])", logger: logger)
         }
     }
 }

@@ -124,7 +124,7 @@ public struct BrowserUploadCatalog: Sendable {
     /// The owner's uploads not stored yet, oldest first (the page lists them, to resume after a reload).
     public func openUploads(ownerID: Int64) async throws -> [BrowserUpload] {
         try await CatalogError.wrapping("list open browser uploads") {
-            try await decode(try await client.query("""
+            try await decode(try await client.catalogQuery("""
                 SELECT \(unescaped: Self.columns) FROM browser_uploads u JOIN sources s ON s.id = u.source_id
                 WHERE u.owner_id = \(ownerID) AND u.state <> 'stored' ORDER BY u.created_at, u.id
                 """, logger: logger))
@@ -135,7 +135,7 @@ public struct BrowserUploadCatalog: Sendable {
     /// `storing`. False when the row is not at `from` any more (another request moved it, or it was terminated).
     public func advance(id: String, from: Int64, to: Int64) async throws -> Bool {
         try await CatalogError.wrapping("record a browser upload's offset") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 UPDATE browser_uploads SET received = \(to), updated_at = now(),
                     state = CASE WHEN \(to) = length THEN 'storing' ELSE 'receiving' END, run_after = now()
                 WHERE id = \(id) AND state = 'receiving' AND received = \(from) AND \(to) <= length
@@ -150,7 +150,7 @@ public struct BrowserUploadCatalog: Sendable {
     /// restored volume), so that the client sends the rest again instead of the server storing a hole.
     public func rewind(id: String, to received: Int64) async throws {
         try await CatalogError.wrapping("rewind a browser upload") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE browser_uploads SET received = \(received), state = 'receiving', updated_at = now()
                 WHERE id = \(id) AND state <> 'stored' AND received > \(received)
                 """, logger: logger)
@@ -161,7 +161,7 @@ public struct BrowserUploadCatalog: Sendable {
     public func claimDue(lease: Duration) async throws -> BrowserUpload? {
         try await CatalogError.wrapping("claim a browser upload to store") {
             let seconds = Double(lease.components.seconds)
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 WITH due AS (
                     SELECT id FROM browser_uploads WHERE state = 'storing' AND run_after <= now()
                     ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED),
@@ -178,7 +178,7 @@ public struct BrowserUploadCatalog: Sendable {
     public func retryLater(id: String, error: String, delay: Duration) async throws {
         try await CatalogError.wrapping("reschedule a browser upload") {
             let seconds = Double(delay.components.seconds)
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE browser_uploads SET error = \(error), run_after = now() + make_interval(secs => \(seconds)), updated_at = now()
                 WHERE id = \(id) AND state = 'storing'
                 """, logger: logger)
@@ -224,7 +224,7 @@ public struct BrowserUploadCatalog: Sendable {
         try await CatalogError.wrapping("expire idle browser uploads") {
             let seconds = Double(idle.components.seconds)
             var candidates: [(String, Int64)] = []
-            for try await row in try await client.query("""
+            for try await row in try await client.catalogQuery("""
                 SELECT id, source_id FROM browser_uploads
                 WHERE state = 'receiving' AND updated_at < now() - make_interval(secs => \(seconds)) ORDER BY updated_at LIMIT 100
                 """, logger: logger).decode((String, Int64).self) { candidates.append(row) }
@@ -308,7 +308,7 @@ public struct BrowserUploadCatalog: Sendable {
         return try await decode(rows).first
     }
 
-    private func decode(_ rows: PostgresRowSequence) async throws -> [BrowserUpload] {
+    private func decode<Rows: AsyncSequence & Sendable>(_ rows: Rows) async throws -> [BrowserUpload] where Rows.Element == PostgresRow {
         var uploads: [BrowserUpload] = []
         for try await (id, owner, source, label, path, length, received, metadata, modified, state, attempts, error, fileID, outcome, updated)
             in rows.decode((String, Int64, Int64, String, String, Int64, Int64, String, Date, String, Int32, String?, Int64?, String?, Date).self)

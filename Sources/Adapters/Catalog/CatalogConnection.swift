@@ -7,10 +7,11 @@ import PostgresNIO
 /// returns and the program waits forever. Here it fails at once with `CatalogError.Code.connectionLost`; the
 /// server has already rolled back the connection's transaction, so nothing half done stays behind.
 ///
-/// What this does not cover: a close that lands in the microseconds between the check and the write, and a
-/// statement sent through the pool (`PostgresClient.query`) on a connection whose session ended while it sat idle
-/// in the pool, before the pool learned of it. postgres-nio owns both; a randomized storm of ended sessions
-/// against the archiver still hung it in about one run in three (see docs/architecture.md).
+/// The same hang waits for a statement sent through the pool with `PostgresClient.query`: in the few milliseconds
+/// between a pooled connection's session ending while it sat idle and the pool learning of it, the pool hands that
+/// connection out, and the statement is written to a closed channel. `PostgresClient.catalogQuery` leases through
+/// this type instead, so the check covers it. What is left is a close that lands in the microseconds between the
+/// check and the write; postgres-nio owns that one (see docs/architecture.md).
 public struct CatalogConnection: Sendable {
     public let underlying: PostgresConnection
 
@@ -33,7 +34,34 @@ extension CatalogError {
     static var connectionLost: CatalogError { CatalogError(.connectionLost, "catalog: " + connectionLostReason) }
 }
 
+/// The rows of one statement, read whole before its connection went back to the pool; `decode` and `for try await`
+/// work as on postgres-nio's `PostgresRowSequence`. For statements with a bounded answer (a claim, a batch, a
+/// LIMIT): an answer that may be as large as the catalog streams from a held `CatalogConnection` instead.
+public struct CatalogRows: AsyncSequence, Sendable {
+    public typealias Element = PostgresRow
+    public let rows: [PostgresRow]
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: IndexingIterator<[PostgresRow]>
+        public mutating func next() async throws -> PostgresRow? { base.next() }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: rows.makeIterator()) }
+
+    public func collect() -> [PostgresRow] { rows }
+}
+
 extension PostgresClient {
+    /// One statement on a pooled connection, checked as `CatalogConnection.query` checks it, so a connection whose
+    /// session ended while idle in the pool fails with `connectionLost` instead of never answering (postgres-nio's
+    /// own `query` writes to it regardless). The answer is read whole before the connection goes back.
+    @discardableResult
+    public func catalogQuery(_ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line) async throws -> CatalogRows {
+        try await withConnection { connection in
+            CatalogRows(rows: try await CatalogConnection(connection).query(query, logger: logger, file: file, line: line).collect())
+        }
+    }
+
     /// One pooled connection for the whole of `body`.
     public func withCatalogConnection<Result>(_ body: (CatalogConnection) async throws -> Result) async throws -> Result {
         try await withConnection { connection in try await body(CatalogConnection(connection)) }

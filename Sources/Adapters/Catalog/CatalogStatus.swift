@@ -7,12 +7,12 @@ public enum CatalogStatus {
     public static func read(_ client: PostgresClient, logger: Logger) async throws -> (server: String, schemaVersion: Int?) {
         try await CatalogError.wrapping("read the database status") {
             var server = "unknown"
-            for try await version in try await client.query("SHOW server_version", logger: logger).decode(String.self) {
+            for try await version in try await client.catalogQuery("SHOW server_version", logger: logger).decode(String.self) {
                 server = "PostgreSQL \(version)"
             }
             var schemaVersion: Int?
-            for try await exists in try await client.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger).decode(Bool.self) where exists {
-                for try await version in try await client.query("SELECT max(version) FROM schema_migrations", logger: logger).decode(Int?.self) {
+            for try await exists in try await client.catalogQuery("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger).decode(Bool.self) where exists {
+                for try await version in try await client.catalogQuery("SELECT max(version) FROM schema_migrations", logger: logger).decode(Int?.self) {
                     schemaVersion = version
                 }
             }

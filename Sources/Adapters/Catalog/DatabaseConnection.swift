@@ -202,7 +202,7 @@ extension CatalogDatabase {
     public static func isReachable(client: PostgresClient, logger: Logger, timeout: Duration) async -> Bool {
         await firstOf(timeout: timeout, fallback: false) {
             do {
-                let rows = try await client.query("SELECT 1", logger: logger)
+                let rows = try await client.catalogQuery("SELECT 1", logger: logger)
                 for try await value in rows.decode(Int.self) { return value == 1 }
                 return false
             } catch {

@@ -21,7 +21,7 @@ extension IngestCatalog {
     /// The id of the source with this label, if any.
     public func sourceID(label: String) async throws -> Int64? {
         try await CatalogError.wrapping("look up the source") {
-            let rows = try await client.query("SELECT id FROM sources WHERE label = \(label)", logger: logger)
+            let rows = try await client.catalogQuery("SELECT id FROM sources WHERE label = \(label)", logger: logger)
             for try await id in rows.decode(Int64.self) { return id }
             return nil
         }
@@ -30,7 +30,7 @@ extension IngestCatalog {
     /// The label the disc loop gave this disc before (the same volume descriptors and size), if it saw it.
     public func discLabel(identity: String) async throws -> String? {
         try await CatalogError.wrapping("look up the disc") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT metadata->>\(DiscMetadata.label) FROM sources
                 WHERE metadata->>\(DiscMetadata.identity) = \(identity) AND metadata ? \(DiscMetadata.label)
                 ORDER BY id LIMIT 1

@@ -73,7 +73,7 @@ extension FamilyCatalog {
         try await CatalogError.wrapping("read the source's overview") {
             let isAdmin = user.role == .admin
             var found: (id: Int64, owner: String?, note: String?)?
-            for try await (id, owner, note) in try await client.query("""
+            for try await (id, owner, note) in try await client.catalogQuery("""
                 SELECT s.id, u.name, s.note FROM sources s LEFT JOIN users u ON u.id = s.owner_id
                 WHERE s.label = \(label) AND (\(isAdmin) OR s.owner_id = \(user.id))
                 """, logger: logger).decode((Int64, String?, String?).self) {
@@ -84,7 +84,7 @@ extension FamilyCatalog {
             var lastChange: Date?
             // Only a duplicate's state depends on another row: the rest are counted as they are, so that the holders'
             // join (a scan of the whole table once a source is large) is made for the duplicates alone.
-            for try await (state, count, changed) in try await client.query("""
+            for try await (state, count, changed) in try await client.catalogQuery("""
                 SELECT state, sum(files)::bigint, max(changed) FROM (
                     SELECT f.state, count(*) AS files, max(greatest(f.created_at, f.archived_at)) AS changed
                     FROM objectstoragefiles f
@@ -114,7 +114,7 @@ extension FamilyCatalog {
             // Code points, as PostgreSQL's left() and substr() count them (not Swift's grapheme clusters).
             let length = prefix.unicodeScalars.count, start = length + 1
             var folders: [FamilyListedFolder] = []
-            for try await (name, files, bytes) in try await client.query("""
+            for try await (name, files, bytes) in try await client.catalogQuery("""
                 SELECT split_part(substr(f.path, \(start)::int), '/', 1), count(*), sum(f.size_bytes)::bigint
                 FROM objectstoragefiles f
                 WHERE f.source_id = \(sourceID) AND f.deleted_at IS NULL AND left(f.path, \(length)::int) = \(prefix)
@@ -172,7 +172,7 @@ extension FamilyCatalog {
                 """
         }
         var files: [FamilyListedFile] = []
-        for try await (id, path, version, versions, size, state, downloadable) in try await client.query(query, logger: logger)
+        for try await (id, path, version, versions, size, state, downloadable) in try await client.catalogQuery(query, logger: logger)
             .decode((Int64, String, Int32, Int64, Int64, String, Bool).self)
         {
             files.append(FamilyListedFile(id: id, path: path, version: Int(version), versions: Int(versions), size: size, state: state, downloadable: downloadable))

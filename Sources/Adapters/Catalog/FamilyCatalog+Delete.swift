@@ -12,7 +12,7 @@ extension FamilyCatalog {
         try await CatalogError.wrapping("request a delete") {
             guard let targets = try await liveFiles(fileID: fileID, sourceLabel: sourceLabel, user: user) else { return nil }
             guard !targets.isEmpty else { return 0 }
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 INSERT INTO objectstoragedeletelog (file_id)
                 SELECT t.id FROM unnest(\(targets)::bigint[]) AS t(id)
                 WHERE NOT EXISTS (SELECT 1 FROM objectstoragedeletelog d WHERE d.file_id = t.id AND d.processed_at IS NULL)
@@ -30,7 +30,7 @@ extension FamilyCatalog {
     public func undoDelete(fileID: Int64? = nil, sourceLabel: String? = nil, visibleTo user: AccountUser) async throws -> Int? {
         try await CatalogError.wrapping("undo a delete") {
             guard let targets = try await liveFiles(fileID: fileID, sourceLabel: sourceLabel, user: user) else { return nil }
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 UPDATE objectstoragedeletelog SET processed_at = greatest(now(), requested_at), outcome = \("undone by " + user.name)
                 WHERE file_id = ANY(\(targets)::bigint[]) AND processed_at IS NULL
                 RETURNING id
@@ -45,7 +45,7 @@ extension FamilyCatalog {
     public func pendingDeletes(sourceID: Int64) async throws -> [Int64: Date] {
         try await CatalogError.wrapping("read pending deletes") {
             var pending: [Int64: Date] = [:]
-            for try await (id, requested) in try await client.query("""
+            for try await (id, requested) in try await client.catalogQuery("""
                 SELECT d.file_id, min(d.requested_at) FROM objectstoragedeletelog d JOIN objectstoragefiles f ON f.id = d.file_id
                 WHERE f.source_id = \(sourceID) AND d.processed_at IS NULL GROUP BY d.file_id
                 """, logger: logger).decode((Int64, Date).self) {
@@ -58,7 +58,7 @@ extension FamilyCatalog {
     /// When the pending delete of file `fileID` was requested; nil when none is pending.
     public func pendingDelete(fileID: Int64) async throws -> Date? {
         try await CatalogError.wrapping("read a pending delete") {
-            for try await requested in try await client.query("""
+            for try await requested in try await client.catalogQuery("""
                 SELECT min(requested_at) FROM objectstoragedeletelog WHERE file_id = \(fileID) AND processed_at IS NULL
                 """, logger: logger).decode(Date?.self) {
                 return requested
@@ -84,7 +84,7 @@ extension FamilyCatalog {
                 WHERE s.label = \(sourceLabel ?? "") AND (\(isAdmin) OR s.owner_id = \(user.id))
                 """
         }
-        for try await (_, id) in try await client.query(query, logger: logger).decode((Int64, Int64?).self) {
+        for try await (_, id) in try await client.catalogQuery(query, logger: logger).decode((Int64, Int64?).self) {
             found = true
             if let id { ids.append(id) }
         }

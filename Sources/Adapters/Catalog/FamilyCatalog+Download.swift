@@ -106,7 +106,7 @@ extension FamilyCatalog {
     public func download(fileID: Int64, visibleTo user: AccountUser) async throws -> FamilyDownload? {
         try await CatalogError.wrapping("look up a download") {
             let isAdmin = user.role == .admin
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT \(unescaped: Self.downloadColumns)
                 \(unescaped: Self.downloadJoins)
                 WHERE f.id = \(fileID) AND f.deleted_at IS NULL AND (\(isAdmin) OR s.owner_id = \(user.id))

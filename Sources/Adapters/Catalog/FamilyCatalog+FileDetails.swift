@@ -13,7 +13,7 @@ extension FamilyCatalog {
             func linked(_ column: String) -> String {
                 "(SELECT v.id FROM objectstoragefiles v JOIN sources vs ON vs.id = v.source_id WHERE v.id = \(column) AND v.deleted_at IS NULL AND \(visible))"
             }
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT f.id, s.label, f.path, f.version, f.kind, f.size_bytes, f.hash, f.state, \(unescaped: EffectiveState.sql), f.error,
                        f.storage, f.storage_key, f.archive_key, f.bundle_id, f.bundle_offset, f.stored_size_bytes, s.tier,
                        s.encryption IS NOT NULL, f.created_at, f.archived_at, f.duplicate_of,
@@ -30,7 +30,7 @@ extension FamilyCatalog {
             for try await row in rows.decode(Row.self) { found = row }
             guard let row = found else { return nil }
             var versions: [(id: Int64, version: Int, state: String)] = []
-            for try await (versionID, version, state) in try await client.query("""
+            for try await (versionID, version, state) in try await client.catalogQuery("""
                 SELECT v.id, v.version, v.state FROM objectstoragefiles v JOIN objectstoragefiles f ON f.source_id = v.source_id AND f.path = v.path
                 WHERE f.id = \(id) AND v.deleted_at IS NULL ORDER BY v.version
                 """, logger: logger).decode((Int64, Int32, String).self) {

@@ -150,7 +150,7 @@ extension FamilyCatalog {
         try await CatalogError.wrapping("list restores") {
             let isAdmin = user.role == .admin
             var result: [FamilyRestore] = []
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 \(unescaped: Self.restoreColumns)
                 WHERE (\(isAdmin) OR r.requested_by = \(user.id)) AND (\(id)::bigint IS NULL OR r.id = \(id))
                 ORDER BY r.id DESC LIMIT \(limit)
@@ -174,12 +174,12 @@ extension FamilyCatalog {
         try await CatalogError.wrapping("list a restore's files") {
             let isAdmin = user.role == .admin
             var visible = false
-            for try await _ in try await client.query(
+            for try await _ in try await client.catalogQuery(
                 "SELECT 1 FROM browser_restores WHERE id = \(id) AND (\(isAdmin) OR requested_by = \(user.id))", logger: logger
             ).decode(Int32.self) { visible = true }
             guard visible else { return nil }
             var entries: [FamilyRestoreEntry] = []
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 WITH sel AS (SELECT id AS restore_id, source_id, file_id, directory FROM browser_restores WHERE id = \(id))
                 SELECT f.id, h.state, s.encryption IS NOT NULL OR hs.encryption IS NOT NULL, \(unescaped: Self.downloadColumns)
                 FROM sel \(unescaped: Self.selectedFiles)
@@ -214,13 +214,13 @@ extension FamilyCatalog {
             var ended = false
             // The state changes first and commits: a copy the archiver records after it sees the restore ended and
             // removes its own copy (BrowserRestoreCatalog.recordCached locks the restore's row).
-            for try await _ in try await client.query("""
+            for try await _ in try await client.catalogQuery("""
                 UPDATE browser_restores SET state = 'uncached', ended_at = now(), ended_by = \(user.name)
                 WHERE id = \(id) AND (\(isAdmin) OR requested_by = \(user.id)) AND state IN ('restoring', 'ready') RETURNING id
                 """, logger: logger).decode(Int64.self) { ended = true }
             guard ended else { return nil }
             var keys: [String] = []
-            for try await key in try await client.query(
+            for try await key in try await client.catalogQuery(
                 "SELECT cache_key FROM browser_restore_objects WHERE restore_id = \(id) AND cache_key IS NOT NULL", logger: logger
             ).decode(String.self) { keys.append(key) }
             return keys

@@ -24,7 +24,7 @@ extension FamilyCatalog {
         try await CatalogError.wrapping("create a share link") {
             guard let download = try await download(fileID: fileID, visibleTo: user) else { return nil }
             guard download.read != nil else { return .needsRestore }
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 INSERT INTO file_shares (token_hash, file_id, created_by, expires_at)
                 VALUES (\(tokenHash), \(fileID), \(user.id), now() + make_interval(secs => \(lifetime.seconds)))
                 RETURNING id, expires_at
@@ -39,7 +39,7 @@ extension FamilyCatalog {
         try await CatalogError.wrapping("list share links") {
             guard try await download(fileID: fileID, visibleTo: user) != nil else { return nil }
             var shares: [FamilyShare] = []
-            for try await (id, name, created, expires) in try await client.query("""
+            for try await (id, name, created, expires) in try await client.catalogQuery("""
                 SELECT sh.id, u.name, sh.created_at, sh.expires_at FROM file_shares sh JOIN users u ON u.id = sh.created_by
                 WHERE sh.file_id = \(fileID) AND sh.revoked_at IS NULL AND sh.expires_at > now() ORDER BY sh.id
                 """, logger: logger).decode((Int64, String, Date, Date).self) {
@@ -55,12 +55,12 @@ extension FamilyCatalog {
         try await CatalogError.wrapping("revoke a share link") {
             guard try await download(fileID: fileID, visibleTo: user) != nil else { return nil }
             var exists = false
-            for try await _ in try await client.query(
+            for try await _ in try await client.catalogQuery(
                 "SELECT id FROM file_shares WHERE id = \(shareID) AND file_id = \(fileID)", logger: logger
             ).decode(Int64.self) { exists = true }
             guard exists else { return nil }
             var revoked = false
-            for try await _ in try await client.query("""
+            for try await _ in try await client.catalogQuery("""
                 UPDATE file_shares SET revoked_at = now() WHERE id = \(shareID) AND revoked_at IS NULL AND expires_at > now() RETURNING id
                 """, logger: logger).decode(Int64.self) { revoked = true }
             return revoked
@@ -70,7 +70,7 @@ extension FamilyCatalog {
     /// What a link's holder may download: nil when no live link has this token, or its file was deleted.
     public func sharedDownload(tokenHash: String) async throws -> FamilyDownload? {
         try await CatalogError.wrapping("open a share link") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT \(unescaped: Self.downloadColumns)
                 \(unescaped: Self.downloadJoins)
                 JOIN file_shares sh ON sh.file_id = f.id

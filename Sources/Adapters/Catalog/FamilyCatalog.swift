@@ -49,7 +49,7 @@ public struct FamilyCatalog: Sendable {
         try await CatalogError.wrapping("list the user's sources") {
             let isAdmin = user.role == .admin
             var sources: [FamilySource] = []
-            for try await (id, label, owner) in try await client.query("""
+            for try await (id, label, owner) in try await client.catalogQuery("""
                 SELECT s.id, s.label, u.name FROM sources s LEFT JOIN users u ON u.id = s.owner_id
                 WHERE \(isAdmin) OR s.owner_id = \(user.id)
                 ORDER BY s.label
@@ -65,7 +65,7 @@ public struct FamilyCatalog: Sendable {
     public func ownedLabels(of user: AccountUser) async throws -> [String] {
         try await CatalogError.wrapping("list the user's own sources") {
             var labels: [String] = []
-            for try await label in try await client.query(
+            for try await label in try await client.catalogQuery(
                 "SELECT label FROM sources WHERE owner_id = \(user.id) ORDER BY label", logger: logger
             ).decode(String.self) {
                 labels.append(label)
@@ -80,7 +80,7 @@ public struct FamilyCatalog: Sendable {
     public func sourceStateCounts() async throws -> SourceStateCounts {
         try await CatalogError.wrapping("count the sources' files") {
             var states: [Int64: [String: Int]] = [:]
-            for try await (source, state, count) in try await client.query("""
+            for try await (source, state, count) in try await client.catalogQuery("""
                 SELECT source_id, state, count(*) FROM objectstoragefiles WHERE deleted_at IS NULL GROUP BY source_id, state
                 """, logger: logger).decode((Int64, String, Int64).self) {
                 states[source, default: [:]][state] = Int(count)
@@ -96,13 +96,13 @@ public struct FamilyCatalog: Sendable {
         try await CatalogError.wrapping("list a source's files") {
             let isAdmin = user.role == .admin
             var sourceID: Int64?
-            for try await id in try await client.query(
+            for try await id in try await client.catalogQuery(
                 "SELECT id FROM sources WHERE label = \(label) AND (\(isAdmin) OR owner_id = \(user.id))", logger: logger
             ).decode(Int64.self) {
                 sourceID = id
             }
             guard let sourceID else { return nil }
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT f.id, f.path, f.version, f.size_bytes, f.state, \(unescaped: Self.readableExpression)
                 \(unescaped: Self.downloadJoins)
                 WHERE f.source_id = \(sourceID) AND f.deleted_at IS NULL AND f.id > \(after) ORDER BY f.id LIMIT \(limit)

@@ -38,7 +38,7 @@ extension IngestCatalog {
     public func encryptionRecords(recipientsFingerprint: String) async throws -> [String] {
         try await CatalogError.wrapping("find sources encrypted to the same recipients") {
             var records: [String] = []
-            for try await record in try await client.query("""
+            for try await record in try await client.catalogQuery("""
                 SELECT encryption::text FROM sources WHERE encryption->>'recipients_fingerprint' = \(recipientsFingerprint) ORDER BY id DESC
                 """, logger: logger).decode(String.self) {
                 records.append(record)

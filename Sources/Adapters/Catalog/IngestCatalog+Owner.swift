@@ -6,7 +6,7 @@ extension IngestCatalog {
     /// not exist, is ownerless, or is theirs already.
     public func otherOwner(ofSource label: String, than ownerID: Int64) async throws -> String? {
         try await CatalogError.wrapping("look up the source's owner") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT u.name FROM sources s JOIN users u ON u.id = s.owner_id WHERE s.label = \(label) AND s.owner_id <> \(ownerID)
                 """, logger: logger)
             for try await name in rows.decode(String.self) { return name }
@@ -17,7 +17,7 @@ extension IngestCatalog {
     /// Gives an ownerless source its owner; a source that has one keeps it.
     public func giveOwnerIfNone(sourceID: Int64, ownerID: Int64) async throws {
         try await CatalogError.wrapping("record the source's owner") {
-            _ = try await client.query("UPDATE sources SET owner_id = \(ownerID) WHERE id = \(sourceID) AND owner_id IS NULL", logger: logger)
+            _ = try await client.catalogQuery("UPDATE sources SET owner_id = \(ownerID) WHERE id = \(sourceID) AND owner_id IS NULL", logger: logger)
         }
     }
 }

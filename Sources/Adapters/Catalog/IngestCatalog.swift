@@ -32,7 +32,7 @@ public struct IngestCatalog: Sendable {
         try await CatalogError.wrapping("open the source") {
             let metadataJSON = String(decoding: try JSONEncoder().encode(metadata), as: UTF8.self)
             let tierText = tier?.rawValue
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 INSERT INTO sources (label, metadata, note, origin, keep_raw, tier)
                 VALUES (\(label), \(metadataJSON)::jsonb, \(note), \(origin), \(keepRaw), coalesce(\(tierText), 'cold'))
                 ON CONFLICT (label) DO UPDATE SET metadata = sources.metadata || EXCLUDED.metadata,
@@ -50,7 +50,7 @@ public struct IngestCatalog: Sendable {
     /// The tier recorded for a label, and whether the source holds any file yet (nil: no such source).
     public func tierOfSource(label: String) async throws -> (tier: SourceTier, holdsFiles: Bool)? {
         try await CatalogError.wrapping("look up the source's tier") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT s.tier, EXISTS (SELECT 1 FROM objectstoragefiles f WHERE f.source_id = s.id) FROM sources s WHERE s.label = \(label)
                 """, logger: logger)
             for try await (tier, holdsFiles) in rows.decode((String, Bool).self) {
@@ -76,7 +76,7 @@ public struct IngestCatalog: Sendable {
             // "Content of this size exists" is a LATERAL probe with LIMIT 1, not an EXISTS in the select list: without
             // statistics (a young catalog, as in every benchmark run) the planner hashed that EXISTS, which is a scan of
             // the whole table per batch (10 ms at 11,500 rows, against 0.2 ms through the size index).
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT r.ord, l.id, l.version, l.size_bytes, l.modified_at, l.hash, l.state, l.deleted, s.found IS NOT NULL
                 FROM unnest(\(requests.map(\.sourceID))::bigint[], \(requests.map(\.path))::text[], \(requests.map(\.size))::bigint[])
                     WITH ORDINALITY AS r(source_id, path, size, ord)
@@ -103,7 +103,7 @@ public struct IngestCatalog: Sendable {
     /// True when some row holds content of exactly this size: then the uploader hashes before sending.
     public func contentOfSizeExists(_ size: Int64) async throws -> Bool {
         try await CatalogError.wrapping("look up content by size") {
-            let rows = try await client.query(
+            let rows = try await client.catalogQuery(
                 """
                 SELECT EXISTS (SELECT 1 FROM objectstoragefiles WHERE size_bytes = \(size) AND hash IS NOT NULL
                                AND state NOT IN ('unreadable', 'failed') AND deleted_at IS NULL)
@@ -120,7 +120,7 @@ public struct IngestCatalog: Sendable {
     /// For a file of a warm source (`sourceID`), only a row of a warm source holds its content (`TierDedupe`).
     public func holder(ofHash hash: String, sourceID: Int64? = nil) async throws -> Int64? {
         try await CatalogError.wrapping("look up the content's holder") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT id FROM objectstoragefiles
                 WHERE hash = \(hash) AND state NOT IN ('duplicate', 'unreadable', 'failed') AND deleted_at IS NULL
                     AND (NOT EXISTS (SELECT 1 FROM sources ts WHERE ts.id = \(sourceID) AND ts.tier = 'warm')
@@ -134,7 +134,7 @@ public struct IngestCatalog: Sendable {
 
     public func pendingUpload(sourceID: Int64, path: String) async throws -> PendingUpload? {
         try await CatalogError.wrapping("look up the pending upload") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT id, staging_key, size_bytes, modified_at, multipart_state::text FROM pending_uploads
                 WHERE source_id = \(sourceID) AND path = \(path)
                 """, logger: logger)
@@ -148,7 +148,7 @@ public struct IngestCatalog: Sendable {
     /// Records that an upload of this path to `stagingKey` begins (before the first byte is sent).
     public func beginPendingUpload(sourceID: Int64, path: String, sizeBytes: Int64, modifiedAt: Date?, stagingKey: String) async throws -> PendingUpload {
         try await CatalogError.wrapping("record the pending upload") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 INSERT INTO pending_uploads (source_id, path, size_bytes, modified_at, staging_key)
                 VALUES (\(sourceID), \(path), \(sizeBytes), \(modifiedAt), \(stagingKey))
                 RETURNING id
@@ -162,7 +162,7 @@ public struct IngestCatalog: Sendable {
 
     public func saveMultipartState(pendingID: Int64, json: String?) async throws {
         try await CatalogError.wrapping("save the multipart upload state") {
-            _ = try await client.query(
+            _ = try await client.catalogQuery(
                 "UPDATE pending_uploads SET multipart_state = \(json)::jsonb, updated_at = now() WHERE id = \(pendingID)",
                 logger: logger)
         }
@@ -171,14 +171,14 @@ public struct IngestCatalog: Sendable {
     /// Forgets a pending upload (its staged object, if any, is the caller's to delete).
     public func dropPendingUpload(id: Int64) async throws {
         try await CatalogError.wrapping("drop the pending upload") {
-            _ = try await client.query("DELETE FROM pending_uploads WHERE id = \(id)", logger: logger)
+            _ = try await client.catalogQuery("DELETE FROM pending_uploads WHERE id = \(id)", logger: logger)
         }
     }
 
     /// Pending uploads of a source, for the sweep at the end of a run (uploads of files that vanished).
     public func pendingUploads(sourceID: Int64) async throws -> [(path: String, upload: PendingUpload)] {
         try await CatalogError.wrapping("list the pending uploads") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT path, id, staging_key, size_bytes, modified_at, multipart_state::text FROM pending_uploads WHERE source_id = \(sourceID)
                 """, logger: logger)
             var result: [(String, PendingUpload)] = []
@@ -375,7 +375,7 @@ public struct IngestCatalog: Sendable {
     /// finish (the parts of a DVD title set, the clips of an AVCHD recording) are made claimable at once.
     public func finishSource(_ sourceID: Int64, counts: SourceCounts) async throws {
         try await CatalogError.wrapping("finish the source") {
-            _ = try await client.query(Self.finishSourceQuery(sourceID, counts: counts), logger: logger)
+            _ = try await client.catalogQuery(Self.finishSourceQuery(sourceID, counts: counts), logger: logger)
         }
     }
 
@@ -402,7 +402,7 @@ public struct IngestCatalog: Sendable {
             FROM objectstoragefiles
             WHERE source_id = \(sourceID) AND path = \(path) ORDER BY version DESC LIMIT 1
             """
-        let rows = if let connection { try await connection.query(query, logger: logger) } else { try await client.query(query, logger: logger) }
+        let rows = if let connection { CatalogRows(rows: try await connection.query(query, logger: logger).collect()) } else { try await client.catalogQuery(query, logger: logger) }
         for try await (id, version, size, modified, hash, state, deleted) in rows.decode((Int64, Int, Int64, Date?, String?, String, Bool).self) {
             return CataloguedFile(
                 id: id, version: version, sizeBytes: size, modifiedAt: modified, hash: hash, state: FileState(rawValue: state) ?? .failed,

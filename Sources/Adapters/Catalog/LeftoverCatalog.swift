@@ -23,7 +23,7 @@ public struct LeftoverCatalog: Sendable {
         try await CatalogError.wrapping("look up image maps in staging") {
             guard !keys.isEmpty else { return [] }
             let images = keys.map { String($0.dropLast(".map".count)) }
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT f.details->>'rescue_map_key' FROM objectstoragefiles f WHERE f.details->>'rescue_map_key' = ANY(\(keys)::text[])
                 UNION
                 SELECT f.storage_key || '.map' FROM objectstoragefiles f WHERE f.storage_key = ANY(\(images)::text[])

@@ -41,7 +41,7 @@ public struct MaintenanceCatalog: Sendable {
     public func tasks() async throws -> [MaintenanceTaskRecord] {
         try await CatalogError.wrapping("list the maintenance tasks") {
             var result: [MaintenanceTaskRecord] = []
-            for try await row in try await client.query("""
+            for try await row in try await client.catalogQuery("""
                 SELECT name, parameters::text, every_seconds, enabled, next_run_at, run_requested_at IS NOT NULL,
                        coalesce(lease_expires_at > now(), false), last_started_at, last_finished_at, last_outcome, last_result, last_error
                 FROM maintenance_tasks ORDER BY name
@@ -64,7 +64,7 @@ public struct MaintenanceCatalog: Sendable {
             throw MaintenanceError(.invalidSetting, "audit: no source is labelled '\(label)' (uploader sources lists them)")
         }
         try await CatalogError.wrapping("change the maintenance task") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE maintenance_tasks SET every_seconds = \(everySeconds), enabled = \(enabled), parameters = \(parameters.json)::jsonb,
                     next_run_at = CASE WHEN every_seconds = \(everySeconds) THEN next_run_at
                                        ELSE coalesce(last_finished_at, now()) + make_interval(secs => \(everySeconds)) END,
@@ -77,7 +77,7 @@ public struct MaintenanceCatalog: Sendable {
     /// "Run now": due at once, and run even when disabled. Asked while it runs, it runs again right after.
     public func requestRun(_ name: MaintenanceTaskName) async throws {
         try await CatalogError.wrapping("queue the maintenance task") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE maintenance_tasks SET next_run_at = now(), run_requested_at = now(), updated_at = now() WHERE name = \(name.rawValue)
                 """, logger: logger)
         }
@@ -87,7 +87,7 @@ public struct MaintenanceCatalog: Sendable {
     /// `FOR UPDATE SKIP LOCKED` and the lease together: two workers never get the same task.
     public func claimDue(workerID: UUID, lease: Duration) async throws -> ClaimedMaintenanceTask? {
         try await CatalogError.wrapping("claim a maintenance task") {
-            for try await (name, parameters, token) in try await client.query("""
+            for try await (name, parameters, token) in try await client.catalogQuery("""
                 UPDATE maintenance_tasks AS t SET lease_owner = \(workerID), lease_token = t.lease_token + 1,
                     lease_expires_at = now() + make_interval(secs => \(lease.seconds)), last_started_at = now()
                 WHERE t.name = (
@@ -108,7 +108,7 @@ public struct MaintenanceCatalog: Sendable {
     /// Extends the claim while the task runs; false when it was lost (it ran out and another worker took it).
     public func renew(_ task: ClaimedMaintenanceTask, workerID: UUID, lease: Duration) async throws -> Bool {
         try await CatalogError.wrapping("renew the maintenance task's lease") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 UPDATE maintenance_tasks SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
                 WHERE name = \(task.name.rawValue) AND lease_owner = \(workerID) AND lease_token = \(task.leaseToken) AND lease_expires_at > now()
                 RETURNING name
@@ -128,7 +128,7 @@ public struct MaintenanceCatalog: Sendable {
         case .failed(let text, let problem): (ok, result, error) = (false, text, problem)
         }
         return try await CatalogError.wrapping("record the maintenance task's run") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 UPDATE maintenance_tasks SET lease_owner = NULL, lease_expires_at = NULL, last_finished_at = now(),
                     last_outcome = CASE WHEN \(ok) THEN 'ok' ELSE 'failed' END, last_result = \(result), last_error = \(error),
                     run_requested_at = CASE WHEN run_requested_at > last_started_at THEN run_requested_at END,
@@ -146,7 +146,7 @@ public struct MaintenanceCatalog: Sendable {
     /// Gives a claim back unfinished (the worker is shutting down): due again at once, for another worker.
     public func release(_ task: ClaimedMaintenanceTask, workerID: UUID) async throws {
         try await CatalogError.wrapping("release the maintenance task") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE maintenance_tasks SET lease_owner = NULL, lease_expires_at = NULL
                 WHERE name = \(task.name.rawValue) AND lease_owner = \(workerID) AND lease_token = \(task.leaseToken)
                 """, logger: logger)
@@ -155,7 +155,7 @@ public struct MaintenanceCatalog: Sendable {
 
     func sourceExists(_ label: String) async throws -> Bool {
         try await CatalogError.wrapping("look up the source") {
-            for try await exists in try await client.query("SELECT EXISTS (SELECT 1 FROM sources WHERE label = \(label))", logger: logger).decode(Bool.self) {
+            for try await exists in try await client.catalogQuery("SELECT EXISTS (SELECT 1 FROM sources WHERE label = \(label))", logger: logger).decode(Bool.self) {
                 return exists
             }
             return false

@@ -84,7 +84,7 @@ public struct RebuildCatalog: Sendable {
                 SELECT NOT EXISTS (SELECT 1 FROM sources) AND NOT EXISTS (SELECT 1 FROM objectstoragefiles)
                    AND NOT EXISTS (SELECT 1 FROM bundles) AND NOT EXISTS (SELECT 1 FROM objectstoragedeletelog)
                 """
-            for try await empty in try await client.query(query, logger: logger).decode(Bool.self) { return empty }
+            for try await empty in try await client.catalogQuery(query, logger: logger).decode(Bool.self) { return empty }
             return false
         }
     }

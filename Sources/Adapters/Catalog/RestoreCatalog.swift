@@ -205,7 +205,7 @@ public struct RestoreCatalog: Sendable {
     public func encryptionRecords(sourceIDs: [Int64]) async throws -> [Int64: String] {
         try await CatalogError.wrapping("read the sources' encryption") {
             var records: [Int64: String] = [:]
-            for try await (id, record) in try await client.query(
+            for try await (id, record) in try await client.catalogQuery(
                 "SELECT id, encryption::text FROM sources WHERE id = ANY(\(sourceIDs)) AND encryption IS NOT NULL", logger: logger
             ).decode((Int64, String).self) {
                 records[id] = record
@@ -216,7 +216,7 @@ public struct RestoreCatalog: Sendable {
 
     public func sourceExists(_ label: String) async throws -> Bool {
         try await CatalogError.wrapping("look up the source") {
-            for try await exists in try await client.query("SELECT EXISTS (SELECT 1 FROM sources WHERE label = \(label))", logger: logger).decode(Bool.self) {
+            for try await exists in try await client.catalogQuery("SELECT EXISTS (SELECT 1 FROM sources WHERE label = \(label))", logger: logger).decode(Bool.self) {
                 return exists
             }
             return false
@@ -227,7 +227,7 @@ public struct RestoreCatalog: Sendable {
 
     public func restoreRequests(keys: [String]? = nil, pendingOnly: Bool = false) async throws -> [RecordedRestoreRequest] {
         try await CatalogError.wrapping("list the restore requests") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT archive_key, tier, days, storage_class, size_bytes, requested_at, expected_ready_at, state, ready_at,
                        restored_until, checked_at, requested_for
                 FROM restore_requests
@@ -249,7 +249,7 @@ public struct RestoreCatalog: Sendable {
         key: String, tier: String, days: Int, storageClass: String?, size: Int64?, expectedReadyAt: Date, requestedFor: String
     ) async throws {
         try await CatalogError.wrapping("record the restore request") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 INSERT INTO restore_requests (archive_key, tier, days, storage_class, size_bytes, expected_ready_at, requested_for, checked_at)
                 VALUES (\(key), \(tier), \(days), \(storageClass), \(size), \(expectedReadyAt), \(requestedFor), now())
                 ON CONFLICT (archive_key) DO UPDATE SET
@@ -263,7 +263,7 @@ public struct RestoreCatalog: Sendable {
     /// What a HEAD said about a recorded request: still in flight, readable (until a date), or expired.
     public func updateRestoreState(key: String, state: String, restoredUntil: Date?) async throws {
         try await CatalogError.wrapping("update the restore request") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE restore_requests SET state = \(state), checked_at = now(),
                     ready_at = CASE WHEN \(state) = 'ready' THEN coalesce(ready_at, now()) ELSE ready_at END,
                     restored_until = coalesce(\(restoredUntil), restored_until)
@@ -277,7 +277,7 @@ public struct RestoreCatalog: Sendable {
     /// Every source with its files counted by state.
     public func sources() async throws -> [SourceSummary] {
         try await CatalogError.wrapping("list the sources") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT s.id, s.label, s.metadata::text, s.note, s.started_at, s.finished_at,
                        count(f.id) FILTER (WHERE f.deleted_at IS NULL),
                        coalesce(sum(f.size_bytes) FILTER (WHERE f.deleted_at IS NULL), 0)::bigint,
@@ -301,7 +301,7 @@ public struct RestoreCatalog: Sendable {
                     bytes: row.7, storedBytes: row.8, archived: row.9, duplicates: row.10, inProgress: row.11, failed: row.12,
                     unreadable: row.13, deleted: row.14, spooled: row.15))
             }
-            let encrypted = try await client.query("""
+            let encrypted = try await client.catalogQuery("""
                 SELECT s.id, s.encryption::text, count(f.id) FILTER (WHERE f.deleted_at IS NULL AND f.details ? 'video_not_transcoded')
                 FROM sources s LEFT JOIN objectstoragefiles f ON f.source_id = s.id
                 WHERE s.encryption IS NOT NULL GROUP BY s.id
@@ -363,7 +363,7 @@ public struct RestoreCatalog: Sendable {
 
     public func recordVerification(key: String, outcome: String, detail: String?) async throws {
         try await CatalogError.wrapping("record the verification") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 INSERT INTO archive_verifications (archive_key, verified_at, outcome, detail) VALUES (\(key), now(), \(outcome), \(detail))
                 ON CONFLICT (archive_key) DO UPDATE SET verified_at = now(), outcome = EXCLUDED.outcome, detail = EXCLUDED.detail
                 """, logger: logger)
@@ -376,7 +376,7 @@ public struct RestoreCatalog: Sendable {
             var objects: Int64 = 0
             var within: [Int: Int64] = [:]
             var oldest: Date?
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 WITH objects AS (
                     SELECT archive_key FROM bundles WHERE state IN ('archived', 'rewriting')
                     UNION

@@ -31,7 +31,7 @@ public struct SignedURLCatalog: Sendable {
     public func due(before: Date, limit: Int) async throws -> [SignedURLDue] {
         try await CatalogError.wrapping("find signed download URLs to refresh") {
             var due: [SignedURLDue] = []
-            let staged = try await client.query("""
+            let staged = try await client.catalogQuery("""
                 SELECT id, storage_key FROM objectstoragefiles
                 WHERE storage = 'staging' AND deleted_at IS NULL AND storage_key IS NOT NULL
                   AND (signed_download_url IS NULL OR signed_download_url_expires_at < \(before))
@@ -40,7 +40,7 @@ public struct SignedURLCatalog: Sendable {
             for try await (id, key) in staged.decode((Int64, String).self) {
                 due.append(SignedURLDue(fileID: id, area: .staging, key: key))
             }
-            let archived = try await client.query("""
+            let archived = try await client.catalogQuery("""
                 SELECT id, storage_key FROM objectstoragefiles
                 WHERE storage = 'archive' AND signed_download_url IS NOT NULL AND signed_download_url_expires_at < \(before)
                   AND deleted_at IS NULL AND storage_key IS NOT NULL
@@ -61,7 +61,7 @@ public struct SignedURLCatalog: Sendable {
             guard !signed.isEmpty else { return 0 }
             // Arrays of optionals do not bind; distantPast stands for "does not expire" (a file:// URL).
             let expiries: [Date] = signed.map { $0.url.expires ?? .distantPast }
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 UPDATE objectstoragefiles AS f SET
                     signed_download_url = u.url,
                     signed_download_url_expires_at = CASE WHEN u.expires = \(Date.distantPast) THEN NULL ELSE u.expires END

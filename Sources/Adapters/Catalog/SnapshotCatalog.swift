@@ -178,7 +178,7 @@ public struct SnapshotCatalog: Sendable {
     /// The source's finished snapshots, oldest first.
     public func list(sourceID: Int64) async throws -> [SnapshotSummary] {
         try await CatalogError.wrapping("list the snapshots") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT number, started_at, finished_at, complete, files, bytes, files_changed, files_gone, bytes_uploaded
                 FROM snapshots WHERE source_id = \(sourceID) AND finished_at IS NOT NULL ORDER BY number
                 """, logger: logger)
@@ -196,13 +196,13 @@ public struct SnapshotCatalog: Sendable {
     /// The number of the snapshot chosen, or nil when there is none (no such number, or nothing finished by then).
     public func resolve(_ choice: SnapshotChoice, sourceID: Int64) async throws -> Int? {
         try await CatalogError.wrapping("find the snapshot") {
-            let rows: PostgresRowSequence
+            let rows: CatalogRows
             switch choice {
             case .number(let number):
-                rows = try await client.query(
+                rows = try await client.catalogQuery(
                     "SELECT number FROM snapshots WHERE source_id = \(sourceID) AND number = \(number) AND finished_at IS NOT NULL", logger: logger)
             case .asOf(let date):
-                rows = try await client.query("""
+                rows = try await client.catalogQuery("""
                     SELECT max(number) FROM snapshots WHERE source_id = \(sourceID) AND finished_at IS NOT NULL AND finished_at <= \(date)
                     HAVING max(number) IS NOT NULL
                     """, logger: logger)
@@ -236,7 +236,7 @@ public struct SnapshotCatalog: Sendable {
     /// The source's id by label (nil when there is no such source).
     public func sourceID(label: String) async throws -> Int64? {
         try await CatalogError.wrapping("look up the source") {
-            for try await id in try await client.query("SELECT id FROM sources WHERE label = \(label)", logger: logger).decode(Int64.self) {
+            for try await id in try await client.catalogQuery("SELECT id FROM sources WHERE label = \(label)", logger: logger).decode(Int64.self) {
                 return id
             }
             return nil

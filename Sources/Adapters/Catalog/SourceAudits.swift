@@ -32,7 +32,7 @@ public struct SourceAudits: Sendable {
     public func record(label: String, _ audit: SourceAuditRecord) async throws {
         try await CatalogError.wrapping("record the audit's verdict") {
             let problems = String(decoding: try JSONEncoder().encode(Array(audit.problems.prefix(100))), as: UTF8.self)
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 INSERT INTO source_audits (source_id, checked_at, safe, files, content_verified, size_checked, problem_count, problems)
                 SELECT id, \(audit.checkedAt), \(audit.safe), \(audit.files), \(audit.contentVerified), \(audit.sizeChecked), \(audit.problems.count), \(problems)::jsonb
                 FROM sources WHERE label = \(label)
@@ -42,7 +42,7 @@ public struct SourceAudits: Sendable {
 
     public func last(sourceID: Int64) async throws -> SourceAuditRecord? {
         try await CatalogError.wrapping("read the last audit") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT checked_at, safe, files, content_verified, size_checked, problems::text FROM source_audits
                 WHERE source_id = \(sourceID) ORDER BY checked_at DESC, id DESC LIMIT 1
                 """, logger: logger)

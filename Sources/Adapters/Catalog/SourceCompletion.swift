@@ -51,7 +51,7 @@ public struct SourceCompletion: Sendable, Hashable {
     public static func read(label: String, client: PostgresClient, logger: Logger) async throws -> SourceCompletion {
         try await CatalogError.wrapping("read the source's progress") {
             var completion = SourceCompletion()
-            let sources = try await client.query("SELECT finished_at IS NOT NULL FROM sources WHERE label = \(label)", logger: logger)
+            let sources = try await client.catalogQuery("SELECT finished_at IS NOT NULL FROM sources WHERE label = \(label)", logger: logger)
             for try await finished in sources.decode(Bool.self) { completion.uploadFinished = finished }
             guard completion.uploadFinished != nil else { return completion }
             completion.walkProblems = try await WalkProblems.read(label: label, client: client, logger: logger)
@@ -59,7 +59,7 @@ public struct SourceCompletion: Sendable, Hashable {
             // only a duplicate's state depends on another row, so the holders' join is made for the duplicates
             // alone (joining every file of a large source made PostgreSQL scan the whole table for the holders).
             let counted = FileState.allCases.filter { $0 != .failed && $0 != .unreadable }.map(\.rawValue)
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 WITH parts AS (
                     SELECT f.id, f.path, f.state, f.error
                     FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id

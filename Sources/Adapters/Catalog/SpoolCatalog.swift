@@ -68,7 +68,7 @@ public struct SpoolCatalog: Sendable {
     /// Records (or refreshes) a spool directory seen on this host.
     public func register(spoolID: UUID, host: String, path: String) async throws {
         try await CatalogError.wrapping("register the spool") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 INSERT INTO spools (id, host, path) VALUES (\(spoolID), \(host), \(path))
                 ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, path = EXCLUDED.path
                 """, logger: logger)
@@ -79,7 +79,7 @@ public struct SpoolCatalog: Sendable {
     /// killed). `excluding` keeps out rows this sender already gave up on in this run.
     public func claim(spoolID: UUID, owner: UUID, limit: Int, lease: Duration, excluding: [Int64] = []) async throws -> [SpooledFile] {
         try await CatalogError.wrapping("claim spooled files") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 WITH candidates AS (
                     SELECT id FROM objectstoragefiles
                     WHERE state = 'spooled' AND spool_id = \(spoolID) AND deleted_at IS NULL
@@ -109,7 +109,7 @@ public struct SpoolCatalog: Sendable {
     public func renew(_ files: [SpooledFile], owner: UUID, lease: Duration) async throws -> Set<Int64> {
         try await CatalogError.wrapping("renew the send leases") {
             guard !files.isEmpty else { return [] }
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 UPDATE objectstoragefiles AS f SET lease_expires_at = now() + make_interval(secs => \(lease.seconds))
                 FROM unnest(\(files.map(\.fileID))::bigint[], \(files.map(\.leaseToken))::bigint[]) AS held(id, token)
                 WHERE f.id = held.id AND f.lease_token = held.token AND f.lease_owner = \(owner) AND f.state = 'spooled'
@@ -125,7 +125,7 @@ public struct SpoolCatalog: Sendable {
     /// Saves the multipart journal of a file being sent; false when the lease was lost (then the sender stops).
     public func saveSendState(_ file: SpooledFile, owner: UUID, json: String?) async throws -> Bool {
         try await CatalogError.wrapping("save the send journal") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 UPDATE objectstoragefiles SET send_state = \(json)::jsonb
                 WHERE id = \(file.fileID) AND state = 'spooled' AND lease_owner = \(owner) AND lease_token = \(file.leaseToken)
                 RETURNING id
@@ -143,7 +143,7 @@ public struct SpoolCatalog: Sendable {
     /// looked at again now, not after their wait.
     public func markSent(_ file: SpooledFile, owner: UUID) async throws -> Bool {
         try await CatalogError.wrapping("record the sent file") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 WITH sent AS (
                     UPDATE objectstoragefiles SET state = 'staged', storage = 'staging', spool_id = NULL, send_state = NULL,
                         lease_owner = NULL, lease_expires_at = NULL, run_after = now()
@@ -165,7 +165,7 @@ public struct SpoolCatalog: Sendable {
     /// upload of the source sends the content again into the same row (as for any failed row).
     public func failDamaged(_ file: SpooledFile, owner: UUID, error: String) async throws {
         try await CatalogError.wrapping("fail the damaged spooled file") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE objectstoragefiles SET state = 'failed', error = \(error), send_state = NULL, lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = \(file.fileID) AND state = 'spooled' AND lease_owner = \(owner) AND lease_token = \(file.leaseToken)
                 """, logger: logger)
@@ -175,7 +175,7 @@ public struct SpoolCatalog: Sendable {
     /// Gives a row back (a failure, or a graceful stop): claimable again at once, its journal kept.
     public func release(_ file: SpooledFile, owner: UUID) async throws {
         try await CatalogError.wrapping("release the spooled file") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE objectstoragefiles SET lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = \(file.fileID) AND state = 'spooled' AND lease_owner = \(owner) AND lease_token = \(file.leaseToken)
                 """, logger: logger)
@@ -185,7 +185,7 @@ public struct SpoolCatalog: Sendable {
     /// Files and bytes (as they sit in the spool) still spooled in one spool.
     public func backlog(spoolID: UUID) async throws -> (files: Int64, bytes: Int64) {
         try await CatalogError.wrapping("count the spooled files") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT count(*), coalesce(sum(coalesce(stored_size_bytes, size_bytes)), 0)::bigint FROM objectstoragefiles
                 WHERE state = 'spooled' AND spool_id = \(spoolID) AND deleted_at IS NULL
                 """, logger: logger)
@@ -241,7 +241,7 @@ public struct SpoolCatalog: Sendable {
     private func keyQuery(_ operation: String, _ keys: [String], _ query: PostgresQuery) async throws -> Set<String> {
         try await CatalogError.wrapping(operation) {
             guard !keys.isEmpty else { return [] }
-            let rows = try await client.query(query, logger: logger)
+            let rows = try await client.catalogQuery(query, logger: logger)
             var found = Set<String>()
             for try await key in rows.decode(String.self) { found.insert(key) }
             return found
@@ -252,7 +252,7 @@ public struct SpoolCatalog: Sendable {
     /// "412 KiB/s" or "until 01:00").
     public func recordSenderState(spoolID: UUID, state: String, detail: String?) async throws {
         try await CatalogError.wrapping("record the sender's state") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 UPDATE spools SET sender_state = \(state), sender_detail = \(detail), sender_updated_at = now() WHERE id = \(spoolID)
                 """, logger: logger)
         }
@@ -262,7 +262,7 @@ public struct SpoolCatalog: Sendable {
     /// the partial index of spooled rows, so it costs nothing when nothing is spooled).
     public func waitingBySource() async throws -> [Int64: [UUID: Int64]] {
         try await CatalogError.wrapping("list what waits in the spools") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT source_id, spool_id, count(*)::bigint FROM objectstoragefiles
                 WHERE state = 'spooled' AND deleted_at IS NULL GROUP BY source_id, spool_id
                 """, logger: logger)
@@ -275,7 +275,7 @@ public struct SpoolCatalog: Sendable {
     /// Every spool with its sender's last word and what it still holds.
     public func senders() async throws -> [SpoolSenderStatus] {
         try await CatalogError.wrapping("list the spools") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT s.id, s.host, s.path, s.sender_state, s.sender_detail, s.sender_updated_at,
                     count(f.id), coalesce(sum(coalesce(f.stored_size_bytes, f.size_bytes)), 0)::bigint
                 FROM spools s LEFT JOIN objectstoragefiles f ON f.spool_id = s.id AND f.state = 'spooled' AND f.deleted_at IS NULL

@@ -34,11 +34,11 @@ extension StatusCatalog {
     /// and not limited like the per-source list.
     func readTiers() async throws -> (warm: Set<Int64>, counts: [String: Int64]) {
         var warm: Set<Int64> = []
-        for try await id in try await client.query("SELECT id FROM sources WHERE tier = 'warm'", logger: logger).decode(Int64.self) {
+        for try await id in try await client.catalogQuery("SELECT id FROM sources WHERE tier = 'warm'", logger: logger).decode(Int64.self) {
             warm.insert(id)
         }
         var counts: [String: Int64] = [:]
-        for try await (tier, count) in try await client.query("SELECT tier, count(*)::bigint FROM sources GROUP BY tier", logger: logger)
+        for try await (tier, count) in try await client.catalogQuery("SELECT tier, count(*)::bigint FROM sources GROUP BY tier", logger: logger)
             .decode((String, Int64).self) {
             counts[tier] = count
         }

@@ -170,7 +170,7 @@ public struct StatusCatalog: Sendable {
     // MARK: Queries
 
     func readStateRows() async throws -> [StateRow] {
-        let rows = try await client.query("""
+        let rows = try await client.catalogQuery("""
             SELECT source_id, state, count(*)::bigint, coalesce(sum(size_bytes), 0)::bigint,
                    coalesce(sum(coalesce(stored_size_bytes, size_bytes)), 0)::bigint,
                    coalesce(sum(size_bytes - stored_size_bytes) FILTER (WHERE stored_size_bytes IS NOT NULL), 0)::bigint
@@ -216,7 +216,7 @@ public struct StatusCatalog: Sendable {
         """
 
     func readSources() async throws -> [SourceRow] {
-        let rows = try await client.query(PostgresQuery(unsafeSQL: Self.sourcesSQL), logger: logger)
+        let rows = try await client.catalogQuery(PostgresQuery(unsafeSQL: Self.sourcesSQL), logger: logger)
         var result: [SourceRow] = []
         for try await (id, label, metadata, note, started, finished, files, bytes, encryption, videos) in rows.decode(
             (Int64, String, String, String?, Date, Date?, Int64, Int64, String?, Int64).self) {
@@ -230,7 +230,7 @@ public struct StatusCatalog: Sendable {
     func readWorkers() async throws -> [WorkerStatus] {
         // Held leases per owner: few rows (workers × batch), from the partial lease index.
         var jobs: [UUID: Int64] = [:]
-        let held = try await client.query("""
+        let held = try await client.catalogQuery("""
             SELECT lease_owner, count(*)::bigint FROM objectstoragefiles
             WHERE state IN ('transcoding', 'archiving') AND lease_expires_at IS NOT NULL GROUP BY lease_owner
             """, logger: logger)
@@ -238,7 +238,7 @@ public struct StatusCatalog: Sendable {
             if let owner { jobs[owner] = count }
         }
         let deadSeconds = deadAfter.seconds
-        let rows = try await client.query("""
+        let rows = try await client.catalogQuery("""
             SELECT id, role, host, pid, version, started_at, heartbeat_at, stopped_at, stop_reason,
                    extract(epoch FROM now() - heartbeat_at)::float8
             FROM workers
@@ -257,7 +257,7 @@ public struct StatusCatalog: Sendable {
     }
 
     func readFailures() async throws -> [FailureStatus] {
-        let rows = try await client.query("""
+        let rows = try await client.catalogQuery("""
             SELECT f.id, s.label, f.path, f.state, f.error, f.attempts, f.updated_at
             FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
             WHERE f.state IN ('failed', 'unreadable') ORDER BY f.updated_at DESC LIMIT 15
@@ -285,7 +285,7 @@ public struct StatusCatalog: Sendable {
     }
 
     func readKeptRaw(limit: Int = 10) async throws -> KeptRawStatus {
-        let rows = try await client.query(PostgresQuery(unsafeSQL: Self.keptRawSQL(limit: limit)), logger: logger)
+        let rows = try await client.catalogQuery(PostgresQuery(unsafeSQL: Self.keptRawSQL(limit: limit)), logger: logger)
         var count: Int64 = 0
         var latest: [KeptRawStatus.File] = []
         for try await (total, id, label, path, state, reasons, updated) in rows.decode((Int64, Int64, String, String, String, String, Date).self) {
@@ -297,7 +297,7 @@ public struct StatusCatalog: Sendable {
     }
 
     func readRecentRates() async throws -> [Int64: (bytes: Int64, first: Date)] {
-        let rows = try await client.query("""
+        let rows = try await client.catalogQuery("""
             SELECT source_id, coalesce(sum(size_bytes), 0)::bigint, min(archived_at)
             FROM objectstoragefiles
             WHERE archived_at IS NOT NULL AND archived_at >= now() - make_interval(secs => \(rateWindow.seconds))
@@ -314,7 +314,7 @@ public struct StatusCatalog: Sendable {
     func readArchivedBuckets() async throws -> (bucketSeconds: Double, points: [(start: Date, bytes: Int64)]) {
         var first: Date?
         var now = Date()
-        let bounds = try await client.query(
+        let bounds = try await client.catalogQuery(
             "SELECT min(archived_at), now() FROM objectstoragefiles WHERE archived_at IS NOT NULL", logger: logger)
         for try await (minimum, current) in bounds.decode((Date?, Date).self) {
             first = minimum
@@ -327,7 +327,7 @@ public struct StatusCatalog: Sendable {
         let niceBuckets: [Double] = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
         let bucket = niceBuckets.first { $0 >= span / Double(chartBuckets) } ?? 86400
         let origin = Date(timeIntervalSince1970: (windowStart.timeIntervalSince1970 / bucket).rounded(.down) * bucket)
-        let rows = try await client.query("""
+        let rows = try await client.catalogQuery("""
             SELECT date_bin(make_interval(secs => \(bucket)), archived_at, \(origin)) AS b, coalesce(sum(size_bytes), 0)::bigint
             FROM objectstoragefiles
             WHERE archived_at IS NOT NULL AND archived_at >= \(origin)
@@ -345,7 +345,7 @@ public struct StatusCatalog: Sendable {
     }
 
     func readBundleCompression() async throws -> Int64 {
-        let rows = try await client.query("""
+        let rows = try await client.catalogQuery("""
             SELECT coalesce(sum(greatest(raw_bytes - stored_bytes, 0)), 0)::bigint FROM bundles
             WHERE state = 'archived' AND stored_bytes IS NOT NULL
             """, logger: logger)
@@ -354,7 +354,7 @@ public struct StatusCatalog: Sendable {
     }
 
     func readAlerts() async throws -> ([AlertStatus], Int64) {
-        let rows = try await client.query("""
+        let rows = try await client.catalogQuery("""
             SELECT kind, message, created_at, delivered_at, attempts, last_error FROM alerts ORDER BY id DESC LIMIT 8
             """, logger: logger)
         var result: [AlertStatus] = []
@@ -362,7 +362,7 @@ public struct StatusCatalog: Sendable {
             result.append(AlertStatus(kind: kind, message: message, createdAt: created, deliveredAt: delivered, attempts: attempts, lastError: error))
         }
         var undelivered: Int64 = 0
-        let count = try await client.query(
+        let count = try await client.catalogQuery(
             "SELECT count(*)::bigint FROM alerts WHERE delivered_at IS NULL AND next_attempt_at < 'infinity'", logger: logger)
         for try await value in count.decode(Int64.self) { undelivered = value }
         return (result, undelivered)

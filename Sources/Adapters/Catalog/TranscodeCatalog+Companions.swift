@@ -108,7 +108,7 @@ extension TranscodeCatalog {
     public func groupMembers(of item: TranscodeItem, paths: [String]) async throws -> (members: [GroupMember], uploadFinished: Bool) {
         let lowered = paths.map { $0.lowercased() }
         return try await CatalogError.wrapping("read the parts of the video's group") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT f.id, f.path, f.state, CASE WHEN f.storage = 'staging' THEN f.storage_key END, f.size_bytes, f.hash,
                        s.finished_at IS NOT NULL
                 FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id
@@ -131,7 +131,7 @@ extension TranscodeCatalog {
     /// Whether the upload run of `item`'s source has finished (before that, files may still be on their way).
     public func uploadFinished(of item: TranscodeItem) async throws -> Bool {
         try await CatalogError.wrapping("read whether the source's upload has finished") {
-            let rows = try await client.query(
+            let rows = try await client.catalogQuery(
                 "SELECT s.finished_at IS NOT NULL FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id WHERE f.id = \(item.job.fileID)",
                 logger: logger)
             for try await finished in rows.decode(Bool.self) { return finished }
@@ -144,7 +144,7 @@ extension TranscodeCatalog {
     public func detail(_ key: String, ofFirstOf paths: [String], besides item: TranscodeItem) async throws -> String? {
         let lowered = paths.map { $0.lowercased() }
         return try await CatalogError.wrapping("read a detail of the video's group") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT lower(f.path), f.details->>\(key)
                 FROM objectstoragefiles f
                 WHERE f.source_id = (SELECT source_id FROM objectstoragefiles WHERE id = \(item.job.fileID))
@@ -165,7 +165,7 @@ extension TranscodeCatalog {
             .replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
         let pattern = escaped + "/%"
         return try await CatalogError.wrapping("read the details of the video's neighbours") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT f.path, f.details->>\(key)
                 FROM objectstoragefiles f
                 WHERE f.source_id = (SELECT source_id FROM objectstoragefiles WHERE id = \(item.job.fileID))

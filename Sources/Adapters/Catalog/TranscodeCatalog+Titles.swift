@@ -17,7 +17,7 @@ extension TranscodeCatalog {
     /// The live title transcodes recorded beside `item`, by title number.
     public func recordedTitles(of item: TranscodeItem) async throws -> [Int: RecordedTitle] {
         try await CatalogError.wrapping("read the titles already transcoded") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT (f.details->>'dvd_title')::int, f.id, f.path
                 FROM objectstoragefiles f
                 WHERE f.source_id = (SELECT source_id FROM objectstoragefiles WHERE id = \(item.job.fileID))

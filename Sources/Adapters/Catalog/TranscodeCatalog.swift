@@ -29,7 +29,7 @@ public struct TranscodeCatalog: Sendable {
 
     public func load(_ job: ClaimedFile) async throws -> TranscodeItem? {
         try await CatalogError.wrapping("load the video to transcode") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT s.label, f.name, f.path, f.modified_at, f.storage_key, f.size_bytes, f.hash, s.keep_raw
                 FROM objectstoragefiles f JOIN sources s ON s.id = f.source_id WHERE f.id = \(job.fileID)
                 """, logger: logger)
@@ -78,7 +78,7 @@ public struct TranscodeCatalog: Sendable {
         try await CatalogError.wrapping("reclassify the file as regular") {
             let details = String(decoding: try JSONSerialization.data(withJSONObject: ["reclassified": reason], options: [.sortedKeys]), as: UTF8.self)
             var updated = false
-            for try await _ in try await client.query("""
+            for try await _ in try await client.catalogQuery("""
                 UPDATE objectstoragefiles SET
                     kind = 'regular', state = 'staged', details = details || \(details)::jsonb, run_after = now(),
                     lease_owner = NULL, lease_expires_at = NULL, lease_from_state = NULL, attempts = 0
@@ -93,7 +93,7 @@ public struct TranscodeCatalog: Sendable {
 
     public func finishDelete(_ key: String) async throws {
         try await CatalogError.wrapping("finish the staging delete") {
-            _ = try await client.query("DELETE FROM pending_object_deletes WHERE area = 'staging' AND storage_key = \(key)", logger: logger)
+            _ = try await client.catalogQuery("DELETE FROM pending_object_deletes WHERE area = 'staging' AND storage_key = \(key)", logger: logger)
         }
     }
 }

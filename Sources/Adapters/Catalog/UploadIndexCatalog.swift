@@ -27,7 +27,7 @@ extension IngestCatalog {
     /// Nil when the source does not exist.
     public func uploadIndexToken(sourceID: Int64, rowsAbove since: Int64 = .max) async throws -> (token: UploadIndexToken, rowsAbove: Int64)? {
         try await CatalogError.wrapping("read the source's index token") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT (SELECT id::text FROM catalog_identity), s.catalog_epoch, f.rows, f.max_id, f.above
                 FROM sources s,
                     LATERAL (SELECT count(*) AS rows, coalesce(max(id), 0) AS max_id, count(*) FILTER (WHERE id > \(since)) AS above

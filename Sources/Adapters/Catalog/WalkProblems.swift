@@ -68,7 +68,7 @@ public enum WalkProblems {
     /// Per source id: the number of problems and the first `sampleLimit` of them.
     public static func summaries(client: PostgresClient, logger: Logger) async throws -> [Int64: WalkProblemSummary] {
         try await CatalogError.wrapping("summarise the walk problems") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT source_id, total, path, problem FROM (
                     SELECT source_id, path, problem, count(*) OVER (PARTITION BY source_id) AS total,
                            row_number() OVER (PARTITION BY source_id ORDER BY path, id) AS position

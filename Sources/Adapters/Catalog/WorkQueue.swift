@@ -55,7 +55,7 @@ public struct WorkQueue: Sendable {
     /// Records a worker process in `workers` (its heartbeat starts now).
     public func register(workerID: UUID, role: WorkerRole, host: String, processID: Int32) async throws {
         try await CatalogError.wrapping("register the worker") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 INSERT INTO workers (id, role, host, pid, version) VALUES (\(workerID), \(role.rawValue), \(host), \(Int(processID)), \(PipelineVersion.current))
                 """, logger: logger)
         }
@@ -74,7 +74,7 @@ public struct WorkQueue: Sendable {
     public func pulse(role: WorkerRole, host: String, processID: Int32?) async throws -> WorkerPulse? {
         try await CatalogError.wrapping("read the worker's heartbeat") {
             let pid = processID.map(Int.init)
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 SELECT id, pid, extract(epoch FROM now() - heartbeat_at)::float8, stop_reason, stopped_at IS NOT NULL
                 FROM workers
                 WHERE role = \(role.rawValue) AND host = \(host) AND (\(pid)::int IS NULL OR pid = \(pid))
@@ -89,13 +89,13 @@ public struct WorkQueue: Sendable {
 
     public func heartbeat(workerID: UUID) async throws {
         try await CatalogError.wrapping("record the heartbeat") {
-            _ = try await client.query("UPDATE workers SET heartbeat_at = now() WHERE id = \(workerID)", logger: logger)
+            _ = try await client.catalogQuery("UPDATE workers SET heartbeat_at = now() WHERE id = \(workerID)", logger: logger)
         }
     }
 
     public func markStopped(workerID: UUID, reason: String) async throws {
         try await CatalogError.wrapping("mark the worker stopped") {
-            _ = try await client.query("UPDATE workers SET stopped_at = now(), stop_reason = \(reason) WHERE id = \(workerID)", logger: logger)
+            _ = try await client.catalogQuery("UPDATE workers SET stopped_at = now(), stop_reason = \(reason) WHERE id = \(workerID)", logger: logger)
         }
     }
 
@@ -132,7 +132,7 @@ public struct WorkQueue: Sendable {
             bindings.append(step.leasedState.rawValue)
             bindings.append(limit)
             var claimed: [ClaimedFile] = []
-            let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            let rows = try await client.catalogQuery(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
             for try await (id, token, from, kind, attempts, maxAttempts, key, hash, size) in rows.decode(
                 (Int64, Int64, String, String, Int, Int, String?, String?, Int64).self) {
                 claimed.append(ClaimedFile(
@@ -178,7 +178,7 @@ public struct WorkQueue: Sendable {
             guard !jobs.isEmpty else { return LeaseRenewal(renewed: [], busy: []) }
             let ids = jobs.map(\.fileID)
             let tokens = jobs.map(\.leaseToken)
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 WITH held AS (
                     SELECT * FROM unnest(\(ids)::bigint[], \(tokens)::bigint[]) AS h(id, token)
                 ), free AS (
@@ -205,7 +205,7 @@ public struct WorkQueue: Sendable {
     @discardableResult
     public func failAbandoned(_ step: WorkStep) async throws -> [Int64] {
         try await CatalogError.wrapping("fail abandoned jobs") {
-            let rows = try await client.query("""
+            let rows = try await client.catalogQuery("""
                 UPDATE objectstoragefiles SET
                     state = 'failed', lease_from_state = NULL, lease_owner = NULL, lease_expires_at = NULL,
                     error = 'the worker holding this file stopped without finishing it on each of its ' || attempts
@@ -234,7 +234,7 @@ public struct WorkQueue: Sendable {
                 """
             var bindings = PostgresBindings()
             bindings.append(step.leasedState.rawValue)
-            let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+            let rows = try await client.catalogQuery(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
             for try await (runnable, held, waiting, nextRetry) in rows.decode((Int64, Int64, Int64, Date?).self) {
                 return QueueBacklog(runnable: Int(runnable), held: Int(held), waiting: Int(waiting), nextRetry: nextRetry)
             }
@@ -263,7 +263,7 @@ public struct WorkQueue: Sendable {
     /// next upload of their source sends their content again.
     func failDuplicates(of ids: [Int64]) async throws {
         guard !ids.isEmpty else { return }
-        _ = try await client.query("""
+        _ = try await client.catalogQuery("""
             UPDATE objectstoragefiles AS d SET state = 'failed',
                 error = 'its content was to come from file ' || h.id || ', which failed: ' || coalesce(h.error, 'unknown error')
             FROM objectstoragefiles AS h
@@ -287,7 +287,7 @@ public struct WorkQueue: Sendable {
         bindings.append(job.leaseToken)
         for value in extra { try bindings.append(value) }
         var updated = false
-        for try await _ in try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).decode(Int64.self) {
+        for try await _ in try await client.catalogQuery(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).decode(Int64.self) {
             updated = true
         }
         return updated

@@ -43,7 +43,7 @@ public struct WorkerLogCatalog: Sendable {
     public func insert(_ entries: [WorkerLogEntry]) async throws {
         guard !entries.isEmpty else { return }
         try await CatalogError.wrapping("write the worker logs") {
-            _ = try await client.query("""
+            _ = try await client.catalogQuery("""
                 INSERT INTO worker_logs (at, program, worker, level, message, metadata)
                 SELECT at, program, worker, level, message, metadata::jsonb
                 FROM unnest(\(entries.map(\.at))::timestamptz[], \(entries.map(\.program))::text[], \(entries.map(\.worker))::text[],
@@ -58,7 +58,7 @@ public struct WorkerLogCatalog: Sendable {
         let levels = Self.levels.filter { $0 >= minimum }.map(\.rawValue)
         return try await CatalogError.wrapping("read the worker logs") {
             var result: [WorkerLogEntry] = []
-            for try await row in try await client.query("""
+            for try await row in try await client.catalogQuery("""
                 SELECT at, program, worker, level, message, metadata::text FROM worker_logs
                 WHERE level = ANY(\(levels)::text[]) ORDER BY at DESC, id DESC LIMIT \(limit)
                 """, logger: logger).decode((Date, String, String, String, String, String).self) {
@@ -74,7 +74,7 @@ public struct WorkerLogCatalog: Sendable {
     public func prune(keepLines: Int = keptLines, keepDays: Int = keptDays) async throws -> Int {
         try await CatalogError.wrapping("prune the worker logs") {
             var removed = 0
-            for try await count in try await client.query("""
+            for try await count in try await client.catalogQuery("""
                 WITH gone AS (
                     DELETE FROM worker_logs WHERE at < now() - make_interval(days => \(keepDays)::int)
                        OR id < coalesce((SELECT id FROM worker_logs ORDER BY id DESC OFFSET \(max(keepLines, 1) - 1) LIMIT 1), 0)
