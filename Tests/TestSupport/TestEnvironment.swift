@@ -136,6 +136,21 @@ public enum Program {
     }
 }
 
+extension Subprocess.Running {
+    /// The child's state as `/proc/<pid>/stat` shows it (`R`, `S`, `T` stopped, `Z` exited but not yet waited
+    /// for), nil once it has been waited for.
+    public var processState: Character? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(processID)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // The state follows the command name's closing parenthesis (a name may hold spaces and parentheses).
+        return stat[stat.index(after: close)...].first { $0 != " " }
+    }
+
+    /// Not exited yet (an exited child stays a zombie, answering kill(0), until it is waited for).
+    public var isRunning: Bool { processState.map { $0 != "Z" } ?? false }
+}
+
 /// A temporary directory (mode 0755, so the `postgres` user can reach an embedded cluster in it when the tests
 /// run as root), removed by `remove()`.
 public struct TemporaryDirectory: Sendable {

@@ -12,18 +12,13 @@ import TestSupport
 /// as it was, and the same command must then finish.
 @Suite("interrupting restore, verify, audit and rebuild-catalog", .serialized)
 struct InterruptionTests {
-    /// The child has not exited yet (an exited child stays a zombie, answering kill(0), until it is waited for).
-    static func isRunning(_ child: Subprocess.Running) -> Bool {
-        (try? String(contentsOfFile: "/proc/\(child.processID)/stat", encoding: .utf8)).map { !$0.contains(") Z ") } ?? false
-    }
-
     /// Waits for the child to exit, at most `limit`; a child still running then is killed and reported.
     static func result(of child: Subprocess.Running, within limit: Duration) async throws -> Subprocess.Result {
         let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline, isRunning(child) {
+        while ContinuousClock.now < deadline, child.isRunning {
             try await Task.sleep(for: .milliseconds(50))
         }
-        if isRunning(child) {
+        if child.isRunning {
             Issue.record("still running \(limit) after the signal: \(child.outputSoFar().suffix(2000))")
             child.signal(SIGKILL)
         }
@@ -189,7 +184,7 @@ struct InterruptionTests {
             defer { kill(backend, SIGCONT) }
             child.signal(SIGINT)
             try await Task.sleep(for: .seconds(2))
-            #expect(Self.isRunning(child), "the first signal waits for the database: \(child.outputSoFar())")
+            #expect(child.isRunning, "the first signal waits for the database: \(child.outputSoFar())")
             child.signal(SIGINT)
             let stopped = try await Self.result(of: child, within: .seconds(10))
             kill(backend, SIGCONT)  // before the lock is released and the sessions are counted

@@ -120,9 +120,7 @@ func isOneLine(_ body: String) -> Bool {
 /// reaped only once `/proc` shows it has exited (a zombie), when `wait` returns at once.
 func runPolling(_ executable: String, _ arguments: [String]) async throws -> Subprocess.Result {
     let running = try Subprocess.spawn(executable, arguments)
-    while let stat = try? String(contentsOfFile: "/proc/\(running.processID)/stat", encoding: .utf8),
-        let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] != "Z"
-    {
+    while running.isRunning {
         try await Task.sleep(for: .milliseconds(100))
     }
     return try await running.wait()

@@ -15,11 +15,6 @@ struct DatabaseLossTests {
     static let passes = 4
     static let passLimit: Duration = .seconds(120)
 
-    /// Whether the child has exited (it stays a zombie until waited for).
-    static func isRunning(_ child: Subprocess.Running) -> Bool {
-        (try? String(contentsOfFile: "/proc/\(child.processID)/stat", encoding: .utf8)).map { !$0.contains(") Z ") } ?? false
-    }
-
     @Test("sessions ended every 2 to 500 ms during four passes: every pass ends, and a last pass archives every file")
     func sessionsEndedAtRandom() async throws {
         let seed = UInt64.random(in: 1...UInt64.max)
@@ -39,11 +34,11 @@ struct DatabaseLossTests {
                     "archiver", ["run", "--once", "--lease-seconds", "3", "--poll-seconds", "0.2", "--small-file-threshold", "64KiB", "--bundle-size", "64KiB"],
                     environment: harness.environment)
                 let deadline = ContinuousClock.now + Self.passLimit
-                while Self.isRunning(archiver), ContinuousClock.now < deadline {
+                while archiver.isRunning, ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(Int(random.next() % 499) + 2))
                     ended += try await Self.endSessions(of: archiver, harness)
                 }
-                if Self.isRunning(archiver) {
+                if archiver.isRunning {
                     Issue.record("seed \(seed): pass \(pass) still running \(Self.passLimit) into the storm: \(archiver.outputSoFar().suffix(3000))")
                     archiver.signal(SIGKILL)
                 }

@@ -30,16 +30,13 @@ struct WorkerHealthTests {
         return result
     }
 
-    /// Polls `/proc/<pid>/stat` until the process is in `state`, at most `limit`.
-    static func awaitState(_ state: String, pid: Int32, limit: Duration = .seconds(10)) async throws -> Bool {
+    /// Polls until `process` is in `state`, at most `limit`.
+    static func awaitState(_ state: Character, of process: Subprocess.Running, limit: Duration = .seconds(10)) async throws -> Bool {
         let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
-            // The state follows the command name's closing parenthesis.
-            if let close = stat.lastIndex(of: ")"), stat[stat.index(after: close)...].split(separator: " ").first.map(String.init) == state { return true }
+        while process.processState != state, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
-        return false
+        return process.processState == state
     }
 
     @Test("healthy while the archiver renews its heartbeat; unhealthy while it is frozen, healthy when it goes on; unhealthy once stopped")
@@ -55,7 +52,7 @@ struct WorkerHealthTests {
 
             kill(worker.processID, SIGSTOP)
             // kill(2) only queues SIGSTOP: on a loaded machine the process takes a moment to be stopped.
-            #expect(try await Self.awaitState("T", pid: worker.processID), "the worker never stopped")
+            #expect(try await Self.awaitState("T", of: worker), "the worker never stopped")
             let frozenScript = try await Self.healthcheckScript(pid: worker.processID, harness)
             #expect(frozenScript.status == 1 && frozenScript.output.contains("is in state T"), "\(frozenScript.output)")
             let frozen = try await Self.awaitHealth(1, harness)
