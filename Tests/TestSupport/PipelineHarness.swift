@@ -221,7 +221,7 @@ extension PipelineHarness {
         try await CatalogDatabase.withClient(database.url, logger: TestEnvironment.logger) { client in
             var seen: Int32 = 0
             let deadline = ContinuousClock.now + .seconds(120)
-            while ContinuousClock.now < deadline, kill(process.processID, 0) == 0 {
+            while ContinuousClock.now < deadline, process.isRunning {
                 do {
                     for try await value in try await client.query(
                         "SELECT coalesce(max(jsonb_array_length(multipart_state->'parts')), 0)::int FROM pending_uploads",

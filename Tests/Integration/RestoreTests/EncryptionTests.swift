@@ -87,9 +87,10 @@ struct EncryptionTests {
             let encrypt = ["--encrypt-to", recipient, "--concurrency", "1"]
 
             // Killed once a part of the 40 MB scan (16 MB parts) is stored, then run again: it resumes, byte-identical.
-            // The first run is held to 4 MB/s so the kill lands mid-file even when this process is slow to poll
-            // (unlimited, the last 8 MB after the second part took a tenth of a second and a busy CI run missed it).
-            let child = try harness.startUpload(label: Self.label, extra: encrypt + ["--bwlimit", "4M"])
+            // The first run is held to 2 MB/s so the kill lands mid-file even when this process is slow to poll
+            // (unlimited, the last 8 MB after the second part took a tenth of a second and a busy CI run missed it;
+            // at 4 MB/s a full local run still missed the 6 s between the first part and the end once).
+            let child = try harness.startUpload(label: Self.label, extra: encrypt + ["--bwlimit", "2M"])
             let partsBeforeKill = try await harness.waitForStoredParts(1, of: child)
             child.signal(SIGKILL)
             let killed = try await child.wait()
@@ -258,7 +259,7 @@ struct EncryptionTests {
             try FileManager.default.setAttributes([.modificationDate: when], ofItemAtPath: path)
             let recipient = try await Self.ageKeygen(harness.work.path + "/key.txt")
             let encrypt = ["--encrypt-to", recipient, "--concurrency", "1"]
-            let child = try harness.startUpload(label: "Album", extra: encrypt + ["--bwlimit", "4M"])
+            let child = try harness.startUpload(label: "Album", extra: encrypt + ["--bwlimit", "2M"])
             #expect(try await harness.waitForStoredParts(1, of: child) >= 1)
             child.signal(SIGKILL)
             let killed = try await child.wait()
