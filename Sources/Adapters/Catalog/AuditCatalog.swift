@@ -73,26 +73,28 @@ public struct AuditCatalog: Sendable {
     /// Every live (not deleted) row of the source, with its content holder and the holder's bundle.
     public func files(sourceID: Int64) async throws -> [AuditedFile] {
         try await CatalogError.wrapping("list the source's files to audit") {
-            let rows = try await client.query("""
-                SELECT f.id, f.path, f.version, f.state, f.error, h.id, h.state, h.deleted_at IS NOT NULL, h.error, h.archive_key,
-                       h.stored_size_bytes, h.stored_hash, h.bundle_id, h.bundle_offset, b.state, b.manifest_key, b.compression,
-                       b.stored_bytes, b.hash, b.storage_class
-                FROM objectstoragefiles f
-                LEFT JOIN objectstoragefiles h ON h.id = CASE WHEN f.state = 'duplicate' THEN content_holder(f.id) ELSE f.id END
-                LEFT JOIN bundles b ON b.id = h.bundle_id
-                WHERE f.source_id = \(sourceID) AND f.deleted_at IS NULL
-                ORDER BY f.path, f.version
-                """, logger: logger)
-            var result: [AuditedFile] = []
-            for try await row in rows.decode((Int64, String, Int, String, String?, Int64?, String?, Bool?, String?, String?,
-                                              Int64?, String?, Int64?, Int64?, String?, String?, String?, Int64?, String?, String?).self) {
-                result.append(AuditedFile(
-                    fileID: row.0, path: row.1, version: row.2, state: row.3, error: row.4, holderID: row.5, holderState: row.6,
-                    holderDeleted: row.7 ?? false, holderError: row.8, archiveKey: row.9, storedSize: row.10, storedHash: row.11,
-                    bundleID: row.12, bundleOffset: row.13, bundleState: row.14, bundleManifestKey: row.15, bundleCompression: row.16,
-                    bundleStoredBytes: row.17, bundleHash: row.18, bundleStorageClass: row.19))
+            try await client.withCatalogConnection { connection in
+                let rows = try await connection.query("""
+                    SELECT f.id, f.path, f.version, f.state, f.error, h.id, h.state, h.deleted_at IS NOT NULL, h.error, h.archive_key,
+                           h.stored_size_bytes, h.stored_hash, h.bundle_id, h.bundle_offset, b.state, b.manifest_key, b.compression,
+                           b.stored_bytes, b.hash, b.storage_class
+                    FROM objectstoragefiles f
+                    LEFT JOIN objectstoragefiles h ON h.id = CASE WHEN f.state = 'duplicate' THEN content_holder(f.id) ELSE f.id END
+                    LEFT JOIN bundles b ON b.id = h.bundle_id
+                    WHERE f.source_id = \(sourceID) AND f.deleted_at IS NULL
+                    ORDER BY f.path, f.version
+                    """, logger: logger)
+                var result: [AuditedFile] = []
+                for try await row in rows.decode((Int64, String, Int, String, String?, Int64?, String?, Bool?, String?, String?,
+                                                  Int64?, String?, Int64?, Int64?, String?, String?, String?, Int64?, String?, String?).self) {
+                    result.append(AuditedFile(
+                        fileID: row.0, path: row.1, version: row.2, state: row.3, error: row.4, holderID: row.5, holderState: row.6,
+                        holderDeleted: row.7 ?? false, holderError: row.8, archiveKey: row.9, storedSize: row.10, storedHash: row.11,
+                        bundleID: row.12, bundleOffset: row.13, bundleState: row.14, bundleManifestKey: row.15, bundleCompression: row.16,
+                        bundleStoredBytes: row.17, bundleHash: row.18, bundleStorageClass: row.19))
+                }
+                return result
             }
-            return result
         }
     }
 }

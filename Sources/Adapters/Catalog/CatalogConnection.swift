@@ -36,8 +36,8 @@ extension CatalogError {
 
 /// The rows of one statement, read whole before its connection went back to the pool; `decode` and `for try await`
 /// work as on postgres-nio's `PostgresRowSequence`. For statements with a bounded answer (a claim, a batch, a
-/// LIMIT). An answer that may be as large as the catalog streams instead, from a held `CatalogConnection` or, in
-/// the uploader's one-shot commands only, from `PostgresClient.query` (docs/architecture.md lists those).
+/// LIMIT). An answer that may be as large as the catalog streams instead, from a `CatalogConnection` held for the
+/// read (`withCatalogConnection`).
 public struct CatalogRows: AsyncSequence, Sendable {
     public typealias Element = PostgresRow
     public let rows: [PostgresRow]

@@ -159,45 +159,47 @@ public struct RestoreCatalog: Sendable {
     /// Files matching the selection (not deleted), in label and path order, with where their content is.
     public func files(_ selection: RestoreSelection) async throws -> [CatalogFileLocation] {
         try await CatalogError.wrapping("list the files to restore") {
-            let rows = try await client.query("""
-                SELECT jsonb_build_object(
-                    'id', f.id, 'source_id', s.id, 'encrypted', s.encryption IS NOT NULL, 'label', s.label, 'path', f.path, 'raw_path', encode(f.raw_path, 'hex'), 'name', f.name,
-                    'version', f.version,
-                    'latest', f.version = (SELECT max(g.version) FROM objectstoragefiles g
-                                           WHERE g.source_id = f.source_id AND g.path = f.path AND g.deleted_at IS NULL),
-                    'kind', f.kind, 'state', f.state, 'error', f.error, 'degraded', f.degraded,
-                    'modified_at', extract(epoch FROM f.modified_at), 'hash', f.hash, 'size', f.size_bytes,
-                    'holder_id', h.id, 'holder_state', h.state, 'archive_key', h.archive_key, 'bundle_id', h.bundle_id,
-                    'bundle_offset', h.bundle_offset, 'stored_size', h.stored_size_bytes, 'stored_hash', h.stored_hash,
-                    'container', h.details->'transcode'->>'container', 'transcoded', coalesce(h.details ? 'transcode', false),
-                    'compression', b.compression, 'bundle_hash', b.hash, 'bundle_stored_bytes', b.stored_bytes,
-                    'bundle_state', b.state, 'storage_class', b.storage_class, 'archived_at', extract(epoch FROM h.archived_at),
-                    'git_repository', f.details->>'git_repository'
-                )::text
-                FROM objectstoragefiles f
-                JOIN sources s ON s.id = f.source_id
-                LEFT JOIN objectstoragefiles h ON h.id = CASE WHEN f.state = 'duplicate' THEN content_holder(f.id) ELSE f.id END
-                LEFT JOIN bundles b ON b.id = h.bundle_id
-                WHERE f.deleted_at IS NULL
-                  AND (\(selection.sourceLabel)::text IS NULL OR s.label = \(selection.sourceLabel))
-                  AND (\(selection.hash)::text IS NULL OR f.hash = \(selection.hash) OR h.stored_hash = \(selection.hash))
-                  AND (\(selection.snapshotNumber)::int IS NULL OR f.id IN (
-                        SELECT sf.file_id FROM snapshot_files((SELECT id FROM sources WHERE label = \(selection.sourceLabel)), \(selection.snapshotNumber)::int) sf))
-                ORDER BY s.label, f.path, f.version
-                """, logger: logger)
-            let decoder = JSONDecoder()
-            var result: [CatalogFileLocation] = []
-            for try await text in rows.decode(String.self) {
-                var location = try decoder.decode(CatalogFileLocation.self, from: Data(text.utf8))
-                if selection.snapshotNumber != nil {
-                    // The snapshot's version of each path is written at the path itself.
-                    location.isLatestVersion = true
-                    result.append(location)
-                } else if selection.allVersions || location.isLatestVersion {
-                    result.append(location)
+            try await client.withCatalogConnection { connection in
+                let rows = try await connection.query("""
+                    SELECT jsonb_build_object(
+                        'id', f.id, 'source_id', s.id, 'encrypted', s.encryption IS NOT NULL, 'label', s.label, 'path', f.path, 'raw_path', encode(f.raw_path, 'hex'), 'name', f.name,
+                        'version', f.version,
+                        'latest', f.version = (SELECT max(g.version) FROM objectstoragefiles g
+                                               WHERE g.source_id = f.source_id AND g.path = f.path AND g.deleted_at IS NULL),
+                        'kind', f.kind, 'state', f.state, 'error', f.error, 'degraded', f.degraded,
+                        'modified_at', extract(epoch FROM f.modified_at), 'hash', f.hash, 'size', f.size_bytes,
+                        'holder_id', h.id, 'holder_state', h.state, 'archive_key', h.archive_key, 'bundle_id', h.bundle_id,
+                        'bundle_offset', h.bundle_offset, 'stored_size', h.stored_size_bytes, 'stored_hash', h.stored_hash,
+                        'container', h.details->'transcode'->>'container', 'transcoded', coalesce(h.details ? 'transcode', false),
+                        'compression', b.compression, 'bundle_hash', b.hash, 'bundle_stored_bytes', b.stored_bytes,
+                        'bundle_state', b.state, 'storage_class', b.storage_class, 'archived_at', extract(epoch FROM h.archived_at),
+                        'git_repository', f.details->>'git_repository'
+                    )::text
+                    FROM objectstoragefiles f
+                    JOIN sources s ON s.id = f.source_id
+                    LEFT JOIN objectstoragefiles h ON h.id = CASE WHEN f.state = 'duplicate' THEN content_holder(f.id) ELSE f.id END
+                    LEFT JOIN bundles b ON b.id = h.bundle_id
+                    WHERE f.deleted_at IS NULL
+                      AND (\(selection.sourceLabel)::text IS NULL OR s.label = \(selection.sourceLabel))
+                      AND (\(selection.hash)::text IS NULL OR f.hash = \(selection.hash) OR h.stored_hash = \(selection.hash))
+                      AND (\(selection.snapshotNumber)::int IS NULL OR f.id IN (
+                            SELECT sf.file_id FROM snapshot_files((SELECT id FROM sources WHERE label = \(selection.sourceLabel)), \(selection.snapshotNumber)::int) sf))
+                    ORDER BY s.label, f.path, f.version
+                    """, logger: logger)
+                let decoder = JSONDecoder()
+                var result: [CatalogFileLocation] = []
+                for try await text in rows.decode(String.self) {
+                    var location = try decoder.decode(CatalogFileLocation.self, from: Data(text.utf8))
+                    if selection.snapshotNumber != nil {
+                        // The snapshot's version of each path is written at the path itself.
+                        location.isLatestVersion = true
+                        result.append(location)
+                    } else if selection.allVersions || location.isLatestVersion {
+                        result.append(location)
+                    }
                 }
+                return result
             }
-            return result
         }
     }
 
@@ -329,35 +331,37 @@ public struct RestoreCatalog: Sendable {
     /// longest ago (or never) first. `sourceLabel` keeps objects holding content of that source.
     public func objectsToVerify(sourceLabel: String?) async throws -> [ArchiveObjectToVerify] {
         try await CatalogError.wrapping("list the objects to verify") {
-            let rows = try await client.query("""
-                WITH objects AS (
-                    SELECT b.archive_key, b.id AS bundle_id, b.manifest_key, b.stored_bytes AS size, b.hash AS sha256
-                    FROM bundles b WHERE b.state IN ('archived', 'rewriting')
-                    UNION ALL
-                    SELECT f.archive_key, NULL, NULL, f.stored_size_bytes, f.stored_hash
-                    FROM objectstoragefiles f WHERE f.state = 'archived' AND f.bundle_id IS NULL AND f.deleted_at IS NULL
-                ),
-                labels AS (
-                    SELECT h.archive_key, array_agg(DISTINCT s.label ORDER BY s.label) AS labels
-                    FROM objectstoragefiles f
-                    JOIN objectstoragefiles h ON h.id = CASE WHEN f.state = 'duplicate' THEN content_holder(f.id) ELSE f.id END
-                    JOIN sources s ON s.id = f.source_id
-                    WHERE f.deleted_at IS NULL AND h.state = 'archived'
-                    GROUP BY h.archive_key
-                )
-                SELECT o.archive_key, o.bundle_id, o.manifest_key, coalesce(o.size, 0)::bigint, o.sha256,
-                       coalesce(l.labels, ARRAY[]::text[]), v.verified_at
-                FROM objects o LEFT JOIN labels l ON l.archive_key = o.archive_key
-                LEFT JOIN archive_verifications v ON v.archive_key = o.archive_key
-                WHERE \(sourceLabel)::text IS NULL OR \(sourceLabel) = ANY(l.labels)
-                ORDER BY v.verified_at NULLS FIRST, o.archive_key
-                """, logger: logger)
-            var result: [ArchiveObjectToVerify] = []
-            for try await row in rows.decode((String, Int64?, String?, Int64, String?, [String], Date?).self) {
-                result.append(ArchiveObjectToVerify(
-                    archiveKey: row.0, bundleID: row.1, manifestKey: row.2, size: row.3, sha256: row.4, sourceLabels: row.5, lastVerifiedAt: row.6))
+            try await client.withCatalogConnection { connection in
+                let rows = try await connection.query("""
+                    WITH objects AS (
+                        SELECT b.archive_key, b.id AS bundle_id, b.manifest_key, b.stored_bytes AS size, b.hash AS sha256
+                        FROM bundles b WHERE b.state IN ('archived', 'rewriting')
+                        UNION ALL
+                        SELECT f.archive_key, NULL, NULL, f.stored_size_bytes, f.stored_hash
+                        FROM objectstoragefiles f WHERE f.state = 'archived' AND f.bundle_id IS NULL AND f.deleted_at IS NULL
+                    ),
+                    labels AS (
+                        SELECT h.archive_key, array_agg(DISTINCT s.label ORDER BY s.label) AS labels
+                        FROM objectstoragefiles f
+                        JOIN objectstoragefiles h ON h.id = CASE WHEN f.state = 'duplicate' THEN content_holder(f.id) ELSE f.id END
+                        JOIN sources s ON s.id = f.source_id
+                        WHERE f.deleted_at IS NULL AND h.state = 'archived'
+                        GROUP BY h.archive_key
+                    )
+                    SELECT o.archive_key, o.bundle_id, o.manifest_key, coalesce(o.size, 0)::bigint, o.sha256,
+                           coalesce(l.labels, ARRAY[]::text[]), v.verified_at
+                    FROM objects o LEFT JOIN labels l ON l.archive_key = o.archive_key
+                    LEFT JOIN archive_verifications v ON v.archive_key = o.archive_key
+                    WHERE \(sourceLabel)::text IS NULL OR \(sourceLabel) = ANY(l.labels)
+                    ORDER BY v.verified_at NULLS FIRST, o.archive_key
+                    """, logger: logger)
+                var result: [ArchiveObjectToVerify] = []
+                for try await row in rows.decode((String, Int64?, String?, Int64, String?, [String], Date?).self) {
+                    result.append(ArchiveObjectToVerify(
+                        archiveKey: row.0, bundleID: row.1, manifestKey: row.2, size: row.3, sha256: row.4, sourceLabels: row.5, lastVerifiedAt: row.6))
+                }
+                return result
             }
-            return result
         }
     }
 

@@ -215,21 +215,23 @@ public struct SnapshotCatalog: Sendable {
     /// Path by path, what differs between snapshot `older` and snapshot `newer` of the source.
     public func difference(sourceID: Int64, older: Int, newer: Int) async throws -> [SnapshotDifference] {
         try await CatalogError.wrapping("compare the snapshots") {
-            let rows = try await client.query("""
-                SELECT coalesce(a.path, b.path), fa.version, fb.version
-                FROM snapshot_files(\(sourceID), \(older)::int) a
-                FULL JOIN snapshot_files(\(sourceID), \(newer)::int) b ON b.path = a.path
-                LEFT JOIN objectstoragefiles fa ON fa.id = a.file_id
-                LEFT JOIN objectstoragefiles fb ON fb.id = b.file_id
-                WHERE a.file_id IS DISTINCT FROM b.file_id
-                ORDER BY coalesce(a.path, b.path) COLLATE "C"
-                """, logger: logger)
-            var result: [SnapshotDifference] = []
-            for try await (path, before, after) in rows.decode((String, Int?, Int?).self) {
-                let change: SnapshotDifference.Change = before == nil ? .added : after == nil ? .removed : .modified
-                result.append(SnapshotDifference(change: change, path: path, before: before, after: after))
+            try await client.withCatalogConnection { connection in
+                let rows = try await connection.query("""
+                    SELECT coalesce(a.path, b.path), fa.version, fb.version
+                    FROM snapshot_files(\(sourceID), \(older)::int) a
+                    FULL JOIN snapshot_files(\(sourceID), \(newer)::int) b ON b.path = a.path
+                    LEFT JOIN objectstoragefiles fa ON fa.id = a.file_id
+                    LEFT JOIN objectstoragefiles fb ON fb.id = b.file_id
+                    WHERE a.file_id IS DISTINCT FROM b.file_id
+                    ORDER BY coalesce(a.path, b.path) COLLATE "C"
+                    """, logger: logger)
+                var result: [SnapshotDifference] = []
+                for try await (path, before, after) in rows.decode((String, Int?, Int?).self) {
+                    let change: SnapshotDifference.Change = before == nil ? .added : after == nil ? .removed : .modified
+                    result.append(SnapshotDifference(change: change, path: path, before: before, after: after))
+                }
+                return result
             }
-            return result
         }
     }
 

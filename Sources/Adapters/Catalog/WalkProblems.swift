@@ -53,15 +53,17 @@ public enum WalkProblems {
     /// Every problem of the source with this label, by path.
     public static func read(label: String, client: PostgresClient, logger: Logger) async throws -> [WalkProblem] {
         try await CatalogError.wrapping("read the walk problems") {
-            let rows = try await client.query("""
-                SELECT p.path, p.raw_path, p.problem FROM source_problems p JOIN sources s ON s.id = p.source_id
-                WHERE s.label = \(label) ORDER BY p.path, p.id
-                """, logger: logger)
-            var result: [WalkProblem] = []
-            for try await (path, raw, problem) in rows.decode((String, ByteBuffer?, String).self) {
-                result.append(WalkProblem(path: path, rawPath: raw.map { Array($0.readableBytesView) }, problem: problem))
+            try await client.withCatalogConnection { connection in
+                let rows = try await connection.query("""
+                    SELECT p.path, p.raw_path, p.problem FROM source_problems p JOIN sources s ON s.id = p.source_id
+                    WHERE s.label = \(label) ORDER BY p.path, p.id
+                    """, logger: logger)
+                var result: [WalkProblem] = []
+                for try await (path, raw, problem) in rows.decode((String, ByteBuffer?, String).self) {
+                    result.append(WalkProblem(path: path, rawPath: raw.map { Array($0.readableBytesView) }, problem: problem))
+                }
+                return result
             }
-            return result
         }
     }
 
