@@ -235,7 +235,7 @@ let package = Package(
         .testTarget(
             name: "CommandTests", dependencies: ["TestSupport", "SystemIO", "Catalog"],
             path: "Tests/Integration/CommandTests", swiftSettings: strictSettings),
-        .testTarget(name: "MediaTests", dependencies: ["Media"], path: "Tests/Integration/MediaTests", swiftSettings: strictSettings),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"], path: "Tests/Integration/MediaTests", swiftSettings: strictSettings),
         .testTarget(
             name: "ObjectStoreTests",
             dependencies: [
@@ -254,7 +254,7 @@ let package = Package(
             name: "RestoreTests", dependencies: ["TestSupport", "SystemIO", "Restore", "ArchiveFormat", "Catalog", "ObjectStore", "PipelineCore", crypto],
             path: "Tests/Integration/RestoreTests", swiftSettings: strictSettings),
         .testTarget(
-            name: "SourceReadingTests", dependencies: ["SourceReading", "SystemIO", "PipelineCore", nioCore],
+            name: "SourceReadingTests", dependencies: ["SourceReading", "SystemIO", "PipelineCore", "TestSupport", nioCore],
             path: "Tests/Integration/SourceReadingTests", swiftSettings: strictSettings),
         .testTarget(
             name: "StatusServerTests",

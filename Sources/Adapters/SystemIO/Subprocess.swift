@@ -38,23 +38,48 @@ public enum Subprocess {
             (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         }
 
+        /// Waits for the child to exit without holding a thread: `waitpid(WNOHANG)` between short sleeps (1 ms,
+        /// doubling to 50 ms). A blocking `waitpid` would hold one of the few threads of NIO's blocking pool (as
+        /// many as cores) for the child's whole life, and with two children running, every file read and write
+        /// of the process queued behind them. Once the task is cancelled it waits on the pool as before, since a
+        /// child is always reaped.
         public func wait() async throws -> Result {
             defer { try? FileManager.default.removeItem(atPath: outputPath) }
-            let processID = processID
-            let executable = executable
-            let status = try await SystemIO.blocking { () throws -> Int32 in
-                var waitStatus: Int32 = 0
-                while waitpid(processID, &waitStatus, 0) < 0 {
-                    guard errno == EINTR else {
-                        throw SubprocessError("waiting for \(executable) failed: \(String(cString: strerror(errno)))")
+            var pause = Duration.milliseconds(1)
+            var waitStatus: Int32 = 0
+            while true {
+                if try Self.reap(processID, executable, options: WNOHANG, into: &waitStatus) { break }
+                do {
+                    try await Task.sleep(for: pause)
+                } catch {
+                    let processID = processID
+                    let executable = executable
+                    waitStatus = try await SystemIO.blocking { () throws -> Int32 in
+                        var status: Int32 = 0
+                        _ = try Self.reap(processID, executable, options: 0, into: &status)
+                        return status
                     }
+                    break
                 }
-                // WIFEXITED/WEXITSTATUS are macros: exit code in bits 8-15, signal in bits 0-6.
-                let signal = waitStatus & 0x7f
-                return signal == 0 ? (waitStatus >> 8) & 0xff : 128 + signal
+                pause = min(pause * 2, .milliseconds(50))
             }
+            // WIFEXITED/WEXITSTATUS are macros: exit code in bits 8-15, signal in bits 0-6.
+            let signal = waitStatus & 0x7f
+            let status = signal == 0 ? (waitStatus >> 8) & 0xff : 128 + signal
             let output = outputSoFar()
             return Result(status: status, output: output.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+
+        /// `waitpid` for one child; false while it runs (with `WNOHANG`), true once reaped.
+        static func reap(_ processID: pid_t, _ executable: String, options: Int32, into waitStatus: inout Int32) throws -> Bool {
+            while true {
+                let reaped = waitpid(processID, &waitStatus, options)
+                if reaped == processID { return true }
+                if reaped == 0 { return false }
+                guard errno == EINTR else {
+                    throw SubprocessError("waiting for \(executable) failed: \(String(cString: strerror(errno)))")
+                }
+            }
         }
     }
 

@@ -1,10 +1,11 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 /// Inputs that are not video, are empty, cut short or damaged: each ends as a clear `MediaError` or a best-effort
 /// output with the damage reported, never a crash or a hang.
-@Suite("bad input, time limits and verification failures")
+@Suite("bad input, time limits and verification failures", .onOwnThreads)
 struct BadInputTests {
     @Test("a text file named .avi is reported as unreadable with libav's reason")
     func textFileNamedAVI() throws {

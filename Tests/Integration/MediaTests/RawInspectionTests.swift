@@ -1,12 +1,13 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 /// `MediaProbe.inspectRaw` reads the raw file in a pass of its own, and `RawInspection.verdict` judges a transcode
 /// against it. The transcoder's own check (`verify(output:against: report)`) passes for every damaged or
 /// inconsistent fixture here — it compares the output with what the transcoder decoded — so these are the cases
 /// where the raw file used to be deleted.
-@Suite("raw inspection: the raw file, not the transcode, decides whether the raw file may go")
+@Suite("raw inspection: the raw file, not the transcode, decides whether the raw file may go", .onOwnThreads)
 struct RawInspectionTests {
     /// Transcodes with the fast profile, verifies the output the transcoder's way (which must pass: that is the
     /// gap), and judges it against the raw inspection.

@@ -1,10 +1,11 @@
 import Foundation
 import Media
 import Testing
+import TestSupport
 
 /// Every camcorder and disc format the transcoder meets, made at test time with the ffmpeg CLI, transcoded with
 /// the Media module and checked with ffprobe.
-@Suite("transcoding home video formats")
+@Suite("transcoding home video formats", .onOwnThreads)
 struct TranscodeTests {
     /// Within one frame (plus rounding) of the expected duration.
     static func expectDuration(_ actual: Double?, _ expected: Double, frame: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {

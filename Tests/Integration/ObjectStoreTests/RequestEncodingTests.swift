@@ -4,10 +4,11 @@ import NIOCore
 import NIOHTTP1
 import SigV4
 import Testing
+import TestSupport
 @testable import ObjectStore
 
 /// Keys and queries moto cannot judge (see ``BotocoreOracle``): the requests we send must be exactly botocore's.
-@Suite("request encoding and signing, judged by botocore")
+@Suite("request encoding and signing, judged by botocore", .onOwnThreads)
 struct RequestEncodingTests {
     static let credentials = AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     static let keys = [

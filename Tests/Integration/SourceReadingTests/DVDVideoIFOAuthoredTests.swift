@@ -1,12 +1,13 @@
 import Foundation
 import PipelineCore
 import Testing
+import TestSupport
 @testable import SourceReading
 
 /// The IFO parser on what dvdauthor really writes (authored here at test time with the ffmpeg CLI and dvdauthor):
 /// a title set with two titles, the second playing the first's clip again after its own, which dvdauthor stores
 /// once and lists in both program chains.
-@Suite("DVD-Video IFO of a set with several titles (dvdauthor)")
+@Suite("DVD-Video IFO of a set with several titles (dvdauthor)", .onOwnThreads)
 struct DVDVideoIFOAuthoredTests {
     @Test("two program chains, one cell shared: two titles, each with its own cells in play order and its own chapters")
     func twoTitlesSharingACell() throws {

@@ -1,12 +1,13 @@
 import Foundation
 import SystemIO
 import Testing
+import TestSupport
 @testable import SourceReading
 
 /// `git` as the oracle: in git work trees the walker keeps exactly what `git ls-files --cached --others
 /// --exclude-standard` lists (tracked files, and untracked ones git does not ignore), nested repositories each by
 /// their own rules, and everything inside `.git` as it is.
-@Suite("git work trees: what git ignores is left out, exactly as git reads it")
+@Suite("git work trees: what git ignores is left out, exactly as git reads it", .onOwnThreads)
 struct GitIgnoreTests {
     /// Random trees, `.gitignore` files at random depths, `.git/info/exclude`, tracked files that patterns match,
     /// and nested repositories, from patterns that exercise git's corners. The seed is printed for a failure.

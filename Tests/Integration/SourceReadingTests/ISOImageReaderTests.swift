@@ -1,9 +1,10 @@
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 @testable import SourceReading
 
-@Suite
+@Suite(.onOwnThreads)
 struct ISOImageReaderTests {
     struct Read {
         var entries: [ISOEntry] = []

@@ -2,9 +2,10 @@ import Foundation
 import Testing
 @testable import SourceReading
 import PipelineCore
+import TestSupport
 
 /// Real files made by the ffmpeg CLI at test time (tiny durations), classified from disk.
-@Suite
+@Suite(.onOwnThreads)
 struct MediaIntegrationTests {
     static let cases: [(file: String, arguments: [String], format: String)] = [
         ("pal.dv", ["-target", "pal-dv", "-f", "dv"], "dv"),

@@ -1,11 +1,12 @@
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 @testable import SourceReading
 
 /// The UDF reader against bridge images made at test time with genisoimage (ISO 9660 + UDF 1.02), and against
 /// those images damaged on purpose.
-@Suite
+@Suite(.onOwnThreads)
 struct UDFReaderTests {
     static func genisoimage() throws -> String {
         try #require(which("genisoimage"), "genisoimage is installed by scripts/test")

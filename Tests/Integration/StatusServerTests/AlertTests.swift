@@ -61,7 +61,7 @@ struct WebhookPayloadTests {
     }
 }
 
-@Suite("The watchdog: one alert per event, delivered to a loopback webhook")
+@Suite("The watchdog: one alert per event, delivered to a loopback webhook", .onOwnThreads)
 struct WatchdogTests {
     @Test("a worker process killed with SIGKILL gives exactly one webhook message within 60 s, with the default settings")
     func killedWorker() async throws {

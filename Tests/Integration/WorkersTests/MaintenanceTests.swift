@@ -15,7 +15,7 @@ import TestSupport
 /// a due task runs exactly once however many workers race for it, a dead worker's claim runs out and another worker
 /// takes the task over, a long task keeps its lease, a failing task records its error and its next run, and the
 /// archiver runs what is due between batches and keeps its log lines in the catalog.
-@Suite("archiver: scheduled maintenance tasks")
+@Suite("archiver: scheduled maintenance tasks", .onOwnThreads)
 struct MaintenanceTests {
     static let logger = TestEnvironment.logger
 

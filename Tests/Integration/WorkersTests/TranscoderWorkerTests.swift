@@ -7,7 +7,7 @@ import TestSupport
 import SystemIO
 
 /// The real `transcoder` worker between the real `uploader` and `archiver`, with fixtures made by the ffmpeg CLI.
-@Suite("transcoder worker")
+@Suite("transcoder worker", .onOwnThreads)
 struct TranscoderWorkerTests {
     static func ffmpeg(_ arguments: [String]) throws {
         let process = Process()
@@ -57,7 +57,7 @@ struct TranscoderWorkerTests {
             // The archived object is a real, playable H.264 file of the right length (checked by ffprobe).
             let bytes = try await harness.archive.getBytes(try #require(video.storageKey), limit: 64 << 20)
             let copy = harness.work.path + "/archived.mp4"
-            FileManager.default.createFile(atPath: copy, contents: Data(bytes))
+            try Data(bytes).write(to: URL(fileURLWithPath: copy))
             let probe = try await Subprocess.run("/usr/bin/env", [
                 "ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name,field_order:format=duration",
                 "-of", "default=noprint_wrappers=1", copy,
