@@ -10,7 +10,7 @@ import TestSupport
 /// each must stop within seconds with exit 130 and "run the same command again", report nothing that did not
 /// happen (no file "failed" because it was cut off, no verification or audit verdict recorded), leave the catalog
 /// as it was, and the same command must then finish.
-@Suite("interrupting restore, verify, audit and rebuild-catalog", .serialized)
+@Suite("interrupting restore, verify, audit and rebuild-catalog", .serialized, .onOwnThreads)
 struct InterruptionTests {
     /// Waits for the child to exit, at most `limit`; a child still running then is killed and reported.
     static func result(of child: Subprocess.Running, within limit: Duration) async throws -> Subprocess.Result {

@@ -6,7 +6,7 @@ import PostgresNIO
 import Testing
 import TestSupport
 
-@Suite("uploader crashes and resumes", .serialized)
+@Suite("uploader crashes and resumes", .serialized, .onOwnThreads)
 struct ResumeTests {
     @Test("killed after a multipart upload completed but before its row was written: the next run sends nothing again")
     func killedAfterCompletionKeepsTheUpload() async throws {

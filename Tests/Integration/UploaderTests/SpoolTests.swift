@@ -8,7 +8,7 @@ import TestSupport
 
 /// `uploader upload --spool` and `uploader send` on the real stack (PostgreSQL, moto with SigV4): the disc is read
 /// into a spool, the rows say `spooled` (never claimed, never safe), senders move them to staging.
-@Suite("spool and sender", .serialized)
+@Suite("spool and sender", .serialized, .onOwnThreads)
 struct SpoolTests {
     static let standard = ["BACKUP_ARCHIVE_STORAGE_CLASS": "STANDARD"]
 

@@ -10,7 +10,7 @@ import TestSupport
 /// work done, never wait forever; and a last pass on a quiet database archives everything, which `uploader verify`
 /// reads back. Before statements went through `CatalogConnection`'s check, about one run in three hung: a statement
 /// handed to a pooled connection whose session had just ended was never answered.
-@Suite("archiver: database sessions ended under it")
+@Suite("archiver: database sessions ended under it", .onOwnThreads)
 struct DatabaseLossTests {
     static let passes = 4
     static let passLimit: Duration = .seconds(120)

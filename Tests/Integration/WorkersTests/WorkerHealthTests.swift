@@ -6,7 +6,7 @@ import SystemIO
 /// `archiver health` / `transcoder health` against a real worker process: healthy while it renews its heartbeat,
 /// unhealthy while it is frozen (SIGSTOP, what `podman pause` does) and healthy again when it goes on, unhealthy once
 /// it stopped, and for a role with no worker or a catalog that cannot be reached.
-@Suite("worker health")
+@Suite("worker health", .onOwnThreads)
 struct WorkerHealthTests {
     static func health(_ program: String, _ harness: PipelineHarness, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> Subprocess.Result {
         try await Program.run(program, ["health", "--stale-after-seconds", "4"] + extra, environment: harness.environment.merging(environment) { $1 })
