@@ -74,7 +74,7 @@ public struct AuditCatalog: Sendable {
     public func files(sourceID: Int64) async throws -> [AuditedFile] {
         try await CatalogError.wrapping("list the source's files to audit") {
             try await client.withCatalogConnection { connection in
-                let rows = try await connection.query("""
+                let rows = try await connection.stream("""
                     SELECT f.id, f.path, f.version, f.state, f.error, h.id, h.state, h.deleted_at IS NOT NULL, h.error, h.archive_key,
                            h.stored_size_bytes, h.stored_hash, h.bundle_id, h.bundle_offset, b.state, b.manifest_key, b.compression,
                            b.stored_bytes, b.hash, b.storage_class

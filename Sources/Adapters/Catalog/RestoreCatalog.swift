@@ -160,7 +160,7 @@ public struct RestoreCatalog: Sendable {
     public func files(_ selection: RestoreSelection) async throws -> [CatalogFileLocation] {
         try await CatalogError.wrapping("list the files to restore") {
             try await client.withCatalogConnection { connection in
-                let rows = try await connection.query("""
+                let rows = try await connection.stream("""
                     SELECT jsonb_build_object(
                         'id', f.id, 'source_id', s.id, 'encrypted', s.encryption IS NOT NULL, 'label', s.label, 'path', f.path, 'raw_path', encode(f.raw_path, 'hex'), 'name', f.name,
                         'version', f.version,
@@ -332,7 +332,7 @@ public struct RestoreCatalog: Sendable {
     public func objectsToVerify(sourceLabel: String?) async throws -> [ArchiveObjectToVerify] {
         try await CatalogError.wrapping("list the objects to verify") {
             try await client.withCatalogConnection { connection in
-                let rows = try await connection.query("""
+                let rows = try await connection.stream("""
                     WITH objects AS (
                         SELECT b.archive_key, b.id AS bundle_id, b.manifest_key, b.stored_bytes AS size, b.hash AS sha256
                         FROM bundles b WHERE b.state IN ('archived', 'rewriting')

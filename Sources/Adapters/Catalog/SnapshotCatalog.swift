@@ -216,7 +216,7 @@ public struct SnapshotCatalog: Sendable {
     public func difference(sourceID: Int64, older: Int, newer: Int) async throws -> [SnapshotDifference] {
         try await CatalogError.wrapping("compare the snapshots") {
             try await client.withCatalogConnection { connection in
-                let rows = try await connection.query("""
+                let rows = try await connection.stream("""
                     SELECT coalesce(a.path, b.path), fa.version, fb.version
                     FROM snapshot_files(\(sourceID), \(older)::int) a
                     FULL JOIN snapshot_files(\(sourceID), \(newer)::int) b ON b.path = a.path

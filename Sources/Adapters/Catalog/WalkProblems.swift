@@ -54,7 +54,7 @@ public enum WalkProblems {
     public static func read(label: String, client: PostgresClient, logger: Logger) async throws -> [WalkProblem] {
         try await CatalogError.wrapping("read the walk problems") {
             try await client.withCatalogConnection { connection in
-                let rows = try await connection.query("""
+                let rows = try await connection.stream("""
                     SELECT p.path, p.raw_path, p.problem FROM source_problems p JOIN sources s ON s.id = p.source_id
                     WHERE s.label = \(label) ORDER BY p.path, p.id
                     """, logger: logger)
